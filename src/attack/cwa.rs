@@ -1,0 +1,316 @@
+//! The generalised Common Weakness Attack loop (Chen et al., ICLR 2024, Algorithm 4).
+
+use std::time::Instant;
+
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use super::{input, Attack, AttackOutcome};
+use crate::ensemble::{Combination, Ensemble};
+use crate::error::{Error, Result};
+use crate::eval::mean_pairwise_cosine;
+use crate::gradient::{Evaluation, Evaluator};
+use crate::norm;
+use crate::objective::{LossKind, Objective};
+use crate::observe::{Control, IterationRecord, Observer, RunInfo, StopReason};
+use crate::optim::{InnerOptimizer, Optimizer, OuterOptimizer};
+use crate::rng::AttackRng;
+use crate::threat::ThreatModel;
+
+/// A point of an outer iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AnchorPoint {
+    /// The iterate `x_t` the iteration started from (before the reverse step).
+    Iterate,
+    /// The point after the reverse step (equal to `x_t` without one).
+    Reversed,
+}
+
+/// The loop-level settings of a [`Cwa`] attack.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoopSettings {
+    /// The threat model every iterate is projected onto.
+    pub threat: ThreatModel,
+    /// Outer iterations T.
+    pub iterations: usize,
+    /// The point the pseudo-gradient is measured from: `q = anchor − x_inner_end`.
+    pub anchor: AnchorPoint,
+    /// The point the outer step is applied at: `x_{t+1} = project(origin + update)`.
+    pub origin: AnchorPoint,
+    /// Overrides the ensemble's combination point (the reference flavour sums logits).
+    pub combination: Option<Combination>,
+    /// Start from a random admissible point.
+    pub random_start: bool,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Record the mean pairwise cosine similarity of the inner-sweep gradients (keeps one
+    /// gradient per model alive during a sweep).
+    pub record_similarity: bool,
+}
+
+impl LoopSettings {
+    fn validate(&self) -> Result<()> {
+        self.threat.validate()?;
+        if self.iterations == 0 {
+            return Err(Error::InvalidParameter { name: "iterations", value: 0.0, requirement: "must be >= 1" });
+        }
+        Ok(())
+    }
+}
+
+/// The Common Weakness Attack as a meta-optimizer over three user-chosen optimizers.
+///
+/// Each outer iteration, from the iterate `x_t`:
+/// 1. **reverse** (optional, flatness): `x_r = project(x_t + R(−∇L_ens(x_t)))`, an ascent
+///    step of optimizer `R` on the combined ensemble objective;
+/// 2. **inner sweep** (optional, closeness): from `x_r`, for each model `i` in visiting
+///    order, `x ← project(x + I(∇L_i(x)))`; then the pseudo-gradient is
+///    `q = anchor − x` (a descent direction). Without an inner sweep, `q = ∇L_ens(x_r)`;
+/// 3. **outer**: `x_{t+1} = project(origin + O(q))`.
+///
+/// `anchor` and `origin` are [`LoopSettings`]; the presets ([`Cwa::mi_cwa`],
+/// [`Cwa::mi_cse`], [`Cwa::mi_sam`], [`Cwa::adam_cwa`]) and the baselines
+/// ([`fgsm`](super::fgsm), [`mi_fgsm`](super::mi_fgsm), …) set everything. Optimizer states
+/// live for the whole run (the inner momentum is never reset, as in the paper).
+///
+/// Cost per iteration with n models: n forward passes and one backward pass through all of
+/// them for the reverse step, plus n forward/backward passes for the sweep.
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::tensor::Tensor;
+/// use common_weakness::prelude::*;
+/// use common_weakness::surrogate::from_fn;
+///
+/// type B = Autodiff<NdArray>;
+/// let device = Default::default();
+/// // Two linear "classifiers" over 4 pixels, 2 classes each.
+/// let a = from_fn("a", |x: Tensor<B, 4>| {
+///     let w = Tensor::<B, 2>::from_floats([[1.0, -1.0], [0.5, 0.0], [0.0, 1.0], [-1.0, 0.5]], &x.device());
+///     x.flatten(1, 3).matmul(w)
+/// });
+/// let b = from_fn("b", |x: Tensor<B, 4>| {
+///     let w = Tensor::<B, 2>::from_floats([[0.8, -0.2], [0.1, 0.3], [-0.4, 1.0], [-0.5, 0.9]], &x.device());
+///     x.flatten(1, 3).matmul(w)
+/// });
+/// let ensemble = Ensemble::new(vec![Box::new(a), Box::new(b)]).unwrap();
+/// let images = Tensor::<B, 4>::full([1, 1, 2, 2], 0.5, &device);
+/// let attack = Cwa::mi_cwa(CwaConfig::paper(16.0 / 255.0));
+/// let outcome = attack.run(&ensemble, images, &Objective::untargeted(vec![0])).unwrap();
+/// assert_eq!(outcome.records.len(), 10);
+/// // Untargeted: the true label's cross-entropy went up, i.e. the objective went down.
+/// assert!(outcome.final_loss[0] < outcome.initial_loss[0]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cwa<R, I, O> {
+    /// Display name (e.g. `"MI-CWA"`).
+    pub name: String,
+    /// Loop-level settings.
+    pub settings: LoopSettings,
+    /// The reverse (sharpness-aware) step; `None` skips it.
+    pub reverse: Option<R>,
+    /// The per-model inner step; `None` uses the ensemble gradient as the pseudo-gradient.
+    pub inner: Option<I>,
+    /// The outer step on the pseudo-gradient.
+    pub outer: O,
+}
+
+impl<R, I, O> Cwa<R, I, O> {
+    /// Replaces the outer optimizer (e.g. Adam instead of MI momentum).
+    pub fn with_outer<O2>(self, outer: O2) -> Cwa<R, I, O2> {
+        Cwa { name: self.name, settings: self.settings, reverse: self.reverse, inner: self.inner, outer }
+    }
+
+    /// Replaces the inner optimizer.
+    pub fn with_inner<I2>(self, inner: I2) -> Cwa<R, I2, O> {
+        Cwa { name: self.name, settings: self.settings, reverse: self.reverse, inner: Some(inner), outer: self.outer }
+    }
+
+    /// Replaces the reverse optimizer.
+    pub fn with_reverse<R2>(self, reverse: R2) -> Cwa<R2, I, O> {
+        Cwa { name: self.name, settings: self.settings, reverse: Some(reverse), inner: self.inner, outer: self.outer }
+    }
+
+    /// Removes the reverse step.
+    pub fn without_reverse(mut self) -> Self {
+        self.reverse = None;
+        self
+    }
+
+    /// Renames the attack (for reports).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Changes the loop settings.
+    pub fn with_settings(mut self, settings: LoopSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+}
+
+/// Mean over the batch of each per-sample loss, in model order.
+fn batch_means<B: Backend>(losses: Vec<(usize, Tensor<B, 1>)>, models: usize) -> Vec<Option<f64>> {
+    let mut means = vec![None; models];
+    if losses.is_empty() {
+        return means;
+    }
+    let indices: Vec<usize> = losses.iter().map(|(i, _)| *i).collect();
+    let stacked = Tensor::stack::<2>(losses.into_iter().map(|(_, l)| l).collect(), 0).mean_dim(1);
+    for (index, value) in indices.into_iter().zip(crate::host::to_vec(stacked)) {
+        means[index] = Some(value as f64);
+    }
+    means
+}
+
+/// Fails on a non-finite objective value.
+fn finite(values: &[f64], names: &[String], iteration: usize) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(Error::NonFiniteLoss { model: names[i].clone(), iteration }),
+        None => Ok(()),
+    }
+}
+
+impl<B, R, I, O> Attack<B> for Cwa<R, I, O>
+where
+    B: AutodiffBackend,
+    R: Optimizer<B::InnerBackend> + Serialize,
+    I: InnerOptimizer<B::InnerBackend> + Serialize,
+    O: OuterOptimizer<B::InnerBackend> + Serialize,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run_observed(
+        &self,
+        ensemble: &Ensemble<B>,
+        images: Tensor<B, 4>,
+        objective: &Objective<B>,
+        observer: &mut dyn Observer,
+    ) -> Result<AttackOutcome<B>> {
+        let s = &self.settings;
+        s.validate()?;
+        self.reverse.as_ref().map_or(Ok(()), |r| r.validate())?;
+        self.inner.as_ref().map_or(Ok(()), |i| i.validate())?;
+        self.outer.validate()?;
+        input::check_images(&images)?;
+        let x_nat = images.inner();
+        let batch = x_nat.dims()[0];
+        objective.validate(batch)?;
+        if objective.loss_kind() == Some(LossKind::FeatureDistortion) && !s.random_start {
+            return Err(Error::InvalidObjective(
+                "feature distortion has a zero gradient at the clean images, so the attack would never move: \
+                 enable `random_start`",
+            ));
+        }
+        let combination = s.combination.unwrap_or(ensemble.combination());
+        let evaluator = Evaluator::new(ensemble, objective, combination, &x_nat)?;
+        let names: Vec<String> = ensemble.names().into_iter().map(String::from).collect();
+        let n = names.len();
+
+        let info = RunInfo {
+            attack: self.name.clone(),
+            config: serde_json::to_value(self)?,
+            seed: s.seed,
+            backend: B::name(&x_nat.device()),
+            models: names.clone(),
+            images: batch,
+            iterations: s.iterations,
+        };
+        let initial_loss: Vec<f64> = batch_means(evaluator.losses(&x_nat)?, n).into_iter().flatten().collect();
+        finite(&initial_loss, &names, 0)?;
+        observer.start(&info);
+
+        let mut rng = AttackRng::new(s.seed);
+        let mut x = if s.random_start { s.threat.random_start(&x_nat, &mut rng) } else { x_nat.clone() };
+        let mut reverse_state = self.reverse.as_ref().map(|r| r.init(&x));
+        let mut inner_state = self.inner.as_ref().map(|i| i.init(&x));
+        let mut outer_state = self.outer.init(&x);
+        let mut records = Vec::with_capacity(s.iterations);
+        let mut stop = StopReason::Completed;
+
+        for iteration in 1..=s.iterations {
+            let started = Instant::now();
+            // Each model's per-sample loss at the first point it is evaluated this iteration.
+            let mut losses: Vec<Option<Tensor<B::InnerBackend, 1>>> = vec![None; n];
+            let mut note = |evaluation: &mut Evaluation<B::InnerBackend>| {
+                for (index, loss) in std::mem::take(&mut evaluation.losses) {
+                    losses[index].get_or_insert(loss);
+                }
+            };
+
+            // 1. Reverse (sharpness) step: ascend the ensemble objective.
+            let x_t = x.clone();
+            let x_r = match (&self.reverse, reverse_state.as_mut()) {
+                (Some(reverse), Some(state)) => {
+                    let mut evaluation = evaluator.ensemble(&x_t)?;
+                    note(&mut evaluation);
+                    s.threat.project(x_t.clone() + reverse.step(evaluation.gradient.neg(), state), &x_nat)
+                }
+                _ => x_t.clone(),
+            };
+
+            // 2. Inner sweep over the models, or the ensemble gradient at x_r.
+            let mut sweep_gradients = Vec::new();
+            let pseudo_gradient = match (&self.inner, inner_state.as_mut()) {
+                (Some(inner), Some(state)) => {
+                    let mut x_i = x_r.clone();
+                    for index in ensemble.sweep(&mut rng) {
+                        let mut evaluation = evaluator.model(index, &x_i)?;
+                        note(&mut evaluation);
+                        if s.record_similarity {
+                            sweep_gradients.push(evaluation.gradient.clone());
+                        }
+                        x_i = s.threat.project(x_i + inner.step(evaluation.gradient, state), &x_nat);
+                    }
+                    let anchor = match s.anchor {
+                        AnchorPoint::Iterate => x_t.clone(),
+                        AnchorPoint::Reversed => x_r.clone(),
+                    };
+                    anchor - x_i
+                }
+                _ => {
+                    let mut evaluation = evaluator.ensemble(&x_r)?;
+                    note(&mut evaluation);
+                    evaluation.gradient
+                }
+            };
+
+            // 3. Outer step on the pseudo-gradient.
+            let origin = match s.origin {
+                AnchorPoint::Iterate => x_t,
+                AnchorPoint::Reversed => x_r,
+            };
+            x = s.threat.project(origin + self.outer.step(pseudo_gradient, &mut outer_state), &x_nat);
+
+            let seen = losses.into_iter().enumerate().filter_map(|(i, l)| l.map(|l| (i, l))).collect();
+            let loss_per_model: Vec<f64> = batch_means(seen, n).into_iter().map(|l| l.unwrap_or(f64::NAN)).collect();
+            finite(&loss_per_model, &names, iteration)?;
+            let delta = x.clone() - x_nat.clone();
+            let linf = crate::host::to_vec(norm::linf(delta.clone()).max())[0] as f64;
+            let l2 = crate::host::to_vec(norm::l2(delta).mean())[0] as f64;
+            let record = IterationRecord {
+                iteration,
+                loss_per_model,
+                gradient_cosine: mean_pairwise_cosine(&sweep_gradients),
+                perturbation_linf: linf,
+                perturbation_l2: l2,
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            let control = observer.observe(&record);
+            records.push(record);
+            if control == Control::Stop {
+                stop = StopReason::Observer { iteration };
+                break;
+            }
+        }
+        observer.finish(&stop);
+
+        let final_loss: Vec<f64> = batch_means(evaluator.losses(&x)?, n).into_iter().flatten().collect();
+        finite(&final_loss, &names, records.len())?;
+        Ok(AttackOutcome { adversarial: Tensor::from_inner(x), records, stop, initial_loss, final_loss, info })
+    }
+}

@@ -1,0 +1,68 @@
+//! Attacks: the generalised Common Weakness loop, its presets and the baselines.
+//!
+//! Every attack implements [`Attack`]. They all run on one engine, [`Cwa`] (the paper's
+//! Algorithm 4), whose degenerate settings give the classic iterative attacks:
+//!
+//! | attack | reverse step | inner sweep | outer step |
+//! |---|---|---|---|
+//! | FGSM / BIM / PGD | – | – | sign SGD on the ensemble gradient |
+//! | MI-FGSM | – | – | L1-normalised momentum, sign step |
+//! | MI-SAM | sign ascent | – | momentum on the gradient at the reversed point |
+//! | MI-CSE | – | L2-normalised momentum per model | momentum on the pseudo-gradient |
+//! | MI-CWA | sign ascent | L2-normalised momentum per model | momentum on the pseudo-gradient |
+//! | Adam-CWA | sign ascent | L2-normalised momentum per model | Adam on the pseudo-gradient |
+
+mod baselines;
+mod config;
+mod cwa;
+mod input;
+mod presets;
+
+pub use baselines::{bim, fgsm, mi_fgsm, pgd, Iterative};
+pub use config::{CwaConfig, Flavor};
+pub use cwa::{AnchorPoint, Cwa, LoopSettings};
+
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
+
+use crate::ensemble::Ensemble;
+use crate::error::Result;
+use crate::objective::Objective;
+use crate::observe::{IterationRecord, Observer, RunInfo, Silent, StopReason};
+
+/// The result of an attack run.
+#[derive(Clone, Debug)]
+pub struct AttackOutcome<B: AutodiffBackend> {
+    /// The adversarial images, admissible under the threat model, detached from any graph.
+    pub adversarial: Tensor<B, 4>,
+    /// One record per iteration that ran.
+    pub records: Vec<IterationRecord>,
+    /// Why the run stopped.
+    pub stop: StopReason,
+    /// Each model's objective (batch mean) at the clean images.
+    pub initial_loss: Vec<f64>,
+    /// Each model's objective (batch mean) at the adversarial images.
+    pub final_loss: Vec<f64>,
+    /// What was run.
+    pub info: RunInfo,
+}
+
+/// An attack on an ensemble of surrogates.
+pub trait Attack<B: AutodiffBackend> {
+    /// The attack's display name.
+    fn name(&self) -> &str;
+
+    /// Attacks `images` (`[N, C, H, W]`, pixels in `[0, 1]`), reporting to `observer`.
+    fn run_observed(
+        &self,
+        ensemble: &Ensemble<B>,
+        images: Tensor<B, 4>,
+        objective: &Objective<B>,
+        observer: &mut dyn Observer,
+    ) -> Result<AttackOutcome<B>>;
+
+    /// Attacks `images` silently.
+    fn run(&self, ensemble: &Ensemble<B>, images: Tensor<B, 4>, objective: &Objective<B>) -> Result<AttackOutcome<B>> {
+        self.run_observed(ensemble, images, objective, &mut Silent)
+    }
+}

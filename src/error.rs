@@ -1,0 +1,147 @@
+//! The crate's one error type.
+
+/// Everything that can go wrong when configuring or running an attack.
+///
+/// Bad input always surfaces as one of these variants, never as a panic or a silent NaN.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The ensemble has no surrogate models.
+    #[error("the ensemble is empty: add at least one surrogate model")]
+    EmptyEnsemble,
+    /// The image batch holds no images, or an image dimension is zero.
+    #[error("the image batch is empty (shape {shape:?}); expected [N, C, H, W] with every size >= 1")]
+    EmptyBatch {
+        /// The offending shape.
+        shape: Vec<usize>,
+    },
+    /// A tensor or buffer does not have the expected shape or rank.
+    #[error("{what}: expected shape {expected}, got {actual:?}")]
+    Shape {
+        /// What was being checked.
+        what: &'static str,
+        /// The expected shape, in words.
+        expected: String,
+        /// The shape that was given.
+        actual: Vec<usize>,
+    },
+    /// The number of labels differs from the number of images.
+    #[error("batch mismatch: {images} images but {labels} labels")]
+    BatchMismatch {
+        /// Images in the batch.
+        images: usize,
+        /// Labels given.
+        labels: usize,
+    },
+    /// A label (or target class) is not a valid class index of the models.
+    #[error("label {label} of image {index} is out of range: the models have {classes} classes")]
+    LabelOutOfRange {
+        /// Position of the image in the batch.
+        index: usize,
+        /// The label given.
+        label: usize,
+        /// Number of classes the models output.
+        classes: usize,
+    },
+    /// Pixels are NaN, infinite, or outside [0, 1].
+    #[error("invalid pixels: {count} values are {problem}; images must be finite and in [0, 1]")]
+    InvalidPixels {
+        /// How many values are wrong.
+        count: usize,
+        /// What is wrong with them.
+        problem: &'static str,
+    },
+    /// A hyper-parameter is out of its valid range.
+    #[error("invalid parameter `{name}` = {value}: {requirement}")]
+    InvalidParameter {
+        /// The parameter's name (as in the config).
+        name: &'static str,
+        /// The value given.
+        value: f64,
+        /// What it must satisfy.
+        requirement: &'static str,
+    },
+    /// Models whose outputs are combined (or scored against labels) disagree in output size.
+    #[error("model `{model}` outputs {actual} values per image but `{first}` outputs {expected}")]
+    OutputMismatch {
+        /// The first model's name.
+        first: String,
+        /// Its output size.
+        expected: usize,
+        /// The disagreeing model.
+        model: String,
+        /// Its output size.
+        actual: usize,
+    },
+    /// A model returned something other than one output row per image.
+    #[error("model `{model}` returned shape {actual:?} for a batch of {images} images; expected [{images}, K]")]
+    ModelOutputShape {
+        /// The model's name.
+        model: String,
+        /// Images in the batch.
+        images: usize,
+        /// What it returned.
+        actual: Vec<usize>,
+    },
+    /// The objective evaluated to NaN or infinity.
+    #[error("the objective of model `{model}` is not finite at iteration {iteration}")]
+    NonFiniteLoss {
+        /// The model's name.
+        model: String,
+        /// The attack iteration (0 = clean images).
+        iteration: usize,
+    },
+    /// The objective does not fit the request (e.g. a targeted feature-distortion loss).
+    #[error("invalid objective: {0}")]
+    InvalidObjective(&'static str),
+    /// A surrogate's outputs for an image depend on the other images in its batch.
+    #[error(
+        "model `{model}` is batch-dependent: image {index} alone differs from the batched output by {max_difference} \
+         (batch norm in training mode? burn 0.21 BatchNorm uses batch statistics under autodiff; \
+         replace it with `FrozenBatchNorm`)"
+    )]
+    BatchDependent {
+        /// The model's name.
+        model: String,
+        /// The first image whose output differs.
+        index: usize,
+        /// Largest absolute difference found.
+        max_difference: f32,
+    },
+    /// Reading or writing a file failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A configuration could not be (de)serialised.
+    #[error("configuration (de)serialisation failed: {0}")]
+    Config(#[from] serde_json::Error),
+}
+
+/// Shorthand for `Result<T, common_weakness::Error>`.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Checks that a parameter is finite and strictly positive.
+pub(crate) fn positive(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter { name, value, requirement: "must be finite and > 0" })
+    }
+}
+
+/// Checks that a parameter is finite and non-negative.
+pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter { name, value, requirement: "must be finite and >= 0" })
+    }
+}
+
+/// Checks that a parameter lies in [0, 1).
+pub(crate) fn unit_interval(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && (0.0..1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter { name, value, requirement: "must be in [0, 1)" })
+    }
+}

@@ -1,0 +1,74 @@
+//! Predictions and success rates of (possibly black-box) classifiers.
+
+use burn::tensor::{backend::Backend, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::objective::Goal;
+
+/// Top-1 predictions of `logits` `[N, K]`.
+pub fn predictions<B: Backend>(logits: Tensor<B, 2>) -> Vec<usize> {
+    let classes = logits.dims()[1];
+    let values = crate::host::to_vec(logits);
+    values
+        .chunks(classes)
+        .map(|row| {
+            row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
+        })
+        .collect()
+}
+
+/// Attack success against one target, with both denominators users ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SuccessRate {
+    /// Images attacked.
+    pub images: usize,
+    /// Images the target classified correctly when clean.
+    pub clean_correct: usize,
+    /// Successful adversarial images (misclassified if untargeted, classified as the target
+    /// if targeted).
+    pub successes: usize,
+    /// Successes among the images that were correctly classified when clean.
+    pub successes_on_clean_correct: usize,
+}
+
+impl SuccessRate {
+    /// Success over all images, in `[0, 1]` (the paper's denominator).
+    pub fn over_all(&self) -> f64 {
+        self.successes as f64 / self.images.max(1) as f64
+    }
+
+    /// Success over the images the target got right when clean, in `[0, 1]`.
+    pub fn over_clean_correct(&self) -> f64 {
+        self.successes_on_clean_correct as f64 / self.clean_correct.max(1) as f64
+    }
+}
+
+/// Scores adversarial predictions against `labels` (true classes when untargeted, targets
+/// when targeted), given the clean predictions and the true classes.
+pub fn success_rate(
+    goal: Goal,
+    true_labels: &[usize],
+    labels: &[usize],
+    clean: &[usize],
+    adversarial: &[usize],
+) -> Result<SuccessRate> {
+    let n = true_labels.len();
+    for (len, _) in [(labels.len(), "labels"), (clean.len(), "clean"), (adversarial.len(), "adversarial")] {
+        if len != n {
+            return Err(Error::BatchMismatch { images: n, labels: len });
+        }
+    }
+    let mut rate = SuccessRate { images: n, clean_correct: 0, successes: 0, successes_on_clean_correct: 0 };
+    for i in 0..n {
+        let correct = clean[i] == true_labels[i];
+        let success = match goal {
+            Goal::Untargeted => adversarial[i] != labels[i],
+            Goal::Targeted => adversarial[i] == labels[i],
+        };
+        rate.clean_correct += correct as usize;
+        rate.successes += success as usize;
+        rate.successes_on_clean_correct += (correct && success) as usize;
+    }
+    Ok(rate)
+}

@@ -1,0 +1,169 @@
+//! Input gradients of the objective, per model and for the combined ensemble.
+//!
+//! Each per-sample loss is **summed** over the batch before the backward pass, so every
+//! image's gradient is independent of the batch it shares (the authors' batch-mean CE scales
+//! gradients by 1/N; every update rule of the CWA family is invariant to that scale).
+
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::Tensor;
+
+use crate::ensemble::{Combination, Ensemble};
+use crate::error::{Error, Result};
+use crate::objective::{LossInput, Objective};
+
+/// What one model needs to evaluate the objective: its labels and clean outputs.
+struct Context<B: Backend> {
+    one_hot: Option<Tensor<B, 2>>,
+    clean: Tensor<B, 2>,
+}
+
+/// An input gradient with the per-sample losses of the models that produced it.
+pub(crate) struct Evaluation<B: Backend> {
+    /// Gradient of the (summed) objective with respect to the images.
+    pub gradient: Tensor<B, 4>,
+    /// `(model index, per-sample loss [N])` for each model evaluated.
+    pub losses: Vec<(usize, Tensor<B, 1>)>,
+}
+
+/// Evaluates the objective of an ensemble's models at arbitrary images.
+pub(crate) struct Evaluator<'a, B: AutodiffBackend> {
+    ensemble: &'a Ensemble<B>,
+    objective: &'a Objective<B>,
+    combination: Combination,
+    contexts: Vec<Context<B>>,
+    combined: Option<Context<B>>,
+}
+
+impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
+    /// Runs every model once on the clean images, checking output shapes, label ranges and
+    /// (for logit combinations) equal output sizes.
+    pub fn new(
+        ensemble: &'a Ensemble<B>,
+        objective: &'a Objective<B>,
+        combination: Combination,
+        clean: &Tensor<B::InnerBackend, 4>,
+    ) -> Result<Self> {
+        let shape = clean.dims();
+        let device = clean.device();
+        let mut contexts = Vec::with_capacity(ensemble.len());
+        for member in ensemble.members() {
+            member.check_input(shape)?;
+            let outputs = member.forward(Tensor::from_inner(clean.clone())).detach();
+            let dims = outputs.dims();
+            if dims[0] != shape[0] || dims[1] == 0 {
+                return Err(Error::ModelOutputShape {
+                    model: member.name().to_string(),
+                    images: shape[0],
+                    actual: dims.to_vec(),
+                });
+            }
+            objective.check_classes(dims[1])?;
+            contexts.push(Context { one_hot: objective.one_hot(dims[1], &device), clean: outputs });
+        }
+        let combined = match combination {
+            Combination::LossMean => None,
+            Combination::LogitMean | Combination::LogitSum => {
+                let first = &contexts[0];
+                let size = first.clean.dims()[1];
+                for (member, context) in ensemble.members().iter().zip(&contexts) {
+                    let actual = context.clean.dims()[1];
+                    if actual != size {
+                        return Err(Error::OutputMismatch {
+                            first: ensemble.members()[0].name().to_string(),
+                            expected: size,
+                            model: member.name().to_string(),
+                            actual,
+                        });
+                    }
+                }
+                let outputs = contexts.iter().map(|c| c.clean.clone()).collect();
+                Some(Context {
+                    one_hot: first.one_hot.clone(),
+                    clean: combine_logits(ensemble.weights(), combination, outputs),
+                })
+            }
+        };
+        Ok(Self { ensemble, objective, combination, contexts, combined })
+    }
+
+    fn loss(&self, context: &Context<B>, outputs: Tensor<B, 2>) -> Result<Tensor<B, 1>> {
+        self.objective.per_sample(LossInput {
+            outputs,
+            one_hot: context.one_hot.clone(),
+            clean_outputs: context.clean.clone(),
+        })
+    }
+
+    /// Per-sample losses of every model at `x`, without gradients.
+    pub fn losses(&self, x: &Tensor<B::InnerBackend, 4>) -> Result<Vec<(usize, Tensor<B::InnerBackend, 1>)>> {
+        let mut losses = Vec::with_capacity(self.ensemble.len());
+        for (index, (member, context)) in self.ensemble.members().iter().zip(&self.contexts).enumerate() {
+            let outputs = member.forward(Tensor::from_inner(x.clone())).detach();
+            losses.push((index, self.loss(context, outputs)?.inner()));
+        }
+        Ok(losses)
+    }
+
+    /// The gradient of model `index`'s objective at `x` (one forward and one backward pass).
+    pub fn model(&self, index: usize, x: &Tensor<B::InnerBackend, 4>) -> Result<Evaluation<B::InnerBackend>> {
+        let input = Tensor::<B, 4>::from_inner(x.clone()).require_grad();
+        let outputs = self.ensemble.members()[index].forward(input.clone());
+        let loss = self.loss(&self.contexts[index], outputs)?;
+        let gradient = backward(&input, loss.clone());
+        Ok(Evaluation { gradient, losses: vec![(index, loss.detach().inner())] })
+    }
+
+    /// The gradient of the combined ensemble objective at `x` (a forward pass of every model
+    /// and one backward pass through all of them).
+    pub fn ensemble(&self, x: &Tensor<B::InnerBackend, 4>) -> Result<Evaluation<B::InnerBackend>> {
+        let input = Tensor::<B, 4>::from_inner(x.clone()).require_grad();
+        let outputs: Vec<Tensor<B, 2>> = self.ensemble.members().iter().map(|m| m.forward(input.clone())).collect();
+        let mut losses = Vec::with_capacity(outputs.len());
+        let root = match &self.combined {
+            Some(context) => {
+                for (index, (o, c)) in outputs.iter().zip(&self.contexts).enumerate() {
+                    losses.push((index, self.loss(c, o.clone().detach())?.inner()));
+                }
+                let combined = combine_logits(self.ensemble.weights(), self.combination, outputs);
+                self.loss(context, combined)?
+            }
+            None => {
+                let weights = self.ensemble.weights();
+                let total: f64 = weights.iter().sum();
+                let mut root: Option<Tensor<B, 1>> = None;
+                for (index, (o, c)) in outputs.into_iter().zip(&self.contexts).enumerate() {
+                    let loss = self.loss(c, o)?;
+                    losses.push((index, loss.clone().detach().inner()));
+                    let weighted = loss.mul_scalar((weights[index] / total) as f32);
+                    root = Some(match root {
+                        Some(sum) => sum + weighted,
+                        None => weighted,
+                    });
+                }
+                root.expect("an ensemble has at least one model")
+            }
+        };
+        Ok(Evaluation { gradient: backward(&input, root), losses })
+    }
+}
+
+/// Weighted mean or sum of logits.
+fn combine_logits<B: Backend>(weights: &[f64], combination: Combination, outputs: Vec<Tensor<B, 2>>) -> Tensor<B, 2> {
+    let total: f64 = match combination {
+        Combination::LogitMean => weights.iter().sum(),
+        _ => 1.0,
+    };
+    outputs
+        .into_iter()
+        .zip(weights)
+        .map(|(o, &w)| o.mul_scalar((w / total) as f32))
+        .reduce(|a, b| a + b)
+        .expect("an ensemble has at least one model")
+}
+
+/// Backward pass of the summed per-sample loss; a loss that does not depend on the input
+/// has a zero gradient.
+fn backward<B: AutodiffBackend>(input: &Tensor<B, 4>, loss: Tensor<B, 1>) -> Tensor<B::InnerBackend, 4> {
+    let grads = loss.sum().backward();
+    input.grad(&grads).unwrap_or_else(|| input.clone().inner().zeros_like())
+}

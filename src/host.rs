@@ -1,0 +1,20 @@
+//! Moving small tensors between the device and the host.
+
+use burn::tensor::{backend::Backend, Tensor, TensorData};
+
+/// Reads a tensor back as `f32` values (any float dtype is converted first).
+pub(crate) fn to_vec<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
+    x.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .expect("data converted to f32 reads back as f32")
+}
+
+/// Builds a float tensor from host values.
+pub(crate) fn tensor<B: Backend, const D: usize>(
+    values: Vec<f32>,
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}

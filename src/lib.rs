@@ -1,0 +1,68 @@
+//! # common-weakness
+//!
+//! Transferable adversarial examples from an ensemble of surrogate models, built on
+//! [Burn](https://burn.dev) and generic over its backends (ndarray on the CPU by default,
+//! wgpu, CUDA).
+//!
+//! The centre is the **Common Weakness Attack** (CWA) of Chen et al., *Rethinking Model
+//! Ensemble in Transfer-based Adversarial Attacks* (ICLR 2024): a meta-optimizer made of a
+//! reverse (sharpness) step, per-model L2-normalised inner steps and an outer step on the
+//! pseudo-gradient, each an optimizer you choose. The same engine runs FGSM, BIM, PGD,
+//! MI-FGSM, MI-SAM, MI-CSE, MI-CWA and Adam-CWA.
+//!
+//! ```
+//! use burn::backend::{Autodiff, NdArray};
+//! use burn::tensor::Tensor;
+//! use common_weakness::prelude::*;
+//! use common_weakness::surrogate::from_fn;
+//!
+//! type B = Autodiff<NdArray>;
+//! let device = Default::default();
+//! let model = |name: &'static str, sign: f32| {
+//!     from_fn(name, move |x: Tensor<B, 4>| {
+//!         let s = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]).mul_scalar(sign);
+//!         Tensor::cat(vec![s.clone(), s.neg()], 1)
+//!     })
+//! };
+//! let ensemble = Ensemble::new(vec![Box::new(model("a", 4.0)), Box::new(model("b", 2.0))])?;
+//! let images = Tensor::<B, 4>::full([2, 3, 4, 4], 0.5, &device);
+//! let attack = Cwa::mi_cwa(CwaConfig::paper(16.0 / 255.0)).with_outer(Adam::new(0.01));
+//! let outcome = attack.run(&ensemble, images, &Objective::untargeted(vec![0, 0]))?;
+//! assert!(outcome.final_loss[0] < outcome.initial_loss[0]);
+//! # Ok::<(), common_weakness::Error>(())
+//! ```
+//!
+//! Modules follow the flow of data: [`surrogate`] models → [`objective`] → gradients →
+//! [`optim`] → [`threat`] projection → [`attack`] loop → [`observe`] records → [`eval`].
+#![warn(missing_docs)]
+
+pub mod attack;
+pub mod ensemble;
+mod error;
+pub mod eval;
+mod gradient;
+mod host;
+pub mod norm;
+pub mod objective;
+pub mod observe;
+pub mod optim;
+pub mod rng;
+pub mod surrogate;
+pub mod threat;
+
+pub use attack::{Attack, AttackOutcome, Cwa, CwaConfig, Flavor};
+pub use ensemble::{Combination, Ensemble, VisitOrder};
+pub use error::{Error, Result};
+pub use objective::{Goal, LossKind, Objective};
+pub use threat::{Norm, ThreatModel};
+
+/// The names most programs need.
+pub mod prelude {
+    pub use crate::attack::{bim, fgsm, mi_fgsm, pgd, Attack, AttackOutcome, Cwa, CwaConfig, Flavor};
+    pub use crate::ensemble::{Combination, Ensemble, VisitOrder};
+    pub use crate::error::{Error, Result};
+    pub use crate::objective::{Goal, LossKind, Objective};
+    pub use crate::observe::{Observer, Progress, Silent};
+    pub use crate::optim::{Adam, InnerOptimizer, Momentum, Nesterov, Optimizer, OuterOptimizer, Sgd};
+    pub use crate::threat::{Norm, ThreatModel};
+}

@@ -1,0 +1,97 @@
+//! Per-sample norms and normalisations of image-shaped tensors `[N, C, H, W]`.
+//!
+//! Every norm here is taken **per sample** (over `C×H×W`), never over the whole batch, unless
+//! the name says otherwise ([`Normalization::L1Batch`], kept only to reproduce the authors'
+//! code). Every division is guarded: a zero input gives a zero output, never NaN.
+
+use burn::tensor::{backend::Backend, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Norms below this value are treated as this value when dividing (zero stays zero).
+pub const NORM_FLOOR: f32 = 1e-12;
+
+/// Flattens `[N, C, H, W]` into `[N, C·H·W]`.
+pub fn flatten<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, c * h * w])
+}
+
+/// Per-sample L1 norm: `Σ|x|` over C, H, W. Shape `[N]`.
+pub fn l1<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 1> {
+    flatten(x).abs().sum_dim(1).squeeze_dim(1)
+}
+
+/// Per-sample L2 norm: `sqrt(Σx²)` over C, H, W. Shape `[N]`.
+pub fn l2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 1> {
+    flatten(x).square().sum_dim(1).sqrt().squeeze_dim(1)
+}
+
+/// Per-sample L∞ norm: `max|x|` over C, H, W. Shape `[N]`.
+pub fn linf<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 1> {
+    flatten(x).abs().max_dim(1).squeeze_dim(1)
+}
+
+/// Multiplies each sample of `x` by its own factor from `factors` (shape `[N]`).
+pub fn scale_per_sample<B: Backend>(x: Tensor<B, 4>, factors: Tensor<B, 1>) -> Tensor<B, 4> {
+    let n = factors.dims()[0];
+    x * factors.reshape([n, 1, 1, 1])
+}
+
+/// Divides each sample by its norm, guarded by [`NORM_FLOOR`].
+fn divide_per_sample<B: Backend>(x: Tensor<B, 4>, norms: Tensor<B, 1>) -> Tensor<B, 4> {
+    scale_per_sample(x, norms.clamp_min(NORM_FLOOR).recip())
+}
+
+/// How a gradient is normalised before an optimizer uses it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Normalization {
+    /// Use the gradient as it is.
+    #[default]
+    None,
+    /// Divide each sample by its L1 norm (MI-FGSM and the CWA outer step).
+    L1,
+    /// Divide each sample by its L2 norm (the CWA inner step).
+    L2,
+    /// Divide the whole batch by one L1 norm over all samples. Results then depend on which
+    /// other images share the batch; this exists only to reproduce the authors' code
+    /// (SPEC §14.2). Prefer [`Normalization::L1`].
+    L1Batch,
+}
+
+impl Normalization {
+    /// Applies the normalisation. Zero inputs stay zero.
+    pub fn apply<B: Backend>(self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self {
+            Normalization::None => x,
+            Normalization::L1 => divide_per_sample(x.clone(), l1(x)),
+            Normalization::L2 => divide_per_sample(x.clone(), l2(x)),
+            Normalization::L1Batch => {
+                let total = x.clone().abs().sum().clamp_min(NORM_FLOOR);
+                x / total.reshape([1, 1, 1, 1])
+            }
+        }
+    }
+}
+
+/// How an optimizer turns its internal direction into a step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Direction {
+    /// Step along the direction as it is.
+    #[default]
+    Raw,
+    /// Step along its element-wise sign: steepest ascent/descent under L∞.
+    Sign,
+    /// Step along it scaled to unit L2 norm per sample: steepest direction under L2.
+    L2Unit,
+}
+
+impl Direction {
+    /// Applies the direction transform.
+    pub fn apply<B: Backend>(self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self {
+            Direction::Raw => x,
+            Direction::Sign => x.sign(),
+            Direction::L2Unit => Normalization::L2.apply(x),
+        }
+    }
+}

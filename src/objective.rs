@@ -1,0 +1,213 @@
+//! Objectives: what an attack minimises.
+//!
+//! **One sign convention:** every attack *minimises* the objective's per-sample loss. The goal
+//! fixes the sign once: an untargeted attack minimises `−CE(f(x), y)` (it raises the true
+//! label's loss), a targeted attack minimises `CE(f(x), t)`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{backend::Backend, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Whether the labels are the true classes (to move away from) or targets (to move to).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Goal {
+    /// Make the model stop predicting the given (true) labels.
+    Untargeted,
+    /// Make the model predict the given target labels.
+    Targeted,
+}
+
+/// The built-in losses.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LossKind {
+    /// Softmax cross-entropy of the label (the paper's loss).
+    CrossEntropy,
+    /// Carlini–Wagner margin: the label's logit against the best other logit, floored at
+    /// `−confidence` once the attack has succeeded by that margin.
+    Margin {
+        /// How far past the decision boundary the attack keeps pushing (κ ≥ 0).
+        confidence: f64,
+    },
+    /// Feature distortion `‖f(x) − f(x_nat)‖²` (maximised; the paper's loss against vision
+    /// encoders such as Bard's). Needs no labels; models may output embeddings.
+    FeatureDistortion,
+}
+
+/// What a custom loss receives for one model (or for the combined ensemble output).
+pub struct LossInput<B: Backend> {
+    /// The model's outputs at the current images, `[N, K]`.
+    pub outputs: Tensor<B, 2>,
+    /// One-hot labels `[N, K]`, when the objective has labels.
+    pub one_hot: Option<Tensor<B, 2>>,
+    /// The same model's outputs at the clean images, `[N, K]` (no gradient).
+    pub clean_outputs: Tensor<B, 2>,
+}
+
+type CustomLoss<B> = Arc<dyn Fn(LossInput<B>) -> Tensor<B, 1> + Send + Sync>;
+
+#[derive(Clone)]
+enum Loss<B: Backend> {
+    Builtin(LossKind),
+    Custom(CustomLoss<B>),
+}
+
+/// A goal, its labels, and the loss to minimise.
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use common_weakness::{LossKind, Objective};
+///
+/// type B = Autodiff<NdArray>;
+/// let untargeted = Objective::<B>::untargeted(vec![3, 1, 4]);
+/// let targeted = Objective::<B>::targeted(vec![0, 0, 0]).with_loss(LossKind::Margin { confidence: 5.0 });
+/// assert_eq!(untargeted.labels(), Some(&[3, 1, 4][..]));
+/// assert!(targeted.validate(3).is_ok());
+/// assert!(targeted.validate(4).is_err()); // 4 images, 3 labels
+/// ```
+#[derive(Clone)]
+pub struct Objective<B: Backend> {
+    goal: Goal,
+    labels: Option<Vec<usize>>,
+    loss: Loss<B>,
+}
+
+impl<B: Backend> fmt::Debug for Objective<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let loss = match &self.loss {
+            Loss::Builtin(kind) => format!("{kind:?}"),
+            Loss::Custom(_) => "Custom".to_string(),
+        };
+        f.debug_struct("Objective").field("goal", &self.goal).field("labels", &self.labels).field("loss", &loss).finish()
+    }
+}
+
+impl<B: Backend> Objective<B> {
+    /// Untargeted cross-entropy: move each image away from its true label.
+    pub fn untargeted(labels: Vec<usize>) -> Self {
+        Self { goal: Goal::Untargeted, labels: Some(labels), loss: Loss::Builtin(LossKind::CrossEntropy) }
+    }
+
+    /// Targeted cross-entropy: move each image towards its target label.
+    pub fn targeted(targets: Vec<usize>) -> Self {
+        Self { goal: Goal::Targeted, labels: Some(targets), loss: Loss::Builtin(LossKind::CrossEntropy) }
+    }
+
+    /// Untargeted feature distortion: push each model's output away from its clean output.
+    ///
+    /// Its gradient is exactly zero at the clean images, so attacks using it need a random
+    /// start (they refuse to run without one rather than silently return the clean images).
+    pub fn feature_distortion() -> Self {
+        Self { goal: Goal::Untargeted, labels: None, loss: Loss::Builtin(LossKind::FeatureDistortion) }
+    }
+
+    /// A user loss: `loss(input)` returns the per-sample values `[N]` to **minimise**.
+    pub fn custom(
+        labels: Option<Vec<usize>>,
+        loss: impl Fn(LossInput<B>) -> Tensor<B, 1> + Send + Sync + 'static,
+    ) -> Self {
+        Self { goal: Goal::Untargeted, labels, loss: Loss::Custom(Arc::new(loss)) }
+    }
+
+    /// Replaces the loss with a built-in one, keeping goal and labels.
+    pub fn with_loss(mut self, kind: LossKind) -> Self {
+        self.loss = Loss::Builtin(kind);
+        self
+    }
+
+    /// The goal.
+    pub fn goal(&self) -> Goal {
+        self.goal
+    }
+
+    /// The labels (true classes or targets), if any.
+    pub fn labels(&self) -> Option<&[usize]> {
+        self.labels.as_deref()
+    }
+
+    /// The built-in loss, or `None` for a custom one.
+    pub fn loss_kind(&self) -> Option<LossKind> {
+        match self.loss {
+            Loss::Builtin(kind) => Some(kind),
+            Loss::Custom(_) => None,
+        }
+    }
+
+    /// Checks the objective against a batch of `images` images (class ranges are checked
+    /// once the models' output sizes are known).
+    pub fn validate(&self, images: usize) -> Result<()> {
+        if let Some(labels) = &self.labels {
+            if labels.len() != images {
+                return Err(Error::BatchMismatch { images, labels: labels.len() });
+            }
+        }
+        match self.loss {
+            Loss::Builtin(LossKind::FeatureDistortion) if self.goal == Goal::Targeted => {
+                Err(Error::InvalidObjective("feature distortion is untargeted"))
+            }
+            Loss::Builtin(LossKind::CrossEntropy | LossKind::Margin { .. }) if self.labels.is_none() => {
+                Err(Error::InvalidObjective("cross-entropy and margin losses need labels"))
+            }
+            Loss::Builtin(LossKind::Margin { confidence }) => crate::error::non_negative("confidence", confidence),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the labels against a model with `classes` outputs.
+    pub(crate) fn check_classes(&self, classes: usize) -> Result<()> {
+        let uses_classes = !matches!(self.loss, Loss::Builtin(LossKind::FeatureDistortion));
+        if let (true, Some(labels)) = (uses_classes, &self.labels) {
+            if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
+                return Err(Error::LabelOutOfRange { index, label, classes });
+            }
+        }
+        Ok(())
+    }
+
+    /// One-hot labels `[N, classes]`, if the objective has labels.
+    pub(crate) fn one_hot(&self, classes: usize, device: &B::Device) -> Option<Tensor<B, 2>> {
+        let labels = self.labels.as_ref()?;
+        let mut values = vec![0.0f32; labels.len() * classes];
+        for (row, &label) in labels.iter().enumerate() {
+            if label < classes {
+                values[row * classes + label] = 1.0;
+            }
+        }
+        Some(crate::host::tensor(values, [labels.len(), classes], device))
+    }
+
+    /// The per-sample loss `[N]` to minimise.
+    ///
+    /// Fails with [`Error::InvalidObjective`] when a classification loss gets no labels.
+    pub fn per_sample(&self, input: LossInput<B>) -> Result<Tensor<B, 1>> {
+        // Untargeted: minimise log p_y (= −CE) and z_y − max_{j≠y} z_j.
+        // Targeted: minimise −log p_t (= CE) and max_{j≠t} z_j − z_t.
+        let toward_label = match self.goal {
+            Goal::Untargeted => 1.0,
+            Goal::Targeted => -1.0,
+        };
+        let kind = match &self.loss {
+            Loss::Custom(loss) => return Ok(loss(input)),
+            Loss::Builtin(kind) => *kind,
+        };
+        let LossInput { outputs, one_hot, clean_outputs } = input;
+        Ok(match (kind, one_hot) {
+            (LossKind::FeatureDistortion, _) => (outputs - clean_outputs).square().sum_dim(1).squeeze_dim(1).neg(),
+            (LossKind::CrossEntropy, Some(one_hot)) => {
+                let label_log_prob = (log_softmax(outputs, 1) * one_hot).sum_dim(1).squeeze_dim::<1>(1);
+                label_log_prob.mul_scalar(toward_label)
+            }
+            (LossKind::Margin { confidence }, Some(one_hot)) => {
+                let label_logit = (outputs.clone() * one_hot.clone()).sum_dim(1);
+                let best_other = outputs.mask_fill(one_hot.equal_elem(1.0), -1e30).max_dim(1);
+                let margin = (label_logit - best_other).mul_scalar(toward_label);
+                margin.clamp_min(-confidence as f32).squeeze_dim(1)
+            }
+            (_, None) => return Err(Error::InvalidObjective("cross-entropy and margin losses need labels")),
+        })
+    }
+}

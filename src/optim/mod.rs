@@ -1,0 +1,68 @@
+//! Optimizers over image tensors, with explicit state.
+//!
+//! An optimizer turns the gradient of the objective (which attacks **minimise**) into an
+//! additive **descent** update: the attack applies `x ← project(x + update)`. State (momentum
+//! buffers, Adam moments, step counts) lives in a separate value that the attack owns, so one
+//! optimizer configuration can serve many runs and many roles.
+//!
+//! The Common Weakness Attack uses optimizers in three roles: the *reverse* step (fed the
+//! negated ensemble gradient, so it ascends), the per-model *inner* steps ([`InnerOptimizer`])
+//! and the *outer* step on the pseudo-gradient ([`OuterOptimizer`]). Any optimizer fits any
+//! role; the role traits exist so that bounds read like the paper.
+//!
+//! Writing your own takes a struct and one impl:
+//!
+//! ```
+//! use burn::tensor::{backend::Backend, Tensor};
+//! use common_weakness::optim::Optimizer;
+//!
+//! /// Steps along the raw gradient, clipped element-wise to ±`limit`.
+//! struct ClippedSgd { step_size: f32, limit: f32 }
+//!
+//! impl<B: Backend> Optimizer<B> for ClippedSgd {
+//!     type State = ();
+//!     fn init(&self, _like: &Tensor<B, 4>) {}
+//!     fn step(&self, gradient: Tensor<B, 4>, _state: &mut ()) -> Tensor<B, 4> {
+//!         gradient.clamp(-self.limit, self.limit).mul_scalar(-self.step_size)
+//!     }
+//! }
+//! ```
+
+mod adam;
+mod momentum;
+mod nesterov;
+mod sgd;
+
+pub use adam::Adam;
+pub use momentum::Momentum;
+pub use nesterov::Nesterov;
+pub use sgd::Sgd;
+
+use burn::tensor::{backend::Backend, Tensor};
+
+use crate::error::Result;
+
+/// A first-order optimizer over `[N, C, H, W]` tensors.
+pub trait Optimizer<B: Backend> {
+    /// Everything the optimizer remembers between steps.
+    type State;
+
+    /// Fresh state for tensors shaped like `like`.
+    fn init(&self, like: &Tensor<B, 4>) -> Self::State;
+
+    /// The additive descent update for `gradient`; advances `state`.
+    fn step(&self, gradient: Tensor<B, 4>, state: &mut Self::State) -> Tensor<B, 4>;
+
+    /// Checks the hyper-parameters; attacks call this before running.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The role of the per-model steps of the CWA inner sweep (β, the paper's closeness step).
+pub trait InnerOptimizer<B: Backend>: Optimizer<B> {}
+impl<B: Backend, T: Optimizer<B>> InnerOptimizer<B> for T {}
+
+/// The role of the step on the pseudo-gradient (α, the outer update).
+pub trait OuterOptimizer<B: Backend>: Optimizer<B> {}
+impl<B: Backend, T: Optimizer<B>> OuterOptimizer<B> for T {}

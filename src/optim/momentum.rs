@@ -1,0 +1,75 @@
+//! Heavy-ball momentum on normalised gradients: MI-FGSM and the CWA inner rule.
+
+use burn::tensor::{backend::Backend, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::Optimizer;
+use crate::error::{non_negative, positive, Result};
+use crate::norm::{Direction, Normalization};
+
+/// `m ← μ·m + normalize(g)`, `update = −step_size · direction(m)`.
+///
+/// * MI-FGSM (Dong et al. 2018): `normalize = L1`, `direction = Sign`.
+/// * CWA inner step (paper Alg. 1): `normalize = L2`, `direction = Raw`, `step_size = β`.
+///
+/// The buffer starts at zero and is never reset during a run.
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::tensor::Tensor;
+/// use common_weakness::optim::{Momentum, Optimizer};
+///
+/// let device = Default::default();
+/// let mi = Momentum::mi(0.1, 1.0);
+/// let g = Tensor::<NdArray, 4>::from_floats([[[[1.0, -3.0]]]], &device);
+/// let mut state = Optimizer::<NdArray>::init(&mi, &g);
+/// let update = mi.step(g, &mut state); // m = [0.25, -0.75]
+/// assert_eq!(update.into_data().to_vec::<f32>().unwrap(), vec![-0.1, 0.1]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Momentum {
+    /// Step length (α outer, β inner).
+    pub step_size: f64,
+    /// Decay of the buffer (μ).
+    #[doc(alias = "mu")]
+    pub momentum: f64,
+    /// Normalisation of each gradient before it enters the buffer.
+    pub normalize: Normalization,
+    /// Direction transform of the buffer when stepping.
+    pub direction: Direction,
+}
+
+impl Momentum {
+    /// MI-FGSM under L∞: per-sample L1 normalisation, sign step.
+    pub fn mi(step_size: f64, momentum: f64) -> Self {
+        Self { step_size, momentum, normalize: Normalization::L1, direction: Direction::Sign }
+    }
+
+    /// The CWA inner rule: per-sample L2 normalisation, raw step of length β.
+    pub fn cwa_inner(inner_step_size: f64, momentum: f64) -> Self {
+        Self {
+            step_size: inner_step_size,
+            momentum,
+            normalize: Normalization::L2,
+            direction: Direction::Raw,
+        }
+    }
+}
+
+impl<B: Backend> Optimizer<B> for Momentum {
+    type State = Tensor<B, 4>;
+
+    fn init(&self, like: &Tensor<B, 4>) -> Tensor<B, 4> {
+        like.zeros_like()
+    }
+
+    fn step(&self, gradient: Tensor<B, 4>, buffer: &mut Tensor<B, 4>) -> Tensor<B, 4> {
+        *buffer = buffer.clone().mul_scalar(self.momentum as f32) + self.normalize.apply(gradient);
+        self.direction.apply(buffer.clone()).mul_scalar(-self.step_size as f32)
+    }
+
+    fn validate(&self) -> Result<()> {
+        positive("step_size", self.step_size)?;
+        non_negative("momentum", self.momentum)
+    }
+}

@@ -1,0 +1,64 @@
+//! Stateless steps: plain SGD, sign SGD (FGSM/BIM) and normalised SGD.
+
+use burn::tensor::{backend::Backend, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::Optimizer;
+use crate::error::{positive, Result};
+use crate::norm::{Direction, Normalization};
+
+/// `update = −step_size · direction(normalize(g))`, with no memory.
+///
+/// `Sgd::sign(α)` is the FGSM / BIM step; `Sgd::plain(α)` is gradient descent.
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::tensor::Tensor;
+/// use common_weakness::optim::{Optimizer, Sgd};
+///
+/// let device = Default::default();
+/// let g = Tensor::<NdArray, 4>::from_floats([[[[0.5, -2.0, 0.0]]]], &device);
+/// let update = Optimizer::<NdArray>::step(&Sgd::sign(0.1), g, &mut ());
+/// assert_eq!(update.into_data().to_vec::<f32>().unwrap(), vec![-0.1, 0.1, 0.0]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sgd {
+    /// Step length (α).
+    #[doc(alias = "alpha")]
+    pub step_size: f64,
+    /// Normalisation applied to the gradient first.
+    pub normalize: Normalization,
+    /// Direction transform applied last.
+    pub direction: Direction,
+}
+
+impl Sgd {
+    /// Plain gradient descent: `−α·g`.
+    pub fn plain(step_size: f64) -> Self {
+        Self { step_size, normalize: Normalization::None, direction: Direction::Raw }
+    }
+
+    /// Sign descent: `−α·sign(g)` (FGSM, BIM, the CWA reverse step under L∞).
+    pub fn sign(step_size: f64) -> Self {
+        Self { step_size, normalize: Normalization::None, direction: Direction::Sign }
+    }
+
+    /// A step of length α along `direction` (use [`crate::ThreatModel::steepest`]).
+    pub fn steepest(step_size: f64, direction: Direction) -> Self {
+        Self { step_size, normalize: Normalization::None, direction }
+    }
+}
+
+impl<B: Backend> Optimizer<B> for Sgd {
+    type State = ();
+
+    fn init(&self, _like: &Tensor<B, 4>) {}
+
+    fn step(&self, gradient: Tensor<B, 4>, _state: &mut ()) -> Tensor<B, 4> {
+        self.direction.apply(self.normalize.apply(gradient)).mul_scalar(-self.step_size as f32)
+    }
+
+    fn validate(&self) -> Result<()> {
+        positive("step_size", self.step_size)
+    }
+}

@@ -1,0 +1,56 @@
+//! A surrogate from a Burn module.
+
+use burn::module::Module;
+use burn::tensor::{backend::Backend, Tensor};
+
+use super::Surrogate;
+
+/// A Burn module with its forward function, parameters frozen. Built by [`from_module`].
+#[derive(Clone, Debug)]
+pub struct ModuleSurrogate<M, F> {
+    name: String,
+    module: M,
+    forward: F,
+}
+
+/// Wraps a Burn module as a surrogate. Its parameters are marked `no_grad()`, so backward
+/// passes compute only the input gradient.
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn::tensor::Tensor;
+/// use common_weakness::surrogate::{from_module, Surrogate};
+///
+/// type B = Autodiff<NdArray>;
+/// let device = Default::default();
+/// let linear: Linear<B> = LinearConfig::new(4, 3).init(&device);
+/// let model = from_module("linear", linear, |m: &Linear<B>, x: Tensor<B, 4>| {
+///     m.forward(x.flatten(1, 3))
+/// });
+/// assert_eq!(model.forward(Tensor::zeros([2, 1, 2, 2], &device)).dims(), [2, 3]);
+/// ```
+pub fn from_module<B, M, F>(name: impl Into<String>, module: M, forward: F) -> ModuleSurrogate<M, F>
+where
+    B: Backend,
+    M: Module<B>,
+    F: Fn(&M, Tensor<B, 4>) -> Tensor<B, 2>,
+{
+    ModuleSurrogate { name: name.into(), module: module.no_grad(), forward }
+}
+
+impl<M, F> ModuleSurrogate<M, F> {
+    /// The wrapped module.
+    pub fn module(&self) -> &M {
+        &self.module
+    }
+}
+
+impl<B: Backend, M, F: Fn(&M, Tensor<B, 4>) -> Tensor<B, 2>> Surrogate<B> for ModuleSurrogate<M, F> {
+    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        (self.forward)(&self.module, images)
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}

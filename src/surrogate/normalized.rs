@@ -1,0 +1,94 @@
+//! Per-channel normalisation (and optional resizing) inside the model.
+
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{backend::Backend, Tensor};
+
+use super::Surrogate;
+use crate::error::{positive, Error, Result};
+use crate::host;
+
+/// Wraps a surrogate that expects normalised inputs: `forward(x) = inner((x − mean) / std)`,
+/// optionally resizing `x` first (bilinear), so that attacks stay in `[0, 1]` pixel space.
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::tensor::Tensor;
+/// use common_weakness::surrogate::{from_fn, Normalized, Surrogate};
+///
+/// type B = Autodiff<NdArray>;
+/// let identity = from_fn("pixels", |x: Tensor<B, 4>| x.flatten(1, 3));
+/// let model = Normalized::new(identity, vec![0.5], vec![0.25]).unwrap();
+/// let out = model.forward(Tensor::ones([1, 1, 1, 2], &Default::default()));
+/// assert_eq!(out.into_data().to_vec::<f32>().unwrap(), vec![2.0, 2.0]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Normalized<S> {
+    inner: S,
+    mean: Vec<f32>,
+    std: Vec<f32>,
+    resize: Option<[usize; 2]>,
+}
+
+impl<S> Normalized<S> {
+    /// Normalises each channel with `mean` and `std` (one value per channel, `std > 0`).
+    pub fn new(inner: S, mean: Vec<f32>, std: Vec<f32>) -> Result<Self> {
+        if mean.len() != std.len() || mean.is_empty() {
+            return Err(Error::Shape {
+                what: "Normalized mean/std",
+                expected: format!("one mean and one std per channel ({} means)", mean.len()),
+                actual: vec![std.len()],
+            });
+        }
+        for &s in &std {
+            positive("std", s as f64)?;
+        }
+        if let Some(&m) = mean.iter().find(|m| !m.is_finite()) {
+            return Err(Error::InvalidParameter { name: "mean", value: m as f64, requirement: "must be finite" });
+        }
+        Ok(Self { inner, mean, std, resize: None })
+    }
+
+    /// ImageNet's mean and std (torchvision, timm).
+    pub fn imagenet(inner: S) -> Self {
+        Self { inner, mean: vec![0.485, 0.456, 0.406], std: vec![0.229, 0.224, 0.225], resize: None }
+    }
+
+    /// Resizes inputs to `[height, width]` (bilinear) before normalising.
+    pub fn with_resize(mut self, height: usize, width: usize) -> Self {
+        self.resize = Some([height, width]);
+        self
+    }
+}
+
+impl<B: Backend, S: Surrogate<B>> Surrogate<B> for Normalized<S> {
+    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let device = images.device();
+        let channels = self.mean.len();
+        let images = match self.resize {
+            Some(size) if size != [images.dims()[2], images.dims()[3]] => {
+                interpolate(images, size, InterpolateOptions::new(InterpolateMode::Bilinear))
+            }
+            _ => images,
+        };
+        let mean = host::tensor::<B, 4>(self.mean.clone(), [1, channels, 1, 1], &device);
+        let std = host::tensor::<B, 4>(self.std.clone(), [1, channels, 1, 1], &device);
+        self.inner.forward((images - mean) / std)
+    }
+
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn check_input(&self, shape: [usize; 4]) -> Result<()> {
+        if shape[1] != self.mean.len() {
+            return Err(Error::Shape {
+                what: "images for a Normalized surrogate",
+                expected: format!("[N, {}, H, W]", self.mean.len()),
+                actual: shape.to_vec(),
+            });
+        }
+        let resized = self.resize.map_or(shape, |[h, w]| [shape[0], shape[1], h, w]);
+        self.inner.check_input(resized)
+    }
+}

@@ -1,0 +1,104 @@
+//! Threat models: the set of images an attack may return.
+//!
+//! An adversarial image `x` is admissible when `‖x − x_nat‖ ≤ budget` in the chosen norm,
+//! **per sample**, and every pixel lies in `[0, 1]`.
+
+use burn::tensor::{backend::Backend, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{positive, Result};
+use crate::norm::{self, Direction};
+use crate::rng::AttackRng;
+
+/// The norm that measures a perturbation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Norm {
+    /// Largest absolute pixel change (the paper's setting).
+    Linf,
+    /// Euclidean length of the perturbation.
+    L2,
+}
+
+/// A norm ball of radius `budget` around each clean image, intersected with the pixel box
+/// `[0, 1]`.
+///
+/// ```
+/// use common_weakness::ThreatModel;
+/// let threat = ThreatModel::linf(16.0 / 255.0);
+/// assert!(threat.validate().is_ok());
+/// assert!(ThreatModel::l2(-1.0).validate().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThreatModel {
+    /// The norm of the ball.
+    pub norm: Norm,
+    /// The ball's radius (ε in the paper).
+    #[doc(alias = "epsilon")]
+    pub budget: f64,
+}
+
+impl ThreatModel {
+    /// An L∞ ball of radius `budget`.
+    pub fn linf(budget: f64) -> Self {
+        Self { norm: Norm::Linf, budget }
+    }
+
+    /// An L2 ball of radius `budget`.
+    pub fn l2(budget: f64) -> Self {
+        Self { norm: Norm::L2, budget }
+    }
+
+    /// Checks that the budget is finite and positive.
+    pub fn validate(&self) -> Result<()> {
+        positive("budget", self.budget)
+    }
+
+    /// The steepest-ascent direction transform of this norm: sign for L∞, unit L2 for L2.
+    pub fn steepest(&self) -> Direction {
+        match self.norm {
+            Norm::Linf => Direction::Sign,
+            Norm::L2 => Direction::L2Unit,
+        }
+    }
+
+    /// Projects `x` onto the ball around `x_nat`, then onto the pixel box `[0, 1]`.
+    ///
+    /// The result is admissible and projecting it again leaves it unchanged. Clamping to the
+    /// box after the ball never leaves the ball: `x_nat` is inside the box, so clamping only
+    /// moves each pixel towards it.
+    pub fn project<B: Backend>(&self, x: Tensor<B, 4>, x_nat: &Tensor<B, 4>) -> Tensor<B, 4> {
+        let budget = self.budget as f32;
+        let inside = match self.norm {
+            Norm::Linf => x
+                .max_pair(x_nat.clone().sub_scalar(budget))
+                .min_pair(x_nat.clone().add_scalar(budget)),
+            Norm::L2 => {
+                let delta = x - x_nat.clone();
+                // min(1, budget / ‖δ‖) computed as budget / max(‖δ‖, budget): no division by 0.
+                let factor = norm::l2(delta.clone()).clamp_min(budget).recip().mul_scalar(budget);
+                x_nat.clone() + norm::scale_per_sample(delta, factor)
+            }
+        };
+        inside.clamp(0.0, 1.0)
+    }
+
+    /// A random admissible starting point: uniform noise in the L∞ box, or a uniformly
+    /// distributed point of the L2 ball, then clamped to the pixel box.
+    pub fn random_start<B: Backend>(&self, x_nat: &Tensor<B, 4>, rng: &mut AttackRng) -> Tensor<B, 4> {
+        let shape = x_nat.dims();
+        let device = x_nat.device();
+        let budget = self.budget as f32;
+        let noise = match self.norm {
+            Norm::Linf => rng.uniform::<B>(shape, -budget, budget, &device),
+            Norm::L2 => {
+                let direction = norm::Normalization::L2.apply(rng.normal::<B>(shape, &device));
+                let dim = (shape[1] * shape[2] * shape[3]) as f32;
+                let radii: Vec<f32> =
+                    (0..shape[0]).map(|_| budget * rng.unit().powf(1.0 / dim)).collect();
+                let radii = crate::host::tensor::<B, 1>(radii, [shape[0]], &device);
+                norm::scale_per_sample(direction, radii)
+            }
+        };
+        self.project(x_nat.clone() + noise, x_nat)
+    }
+}

@@ -1,0 +1,149 @@
+//! Behaviour of the attack loop: seeding, records, observers, objectives, combinations.
+
+use burn::tensor::Tensor;
+use common_weakness::attack::{pgd, CwaConfig};
+use common_weakness::objective::LossInput;
+use common_weakness::observe::{Control, IterationRecord, StopReason};
+use common_weakness::prelude::*;
+use common_weakness::surrogate::from_fn;
+
+use super::common::{images, mlp, mlp_ensemble, values, B};
+
+fn labels() -> Vec<usize> {
+    vec![0, 1, 2]
+}
+
+#[test]
+fn same_seed_same_result_different_seed_different_result() {
+    let ensemble = mlp_ensemble(2, 12, 4).with_order(VisitOrder::Shuffled);
+    let x = images(1, [3, 3, 2, 2], 0.0, 1.0);
+    let objective = Objective::untargeted(labels());
+    let threat = ThreatModel::linf(0.1);
+    let run = |seed: u64| values(pgd(threat, 5, 0.02, seed).run(&ensemble, x.clone(), &objective).unwrap().adversarial);
+    assert_eq!(run(7), run(7));
+    assert_ne!(run(7), run(8));
+    let mut cwa = Cwa::mi_cwa(CwaConfig::paper(0.1).with_seed(3));
+    cwa.settings.random_start = true;
+    let first = values(cwa.run(&ensemble, x.clone(), &objective).unwrap().adversarial);
+    assert_eq!(first, values(cwa.run(&ensemble, x.clone(), &objective).unwrap().adversarial));
+}
+
+#[test]
+fn records_describe_every_iteration() {
+    let ensemble = mlp_ensemble(3, 12, 4);
+    let x = images(2, [3, 3, 2, 2], 0.0, 1.0);
+    let outcome = Cwa::mi_cwa(CwaConfig::paper(0.1)).run(&ensemble, x, &Objective::untargeted(labels())).unwrap();
+    assert_eq!(outcome.stop, StopReason::Completed);
+    assert_eq!(outcome.records.len(), 10);
+    assert_eq!(outcome.info.models, vec!["mlp0", "mlp1", "mlp2"]);
+    assert_eq!(outcome.info.attack, "MI-CWA");
+    assert!(outcome.info.backend.to_lowercase().contains("ndarray"), "{}", outcome.info.backend);
+    for (i, record) in outcome.records.iter().enumerate() {
+        assert_eq!(record.iteration, i + 1);
+        assert_eq!(record.loss_per_model.len(), 3);
+        let cosine = record.gradient_cosine.expect("three models have pairwise similarities");
+        assert!((-1.0..=1.0).contains(&cosine));
+        assert!(record.perturbation_linf <= 0.1 + 1e-6 && record.perturbation_l2 > 0.0);
+    }
+    assert_eq!(outcome.records[0].loss_per_model, outcome.initial_loss);
+}
+
+#[test]
+fn an_observer_can_stop_the_run() {
+    struct StopAtThree(Vec<usize>);
+    impl Observer for StopAtThree {
+        fn observe(&mut self, record: &IterationRecord) -> Control {
+            self.0.push(record.iteration);
+            if record.iteration == 3 {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        }
+    }
+    let ensemble = mlp_ensemble(2, 12, 4);
+    let mut observer = StopAtThree(Vec::new());
+    let outcome = Cwa::mi_cwa(CwaConfig::paper(0.1))
+        .run_observed(&ensemble, images(3, [3, 3, 2, 2], 0.0, 1.0), &Objective::untargeted(labels()), &mut observer)
+        .unwrap();
+    assert_eq!(observer.0, vec![1, 2, 3]);
+    assert_eq!(outcome.stop, StopReason::Observer { iteration: 3 });
+    assert_eq!(outcome.records.len(), 3);
+}
+
+#[test]
+fn every_loss_and_goal_decreases_its_objective() {
+    let ensemble = mlp_ensemble(2, 12, 4);
+    let x = images(4, [3, 3, 2, 2], 0.0, 1.0);
+    let objectives = vec![
+        Objective::untargeted(labels()),
+        Objective::targeted(vec![3, 3, 3]),
+        Objective::untargeted(labels()).with_loss(LossKind::Margin { confidence: 50.0 }),
+        Objective::targeted(vec![3, 3, 3]).with_loss(LossKind::Margin { confidence: 50.0 }),
+        Objective::feature_distortion(),
+    ];
+    for objective in objectives {
+        let config = CwaConfig { random_start: objective.loss_kind() == Some(LossKind::FeatureDistortion), ..CwaConfig::paper(0.2) };
+        let outcome = Cwa::mi_cwa(config).run(&ensemble, x.clone(), &objective).unwrap();
+        for (before, after) in outcome.initial_loss.iter().zip(&outcome.final_loss) {
+            assert!(after < before, "{objective:?}: objective went from {before} to {after}");
+        }
+    }
+}
+
+#[test]
+fn loss_mean_combines_encoders_with_different_embedding_sizes() {
+    let ensemble = Ensemble::new(vec![mlp("e3", 1, 12, 8, 3), mlp("e5", 2, 12, 8, 5)]).unwrap();
+    let x = images(5, [2, 3, 2, 2], 0.0, 1.0);
+    let objective = Objective::feature_distortion();
+    let config = CwaConfig { random_start: true, ..CwaConfig::paper(0.1) };
+    let mismatch = Cwa::mi_cwa(config.clone()).run(&ensemble, x.clone(), &objective).unwrap_err();
+    assert!(matches!(mismatch, Error::OutputMismatch { expected: 3, actual: 5, .. }), "{mismatch}");
+    let ensemble = ensemble.with_combination(Combination::LossMean);
+    let stuck = Cwa::mi_cwa(CwaConfig::paper(0.1)).run(&ensemble, x.clone(), &objective).unwrap_err();
+    assert!(matches!(stuck, Error::InvalidObjective(_)), "{stuck}");
+    let outcome = Cwa::mi_cwa(config).run(&ensemble, x, &objective).unwrap();
+    assert!(outcome.final_loss.iter().zip(&outcome.initial_loss).all(|(a, b)| a < b));
+}
+
+#[test]
+fn custom_losses_and_weights_are_used() {
+    // Minimise the first output only: the gradient of model "a" is its first weight column.
+    let objective = Objective::<B>::custom(None, |input: LossInput<B>| input.outputs.narrow(1, 0, 1).squeeze_dim(1));
+    let ensemble = Ensemble::new(vec![mlp("a", 1, 12, 8, 3), mlp("b", 2, 12, 8, 3)])
+        .unwrap()
+        .with_weights(vec![1.0, 0.0])
+        .unwrap();
+    let x = images(6, [2, 3, 2, 2], 0.2, 0.8);
+    let alone = Ensemble::new(vec![mlp("a", 1, 12, 8, 3)]).unwrap();
+    let attack = common_weakness::attack::bim(ThreatModel::linf(0.05), 4);
+    let weighted = values(attack.run(&ensemble, x.clone(), &objective).unwrap().adversarial);
+    let single = values(attack.run(&alone, x, &objective).unwrap().adversarial);
+    assert_eq!(weighted, single, "a zero weight removes the model from the ensemble gradient");
+}
+
+#[test]
+fn zero_gradients_give_no_nan() {
+    let constant = from_fn("constant", |x: Tensor<B, 4>| x.flatten::<2>(1, 3).mul_scalar(0.0).narrow(1, 0, 2));
+    let ensemble = Ensemble::new(vec![Box::new(constant.clone()), Box::new(constant)]).unwrap();
+    let x = images(7, [2, 3, 2, 2], 0.0, 1.0);
+    for config in [CwaConfig::paper(0.1), CwaConfig::reference(0.1)] {
+        let outcome = Cwa::adam_cwa(config.clone()).run(&ensemble, x.clone(), &Objective::untargeted(vec![0, 1])).unwrap();
+        assert_eq!(values(outcome.adversarial), values(x.clone()), "no gradient, no movement");
+        let outcome = Cwa::mi_cwa(config).run(&ensemble, x.clone(), &Objective::untargeted(vec![0, 1])).unwrap();
+        assert!(values(outcome.adversarial).iter().all(|v| v.is_finite()));
+        assert!(outcome.records.iter().all(|r| r.gradient_cosine == Some(0.0)));
+    }
+}
+
+#[test]
+fn shuffled_order_changes_the_sweep_but_not_admissibility() {
+    let x = images(8, [2, 3, 2, 2], 0.0, 1.0);
+    let objective = Objective::untargeted(vec![0, 1]);
+    let fixed = mlp_ensemble(4, 12, 4);
+    let shuffled = mlp_ensemble(4, 12, 4).with_order(VisitOrder::Shuffled);
+    let attack = Cwa::mi_cse(CwaConfig::paper(0.1).with_seed(1));
+    let a = values(attack.run(&fixed, x.clone(), &objective).unwrap().adversarial);
+    let b = values(attack.run(&shuffled, x, &objective).unwrap().adversarial);
+    assert_ne!(a, b);
+}

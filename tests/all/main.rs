@@ -1,0 +1,14 @@
+//! The whole integration suite in one binary (each test binary re-monomorphises Burn's
+//! kernels, which dominates build time; see docs/performance.md).
+
+mod analytic;
+mod attacks;
+mod batch;
+mod common;
+mod errors;
+mod observers;
+mod properties;
+mod serde_config;
+mod trained;
+#[cfg(feature = "wgpu")]
+mod wgpu_agreement;

@@ -1,0 +1,41 @@
+//! Attack configurations round-trip through JSON and rerun identically.
+
+use common_weakness::attack::{mi_fgsm, CwaConfig};
+use common_weakness::optim::{Adam, Momentum, Sgd};
+use common_weakness::prelude::*;
+
+use super::common::{images, mlp_ensemble, values};
+
+#[test]
+fn attack_configs_round_trip_through_json() {
+    let mi_cwa = Cwa::mi_cwa(CwaConfig::reference(8.0 / 255.0).with_seed(42));
+    let json = serde_json::to_string_pretty(&mi_cwa).unwrap();
+    let back: Cwa<Sgd, Momentum, Momentum> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, mi_cwa);
+    assert!(json.contains("\"L1Batch\"") && json.contains("\"LogitSum\""), "{json}");
+
+    let adam = Cwa::adam_cwa(CwaConfig::paper(16.0 / 255.0));
+    let back: Cwa<Sgd, Momentum, Adam> = serde_json::from_str(&serde_json::to_string(&adam).unwrap()).unwrap();
+    assert_eq!(back, adam);
+
+    let mi = mi_fgsm(ThreatModel::l2(1.0), 10, 1.0);
+    let back: common_weakness::attack::Iterative<Momentum> = serde_json::from_str(&serde_json::to_string(&mi).unwrap()).unwrap();
+    assert_eq!(back, mi);
+
+    let config = CwaConfig::paper(0.05);
+    let back: CwaConfig = serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
+    assert_eq!(back, config);
+}
+
+#[test]
+fn a_run_records_its_config_and_the_config_reruns_it() {
+    let ensemble = mlp_ensemble(2, 12, 4);
+    let x = images(3, [2, 3, 2, 2], 0.0, 1.0);
+    let objective = Objective::untargeted(vec![1, 2]);
+    let attack = Cwa::mi_cwa(CwaConfig::paper(0.1).with_seed(9));
+    let outcome = attack.run(&ensemble, x.clone(), &objective).unwrap();
+    assert_eq!(outcome.info.seed, 9);
+    let rebuilt: Cwa<Sgd, Momentum, Momentum> = serde_json::from_value(outcome.info.config.clone()).unwrap();
+    let again = rebuilt.run(&ensemble, x, &objective).unwrap();
+    assert_eq!(values(again.adversarial), values(outcome.adversarial));
+}

@@ -1,0 +1,105 @@
+//! Attacks on small models trained here with Burn: untargeted attacks raise the true label's
+//! cross-entropy, targeted attacks lower the target's, and accuracy falls.
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use common_weakness::attack::CwaConfig;
+use common_weakness::eval::predictions;
+use common_weakness::prelude::*;
+use common_weakness::rng::AttackRng;
+use common_weakness::surrogate::from_module;
+
+use super::common::{device, TestBackend as TB};
+
+// Burn's `Module` derive recognises the backend parameter by its name `B`.
+#[derive(Module, Debug)]
+struct Net<B: Backend> {
+    hidden: Linear<B>,
+    output: Linear<B>,
+}
+
+impl<B: Backend> Net<B> {
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.output.forward(relu(self.hidden.forward(x.flatten(1, 3))))
+    }
+}
+
+const CLASSES: usize = 3;
+
+/// `count` noisy copies of three fixed 1×4×4 class patterns, with their labels.
+fn dataset(seed: u64, count: usize) -> (Tensor<TB, 4>, Vec<usize>) {
+    let mut patterns = AttackRng::new(99);
+    let centres: Vec<Vec<f32>> = (0..CLASSES).map(|_| (0..16).map(|_| 0.3 + 0.4 * patterns.unit()).collect()).collect();
+    let mut rng = AttackRng::new(seed);
+    let mut pixels = Vec::with_capacity(count * 16);
+    let labels: Vec<usize> = (0..count).map(|i| i % CLASSES).collect();
+    for &label in &labels {
+        pixels.extend(centres[label].iter().map(|c| (c + 0.2 * (rng.unit() - 0.5)).clamp(0.0, 1.0)));
+    }
+    (Tensor::from_data(TensorData::new(pixels, [count, 1, 4, 4]), &device()), labels)
+}
+
+fn train(hidden: usize) -> Net<TB> {
+    let (x, labels) = dataset(1, 300);
+    let targets = Tensor::<TB, 1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i64).collect(), [labels.len()]), &device());
+    let mut net = Net { hidden: LinearConfig::new(16, hidden).init(&device()), output: LinearConfig::new(hidden, CLASSES).init(&device()) };
+    let mut optimizer = AdamConfig::new().init::<TB, Net<TB>>();
+    let loss = CrossEntropyLossConfig::new().init(&device());
+    for _ in 0..200 {
+        let l = loss.forward(net.forward(x.clone()), targets.clone());
+        let grads = GradientsParams::from_grads::<TB, _>(l.backward(), &net);
+        net = optimizer.step(0.02, net, grads);
+    }
+    net
+}
+
+fn accuracy(net: &Net<TB>, x: Tensor<TB, 4>, labels: &[usize]) -> f64 {
+    let predicted = predictions(net.forward(x).detach());
+    predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64
+}
+
+#[test]
+fn attacks_on_trained_models_move_the_loss_the_right_way() {
+    let nets = [train(16), train(24)];
+    let (x, labels) = dataset(2, 30);
+    for net in &nets {
+        assert!(accuracy(net, x.clone(), &labels) >= 0.9, "the model should learn the easy task");
+    }
+    let ensemble = Ensemble::new(
+        nets.iter()
+            .enumerate()
+            .map(|(i, net)| {
+                Box::new(from_module(format!("net{i}"), net.clone(), |m: &Net<TB>, x: Tensor<TB, 4>| m.forward(x)))
+                    as Box<dyn common_weakness::surrogate::Surrogate<TB>>
+            })
+            .collect(),
+    )
+    .unwrap();
+    let config = CwaConfig::paper(0.2);
+
+    let untargeted = Cwa::mi_cwa(config.clone()).run(&ensemble, x.clone(), &Objective::untargeted(labels.clone())).unwrap();
+    for (before, after) in untargeted.initial_loss.iter().zip(&untargeted.final_loss) {
+        assert!(*before < 0.0, "the untargeted objective is −CE(y) ≤ 0");
+        // The objective is −CE(y): it falls as the true label's cross-entropy rises.
+        assert!(after < before, "true-label cross-entropy should rise: −CE went {before} -> {after}");
+    }
+    for net in &nets {
+        assert!(accuracy(net, untargeted.adversarial.clone(), &labels) < accuracy(net, x.clone(), &labels));
+    }
+
+    let targets: Vec<usize> = labels.iter().map(|l| (l + 1) % CLASSES).collect();
+    let targeted = Cwa::mi_cwa(config).run(&ensemble, x.clone(), &Objective::targeted(targets.clone())).unwrap();
+    for (before, after) in targeted.initial_loss.iter().zip(&targeted.final_loss) {
+        assert!(*before > 0.0, "the targeted objective is CE(t) ≥ 0");
+        assert!(after < before, "target cross-entropy should fall: {before} -> {after}");
+    }
+    for net in &nets {
+        assert!(accuracy(net, targeted.adversarial.clone(), &targets) > accuracy(net, x.clone(), &targets));
+    }
+}
+
