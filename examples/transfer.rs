@@ -50,8 +50,14 @@ impl<B: Backend> Cnn<B> {
     fn new(width: usize, kernel: usize, stride: usize, device: &B::Device) -> Self {
         let padding = PaddingConfig2d::Explicit(kernel / 2, kernel / 2, kernel / 2, kernel / 2);
         Self {
-            conv1: Conv2dConfig::new([3, width], [kernel, kernel]).with_stride([stride, stride]).with_padding(padding.clone()).init(device),
-            conv2: Conv2dConfig::new([width, 2 * width], [3, 3]).with_stride([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device),
+            conv1: Conv2dConfig::new([3, width], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(padding.clone())
+                .init(device),
+            conv2: Conv2dConfig::new([width, 2 * width], [3, 3])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device),
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             output: LinearConfig::new(2 * width, CLASSES).init(device),
         }
@@ -74,7 +80,7 @@ fn dataset<B: Backend>(seed: u64, count: usize, device: &B::Device) -> (Tensor<B
         let frequency = 0.12 + 0.15 * rng.unit();
         let phase = std::f32::consts::TAU * rng.unit();
         let tint: Vec<f32> = (0..3).map(|_| 0.5 + 0.5 * rng.unit()).collect();
-        for channel in 0..3 {
+        for channel_tint in &tint {
             for i in 0..SIZE {
                 for j in 0..SIZE {
                     let (i, j) = (i as f32, j as f32);
@@ -86,7 +92,7 @@ fn dataset<B: Backend>(seed: u64, count: usize, device: &B::Device) -> (Tensor<B
                     };
                     let wave = (std::f32::consts::TAU * frequency * u + phase).sin();
                     let noise = 0.2 * (rng.unit() - 0.5);
-                    pixels.push((0.5 + AMPLITUDE * tint[channel] * wave + noise).clamp(0.0, 1.0));
+                    pixels.push((0.5 + AMPLITUDE * channel_tint * wave + noise).clamp(0.0, 1.0));
                 }
             }
         }
@@ -94,9 +100,16 @@ fn dataset<B: Backend>(seed: u64, count: usize, device: &B::Device) -> (Tensor<B
     (Tensor::from_data(TensorData::new(pixels, [count, 3, SIZE, SIZE]), device), labels)
 }
 
-fn train<B: AutodiffBackend, M: AutodiffModule<B> + Classify<B>>(mut model: M, x: &Tensor<B, 4>, labels: &[usize]) -> M {
+fn train<B: AutodiffBackend, M: AutodiffModule<B> + Classify<B>>(
+    mut model: M,
+    x: &Tensor<B, 4>,
+    labels: &[usize],
+) -> M {
     let device = x.device();
-    let targets = Tensor::<B, 1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i64).collect(), [labels.len()]), &device);
+    let targets = Tensor::<B, 1, Int>::from_data(
+        TensorData::new(labels.iter().map(|&l| l as i64).collect(), [labels.len()]),
+        &device,
+    );
     let mut optimizer = AdamConfig::new().init::<B, M>();
     let loss = CrossEntropyLossConfig::new().init(&device);
     let batch = 100;
@@ -111,10 +124,7 @@ fn train<B: AutodiffBackend, M: AutodiffModule<B> + Classify<B>>(mut model: M, x
     model
 }
 
-fn boxed<M: Classify<Train> + 'static>(name: &str, model: M) -> Box<dyn Surrogate<Train>>
-where
-    M: Module<Train>,
-{
+fn boxed<M: Classify<Train> + Module<Train> + 'static>(name: &str, model: M) -> Box<dyn Surrogate<Train>> {
     Box::new(from_module(name.to_string(), model, |m: &M, x: Tensor<Train, 4>| m.forward(x)))
 }
 
@@ -166,8 +176,9 @@ fn main() -> Result<()> {
         let t = Instant::now();
         let outcome = attack.run(&ensemble, test_x.clone(), &objective)?;
         let seconds = t.elapsed().as_secs_f64();
-        let white_box: f64 = ensemble.members().iter().map(|m| accuracy(m.as_ref(), outcome.adversarial.clone(), &test_y)).sum::<f64>()
-            / ensemble.len() as f64;
+        let white_box: f64 =
+            ensemble.members().iter().map(|m| accuracy(m.as_ref(), outcome.adversarial.clone(), &test_y)).sum::<f64>()
+                / ensemble.len() as f64;
         let adversarial = predictions(target.forward(outcome.adversarial.clone()).detach());
         let transfer = success_rate(Goal::Untargeted, &test_y, &test_y, &clean_target, &adversarial)?;
         println!(

@@ -66,3 +66,8 @@ pub mod prelude {
     pub use crate::optim::{Adam, InnerOptimizer, Momentum, Nesterov, Optimizer, OuterOptimizer, Sgd};
     pub use crate::threat::{Norm, ThreatModel};
 }
+
+/// The README's code blocks, compiled as doc tests so that the quick start stays correct.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -82,7 +82,11 @@ impl<B: Backend> fmt::Debug for Objective<B> {
             Loss::Builtin(kind) => format!("{kind:?}"),
             Loss::Custom(_) => "Custom".to_string(),
         };
-        f.debug_struct("Objective").field("goal", &self.goal).field("labels", &self.labels).field("loss", &loss).finish()
+        f.debug_struct("Objective")
+            .field("goal", &self.goal)
+            .field("labels", &self.labels)
+            .field("loss", &loss)
+            .finish()
     }
 }
 

@@ -69,9 +69,7 @@ impl ThreatModel {
     pub fn project<B: Backend>(&self, x: Tensor<B, 4>, x_nat: &Tensor<B, 4>) -> Tensor<B, 4> {
         let budget = self.budget as f32;
         let inside = match self.norm {
-            Norm::Linf => x
-                .max_pair(x_nat.clone().sub_scalar(budget))
-                .min_pair(x_nat.clone().add_scalar(budget)),
+            Norm::Linf => x.max_pair(x_nat.clone().sub_scalar(budget)).min_pair(x_nat.clone().add_scalar(budget)),
             Norm::L2 => {
                 let delta = x - x_nat.clone();
                 // min(1, budget / ‖δ‖) computed as budget / max(‖δ‖, budget): no division by 0.
@@ -93,8 +91,7 @@ impl ThreatModel {
             Norm::L2 => {
                 let direction = norm::Normalization::L2.apply(rng.normal::<B>(shape, &device));
                 let dim = (shape[1] * shape[2] * shape[3]) as f32;
-                let radii: Vec<f32> =
-                    (0..shape[0]).map(|_| budget * rng.unit().powf(1.0 / dim)).collect();
+                let radii: Vec<f32> = (0..shape[0]).map(|_| budget * rng.unit().powf(1.0 / dim)).collect();
                 let radii = crate::host::tensor::<B, 1>(radii, [shape[0]], &device);
                 norm::scale_per_sample(direction, radii)
             }

@@ -13,7 +13,10 @@ pub fn predictions<B: Backend>(logits: Tensor<B, 2>) -> Vec<usize> {
     values
         .chunks(classes)
         .map(|row| {
-            row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
+            row.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+                .0
         })
         .collect()
 }

@@ -17,7 +17,8 @@ pub fn mean_pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Option<f6
         return None;
     }
     // [N, n, D]: each sample's unit gradients, one row per model.
-    let units: Vec<Tensor<B, 2>> = gradients.iter().map(|g| norm::flatten(Normalization::L2.apply(g.clone()))).collect();
+    let units: Vec<Tensor<B, 2>> =
+        gradients.iter().map(|g| norm::flatten(Normalization::L2.apply(g.clone()))).collect();
     let stacked: Tensor<B, 3> = Tensor::stack(units, 1);
     let gram = stacked.clone().matmul(stacked.clone().swap_dims(1, 2)); // [N, n, n]
     let total = gram.sum_dims(&[1, 2]).flatten::<1>(0, 2);

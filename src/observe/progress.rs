@@ -21,12 +21,8 @@ impl Progress {
 
     /// The line printed for `record`.
     pub fn line(&self, record: &IterationRecord) -> String {
-        let losses: Vec<String> = self
-            .models
-            .iter()
-            .zip(&record.loss_per_model)
-            .map(|(name, loss)| format!("{name}={loss:.4}"))
-            .collect();
+        let losses: Vec<String> =
+            self.models.iter().zip(&record.loss_per_model).map(|(name, loss)| format!("{name}={loss:.4}")).collect();
         let cosine = record.gradient_cosine.map(|c| format!(" cos={c:.3}")).unwrap_or_default();
         format!(
             "{}[{:>3}/{}] loss {}{} |δ|∞={:.4} |δ|₂={:.4} {:.0} ms",
@@ -46,7 +42,14 @@ impl Observer for Progress {
     fn start(&mut self, info: &RunInfo) {
         self.models = info.models.clone();
         self.iterations = info.iterations;
-        eprintln!("{}{} on {} images, {} models, {}", self.label, info.attack, info.images, info.models.len(), info.backend);
+        eprintln!(
+            "{}{} on {} images, {} models, {}",
+            self.label,
+            info.attack,
+            info.images,
+            info.models.len(),
+            info.backend
+        );
     }
 
     fn observe(&mut self, record: &IterationRecord) -> Control {

@@ -69,10 +69,7 @@ impl<W: Write> Observer for RecordWriter<W> {
             RecordFormat::JsonLines => serde_json::to_string(info),
             RecordFormat::Csv => {
                 let losses: Vec<String> = info.models.iter().map(|m| format!("loss_{}", m.replace(',', "_"))).collect();
-                Ok(format!(
-                    "iteration,{},gradient_cosine,perturbation_linf,perturbation_l2,seconds",
-                    losses.join(",")
-                ))
+                Ok(format!("iteration,{},gradient_cosine,perturbation_linf,perturbation_l2,seconds", losses.join(",")))
             }
         };
         self.write_line(line);

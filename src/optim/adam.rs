@@ -49,14 +49,7 @@ pub struct Adam {
 impl Adam {
     /// Adam with PyTorch's defaults and learning rate `step_size`.
     pub fn new(step_size: f64) -> Self {
-        Self {
-            step_size,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-            amsgrad: false,
-            normalize: Normalization::None,
-        }
+        Self { step_size, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, amsgrad: false, normalize: Normalization::None }
     }
 }
 

@@ -47,12 +47,7 @@ impl Momentum {
 
     /// The CWA inner rule: per-sample L2 normalisation, raw step of length β.
     pub fn cwa_inner(inner_step_size: f64, momentum: f64) -> Self {
-        Self {
-            step_size: inner_step_size,
-            momentum,
-            normalize: Normalization::L2,
-            direction: Direction::Raw,
-        }
+        Self { step_size: inner_step_size, momentum, normalize: Normalization::L2, direction: Direction::Raw }
     }
 }
 

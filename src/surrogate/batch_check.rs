@@ -23,6 +23,7 @@ pub fn check_batch_independence<B: Backend, S: Surrogate<B> + ?Sized>(
     images: Tensor<B, 4>,
     tolerance: f32,
 ) -> Result<BatchIndependence> {
+    crate::error::non_negative("tolerance", tolerance as f64)?;
     let n = images.dims()[0];
     if n < 2 {
         return Err(Error::InvalidParameter {
@@ -37,8 +38,13 @@ pub fn check_batch_independence<B: Backend, S: Surrogate<B> + ?Sized>(
         let alone = surrogate.forward(images.clone().narrow(0, index, 1)).detach();
         let row = batched.clone().narrow(0, index, 1);
         let difference = crate::host::to_vec(row.sub(alone).abs().max())[0];
-        if !(difference <= tolerance) {
-            return Err(Error::BatchDependent { model: surrogate.name().to_string(), index, max_difference: difference });
+        // A NaN difference (a model producing NaN) counts as dependent too.
+        if difference.is_nan() || difference > tolerance {
+            return Err(Error::BatchDependent {
+                model: surrogate.name().to_string(),
+                index,
+                max_difference: difference,
+            });
         }
         worst = worst.max(difference);
     }

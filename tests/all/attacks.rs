@@ -83,7 +83,10 @@ fn every_loss_and_goal_decreases_its_objective() {
         Objective::feature_distortion(),
     ];
     for objective in objectives {
-        let config = CwaConfig { random_start: objective.loss_kind() == Some(LossKind::FeatureDistortion), ..CwaConfig::paper(0.2) };
+        let config = CwaConfig {
+            random_start: objective.loss_kind() == Some(LossKind::FeatureDistortion),
+            ..CwaConfig::paper(0.2)
+        };
         let outcome = Cwa::mi_cwa(config).run(&ensemble, x.clone(), &objective).unwrap();
         for (before, after) in outcome.initial_loss.iter().zip(&outcome.final_loss) {
             assert!(after < before, "{objective:?}: objective went from {before} to {after}");
@@ -128,7 +131,8 @@ fn zero_gradients_give_no_nan() {
     let ensemble = Ensemble::new(vec![Box::new(constant.clone()), Box::new(constant)]).unwrap();
     let x = images(7, [2, 3, 2, 2], 0.0, 1.0);
     for config in [CwaConfig::paper(0.1), CwaConfig::reference(0.1)] {
-        let outcome = Cwa::adam_cwa(config.clone()).run(&ensemble, x.clone(), &Objective::untargeted(vec![0, 1])).unwrap();
+        let outcome =
+            Cwa::adam_cwa(config.clone()).run(&ensemble, x.clone(), &Objective::untargeted(vec![0, 1])).unwrap();
         assert_eq!(values(outcome.adversarial), values(x.clone()), "no gradient, no movement");
         let outcome = Cwa::mi_cwa(config).run(&ensemble, x.clone(), &Objective::untargeted(vec![0, 1])).unwrap();
         assert!(values(outcome.adversarial).iter().all(|v| v.is_finite()));

@@ -30,7 +30,8 @@ fn paper_flavour_attacks_a_batch_as_each_image_alone() {
         Box::new(Cwa::mi_cwa(config.with_threat(ThreatModel::l2(0.5)))),
     ];
     for attack in attacks {
-        let batched = values(attack.run(&ensemble, x.clone(), &Objective::untargeted(labels.to_vec())).unwrap().adversarial);
+        let batched =
+            values(attack.run(&ensemble, x.clone(), &Objective::untargeted(labels.to_vec())).unwrap().adversarial);
         let alone = attack_each_alone(attack.as_ref(), &ensemble, x.clone(), &labels);
         let worst = batched.iter().zip(&alone).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(worst <= 1e-6, "{}: batch and single-image results differ by {worst}", attack.name());
@@ -48,7 +49,8 @@ fn reference_flavour_depends_on_the_batch_as_the_authors_code_does() {
     // An unsaturated inner step, so that displacement sizes vary between iterations and
     // images (with β = 250 every inner step hits the ε-box and hides the effect).
     let attack = Cwa::mi_cwa(CwaConfig { inner_step_size: 0.02, ..CwaConfig::reference(16.0 / 255.0) });
-    let batched = values(attack.run(&ensemble, x.clone(), &Objective::untargeted(labels.to_vec())).unwrap().adversarial);
+    let batched =
+        values(attack.run(&ensemble, x.clone(), &Objective::untargeted(labels.to_vec())).unwrap().adversarial);
     let alone = attack_each_alone(&attack, &ensemble, x, &labels);
     assert!(batched.iter().zip(&alone).any(|(a, b)| (a - b).abs() > 1e-4));
 }

@@ -76,7 +76,12 @@ fn bad_budgets_steps_and_iterations() {
     let x = images(1, [1, 3, 2, 2], 0.0, 1.0);
     let objective = Objective::untargeted(vec![0]);
     for budget in [0.0, -0.1, f64::NAN, f64::INFINITY] {
-        let e = run_err(&Cwa::mi_cwa(CwaConfig::paper(0.1).with_threat(ThreatModel::l2(budget))), &ensemble, x.clone(), &objective);
+        let e = run_err(
+            &Cwa::mi_cwa(CwaConfig::paper(0.1).with_threat(ThreatModel::l2(budget))),
+            &ensemble,
+            x.clone(),
+            &objective,
+        );
         assert!(matches!(e, Error::InvalidParameter { name: "budget", .. }), "{e}");
     }
     let e = run_err(&attack().with_outer(Sgd::sign(-1.0)), &ensemble, x.clone(), &objective);
@@ -112,7 +117,10 @@ fn bad_weights_and_objectives() {
 fn models_with_different_class_counts() {
     let ensemble = Ensemble::new(vec![mlp("four", 1, 12, 8, 4), mlp("ten", 2, 12, 8, 10)]).unwrap();
     let e = run_err(&attack(), &ensemble, images(1, [1, 3, 2, 2], 0.0, 1.0), &Objective::untargeted(vec![0]));
-    assert!(matches!(e, Error::OutputMismatch { ref first, ref model, expected: 4, actual: 10 } if first == "four" && model == "ten"), "{e}");
+    assert!(
+        matches!(e, Error::OutputMismatch { ref first, ref model, expected: 4, actual: 10 } if first == "four" && model == "ten"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -13,7 +13,8 @@ fn json_lines_and_csv_writers_log_every_iteration() {
     let objective = Objective::untargeted(vec![0, 1]);
     let attack = Cwa::mi_cwa(CwaConfig::paper(0.1).with_iterations(4));
 
-    let mut both = (RecordWriter::new(Vec::new(), RecordFormat::JsonLines), RecordWriter::new(Vec::new(), RecordFormat::Csv));
+    let mut both =
+        (RecordWriter::new(Vec::new(), RecordFormat::JsonLines), RecordWriter::new(Vec::new(), RecordFormat::Csv));
     let outcome = attack.run_observed(&ensemble, x, &objective, &mut both).unwrap();
     let json = String::from_utf8(both.0.finish().unwrap()).unwrap();
     let csv = String::from_utf8(both.1.finish().unwrap()).unwrap();
@@ -69,6 +70,8 @@ fn a_failing_writer_reports_its_error() {
     let ensemble = mlp_ensemble(1, 12, 4);
     let mut writer = RecordWriter::new(Broken, RecordFormat::Csv);
     let attack = Cwa::mi_cwa(CwaConfig::paper(0.1).with_iterations(2));
-    attack.run_observed(&ensemble, images(1, [1, 3, 2, 2], 0.0, 1.0), &Objective::untargeted(vec![0]), &mut writer).unwrap();
+    attack
+        .run_observed(&ensemble, images(1, [1, 3, 2, 2], 0.0, 1.0), &Objective::untargeted(vec![0]), &mut writer)
+        .unwrap();
     assert!(matches!(writer.finish(), Err(Error::Io(_))));
 }

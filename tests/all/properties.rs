@@ -10,10 +10,7 @@ use proptest::prelude::*;
 use super::common::{images, mlp_ensemble, values, B};
 
 fn threat_strategy() -> impl Strategy<Value = ThreatModel> {
-    prop_oneof![
-        (0.001f64..0.5).prop_map(ThreatModel::linf),
-        (0.01f64..3.0).prop_map(ThreatModel::l2),
-    ]
+    prop_oneof![(0.001f64..0.5).prop_map(ThreatModel::linf), (0.01f64..3.0).prop_map(ThreatModel::l2),]
 }
 
 fn shape_strategy() -> impl Strategy<Value = [usize; 4]> {
@@ -31,7 +28,11 @@ fn distances(threat: &ThreatModel, x: Tensor<B, 4>, x_nat: Tensor<B, 4>) -> Vec<
 
 /// Asserts that `x` is admissible: inside the ball (tolerance 1e-6, or relative 1e-5 for L2
 /// where each pixel's f32 rounding adds up over the image) and inside [0, 1].
-fn assert_admissible(threat: &ThreatModel, x: Tensor<B, 4>, x_nat: Tensor<B, 4>) -> std::result::Result<(), TestCaseError> {
+fn assert_admissible(
+    threat: &ThreatModel,
+    x: Tensor<B, 4>,
+    x_nat: Tensor<B, 4>,
+) -> std::result::Result<(), TestCaseError> {
     let tolerance = match threat.norm {
         Norm::Linf => 1e-6,
         Norm::L2 => 1e-6 + 1e-5 * threat.budget as f32,

@@ -19,7 +19,8 @@ fn attack_configs_round_trip_through_json() {
     assert_eq!(back, adam);
 
     let mi = mi_fgsm(ThreatModel::l2(1.0), 10, 1.0);
-    let back: common_weakness::attack::Iterative<Momentum> = serde_json::from_str(&serde_json::to_string(&mi).unwrap()).unwrap();
+    let back: common_weakness::attack::Iterative<Momentum> =
+        serde_json::from_str(&serde_json::to_string(&mi).unwrap()).unwrap();
     assert_eq!(back, mi);
 
     let config = CwaConfig::paper(0.05);

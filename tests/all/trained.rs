@@ -46,8 +46,14 @@ fn dataset(seed: u64, count: usize) -> (Tensor<TB, 4>, Vec<usize>) {
 
 fn train(hidden: usize) -> Net<TB> {
     let (x, labels) = dataset(1, 300);
-    let targets = Tensor::<TB, 1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i64).collect(), [labels.len()]), &device());
-    let mut net = Net { hidden: LinearConfig::new(16, hidden).init(&device()), output: LinearConfig::new(hidden, CLASSES).init(&device()) };
+    let targets = Tensor::<TB, 1, Int>::from_data(
+        TensorData::new(labels.iter().map(|&l| l as i64).collect(), [labels.len()]),
+        &device(),
+    );
+    let mut net = Net {
+        hidden: LinearConfig::new(16, hidden).init(&device()),
+        output: LinearConfig::new(hidden, CLASSES).init(&device()),
+    };
     let mut optimizer = AdamConfig::new().init::<TB, Net<TB>>();
     let loss = CrossEntropyLossConfig::new().init(&device());
     for _ in 0..200 {
@@ -82,7 +88,8 @@ fn attacks_on_trained_models_move_the_loss_the_right_way() {
     .unwrap();
     let config = CwaConfig::paper(0.2);
 
-    let untargeted = Cwa::mi_cwa(config.clone()).run(&ensemble, x.clone(), &Objective::untargeted(labels.clone())).unwrap();
+    let untargeted =
+        Cwa::mi_cwa(config.clone()).run(&ensemble, x.clone(), &Objective::untargeted(labels.clone())).unwrap();
     for (before, after) in untargeted.initial_loss.iter().zip(&untargeted.final_loss) {
         assert!(*before < 0.0, "the untargeted objective is −CE(y) ≤ 0");
         // The objective is −CE(y): it falls as the true label's cross-entropy rises.
@@ -102,4 +109,3 @@ fn attacks_on_trained_models_move_the_loss_the_right_way() {
         assert!(accuracy(net, targeted.adversarial.clone(), &targets) > accuracy(net, x.clone(), &targets));
     }
 }
-
