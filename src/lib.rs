@@ -50,7 +50,7 @@ pub mod rng;
 pub mod surrogate;
 pub mod threat;
 
-pub use attack::{Attack, AttackOutcome, Cwa, CwaConfig, Flavor};
+pub use attack::{images_from_data, Attack, AttackOutcome, Cwa, CwaConfig, Flavor};
 pub use ensemble::{Combination, Ensemble, VisitOrder};
 pub use error::{Error, Result};
 pub use objective::{Goal, LossKind, Objective};

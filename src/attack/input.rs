@@ -1,8 +1,32 @@
-//! Checks of the images an attack is given.
+//! Checks of the images an attack is given, and a checked constructor for them.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 use crate::error::{Error, Result};
+
+/// Builds an image batch from raw data, checking what a `Tensor<B, 4>` cannot: that the
+/// data has rank 4 (`[N, C, H, W]`), no empty dimension, and finite pixels in `[0, 1]`.
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::tensor::TensorData;
+/// use common_weakness::{images_from_data, Error};
+///
+/// let device = Default::default();
+/// let ok = images_from_data::<NdArray>(TensorData::new(vec![0.5f32; 12], [1, 3, 2, 2]), &device);
+/// assert_eq!(ok.unwrap().dims(), [1, 3, 2, 2]);
+/// let flat = images_from_data::<NdArray>(TensorData::new(vec![0.5f32; 12], [3, 4]), &device);
+/// assert!(matches!(flat, Err(Error::Shape { .. })));
+/// ```
+pub fn images_from_data<B: Backend>(data: TensorData, device: &B::Device) -> Result<Tensor<B, 4>> {
+    let shape: Vec<usize> = data.shape.iter().copied().collect();
+    if shape.len() != 4 {
+        return Err(Error::Shape { what: "images", expected: "[N, C, H, W] (rank 4)".into(), actual: shape });
+    }
+    let images = Tensor::<B, 4>::from_data(data.convert::<f32>(), device);
+    check_images(&images)?;
+    Ok(images)
+}
 
 /// Images must be a non-empty `[N, C, H, W]` batch of finite pixels in `[0, 1]`.
 pub(crate) fn check_images<B: Backend>(images: &Tensor<B, 4>) -> Result<()> {

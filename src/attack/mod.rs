@@ -21,6 +21,7 @@ mod presets;
 pub use baselines::{bim, fgsm, mi_fgsm, pgd, Iterative};
 pub use config::{CwaConfig, Flavor};
 pub use cwa::{AnchorPoint, Cwa, LoopSettings};
+pub use input::images_from_data;
 
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;

@@ -49,6 +49,20 @@ fn wrong_rank_or_channel_count() {
 }
 
 #[test]
+fn raw_data_of_the_wrong_rank_or_range() {
+    use burn::tensor::TensorData;
+    use common_weakness::images_from_data;
+    let rank3 = images_from_data::<B>(TensorData::new(vec![0.5f32; 8], [2, 2, 2]), &device());
+    assert!(matches!(rank3, Err(Error::Shape { ref actual, .. }) if actual == &vec![2, 2, 2]));
+    let empty = images_from_data::<B>(TensorData::new(Vec::<f32>::new(), [0, 1, 2, 2]), &device());
+    assert!(matches!(empty, Err(Error::EmptyBatch { .. })));
+    let bright = images_from_data::<B>(TensorData::new(vec![2.0f32; 4], [1, 1, 2, 2]), &device());
+    assert!(matches!(bright, Err(Error::InvalidPixels { count: 4, .. })));
+    let bytes_as_floats = images_from_data::<B>(TensorData::new(vec![0.25f64; 4], [1, 1, 2, 2]), &device());
+    assert_eq!(bytes_as_floats.unwrap().dims(), [1, 1, 2, 2]);
+}
+
+#[test]
 fn labels_out_of_range() {
     let ensemble = mlp_ensemble(2, 12, 4);
     let x = images(1, [2, 3, 2, 2], 0.0, 1.0);
