@@ -10,7 +10,7 @@ use super::{input, Attack, AttackOutcome};
 use crate::ensemble::{Combination, Ensemble};
 use crate::error::{Error, Result};
 use crate::eval::mean_pairwise_cosine;
-use crate::gradient::{Evaluation, Evaluator};
+use crate::gradient::{EstimatorState, Evaluation, Evaluator, GradientEstimator, InputTransform};
 use crate::norm;
 use crate::objective::{LossKind, Objective};
 use crate::observe::{Control, IterationRecord, Observer, RunInfo, StopReason};
@@ -47,11 +47,20 @@ pub struct LoopSettings {
     /// Record the mean pairwise cosine similarity of the inner-sweep gradients (keeps one
     /// gradient per model alive during a sweep).
     pub record_similarity: bool,
+    /// How the combined ensemble gradient is estimated (reverse step, and the pseudo-gradient
+    /// without an inner sweep). Plain by default.
+    #[serde(default)]
+    pub ensemble_gradient: GradientEstimator,
+    /// How each model's gradient in the inner sweep is estimated. Plain by default.
+    #[serde(default)]
+    pub model_gradient: GradientEstimator,
 }
 
 impl LoopSettings {
     fn validate(&self) -> Result<()> {
         self.threat.validate()?;
+        self.ensemble_gradient.validate()?;
+        self.model_gradient.validate()?;
         if self.iterations == 0 {
             return Err(Error::InvalidParameter { name: "iterations", value: 0.0, requirement: "must be >= 1" });
         }
@@ -144,6 +153,23 @@ impl<R, I, O> Cwa<R, I, O> {
         self
     }
 
+    /// Estimates the combined ensemble gradient with `estimator` (e.g. DI, TI, VMI, SSA).
+    pub fn with_ensemble_gradient(mut self, estimator: GradientEstimator) -> Self {
+        self.settings.ensemble_gradient = estimator;
+        self
+    }
+
+    /// Estimates each model's inner-sweep gradient with `estimator`.
+    pub fn with_model_gradient(mut self, estimator: GradientEstimator) -> Self {
+        self.settings.model_gradient = estimator;
+        self
+    }
+
+    /// Estimates every gradient of the attack with `estimator`.
+    pub fn with_gradient(self, estimator: GradientEstimator) -> Self {
+        self.with_ensemble_gradient(estimator).with_model_gradient(estimator)
+    }
+
     /// Changes the loop settings.
     pub fn with_settings(mut self, settings: LoopSettings) -> Self {
         self.settings = settings;
@@ -229,6 +255,13 @@ where
         let mut reverse_state = self.reverse.as_ref().map(|r| r.init(&x));
         let mut inner_state = self.inner.as_ref().map(|i| i.init(&x));
         let mut outer_state = self.outer.init(&x);
+        // VMI's variance term, per gradient target.
+        let mut reverse_estimate = EstimatorState::default();
+        let mut ensemble_estimate = EstimatorState::default();
+        let mut model_estimates: Vec<EstimatorState<B::InnerBackend>> =
+            (0..n).map(|_| EstimatorState::default()).collect();
+        let budget = s.threat.budget;
+        let ensemble_at = |p: &Tensor<B::InnerBackend, 4>, t: InputTransform<'_, B>| evaluator.ensemble(p, t);
         let mut records = Vec::with_capacity(s.iterations);
         let mut stop = StopReason::Completed;
 
@@ -246,7 +279,8 @@ where
             let x_t = x.clone();
             let x_r = match (&self.reverse, reverse_state.as_mut()) {
                 (Some(reverse), Some(state)) => {
-                    let mut evaluation = evaluator.ensemble(&x_t)?;
+                    let mut evaluation =
+                        s.ensemble_gradient.estimate(&ensemble_at, &x_t, budget, &mut rng, &mut reverse_estimate)?;
                     note(&mut evaluation);
                     s.threat.project(x_t.clone() + reverse.step(evaluation.gradient.neg(), state), &x_nat)
                 }
@@ -259,7 +293,15 @@ where
                 (Some(inner), Some(state)) => {
                     let mut x_i = x_r.clone();
                     for index in ensemble.sweep(&mut rng) {
-                        let mut evaluation = evaluator.model(index, &x_i)?;
+                        let model_at =
+                            |p: &Tensor<B::InnerBackend, 4>, t: InputTransform<'_, B>| evaluator.model(index, p, t);
+                        let mut evaluation = s.model_gradient.estimate(
+                            &model_at,
+                            &x_i,
+                            budget,
+                            &mut rng,
+                            &mut model_estimates[index],
+                        )?;
                         note(&mut evaluation);
                         if s.record_similarity {
                             sweep_gradients.push(evaluation.gradient.clone());
@@ -273,7 +315,8 @@ where
                     anchor - x_i
                 }
                 _ => {
-                    let mut evaluation = evaluator.ensemble(&x_r)?;
+                    let mut evaluation =
+                        s.ensemble_gradient.estimate(&ensemble_at, &x_r, budget, &mut rng, &mut ensemble_estimate)?;
                     note(&mut evaluation);
                     evaluation.gradient
                 }

@@ -11,6 +11,11 @@
 //! | MI-CSE | – | L2-normalised momentum per model | momentum on the pseudo-gradient |
 //! | MI-CWA | sign ascent | L2-normalised momentum per model | momentum on the pseudo-gradient |
 //! | Adam-CWA | sign ascent | L2-normalised momentum per model | Adam on the pseudo-gradient |
+//! | VMI-CWA / SSA-CWA | as MI-CWA | as MI-CWA, on VMI / SSA gradients | as MI-CWA |
+//!
+//! DI, TI, VMI and SSA are [`GradientEstimator`](crate::gradient::GradientEstimator)s that
+//! compose with any of these (`Cwa::with_gradient`, `with_model_gradient`,
+//! `with_ensemble_gradient`).
 
 mod baselines;
 mod config;
@@ -18,7 +23,7 @@ mod cwa;
 mod input;
 mod presets;
 
-pub use baselines::{bim, fgsm, mi_fgsm, pgd, Iterative};
+pub use baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, pgd, ssa, ti_mi_fgsm, vmi_fgsm, Iterative};
 pub use config::{CwaConfig, Flavor};
 pub use cwa::{AnchorPoint, Cwa, LoopSettings};
 pub use input::images_from_data;

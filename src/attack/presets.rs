@@ -1,9 +1,11 @@
-//! One-line presets of the CWA family (the paper's Table 1 rows MI-SAM, MI-CSE, MI-CWA and
-//! the Adam-CWA of its detection experiment), in the paper and reference flavours.
+//! One-line presets of the CWA family (the paper's Table 1 rows MI-SAM, MI-CSE, MI-CWA,
+//! VMI-CWA, SSA-CWA and the Adam-CWA of its detection experiment), in the paper and
+//! reference flavours.
 
 use super::config::{CwaConfig, Flavor};
 use super::cwa::{AnchorPoint, Cwa, LoopSettings};
 use crate::ensemble::Combination;
+use crate::gradient::{GradientEstimator, Sampling};
 use crate::norm::Normalization;
 use crate::optim::{Adam, Momentum, Sgd};
 
@@ -15,6 +17,13 @@ const REFERENCE_SAM_REVERSE_STEP: f64 = 16.0 / 255.0 / 10.0;
 const REFERENCE_CSE_INNER_STEP: f64 = 50.0;
 /// 1e-3: the outer Adam learning rate of the authors' `Adam_CommonWeakness`.
 const REFERENCE_ADAM_STEP: f64 = 1e-3;
+/// VMI-CWA's neighbourhood: 8 points per model in a box of ±1.5ε (the authors' code).
+const VMI_SAMPLES: usize = 8;
+const VMI_RANGE: f64 = 1.5;
+/// SSA's settings: 20 spectrum copies, ρ = 0.5, σ = 16/255 (the authors' code).
+const SSA_SAMPLES: usize = 20;
+const SSA_RHO: f64 = 0.5;
+const REFERENCE_SSA_SIGMA: f64 = 16.0 / 255.0;
 
 fn settings(config: &CwaConfig, anchor: AnchorPoint, origin: AnchorPoint) -> LoopSettings {
     LoopSettings {
@@ -26,6 +35,8 @@ fn settings(config: &CwaConfig, anchor: AnchorPoint, origin: AnchorPoint) -> Loo
         random_start: config.random_start,
         seed: config.seed,
         record_similarity: true,
+        ensemble_gradient: GradientEstimator::default(),
+        model_gradient: GradientEstimator::default(),
     }
 }
 
@@ -102,6 +113,32 @@ impl Cwa<Sgd, Momentum, Momentum> {
             inner: None,
             outer,
         }
+    }
+}
+
+impl Cwa<Sgd, Momentum, Momentum> {
+    /// VMI-CWA: MI-CWA whose inner sweep uses each model's VMI gradient (8 points in a box of
+    /// ±1.5ε). Paper flavour: Wang & He's variance tuning. Reference flavour: the authors'
+    /// `VMI_Inner_CommonWeakness`, the plain neighbourhood mean (their unclipped reverse step
+    /// and targeted-mode skip are not reproduced, see `docs/algorithms.md`).
+    pub fn vmi_cwa(config: CwaConfig) -> Self {
+        let sampling = match config.flavor {
+            Flavor::Paper => Sampling::VarianceTuning { samples: VMI_SAMPLES, range: VMI_RANGE },
+            Flavor::Reference => Sampling::Neighbourhood { samples: VMI_SAMPLES, range: VMI_RANGE },
+        };
+        Cwa::mi_cwa(config).with_model_gradient(GradientEstimator::default().with_sampling(sampling)).named("VMI-CWA")
+    }
+
+    /// SSA-CWA: MI-CWA whose inner sweep uses each model's SSA gradient (20 spectrum copies,
+    /// ρ = 0.5, σ = ε). The reference flavour is the authors' `SSA_CommonWeakness`, which
+    /// has **no** reverse step (it is SSA combined with CSE) and σ = 16/255.
+    pub fn ssa_cwa(config: CwaConfig) -> Self {
+        let (sigma, attack) = match config.flavor {
+            Flavor::Paper => (config.threat.budget, Cwa::mi_cwa(config)),
+            Flavor::Reference => (REFERENCE_SSA_SIGMA, Cwa::mi_cwa(config).without_reverse()),
+        };
+        let sampling = Sampling::Spectrum { samples: SSA_SAMPLES, rho: SSA_RHO, sigma };
+        attack.with_model_gradient(GradientEstimator::default().with_sampling(sampling)).named("SSA-CWA")
     }
 }
 

@@ -6,6 +6,7 @@ mod attacks;
 mod batch;
 mod common;
 mod errors;
+mod estimators;
 mod observers;
 mod properties;
 mod serde_config;

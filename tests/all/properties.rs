@@ -2,7 +2,7 @@
 //! every iteration.
 
 use burn::tensor::Tensor;
-use common_weakness::attack::{bim, fgsm, mi_fgsm, pgd, CwaConfig};
+use common_weakness::attack::{bim, di_mi_fgsm, fgsm, mi_fgsm, pgd, ssa, ti_mi_fgsm, vmi_fgsm, CwaConfig};
 use common_weakness::norm::{self, Normalization};
 use common_weakness::prelude::*;
 use proptest::prelude::*;
@@ -110,10 +110,25 @@ fn every_attack(threat: ThreatModel, seed: u64) -> Vec<(String, Box<dyn Attack<B
         Box::new(Cwa::mi_cwa(paper.clone())),
         Box::new(Cwa::mi_cwa(reference.clone())),
         Box::new(Cwa::mi_cse(paper.clone())),
-        Box::new(Cwa::mi_sam(reference)),
+        Box::new(Cwa::mi_sam(reference.clone())),
         Box::new(Cwa::adam_cwa(paper.clone())),
         Box::new(random_cwa.named("MI-CWA random start")),
-        Box::new(Cwa::mi_cwa(paper).with_outer(Nesterov::sign(threat.budget / 5.0, 1.0)).named("Nesterov-CWA")),
+        Box::new(Cwa::mi_cwa(paper.clone()).with_outer(Nesterov::sign(threat.budget / 5.0, 1.0)).named("Nesterov-CWA")),
+        Box::new(di_mi_fgsm(threat, 3, 1.0)),
+        Box::new(ti_mi_fgsm(threat, 3, 1.0)),
+        Box::new(vmi_fgsm(threat, 3, 1.0)),
+        Box::new(ssa(threat, 3, 1.0)),
+        Box::new(Cwa::vmi_cwa(paper.clone())),
+        Box::new(Cwa::ssa_cwa(reference.clone())),
+        Box::new(
+            Cwa::mi_cwa(paper)
+                .with_gradient(
+                    GradientEstimator::default()
+                        .with_diversity(InputDiversity::Translate { padding: 1 })
+                        .with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 1.0 }),
+                )
+                .named("DI-TI-MI-CWA"),
+        ),
     ];
     attacks.into_iter().map(|a| (a.name().to_string(), a)).collect()
 }

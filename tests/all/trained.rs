@@ -8,7 +8,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use common_weakness::attack::CwaConfig;
+use common_weakness::attack::{bim, di_mi_fgsm, fgsm, mi_fgsm, pgd, ssa, ti_mi_fgsm, vmi_fgsm, CwaConfig};
 use common_weakness::eval::predictions;
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
@@ -69,14 +69,8 @@ fn accuracy(net: &Net<TB>, x: Tensor<TB, 4>, labels: &[usize]) -> f64 {
     predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64
 }
 
-#[test]
-fn attacks_on_trained_models_move_the_loss_the_right_way() {
-    let nets = [train(16), train(24)];
-    let (x, labels) = dataset(2, 30);
-    for net in &nets {
-        assert!(accuracy(net, x.clone(), &labels) >= 0.9, "the model should learn the easy task");
-    }
-    let ensemble = Ensemble::new(
+fn trained_ensemble(nets: &[Net<TB>]) -> Ensemble<TB> {
+    Ensemble::new(
         nets.iter()
             .enumerate()
             .map(|(i, net)| {
@@ -85,7 +79,52 @@ fn attacks_on_trained_models_move_the_loss_the_right_way() {
             })
             .collect(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// Every attack of the crate raises every trained surrogate's true-label loss.
+#[test]
+fn every_attack_raises_the_loss_of_trained_models() {
+    let ensemble = trained_ensemble(&[train(16), train(24)]);
+    let (x, labels) = dataset(3, 12);
+    let objective = Objective::untargeted(labels);
+    let threat = ThreatModel::linf(0.1);
+    let config = CwaConfig::paper(0.1);
+    let small_ti = GradientEstimator::default().with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 0.8 });
+    let translate = GradientEstimator::default().with_diversity(InputDiversity::Translate { padding: 1 });
+    let attacks: Vec<Box<dyn Attack<TB>>> = vec![
+        Box::new(fgsm(threat)),
+        Box::new(bim(threat, 10)),
+        Box::new(pgd(threat, 10, 0.02, 1)),
+        Box::new(mi_fgsm(threat, 10, 1.0)),
+        Box::new(di_mi_fgsm(threat, 10, 1.0).with_ensemble_gradient(translate)),
+        Box::new(ti_mi_fgsm(threat, 10, 1.0).with_ensemble_gradient(small_ti)),
+        Box::new(vmi_fgsm(threat, 10, 1.0)),
+        Box::new(ssa(threat, 10, 1.0)),
+        Box::new(Cwa::mi_sam(config.clone())),
+        Box::new(Cwa::mi_cse(config.clone())),
+        Box::new(Cwa::mi_cwa(config.clone())),
+        Box::new(Cwa::adam_cwa(config.clone())),
+        Box::new(Cwa::vmi_cwa(config.clone())),
+        Box::new(Cwa::ssa_cwa(config.clone())),
+        Box::new(Cwa::mi_cwa(CwaConfig::reference(0.1))),
+    ];
+    for attack in attacks {
+        let outcome = attack.run(&ensemble, x.clone(), &objective).unwrap();
+        for (before, after) in outcome.initial_loss.iter().zip(&outcome.final_loss) {
+            assert!(after < before, "{}: −CE went {before} -> {after}", attack.name());
+        }
+    }
+}
+
+#[test]
+fn attacks_on_trained_models_move_the_loss_the_right_way() {
+    let nets = [train(16), train(24)];
+    let (x, labels) = dataset(2, 30);
+    for net in &nets {
+        assert!(accuracy(net, x.clone(), &labels) >= 0.9, "the model should learn the easy task");
+    }
+    let ensemble = trained_ensemble(&nets);
     let config = CwaConfig::paper(0.2);
 
     let untargeted =

@@ -1,5 +1,8 @@
 //! Input gradients of the objective, per model and for the combined ensemble.
 //!
+//! An optional input transform (DI) is applied to the differentiated input before the models
+//! see it, so the gradient flows through it.
+//!
 //! Each per-sample loss is **summed** over the batch before the backward pass, so every
 //! image's gradient is independent of the batch it shares (the authors' batch-mean CE scales
 //! gradients by 1/N; every update rule of the CWA family is invariant to that scale).
@@ -16,6 +19,17 @@ struct Context<B: Backend> {
     one_hot: Option<Tensor<B, 2>>,
     clean: Tensor<B, 2>,
 }
+
+/// A differentiable transform of the images applied before the models (input diversity).
+pub(crate) type InputTransform<'t, B> = Option<&'t dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>>;
+
+/// Evaluates one gradient target (a model, or the combined ensemble) at a point, through an
+/// optional input transform.
+pub(crate) type Target<'a, B> = dyn Fn(
+        &Tensor<<B as AutodiffBackend>::InnerBackend, 4>,
+        InputTransform<'_, B>,
+    ) -> Result<Evaluation<<B as AutodiffBackend>::InnerBackend>>
+    + 'a;
 
 /// An input gradient with the per-sample losses of the models that produced it.
 pub(crate) struct Evaluation<B: Backend> {
@@ -105,9 +119,15 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
     }
 
     /// The gradient of model `index`'s objective at `x` (one forward and one backward pass).
-    pub fn model(&self, index: usize, x: &Tensor<B::InnerBackend, 4>) -> Result<Evaluation<B::InnerBackend>> {
+    pub fn model(
+        &self,
+        index: usize,
+        x: &Tensor<B::InnerBackend, 4>,
+        transform: InputTransform<'_, B>,
+    ) -> Result<Evaluation<B::InnerBackend>> {
         let input = Tensor::<B, 4>::from_inner(x.clone()).require_grad();
-        let outputs = self.ensemble.members()[index].forward(input.clone());
+        let seen = transform.map_or_else(|| input.clone(), |t| t(input.clone()));
+        let outputs = self.ensemble.members()[index].forward(seen);
         let loss = self.loss(&self.contexts[index], outputs)?;
         let gradient = backward(&input, loss.clone());
         Ok(Evaluation { gradient, losses: vec![(index, loss.detach().inner())] })
@@ -115,9 +135,14 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
 
     /// The gradient of the combined ensemble objective at `x` (a forward pass of every model
     /// and one backward pass through all of them).
-    pub fn ensemble(&self, x: &Tensor<B::InnerBackend, 4>) -> Result<Evaluation<B::InnerBackend>> {
+    pub fn ensemble(
+        &self,
+        x: &Tensor<B::InnerBackend, 4>,
+        transform: InputTransform<'_, B>,
+    ) -> Result<Evaluation<B::InnerBackend>> {
         let input = Tensor::<B, 4>::from_inner(x.clone()).require_grad();
-        let outputs: Vec<Tensor<B, 2>> = self.ensemble.members().iter().map(|m| m.forward(input.clone())).collect();
+        let seen = transform.map_or_else(|| input.clone(), |t| t(input.clone()));
+        let outputs: Vec<Tensor<B, 2>> = self.ensemble.members().iter().map(|m| m.forward(seen.clone())).collect();
         let mut losses = Vec::with_capacity(outputs.len());
         let root = match &self.combined {
             Some(context) => {

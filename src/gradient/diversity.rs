@@ -1,0 +1,124 @@
+//! DI: input diversity, a random differentiable transform of the input.
+
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
+use burn::tensor::{backend::Backend, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{positive, Error, Result};
+use crate::rng::AttackRng;
+
+/// A random transform applied to the images before the models see them, inside the
+/// differentiated graph, drawn independently for every image (from the attack's seed).
+/// The output has the input's shape.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum InputDiversity {
+    /// Xie et al. (CVPR 2019): with probability `probability`, resize the H×W image to
+    /// r×r' with r uniform in [H, ⌊resize_rate·H⌋), zero-pad it at a random offset to
+    /// ⌊resize_rate·H⌋×⌊resize_rate·W⌋, and resize back to H×W (bilinear).
+    ResizePad {
+        /// Chance of transforming an image (the paper: 0.5).
+        probability: f64,
+        /// Largest enlargement factor (> 1; TransferAttack's 1.1).
+        resize_rate: f64,
+    },
+    /// The CWA authors' form: always zero-pad by `padding` pixels on every side and crop
+    /// the original size at a random offset, i.e. a random translation by up to ±`padding`.
+    Translate {
+        /// Largest shift in pixels (the authors: 23 for 224×224 images).
+        padding: usize,
+    },
+}
+
+impl InputDiversity {
+    /// Xie et al.'s DI with probability 0.5 and resize rate 1.1.
+    pub fn resize_pad() -> Self {
+        InputDiversity::ResizePad { probability: 0.5, resize_rate: 1.1 }
+    }
+
+    /// Checks the parameters.
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            InputDiversity::ResizePad { probability, resize_rate } => {
+                crate::error::non_negative("probability", probability)?;
+                if probability > 1.0 {
+                    return Err(Error::InvalidParameter {
+                        name: "probability",
+                        value: probability,
+                        requirement: "must be <= 1",
+                    });
+                }
+                positive("resize_rate - 1", resize_rate - 1.0)
+            }
+            InputDiversity::Translate { .. } => Ok(()),
+        }
+    }
+
+    /// Applies a freshly drawn transform to each image (what the models see during an
+    /// attack); the output has the input's shape.
+    pub fn apply<B: Backend>(&self, images: Tensor<B, 4>, rng: &mut AttackRng) -> Tensor<B, 4> {
+        let placements = self.draw(images.dims(), rng);
+        apply_all(&placements, images)
+    }
+
+    /// Draws one transform per image of a `[N, C, H, W]` batch.
+    pub(crate) fn draw(&self, shape: [usize; 4], rng: &mut AttackRng) -> Vec<Placement> {
+        let [n, _, h, w] = shape;
+        (0..n)
+            .map(|_| match *self {
+                InputDiversity::ResizePad { probability, resize_rate } => {
+                    let (big_h, big_w) = ((h as f64 * resize_rate) as usize, (w as f64 * resize_rate) as usize);
+                    if (rng.unit() as f64) >= probability || big_h <= h {
+                        return Placement::Identity;
+                    }
+                    let size_h = h + (rng.unit() * (big_h - h) as f32) as usize;
+                    let size_w = (size_h * w).div_ceil(h).min(big_w);
+                    let top = (rng.unit() * (big_h - size_h + 1) as f32) as usize;
+                    let left = (rng.unit() * (big_w - size_w + 1) as f32) as usize;
+                    Placement::ResizePad { size: [size_h, size_w], canvas: [big_h, big_w], offset: [top, left] }
+                }
+                InputDiversity::Translate { padding } => {
+                    let span = (2 * padding + 1) as f32;
+                    let dy = ((rng.unit() * span) as usize).min(2 * padding);
+                    let dx = ((rng.unit() * span) as usize).min(2 * padding);
+                    Placement::Translate { padding, offset: [dy, dx] }
+                }
+            })
+            .collect()
+    }
+}
+
+/// One image's drawn transform.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Placement {
+    Identity,
+    ResizePad { size: [usize; 2], canvas: [usize; 2], offset: [usize; 2] },
+    Translate { padding: usize, offset: [usize; 2] },
+}
+
+impl Placement {
+    fn apply<B: Backend>(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [_, _, h, w] = image.dims();
+        let bilinear = || InterpolateOptions::new(InterpolateMode::Bilinear);
+        match *self {
+            Placement::Identity => image,
+            Placement::ResizePad { size, canvas, offset: [top, left] } => {
+                let resized = interpolate(image, size, bilinear());
+                let padding = (left, canvas[1] - size[1] - left, top, canvas[0] - size[0] - top);
+                interpolate(resized.pad(padding, PadMode::Constant(0.0)), [h, w], bilinear())
+            }
+            Placement::Translate { padding: p, offset: [dy, dx] } => {
+                image.pad((p, p, p, p), PadMode::Constant(0.0)).narrow(2, dy, h).narrow(3, dx, w)
+            }
+        }
+    }
+}
+
+/// Applies each image's placement and reassembles the batch.
+pub(crate) fn apply_all<B: Backend>(placements: &[Placement], images: Tensor<B, 4>) -> Tensor<B, 4> {
+    if placements.iter().all(|p| *p == Placement::Identity) {
+        return images;
+    }
+    let parts = placements.iter().enumerate().map(|(i, p)| p.apply(images.clone().narrow(0, i, 1))).collect();
+    Tensor::cat(parts, 0)
+}

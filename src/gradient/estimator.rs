@@ -1,0 +1,229 @@
+//! The gradient estimator: diversity, sampling and smoothing composed.
+
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use super::diversity::{apply_all, InputDiversity};
+use super::evaluator::{Evaluation, Target};
+use super::smoothing::GaussianSmoothing;
+use super::spectrum::spectrum_sample;
+use crate::error::{non_negative, Error, Result};
+use crate::rng::AttackRng;
+
+/// Averaging the gradient over random points around the iterate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Sampling {
+    /// The CWA authors' "VMI": the mean gradient over `samples` points `x + u`,
+    /// `u ~ U(−range·ε, range·ε)` element-wise (not clipped to [0, 1]). SPEC §5.3.
+    Neighbourhood {
+        /// Number of points (the authors: 20 for VMI-FGSM, 8 per model in VMI-CWA).
+        samples: usize,
+        /// Half-width of the box, in multiples of the budget ε (the authors: 1.5).
+        range: f64,
+    },
+    /// Wang & He's variance tuning (CVPR 2021): the gradient used is `∇L(x_t) + v_t`, and
+    /// `v_{t+1} = mean_k ∇L(x_t + u_k) − ∇L(x_t)` with `u_k ~ U(−range·ε, range·ε)`.
+    /// `v` is kept per model (and for the ensemble) across iterations.
+    VarianceTuning {
+        /// Number of neighbourhood points N (the paper: 20).
+        samples: usize,
+        /// Half-width of the box in multiples of ε (the paper's β: 1.5).
+        range: f64,
+    },
+    /// SSA (Long et al., ECCV 2022): the mean gradient at `samples` spectrum-transformed
+    /// copies `idct2(dct2(x + ξ) ⊙ M)`, `ξ ~ N(0, σ²)`, `M ~ U(1−ρ, 1+ρ)`, each taken with
+    /// respect to the transformed image as a new leaf (as the authors do).
+    Spectrum {
+        /// Number of copies N (the authors: 20).
+        samples: usize,
+        /// Spectrum mask half-width ρ (the authors: 0.5).
+        rho: f64,
+        /// Noise standard deviation σ in pixel units (the authors: 16/255).
+        sigma: f64,
+    },
+}
+
+/// How every input gradient of an attack is estimated: optional input diversity (DI),
+/// optional sampling (VMI, SSA) and optional smoothing (TI), applied in that order. The
+/// default is the plain gradient.
+///
+/// ```
+/// use common_weakness::gradient::{GaussianSmoothing, GradientEstimator, InputDiversity};
+///
+/// // DI + TI: random resize-and-pad inside the graph, then a smoothed gradient.
+/// let di_ti = GradientEstimator::default()
+///     .with_diversity(InputDiversity::resize_pad())
+///     .with_smoothing(GaussianSmoothing::default());
+/// assert!(di_ti.validate().is_ok());
+/// assert!(GradientEstimator::default().is_plain());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GradientEstimator {
+    /// DI: a random transform of the input inside the graph.
+    pub diversity: Option<InputDiversity>,
+    /// VMI or SSA: averaging over random points.
+    pub sampling: Option<Sampling>,
+    /// TI: Gaussian smoothing of the result.
+    pub smoothing: Option<GaussianSmoothing>,
+}
+
+/// What an estimator remembers between iterations for one gradient target (VMI's `v`).
+pub(crate) struct EstimatorState<B: Backend> {
+    variance: Option<Tensor<B, 4>>,
+}
+
+impl<B: Backend> Default for EstimatorState<B> {
+    fn default() -> Self {
+        Self { variance: None }
+    }
+}
+
+impl GradientEstimator {
+    /// Adds input diversity.
+    pub fn with_diversity(mut self, diversity: InputDiversity) -> Self {
+        self.diversity = Some(diversity);
+        self
+    }
+
+    /// Adds sampling.
+    pub fn with_sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = Some(sampling);
+        self
+    }
+
+    /// Adds smoothing.
+    pub fn with_smoothing(mut self, smoothing: GaussianSmoothing) -> Self {
+        self.smoothing = Some(smoothing);
+        self
+    }
+
+    /// True when this is the plain gradient.
+    pub fn is_plain(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Checks every part's parameters.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(diversity) = &self.diversity {
+            diversity.validate()?;
+        }
+        if let Some(smoothing) = &self.smoothing {
+            smoothing.validate()?;
+        }
+        match self.sampling {
+            None => Ok(()),
+            Some(Sampling::Neighbourhood { samples, range } | Sampling::VarianceTuning { samples, range }) => {
+                at_least_one(samples)?;
+                non_negative("range", range)
+            }
+            Some(Sampling::Spectrum { samples, rho, sigma }) => {
+                at_least_one(samples)?;
+                non_negative("rho", rho)?;
+                if rho > 1.0 {
+                    return Err(Error::InvalidParameter { name: "rho", value: rho, requirement: "must be <= 1" });
+                }
+                non_negative("sigma", sigma)
+            }
+        }
+    }
+
+    /// One evaluation at `point`, through a freshly drawn input transform if any.
+    fn once<B: AutodiffBackend>(
+        &self,
+        evaluate: &Target<'_, B>,
+        point: &Tensor<B::InnerBackend, 4>,
+        rng: &mut AttackRng,
+    ) -> Result<Evaluation<B::InnerBackend>> {
+        match &self.diversity {
+            None => evaluate(point, None),
+            Some(diversity) => {
+                let placements = diversity.draw(point.dims(), rng);
+                let transform = move |x: Tensor<B, 4>| apply_all(&placements, x);
+                evaluate(point, Some(&transform))
+            }
+        }
+    }
+
+    /// The estimated gradient at `x` (and the models' losses, averaged over the samples).
+    pub(crate) fn estimate<B: AutodiffBackend>(
+        &self,
+        evaluate: &Target<'_, B>,
+        x: &Tensor<B::InnerBackend, 4>,
+        budget: f64,
+        rng: &mut AttackRng,
+        state: &mut EstimatorState<B::InnerBackend>,
+    ) -> Result<Evaluation<B::InnerBackend>> {
+        let shape = x.dims();
+        let device = x.device();
+        let box_noise = |rng: &mut AttackRng, range: f64| {
+            let half = (range * budget) as f32;
+            x.clone() + rng.uniform::<B::InnerBackend>(shape, -half, half, &device)
+        };
+        let mut evaluation = match self.sampling {
+            None
+            | Some(Sampling::Neighbourhood { range: 0.0, .. })
+            | Some(Sampling::Spectrum { rho: 0.0, sigma: 0.0, .. }) => self.once(evaluate, x, rng)?,
+            Some(Sampling::Neighbourhood { samples, range }) => {
+                let evaluations = (0..samples)
+                    .map(|_| self.once(evaluate, &box_noise(rng, range), rng))
+                    .collect::<Result<Vec<_>>>()?;
+                mean(evaluations)
+            }
+            Some(Sampling::Spectrum { samples, rho, sigma }) => {
+                let evaluations = (0..samples)
+                    .map(|_| self.once(evaluate, &spectrum_sample(x, rho as f32, sigma as f32, rng), rng))
+                    .collect::<Result<Vec<_>>>()?;
+                mean(evaluations)
+            }
+            Some(Sampling::VarianceTuning { samples, range }) => {
+                let mut here = self.once(evaluate, x, rng)?;
+                let neighbourhood = if range == 0.0 {
+                    here.gradient.clone()
+                } else {
+                    let evaluations = (0..samples)
+                        .map(|_| self.once(evaluate, &box_noise(rng, range), rng))
+                        .collect::<Result<Vec<_>>>()?;
+                    mean(evaluations).gradient
+                };
+                let gradient = here.gradient.clone();
+                let previous = state.variance.replace(neighbourhood - gradient.clone());
+                here.gradient = match previous {
+                    Some(variance) => gradient + variance,
+                    None => gradient,
+                };
+                here
+            }
+        };
+        if let Some(smoothing) = &self.smoothing {
+            evaluation.gradient = smoothing.apply(evaluation.gradient);
+        }
+        Ok(evaluation)
+    }
+}
+
+fn at_least_one(samples: usize) -> Result<()> {
+    if samples == 0 {
+        return Err(Error::InvalidParameter { name: "samples", value: 0.0, requirement: "must be >= 1" });
+    }
+    Ok(())
+}
+
+/// The mean gradient and the mean per-model losses of several evaluations.
+fn mean<B: Backend>(evaluations: Vec<Evaluation<B>>) -> Evaluation<B> {
+    let count = evaluations.len() as f32;
+    let mut evaluations = evaluations.into_iter();
+    let mut total = evaluations.next().expect("at least one sample (validated)");
+    for evaluation in evaluations {
+        total.gradient = total.gradient + evaluation.gradient;
+        for ((_, sum), (_, loss)) in total.losses.iter_mut().zip(evaluation.losses) {
+            *sum = sum.clone() + loss;
+        }
+    }
+    total.gradient = total.gradient.div_scalar(count);
+    for (_, sum) in total.losses.iter_mut() {
+        *sum = sum.clone().div_scalar(count);
+    }
+    total
+}

@@ -1,0 +1,28 @@
+//! Gradient estimation: how the attack loop obtains each input gradient.
+//!
+//! Most transfer attacks of the paper's table differ only in how they estimate the gradient,
+//! so they are parts of one [`GradientEstimator`] that plugs into any attack loop (the
+//! ensemble gradient of the reverse step and of the baselines, and each model's gradient in
+//! the CWA inner sweep):
+//!
+//! * [`InputDiversity`] (DI, Xie et al. 2019): random resize-and-pad, or the authors'
+//!   random translation, applied to the input inside the differentiated graph;
+//! * [`Sampling`]: VMI (Wang & He 2021) neighbourhood sampling, in the original
+//!   variance-tuning form or the CWA authors' neighbourhood-mean form, and SSA (Long et al.
+//!   2022) spectrum simulation;
+//! * [`GaussianSmoothing`] (TI, Dong et al. 2019): Gaussian smoothing of the gradient.
+//!
+//! They compose: `GradientEstimator { diversity: Some(..), smoothing: Some(..), .. }` is
+//! DI+TI, and putting it in an MI-CWA's settings gives DI+TI+MI-CWA.
+
+mod diversity;
+mod estimator;
+mod evaluator;
+mod smoothing;
+pub mod spectrum;
+
+pub use diversity::InputDiversity;
+pub(crate) use estimator::EstimatorState;
+pub use estimator::{GradientEstimator, Sampling};
+pub(crate) use evaluator::{Evaluation, Evaluator, InputTransform};
+pub use smoothing::GaussianSmoothing;

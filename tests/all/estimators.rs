@@ -1,0 +1,194 @@
+//! Gradient estimators (DI, TI, VMI, SSA) and their compositions with the attack loops.
+
+use burn::tensor::Tensor;
+use common_weakness::attack::{bim, di_mi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, CwaConfig};
+use common_weakness::gradient::spectrum::{dct2, dct_matrix, idct2};
+use common_weakness::prelude::*;
+use common_weakness::rng::AttackRng;
+
+use super::common::{device, images, mlp_ensemble, values, B};
+
+fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn dct_is_orthonormal_and_exactly_invertible() {
+    let x = images(1, [2, 3, 5, 7], -1.0, 1.0);
+    let round_trip = idct2(dct2(x.clone()));
+    assert!(max_difference(&values(round_trip), &values(x)) < 1e-5);
+    let d = dct_matrix::<B>(6, &device());
+    let identity = values(d.clone().matmul(d.transpose()));
+    for (i, v) in identity.iter().enumerate() {
+        let expected = if i / 6 == i % 6 { 1.0 } else { 0.0 };
+        assert!((v - expected).abs() < 1e-5, "D·Dᵀ[{}] = {v}", i);
+    }
+    // A constant image has all its energy in the DC coefficient: √(H·W)·value.
+    let constant = Tensor::<B, 4>::full([1, 1, 4, 4], 0.5, &device());
+    let spectrum = values(dct2(constant));
+    assert!((spectrum[0] - 2.0).abs() < 1e-5 && spectrum[1..].iter().all(|v| v.abs() < 1e-5));
+}
+
+#[test]
+fn ti_kernel_sums_to_one_and_smooths_an_impulse_into_itself() {
+    for smoothing in [GaussianSmoothing::default(), GaussianSmoothing { kernel_size: 5, sigma: 1.0 }] {
+        assert!((smoothing.kernel().iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+    let smoothing = GaussianSmoothing { kernel_size: 3, sigma: 0.8 };
+    let mut impulse = vec![0.0f32; 25];
+    impulse[12] = 1.0;
+    let smoothed = values(smoothing.apply(super::common::tensor4(impulse, [1, 1, 5, 5])));
+    let kernel = smoothing.kernel();
+    for (row, k_row) in (1..4).zip(0..3) {
+        for (col, k_col) in (1..4).zip(0..3) {
+            assert!((smoothed[row * 5 + col] - kernel[k_row * 3 + k_col]).abs() < 1e-6);
+        }
+    }
+    assert!(GaussianSmoothing { kernel_size: 4, sigma: 1.0 }.validate().is_err());
+}
+
+#[test]
+fn di_keeps_the_input_shape_and_translation_keeps_pixels() {
+    let x = images(2, [4, 3, 20, 20], 0.0, 1.0);
+    let mut rng = AttackRng::new(3);
+    for diversity in [
+        InputDiversity::resize_pad(),
+        InputDiversity::ResizePad { probability: 1.0, resize_rate: 1.3 },
+        InputDiversity::Translate { padding: 3 },
+    ] {
+        assert_eq!(diversity.apply(x.clone(), &mut rng).dims(), [4, 3, 20, 20]);
+    }
+    // Probability 0 is the identity; a translation moves pixels without changing them.
+    let none = InputDiversity::ResizePad { probability: 0.0, resize_rate: 1.1 };
+    assert_eq!(values(none.apply(x.clone(), &mut rng)), values(x.clone()));
+    let shifted = values(InputDiversity::Translate { padding: 2 }.apply(x.clone(), &mut rng));
+    let original = values(x);
+    assert!(shifted.iter().all(|v| *v == 0.0 || original.contains(v)));
+    assert!(InputDiversity::ResizePad { probability: 1.5, resize_rate: 1.1 }.validate().is_err());
+    assert!(InputDiversity::ResizePad { probability: 0.5, resize_rate: 0.9 }.validate().is_err());
+}
+
+#[test]
+fn one_sample_without_noise_is_the_plain_gradient() {
+    let ensemble = mlp_ensemble(2, 12, 4);
+    let x = images(4, [3, 3, 2, 2], 0.0, 1.0);
+    let objective = Objective::untargeted(vec![0, 1, 2]);
+    let threat = ThreatModel::linf(0.1);
+    let plain = values(bim(threat, 5).run(&ensemble, x.clone(), &objective).unwrap().adversarial);
+    for sampling in [
+        Sampling::Neighbourhood { samples: 1, range: 0.0 },
+        Sampling::VarianceTuning { samples: 1, range: 0.0 },
+        Sampling::Spectrum { samples: 1, rho: 0.0, sigma: 0.0 },
+    ] {
+        let estimator = GradientEstimator::default().with_sampling(sampling);
+        let sampled =
+            values(bim(threat, 5).with_gradient(estimator).run(&ensemble, x.clone(), &objective).unwrap().adversarial);
+        assert_eq!(sampled, plain, "{sampling:?}");
+    }
+}
+
+#[test]
+fn vmi_cwa_with_zero_range_is_mi_cwa_and_ssa_cwa_with_identity_spectrum_is_mi_cwa_or_mi_cse() {
+    let ensemble = mlp_ensemble(3, 12, 4);
+    let x = images(5, [3, 3, 2, 2], 0.0, 1.0);
+    let objective = Objective::untargeted(vec![3, 1, 2]);
+    let run = |attack: &dyn Attack<B>| values(attack.run(&ensemble, x.clone(), &objective).unwrap().adversarial);
+    let zero_range = |sampling: Sampling| match sampling {
+        Sampling::Neighbourhood { samples, .. } => Sampling::Neighbourhood { samples, range: 0.0 },
+        Sampling::VarianceTuning { samples, .. } => Sampling::VarianceTuning { samples, range: 0.0 },
+        other => other,
+    };
+    let identity = |sampling: Sampling| match sampling {
+        Sampling::Spectrum { samples, .. } => Sampling::Spectrum { samples, rho: 0.0, sigma: 0.0 },
+        other => other,
+    };
+    for config in [CwaConfig::paper(0.1), CwaConfig::reference(0.1)] {
+        let mut vmi = Cwa::vmi_cwa(config.clone());
+        vmi.settings.model_gradient.sampling = vmi.settings.model_gradient.sampling.map(zero_range);
+        assert_eq!(run(&vmi), run(&Cwa::mi_cwa(config.clone())), "{:?}", config.flavor);
+
+        let mut ssa_cwa = Cwa::ssa_cwa(config.clone());
+        ssa_cwa.settings.model_gradient.sampling = ssa_cwa.settings.model_gradient.sampling.map(identity);
+        let expected = match config.flavor {
+            Flavor::Paper => Cwa::mi_cwa(config.clone()),
+            // The authors' SSA-CWA is CSE (no reverse step) with MI-CWA's inner step of 250.
+            Flavor::Reference => Cwa::mi_cse(config.clone()).with_inner(Momentum::cwa_inner(250.0, 1.0)),
+        };
+        assert_eq!(run(&ssa_cwa), run(&expected), "{:?}", config.flavor);
+    }
+}
+
+#[test]
+fn stochastic_estimators_are_seeded() {
+    let ensemble = mlp_ensemble(2, 12, 4);
+    let x = images(6, [2, 3, 2, 2], 0.0, 1.0);
+    let objective = Objective::untargeted(vec![0, 1]);
+    let estimators = [
+        GradientEstimator::default().with_diversity(InputDiversity::Translate { padding: 1 }),
+        GradientEstimator::default().with_sampling(Sampling::Neighbourhood { samples: 3, range: 1.5 }),
+        GradientEstimator::default().with_sampling(Sampling::VarianceTuning { samples: 3, range: 1.5 }),
+        GradientEstimator::default().with_sampling(Sampling::Spectrum { samples: 3, rho: 0.5, sigma: 0.06 }),
+    ];
+    for estimator in estimators {
+        let run = |seed: u64| {
+            let attack = Cwa::mi_cwa(CwaConfig::paper(0.1).with_seed(seed)).with_gradient(estimator);
+            values(attack.run(&ensemble, x.clone(), &objective).unwrap().adversarial)
+        };
+        assert_eq!(run(1), run(1), "{estimator:?}");
+        assert_ne!(run(1), run(2), "{estimator:?}");
+    }
+}
+
+#[test]
+fn estimator_parameters_are_validated() {
+    let ensemble = mlp_ensemble(1, 12, 4);
+    let x = images(7, [1, 3, 2, 2], 0.0, 1.0);
+    let objective = Objective::untargeted(vec![0]);
+    let bad = [
+        GradientEstimator::default().with_sampling(Sampling::Neighbourhood { samples: 0, range: 1.0 }),
+        GradientEstimator::default().with_sampling(Sampling::VarianceTuning { samples: 4, range: -1.0 }),
+        GradientEstimator::default().with_sampling(Sampling::Spectrum { samples: 4, rho: 1.5, sigma: 0.1 }),
+        GradientEstimator::default().with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 0.0 }),
+    ];
+    for estimator in bad {
+        let attack = Cwa::mi_cwa(CwaConfig::paper(0.1)).with_model_gradient(estimator);
+        assert!(
+            matches!(attack.run(&ensemble, x.clone(), &objective), Err(Error::InvalidParameter { .. })),
+            "{estimator:?}"
+        );
+    }
+}
+
+/// Every estimator-based attack raises the true label's loss of every surrogate (the
+/// objective falls).
+#[test]
+fn every_estimator_attack_raises_the_loss() {
+    let ensemble = mlp_ensemble(3, 48, 4);
+    let x = images(8, [4, 3, 4, 4], 0.0, 1.0);
+    let objective = Objective::untargeted(vec![0, 1, 2, 3]);
+    let threat = ThreatModel::linf(0.1);
+    let config = CwaConfig::paper(0.1);
+    let di_ti = GradientEstimator::default()
+        .with_diversity(InputDiversity::Translate { padding: 1 })
+        .with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 0.8 });
+    let attacks: Vec<Box<dyn Attack<B>>> = vec![
+        Box::new(di_mi_fgsm(threat, 10, 1.0).with_ensemble_gradient(
+            GradientEstimator::default().with_diversity(InputDiversity::Translate { padding: 1 }),
+        )),
+        Box::new(ti_mi_fgsm(threat, 10, 1.0).with_ensemble_gradient(
+            GradientEstimator::default().with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 0.8 }),
+        )),
+        Box::new(vmi_fgsm(threat, 10, 1.0)),
+        Box::new(ssa(threat, 10, 1.0)),
+        Box::new(Cwa::vmi_cwa(config.clone())),
+        Box::new(Cwa::ssa_cwa(config.clone())),
+        Box::new(Cwa::ssa_cwa(CwaConfig::reference(0.1))),
+        Box::new(Cwa::mi_cwa(config).with_gradient(di_ti).named("DI-TI-MI-CWA")),
+    ];
+    for attack in attacks {
+        let outcome = attack.run(&ensemble, x.clone(), &objective).unwrap();
+        for (before, after) in outcome.initial_loss.iter().zip(&outcome.final_loss) {
+            assert!(after < before, "{}: objective {before} -> {after}", attack.name());
+        }
+    }
+}
