@@ -59,14 +59,15 @@ pub use threat::{Norm, ThreatModel};
 /// The names most programs need.
 pub mod prelude {
     pub use crate::attack::{
-        bim, di_mi_fgsm, fgsm, mi_fgsm, pgd, ssa, ti_mi_fgsm, vmi_fgsm, Attack, AttackOutcome, Cwa, CwaConfig, Flavor,
+        bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, Attack, AttackOutcome, Cwa,
+        CwaConfig, Flavor,
     };
     pub use crate::ensemble::{Combination, Ensemble, VisitOrder};
     pub use crate::error::{Error, Result};
     pub use crate::gradient::{GaussianSmoothing, GradientEstimator, InputDiversity, Sampling};
     pub use crate::objective::{Goal, LossKind, Objective};
     pub use crate::observe::{Observer, Progress, Silent};
-    pub use crate::optim::{Adam, InnerOptimizer, Momentum, Nesterov, Optimizer, OuterOptimizer, Sgd};
+    pub use crate::optim::{Adam, InnerOptimizer, Momentum, Nesterov, Optimizer, OuterOptimizer, PatchWise, Sgd};
     pub use crate::threat::{Norm, ThreatModel};
 }
 

@@ -3,7 +3,7 @@
 
 use super::cwa::{AnchorPoint, Cwa, LoopSettings};
 use crate::gradient::{GaussianSmoothing, GradientEstimator, InputDiversity, Sampling};
-use crate::optim::{Momentum, Sgd};
+use crate::optim::{Momentum, PatchWise, Sgd};
 use crate::threat::ThreatModel;
 
 /// An iterative gradient attack on the combined ensemble objective with outer optimizer `O`.
@@ -95,4 +95,19 @@ pub fn ssa(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<M
     mi_fgsm(threat, iterations, momentum)
         .with_ensemble_gradient(GradientEstimator::default().with_sampling(sampling))
         .named("SSA")
+}
+
+/// NI-FGSM (Lin et al. 2020): MI-FGSM whose gradient is taken at the Nesterov look-ahead
+/// point `x + α·μ·g` (in ascent terms), steps of `budget/iterations`.
+pub fn ni_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
+    let mut attack = mi_fgsm(threat, iterations, momentum).named("NI-FGSM");
+    attack.outer.look_ahead = true;
+    attack
+}
+
+/// PI-FGSM (Gao et al. 2020): the patch-wise step with amplification 5 (α_b = ε/2) and
+/// projection step γ = α_b; the authors run 10 iterations.
+pub fn pi_fgsm(threat: ThreatModel, iterations: usize) -> Iterative<PatchWise> {
+    let outer = PatchWise { direction: threat.steepest(), ..PatchWise::new(threat.budget) };
+    iterative("PI-FGSM", threat, iterations, outer)
 }

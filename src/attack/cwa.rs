@@ -83,6 +83,8 @@ impl LoopSettings {
 /// ([`fgsm`](super::fgsm), [`mi_fgsm`](super::mi_fgsm), …) set everything. Optimizer states
 /// live for the whole run (the inner momentum is never reset, as in the paper).
 ///
+/// An optimizer with a look-ahead (NI) has its gradients taken at the look-ahead point.
+///
 /// Cost per iteration with n models: n forward passes and one backward pass through all of
 /// them for the reverse step, plus n forward/backward passes for the sweep.
 ///
@@ -174,6 +176,14 @@ impl<R, I, O> Cwa<R, I, O> {
     pub fn with_settings(mut self, settings: LoopSettings) -> Self {
         self.settings = settings;
         self
+    }
+}
+
+/// The point an optimizer wants its next gradient at: `x`, or `x` plus its look-ahead.
+fn gradient_point<B: Backend, P: Optimizer<B>>(optimizer: &P, state: &P::State, x: &Tensor<B, 4>) -> Tensor<B, 4> {
+    match optimizer.look_ahead(state) {
+        Some(offset) => x.clone() + offset,
+        None => x.clone(),
     }
 }
 
@@ -279,8 +289,9 @@ where
             let x_t = x.clone();
             let x_r = match (&self.reverse, reverse_state.as_mut()) {
                 (Some(reverse), Some(state)) => {
+                    let at = gradient_point(reverse, state, &x_t);
                     let mut evaluation =
-                        s.ensemble_gradient.estimate(&ensemble_at, &x_t, budget, &mut rng, &mut reverse_estimate)?;
+                        s.ensemble_gradient.estimate(&ensemble_at, &at, budget, &mut rng, &mut reverse_estimate)?;
                     note(&mut evaluation);
                     s.threat.project(x_t.clone() + reverse.step(evaluation.gradient.neg(), state), &x_nat)
                 }
@@ -315,8 +326,9 @@ where
                     anchor - x_i
                 }
                 _ => {
+                    let at = gradient_point(&self.outer, &outer_state, &x_r);
                     let mut evaluation =
-                        s.ensemble_gradient.estimate(&ensemble_at, &x_r, budget, &mut rng, &mut ensemble_estimate)?;
+                        s.ensemble_gradient.estimate(&ensemble_at, &at, budget, &mut rng, &mut ensemble_estimate)?;
                     note(&mut evaluation);
                     evaluation.gradient
                 }

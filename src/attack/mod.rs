@@ -23,7 +23,7 @@ mod cwa;
 mod input;
 mod presets;
 
-pub use baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, pgd, ssa, ti_mi_fgsm, vmi_fgsm, Iterative};
+pub use baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, Iterative};
 pub use config::{CwaConfig, Flavor};
 pub use cwa::{AnchorPoint, Cwa, LoopSettings};
 pub use input::images_from_data;

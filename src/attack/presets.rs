@@ -56,7 +56,7 @@ fn mi_outer(config: &CwaConfig, step_size: f64) -> Momentum {
         Flavor::Paper => Normalization::L1,
         Flavor::Reference => Normalization::L1Batch,
     };
-    Momentum { step_size, momentum: config.momentum, normalize, direction: config.threat.steepest() }
+    Momentum { step_size, momentum: config.momentum, normalize, direction: config.threat.steepest(), look_ahead: false }
 }
 
 fn outer_step(config: &CwaConfig) -> f64 {

@@ -53,7 +53,7 @@ impl Adam {
     }
 }
 
-/// Adam's moments and step count.
+/// Adam's moments and step count (the state of [`Adam`]).
 #[derive(Clone, Debug)]
 pub struct AdamState<B: Backend> {
     first: Tensor<B, 4>,

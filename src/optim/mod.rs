@@ -31,11 +31,13 @@
 mod adam;
 mod momentum;
 mod nesterov;
+mod patch_wise;
 mod sgd;
 
-pub use adam::Adam;
+pub use adam::{Adam, AdamState};
 pub use momentum::Momentum;
 pub use nesterov::Nesterov;
+pub use patch_wise::PatchWise;
 pub use sgd::Sgd;
 
 use burn::tensor::{backend::Backend, Tensor};
@@ -56,6 +58,13 @@ pub trait Optimizer<B: Backend> {
     /// Checks the hyper-parameters; attacks call this before running.
     fn validate(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// Where to take the next gradient, as an offset from the current point: Nesterov's
+    /// look-ahead (NI-FGSM evaluates the gradient at `x + offset`). `None`, the default,
+    /// means at the current point.
+    fn look_ahead(&self, _state: &Self::State) -> Option<Tensor<B, 4>> {
+        None
     }
 }
 

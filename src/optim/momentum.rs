@@ -12,7 +12,9 @@ use crate::norm::{Direction, Normalization};
 /// * MI-FGSM (Dong et al. 2018): `normalize = L1`, `direction = Sign`.
 /// * CWA inner step (paper Alg. 1): `normalize = L2`, `direction = Raw`, `step_size = β`.
 ///
-/// The buffer starts at zero and is never reset during a run.
+/// The buffer starts at zero and is never reset during a run. With `look_ahead` set
+/// (NI-FGSM, Lin et al. 2020), the attack evaluates the next gradient at the Nesterov
+/// look-ahead point `x − step_size·μ·m` instead of at `x`.
 ///
 /// ```
 /// use burn::backend::NdArray;
@@ -37,17 +39,31 @@ pub struct Momentum {
     pub normalize: Normalization,
     /// Direction transform of the buffer when stepping.
     pub direction: Direction,
+    /// Take gradients at the Nesterov look-ahead point (NI-FGSM).
+    #[serde(default)]
+    pub look_ahead: bool,
 }
 
 impl Momentum {
     /// MI-FGSM under L∞: per-sample L1 normalisation, sign step.
     pub fn mi(step_size: f64, momentum: f64) -> Self {
-        Self { step_size, momentum, normalize: Normalization::L1, direction: Direction::Sign }
+        Self { step_size, momentum, normalize: Normalization::L1, direction: Direction::Sign, look_ahead: false }
+    }
+
+    /// NI-FGSM under L∞: MI-FGSM whose gradients are taken at the look-ahead point.
+    pub fn ni(step_size: f64, momentum: f64) -> Self {
+        Self { look_ahead: true, ..Self::mi(step_size, momentum) }
     }
 
     /// The CWA inner rule: per-sample L2 normalisation, raw step of length β.
     pub fn cwa_inner(inner_step_size: f64, momentum: f64) -> Self {
-        Self { step_size: inner_step_size, momentum, normalize: Normalization::L2, direction: Direction::Raw }
+        Self {
+            step_size: inner_step_size,
+            momentum,
+            normalize: Normalization::L2,
+            direction: Direction::Raw,
+            look_ahead: false,
+        }
     }
 }
 
@@ -66,5 +82,9 @@ impl<B: Backend> Optimizer<B> for Momentum {
     fn validate(&self) -> Result<()> {
         positive("step_size", self.step_size)?;
         non_negative("momentum", self.momentum)
+    }
+
+    fn look_ahead(&self, buffer: &Tensor<B, 4>) -> Option<Tensor<B, 4>> {
+        self.look_ahead.then(|| buffer.clone().mul_scalar((-self.step_size * self.momentum) as f32))
     }
 }

@@ -5,6 +5,7 @@ use approx::assert_relative_eq;
 use burn::tensor::Tensor;
 use common_weakness::attack::{mi_fgsm, AnchorPoint, CwaConfig};
 use common_weakness::norm::{Direction, Normalization};
+use common_weakness::optim::PatchWise;
 use common_weakness::prelude::*;
 
 use super::common::{linear, minimise_output, tensor4, values, B};
@@ -41,7 +42,7 @@ fn sgd_steps_match_hand_values() {
 
 #[test]
 fn momentum_accumulates_normalised_gradients() {
-    let opt = Momentum { step_size: 0.1, momentum: 0.5, normalize: Normalization::L2, direction: Direction::Raw };
+    let opt = Momentum { look_ahead: false, ..Momentum::cwa_inner(0.1, 0.5) };
     let mut state = Optimizer::<Inner>::init(&opt, &grad(vec![0.0, 0.0]));
     // m1 = (0.6, 0.8); update = −0.1·m1.
     assert_all_close(&inner_values(opt.step(grad(vec![3.0, 4.0]), &mut state)), &[-0.06, -0.08], 1e-6);
@@ -143,4 +144,53 @@ fn cwa_with_one_model_no_reverse_and_identity_inner_step_is_mi_fgsm() {
     let expected = mi.run(&ensemble(), images.clone(), &objective).unwrap().adversarial;
     let actual = cwa.run(&ensemble(), images, &objective).unwrap().adversarial;
     assert_all_close(&values(actual), &values(expected), 1e-6);
+}
+
+/// NI-FGSM on `L(x) = Σ c_k x_k²` (gradient 2c⊙x, which changes along the path), two
+/// iterations by hand: the gradient is taken at the look-ahead point `x − α·μ·m`.
+#[test]
+fn ni_fgsm_takes_gradients_at_the_look_ahead_point() {
+    let c = [1.0f32, -2.0, 0.5, 3.0];
+    let nat = [0.5f32, 0.4, 0.6, 0.45];
+    let (eps, alpha, mu) = (0.3f32, 0.1f32, 0.9f32);
+    let grad = |x: &[f32]| -> Vec<f32> { (0..4).map(|k| 2.0 * c[k] * x[k]).collect() };
+    let l1 = |v: &[f32]| v.iter().map(|a| a.abs()).sum::<f32>();
+    let mut x = nat.to_vec();
+    let mut m = [0.0f32; 4];
+    for _ in 0..2 {
+        let ahead: Vec<f32> = (0..4).map(|k| x[k] - alpha * mu * m[k]).collect();
+        let g = grad(&ahead);
+        let norm = l1(&g);
+        for k in 0..4 {
+            m[k] = mu * m[k] + g[k] / norm;
+            x[k] = clip(x[k] - alpha * sign(m[k]), nat[k], eps);
+        }
+    }
+    let weights = super::common::tensor4(c.to_vec(), [1, 1, 2, 2]);
+    let quadratic = common_weakness::surrogate::from_fn("quadratic", move |x: Tensor<B, 4>| {
+        (x.clone() * x * weights.clone()).flatten::<2>(1, 3).sum_dim(1)
+    });
+    let ensemble = Ensemble::new(vec![Box::new(quadratic)]).unwrap();
+    let attack = common_weakness::attack::ni_fgsm(ThreatModel::linf(eps as f64), 2, mu as f64);
+    let attack = Cwa { outer: Momentum { step_size: alpha as f64, ..attack.outer }, ..attack };
+    let outcome = attack.run(&ensemble, tensor4(nat.to_vec(), [1, 1, 2, 2]), &minimise_output()).unwrap();
+    assert_all_close(&values(outcome.adversarial), &x, 1e-6);
+}
+
+/// PI's step on a constant positive gradient over a 3×3 image, budget ε, α_b = γ = ε/2:
+/// steps 1 and 2 are plain amplified steps (|A| ≤ ε); at step 3, |A| = 1.5ε overflows by
+/// ε/2 everywhere, the 3×3 spread of that overflow is negative at every pixel, so every
+/// pixel also gets the projection step −γ.
+#[test]
+fn patch_wise_spreads_the_overflowing_amplification() {
+    let eps = 0.2f32;
+    let pi = PatchWise::new(eps as f64);
+    let g = Tensor::<Inner, 4>::ones([1, 1, 3, 3], &Default::default());
+    let mut amplification = Optimizer::<Inner>::init(&pi, &g);
+    for step in 1..=3 {
+        let update = inner_values(pi.step(g.clone(), &mut amplification));
+        let expected = if step < 3 { -eps / 2.0 } else { -eps / 2.0 - eps / 2.0 };
+        assert_all_close(&update, &[expected; 9], 1e-6);
+    }
+    assert!(Optimizer::<Inner>::validate(&PatchWise { projection_step: 0.0, ..pi }).is_err());
 }

@@ -115,6 +115,8 @@ fn every_attack(threat: ThreatModel, seed: u64) -> Vec<(String, Box<dyn Attack<B
         Box::new(random_cwa.named("MI-CWA random start")),
         Box::new(Cwa::mi_cwa(paper.clone()).with_outer(Nesterov::sign(threat.budget / 5.0, 1.0)).named("Nesterov-CWA")),
         Box::new(di_mi_fgsm(threat, 3, 1.0)),
+        Box::new(common_weakness::attack::ni_fgsm(threat, 3, 1.0)),
+        Box::new(common_weakness::attack::pi_fgsm(threat, 3)),
         Box::new(ti_mi_fgsm(threat, 3, 1.0)),
         Box::new(vmi_fgsm(threat, 3, 1.0)),
         Box::new(ssa(threat, 3, 1.0)),

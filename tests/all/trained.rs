@@ -97,6 +97,8 @@ fn every_attack_raises_the_loss_of_trained_models() {
         Box::new(bim(threat, 10)),
         Box::new(pgd(threat, 10, 0.02, 1)),
         Box::new(mi_fgsm(threat, 10, 1.0)),
+        Box::new(common_weakness::attack::ni_fgsm(threat, 10, 1.0)),
+        Box::new(common_weakness::attack::pi_fgsm(threat, 10)),
         Box::new(di_mi_fgsm(threat, 10, 1.0).with_ensemble_gradient(translate)),
         Box::new(ti_mi_fgsm(threat, 10, 1.0).with_ensemble_gradient(small_ti)),
         Box::new(vmi_fgsm(threat, 10, 1.0)),
