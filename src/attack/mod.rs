@@ -22,11 +22,13 @@ mod config;
 mod cwa;
 mod input;
 mod presets;
+mod registry;
 
 pub use baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, Iterative};
 pub use config::{CwaConfig, Flavor};
 pub use cwa::{AnchorPoint, Cwa, LoopSettings};
 pub use input::images_from_data;
+pub use registry::{registry, AttackSpec, RegistryEntry};
 
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;

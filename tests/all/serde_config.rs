@@ -40,3 +40,26 @@ fn a_run_records_its_config_and_the_config_reruns_it() {
     let again = rebuilt.run(&ensemble, x, &objective).unwrap();
     assert_eq!(values(again.adversarial), values(outcome.adversarial));
 }
+
+#[test]
+fn every_registered_attack_round_trips_builds_and_runs() {
+    use common_weakness::attack::{registry, AttackSpec};
+    let ensemble = mlp_ensemble(2, 48, 4);
+    let x = images(9, [2, 3, 4, 4], 0.0, 1.0);
+    let objective = Objective::untargeted(vec![0, 1]);
+    let entries = registry();
+    assert_eq!(entries.len(), 16);
+    for entry in entries {
+        let json = serde_json::to_string(&entry.defaults).unwrap();
+        let spec: AttackSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(spec, entry.defaults);
+        let attack = spec.build::<super::common::B>();
+        assert_eq!(attack.name(), entry.name);
+        let listing = entry.to_string();
+        assert!(listing.contains(entry.name) && listing.contains("defaults:") && listing.contains(entry.reference));
+        let outcome = attack.run(&ensemble, x.clone(), &objective).unwrap();
+        assert!(outcome.final_loss.iter().zip(&outcome.initial_loss).all(|(a, b)| a < b), "{}", entry.name);
+    }
+    let unknown = serde_json::from_str::<AttackSpec>(r#"{"attack": "no-such-attack"}"#);
+    assert!(unknown.is_err());
+}

@@ -1,0 +1,239 @@
+//! Every attack by name, from a serde (JSON) spec.
+
+use std::fmt;
+
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+use super::baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm};
+use super::{Attack, Cwa, CwaConfig};
+use crate::threat::ThreatModel;
+
+/// A serialisable description of one attack, tagged by its name, so that a benchmark can
+/// iterate over a list of specs read from a file.
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use common_weakness::attack::AttackSpec;
+///
+/// let spec: AttackSpec = serde_json::from_str(
+///     r#"{"attack": "mi-fgsm", "threat": {"norm": "Linf", "budget": 0.03}, "iterations": 10, "momentum": 1.0}"#,
+/// ).unwrap();
+/// let attack = spec.build::<Autodiff<NdArray>>();
+/// assert_eq!(attack.name(), "MI-FGSM");
+/// let cwa: AttackSpec = serde_json::from_str(&serde_json::to_string(&AttackSpec::MiCwa(
+///     common_weakness::CwaConfig::paper(8.0 / 255.0),
+/// )).unwrap()).unwrap();
+/// assert_eq!(cwa.build::<Autodiff<NdArray>>().name(), "MI-CWA");
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "attack", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum AttackSpec {
+    /// [`fgsm`].
+    Fgsm {
+        /// Threat model.
+        threat: ThreatModel,
+    },
+    /// [`bim`].
+    Bim {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+    },
+    /// [`pgd`].
+    Pgd {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Step α.
+        step_size: f64,
+        /// Seed of the random start.
+        seed: u64,
+    },
+    /// [`mi_fgsm`].
+    MiFgsm {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        momentum: f64,
+    },
+    /// [`ni_fgsm`].
+    NiFgsm {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        momentum: f64,
+    },
+    /// [`di_mi_fgsm`].
+    DiMiFgsm {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        momentum: f64,
+    },
+    /// [`ti_mi_fgsm`].
+    TiMiFgsm {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        momentum: f64,
+    },
+    /// [`vmi_fgsm`].
+    VmiFgsm {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        momentum: f64,
+    },
+    /// [`ssa`].
+    Ssa {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        momentum: f64,
+    },
+    /// [`pi_fgsm`].
+    PiFgsm {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+    },
+    /// [`Cwa::mi_sam`].
+    MiSam(CwaConfig),
+    /// [`Cwa::mi_cse`].
+    MiCse(CwaConfig),
+    /// [`Cwa::mi_cwa`].
+    MiCwa(CwaConfig),
+    /// [`Cwa::adam_cwa`].
+    AdamCwa(CwaConfig),
+    /// [`Cwa::vmi_cwa`].
+    VmiCwa(CwaConfig),
+    /// [`Cwa::ssa_cwa`].
+    SsaCwa(CwaConfig),
+}
+
+impl AttackSpec {
+    /// Builds the attack.
+    pub fn build<B: AutodiffBackend>(&self) -> Box<dyn Attack<B>> {
+        match self.clone() {
+            AttackSpec::Fgsm { threat } => Box::new(fgsm(threat)),
+            AttackSpec::Bim { threat, iterations } => Box::new(bim(threat, iterations)),
+            AttackSpec::Pgd { threat, iterations, step_size, seed } => {
+                Box::new(pgd(threat, iterations, step_size, seed))
+            }
+            AttackSpec::MiFgsm { threat, iterations, momentum } => Box::new(mi_fgsm(threat, iterations, momentum)),
+            AttackSpec::NiFgsm { threat, iterations, momentum } => Box::new(ni_fgsm(threat, iterations, momentum)),
+            AttackSpec::DiMiFgsm { threat, iterations, momentum } => Box::new(di_mi_fgsm(threat, iterations, momentum)),
+            AttackSpec::TiMiFgsm { threat, iterations, momentum } => Box::new(ti_mi_fgsm(threat, iterations, momentum)),
+            AttackSpec::VmiFgsm { threat, iterations, momentum } => Box::new(vmi_fgsm(threat, iterations, momentum)),
+            AttackSpec::Ssa { threat, iterations, momentum } => Box::new(ssa(threat, iterations, momentum)),
+            AttackSpec::PiFgsm { threat, iterations } => Box::new(pi_fgsm(threat, iterations)),
+            AttackSpec::MiSam(config) => Box::new(Cwa::mi_sam(config)),
+            AttackSpec::MiCse(config) => Box::new(Cwa::mi_cse(config)),
+            AttackSpec::MiCwa(config) => Box::new(Cwa::mi_cwa(config)),
+            AttackSpec::AdamCwa(config) => Box::new(Cwa::adam_cwa(config)),
+            AttackSpec::VmiCwa(config) => Box::new(Cwa::vmi_cwa(config)),
+            AttackSpec::SsaCwa(config) => Box::new(Cwa::ssa_cwa(config)),
+        }
+    }
+}
+
+/// One registry entry: an attack's name, its paper and its default spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistryEntry {
+    /// Display name.
+    pub name: &'static str,
+    /// The paper that introduced it.
+    pub reference: &'static str,
+    /// The spec with the defaults (budget 16/255 under L∞, 10 iterations, μ = 1).
+    pub defaults: AttackSpec,
+}
+
+impl fmt::Display for RegistryEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let defaults = serde_json::to_string(&self.defaults).map_err(|_| fmt::Error)?;
+        write!(f, "{:<10} {}\n           defaults: {}", self.name, self.reference, defaults)
+    }
+}
+
+/// Every attack of the crate with its paper and defaults, in the order of the paper's table.
+///
+/// ```
+/// let names: Vec<&str> = common_weakness::attack::registry().iter().map(|e| e.name).collect();
+/// assert!(names.contains(&"MI-CWA") && names.contains(&"FGSM"));
+/// for entry in common_weakness::attack::registry() {
+///     println!("{entry}");
+/// }
+/// ```
+pub fn registry() -> Vec<RegistryEntry> {
+    let threat = ThreatModel::linf(16.0 / 255.0);
+    let config = CwaConfig::paper(threat.budget);
+    let (iterations, momentum) = (10, 1.0);
+    let entry = |name, reference, defaults| RegistryEntry { name, reference, defaults };
+    vec![
+        entry("FGSM", "Goodfellow et al., Explaining and Harnessing Adversarial Examples, ICLR 2015", AttackSpec::Fgsm { threat }),
+        entry("BIM", "Kurakin et al., Adversarial Examples in the Physical World, ICLR-W 2017", AttackSpec::Bim { threat, iterations }),
+        entry(
+            "PGD",
+            "Madry et al., Towards Deep Learning Models Resistant to Adversarial Attacks, ICLR 2018",
+            AttackSpec::Pgd { threat, iterations, step_size: threat.budget / 4.0, seed: 0 },
+        ),
+        entry(
+            "MI-FGSM",
+            "Dong et al., Boosting Adversarial Attacks with Momentum, CVPR 2018",
+            AttackSpec::MiFgsm { threat, iterations, momentum },
+        ),
+        entry(
+            "NI-FGSM",
+            "Lin et al., Nesterov Accelerated Gradient and Scale Invariance for Adversarial Attacks, ICLR 2020",
+            AttackSpec::NiFgsm { threat, iterations, momentum },
+        ),
+        entry(
+            "DI-MI-FGSM",
+            "Xie et al., Improving Transferability of Adversarial Examples with Input Diversity, CVPR 2019",
+            AttackSpec::DiMiFgsm { threat, iterations, momentum },
+        ),
+        entry(
+            "TI-MI-FGSM",
+            "Dong et al., Evading Defenses to Transferable Adversarial Examples by Translation-Invariant Attacks, CVPR 2019",
+            AttackSpec::TiMiFgsm { threat, iterations, momentum },
+        ),
+        entry(
+            "VMI-FGSM",
+            "Wang & He, Enhancing the Transferability of Adversarial Attacks through Variance Tuning, CVPR 2021",
+            AttackSpec::VmiFgsm { threat, iterations, momentum },
+        ),
+        entry(
+            "PI-FGSM",
+            "Gao et al., Patch-wise Attack for Fooling Deep Neural Network, ECCV 2020",
+            AttackSpec::PiFgsm { threat, iterations },
+        ),
+        entry(
+            "SSA",
+            "Long et al., Frequency Domain Model Augmentation for Adversarial Attack, ECCV 2022",
+            AttackSpec::Ssa { threat, iterations, momentum },
+        ),
+        entry("MI-SAM", "Chen et al., Rethinking Model Ensemble in Transfer-based Adversarial Attacks, ICLR 2024", AttackSpec::MiSam(config.clone())),
+        entry("MI-CSE", "Chen et al., ICLR 2024", AttackSpec::MiCse(config.clone())),
+        entry("MI-CWA", "Chen et al., ICLR 2024", AttackSpec::MiCwa(config.clone())),
+        entry("VMI-CWA", "Chen et al., ICLR 2024", AttackSpec::VmiCwa(config.clone())),
+        entry("SSA-CWA", "Chen et al., ICLR 2024", AttackSpec::SsaCwa(config.clone())),
+        entry("Adam-CWA", "Chen et al., ICLR 2024", AttackSpec::AdamCwa(config)),
+    ]
+}
