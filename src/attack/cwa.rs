@@ -6,16 +6,14 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::{input, Attack, AttackOutcome};
+use super::run::{Run, RunSetup};
+use super::{Attack, AttackOutcome};
 use crate::ensemble::{Combination, Ensemble};
-use crate::error::{Error, Result};
-use crate::eval::mean_pairwise_cosine;
-use crate::gradient::{EstimatorState, Evaluation, Evaluator, GradientEstimator, InputTransform};
-use crate::norm;
-use crate::objective::{LossKind, Objective};
-use crate::observe::{Control, IterationRecord, Observer, RunInfo, StopReason};
+use crate::error::Result;
+use crate::gradient::{EstimatorState, GradientEstimator, InputTransform};
+use crate::objective::Objective;
+use crate::observe::{Control, Observer};
 use crate::optim::{InnerOptimizer, Optimizer, OuterOptimizer};
-use crate::rng::AttackRng;
 use crate::threat::ThreatModel;
 
 /// A point of an outer iteration.
@@ -58,13 +56,8 @@ pub struct LoopSettings {
 
 impl LoopSettings {
     fn validate(&self) -> Result<()> {
-        self.threat.validate()?;
         self.ensemble_gradient.validate()?;
-        self.model_gradient.validate()?;
-        if self.iterations == 0 {
-            return Err(Error::InvalidParameter { name: "iterations", value: 0.0, requirement: "must be >= 1" });
-        }
-        Ok(())
+        self.model_gradient.validate()
     }
 }
 
@@ -187,28 +180,6 @@ fn gradient_point<B: Backend, P: Optimizer<B>>(optimizer: &P, state: &P::State, 
     }
 }
 
-/// Mean over the batch of each per-sample loss, in model order.
-fn batch_means<B: Backend>(losses: Vec<(usize, Tensor<B, 1>)>, models: usize) -> Vec<Option<f64>> {
-    let mut means = vec![None; models];
-    if losses.is_empty() {
-        return means;
-    }
-    let indices: Vec<usize> = losses.iter().map(|(i, _)| *i).collect();
-    let stacked = Tensor::stack::<2>(losses.into_iter().map(|(_, l)| l).collect(), 0).mean_dim(1);
-    for (index, value) in indices.into_iter().zip(crate::host::to_vec(stacked)) {
-        means[index] = Some(value as f64);
-    }
-    means
-}
-
-/// Fails on a non-finite objective value.
-fn finite(values: &[f64], names: &[String], iteration: usize) -> Result<()> {
-    match values.iter().position(|v| !v.is_finite()) {
-        Some(i) => Err(Error::NonFiniteLoss { model: names[i].clone(), iteration }),
-        None => Ok(()),
-    }
-}
-
 impl<B, R, I, O> Attack<B> for Cwa<R, I, O>
 where
     B: AutodiffBackend,
@@ -232,36 +203,18 @@ where
         self.reverse.as_ref().map_or(Ok(()), |r| r.validate())?;
         self.inner.as_ref().map_or(Ok(()), |i| i.validate())?;
         self.outer.validate()?;
-        input::check_images(&images)?;
-        let x_nat = images.inner();
-        let batch = x_nat.dims()[0];
-        objective.validate(batch)?;
-        if objective.loss_kind() == Some(LossKind::FeatureDistortion) && !s.random_start {
-            return Err(Error::InvalidObjective(
-                "feature distortion has a zero gradient at the clean images, so the attack would never move: \
-                 enable `random_start`",
-            ));
-        }
-        let combination = s.combination.unwrap_or(ensemble.combination());
-        let evaluator = Evaluator::new(ensemble, objective, combination, &x_nat)?;
-        let names: Vec<String> = ensemble.names().into_iter().map(String::from).collect();
-        let n = names.len();
-
-        let info = RunInfo {
-            attack: self.name.clone(),
+        let setup = RunSetup {
+            name: &self.name,
             config: serde_json::to_value(self)?,
-            seed: s.seed,
-            backend: B::name(&x_nat.device()),
-            models: names.clone(),
-            images: batch,
+            threat: s.threat,
             iterations: s.iterations,
+            seed: s.seed,
+            combination: s.combination,
+            random_start: s.random_start,
         };
-        let initial_loss: Vec<f64> = batch_means(evaluator.losses(&x_nat)?, n).into_iter().flatten().collect();
-        finite(&initial_loss, &names, 0)?;
-        observer.start(&info);
-
-        let mut rng = AttackRng::new(s.seed);
-        let mut x = if s.random_start { s.threat.random_start(&x_nat, &mut rng) } else { x_nat.clone() };
+        let mut run = Run::start(setup, ensemble, images, objective, observer)?;
+        let n = run.models();
+        let mut x = run.starting_point();
         let mut reverse_state = self.reverse.as_ref().map(|r| r.init(&x));
         let mut inner_state = self.inner.as_ref().map(|i| i.init(&x));
         let mut outer_state = self.outer.init(&x);
@@ -271,19 +224,12 @@ where
         let mut model_estimates: Vec<EstimatorState<B::InnerBackend>> =
             (0..n).map(|_| EstimatorState::default()).collect();
         let budget = s.threat.budget;
-        let ensemble_at = |p: &Tensor<B::InnerBackend, 4>, t: InputTransform<'_, B>| evaluator.ensemble(p, t);
-        let mut records = Vec::with_capacity(s.iterations);
-        let mut stop = StopReason::Completed;
 
         for iteration in 1..=s.iterations {
             let started = Instant::now();
-            // Each model's per-sample loss at the first point it is evaluated this iteration.
-            let mut losses: Vec<Option<Tensor<B::InnerBackend, 1>>> = vec![None; n];
-            let mut note = |evaluation: &mut Evaluation<B::InnerBackend>| {
-                for (index, loss) in std::mem::take(&mut evaluation.losses) {
-                    losses[index].get_or_insert(loss);
-                }
-            };
+            let mut losses = run.losses();
+            let evaluator = &run.evaluator;
+            let ensemble_at = |p: &Tensor<B::InnerBackend, 4>, t: InputTransform<'_, B>| evaluator.ensemble(p, t);
 
             // 1. Reverse (sharpness) step: ascend the ensemble objective.
             let x_t = x.clone();
@@ -291,9 +237,9 @@ where
                 (Some(reverse), Some(state)) => {
                     let at = gradient_point(reverse, state, &x_t);
                     let mut evaluation =
-                        s.ensemble_gradient.estimate(&ensemble_at, &at, budget, &mut rng, &mut reverse_estimate)?;
-                    note(&mut evaluation);
-                    s.threat.project(x_t.clone() + reverse.step(evaluation.gradient.neg(), state), &x_nat)
+                        s.ensemble_gradient.estimate(&ensemble_at, &at, budget, &mut run.rng, &mut reverse_estimate)?;
+                    losses.note(&mut evaluation);
+                    run.project(x_t.clone() + reverse.step(evaluation.gradient.neg(), state))
                 }
                 _ => x_t.clone(),
             };
@@ -303,21 +249,22 @@ where
             let pseudo_gradient = match (&self.inner, inner_state.as_mut()) {
                 (Some(inner), Some(state)) => {
                     let mut x_i = x_r.clone();
-                    for index in ensemble.sweep(&mut rng) {
+                    for index in ensemble.sweep(&mut run.rng) {
                         let model_at =
                             |p: &Tensor<B::InnerBackend, 4>, t: InputTransform<'_, B>| evaluator.model(index, p, t);
+                        let at = gradient_point(inner, state, &x_i);
                         let mut evaluation = s.model_gradient.estimate(
                             &model_at,
-                            &x_i,
+                            &at,
                             budget,
-                            &mut rng,
+                            &mut run.rng,
                             &mut model_estimates[index],
                         )?;
-                        note(&mut evaluation);
+                        losses.note(&mut evaluation);
                         if s.record_similarity {
                             sweep_gradients.push(evaluation.gradient.clone());
                         }
-                        x_i = s.threat.project(x_i + inner.step(evaluation.gradient, state), &x_nat);
+                        x_i = run.project(x_i + inner.step(evaluation.gradient, state));
                     }
                     let anchor = match s.anchor {
                         AnchorPoint::Iterate => x_t.clone(),
@@ -327,9 +274,14 @@ where
                 }
                 _ => {
                     let at = gradient_point(&self.outer, &outer_state, &x_r);
-                    let mut evaluation =
-                        s.ensemble_gradient.estimate(&ensemble_at, &at, budget, &mut rng, &mut ensemble_estimate)?;
-                    note(&mut evaluation);
+                    let mut evaluation = s.ensemble_gradient.estimate(
+                        &ensemble_at,
+                        &at,
+                        budget,
+                        &mut run.rng,
+                        &mut ensemble_estimate,
+                    )?;
+                    losses.note(&mut evaluation);
                     evaluation.gradient
                 }
             };
@@ -339,33 +291,11 @@ where
                 AnchorPoint::Iterate => x_t,
                 AnchorPoint::Reversed => x_r,
             };
-            x = s.threat.project(origin + self.outer.step(pseudo_gradient, &mut outer_state), &x_nat);
-
-            let seen = losses.into_iter().enumerate().filter_map(|(i, l)| l.map(|l| (i, l))).collect();
-            let loss_per_model: Vec<f64> = batch_means(seen, n).into_iter().map(|l| l.unwrap_or(f64::NAN)).collect();
-            finite(&loss_per_model, &names, iteration)?;
-            let delta = x.clone() - x_nat.clone();
-            let linf = crate::host::to_vec(norm::linf(delta.clone()).max())[0] as f64;
-            let l2 = crate::host::to_vec(norm::l2(delta).mean())[0] as f64;
-            let record = IterationRecord {
-                iteration,
-                loss_per_model,
-                gradient_cosine: mean_pairwise_cosine(&sweep_gradients),
-                perturbation_linf: linf,
-                perturbation_l2: l2,
-                seconds: started.elapsed().as_secs_f64(),
-            };
-            let control = observer.observe(&record);
-            records.push(record);
-            if control == Control::Stop {
-                stop = StopReason::Observer { iteration };
+            x = run.project(origin + self.outer.step(pseudo_gradient, &mut outer_state));
+            if run.record(iteration, losses, &sweep_gradients, &x, started, observer)? == Control::Stop {
                 break;
             }
         }
-        observer.finish(&stop);
-
-        let final_loss: Vec<f64> = batch_means(evaluator.losses(&x)?, n).into_iter().flatten().collect();
-        finite(&final_loss, &names, records.len())?;
-        Ok(AttackOutcome { adversarial: Tensor::from_inner(x), records, stop, initial_loss, final_loss, info })
+        run.finish(x, observer)
     }
 }

@@ -23,6 +23,7 @@ mod cwa;
 mod input;
 mod presets;
 mod registry;
+mod run;
 
 pub use baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, Iterative};
 pub use config::{CwaConfig, Flavor};
