@@ -13,6 +13,10 @@
 //! | Adam-CWA | sign ascent | L2-normalised momentum per model | Adam on the pseudo-gradient |
 //! | VMI-CWA / SSA-CWA | as MI-CWA | as MI-CWA, on VMI / SSA gradients | as MI-CWA |
 //!
+//! Two ensemble attacks have loops of their own, on the same scaffolding: [`Svre`]
+//! (variance-reduced inner steps, outer step on the inner momentum) and [`Rap`] (a
+//! persistent reverse perturbation with K ascent steps and a late start).
+//!
 //! DI, TI, VMI and SSA are [`GradientEstimator`](crate::gradient::GradientEstimator)s that
 //! compose with any of these (`Cwa::with_gradient`, `with_model_gradient`,
 //! `with_ensemble_gradient`).
@@ -22,14 +26,18 @@ mod config;
 mod cwa;
 mod input;
 mod presets;
+mod rap;
 mod registry;
 mod run;
+mod svre;
 
 pub use baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, Iterative};
 pub use config::{CwaConfig, Flavor};
 pub use cwa::{AnchorPoint, Cwa, LoopSettings};
 pub use input::images_from_data;
+pub use rap::{Rap, RapConfig};
 pub use registry::{registry, AttackSpec, RegistryEntry};
+pub use svre::{Svre, SvreConfig};
 
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;

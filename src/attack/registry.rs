@@ -6,7 +6,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm};
-use super::{Attack, Cwa, CwaConfig};
+use super::{Attack, Cwa, CwaConfig, Rap, RapConfig, Svre, SvreConfig};
 use crate::threat::ThreatModel;
 
 /// A serialisable description of one attack, tagged by its name, so that a benchmark can
@@ -114,6 +114,10 @@ pub enum AttackSpec {
         /// Iterations.
         iterations: usize,
     },
+    /// [`Svre`].
+    Svre(SvreConfig),
+    /// [`Rap`].
+    Rap(RapConfig),
     /// [`Cwa::mi_sam`].
     MiSam(CwaConfig),
     /// [`Cwa::mi_cse`].
@@ -144,6 +148,8 @@ impl AttackSpec {
             AttackSpec::VmiFgsm { threat, iterations, momentum } => Box::new(vmi_fgsm(threat, iterations, momentum)),
             AttackSpec::Ssa { threat, iterations, momentum } => Box::new(ssa(threat, iterations, momentum)),
             AttackSpec::PiFgsm { threat, iterations } => Box::new(pi_fgsm(threat, iterations)),
+            AttackSpec::Svre(config) => Box::new(Svre::new(config)),
+            AttackSpec::Rap(config) => Box::new(Rap::new(config)),
             AttackSpec::MiSam(config) => Box::new(Cwa::mi_sam(config)),
             AttackSpec::MiCse(config) => Box::new(Cwa::mi_cse(config)),
             AttackSpec::MiCwa(config) => Box::new(Cwa::mi_cwa(config)),
@@ -228,6 +234,16 @@ pub fn registry() -> Vec<RegistryEntry> {
             "SSA",
             "Long et al., Frequency Domain Model Augmentation for Adversarial Attack, ECCV 2022",
             AttackSpec::Ssa { threat, iterations, momentum },
+        ),
+        entry(
+            "SVRE",
+            "Xiong et al., Stochastic Variance Reduced Ensemble Adversarial Attack for Boosting the Adversarial Transferability, CVPR 2022",
+            AttackSpec::Svre(SvreConfig::paper(threat)),
+        ),
+        entry(
+            "RAP",
+            "Qin et al., Boosting the Transferability of Adversarial Attacks with Reverse Adversarial Perturbation, NeurIPS 2022",
+            AttackSpec::Rap(RapConfig::paper(threat)),
         ),
         entry("MI-SAM", "Chen et al., Rethinking Model Ensemble in Transfer-based Adversarial Attacks, ICLR 2024", AttackSpec::MiSam(config.clone())),
         entry("MI-CSE", "Chen et al., ICLR 2024", AttackSpec::MiCse(config.clone())),

@@ -194,3 +194,37 @@ fn patch_wise_spreads_the_overflowing_amplification() {
     }
     assert!(Optimizer::<Inner>::validate(&PatchWise { projection_step: 0.0, ..pi }).is_err());
 }
+
+/// SVRE with one model, one inner step and a reset inner momentum is MI-FGSM: the
+/// variance-reduced gradient is then the plain gradient and the outer step sees it L1-normalised.
+#[test]
+fn svre_with_one_model_and_one_inner_step_is_mi_fgsm() {
+    use common_weakness::attack::{Svre, SvreConfig};
+    let ensemble = Ensemble::new(vec![super::common::mlp("m", 3, 12, 8, 3)]).unwrap();
+    let images = super::common::images(4, [3, 3, 2, 2], 0.0, 1.0);
+    let objective = Objective::<B>::untargeted(vec![0, 1, 2]);
+    let threat = ThreatModel::linf(16.0 / 255.0);
+    let svre = Svre::new(SvreConfig { inner_steps: Some(1), ..SvreConfig::paper(threat) });
+    let expected = mi_fgsm(threat, 10, 1.0).run(&ensemble, images.clone(), &objective).unwrap().adversarial;
+    let actual = svre.run(&ensemble, images, &objective).unwrap().adversarial;
+    assert_all_close(&values(actual), &values(expected), 1e-6);
+}
+
+/// RAP whose late start is past the last iteration never perturbs in reverse: it is its
+/// outer optimizer on the ensemble gradient, i.e. MI-FGSM.
+#[test]
+fn rap_before_its_late_start_is_mi_fgsm() {
+    use common_weakness::attack::{Rap, RapConfig};
+    let ensemble = super::common::mlp_ensemble(2, 12, 3);
+    let images = super::common::images(5, [3, 3, 2, 2], 0.0, 1.0);
+    let objective = Objective::<B>::untargeted(vec![2, 1, 0]);
+    let threat = ThreatModel::linf(16.0 / 255.0);
+    let mi = mi_fgsm(threat, 10, 1.0);
+    let rap = Rap::new(RapConfig { iterations: 10, late_start: 10, ..RapConfig::paper(threat) }).with_outer(mi.outer);
+    let expected = values(mi.run(&ensemble, images.clone(), &objective).unwrap().adversarial);
+    let actual = rap.run(&ensemble, images.clone(), &objective).unwrap().adversarial;
+    assert_all_close(&values(actual), &expected, 1e-6);
+    // From the first iteration on, the reverse perturbation changes the result.
+    let early = Rap::new(RapConfig { iterations: 10, ..RapConfig::paper(threat) }).with_outer(mi.outer);
+    assert_ne!(values(early.run(&ensemble, images, &objective).unwrap().adversarial), expected);
+}

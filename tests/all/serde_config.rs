@@ -48,7 +48,7 @@ fn every_registered_attack_round_trips_builds_and_runs() {
     let x = images(9, [2, 3, 4, 4], 0.0, 1.0);
     let objective = Objective::untargeted(vec![0, 1]);
     let entries = registry();
-    assert_eq!(entries.len(), 16);
+    assert_eq!(entries.len(), 18);
     for entry in entries {
         let json = serde_json::to_string(&entry.defaults).unwrap();
         let spec: AttackSpec = serde_json::from_str(&json).unwrap();

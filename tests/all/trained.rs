@@ -99,6 +99,11 @@ fn every_attack_raises_the_loss_of_trained_models() {
         Box::new(mi_fgsm(threat, 10, 1.0)),
         Box::new(common_weakness::attack::ni_fgsm(threat, 10, 1.0)),
         Box::new(common_weakness::attack::pi_fgsm(threat, 10)),
+        Box::new(common_weakness::attack::Svre::new(common_weakness::attack::SvreConfig::paper(threat))),
+        Box::new(common_weakness::attack::Rap::new(common_weakness::attack::RapConfig {
+            iterations: 10,
+            ..common_weakness::attack::RapConfig::paper(threat)
+        })),
         Box::new(di_mi_fgsm(threat, 10, 1.0).with_ensemble_gradient(translate)),
         Box::new(ti_mi_fgsm(threat, 10, 1.0).with_ensemble_gradient(small_ti)),
         Box::new(vmi_fgsm(threat, 10, 1.0)),
