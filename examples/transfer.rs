@@ -21,6 +21,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
+use common_weakness::attack::{registry, AttackSpec, RapConfig};
 use common_weakness::eval::{predictions, success_rate};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
@@ -135,9 +136,11 @@ fn accuracy(model: &dyn Surrogate<Train>, x: Tensor<Train, 4>, labels: &[usize])
 
 fn main() -> Result<()> {
     let device = Default::default();
+    // Burn draws initial weights from its backend's global RNG: seed it so the run repeats.
+    <Train as Backend>::seed(&device, 1);
     let started = Instant::now();
     let (train_x, train_y) = dataset::<Train>(1, 1200, &device);
-    let (test_x, test_y) = dataset::<Train>(2, 200, &device);
+    let (test_x, test_y) = dataset::<Train>(2, 100, &device);
 
     eprintln!("training four CNNs on {} synthetic stripe images...", train_y.len());
     let zoo: Vec<Box<dyn Surrogate<Train>>> = vec![
@@ -154,25 +157,25 @@ fn main() -> Result<()> {
     let mut zoo = zoo;
     let target = zoo.pop().expect("four models");
     let ensemble = Ensemble::new(zoo)?;
-    let budget = 16.0 / 255.0;
-    let threat = ThreatModel::linf(budget);
-    let config = CwaConfig::paper(budget);
-    let attacks: Vec<Box<dyn Attack<Train>>> = vec![
-        Box::new(fgsm(threat)),
-        Box::new(bim(threat, 10)),
-        Box::new(mi_fgsm(threat, 10, 1.0)),
-        Box::new(Cwa::mi_sam(config.clone())),
-        Box::new(Cwa::mi_cse(config.clone())),
-        Box::new(Cwa::mi_cwa(config.clone())),
-        Box::new(Cwa::adam_cwa(config.clone())),
-        Box::new(Cwa::mi_cwa(CwaConfig::reference(budget)).named("MI-CWA (reference)")),
-    ];
+    // Every attack of the registry at its defaults (L∞ 16/255, 10 iterations; RAP too, rather
+    // than its paper's 400), plus the reference flavour of MI-CWA.
+    let mut attacks: Vec<(String, AttackSpec)> = registry()
+        .into_iter()
+        .map(|entry| match entry.defaults {
+            AttackSpec::Rap(config) => {
+                (entry.name.to_string(), AttackSpec::Rap(RapConfig { iterations: 10, ..config }))
+            }
+            spec => (entry.name.to_string(), spec),
+        })
+        .collect();
+    attacks.push(("MI-CWA (reference)".into(), AttackSpec::MiCwa(CwaConfig::reference(16.0 / 255.0))));
 
     let objective = Objective::untargeted(test_y.clone());
     let clean_target = predictions(target.forward(test_x.clone()).detach());
     println!("\nuntargeted, L∞ budget 16/255, 10 iterations, {} test images", test_y.len());
     println!("{:<20} {:>22} {:>26} {:>10}", "attack", "surrogate accuracy", "target accuracy (transfer)", "time");
-    for attack in &attacks {
+    for (name, spec) in &attacks {
+        let attack = spec.build::<Train>();
         let t = Instant::now();
         let outcome = attack.run(&ensemble, test_x.clone(), &objective)?;
         let seconds = t.elapsed().as_secs_f64();
@@ -183,7 +186,7 @@ fn main() -> Result<()> {
         let transfer = success_rate(Goal::Untargeted, &test_y, &test_y, &clean_target, &adversarial)?;
         println!(
             "{:<20} {:>21.1}% {:>25.1}% {:>9.2}s",
-            attack.name(),
+            name,
             100.0 * white_box,
             100.0 * (1.0 - transfer.over_all()),
             seconds

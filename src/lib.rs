@@ -46,6 +46,7 @@ pub mod norm;
 pub mod objective;
 pub mod observe;
 pub mod optim;
+pub mod planar;
 pub mod rng;
 pub mod surrogate;
 pub mod threat;

@@ -52,6 +52,10 @@ pub enum Normalization {
     L1,
     /// Divide each sample by its L2 norm (the CWA inner step).
     L2,
+    /// Divide each sample by its mean absolute value `‖g‖₁/D`: L1's direction with entries
+    /// of order 1 (the normaliser of SSA, PI and NI implementations; NI's look-ahead `α·μ·m`
+    /// needs momentum entries of order 1 to move the point by about α).
+    MeanAbs,
     /// Divide the whole batch by one L1 norm over all samples. Results then depend on which
     /// other images share the batch; this exists only to reproduce the authors' code
     /// (SPEC §14.2). Prefer [`Normalization::L1`].
@@ -65,6 +69,10 @@ impl Normalization {
             Normalization::None => x,
             Normalization::L1 => divide_per_sample(x.clone(), l1(x)),
             Normalization::L2 => divide_per_sample(x.clone(), l2(x)),
+            Normalization::MeanAbs => {
+                let [_, c, h, w] = x.dims();
+                divide_per_sample(x.clone(), l1(x).div_scalar((c * h * w) as f32))
+            }
             Normalization::L1Batch => {
                 let total = x.clone().abs().sum().clamp_min(NORM_FLOOR);
                 x / total.reshape([1, 1, 1, 1])

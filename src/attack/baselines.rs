@@ -100,9 +100,9 @@ pub fn ssa(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<M
 /// NI-FGSM (Lin et al. 2020): MI-FGSM whose gradient is taken at the Nesterov look-ahead
 /// point `x + α·μ·g` (in ascent terms), steps of `budget/iterations`.
 pub fn ni_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
-    let mut attack = mi_fgsm(threat, iterations, momentum).named("NI-FGSM");
-    attack.outer.look_ahead = true;
-    attack
+    let step = threat.budget / iterations.max(1) as f64;
+    let outer = Momentum { direction: threat.steepest(), ..Momentum::ni(step, momentum) };
+    iterative("NI-FGSM", threat, iterations, outer)
 }
 
 /// PI-FGSM (Gao et al. 2020): the patch-wise step with amplification 5 (α_b = ε/2) and

@@ -165,6 +165,12 @@ impl<R, I, O> Cwa<R, I, O> {
         self.with_ensemble_gradient(estimator).with_model_gradient(estimator)
     }
 
+    /// Seeds every random choice of the run (random start, DI, VMI, SSA, shuffled order).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.settings.seed = seed;
+        self
+    }
+
     /// Changes the loop settings.
     pub fn with_settings(mut self, settings: LoopSettings) -> Self {
         self.settings = settings;

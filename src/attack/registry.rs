@@ -79,6 +79,9 @@ pub enum AttackSpec {
         iterations: usize,
         /// Momentum μ.
         momentum: f64,
+        /// Seed of the random transforms or samples.
+        #[serde(default)]
+        seed: u64,
     },
     /// [`ti_mi_fgsm`].
     TiMiFgsm {
@@ -97,6 +100,9 @@ pub enum AttackSpec {
         iterations: usize,
         /// Momentum μ.
         momentum: f64,
+        /// Seed of the random transforms or samples.
+        #[serde(default)]
+        seed: u64,
     },
     /// [`ssa`].
     Ssa {
@@ -106,6 +112,9 @@ pub enum AttackSpec {
         iterations: usize,
         /// Momentum μ.
         momentum: f64,
+        /// Seed of the random transforms or samples.
+        #[serde(default)]
+        seed: u64,
     },
     /// [`pi_fgsm`].
     PiFgsm {
@@ -143,10 +152,16 @@ impl AttackSpec {
             }
             AttackSpec::MiFgsm { threat, iterations, momentum } => Box::new(mi_fgsm(threat, iterations, momentum)),
             AttackSpec::NiFgsm { threat, iterations, momentum } => Box::new(ni_fgsm(threat, iterations, momentum)),
-            AttackSpec::DiMiFgsm { threat, iterations, momentum } => Box::new(di_mi_fgsm(threat, iterations, momentum)),
+            AttackSpec::DiMiFgsm { threat, iterations, momentum, seed } => {
+                Box::new(di_mi_fgsm(threat, iterations, momentum).with_seed(seed))
+            }
             AttackSpec::TiMiFgsm { threat, iterations, momentum } => Box::new(ti_mi_fgsm(threat, iterations, momentum)),
-            AttackSpec::VmiFgsm { threat, iterations, momentum } => Box::new(vmi_fgsm(threat, iterations, momentum)),
-            AttackSpec::Ssa { threat, iterations, momentum } => Box::new(ssa(threat, iterations, momentum)),
+            AttackSpec::VmiFgsm { threat, iterations, momentum, seed } => {
+                Box::new(vmi_fgsm(threat, iterations, momentum).with_seed(seed))
+            }
+            AttackSpec::Ssa { threat, iterations, momentum, seed } => {
+                Box::new(ssa(threat, iterations, momentum).with_seed(seed))
+            }
             AttackSpec::PiFgsm { threat, iterations } => Box::new(pi_fgsm(threat, iterations)),
             AttackSpec::Svre(config) => Box::new(Svre::new(config)),
             AttackSpec::Rap(config) => Box::new(Rap::new(config)),
@@ -213,7 +228,7 @@ pub fn registry() -> Vec<RegistryEntry> {
         entry(
             "DI-MI-FGSM",
             "Xie et al., Improving Transferability of Adversarial Examples with Input Diversity, CVPR 2019",
-            AttackSpec::DiMiFgsm { threat, iterations, momentum },
+            AttackSpec::DiMiFgsm { threat, iterations, momentum, seed: 0 },
         ),
         entry(
             "TI-MI-FGSM",
@@ -223,7 +238,7 @@ pub fn registry() -> Vec<RegistryEntry> {
         entry(
             "VMI-FGSM",
             "Wang & He, Enhancing the Transferability of Adversarial Attacks through Variance Tuning, CVPR 2021",
-            AttackSpec::VmiFgsm { threat, iterations, momentum },
+            AttackSpec::VmiFgsm { threat, iterations, momentum, seed: 0 },
         ),
         entry(
             "PI-FGSM",
@@ -233,7 +248,7 @@ pub fn registry() -> Vec<RegistryEntry> {
         entry(
             "SSA",
             "Long et al., Frequency Domain Model Augmentation for Adversarial Attack, ECCV 2022",
-            AttackSpec::Ssa { threat, iterations, momentum },
+            AttackSpec::Ssa { threat, iterations, momentum, seed: 0 },
         ),
         entry(
             "SVRE",

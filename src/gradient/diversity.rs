@@ -1,11 +1,11 @@
 //! DI: input diversity, a random differentiable transform of the input.
 
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
+use burn::tensor::ops::PadMode;
 use burn::tensor::{backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{positive, Error, Result};
+use crate::planar::resize_bilinear;
 use crate::rng::AttackRng;
 
 /// A random transform applied to the images before the models see them, inside the
@@ -99,13 +99,12 @@ pub(crate) enum Placement {
 impl Placement {
     fn apply<B: Backend>(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
         let [_, _, h, w] = image.dims();
-        let bilinear = || InterpolateOptions::new(InterpolateMode::Bilinear);
         match *self {
             Placement::Identity => image,
             Placement::ResizePad { size, canvas, offset: [top, left] } => {
-                let resized = interpolate(image, size, bilinear());
+                let resized = resize_bilinear(image, size);
                 let padding = (left, canvas[1] - size[1] - left, top, canvas[0] - size[0] - top);
-                interpolate(resized.pad(padding, PadMode::Constant(0.0)), [h, w], bilinear())
+                resize_bilinear(resized.pad(padding, PadMode::Constant(0.0)), [h, w])
             }
             Placement::Translate { padding: p, offset: [dy, dx] } => {
                 image.pad((p, p, p, p), PadMode::Constant(0.0)).narrow(2, dy, h).narrow(3, dx, w)

@@ -3,6 +3,7 @@
 
 use burn::tensor::{backend::Backend, Tensor};
 
+use crate::planar::separable;
 use crate::rng::AttackRng;
 
 /// The orthonormal DCT-II matrix `D` of size `n`: `D[k][i] = a_k·cos(π(2i+1)k / 2n)` with
@@ -18,26 +19,18 @@ pub fn dct_matrix<B: Backend>(n: usize, device: &B::Device) -> Tensor<B, 2> {
     crate::host::tensor(values, [n, n], device)
 }
 
-/// `left · x · rightᵀ` applied to every `[H, W]` plane of `x`.
-fn sandwich<B: Backend>(left: Tensor<B, 2>, x: Tensor<B, 4>, right: Tensor<B, 2>) -> Tensor<B, 4> {
-    let [n, c, h, w] = x.dims();
-    let left = left.reshape([1, 1, h, h]).expand([n, c, h, h]);
-    let right = right.transpose().reshape([1, 1, w, w]).expand([n, c, w, w]);
-    left.matmul(x).matmul(right)
-}
-
 /// The orthonormal 2-D DCT-II of every channel: `D_H · x · D_Wᵀ`.
 pub fn dct2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     let [_, _, h, w] = x.dims();
     let device = x.device();
-    sandwich(dct_matrix(h, &device), x, dct_matrix(w, &device))
+    separable(dct_matrix(h, &device), x, dct_matrix(w, &device))
 }
 
 /// The exact inverse of [`dct2`]: `D_Hᵀ · y · D_W`.
 pub fn idct2<B: Backend>(y: Tensor<B, 4>) -> Tensor<B, 4> {
     let [_, _, h, w] = y.dims();
     let device = y.device();
-    sandwich(dct_matrix(h, &device).transpose(), y, dct_matrix(w, &device).transpose())
+    separable(dct_matrix(h, &device).transpose(), y, dct_matrix(w, &device).transpose())
 }
 
 /// One SSA sample: `idct2(dct2(x + ξ) ⊙ M)` with `ξ ~ N(0, σ²)` and `M ~ U(1−ρ, 1+ρ)`

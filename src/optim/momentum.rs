@@ -9,6 +9,8 @@ use crate::norm::{Direction, Normalization};
 
 /// `m ← μ·m + normalize(g)`, `update = −step_size · direction(m)`.
 ///
+/// * NI-FGSM: [`Momentum::ni`] (mean-|g| normalisation, look-ahead).
+///
 /// * MI-FGSM (Dong et al. 2018): `normalize = L1`, `direction = Sign`.
 /// * CWA inner step (paper Alg. 1): `normalize = L2`, `direction = Raw`, `step_size = β`.
 ///
@@ -50,9 +52,12 @@ impl Momentum {
         Self { step_size, momentum, normalize: Normalization::L1, direction: Direction::Sign, look_ahead: false }
     }
 
-    /// NI-FGSM under L∞: MI-FGSM whose gradients are taken at the look-ahead point.
+    /// NI-FGSM under L∞: MI-FGSM whose gradients are taken at the look-ahead point. The
+    /// gradients are normalised by their mean absolute value, so the look-ahead moves the
+    /// point by about `step_size·μ` per pixel, as in the NI implementations (the sign step is
+    /// the same as with L1).
     pub fn ni(step_size: f64, momentum: f64) -> Self {
-        Self { look_ahead: true, ..Self::mi(step_size, momentum) }
+        Self { look_ahead: true, normalize: Normalization::MeanAbs, ..Self::mi(step_size, momentum) }
     }
 
     /// The CWA inner rule: per-sample L2 normalisation, raw step of length β.

@@ -1,12 +1,11 @@
 //! Per-channel normalisation (and optional resizing) inside the model.
 
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::Surrogate;
 use crate::error::{positive, Error, Result};
 use crate::host;
+use crate::planar::resize_bilinear;
 
 /// Wraps a surrogate that expects normalised inputs: `forward(x) = inner((x − mean) / std)`,
 /// optionally resizing `x` first (bilinear), so that attacks stay in `[0, 1]` pixel space.
@@ -54,7 +53,8 @@ impl<S> Normalized<S> {
         Self { inner, mean: vec![0.485, 0.456, 0.406], std: vec![0.229, 0.224, 0.225], resize: None }
     }
 
-    /// Resizes inputs to `[height, width]` (bilinear) before normalising.
+    /// Resizes inputs to `[height, width]` (bilinear, half-pixel centres, as matrix products
+    /// so that the backward pass works on every backend) before normalising.
     pub fn with_resize(mut self, height: usize, width: usize) -> Self {
         self.resize = Some([height, width]);
         self
@@ -66,10 +66,8 @@ impl<B: Backend, S: Surrogate<B>> Surrogate<B> for Normalized<S> {
         let device = images.device();
         let channels = self.mean.len();
         let images = match self.resize {
-            Some(size) if size != [images.dims()[2], images.dims()[3]] => {
-                interpolate(images, size, InterpolateOptions::new(InterpolateMode::Bilinear))
-            }
-            _ => images,
+            Some(size) => resize_bilinear(images, size),
+            None => images,
         };
         let mean = host::tensor::<B, 4>(self.mean.clone(), [1, channels, 1, 1], &device);
         let std = host::tensor::<B, 4>(self.std.clone(), [1, channels, 1, 1], &device);

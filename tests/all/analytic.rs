@@ -146,35 +146,45 @@ fn cwa_with_one_model_no_reverse_and_identity_inner_step_is_mi_fgsm() {
     assert_all_close(&values(actual), &values(expected), 1e-6);
 }
 
-/// NI-FGSM on `L(x) = Σ c_k x_k²` (gradient 2c⊙x, which changes along the path), two
-/// iterations by hand: the gradient is taken at the look-ahead point `x − α·μ·m`.
+/// NI-FGSM on `L(x) = Σ c_k (x_k − 0.5)²`, three iterations by hand. The iterate starts
+/// close to 0.5, so the look-ahead point `x − α·μ·m` (momentum of mean-|g|-normalised
+/// gradients) lands on the other side of 0.5 for some pixels and flips their gradient: NI then
+/// differs from MI-FGSM.
 #[test]
 fn ni_fgsm_takes_gradients_at_the_look_ahead_point() {
     let c = [1.0f32, -2.0, 0.5, 3.0];
-    let nat = [0.5f32, 0.4, 0.6, 0.45];
-    let (eps, alpha, mu) = (0.3f32, 0.1f32, 0.9f32);
-    let grad = |x: &[f32]| -> Vec<f32> { (0..4).map(|k| 2.0 * c[k] * x[k]).collect() };
-    let l1 = |v: &[f32]| v.iter().map(|a| a.abs()).sum::<f32>();
-    let mut x = nat.to_vec();
-    let mut m = [0.0f32; 4];
-    for _ in 0..2 {
-        let ahead: Vec<f32> = (0..4).map(|k| x[k] - alpha * mu * m[k]).collect();
-        let g = grad(&ahead);
-        let norm = l1(&g);
-        for k in 0..4 {
-            m[k] = mu * m[k] + g[k] / norm;
-            x[k] = clip(x[k] - alpha * sign(m[k]), nat[k], eps);
+    let nat = [0.52f32, 0.47, 0.56, 0.505];
+    let (eps, alpha, mu, iterations) = (0.3f32, 0.05f32, 0.5f32, 3);
+    let grad = |x: &[f32]| -> Vec<f32> { (0..4).map(|k| 2.0 * c[k] * (x[k] - 0.5)).collect() };
+    let mean_abs = |v: &[f32]| v.iter().map(|a| a.abs()).sum::<f32>() / v.len() as f32;
+    let run_by_hand = |look_ahead: bool| {
+        let mut x = nat.to_vec();
+        let mut m = [0.0f32; 4];
+        for _ in 0..iterations {
+            let shift = if look_ahead { alpha * mu } else { 0.0 };
+            let ahead: Vec<f32> = (0..4).map(|k| x[k] - shift * m[k]).collect();
+            let g = grad(&ahead);
+            let scale = mean_abs(&g);
+            for k in 0..4 {
+                m[k] = mu * m[k] + g[k] / scale;
+                x[k] = clip(x[k] - alpha * sign(m[k]), nat[k], eps);
+            }
         }
-    }
+        x
+    };
+    let (ni_by_hand, mi_by_hand) = (run_by_hand(true), run_by_hand(false));
+    assert_ne!(ni_by_hand, mi_by_hand, "the test must separate NI from MI");
+
     let weights = super::common::tensor4(c.to_vec(), [1, 1, 2, 2]);
     let quadratic = common_weakness::surrogate::from_fn("quadratic", move |x: Tensor<B, 4>| {
-        (x.clone() * x * weights.clone()).flatten::<2>(1, 3).sum_dim(1)
+        let centred = x.sub_scalar(0.5);
+        (centred.clone() * centred * weights.clone()).flatten::<2>(1, 3).sum_dim(1)
     });
     let ensemble = Ensemble::new(vec![Box::new(quadratic)]).unwrap();
-    let attack = common_weakness::attack::ni_fgsm(ThreatModel::linf(eps as f64), 2, mu as f64);
-    let attack = Cwa { outer: Momentum { step_size: alpha as f64, ..attack.outer }, ..attack };
-    let outcome = attack.run(&ensemble, tensor4(nat.to_vec(), [1, 1, 2, 2]), &minimise_output()).unwrap();
-    assert_all_close(&values(outcome.adversarial), &x, 1e-6);
+    let ni = common_weakness::attack::ni_fgsm(ThreatModel::linf(eps as f64), iterations, mu as f64);
+    let ni = Cwa { outer: Momentum { step_size: alpha as f64, ..ni.outer }, ..ni };
+    let outcome = ni.run(&ensemble, tensor4(nat.to_vec(), [1, 1, 2, 2]), &minimise_output()).unwrap();
+    assert_all_close(&values(outcome.adversarial), &ni_by_hand, 1e-6);
 }
 
 /// PI's step on a constant positive gradient over a 3×3 image, budget ε, α_b = γ = ε/2:

@@ -192,3 +192,44 @@ fn every_estimator_attack_raises_the_loss() {
         }
     }
 }
+
+/// The matrix-product resize equals Burn's bilinear interpolation with half-pixel centres
+/// (forward passes, which every backend supports).
+#[test]
+fn matrix_resize_matches_bilinear_interpolation() {
+    use burn::tensor::module::interpolate;
+    use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+    use common_weakness::planar::resize_bilinear;
+    let x = images(10, [2, 3, 7, 9], 0.0, 1.0);
+    for size in [[14, 18], [5, 4], [7, 9], [11, 3]] {
+        let options = InterpolateOptions { mode: InterpolateMode::Bilinear, align_corners: false };
+        let expected = values(interpolate(x.clone(), size, options));
+        let actual = values(resize_bilinear(x.clone(), size));
+        assert!(max_difference(&actual, &expected) < 1e-5, "{size:?}");
+    }
+}
+
+/// Regression: burn-ndarray 0.21 has no backward pass for bilinear `interpolate`, so DI's
+/// resize-and-pad and `Normalized::with_resize` must not use it.
+#[test]
+fn attacks_differentiate_through_resizing_on_ndarray() {
+    use common_weakness::surrogate::{from_fn, Normalized};
+    let ensemble = mlp_ensemble(2, 3 * 20 * 20, 4);
+    let x = images(11, [2, 3, 20, 20], 0.0, 1.0);
+    let objective = Objective::untargeted(vec![0, 1]);
+    let always =
+        GradientEstimator::default().with_diversity(InputDiversity::ResizePad { probability: 1.0, resize_rate: 1.3 });
+    let outcome = di_mi_fgsm(ThreatModel::linf(0.1), 3, 1.0)
+        .with_ensemble_gradient(always)
+        .run(&ensemble, x.clone(), &objective)
+        .unwrap();
+    assert!(outcome.final_loss.iter().zip(&outcome.initial_loss).all(|(a, b)| a < b));
+
+    let inner = super::common::mlp("resized", 3, 3 * 8 * 8, 8, 4);
+    let resized = Normalized::imagenet(inner).with_resize(8, 8);
+    let pixels = from_fn("pixels-mean", |x: Tensor<B, 4>| x.mean_dims(&[2, 3]).flatten::<2>(1, 3).narrow(1, 0, 2));
+    let ensemble =
+        Ensemble::new(vec![Box::new(resized), Box::new(pixels)]).unwrap().with_combination(Combination::LossMean);
+    let outcome = Cwa::mi_cwa(CwaConfig::paper(0.1)).run(&ensemble, x, &objective).unwrap();
+    assert!(outcome.final_loss[0] < outcome.initial_loss[0]);
+}

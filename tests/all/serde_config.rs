@@ -60,6 +60,18 @@ fn every_registered_attack_round_trips_builds_and_runs() {
         let outcome = attack.run(&ensemble, x.clone(), &objective).unwrap();
         assert!(outcome.final_loss.iter().zip(&outcome.initial_loss).all(|(a, b)| a < b), "{}", entry.name);
     }
+    // Stochastic attacks take their seed from the spec (0 when absent).
+    let spec = |seed: u64| AttackSpec::Ssa { threat: ThreatModel::linf(0.1), iterations: 3, momentum: 1.0, seed };
+    let run = |seed: u64| {
+        values(spec(seed).build::<super::common::B>().run(&ensemble, x.clone(), &objective).unwrap().adversarial)
+    };
+    assert_eq!(run(4), run(4));
+    assert_ne!(run(4), run(5));
+    let no_seed: AttackSpec = serde_json::from_str(
+        r#"{"attack": "ssa", "threat": {"norm": "Linf", "budget": 0.1}, "iterations": 3, "momentum": 1.0}"#,
+    )
+    .unwrap();
+    assert_eq!(no_seed, spec(0));
     let unknown = serde_json::from_str::<AttackSpec>(r#"{"attack": "no-such-attack"}"#);
     assert!(unknown.is_err());
 }

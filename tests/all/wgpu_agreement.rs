@@ -15,6 +15,9 @@ fn mlp_weights(seed: u64, rows: usize, cols: usize) -> Vec<f32> {
     (0..rows * cols).map(|_| (rng.unit() - 0.5) * 2.0).collect()
 }
 
+/// A 3-iteration MI-CWA whose inner gradients go through SSA (DCT matrix products, noise
+/// drawn on the host from the seed) and TI (a depthwise convolution), so that every kind of
+/// kernel the crate uses runs on both backends.
 fn run_on<Bk: burn::tensor::backend::AutodiffBackend>(device: Bk::Device) -> (Vec<f32>, Vec<f64>) {
     let members: Vec<Box<dyn common_weakness::surrogate::Surrogate<Bk>>> = (0..2)
         .map(|i| {
@@ -33,7 +36,11 @@ fn run_on<Bk: burn::tensor::backend::AutodiffBackend>(device: Bk::Device) -> (Ve
     let x = Tensor::<Bk, 4>::from_data(TensorData::new(pixels, [2, 3, 2, 2]), &device);
     // L2 steps (no sign) so that rounding differences between backends stay small.
     let config = CwaConfig::paper(0.5).with_threat(ThreatModel::l2(0.5)).with_iterations(3);
-    let outcome = Cwa::mi_cwa(config).run(&ensemble, x, &Objective::untargeted(vec![0, 1])).unwrap();
+    let estimator = GradientEstimator::default()
+        .with_sampling(Sampling::Spectrum { samples: 2, rho: 0.5, sigma: 0.05 })
+        .with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 1.0 });
+    let attack = Cwa::mi_cwa(config.with_seed(11)).with_model_gradient(estimator);
+    let outcome = attack.run(&ensemble, x, &Objective::untargeted(vec![0, 1])).unwrap();
     (outcome.adversarial.into_data().convert::<f32>().to_vec::<f32>().unwrap(), outcome.final_loss)
 }
 
