@@ -145,3 +145,12 @@ pub(crate) fn unit_interval(name: &'static str, value: f64) -> Result<()> {
         Err(Error::InvalidParameter { name, value, requirement: "must be in [0, 1)" })
     }
 }
+
+/// Checks that a count is at least one.
+pub(crate) fn at_least_one(name: &'static str, value: usize) -> Result<()> {
+    if value >= 1 {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter { name, value: value as f64, requirement: "must be >= 1" })
+    }
+}

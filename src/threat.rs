@@ -69,15 +69,25 @@ impl ThreatModel {
     pub fn project<B: Backend>(&self, x: Tensor<B, 4>, x_nat: &Tensor<B, 4>) -> Tensor<B, 4> {
         let budget = self.budget as f32;
         let inside = match self.norm {
+            // Clamping x itself (not x − x_nat) leaves points already inside bit-for-bit alone.
             Norm::Linf => x.max_pair(x_nat.clone().sub_scalar(budget)).min_pair(x_nat.clone().add_scalar(budget)),
-            Norm::L2 => {
-                let delta = x - x_nat.clone();
-                // min(1, budget / ‖δ‖) computed as budget / max(‖δ‖, budget): no division by 0.
-                let factor = norm::l2(delta.clone()).clamp_min(budget).recip().mul_scalar(budget);
-                x_nat.clone() + norm::scale_per_sample(delta, factor)
-            }
+            Norm::L2 => x_nat.clone() + self.clip_perturbation(x - x_nat.clone()),
         };
         inside.clamp(0.0, 1.0)
+    }
+
+    /// Projects a perturbation onto the ball of radius `budget` around zero, per sample
+    /// (no pixel box): clamping under L∞, radial scaling under L2.
+    pub fn clip_perturbation<B: Backend>(&self, delta: Tensor<B, 4>) -> Tensor<B, 4> {
+        let budget = self.budget as f32;
+        match self.norm {
+            Norm::Linf => delta.clamp(-budget, budget),
+            // min(1, budget / ‖δ‖) computed as budget / max(‖δ‖, budget): no division by 0.
+            Norm::L2 => {
+                let factor = norm::l2(delta.clone()).clamp_min(budget).recip().mul_scalar(budget);
+                norm::scale_per_sample(delta, factor)
+            }
+        }
     }
 
     /// A random admissible starting point: uniform noise in the L∞ box, or a uniformly

@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use super::run::{Run, RunSetup};
 use super::{Attack, AttackOutcome};
 use crate::ensemble::Ensemble;
-use crate::error::{non_negative, positive, Error, Result};
-use crate::norm::{self, Direction};
+use crate::error::{at_least_one, non_negative, positive, Result};
+use crate::norm::Direction;
 use crate::objective::Objective;
 use crate::observe::{Control, Observer};
 use crate::optim::{Momentum, OuterOptimizer};
-use crate::threat::{Norm, ThreatModel};
+use crate::threat::ThreatModel;
 
 /// RAP's hyper-parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -103,23 +103,6 @@ impl<O> Rap<O> {
     }
 }
 
-/// Pulls the reverse perturbation back into its ball.
-fn clip_reverse<B: burn::tensor::backend::Backend>(
-    n: Tensor<B, 4>,
-    norm_kind: Norm,
-    radius: Option<f64>,
-) -> Tensor<B, 4> {
-    let Some(radius) = radius else { return n };
-    let radius = radius as f32;
-    match norm_kind {
-        Norm::Linf => n.clamp(-radius, radius),
-        Norm::L2 => {
-            let factor = norm::l2(n.clone()).clamp_min(radius).recip().mul_scalar(radius);
-            norm::scale_per_sample(n, factor)
-        }
-    }
-}
-
 impl<B, O> Attack<B> for Rap<O>
 where
     B: AutodiffBackend,
@@ -138,9 +121,7 @@ where
     ) -> Result<AttackOutcome<B>> {
         let c = &self.config;
         positive("reverse_step_size", c.reverse_step_size)?;
-        if c.reverse_steps == 0 {
-            return Err(Error::InvalidParameter { name: "reverse_steps", value: 0.0, requirement: "must be >= 1" });
-        }
+        at_least_one("reverse_steps", c.reverse_steps)?;
         if let Some(radius) = c.reverse_budget {
             non_negative("reverse_budget", radius)?;
         }
@@ -171,7 +152,10 @@ where
                     let mut evaluation = run.evaluator.ensemble(&(x.clone() + reverse.clone()), None)?;
                     losses.note(&mut evaluation);
                     let step = ascent.apply(evaluation.gradient).mul_scalar(c.reverse_step_size as f32);
-                    reverse = clip_reverse(reverse + step, c.threat.norm, c.reverse_budget);
+                    reverse = match c.reverse_budget {
+                        Some(budget) => ThreatModel { norm: c.threat.norm, budget }.clip_perturbation(reverse + step),
+                        None => reverse + step,
+                    };
                 }
             }
             let mut evaluation = run.evaluator.ensemble(&(x.clone() + reverse.clone()), None)?;

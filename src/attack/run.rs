@@ -55,9 +55,7 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
         observer: &mut dyn Observer,
     ) -> Result<Self> {
         setup.threat.validate()?;
-        if setup.iterations == 0 {
-            return Err(Error::InvalidParameter { name: "iterations", value: 0.0, requirement: "must be >= 1" });
-        }
+        crate::error::at_least_one("iterations", setup.iterations)?;
         input::check_images(&images)?;
         let x_nat = images.inner();
         let batch = x_nat.dims()[0];

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::run::{Run, RunSetup};
 use super::{Attack, AttackOutcome, Flavor};
 use crate::ensemble::{Combination, Ensemble};
-use crate::error::{non_negative, positive, Error, Result};
+use crate::error::{at_least_one, non_negative, positive, Result};
 use crate::norm::Normalization;
 use crate::objective::Objective;
 use crate::observe::{Control, Observer};
@@ -123,8 +123,8 @@ where
         let c = &self.config;
         positive("inner_step_size", c.inner_step_size)?;
         non_negative("inner_momentum", c.inner_momentum)?;
-        if c.inner_steps == Some(0) {
-            return Err(Error::InvalidParameter { name: "inner_steps", value: 0.0, requirement: "must be >= 1" });
+        if let Some(steps) = c.inner_steps {
+            at_least_one("inner_steps", steps)?;
         }
         self.outer.validate()?;
         let setup = RunSetup {

@@ -8,7 +8,7 @@ use super::diversity::{apply_all, InputDiversity};
 use super::evaluator::{Evaluation, Target};
 use super::smoothing::GaussianSmoothing;
 use super::spectrum::spectrum_sample;
-use crate::error::{non_negative, Error, Result};
+use crate::error::{at_least_one, non_negative, Error, Result};
 use crate::rng::AttackRng;
 
 /// Averaging the gradient over random points around the iterate.
@@ -115,11 +115,11 @@ impl GradientEstimator {
         match self.sampling {
             None => Ok(()),
             Some(Sampling::Neighbourhood { samples, range } | Sampling::VarianceTuning { samples, range }) => {
-                at_least_one(samples)?;
+                at_least_one("samples", samples)?;
                 non_negative("range", range)
             }
             Some(Sampling::Spectrum { samples, rho, sigma }) => {
-                at_least_one(samples)?;
+                at_least_one("samples", samples)?;
                 non_negative("rho", rho)?;
                 if rho > 1.0 {
                     return Err(Error::InvalidParameter { name: "rho", value: rho, requirement: "must be <= 1" });
@@ -201,13 +201,6 @@ impl GradientEstimator {
         }
         Ok(evaluation)
     }
-}
-
-fn at_least_one(samples: usize) -> Result<()> {
-    if samples == 0 {
-        return Err(Error::InvalidParameter { name: "samples", value: 0.0, requirement: "must be >= 1" });
-    }
-    Ok(())
 }
 
 /// The mean gradient and the mean per-model losses of several evaluations.

@@ -203,6 +203,8 @@ fn patch_wise_spreads_the_overflowing_amplification() {
         assert_all_close(&update, &[expected; 9], 1e-6);
     }
     assert!(Optimizer::<Inner>::validate(&PatchWise { projection_step: 0.0, ..pi }).is_err());
+    assert!(Optimizer::<Inner>::validate(&PatchWise { kernel_size: 4, ..pi }).is_err());
+    assert!(Optimizer::<Inner>::validate(&PatchWise { kernel_size: 5, ..pi }).is_ok());
 }
 
 /// SVRE with one model, one inner step and a reset inner momentum is MI-FGSM: the
