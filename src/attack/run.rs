@@ -79,7 +79,7 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
             iterations: setup.iterations,
         };
         let initial_loss: Vec<f64> =
-            batch_means(evaluator.losses(&x_nat)?, names.len()).into_iter().flatten().collect();
+            batch_means(evaluator.clean_losses()?, names.len()).into_iter().flatten().collect();
         finite(&initial_loss, &names, 0)?;
         observer.start(&info);
         Ok(Self {

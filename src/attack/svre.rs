@@ -78,7 +78,8 @@ impl SvreConfig {
 /// `G ← μ₂G + g/‖g‖₁`, `x̃ ← P(x̃ − β·sign(G))`. The outer optimizer steps from `x_t` on
 /// the final inner momentum G (MI-FGSM's rule by default: α = ε/10, μ = 1).
 ///
-/// Cost per outer iteration: n + M forward/backward passes.
+/// Cost per outer iteration: n + M − 1 forward/backward passes (the first inner step is at
+/// the anchor, whose gradients are already known).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Svre<O> {
     /// Display name.
@@ -169,8 +170,13 @@ where
             let mut x_inner = x.clone();
             for step in 0..steps {
                 let k = if c.random_models { (run.rng.unit() * n as f32) as usize % n } else { step % n };
-                let here = run.evaluator.model(k, &x_inner, None)?.gradient;
-                let reduced = here - anchor_gradients[k].clone() + ensemble_gradient.clone();
+                // The first inner point is the anchor itself, where ∇L_k(x̃) − g_k(x_t) = 0.
+                let reduced = if step == 0 {
+                    ensemble_gradient.clone()
+                } else {
+                    let here = run.evaluator.model(k, &x_inner, None)?.gradient;
+                    here - anchor_gradients[k].clone() + ensemble_gradient.clone()
+                };
                 inner_momentum = inner_momentum.mul_scalar(c.inner_momentum as f32) + Normalization::L1.apply(reduced);
                 let update = direction.apply(inner_momentum.clone()).mul_scalar(-c.inner_step_size as f32);
                 x_inner = run.project(x_inner + update);

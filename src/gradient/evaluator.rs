@@ -108,6 +108,12 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
         })
     }
 
+    /// Per-sample losses of every model at the clean images, from the outputs cached by
+    /// [`Evaluator::new`] (no forward pass).
+    pub fn clean_losses(&self) -> Result<Vec<(usize, Tensor<B::InnerBackend, 1>)>> {
+        self.contexts.iter().enumerate().map(|(index, c)| Ok((index, self.loss(c, c.clean.clone())?.inner()))).collect()
+    }
+
     /// Per-sample losses of every model at `x`, without gradients.
     pub fn losses(&self, x: &Tensor<B::InnerBackend, 4>) -> Result<Vec<(usize, Tensor<B::InnerBackend, 1>)>> {
         let mut losses = Vec::with_capacity(self.ensemble.len());
