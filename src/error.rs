@@ -111,6 +111,30 @@ pub enum Error {
     /// Reading or writing a file failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// An image file could not be read, decoded or written.
+    #[error("image `{path}`: {source}")]
+    Image {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the `image` crate reported.
+        source: image::ImageError,
+    },
+    /// A weights file could not be read, or does not fit the architecture.
+    #[error("weights `{path}`: {problem}")]
+    Weights {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong: unreadable file, missing tensor, wrong shape.
+        problem: String,
+    },
+    /// Files the caller asked for are not on this machine.
+    #[error("missing assets: `{path}` not found; {hint}")]
+    MissingAssets {
+        /// The file or folder that was looked for.
+        path: std::path::PathBuf,
+        /// How to get it.
+        hint: &'static str,
+    },
     /// A configuration could not be (de)serialised.
     #[error("configuration (de)serialisation failed: {0}")]
     Config(#[from] serde_json::Error),

@@ -36,12 +36,15 @@
 //! [`optim`] → [`threat`] projection → [`attack`] loop → [`observe`] records → [`eval`].
 #![warn(missing_docs)]
 
+pub mod assets;
 pub mod attack;
 pub mod ensemble;
 mod error;
 pub mod eval;
 pub mod gradient;
 mod host;
+pub mod images;
+pub mod models;
 pub mod norm;
 pub mod objective;
 pub mod observe;

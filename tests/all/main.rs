@@ -7,6 +7,8 @@ mod batch;
 mod common;
 mod errors;
 mod estimators;
+mod image_files;
+mod imagenet;
 mod observers;
 mod properties;
 mod serde_config;
