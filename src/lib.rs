@@ -53,6 +53,7 @@ pub mod planar;
 pub mod rng;
 pub mod surrogate;
 pub mod threat;
+pub mod train;
 
 pub use attack::{images_from_data, Attack, AttackOutcome, Cwa, CwaConfig, Flavor};
 pub use ensemble::{Combination, Ensemble, VisitOrder};

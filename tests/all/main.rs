@@ -1,6 +1,7 @@
 //! The whole integration suite in one binary (each test binary re-monomorphises Burn's
 //! kernels, which dominates build time; see docs/performance.md).
 
+mod alrs;
 mod analytic;
 mod attacks;
 mod batch;
