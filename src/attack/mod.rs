@@ -34,6 +34,7 @@ mod svre;
 pub use baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, Iterative};
 pub use config::{CwaConfig, Flavor};
 pub use cwa::{AnchorPoint, Cwa, LoopSettings};
+pub(crate) use input::check_images;
 pub use input::images_from_data;
 pub use rap::{Rap, RapConfig};
 pub use registry::{registry, AttackSpec, RegistryEntry};
