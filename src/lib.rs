@@ -45,6 +45,7 @@ pub mod eval;
 pub mod gradient;
 mod host;
 pub mod images;
+pub mod landscape;
 pub mod models;
 pub mod norm;
 pub mod objective;

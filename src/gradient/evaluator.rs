@@ -35,6 +35,9 @@ pub(crate) type Target<'a, B> = dyn Fn(
 pub(crate) struct Evaluation<B: Backend> {
     /// Gradient of the (summed) objective with respect to the images.
     pub gradient: Tensor<B, 4>,
+    /// The per-sample objective `[N]` that was differentiated (the model's own, or the
+    /// combined ensemble objective).
+    pub loss: Tensor<B, 1>,
     /// `(model index, per-sample loss [N])` for each model evaluated.
     pub losses: Vec<(usize, Tensor<B, 1>)>,
 }
@@ -136,7 +139,8 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
         let outputs = self.ensemble.members()[index].forward(seen);
         let loss = self.loss(&self.contexts[index], outputs)?;
         let gradient = backward(&input, loss.clone());
-        Ok(Evaluation { gradient, losses: vec![(index, loss.detach().inner())] })
+        let loss = loss.detach().inner();
+        Ok(Evaluation { gradient, loss: loss.clone(), losses: vec![(index, loss)] })
     }
 
     /// The gradient of the combined ensemble objective at `x` (a forward pass of every model
@@ -174,7 +178,7 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
                 root.expect("an ensemble has at least one model")
             }
         };
-        Ok(Evaluation { gradient: backward(&input, root), losses })
+        Ok(Evaluation { gradient: backward(&input, root.clone()), loss: root.detach().inner(), losses })
     }
 }
 

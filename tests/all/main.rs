@@ -11,6 +11,7 @@ mod errors;
 mod estimators;
 mod image_files;
 mod imagenet;
+mod landscape;
 mod observers;
 mod properties;
 mod serde_config;

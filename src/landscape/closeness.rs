@@ -1,0 +1,71 @@
+//! Closeness: how aligned the models' gradients are, and how far each model's nearby optimum is.
+
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
+
+use super::{mean, Landscape, Scope};
+use crate::error::{at_least_one, positive, Result};
+use crate::eval::mean_pairwise_cosine;
+use crate::host;
+use crate::norm;
+
+/// One model's nearby optimum, found by descending its objective from the given point.
+#[derive(Clone, Debug)]
+pub struct NearbyOptimum<B: AutodiffBackend> {
+    /// The optimum p (per image), within the search radius of the start and in `[0, 1]`.
+    pub point: Tensor<B, 4>,
+    /// Mean per-image L2 distance ‖p − x‖₂.
+    pub l2_distance: f64,
+    /// Mean per-image L∞ distance ‖p − x‖∞.
+    pub linf_distance: f64,
+    /// Mean objective at x.
+    pub loss_at_start: f64,
+    /// Mean objective at p (lower: the descent found a better point).
+    pub loss_at_optimum: f64,
+}
+
+impl<B: AutodiffBackend> Landscape<'_, B> {
+    /// Mean pairwise cosine similarity of the models' gradients at `x` (per image, then
+    /// averaged; the paper's closeness proxy, Thm 3.2). `None` with fewer than two models.
+    pub fn gradient_cosine(&self, x: &Tensor<B, 4>) -> Result<Option<f64>> {
+        let x = x.clone().inner();
+        let gradients =
+            (0..self.models).map(|i| Ok(self.evaluate(Scope::Model(i), &x)?.gradient)).collect::<Result<Vec<_>>>()?;
+        Ok(mean_pairwise_cosine(&gradients))
+    }
+
+    /// Model `scope`'s nearby optimum from `x`: `steps` BIM steps of size `step_size` that
+    /// descend its objective, kept within `x ± radius` (L∞) and `[0, 1]`, as the authors' landscape
+    /// script does (10 steps of 1.6/255 within 16/255).
+    pub fn nearby_optimum(
+        &self,
+        scope: Scope,
+        x: &Tensor<B, 4>,
+        steps: usize,
+        step_size: f64,
+        radius: f64,
+    ) -> Result<NearbyOptimum<B>> {
+        at_least_one("steps", steps)?;
+        positive("step_size", step_size)?;
+        positive("radius", radius)?;
+        let start = x.clone().inner();
+        let mut point = start.clone();
+        let mut loss_at_start = None;
+        for _ in 0..steps {
+            let evaluation = self.evaluate(scope, &point)?;
+            loss_at_start.get_or_insert_with(|| mean(&host::to_vec(evaluation.loss.clone())));
+            let stepped = point - evaluation.gradient.sign().mul_scalar(step_size as f32);
+            let delta = (stepped - start.clone()).clamp(-radius as f32, radius as f32);
+            point = (start.clone() + delta).clamp(0.0, 1.0);
+        }
+        let loss_at_optimum = mean(&host::to_vec(self.evaluate(scope, &point)?.loss));
+        let difference = point.clone() - start;
+        Ok(NearbyOptimum {
+            l2_distance: mean(&host::to_vec(norm::l2(difference.clone()))),
+            linf_distance: mean(&host::to_vec(norm::linf(difference))),
+            loss_at_start: loss_at_start.expect("at least one step"),
+            loss_at_optimum,
+            point: Tensor::from_inner(point),
+        })
+    }
+}

@@ -1,0 +1,74 @@
+//! Flatness: the worst loss increase nearby, and the top Hessian eigenvalue.
+
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
+
+use super::{mean, Landscape, Scope};
+use crate::error::{at_least_one, positive, Result};
+use crate::host;
+use crate::norm::{self, Normalization};
+use crate::rng::AttackRng;
+
+impl<B: AutodiffBackend> Landscape<'_, B> {
+    /// Sharpness: the mean over images of `max_{‖δ‖∞ ≤ radius} L(x + δ) − L(x)`, the largest
+    /// increase of the objective within the ball (and `[0, 1]`), estimated by `steps` PGD
+    /// ascent steps of size `radius / 4` from a seeded random start. At least 0 (δ = 0 is a
+    /// candidate); small means flat.
+    pub fn sharpness(&self, scope: Scope, x: &Tensor<B, 4>, radius: f64, steps: usize, seed: u64) -> Result<f64> {
+        positive("radius", radius)?;
+        at_least_one("steps", steps)?;
+        let start = x.clone().inner();
+        let base = host::to_vec(self.evaluate(scope, &start)?.loss);
+        let radius = radius as f32;
+        let mut rng = AttackRng::new(seed);
+        let noise = rng.uniform::<B::InnerBackend>(start.dims(), -radius, radius, &start.device());
+        let mut point = (start.clone() + noise).clamp(0.0, 1.0);
+        let mut best = vec![0.0f32; base.len()];
+        for step in 0..=steps {
+            let evaluation = self.evaluate(scope, &point)?;
+            let losses = host::to_vec(evaluation.loss);
+            for ((best, loss), base) in best.iter_mut().zip(&losses).zip(&base) {
+                *best = best.max(loss - base);
+            }
+            if step == steps {
+                break;
+            }
+            let stepped = point + evaluation.gradient.sign().mul_scalar(radius / 4.0);
+            point = (start.clone() + (stepped - start.clone()).clamp(-radius, radius)).clamp(0.0, 1.0);
+        }
+        Ok(mean(&best))
+    }
+
+    /// The largest-magnitude eigenvalue of the objective's input Hessian at each image, by
+    /// `iterations` steps of power iteration from a seeded random vector. Hessian-vector
+    /// products are central finite differences of gradients,
+    /// `Hv ≈ (∇L(x + h·v) − ∇L(x − h·v)) / 2h` with ‖v‖₂ = 1 per image (exact for quadratics;
+    /// `h` = `finite_difference`, e.g. 1e-2 in pixel units). The points x ± h·v are not
+    /// clipped to `[0, 1]`: the Hessian is a property of the function. Returns one value per
+    /// image (the Hessian of the summed objective is block-diagonal over images).
+    pub fn top_hessian_eigenvalue(
+        &self,
+        scope: Scope,
+        x: &Tensor<B, 4>,
+        iterations: usize,
+        finite_difference: f64,
+        seed: u64,
+    ) -> Result<Vec<f64>> {
+        at_least_one("iterations", iterations)?;
+        positive("finite_difference", finite_difference)?;
+        let x = x.clone().inner();
+        let h = finite_difference as f32;
+        let mut v = Normalization::L2.apply(AttackRng::new(seed).normal::<B::InnerBackend>(x.dims(), &x.device()));
+        let mut eigenvalues = vec![0.0; x.dims()[0]];
+        for _ in 0..iterations {
+            let plus = self.evaluate(scope, &(x.clone() + v.clone().mul_scalar(h)))?.gradient;
+            let minus = self.evaluate(scope, &(x.clone() - v.clone().mul_scalar(h)))?.gradient;
+            let hv = (plus - minus).div_scalar(2.0 * h);
+            // Rayleigh quotient vᵀHv per image (‖v‖ = 1).
+            let quotient = norm::flatten(v * hv.clone()).sum_dim(1).squeeze_dim::<1>(1);
+            eigenvalues = host::to_vec(quotient).into_iter().map(f64::from).collect();
+            v = Normalization::L2.apply(hv);
+        }
+        Ok(eigenvalues)
+    }
+}

@@ -1,0 +1,100 @@
+//! The paper's explanation, measured: **closeness** of an adversarial example to every
+//! model's nearby optimum and **flatness** of the loss around it (Chen et al. 2024, §3 and
+//! Fig. 4; `../shared/SPEC.md` §12).
+//!
+//! A [`Landscape`] evaluates the attack objective (minimised, as everywhere in the crate) of a
+//! set of models, one at a time ([`Scope::Model`]) or combined ([`Scope::Ensemble`]):
+//!
+//! - closeness: [`gradient_cosine`](Landscape::gradient_cosine) (mean pairwise cosine of the
+//!   models' gradients) and [`nearby_optimum`](Landscape::nearby_optimum) (a few BIM steps on
+//!   one model alone; the distance to it);
+//! - flatness: [`sharpness`](Landscape::sharpness) (worst loss increase within a small ball,
+//!   by PGD) and [`top_hessian_eigenvalue`](Landscape::top_hessian_eigenvalue) (power
+//!   iteration on finite-difference Hessian-vector products: Burn has no double backward);
+//! - [`curve`](Landscape::curve): the loss along a direction, the paper's 1-D landscape.
+//!
+//! Every quantity is computed per image and averaged, so it does not depend on the batch.
+
+mod closeness;
+mod curve;
+mod flatness;
+
+pub use closeness::NearbyOptimum;
+pub use curve::offsets;
+
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
+
+use crate::ensemble::{Combination, Ensemble};
+use crate::error::{Error, Result};
+use crate::gradient::{Evaluation, Evaluator};
+use crate::host;
+use crate::objective::Objective;
+
+/// Which loss a measurement uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Model `i` of the landscape's ensemble alone.
+    Model(usize),
+    /// The ensemble's combined objective (its [`Combination`]: logit mean by default).
+    Ensemble,
+}
+
+/// The objective of a set of models around given images.
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::tensor::Tensor;
+/// use common_weakness::landscape::{Landscape, Scope};
+/// use common_weakness::objective::LossInput;
+/// use common_weakness::surrogate::from_fn;
+/// use common_weakness::{Ensemble, Objective};
+///
+/// type B = Autodiff<NdArray>;
+/// // L(x) = 3·Σ(x − 0.5)²: Hessian 6·I.
+/// let bowl = from_fn("bowl", |x: Tensor<B, 4>| (x - 0.5).square().flatten::<2>(1, 3).sum_dim(1).mul_scalar(3.0));
+/// let models = Ensemble::new(vec![Box::new(bowl)]).unwrap();
+/// let objective = Objective::custom(None, |input: LossInput<B>| input.outputs.squeeze_dim(1));
+/// let x = Tensor::<B, 4>::full([2, 1, 4, 4], 0.5, &Default::default());
+/// let landscape = Landscape::new(&models, &objective, &x).unwrap();
+/// let eigenvalues = landscape.top_hessian_eigenvalue(Scope::Model(0), &x, 20, 1e-2, 0).unwrap();
+/// assert!(eigenvalues.iter().all(|&l| (l - 6.0).abs() < 1e-2));
+/// ```
+pub struct Landscape<'a, B: AutodiffBackend> {
+    evaluator: Evaluator<'a, B>,
+    models: usize,
+}
+
+impl<'a, B: AutodiffBackend> Landscape<'a, B> {
+    /// The objective of `models` (combined by their logit mean for [`Scope::Ensemble`]).
+    /// `clean` are the clean images, which define labels' shapes and the clean outputs that
+    /// feature-distortion objectives compare against.
+    pub fn new(models: &'a Ensemble<B>, objective: &'a Objective<B>, clean: &Tensor<B, 4>) -> Result<Self> {
+        objective.validate(clean.dims()[0])?;
+        let evaluator = Evaluator::new(models, objective, Combination::LogitMean, &clean.clone().inner())?;
+        Ok(Self { evaluator, models: models.len() })
+    }
+
+    /// Per-image objective `[N]` at `x` under `scope`, with its gradient.
+    pub(crate) fn evaluate(&self, scope: Scope, x: &Tensor<B::InnerBackend, 4>) -> Result<Evaluation<B::InnerBackend>> {
+        match scope {
+            Scope::Model(index) if index < self.models => self.evaluator.model(index, x, None),
+            Scope::Model(index) => Err(Error::InvalidParameter {
+                name: "model index",
+                value: index as f64,
+                requirement: "must be < the number of models",
+            }),
+            Scope::Ensemble => self.evaluator.ensemble(x, None),
+        }
+    }
+
+    /// Per-image objective values at `x` under `scope`.
+    pub fn losses(&self, scope: Scope, x: &Tensor<B, 4>) -> Result<Vec<f32>> {
+        Ok(host::to_vec(self.evaluate(scope, &x.clone().inner())?.loss))
+    }
+}
+
+/// The mean of a per-image vector.
+fn mean(values: &[f32]) -> f64 {
+    values.iter().map(|&v| v as f64).sum::<f64>() / values.len().max(1) as f64
+}

@@ -1,0 +1,127 @@
+//! Landscape estimators on analytic quadratics, whose Hessians, optima and sharpness are known.
+
+use burn::tensor::Tensor;
+use common_weakness::landscape::{offsets, Landscape, Scope};
+use common_weakness::objective::LossInput;
+use common_weakness::surrogate::{from_fn, Surrogate};
+use common_weakness::{Ensemble, Objective};
+
+use crate::common::{tensor4, values, B};
+
+const SHAPE: [usize; 4] = [2, 1, 3, 3];
+const PIXELS: usize = 9;
+
+/// L(x) = ½ Σ_k h_k (x_k − p_k)², per image; Hessian diag(h).
+fn bowl(name: &str, curvature: Vec<f32>, minimum: Vec<f32>) -> Box<dyn Surrogate<B>> {
+    let h = tensor4(curvature, [1, 1, 3, 3]);
+    let p = tensor4(minimum, [1, 1, 3, 3]);
+    Box::new(from_fn(name.to_string(), move |x: Tensor<B, 4>| {
+        ((x - p.clone()).square() * h.clone()).flatten::<2>(1, 3).sum_dim(1).mul_scalar(0.5)
+    }))
+}
+
+fn raw_objective() -> Objective<B> {
+    Objective::custom(None, |input: LossInput<B>| input.outputs.squeeze_dim(1))
+}
+
+fn curvature() -> Vec<f32> {
+    vec![1.0, 1.0, 4.0, 1.0, 8.0, 1.0, 2.0, 1.0, 1.0]
+}
+
+fn centre() -> Vec<f32> {
+    (0..PIXELS).map(|k| 0.4 + 0.02 * k as f32).collect()
+}
+
+fn batch(pixels: Vec<f32>) -> Tensor<B, 4> {
+    tensor4([pixels.clone(), pixels].concat(), SHAPE)
+}
+
+#[test]
+fn power_iteration_finds_the_largest_curvature() {
+    let models = Ensemble::new(vec![bowl("bowl", curvature(), centre())]).unwrap();
+    let objective = raw_objective();
+    let x = batch(centre().iter().map(|c| c + 0.05).collect());
+    let landscape = Landscape::new(&models, &objective, &x).unwrap();
+    for eigenvalue in landscape.top_hessian_eigenvalue(Scope::Model(0), &x, 60, 1e-2, 3).unwrap() {
+        approx::assert_abs_diff_eq!(eigenvalue, 8.0, epsilon = 1e-2);
+    }
+    // The combined objective of one model is that model's objective.
+    let ensemble = landscape.top_hessian_eigenvalue(Scope::Ensemble, &x, 60, 1e-2, 3).unwrap();
+    approx::assert_abs_diff_eq!(ensemble[0], 8.0, epsilon = 1e-2);
+}
+
+#[test]
+fn sharpness_at_the_minimum_is_the_corner_value() {
+    let models = Ensemble::new(vec![bowl("bowl", curvature(), centre())]).unwrap();
+    let objective = raw_objective();
+    let x = batch(centre());
+    let landscape = Landscape::new(&models, &objective, &x).unwrap();
+    let radius = 0.05;
+    // max over the L∞ ball of ½ Σ h_k δ_k² is at a corner: ½ r² Σ h_k.
+    let expected = 0.5 * radius * radius * curvature().iter().map(|&h| h as f64).sum::<f64>();
+    let sharpness = landscape.sharpness(Scope::Model(0), &x, radius, 10, 7).unwrap();
+    approx::assert_relative_eq!(sharpness, expected, max_relative = 1e-3);
+}
+
+#[test]
+fn nearby_optimum_walks_back_to_the_minimum() {
+    let models = Ensemble::new(vec![bowl("bowl", curvature(), centre())]).unwrap();
+    let objective = raw_objective();
+    let offset: Vec<f32> = (0..PIXELS).map(|k| if k % 2 == 0 { 0.04 } else { -0.03 }).collect();
+    let x = batch(centre().iter().zip(&offset).map(|(c, o)| c + o).collect());
+    let landscape = Landscape::new(&models, &objective, &x).unwrap();
+    let step = 0.005;
+    let optimum = landscape.nearby_optimum(Scope::Model(0), &x, 20, step, 0.1).unwrap();
+    // Sign steps end within one step of the minimum in every pixel.
+    let found = values(optimum.point.clone());
+    for (i, value) in found.iter().enumerate() {
+        assert!((value - centre()[i % PIXELS]).abs() <= step as f32 + 1e-5, "pixel {i}: {value}");
+    }
+    approx::assert_abs_diff_eq!(optimum.linf_distance, 0.04, epsilon = step + 1e-5);
+    let l2: f64 = offset.iter().map(|&o| (o * o) as f64).sum::<f64>().sqrt();
+    approx::assert_abs_diff_eq!(optimum.l2_distance, l2, epsilon = 3.0 * step);
+    assert!(optimum.loss_at_optimum < 0.01 * optimum.loss_at_start);
+}
+
+#[test]
+fn loss_curve_is_the_parabola_along_the_direction() {
+    let models = Ensemble::new(vec![bowl("bowl", curvature(), centre())]).unwrap();
+    let objective = raw_objective();
+    let x = batch(centre());
+    let landscape = Landscape::new(&models, &objective, &x).unwrap();
+    // A direction with L∞ norm 2: the curve uses it at unit L∞ norm.
+    let direction: Vec<f32> = (0..PIXELS).map(|k| if k == 4 { 2.0 } else { 1.0 }).collect();
+    let ts = offsets(0.1, 5);
+    assert_eq!(ts, vec![-0.1, -0.05, 0.0, 0.05, 0.1]);
+    let curve = landscape.curve(Scope::Model(0), &x, &batch(direction.clone()), &ts).unwrap();
+    let quadratic: f64 = curvature().iter().zip(&direction).map(|(&h, &d)| 0.5 * (h * d * d / 4.0) as f64).sum();
+    for (t, value) in ts.iter().zip(curve) {
+        approx::assert_abs_diff_eq!(value, quadratic * t * t, epsilon = 1e-6);
+    }
+    let flat = landscape.curve(Scope::Model(0), &x, &batch(vec![0.0; PIXELS]), &ts).unwrap();
+    assert!(flat.iter().all(|v| v.abs() < 1e-9), "a zero direction gives a flat curve: {flat:?}");
+}
+
+#[test]
+fn gradient_cosine_measures_how_aligned_the_optima_are() {
+    let ones = vec![1.0; PIXELS];
+    let x = batch(vec![0.5; PIXELS]);
+    let objective = raw_objective();
+    // Minima on opposite sides of x: gradients x − p₁ and x − p₂ point in opposite directions.
+    let opposite = Ensemble::new(vec![
+        bowl("low", ones.clone(), vec![0.4; PIXELS]),
+        bowl("high", ones.clone(), vec![0.6; PIXELS]),
+    ])
+    .unwrap();
+    let landscape = Landscape::new(&opposite, &objective, &x).unwrap();
+    approx::assert_abs_diff_eq!(landscape.gradient_cosine(&x).unwrap().unwrap(), -1.0, epsilon = 1e-5);
+    let shared =
+        Ensemble::new(vec![bowl("a", ones.clone(), vec![0.4; PIXELS]), bowl("b", curvature(), vec![0.4; PIXELS])])
+            .unwrap();
+    let landscape = Landscape::new(&shared, &objective, &x).unwrap();
+    // Gradients h_k·0.1 and 0.1: cosine Σh / (√9 · √Σh²).
+    let h = curvature();
+    let expected = h.iter().sum::<f32>() as f64 / (3.0 * (h.iter().map(|v| v * v).sum::<f32>() as f64).sqrt());
+    approx::assert_abs_diff_eq!(landscape.gradient_cosine(&x).unwrap().unwrap(), expected, epsilon = 1e-5);
+    assert!(matches!(landscape.losses(Scope::Model(2), &x), Err(common_weakness::Error::InvalidParameter { .. })));
+}
