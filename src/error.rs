@@ -127,6 +127,14 @@ pub enum Error {
         /// What is wrong: unreadable file, missing tensor, wrong shape.
         problem: String,
     },
+    /// A dataset file is malformed (truncated, wrong format, inconsistent labels).
+    #[error("dataset `{path}`: {problem}")]
+    Dataset {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
     /// Files the caller asked for are not on this machine.
     #[error("missing assets: `{path}` not found; {hint}")]
     MissingAssets {

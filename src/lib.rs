@@ -38,6 +38,7 @@
 
 pub mod assets;
 pub mod attack;
+pub mod datasets;
 pub mod defense;
 pub mod ensemble;
 mod error;

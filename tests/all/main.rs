@@ -6,6 +6,7 @@ mod analytic;
 mod attacks;
 mod batch;
 mod common;
+mod datasets;
 mod defenses;
 mod errors;
 mod estimators;
