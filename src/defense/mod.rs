@@ -20,7 +20,7 @@
 //! let defended = Defended::new(model, BitDepth::new(3).unwrap(), 0);
 //! let images = Tensor::<B, 4>::full([2, 1, 8, 8], 0.9, &Default::default());
 //! assert_eq!(defended.predict(images).unwrap(), vec![1, 1]);
-//! assert_eq!(defended.name(), "brightness + bit depth 3");
+//! assert_eq!(defended.target_name(), "brightness + bit depth 3");
 //! ```
 
 mod bit_depth;
@@ -43,8 +43,9 @@ use crate::surrogate::{FnSurrogate, ModuleSurrogate, Normalized, Surrogate};
 
 /// A model that is only queried for its predicted class: the black box an attack transfers to.
 pub trait Target<B: Backend> {
-    /// A name for tables.
-    fn name(&self) -> &str;
+    /// A name for tables. (Not `name`, which would make `.name()` ambiguous on boxed
+    /// surrogates, which are targets too.)
+    fn target_name(&self) -> &str;
 
     /// The predicted class of each image `[N, C, H, W]` (pixels in `[0, 1]`).
     fn predict(&self, images: Tensor<B, 4>) -> Result<Vec<usize>>;
@@ -65,7 +66,7 @@ macro_rules! surrogate_targets {
         where
             $ty: Surrogate<B>,
         {
-            fn name(&self) -> &str {
+            fn target_name(&self) -> &str {
                 Surrogate::name(self)
             }
             fn predict(&self, images: Tensor<B, 4>) -> Result<Vec<usize>> {
@@ -118,7 +119,7 @@ impl<S, P: Preprocessing> Defended<S, P> {
 }
 
 impl<B: Backend, S: Surrogate<B>, P: Preprocessing> Target<B> for Defended<S, P> {
-    fn name(&self) -> &str {
+    fn target_name(&self) -> &str {
         &self.name
     }
 

@@ -36,7 +36,7 @@ impl<S> RandomizedSmoothing<S> {
 }
 
 impl<B: Backend, S: Surrogate<B>> Target<B> for RandomizedSmoothing<S> {
-    fn name(&self) -> &str {
+    fn target_name(&self) -> &str {
         &self.name
     }
 

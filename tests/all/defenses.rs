@@ -79,13 +79,13 @@ fn defended_targets_predict_deterministically() {
     ];
     for target in &targets {
         // R&P's zero padding darkens the bright image but not below 0.5 on average.
-        assert_eq!(target.predict(x.clone()).unwrap(), vec![0, 1], "{}", target.name());
+        assert_eq!(target.predict(x.clone()).unwrap(), vec![0, 1], "{}", target.target_name());
         assert_eq!(target.predict(x.clone()).unwrap(), target.predict(x.clone()).unwrap());
     }
-    assert_eq!(targets[4].name(), "brightness + smoothing σ=0.1");
+    assert_eq!(targets[4].target_name(), "brightness + smoothing σ=0.1");
     let nan = tensor4(vec![f32::NAN; 64], [1, 1, 8, 8]);
     for target in &targets {
-        assert!(matches!(target.predict(nan.clone()), Err(Error::InvalidPixels { .. })), "{}", target.name());
+        assert!(matches!(target.predict(nan.clone()), Err(Error::InvalidPixels { .. })), "{}", target.target_name());
     }
     assert!(RandomizedSmoothing::new(brightness(), 0.0, 10, 0).is_err());
     assert!(RandomizedSmoothing::new(brightness(), 0.1, 0, 0).is_err());
