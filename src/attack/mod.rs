@@ -37,7 +37,7 @@ pub use cwa::{AnchorPoint, Cwa, LoopSettings};
 pub(crate) use input::check_images;
 pub use input::images_from_data;
 pub use rap::{Rap, RapConfig};
-pub use registry::{registry, AttackSpec, RegistryEntry};
+pub use registry::{registry, registry_at, AttackSpec, RegistryEntry};
 pub use svre::{Svre, SvreConfig};
 
 use burn::tensor::backend::AutodiffBackend;

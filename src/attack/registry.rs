@@ -203,8 +203,21 @@ impl fmt::Display for RegistryEntry {
 /// }
 /// ```
 pub fn registry() -> Vec<RegistryEntry> {
-    let threat = ThreatModel::linf(16.0 / 255.0);
-    let config = CwaConfig::paper(threat.budget);
+    registry_at(ThreatModel::linf(16.0 / 255.0))
+}
+
+/// [`registry`] with every attack set to `threat`; step sizes that the defaults derive from
+/// the budget (budget / iterations, budget / 4 for PGD, the CWA step sizes) follow it.
+///
+/// ```
+/// use common_weakness::attack::{registry_at, AttackSpec};
+/// use common_weakness::ThreatModel;
+///
+/// let entries = registry_at(ThreatModel::linf(32.0 / 255.0));
+/// assert!(matches!(entries[2].defaults, AttackSpec::Pgd { step_size, .. } if step_size == 8.0 / 255.0));
+/// ```
+pub fn registry_at(threat: ThreatModel) -> Vec<RegistryEntry> {
+    let config = CwaConfig { threat, ..CwaConfig::paper(threat.budget) };
     let (iterations, momentum) = (10, 1.0);
     let entry = |name, reference, defaults| RegistryEntry { name, reference, defaults };
     vec![
