@@ -57,6 +57,7 @@ pub mod rng;
 pub mod surrogate;
 pub mod threat;
 pub mod train;
+pub mod zoo;
 
 pub use attack::{images_from_data, Attack, AttackOutcome, Cwa, CwaConfig, Flavor};
 pub use ensemble::{Combination, Ensemble, VisitOrder};

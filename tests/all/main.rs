@@ -19,3 +19,4 @@ mod serde_config;
 mod trained;
 #[cfg(feature = "wgpu")]
 mod wgpu_agreement;
+mod zoo;
