@@ -17,7 +17,7 @@
 //! `landscape.svg` (curves) and `tables.md` (markdown tables) to the output folder.
 //!
 //! ```text
-//! cargo run --release --example transfer_table                  # 64 images, ~10 minutes on 2 cores
+//! cargo run --release --example transfer_table                  # 32 images, ~10 minutes on 2 cores
 //! cargo run --release --example transfer_table -- --full        # all 1,000 images of the slice
 //! cargo run --release --example transfer_table -- --images 200 --attacks MI-FGSM,MI-CWA --out docs/results
 //! ```
@@ -56,7 +56,7 @@ struct Options {
 }
 
 fn parse_options() -> std::result::Result<Options, String> {
-    let mut options = Options { images: 64, attacks: None, landscape: true, out: "transfer-table".into() };
+    let mut options = Options { images: 32, attacks: None, landscape: true, out: "transfer-table".into() };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         match flag.as_str() {
