@@ -4,7 +4,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::Cell;
+use super::{attack_order, Cell};
 use common_weakness::{Error, Result};
 
 fn plot_error(e: impl std::fmt::Display) -> Error {
@@ -27,12 +27,7 @@ pub const COLOURS: [RGBColor; 10] = [
 
 /// Grouped bars: one group per attack, one bar per target, height = success over all images.
 pub fn bars(path: &Path, budget: &str, targets: &[String], cells: &[&Cell]) -> Result<()> {
-    let mut attacks: Vec<&str> = Vec::new();
-    for c in cells {
-        if !attacks.contains(&c.attack.as_str()) {
-            attacks.push(&c.attack);
-        }
-    }
+    let attacks = attack_order(cells);
     let width = 140 + 70 * attacks.len() as u32;
     let root = SVGBackend::new(path, (width.max(700), 520)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;

@@ -247,14 +247,20 @@ fn write_csv(path: &std::path::Path, cells: &[&Cell]) -> Result<()> {
     Ok(std::fs::write(path, csv)?)
 }
 
-/// Rows = targets, columns = attacks, cells "all / clean-correct" in %.
-fn markdown_table(budget: &str, rows: &[String], cells: &[&Cell]) -> String {
+/// The attacks of `cells`, each once, in the order they ran.
+fn attack_order<'a>(cells: &[&'a Cell]) -> Vec<&'a str> {
     let mut attacks: Vec<&str> = Vec::new();
     for c in cells {
         if !attacks.contains(&c.attack.as_str()) {
             attacks.push(&c.attack);
         }
     }
+    attacks
+}
+
+/// Rows = targets, columns = attacks, cells "all / clean-correct" in %.
+fn markdown_table(budget: &str, rows: &[String], cells: &[&Cell]) -> String {
+    let attacks = attack_order(cells);
     let mut out = format!("\n### L∞ {budget}: success rate %, all images / clean-correct images\n\n| target |");
     for a in &attacks {
         out += &format!(" {a} |");
