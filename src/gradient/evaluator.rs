@@ -119,12 +119,13 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
 
     /// Per-sample losses of every model at `x`, without gradients.
     pub fn losses(&self, x: &Tensor<B::InnerBackend, 4>) -> Result<Vec<(usize, Tensor<B::InnerBackend, 1>)>> {
-        let mut losses = Vec::with_capacity(self.ensemble.len());
-        for (index, (member, context)) in self.ensemble.members().iter().zip(&self.contexts).enumerate() {
-            let outputs = member.forward(Tensor::from_inner(x.clone())).detach();
-            losses.push((index, self.loss(context, outputs)?.inner()));
-        }
-        Ok(losses)
+        (0..self.ensemble.len()).map(|index| Ok((index, self.model_loss(index, x)?))).collect()
+    }
+
+    /// Per-sample loss of model `index` at `x`: one forward pass, no backward.
+    pub fn model_loss(&self, index: usize, x: &Tensor<B::InnerBackend, 4>) -> Result<Tensor<B::InnerBackend, 1>> {
+        let outputs = self.ensemble.members()[index].forward(Tensor::from_inner(x.clone())).detach();
+        Ok(self.loss(&self.contexts[index], outputs)?.inner())
     }
 
     /// The gradient of model `index`'s objective at `x` (one forward and one backward pass).

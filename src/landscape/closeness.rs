@@ -58,7 +58,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
             let delta = (stepped - start.clone()).clamp(-radius as f32, radius as f32);
             point = (start.clone() + delta).clamp(0.0, 1.0);
         }
-        let loss_at_optimum = mean(&host::to_vec(self.evaluate(scope, &point)?.loss));
+        let loss_at_optimum = mean(&self.loss(scope, &point)?);
         let difference = point.clone() - start;
         Ok(NearbyOptimum {
             l2_distance: mean(&host::to_vec(norm::l2(difference.clone()))),

@@ -5,7 +5,6 @@ use burn::tensor::Tensor;
 
 use super::{mean, Landscape, Scope};
 use crate::error::Result;
-use crate::host;
 use crate::norm::{self, scale_per_sample};
 
 impl<B: AutodiffBackend> Landscape<'_, B> {
@@ -24,7 +23,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
             .iter()
             .map(|&t| {
                 let point = (x.clone() + unit.clone().mul_scalar(t as f32)).clamp(0.0, 1.0);
-                Ok(mean(&host::to_vec(self.evaluate(scope, &point)?.loss)))
+                Ok(mean(&self.loss(scope, &point)?))
             })
             .collect()
     }

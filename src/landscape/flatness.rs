@@ -18,7 +18,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
         positive("radius", radius)?;
         at_least_one("steps", steps)?;
         let start = x.clone().inner();
-        let base = host::to_vec(self.evaluate(scope, &start)?.loss);
+        let base = self.loss(scope, &start)?;
         let radius = radius as f32;
         let mut rng = AttackRng::new(seed);
         let noise = rng.uniform::<B::InnerBackend>(start.dims(), -radius, radius, &start.device());

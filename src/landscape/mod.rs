@@ -88,9 +88,17 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
         }
     }
 
+    /// Per-image objective `[N]` at `x` under `scope`; a single model needs only a forward pass.
+    pub(crate) fn loss(&self, scope: Scope, x: &Tensor<B::InnerBackend, 4>) -> Result<Vec<f32>> {
+        match scope {
+            Scope::Model(index) if index < self.models => Ok(host::to_vec(self.evaluator.model_loss(index, x)?)),
+            _ => Ok(host::to_vec(self.evaluate(scope, x)?.loss)),
+        }
+    }
+
     /// Per-image objective values at `x` under `scope`.
     pub fn losses(&self, scope: Scope, x: &Tensor<B, 4>) -> Result<Vec<f32>> {
-        Ok(host::to_vec(self.evaluate(scope, &x.clone().inner())?.loss))
+        self.loss(scope, &x.clone().inner())
     }
 }
 
