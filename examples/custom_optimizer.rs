@@ -7,9 +7,10 @@
 //! cargo run --release --example custom_optimizer
 //! ```
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+use common_weakness::backend::DefaultBackend;
 use common_weakness::prelude::*;
 use common_weakness::surrogate::from_fn;
 use serde::{Deserialize, Serialize};
@@ -48,7 +49,7 @@ impl<B: Backend> Optimizer<B> for SignedRms {
     }
 }
 
-type B = Autodiff<NdArray>;
+type B = Autodiff<DefaultBackend>;
 
 fn linear(name: &'static str, weights: [[f32; 2]; 4]) -> Box<dyn common_weakness::surrogate::Surrogate<B>> {
     Box::new(from_fn(name, move |x: Tensor<B, 4>| {

@@ -22,17 +22,18 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::Autodiff;
 use burn::tensor::Tensor;
 use common_weakness::assets::ImagenetAssets;
 use common_weakness::attack::{registry, AttackSpec, RapConfig};
+use common_weakness::backend::DefaultBackend;
 use common_weakness::eval::{predictions, success_rate, SuccessRate};
 use common_weakness::images;
 use common_weakness::models::{EfficientNetLite, EfficientNetLiteSurrogate, LiteVariant};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::Surrogate;
 
-type B = Autodiff<NdArray>;
+type B = Autodiff<DefaultBackend>;
 
 struct Options {
     attacks: Vec<String>,

@@ -21,7 +21,7 @@
 
 use std::time::Instant;
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::Autodiff;
 use burn::lr_scheduler::LrScheduler as _;
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -29,6 +29,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use common_weakness::attack::pgd;
+use common_weakness::backend::DefaultBackend;
 use common_weakness::datasets::FashionMnist;
 use common_weakness::eval::predictions;
 use common_weakness::prelude::*;
@@ -39,7 +40,7 @@ use common_weakness::zoo::{
     save_net, LargeKernelCnn, Mixer, Mlp, ResNet, SeparableCnn, SmallCnn, WideCnn, ZooModel, ZooNet, WEIGHTS_DIR,
 };
 
-type Train = Autodiff<NdArray>;
+type Train = Autodiff<DefaultBackend>;
 
 const BATCH: usize = 128;
 const LEARNING_RATE: f64 = 1e-3;

@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::Autodiff;
 use burn::module::{AutodiffModule, Module};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -22,12 +22,13 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use common_weakness::attack::{registry, AttackSpec, RapConfig};
+use common_weakness::backend::DefaultBackend;
 use common_weakness::eval::{predictions, success_rate};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{from_module, Surrogate};
 
-type Train = Autodiff<NdArray>;
+type Train = Autodiff<DefaultBackend>;
 
 const CLASSES: usize = 4;
 const SIZE: usize = 16;

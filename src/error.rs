@@ -146,6 +146,20 @@ pub enum Error {
     /// A configuration could not be (de)serialised.
     #[error("configuration (de)serialisation failed: {0}")]
     Config(#[from] serde_json::Error),
+    /// A backend was asked for that this build does not have.
+    #[error("backend `{backend}` is not in this build: enable the Cargo feature `{feature}`")]
+    BackendNotEnabled {
+        /// The backend's name (`tch`, `wgpu`, ...).
+        backend: &'static str,
+        /// The feature that builds it.
+        feature: &'static str,
+    },
+    /// A backend name that does not exist.
+    #[error("unknown backend `{name}`: expected one of flex, ndarray, tch, tch-cuda, wgpu, cuda")]
+    UnknownBackend {
+        /// The name given.
+        name: String,
+    },
 }
 
 /// Shorthand for `Result<T, common_weakness::Error>`.

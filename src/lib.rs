@@ -38,6 +38,7 @@
 
 pub mod assets;
 pub mod attack;
+pub mod backend;
 pub mod datasets;
 pub mod defense;
 pub mod ensemble;
@@ -60,7 +61,7 @@ pub mod train;
 pub mod zoo;
 
 pub use attack::{images_from_data, Attack, AttackOutcome, Cwa, CwaConfig, Flavor};
-pub use ensemble::{Combination, Ensemble, VisitOrder};
+pub use ensemble::{Combination, Ensemble, GradientMode, VisitOrder};
 pub use error::{Error, Result};
 pub use objective::{Goal, LossKind, Objective};
 pub use threat::{Norm, ThreatModel};
@@ -71,7 +72,7 @@ pub mod prelude {
         bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, Attack, AttackOutcome, Cwa,
         CwaConfig, Flavor,
     };
-    pub use crate::ensemble::{Combination, Ensemble, VisitOrder};
+    pub use crate::ensemble::{Combination, Ensemble, GradientMode, VisitOrder};
     pub use crate::error::{Error, Result};
     pub use crate::gradient::{GaussianSmoothing, GradientEstimator, InputDiversity, Sampling};
     pub use crate::objective::{Goal, LossKind, Objective};

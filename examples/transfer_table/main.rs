@@ -30,9 +30,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::Autodiff;
 use burn::tensor::Tensor;
 use common_weakness::attack::{registry_at, AttackSpec, RapConfig};
+use common_weakness::backend::DefaultBackend;
 use common_weakness::datasets::FashionMnist;
 use common_weakness::defense::{BitDepth, Defended, Jpeg, RandomizedSmoothing, ResizePad, Target};
 use common_weakness::eval::{predictions, success_rate, SuccessRate};
@@ -40,7 +41,7 @@ use common_weakness::prelude::*;
 use common_weakness::surrogate::Surrogate;
 use common_weakness::zoo::ZooModel;
 
-type B = Autodiff<NdArray>;
+type B = Autodiff<DefaultBackend>;
 
 const SURROGATES: [ZooModel; 4] = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer];
 const TARGETS: [ZooModel; 4] =
