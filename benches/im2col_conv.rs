@@ -1,6 +1,7 @@
 //! Forward + backward (input and weight gradients) of the zoo's im2col convolution against
-//! Burn's `conv2d` on the ndarray backend, for the layer shapes of the Fashion-MNIST zoo,
-//! batch 128. Prints median times of 5 runs each, interleaved, and their ratio.
+//! Burn's `conv2d` on every CPU backend of the build (flex, ndarray), for the layer shapes of
+//! the Fashion-MNIST zoo, batch 128. Prints median times of 5 runs each, interleaved, and
+//! their ratio (above 1: im2col is faster).
 //!
 //! ```text
 //! cargo bench --bench im2col_conv
@@ -8,14 +9,14 @@
 
 use std::time::{Duration, Instant};
 
-use burn::backend::{Autodiff, NdArray};
 use burn::module::Param;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, Tensor};
+use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::surrogate::SurrogateOps;
 use common_weakness::zoo::Conv;
-
-type B = Autodiff<NdArray>;
 
 fn median(mut times: Vec<Duration>) -> f64 {
     times.sort();
@@ -23,7 +24,23 @@ fn median(mut times: Vec<Duration>) -> f64 {
 }
 
 fn main() {
-    let device = Default::default();
+    for kind in [BackendKind::Flex, BackendKind::Ndarray].into_iter().filter(|k| k.enabled()) {
+        println!("{kind}");
+        kind.run(Layers).expect("an enabled backend");
+    }
+}
+
+struct Layers;
+
+impl BackendTask for Layers {
+    type Output = ();
+
+    fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) {
+        layers::<B>(&device)
+    }
+}
+
+fn layers<B: AutodiffBackend>(device: &B::Device) {
     println!("{:<34} {:>12} {:>12} {:>7}", "layer (batch 128)", "burn (ms)", "im2col (ms)", "ratio");
     for (input, output, size, kernel, stride, depthwise) in [
         (1, 16, 28, 5, 1, false),
@@ -33,12 +50,12 @@ fn main() {
         (32, 32, 28, 3, 2, true),
     ] {
         let conv = if depthwise {
-            Conv::<B>::depthwise(input, kernel, stride, &device)
+            Conv::<B>::depthwise(input, kernel, stride, device)
         } else {
-            Conv::<B>::new(input, output, kernel, stride, &device)
+            Conv::<B>::new(input, output, kernel, stride, device)
         };
         let weight: &Param<Tensor<B, 4>> = &conv.weight;
-        let x = Tensor::<B, 4>::random([128, input, size, size], Distribution::Default, &device).require_grad();
+        let x = Tensor::<B, 4>::random([128, input, size, size], Distribution::Default, device).require_grad();
         let groups = if depthwise { input } else { 1 };
         let options = ConvOptions::new([stride; 2], [kernel / 2; 2], [1, 1], groups);
         let (mut burn, mut ours) = (Vec::new(), Vec::new());

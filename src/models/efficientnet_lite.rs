@@ -17,6 +17,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use super::folded_conv::{same_padding, ConvWeights, FoldedConv};
 use crate::error::{Error, Result};
+use crate::surrogate::SurrogateOps;
 use crate::surrogate::{from_module, ModuleSurrogate};
 
 /// Which EfficientNet-Lite.
@@ -103,7 +104,7 @@ struct MbConv<B: Backend> {
     residual: bool,
 }
 
-impl<B: Backend> MbConv<B> {
+impl<B: SurrogateOps> MbConv<B> {
     fn forward(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
         let x = match &self.expand {
             Some(expand) => expand.forward(input.clone()),
@@ -225,6 +226,20 @@ impl<B: Backend> EfficientNetLite<B> {
         })
     }
 
+    /// Which EfficientNet-Lite this is.
+    pub fn variant(&self) -> LiteVariant {
+        self.variant
+    }
+
+    /// The number of MBConv blocks (16 for Lite0, 17 for Lite1, 19 for Lite2).
+    pub fn depth(&self) -> usize {
+        self.blocks.len()
+    }
+}
+
+/// Running the model needs [`SurrogateOps`], which every Burn backend enabled in this crate's
+/// features has (and Burn's autodiff backend over any backend).
+impl<B: SurrogateOps> EfficientNetLite<B> {
     /// ImageNet logits `[N, 1000]` of RGB images `[N, 3, H, W]` in `[0, 1]`.
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let mut x = self.stem.forward(images * 2.0 - 1.0);
@@ -235,16 +250,6 @@ impl<B: Backend> EfficientNetLite<B> {
         let [n, c, h, w] = x.dims();
         let pooled = x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c]);
         pooled.matmul(self.classifier_weight.val()) + self.classifier_bias.val().unsqueeze()
-    }
-
-    /// Which EfficientNet-Lite this is.
-    pub fn variant(&self) -> LiteVariant {
-        self.variant
-    }
-
-    /// The number of MBConv blocks (16 for Lite0, 17 for Lite1, 19 for Lite2).
-    pub fn depth(&self) -> usize {
-        self.blocks.len()
     }
 
     /// This model as a [`Surrogate`](crate::surrogate::Surrogate) named after its variant

@@ -2,9 +2,10 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
-use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Tensor, TensorData};
+
+use crate::surrogate::{frozen_conv2d, hardtanh, SurrogateOps};
 
 /// Convolution weights `[out, in / groups, k, k]` with an inference-mode batch norm folded in:
 /// `w' = w·γ/√(σ²+ε)` per output channel and `b' = β − μ·γ/√(σ²+ε)`. The result is exact in
@@ -71,29 +72,21 @@ impl<B: Backend> FoldedConv<B> {
             relu6,
         }
     }
+}
 
+impl<B: SurrogateOps> FoldedConv<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [out_channels, in_per_group, kernel, _] = self.weight.dims();
-        let y = if kernel == 1 && self.stride == 1 && self.groups == 1 {
-            // A 1×1 convolution is a matrix product; ndarray's GEMM is much faster than its
-            // direct convolution loop, forward and backward.
-            let [n, c, h, w] = x.dims();
-            let weight = self.weight.val().reshape([1, out_channels, in_per_group]);
-            let y = weight.matmul(x.reshape([n, c, h * w]));
-            (y + self.bias.val().reshape([1, out_channels, 1])).reshape([n, out_channels, h, w])
+        let symmetric = self.pad_before;
+        let x = if self.pad_after > symmetric {
+            let extra = self.pad_after - symmetric;
+            x.pad([(0, extra), (0, extra)], PadMode::Constant(0.0))
         } else {
-            let symmetric = self.pad_before;
-            let x = if self.pad_after > symmetric {
-                let extra = self.pad_after - symmetric;
-                x.pad([(0, extra), (0, extra)], PadMode::Constant(0.0))
-            } else {
-                x
-            };
-            let options = ConvOptions::new([self.stride; 2], [symmetric; 2], [1, 1], self.groups);
-            conv2d(x, self.weight.val(), Some(self.bias.val()), options)
+            x
         };
+        let options = ConvOptions::new([self.stride; 2], [symmetric; 2], [1, 1], self.groups);
+        let y = frozen_conv2d(x, self.weight.val(), Some(self.bias.val()), options);
         if self.relu6 {
-            y.clamp(0.0, 6.0)
+            hardtanh(y, 0.0, 6.0)
         } else {
             y
         }

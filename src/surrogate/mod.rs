@@ -4,12 +4,14 @@
 //! `[N, K]` (logits for classifiers, embeddings for encoders). Any normalisation or resizing
 //! belongs **inside** the surrogate ([`Normalized`]), so attacks always work in pixel space.
 
+mod backend_ops;
 mod batch_check;
 mod closure;
 mod frozen_batch_norm;
 mod module;
 mod normalized;
 
+pub use backend_ops::{frozen_conv2d, hardtanh, SurrogateOps};
 pub use batch_check::{check_batch_independence, BatchIndependence};
 pub use closure::{from_fn, FnSurrogate};
 pub use frozen_batch_norm::FrozenBatchNorm;
