@@ -31,6 +31,36 @@ pub enum VisitOrder {
     Shuffled,
 }
 
+/// How the combined ensemble gradient is computed: all models in one backward pass, or model
+/// by model so that memory holds one model's graph at a time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GradientMode {
+    /// [`PerModel`](Self::PerModel) where it costs nothing ([`Combination::LossMean`]),
+    /// [`Joint`](Self::Joint) otherwise.
+    #[default]
+    Auto,
+    /// Forward every model, then one backward pass through all of them: peak memory holds
+    /// every model's graph.
+    Joint,
+    /// One forward and backward pass per model, gradients summed: peak memory holds one
+    /// model's graph. For the logit combinations the models first run once without a graph
+    /// to form the combined logits, whose loss gradient is then sent back through each model
+    /// in turn: one extra forward pass per model. Same result as [`Joint`](Self::Joint) up to
+    /// floating-point summation order.
+    PerModel,
+}
+
+impl GradientMode {
+    /// Whether the ensemble gradient under `combination` is computed model by model.
+    pub fn per_model(self, combination: Combination) -> bool {
+        match self {
+            GradientMode::Auto => combination == Combination::LossMean,
+            GradientMode::Joint => false,
+            GradientMode::PerModel => true,
+        }
+    }
+}
+
 /// Ordered surrogate models with weights, a combination point and a visiting order.
 ///
 /// Weights scale each model's share of the combined ensemble gradient (reverse step,
@@ -58,6 +88,7 @@ pub struct Ensemble<B: Backend> {
     weights: Vec<f64>,
     combination: Combination,
     order: VisitOrder,
+    gradient_mode: GradientMode,
 }
 
 impl<B: Backend> Ensemble<B> {
@@ -68,7 +99,13 @@ impl<B: Backend> Ensemble<B> {
             return Err(Error::EmptyEnsemble);
         }
         let weights = vec![1.0; members.len()];
-        Ok(Self { members, weights, combination: Combination::default(), order: VisitOrder::default() })
+        Ok(Self {
+            members,
+            weights,
+            combination: Combination::default(),
+            order: VisitOrder::default(),
+            gradient_mode: GradientMode::default(),
+        })
     }
 
     /// Sets one weight per model (finite, ≥ 0, not all zero).
@@ -100,6 +137,12 @@ impl<B: Backend> Ensemble<B> {
         self
     }
 
+    /// Sets how the combined gradient is computed (memory against one extra forward pass).
+    pub fn with_gradient_mode(mut self, mode: GradientMode) -> Self {
+        self.gradient_mode = mode;
+        self
+    }
+
     /// Number of models.
     pub fn len(&self) -> usize {
         self.members.len()
@@ -128,6 +171,11 @@ impl<B: Backend> Ensemble<B> {
     /// The combination point.
     pub fn combination(&self) -> Combination {
         self.combination
+    }
+
+    /// How the combined gradient is computed.
+    pub fn gradient_mode(&self) -> GradientMode {
+        self.gradient_mode
     }
 
     /// The visiting order of the inner sweep.

@@ -144,13 +144,17 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
         Ok(Evaluation { gradient, loss: loss.clone(), losses: vec![(index, loss)] })
     }
 
-    /// The gradient of the combined ensemble objective at `x` (a forward pass of every model
-    /// and one backward pass through all of them).
+    /// The gradient of the combined ensemble objective at `x`: a forward pass of every model
+    /// and one backward pass through all of them, or model by model (see
+    /// [`GradientMode`](crate::ensemble::GradientMode)).
     pub fn ensemble(
         &self,
         x: &Tensor<B::InnerBackend, 4>,
         transform: InputTransform<'_, B>,
     ) -> Result<Evaluation<B::InnerBackend>> {
+        if self.ensemble.gradient_mode().per_model(self.combination) {
+            return self.ensemble_per_model(x, transform);
+        }
         let input = Tensor::<B, 4>::from_inner(x.clone()).require_grad();
         let seen = transform.map_or_else(|| input.clone(), |t| t(input.clone()));
         let outputs: Vec<Tensor<B, 2>> = self.ensemble.members().iter().map(|m| m.forward(seen.clone())).collect();
@@ -164,13 +168,12 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
                 self.loss(context, combined)?
             }
             None => {
-                let weights = self.ensemble.weights();
-                let total: f64 = weights.iter().sum();
+                let shares = model_shares(self.ensemble.weights(), self.combination);
                 let mut root: Option<Tensor<B, 1>> = None;
                 for (index, (o, c)) in outputs.into_iter().zip(&self.contexts).enumerate() {
                     let loss = self.loss(c, o)?;
                     losses.push((index, loss.clone().detach().inner()));
-                    let weighted = loss.mul_scalar((weights[index] / total) as f32);
+                    let weighted = loss.mul_scalar(shares[index]);
                     root = Some(match root {
                         Some(sum) => sum + weighted,
                         None => weighted,
@@ -181,18 +184,91 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
         };
         Ok(Evaluation { gradient: backward(&input, root.clone()), loss: root.detach().inner(), losses })
     }
+
+    /// [`Evaluator::ensemble`] one model's graph at a time. The models' gradients are taken at
+    /// the transformed images and pulled back through the transform once at the end.
+    fn ensemble_per_model(
+        &self,
+        x: &Tensor<B::InnerBackend, 4>,
+        transform: InputTransform<'_, B>,
+    ) -> Result<Evaluation<B::InnerBackend>> {
+        let input = Tensor::<B, 4>::from_inner(x.clone()).require_grad();
+        let seen = transform.map(|t| t(input.clone()));
+        let seen_values = seen.as_ref().map_or_else(|| x.clone(), |s| s.clone().inner());
+        let members = self.ensemble.members();
+        let shares = model_shares(self.ensemble.weights(), self.combination);
+        let mut losses = Vec::with_capacity(members.len());
+        let mut gradient: Option<Tensor<B::InnerBackend, 4>> = None;
+        let mut add = |g: Tensor<B::InnerBackend, 4>| {
+            gradient = Some(match gradient.take() {
+                Some(sum) => sum + g,
+                None => g,
+            })
+        };
+        // Each model's share of the root's gradient, as a function of its outputs.
+        let root = match &self.combined {
+            Some(context) => {
+                let mut outputs = Vec::with_capacity(members.len());
+                for (index, (member, c)) in members.iter().zip(&self.contexts).enumerate() {
+                    let output = member.forward(Tensor::from_inner(seen_values.clone())).detach();
+                    losses.push((index, self.loss(c, output.clone())?.inner()));
+                    outputs.push(output);
+                }
+                let combined = combine_logits(self.ensemble.weights(), self.combination, outputs).require_grad();
+                let root = self.loss(context, combined.clone())?;
+                let upstream = combined
+                    .grad(&root.clone().sum().backward())
+                    .unwrap_or_else(|| combined.clone().inner().zeros_like());
+                for (member, share) in members.iter().zip(&shares) {
+                    let leaf = Tensor::<B, 4>::from_inner(seen_values.clone()).require_grad();
+                    let upstream = Tensor::from_inner(upstream.clone().mul_scalar(*share));
+                    add(backward(&leaf, (member.forward(leaf.clone()) * upstream).sum_dim(1).squeeze_dim(1)));
+                }
+                root.detach().inner()
+            }
+            None => {
+                let mut root: Option<Tensor<B::InnerBackend, 1>> = None;
+                for (index, ((member, c), share)) in members.iter().zip(&self.contexts).zip(&shares).enumerate() {
+                    let leaf = Tensor::<B, 4>::from_inner(seen_values.clone()).require_grad();
+                    let loss = self.loss(c, member.forward(leaf.clone()))?;
+                    losses.push((index, loss.clone().detach().inner()));
+                    let weighted = loss.mul_scalar(*share);
+                    root = Some(match root {
+                        Some(sum) => sum + weighted.clone().detach().inner(),
+                        None => weighted.clone().detach().inner(),
+                    });
+                    add(backward(&leaf, weighted));
+                }
+                root.expect("an ensemble has at least one model")
+            }
+        };
+        let gradient = gradient.expect("an ensemble has at least one model");
+        let gradient = match seen {
+            Some(seen) => {
+                backward(&input, (seen * Tensor::from_inner(gradient)).sum_dim(3).sum_dim(2).sum_dim(1).flatten(0, 3))
+            }
+            None => gradient,
+        };
+        Ok(Evaluation { gradient, loss: root, losses })
+    }
+}
+
+/// Each model's factor in the combined objective: its weight over the sum of weights for the
+/// means, its weight for the logit sum.
+fn model_shares(weights: &[f64], combination: Combination) -> Vec<f32> {
+    let total: f64 = match combination {
+        Combination::LogitMean | Combination::LossMean => weights.iter().sum(),
+        Combination::LogitSum => 1.0,
+    };
+    weights.iter().map(|w| (w / total) as f32).collect()
 }
 
 /// Weighted mean or sum of logits.
 fn combine_logits<B: Backend>(weights: &[f64], combination: Combination, outputs: Vec<Tensor<B, 2>>) -> Tensor<B, 2> {
-    let total: f64 = match combination {
-        Combination::LogitMean => weights.iter().sum(),
-        _ => 1.0,
-    };
     outputs
         .into_iter()
-        .zip(weights)
-        .map(|(o, &w)| o.mul_scalar((w / total) as f32))
+        .zip(model_shares(weights, combination))
+        .map(|(o, share)| o.mul_scalar(share))
         .reduce(|a, b| a + b)
         .expect("an ensemble has at least one model")
 }

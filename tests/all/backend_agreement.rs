@@ -1,56 +1,112 @@
-//! Backend agreement: the same attack on ndarray and on wgpu (lavapipe on CI) gives the same
-//! images within tolerance.
+//! Backend agreement: the same seeded attacks on every backend of this build (flex and
+//! ndarray by default; tch, wgpu with their features) give the same adversarial images as on
+//! ndarray within 1e-4, and the surrogates are batch-independent on each.
+//!
+//! The surrogates exercise every kind of kernel the crate uses: matrix products, the
+//! backend extension of `surrogate::SurrogateOps` (frozen convolutions, depthwise and 1×1,
+//! hardtanh, behind an uneven padding as EfficientNet-Lite has), SSA's DCT and host noise,
+//! TI's depthwise smoothing. GPU kinds (`tch-cuda`, `cuda`) join when
+//! `COMMON_WEAKNESS_GPU=1`.
 
-use burn::backend::{Autodiff, Wgpu};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Tensor, TensorData};
-use common_weakness::attack::CwaConfig;
+use common_weakness::attack::{mi_fgsm, CwaConfig};
+use common_weakness::backend::{BackendKind, BackendTask};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
-use common_weakness::surrogate::from_fn;
+use common_weakness::surrogate::{check_batch_independence, from_fn, frozen_conv2d, hardtanh, Surrogate, SurrogateOps};
 
-type W = Autodiff<Wgpu>;
-
-fn mlp_weights(seed: u64, rows: usize, cols: usize) -> Vec<f32> {
+fn seeded<Bk: AutodiffBackend, const D: usize>(seed: u64, shape: [usize; D], device: &Bk::Device) -> Tensor<Bk, D> {
     let mut rng = AttackRng::new(seed);
-    (0..rows * cols).map(|_| (rng.unit() - 0.5) * 2.0).collect()
+    let values: Vec<f32> = (0..shape.iter().product()).map(|_| (rng.unit() - 0.5) * 2.0).collect();
+    Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-/// A 3-iteration MI-CWA whose inner gradients go through SSA (DCT matrix products, noise
-/// drawn on the host from the seed) and TI (a depthwise convolution), so that every kind of
-/// kernel the crate uses runs on both backends.
-fn run_on<Bk: burn::tensor::backend::AutodiffBackend>(device: Bk::Device) -> (Vec<f32>, Vec<f64>) {
-    let members: Vec<Box<dyn common_weakness::surrogate::Surrogate<Bk>>> = (0..2)
-        .map(|i| {
-            let w1 = Tensor::<Bk, 2>::from_data(TensorData::new(mlp_weights(10 + i, 12, 6), [12, 6]), &device);
-            let w2 = Tensor::<Bk, 2>::from_data(TensorData::new(mlp_weights(20 + i, 6, 3), [6, 3]), &device);
-            Box::new(from_fn(format!("mlp{i}"), move |x: Tensor<Bk, 4>| {
-                x.flatten::<2>(1, 3).matmul(w1.clone()).tanh().matmul(w2.clone()).mul_scalar(3.0)
-            })) as Box<dyn common_weakness::surrogate::Surrogate<Bk>>
-        })
-        .collect();
-    let ensemble = Ensemble::new(members).unwrap();
-    let pixels: Vec<f32> = {
-        let mut rng = AttackRng::new(5);
-        (0..2 * 12).map(|_| rng.unit()).collect()
-    };
-    let x = Tensor::<Bk, 4>::from_data(TensorData::new(pixels, [2, 3, 2, 2]), &device);
-    // L2 steps (no sign) so that rounding differences between backends stay small.
-    let config = CwaConfig::paper(0.5).with_threat(ThreatModel::l2(0.5)).with_iterations(3);
-    let estimator = GradientEstimator::default()
-        .with_sampling(Sampling::Spectrum { samples: 2, rho: 0.5, sigma: 0.05 })
-        .with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 1.0 });
-    let attack = Cwa::mi_cwa(config.with_seed(11)).with_model_gradient(estimator);
-    let outcome = attack.run(&ensemble, x, &Objective::untargeted(vec![0, 1])).unwrap();
-    (outcome.adversarial.into_data().convert::<f32>().to_vec::<f32>().unwrap(), outcome.final_loss)
+/// A tiny MBConv-like CNN: uneven padding, stride-2 stem, depthwise 3×3, 1×1, ReLU6.
+fn tiny_cnn<Bk: AutodiffBackend + SurrogateOps>(seed: u64, device: &Bk::Device) -> Box<dyn Surrogate<Bk>> {
+    let stem = seeded::<Bk, 4>(seed, [6, 3, 3, 3], device).mul_scalar(0.5);
+    let depthwise = seeded::<Bk, 4>(seed + 1, [6, 1, 3, 3], device);
+    let bias = seeded::<Bk, 1>(seed + 2, [6], device);
+    let project = seeded::<Bk, 4>(seed + 3, [4, 6, 1, 1], device);
+    Box::new(from_fn(format!("cnn{seed}"), move |x: Tensor<Bk, 4>| {
+        let x = x.pad([(0, 1), (0, 1)], PadMode::Constant(0.0));
+        let x = frozen_conv2d(x, stem.clone(), None, ConvOptions::new([2, 2], [0, 0], [1, 1], 1));
+        let x = hardtanh(x, 0.0, 6.0);
+        let x = frozen_conv2d(x, depthwise.clone(), Some(bias.clone()), ConvOptions::new([1, 1], [1, 1], [1, 1], 6));
+        let x = hardtanh(x, 0.0, 6.0);
+        let x = frozen_conv2d(x, project.clone(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
+        x.mean_dims(&[2, 3]).flatten(1, 3).mul_scalar(4.0)
+    }))
+}
+
+fn mlp<Bk: AutodiffBackend>(seed: u64, device: &Bk::Device) -> Box<dyn Surrogate<Bk>> {
+    let w1 = seeded::<Bk, 2>(seed, [3 * 8 * 8, 6], device).mul_scalar(0.3);
+    let w2 = seeded::<Bk, 2>(seed + 1, [6, 4], device);
+    Box::new(from_fn(format!("mlp{seed}"), move |x: Tensor<Bk, 4>| {
+        x.flatten::<2>(1, 3).matmul(w1.clone()).tanh().matmul(w2.clone()).mul_scalar(3.0)
+    }))
+}
+
+/// Adversarial pixels and final losses of three attacks, and the batch-independence gaps.
+struct Agreement;
+
+impl BackendTask for Agreement {
+    type Output = (Vec<f32>, Vec<f64>, Vec<f32>);
+
+    fn run<Bk: AutodiffBackend + SurrogateOps>(self, device: Bk::Device) -> Self::Output {
+        let members = || vec![tiny_cnn::<Bk>(10, &device), tiny_cnn::<Bk>(20, &device), mlp::<Bk>(30, &device)];
+        let images = {
+            let mut rng = AttackRng::new(5);
+            let pixels: Vec<f32> = (0..2 * 3 * 8 * 8).map(|_| rng.unit()).collect();
+            Tensor::<Bk, 4>::from_data(TensorData::new(pixels, [2, 3, 8, 8]), &device)
+        };
+        let gaps = members()
+            .iter()
+            .map(|m| check_batch_independence(m.as_ref(), images.clone(), 1e-4).unwrap().max_difference)
+            .collect();
+        let ensemble = Ensemble::new(members()).unwrap();
+        let objective = Objective::untargeted(vec![0, 3]);
+        // L2 steps (no sign) so that rounding differences between backends stay small.
+        let config = CwaConfig::paper(0.5).with_threat(ThreatModel::l2(0.5)).with_iterations(3).with_seed(11);
+        let estimator = GradientEstimator::default()
+            .with_sampling(Sampling::Spectrum { samples: 2, rho: 0.5, sigma: 0.05 })
+            .with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 1.0 });
+        let attacks: Vec<Box<dyn Attack<Bk>>> = vec![
+            Box::new(Cwa::mi_cwa(config.clone()).with_model_gradient(estimator)),
+            Box::new(Cwa::mi_cwa(config)),
+            Box::new(mi_fgsm(ThreatModel::l2(0.5), 3, 1.0)),
+        ];
+        let (mut pixels, mut losses) = (Vec::new(), Vec::new());
+        for attack in attacks {
+            let outcome = attack.run(&ensemble, images.clone(), &objective).unwrap();
+            pixels.extend(outcome.adversarial.into_data().convert::<f32>().to_vec::<f32>().unwrap());
+            losses.extend(outcome.final_loss);
+        }
+        (pixels, losses, gaps)
+    }
 }
 
 #[test]
-fn ndarray_and_wgpu_agree() {
-    let (cpu, cpu_loss) = run_on::<super::common::B>(Default::default());
-    let (gpu, gpu_loss) = run_on::<W>(Default::default());
-    let worst = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert!(worst < 1e-4, "ndarray and wgpu differ by {worst}");
-    for (a, b) in cpu_loss.iter().zip(&gpu_loss) {
-        assert!((a - b).abs() < 1e-3 * (1.0 + a.abs()), "losses {a} vs {b}");
+fn every_backend_agrees_with_ndarray() {
+    let gpu = std::env::var_os("COMMON_WEAKNESS_GPU").is_some();
+    let (reference, reference_losses, _) = BackendKind::Ndarray.run(Agreement).unwrap();
+    for kind in BackendKind::enabled_kinds() {
+        if kind == BackendKind::Ndarray || (matches!(kind, BackendKind::TchCuda | BackendKind::Cuda) && !gpu) {
+            continue;
+        }
+        let (pixels, losses, gaps) = kind.run(Agreement).unwrap();
+        let worst = reference.iter().zip(&pixels).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "ndarray and {kind} differ by {worst}");
+        for (a, b) in reference_losses.iter().zip(&losses) {
+            assert!((a - b).abs() < 1e-3 * (1.0 + a.abs()), "{kind}: losses {a} vs {b}");
+        }
+        assert!(gaps.iter().all(|&g| g <= 1e-4), "{kind}: batch-dependent surrogates, gaps {gaps:?}");
     }
+}
+
+#[test]
+fn ndarray_surrogates_are_batch_independent() {
+    let (_, _, gaps) = BackendKind::Ndarray.run(Agreement).unwrap();
+    assert!(gaps.iter().all(|&g| g <= 1e-4), "gaps {gaps:?}");
 }

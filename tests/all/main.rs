@@ -4,12 +4,14 @@
 mod alrs;
 mod analytic;
 mod attacks;
+mod backend_agreement;
 mod batch;
 mod common;
 mod datasets;
 mod defenses;
 mod errors;
 mod estimators;
+mod gradient_mode;
 mod image_files;
 mod imagenet;
 mod landscape;
@@ -17,6 +19,4 @@ mod observers;
 mod properties;
 mod serde_config;
 mod trained;
-#[cfg(feature = "wgpu")]
-mod wgpu_agreement;
 mod zoo;
