@@ -267,7 +267,7 @@ impl SurrogateOps for burn::backend::Flex {
     }
 
     fn hardtanh_backward(output: FloatTensor<Self>, grad: FloatTensor<Self>, min: f32, max: f32) -> FloatTensor<Self> {
-        flex::hardtanh_backward(output, grad, min, max).unwrap_or_else(|(output, grad)| {
+        flex::hardtanh_backward(&output, &grad, min, max).unwrap_or_else(|| {
             let (min64, max64) = (f64::from(min), f64::from(max));
             burn_flex::ops::binary::binary_op(
                 grad,
@@ -306,15 +306,9 @@ mod flex {
     }
 
     /// `grad` where `min < output < max`, for a contiguous f32 `output` and an f32 `grad` whose
-    /// rows (last dimension) are contiguous, one batch slice per core. Gives the tensors back
-    /// when they do not fit that pattern.
-    #[allow(clippy::type_complexity)]
-    pub fn hardtanh_backward(
-        output: FlexTensor,
-        grad: FlexTensor,
-        min: f32,
-        max: f32,
-    ) -> Result<FlexTensor, (FlexTensor, FlexTensor)> {
+    /// rows (last dimension) are contiguous, one batch slice per core; `None` when the tensors
+    /// do not fit that pattern.
+    pub fn hardtanh_backward(output: &FlexTensor, grad: &FlexTensor, min: f32, max: f32) -> Option<FlexTensor> {
         let (out_layout, grad_layout) = (output.layout(), grad.layout());
         let fits = grad.dtype() == DType::F32
             && output.dtype() == DType::F32
@@ -324,7 +318,7 @@ mod flex {
             && grad_layout.strides()[3] == 1
             && grad_layout.strides()[..3].iter().all(|&s| s >= 0);
         if !fits {
-            return Err((output, grad));
+            return None;
         }
         let dims = grad_layout.shape().dims::<4>();
         let strides: [usize; 3] = std::array::from_fn(|d| grad_layout.strides()[d] as usize);
@@ -351,7 +345,7 @@ mod flex {
                 });
             }
         });
-        Ok(FlexTensor::new(Bytes::from_elems(result), Layout::contiguous(grad_layout.shape().clone()), DType::F32))
+        Some(FlexTensor::new(Bytes::from_elems(result), Layout::contiguous(grad_layout.shape().clone()), DType::F32))
     }
 }
 
