@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use burn::tensor::backend::AutodiffBackend;
-//! use burn::tensor::Tensor;
+//! use burn::tensor::{ElementConversion, Tensor};
 //! use common_weakness::backend::{BackendKind, BackendTask};
 //! use common_weakness::surrogate::SurrogateOps;
 //!
@@ -23,10 +23,9 @@
 //! impl BackendTask for Sum {
 //!     type Output = f32;
 //!     fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) -> f32 {
-//!         Tensor::<B, 1>::from_floats([1.0, 2.0], &device).sum().into_scalar().to_f32()
+//!         Tensor::<B, 1>::from_floats([1.0, 2.0], &device).sum().into_scalar().elem::<f32>()
 //!     }
 //! }
-//! # use burn::tensor::ElementConversion;
 //! assert_eq!(BackendKind::default().run(Sum)?, 3.0);
 //! # Ok::<(), common_weakness::Error>(())
 //! ```
