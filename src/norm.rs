@@ -57,8 +57,8 @@ pub enum Normalization {
     /// needs momentum entries of order 1 to move the point by about α).
     MeanAbs,
     /// Divide the whole batch by one L1 norm over all samples. Results then depend on which
-    /// other images share the batch; this exists only to reproduce the authors' code
-    /// (SPEC §14.2). Prefer [`Normalization::L1`].
+    /// other images share the batch; this exists only to reproduce the authors'
+    /// code. Prefer [`Normalization::L1`].
     L1Batch,
 }
 

@@ -41,7 +41,7 @@ fn settings(config: &CwaConfig, anchor: AnchorPoint, origin: AnchorPoint) -> Loo
 }
 
 /// The CWA points: the paper measures and steps from the reversed point, the authors' code
-/// from the iterate before the reverse step (SPEC §14.3).
+/// from the iterate before the reverse step.
 fn cwa_points(flavor: Flavor) -> AnchorPoint {
     match flavor {
         Flavor::Paper => AnchorPoint::Reversed,

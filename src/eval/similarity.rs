@@ -10,7 +10,7 @@ use crate::norm::{self, Normalization};
 ///
 /// The authors' routine flattens each gradient over the whole batch and averages the upper
 /// triangle *including* the diagonal ones; this one excludes the diagonal and works per
-/// sample (SPEC §11.2).
+/// sample.
 pub fn mean_pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Option<f64> {
     let n = gradients.len();
     if n < 2 {

@@ -15,7 +15,7 @@ use crate::rng::AttackRng;
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Sampling {
     /// The CWA authors' "VMI": the mean gradient over `samples` points `x + u`,
-    /// `u ~ U(−range·ε, range·ε)` element-wise (not clipped to [0, 1]). SPEC §5.3.
+    /// `u ~ U(−range·ε, range·ε)` element-wise (not clipped to [0, 1]).
     Neighbourhood {
         /// Number of points (the authors: 20 for VMI-FGSM, 8 per model in VMI-CWA).
         samples: usize,

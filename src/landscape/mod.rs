@@ -1,6 +1,6 @@
 //! The paper's explanation, measured: **closeness** of an adversarial example to every
 //! model's nearby optimum and **flatness** of the loss around it (Chen et al. 2024, §3 and
-//! Fig. 4; `../shared/SPEC.md` §12).
+//! Fig. 4; `docs/algorithms.md` describes each measurement).
 //!
 //! A [`Landscape`] evaluates the attack objective (minimised, as everywhere in the crate) of a
 //! set of models, one at a time ([`Scope::Model`]) or combined ([`Scope::Ensemble`]):

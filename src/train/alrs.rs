@@ -11,7 +11,7 @@ use crate::error::{positive, unit_interval, Error, Result};
 /// fall by at least `abs_threshold` in absolute terms **and** by at least `rel_threshold`
 /// relative to the previous epoch's loss (a loss that went up always triggers a decay). The
 /// previous loss starts at 999 and is replaced after every epoch. No warm-up, no patience, no
-/// floor: the core rule of the authors' code (`../shared/SPEC.md` §11.1).
+/// floor: the core rule of the authors' published code.
 ///
 /// It plugs into Burn in two places: as an [`LrScheduler`] (its `step` returns the current
 /// rate, so `optimizer.step(scheduler.step(), model, grads)` works per batch), and through
