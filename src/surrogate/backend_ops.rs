@@ -28,10 +28,11 @@ use burn::tensor::{Tensor, TensorMetadata, TensorPrimitive};
 /// Burn's own operations; a backend overrides what it can do faster. Implemented for every
 /// backend of this crate's features and for Burn's autodiff backend over any of them.
 pub trait SurrogateOps: Backend {
-    /// Whether Burn's autodiff backend over this backend uses this module's backward passes
-    /// (true) or Burn's own (false: LibTorch's transposed convolution and masked fills are
-    /// already fast kernels).
-    const SPECIALISED_BACKWARD: bool = true;
+    /// Whether Burn's autodiff backend over this backend computes the input gradient of
+    /// [`frozen_conv2d`](Self::frozen_conv2d) this module's way (true) or with Burn's own
+    /// `conv2d` backward (false: LibTorch's transposed convolution is already oneDNN's fast
+    /// backward-data kernel).
+    const SPECIALISED_CONV_BACKWARD: bool = true;
 
     /// `conv2d(x, weight, bias, options)` for a `weight` and `bias` that need no gradient.
     /// Under autodiff, falls back to Burn's `conv2d` when they do need one, or when the options
@@ -159,7 +160,7 @@ impl<B: SurrogateOps, C: CheckpointStrategy> SurrogateOps for Autodiff<B, C> {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         let constant = weight.node.requirement.is_none() && bias.as_ref().is_none_or(|b| b.node.requirement.is_none());
-        if !B::SPECIALISED_BACKWARD || !constant || options.dilation != [1, 1] {
+        if !B::SPECIALISED_CONV_BACKWARD || !constant || options.dilation != [1, 1] {
             return Self::conv2d(x, weight, bias, options);
         }
         let (x_shape, w_shape) = (x.primitive.shape(), weight.primitive.shape());
@@ -200,9 +201,6 @@ impl<B: SurrogateOps, C: CheckpointStrategy> SurrogateOps for Autodiff<B, C> {
     }
 
     fn hardtanh(x: FloatTensor<Self>, min: f32, max: f32) -> FloatTensor<Self> {
-        if !B::SPECIALISED_BACKWARD {
-            return Self::float_clamp(x, min.into(), max.into());
-        }
         let output = B::hardtanh(x.primitive, min, max);
         match HardtanhBackward.prepare::<C>([x.node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((output.clone(), min, max), output),
@@ -356,11 +354,17 @@ macro_rules! default_surrogate_ops {
     };
 }
 
-/// LibTorch: Burn's own backward passes call PyTorch's kernels, which measured faster than
-/// the specialised ones here (`docs/performance.md`).
+/// LibTorch: Burn's own convolution backward calls PyTorch's kernels, which measured faster
+/// than the specialised one here; `hardtanh` runs backward as PyTorch's own `hardtanh_backward`
+/// (Burn's autodiff `clamp` was a third of an attack iteration in masked fills and
+/// comparisons, `docs/performance.md`).
 #[cfg(feature = "tch")]
 impl SurrogateOps for burn::backend::LibTorch {
-    const SPECIALISED_BACKWARD: bool = false;
+    const SPECIALISED_CONV_BACKWARD: bool = false;
+
+    fn hardtanh_backward(output: FloatTensor<Self>, grad: FloatTensor<Self>, min: f32, max: f32) -> FloatTensor<Self> {
+        burn::backend::libtorch::TchTensor::new(output.tensor.hardtanh_backward(&grad.tensor, f64::from(min), f64::from(max)))
+    }
 }
 
 default_surrogate_ops!(
