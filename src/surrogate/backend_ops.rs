@@ -363,7 +363,11 @@ impl SurrogateOps for burn::backend::LibTorch {
     const SPECIALISED_CONV_BACKWARD: bool = false;
 
     fn hardtanh_backward(output: FloatTensor<Self>, grad: FloatTensor<Self>, min: f32, max: f32) -> FloatTensor<Self> {
-        burn::backend::libtorch::TchTensor::new(output.tensor.hardtanh_backward(&grad.tensor, f64::from(min), f64::from(max)))
+        burn::backend::libtorch::TchTensor::new(output.tensor.hardtanh_backward(
+            &grad.tensor,
+            f64::from(min),
+            f64::from(max),
+        ))
     }
 }
 
