@@ -34,6 +34,14 @@ pub trait SurrogateOps: Backend {
     /// backward-data kernel).
     const SPECIALISED_CONV_BACKWARD: bool = true;
 
+    /// Whether a dense convolution with weights that need a gradient (training) runs faster
+    /// as gathered shifted views times one weight matrix (im2col, [`zoo::Conv`]) than as
+    /// Burn's `conv2d`. True only on burn-ndarray, whose `conv2d` backward is a scalar loop;
+    /// `docs/performance.md` has the figures.
+    ///
+    /// [`zoo::Conv`]: crate::zoo::Conv
+    const IM2COL_CONV: bool = false;
+
     /// `conv2d(x, weight, bias, options)` for a `weight` and `bias` that need no gradient.
     /// Under autodiff, falls back to Burn's `conv2d` when they do need one, or when the options
     /// are outside what the specialised backward handles (stride or dilation other than 1,
@@ -153,6 +161,8 @@ impl<B: SurrogateOps> Backward<B, 1> for HardtanhBackward {
 }
 
 impl<B: SurrogateOps, C: CheckpointStrategy> SurrogateOps for Autodiff<B, C> {
+    const IM2COL_CONV: bool = B::IM2COL_CONV;
+
     fn frozen_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -210,9 +220,12 @@ impl<B: SurrogateOps, C: CheckpointStrategy> SurrogateOps for Autodiff<B, C> {
 }
 
 /// burn-ndarray's GEMM is much faster than its convolution loop: 1×1 convolutions (stride 1,
-/// no padding, one group) run as a batched matrix product.
+/// no padding, one group) run as a batched matrix product, and the zoo's dense convolutions as
+/// im2col.
 #[cfg(feature = "ndarray")]
 impl SurrogateOps for burn::backend::NdArray {
+    const IM2COL_CONV: bool = true;
+
     fn frozen_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,

@@ -7,6 +7,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use crate::surrogate::SurrogateOps;
+
 use super::conv::Conv;
 use super::{standardize, ZooNet, CLASSES};
 
@@ -26,7 +28,7 @@ pub struct SmallCnn<B: Backend> {
     output: Linear<B>,
 }
 
-impl<B: Backend> ZooNet<B> for SmallCnn<B> {
+impl<B: SurrogateOps> ZooNet<B> for SmallCnn<B> {
     fn init(device: &B::Device) -> Self {
         Self {
             conv1: Conv::new(1, 16, 5, 1, device),
@@ -53,7 +55,7 @@ pub struct WideCnn<B: Backend> {
     output: Linear<B>,
 }
 
-impl<B: Backend> ZooNet<B> for WideCnn<B> {
+impl<B: SurrogateOps> ZooNet<B> for WideCnn<B> {
     fn init(device: &B::Device) -> Self {
         Self {
             conv1: Conv::new(1, 32, 3, 1, device),
@@ -78,7 +80,7 @@ pub struct LargeKernelCnn<B: Backend> {
     output: Linear<B>,
 }
 
-impl<B: Backend> ZooNet<B> for LargeKernelCnn<B> {
+impl<B: SurrogateOps> ZooNet<B> for LargeKernelCnn<B> {
     fn init(device: &B::Device) -> Self {
         Self {
             conv1: Conv::new(1, 32, 7, 2, device),

@@ -1,13 +1,15 @@
-//! A 2-D convolution computed as matrix products (im2col), for the zoo's networks.
+//! The zoo's 2-D convolution: Burn's `conv2d`, or on burn-ndarray a formulation as matrix
+//! products (im2col).
 //!
 //! burn-ndarray 0.21 differentiates `conv2d` through a scalar, bounds-checked transposed
 //! convolution that dominates training and attack time on the CPU. Gathering the k² shifted
 //! views of the padded input (`Tensor::stack`) and multiplying once by the weight matrix gives
-//! the same function with a backward pass made of matrix products and slices: 4–6× faster
-//! forward + backward for the zoo's dense layers (`cargo bench --bench im2col_conv`,
-//! `docs/performance.md`). Depthwise layers are the exception (5× slower that way: there is no
-//! matrix product to win), so they use Burn's `conv2d`. The parameters are laid out as in
-//! Burn's `Conv2d` (`weight [out, in / groups, k, k]`, `bias [out]`).
+//! the same function with a backward pass made of matrix products and slices: 2.6–12× faster
+//! forward + backward for the zoo's dense layers on ndarray, but 1.6–4.8× slower than
+//! burn-flex's own `conv2d` (`cargo bench --bench im2col_conv`, `docs/performance.md`). So the
+//! backend decides ([`SurrogateOps::IM2COL_CONV`]), and depthwise layers always use `conv2d`
+//! (there is no matrix product to win). The parameters are laid out as in Burn's `Conv2d`
+//! (`weight [out, in / groups, k, k]`, `bias [out]`).
 
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
@@ -15,6 +17,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::Tensor;
+
+use crate::surrogate::SurrogateOps;
 
 /// A k×k convolution with zero padding `k / 2`, a stride, and either one group or one group
 /// per channel (depthwise).
@@ -28,7 +32,7 @@ pub struct Conv<B: Backend> {
     depthwise: bool,
 }
 
-impl<B: Backend> Conv<B> {
+impl<B: SurrogateOps> Conv<B> {
     /// A dense convolution `input → output` channels, Kaiming-uniform initialised as Burn's
     /// `Conv2d`.
     pub fn new(input: usize, output: usize, kernel: usize, stride: usize, device: &B::Device) -> Self {
@@ -52,15 +56,33 @@ impl<B: Backend> Conv<B> {
         }
     }
 
-    /// `[N, in, H, W]` → `[N, out, ⌈H / stride⌉, ⌈W / stride⌉]`.
+    /// `[N, in, H, W]` → `[N, out, ⌈H / stride⌉, ⌈W / stride⌉]`, by the backend's faster
+    /// route ([`SurrogateOps::IM2COL_CONV`]).
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        if B::IM2COL_CONV {
+            self.forward_im2col(x)
+        } else {
+            self.forward_conv2d(x)
+        }
+    }
+
+    /// [`forward`](Self::forward) through Burn's `conv2d`.
+    pub fn forward_conv2d(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let kernel = self.weight.dims()[2];
+        let groups = if self.depthwise { x.dims()[1] } else { 1 };
+        let options = ConvOptions::new([self.stride; 2], [kernel / 2; 2], [1, 1], groups);
+        conv2d(x, self.weight.val(), Some(self.bias.val()), options)
+    }
+
+    /// [`forward`](Self::forward) as im2col for a dense convolution (a depthwise one takes
+    /// [`forward_conv2d`](Self::forward_conv2d)).
+    pub fn forward_im2col(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        if self.depthwise {
+            return self.forward_conv2d(x);
+        }
         let [n, channels, height, width] = x.dims();
         let [out, per_group, kernel, _] = self.weight.dims();
         let s = self.stride;
-        if self.depthwise {
-            let options = ConvOptions::new([s, s], [kernel / 2; 2], [1, 1], channels);
-            return conv2d(x, self.weight.val(), Some(self.bias.val()), options);
-        }
         let (out_h, out_w) = (height.div_ceil(s), width.div_ceil(s));
         // Pad by k/2 before; after, enough that every shifted window of out·s rows exists.
         let before = kernel / 2;

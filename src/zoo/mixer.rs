@@ -7,6 +7,8 @@ use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use crate::surrogate::SurrogateOps;
+
 use super::{standardize, ZooNet, CLASSES};
 
 const PATCH: usize = 4;
@@ -55,7 +57,7 @@ pub struct Mixer<B: Backend> {
     output: Linear<B>,
 }
 
-impl<B: Backend> ZooNet<B> for Mixer<B> {
+impl<B: SurrogateOps> ZooNet<B> for Mixer<B> {
     fn init(device: &B::Device) -> Self {
         Self {
             embed: LinearConfig::new(PATCH * PATCH, WIDTH).init(device),

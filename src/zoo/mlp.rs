@@ -6,6 +6,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use crate::surrogate::SurrogateOps;
+
 use super::{standardize, ZooNet, CLASSES};
 
 /// 784 → 256 → 128 → 10 with ReLU.
@@ -16,7 +18,7 @@ pub struct Mlp<B: Backend> {
     output: Linear<B>,
 }
 
-impl<B: Backend> ZooNet<B> for Mlp<B> {
+impl<B: SurrogateOps> ZooNet<B> for Mlp<B> {
     fn init(device: &B::Device) -> Self {
         Self {
             hidden1: LinearConfig::new(784, 256).init(device),

@@ -38,6 +38,7 @@ use burn::tensor::Tensor;
 use burn_store::{ModuleSnapshot, SafetensorsStore};
 
 use crate::error::{Error, Result};
+use crate::surrogate::SurrogateOps;
 use crate::surrogate::{from_module, Surrogate};
 
 /// Number of classes.
@@ -48,7 +49,7 @@ pub const WEIGHTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/zoo");
 
 /// A zoo architecture: a Burn module mapping `[N, 1, 28, 28]` images in `[0, 1]` to 10 logits.
 /// Normalisation happens inside (`(x − 0.2860) / 0.3530`, the training-set statistics).
-pub trait ZooNet<B: Backend>: Module<B> + Sized {
+pub trait ZooNet<B: SurrogateOps>: Module<B> + Sized {
     /// A freshly initialised network (from Burn's seeded backend RNG).
     fn init(device: &B::Device) -> Self;
     /// Logits `[N, 10]`.
@@ -119,12 +120,12 @@ impl ZooModel {
     }
 
     /// The committed model as a surrogate (parameters frozen).
-    pub fn load<B: Backend + 'static>(self, device: &B::Device) -> Result<Box<dyn Surrogate<B>>> {
+    pub fn load<B: SurrogateOps + 'static>(self, device: &B::Device) -> Result<Box<dyn Surrogate<B>>> {
         self.load_from(self.weights_path(), device)
     }
 
     /// The model with weights from `path` (safetensors, the tensor names of `docs/zoo.md`).
-    pub fn load_from<B: Backend + 'static>(
+    pub fn load_from<B: SurrogateOps + 'static>(
         self,
         path: impl AsRef<Path>,
         device: &B::Device,
@@ -148,12 +149,12 @@ impl std::fmt::Display for ZooModel {
     }
 }
 
-fn boxed<B: Backend + 'static, N: ZooNet<B> + 'static>(model: ZooModel, net: N) -> Box<dyn Surrogate<B>> {
+fn boxed<B: SurrogateOps + 'static, N: ZooNet<B> + 'static>(model: ZooModel, net: N) -> Box<dyn Surrogate<B>> {
     Box::new(from_module(model.name(), net, |net: &N, x: Tensor<B, 4>| net.forward(x)))
 }
 
 /// Loads safetensors weights into a freshly built network; every tensor must be present.
-pub fn load_net<B: Backend, N: ZooNet<B>>(path: impl AsRef<Path>, device: &B::Device) -> Result<N> {
+pub fn load_net<B: SurrogateOps, N: ZooNet<B>>(path: impl AsRef<Path>, device: &B::Device) -> Result<N> {
     let path = path.as_ref();
     if !path.is_file() {
         return Err(Error::MissingAssets { path: path.to_path_buf(), hint: "train it with examples/train_zoo.rs" });
@@ -170,7 +171,7 @@ pub fn load_net<B: Backend, N: ZooNet<B>>(path: impl AsRef<Path>, device: &B::De
 }
 
 /// Saves a network's parameters as safetensors (tensor names are the module paths).
-pub fn save_net<B: Backend, N: ZooNet<B>>(net: &N, path: impl AsRef<Path>) -> Result<()> {
+pub fn save_net<B: SurrogateOps, N: ZooNet<B>>(net: &N, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;

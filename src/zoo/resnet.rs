@@ -6,6 +6,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use crate::surrogate::SurrogateOps;
+
 use super::cnn::global_average;
 use super::conv::Conv;
 use super::{standardize, ZooNet, CLASSES};
@@ -17,7 +19,7 @@ pub struct ResidualBlock<B: Backend> {
     conv2: Conv<B>,
 }
 
-impl<B: Backend> ResidualBlock<B> {
+impl<B: SurrogateOps> ResidualBlock<B> {
     fn new(channels: usize, device: &B::Device) -> Self {
         Self { conv1: Conv::new(channels, channels, 3, 1, device), conv2: Conv::new(channels, channels, 3, 1, device) }
     }
@@ -39,7 +41,7 @@ pub struct ResNet<B: Backend> {
     output: Linear<B>,
 }
 
-impl<B: Backend> ZooNet<B> for ResNet<B> {
+impl<B: SurrogateOps> ZooNet<B> for ResNet<B> {
     fn init(device: &B::Device) -> Self {
         Self {
             stem: Conv::new(1, 8, 3, 1, device),

@@ -6,6 +6,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use crate::surrogate::SurrogateOps;
+
 use super::cnn::global_average;
 use super::conv::Conv;
 use super::{standardize, ZooNet, CLASSES};
@@ -17,7 +19,7 @@ pub struct SeparableBlock<B: Backend> {
     pointwise: Conv<B>,
 }
 
-impl<B: Backend> SeparableBlock<B> {
+impl<B: SurrogateOps> SeparableBlock<B> {
     fn new(input: usize, output: usize, device: &B::Device) -> Self {
         Self { depthwise: Conv::depthwise(input, 3, 2, device), pointwise: Conv::new(input, output, 1, 1, device) }
     }
@@ -36,7 +38,7 @@ pub struct SeparableCnn<B: Backend> {
     output: Linear<B>,
 }
 
-impl<B: Backend> ZooNet<B> for SeparableCnn<B> {
+impl<B: SurrogateOps> ZooNet<B> for SeparableCnn<B> {
     fn init(device: &B::Device) -> Self {
         Self {
             stem: Conv::new(1, 32, 3, 1, device),

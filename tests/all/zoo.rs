@@ -30,7 +30,7 @@ fn im2col_convolution_equals_burns_conv2d_with_its_gradient() {
             Conv::<B>::new(input, output, kernel, stride, &device())
         };
         let x = images(1, [2, input, size, size], -1.0, 1.0).require_grad();
-        let ours = conv.forward(x.clone());
+        let ours = conv.forward_im2col(x.clone());
         let groups = if depthwise { input } else { 1 };
         let options = ConvOptions::new([stride; 2], [kernel / 2; 2], [1, 1], groups);
         let reference = conv2d(x.clone(), conv.weight.val(), Some(conv.bias.val()), options);
