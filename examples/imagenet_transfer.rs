@@ -134,7 +134,8 @@ fn main() -> Result<()> {
         .map(|v| Ok(EfficientNetLite::load(v, assets.weights(v), &device)?.into_surrogate()))
         .collect::<Result<_>>()?;
     println!("{} photos at 224 x 224; clean top-1:", labels.len());
-    let clean_predictions: Vec<Vec<usize>> = models.iter().map(|m| predictions(m.forward(clean.clone()))).collect();
+    let clean_predictions: Vec<Vec<usize>> =
+        models.iter().map(|m| predictions(m.forward(clean.clone()))).collect::<Result<_>>()?;
     for (model, predicted) in models.iter().zip(&clean_predictions) {
         let correct = predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
         println!("  {:<20} {correct}/{}", model.name(), labels.len());
@@ -167,7 +168,7 @@ fn main() -> Result<()> {
             let mut cells = Vec::new();
             for (index, model) in models.iter().enumerate() {
                 let score = |x: &Tensor<B, 4>| {
-                    let predicted = predictions(model.forward(x.clone()));
+                    let predicted = predictions(model.forward(x.clone()))?;
                     success_rate(Goal::Untargeted, &labels, &labels, &clean_predictions[index], &predicted)
                 };
                 let row = Row {

@@ -85,16 +85,16 @@ fn default_schedule(model: ZooModel) -> (usize, usize) {
     }
 }
 
-fn accuracy<N: ZooNet<Train>>(net: &N, data: &FashionMnist, device: &burn::tensor::Device<Train>) -> f64 {
+fn accuracy<N: ZooNet<Train>>(net: &N, data: &FashionMnist, device: &burn::tensor::Device<Train>) -> Result<f64> {
     let frozen = net.clone().no_grad();
     let mut correct = 0;
     for start in (0..data.len()).step_by(1000) {
         let indices: Vec<usize> = (start..(start + 1000).min(data.len())).collect();
-        let (x, labels) = data.batch::<Train>(&indices, device);
-        let predicted = predictions(frozen.forward(x));
+        let (x, labels) = data.batch::<Train>(&indices, device)?;
+        let predicted = predictions(frozen.forward(x))?;
         correct += predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
     }
-    correct as f64 / data.len() as f64
+    Ok(correct as f64 / data.len() as f64)
 }
 
 fn train<N: ZooNet<Train> + AutodiffModule<Train> + 'static>(
@@ -122,7 +122,7 @@ fn train<N: ZooNet<Train> + AutodiffModule<Train> + 'static>(
         order.truncate(images);
         let (mut total, mut batches) = (0.0, 0);
         for (step, indices) in order.chunks(BATCH).enumerate() {
-            let (mut x, labels) = train.batch::<Train>(indices, &device);
+            let (mut x, labels) = train.batch::<Train>(indices, &device)?;
             if adversarial {
                 let current =
                     Ensemble::new(vec![Box::new(from_module("current", net.clone(), |n: &N, x| n.forward(x)))])?;
@@ -152,7 +152,7 @@ fn train<N: ZooNet<Train> + AutodiffModule<Train> + 'static>(
         eprintln!();
         println!(
             "  epoch {epoch}: loss {mean_loss:.4}, test accuracy {:.2}%, next learning rate {rate:.2e}, {:.0} s",
-            100.0 * accuracy(&net, test, &device),
+            100.0 * accuracy(&net, test, &device)?,
             started.elapsed().as_secs_f64()
         );
     }

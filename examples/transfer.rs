@@ -130,9 +130,9 @@ fn boxed<M: Classify<Train> + Module<Train> + 'static>(name: &str, model: M) -> 
     Box::new(from_module(name.to_string(), model, |m: &M, x: Tensor<Train, 4>| m.forward(x)))
 }
 
-fn accuracy(model: &dyn Surrogate<Train>, x: Tensor<Train, 4>, labels: &[usize]) -> f64 {
-    let predicted = predictions(model.forward(x).detach());
-    predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64
+fn accuracy(model: &dyn Surrogate<Train>, x: Tensor<Train, 4>, labels: &[usize]) -> Result<f64> {
+    let predicted = predictions(model.forward(x).detach())?;
+    Ok(predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64)
 }
 
 fn main() -> Result<()> {
@@ -152,7 +152,7 @@ fn main() -> Result<()> {
     ];
     println!("trained in {:.1} s; clean test accuracy:", started.elapsed().as_secs_f64());
     for model in &zoo {
-        println!("  {:<18} {:.1}%", model.name(), 100.0 * accuracy(model.as_ref(), test_x.clone(), &test_y));
+        println!("  {:<18} {:.1}%", model.name(), 100.0 * accuracy(model.as_ref(), test_x.clone(), &test_y)?);
     }
 
     let mut zoo = zoo;
@@ -172,7 +172,7 @@ fn main() -> Result<()> {
     attacks.push(("MI-CWA (reference)".into(), AttackSpec::MiCwa(CwaConfig::reference(16.0 / 255.0))));
 
     let objective = Objective::untargeted(test_y.clone());
-    let clean_target = predictions(target.forward(test_x.clone()).detach());
+    let clean_target = predictions(target.forward(test_x.clone()).detach())?;
     println!("\nuntargeted, L∞ budget 16/255, 10 iterations, {} test images", test_y.len());
     println!("{:<20} {:>22} {:>26} {:>10}", "attack", "surrogate accuracy", "target accuracy (transfer)", "time");
     for (name, spec) in &attacks {
@@ -180,10 +180,13 @@ fn main() -> Result<()> {
         let t = Instant::now();
         let outcome = attack.run(&ensemble, test_x.clone(), &objective)?;
         let seconds = t.elapsed().as_secs_f64();
-        let white_box: f64 =
-            ensemble.members().iter().map(|m| accuracy(m.as_ref(), outcome.adversarial.clone(), &test_y)).sum::<f64>()
-                / ensemble.len() as f64;
-        let adversarial = predictions(target.forward(outcome.adversarial.clone()).detach());
+        let accuracies: Vec<f64> = ensemble
+            .members()
+            .iter()
+            .map(|m| accuracy(m.as_ref(), outcome.adversarial.clone(), &test_y))
+            .collect::<Result<_>>()?;
+        let white_box = accuracies.iter().sum::<f64>() / ensemble.len() as f64;
+        let adversarial = predictions(target.forward(outcome.adversarial.clone()).detach())?;
         let transfer = success_rate(Goal::Untargeted, &test_y, &test_y, &clean_target, &adversarial)?;
         println!(
             "{:<20} {:>21.1}% {:>25.1}% {:>9.2}s",

@@ -9,6 +9,7 @@ use crate::surrogate::Surrogate;
 
 /// Where the models of an ensemble are combined into one ensemble gradient.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Combination {
     /// Loss of the weighted mean of the models' logits (the paper's "logit ensemble").
     #[default]
@@ -23,6 +24,7 @@ pub enum Combination {
 
 /// The order in which the CWA inner sweep visits the models.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum VisitOrder {
     /// The order in which the models were added (the authors' choice).
     #[default]
@@ -34,6 +36,7 @@ pub enum VisitOrder {
 /// How the combined ensemble gradient is computed: all models in one backward pass, or model
 /// by model so that memory holds one model's graph at a time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum GradientMode {
     /// [`PerModel`](Self::PerModel) where it costs nothing ([`Combination::LossMean`]),
     /// [`Joint`](Self::Joint) otherwise.

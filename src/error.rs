@@ -91,6 +91,35 @@ pub enum Error {
         /// The attack iteration (0 = clean images).
         iteration: usize,
     },
+    /// A model's logits hold NaN, so no class can be predicted.
+    #[error("{count} logits are NaN: no class can be predicted (is the model or its input broken?)")]
+    NonFiniteLogits {
+        /// How many logits are NaN.
+        count: usize,
+    },
+    /// A gradient or an optimizer's update was NaN or infinite: an attack stops rather than
+    /// turn it into a step (a sign of NaN is a full step on some backends).
+    #[error(
+        "the {quantity} of the {stage} at iteration {iteration} is not finite (NaN or infinite); usual causes: \
+         a model whose input gradient is infinite somewhere (e.g. `sqrt` at 0), an estimator setting that \
+         underflows (e.g. a tiny TI sigma), an optimizer setting that overflows f32"
+    )]
+    NonFiniteStep {
+        /// The step whose gradient or update it was.
+        stage: Stage,
+        /// `"gradient"` or `"update"`.
+        quantity: &'static str,
+        /// The attack iteration (from 1).
+        iteration: usize,
+    },
+    /// A setting of one of an attack's optimizers is invalid.
+    #[error("the {role} optimizer: {source}")]
+    Optimizer {
+        /// `"reverse"`, `"inner"` or `"outer"`.
+        role: &'static str,
+        /// What is wrong with it.
+        source: Box<Error>,
+    },
     /// The objective does not fit the request (e.g. a targeted feature-distortion loss).
     #[error("invalid objective: {0}")]
     InvalidObjective(&'static str),
@@ -162,34 +191,74 @@ pub enum Error {
     },
 }
 
+/// The step of an attack iteration that a [`Error::NonFiniteStep`] happened in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The reverse (ascent, flatness) step on the ensemble gradient.
+    Reverse,
+    /// An inner (per-model, closeness) step.
+    Inner {
+        /// The model whose gradient was stepped on.
+        model: String,
+    },
+    /// The outer step (the update of the iterate).
+    Outer,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stage::Reverse => write!(f, "reverse step"),
+            Stage::Inner { model } => write!(f, "inner step on model `{model}`"),
+            Stage::Outer => write!(f, "outer step"),
+        }
+    }
+}
+
 /// Shorthand for `Result<T, common_weakness::Error>`.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Checks that a parameter is finite and strictly positive.
+/// Whether `value` survives the narrowing to `f32` that every setting goes through: finite
+/// in f32, and not rounded to zero unless it is zero.
+fn fits_f32(value: f64) -> bool {
+    let narrowed = value as f32;
+    narrowed.is_finite() && (value == 0.0 || narrowed != 0.0)
+}
+
+/// Checks that a parameter is finite and strictly positive, in f32 too.
 pub(crate) fn positive(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && value > 0.0 {
+    if value.is_finite() && value > 0.0 && fits_f32(value) {
         Ok(())
     } else {
-        Err(Error::InvalidParameter { name, value, requirement: "must be finite and > 0" })
+        Err(Error::InvalidParameter {
+            name,
+            value,
+            requirement: "must be > 0 and within f32 range (1.4e-45 to 3.4e38)",
+        })
     }
 }
 
-/// Checks that a parameter is finite and non-negative.
+/// Checks that a parameter is finite and non-negative, in f32 too.
 pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && value >= 0.0 {
+    if value.is_finite() && value >= 0.0 && fits_f32(value) {
         Ok(())
     } else {
-        Err(Error::InvalidParameter { name, value, requirement: "must be finite and >= 0" })
+        Err(Error::InvalidParameter { name, value, requirement: "must be 0 or within f32 range (1.4e-45 to 3.4e38)" })
     }
 }
 
-/// Checks that a parameter lies in [0, 1).
+/// Checks that a parameter lies in [0, 1), in f32 too.
 pub(crate) fn unit_interval(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && (0.0..1.0).contains(&value) {
+    if value.is_finite() && (0.0..1.0).contains(&value) && fits_f32(value) && (value as f32) < 1.0 {
         Ok(())
     } else {
-        Err(Error::InvalidParameter { name, value, requirement: "must be in [0, 1)" })
+        Err(Error::InvalidParameter { name, value, requirement: "must be in [0, 1), also after rounding to f32" })
     }
+}
+
+/// `result`, its error attributed to the `role` (reverse, inner, outer) optimizer.
+pub(crate) fn in_role(role: &'static str, result: Result<()>) -> Result<()> {
+    result.map_err(|source| Error::Optimizer { role, source: Box::new(source) })
 }
 
 /// Checks that a count is at least one.

@@ -62,7 +62,7 @@ pub mod zoo;
 
 pub use attack::{images_from_data, Attack, AttackOutcome, Cwa, CwaConfig, Flavor};
 pub use ensemble::{Combination, Ensemble, GradientMode, VisitOrder};
-pub use error::{Error, Result};
+pub use error::{Error, Result, Stage};
 pub use objective::{Goal, LossKind, Objective};
 pub use threat::{Norm, ThreatModel};
 

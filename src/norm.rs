@@ -42,8 +42,18 @@ fn divide_per_sample<B: Backend>(x: Tensor<B, 4>, norms: Tensor<B, 1>) -> Tensor
     scale_per_sample(x, norms.clamp_min(NORM_FLOOR).recip())
 }
 
+/// `x` divided per sample by its L∞ norm where that exceeds 1 (unchanged otherwise), so that
+/// the sums of squares and absolute values behind L1 and L2 norms cannot overflow f32: a huge
+/// but finite gradient still normalises to its direction instead of to zero. An infinite
+/// entry becomes NaN, which the attacks' step check reports.
+fn at_most_one<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let scale = linf(x.clone()).clamp_min(1.0).recip();
+    scale_per_sample(x, scale)
+}
+
 /// How a gradient is normalised before an optimizer uses it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Normalization {
     /// Use the gradient as it is.
     #[default]
@@ -67,10 +77,17 @@ impl Normalization {
     pub fn apply<B: Backend>(self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         match self {
             Normalization::None => x,
-            Normalization::L1 => divide_per_sample(x.clone(), l1(x)),
-            Normalization::L2 => divide_per_sample(x.clone(), l2(x)),
+            Normalization::L1 => {
+                let x = at_most_one(x);
+                divide_per_sample(x.clone(), l1(x))
+            }
+            Normalization::L2 => {
+                let x = at_most_one(x);
+                divide_per_sample(x.clone(), l2(x))
+            }
             Normalization::MeanAbs => {
                 let [_, c, h, w] = x.dims();
+                let x = at_most_one(x);
                 divide_per_sample(x.clone(), l1(x).div_scalar((c * h * w) as f32))
             }
             Normalization::L1Batch => {
@@ -83,6 +100,7 @@ impl Normalization {
 
 /// How an optimizer turns its internal direction into a step.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Direction {
     /// Step along the direction as it is.
     #[default]

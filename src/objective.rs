@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 
 /// Whether the labels are the true classes (to move away from) or targets (to move to).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Goal {
     /// Make the model stop predicting the given (true) labels.
     Untargeted,
@@ -24,6 +25,7 @@ pub enum Goal {
 
 /// The built-in losses.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum LossKind {
     /// Softmax cross-entropy of the label (the paper's loss).
     CrossEntropy,
@@ -186,7 +188,8 @@ impl<B: Backend> Objective<B> {
 
     /// The per-sample loss `[N]` to minimise.
     ///
-    /// Fails with [`Error::InvalidObjective`] when a classification loss gets no labels.
+    /// Fails with [`Error::InvalidObjective`] when a classification loss gets no labels, and
+    /// with [`Error::Shape`] when a custom loss does not return one value per image.
     pub fn per_sample(&self, input: LossInput<B>) -> Result<Tensor<B, 1>> {
         // Untargeted: minimise log p_y (= −CE) and z_y − max_{j≠y} z_j.
         // Targeted: minimise −log p_t (= CE) and max_{j≠t} z_j − z_t.
@@ -195,7 +198,18 @@ impl<B: Backend> Objective<B> {
             Goal::Targeted => -1.0,
         };
         let kind = match &self.loss {
-            Loss::Custom(loss) => return Ok(loss(input)),
+            Loss::Custom(loss) => {
+                let images = input.outputs.dims()[0];
+                let value = loss(input);
+                return match value.dims() {
+                    [n] if n == images => Ok(value),
+                    actual => Err(Error::Shape {
+                        what: "custom loss",
+                        expected: format!("[{images}] (one value per image)"),
+                        actual: actual.to_vec(),
+                    }),
+                };
+            }
             Loss::Builtin(kind) => *kind,
         };
         let LossInput { outputs, one_hot, clean_outputs } = input;

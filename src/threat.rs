@@ -12,6 +12,7 @@ use crate::rng::AttackRng;
 
 /// The norm that measures a perturbation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Norm {
     /// Largest absolute pixel change (the paper's setting).
     Linf,
@@ -29,6 +30,7 @@ pub enum Norm {
 /// assert!(ThreatModel::l2(-1.0).validate().is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ThreatModel {
     /// The norm of the ball.
     pub norm: Norm,

@@ -128,7 +128,8 @@ fn main() -> Result<()> {
     let accuracy = |predicted: &[usize]| {
         predicted.iter().zip(&labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64
     };
-    let clean_surrogates: Vec<Vec<usize>> = surrogates.iter().map(|s| predictions(s.forward(images.clone()))).collect();
+    let clean_surrogates: Vec<Vec<usize>> =
+        surrogates.iter().map(|s| predictions(s.forward(images.clone()))).collect::<Result<_>>()?;
     let clean_targets: Vec<Vec<usize>> = targets.iter().map(|t| t.predict(images.clone())).collect::<Result<_>>()?;
     for (name, predicted) in surrogates.iter().map(|s| s.name().to_string()).zip(&clean_surrogates) {
         println!("  surrogate {name:<32} {:5.1}%", 100.0 * accuracy(predicted));
@@ -157,7 +158,7 @@ fn main() -> Result<()> {
             };
             let mut white_box = Vec::new();
             for (surrogate, clean) in ensemble.members().iter().zip(&clean_surrogates) {
-                let predicted = predictions(surrogate.forward(adversarial.clone()));
+                let predicted = predictions(surrogate.forward(adversarial.clone()))?;
                 white_box.push(success_rate(Goal::Untargeted, &labels, &labels, clean, &predicted)?);
             }
             cells.push(cell("white-box (mean of 4)".into(), mean_rate(&white_box)));

@@ -6,6 +6,7 @@ use crate::threat::ThreatModel;
 
 /// Which published version of an algorithm a preset follows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Flavor {
     /// The paper's algorithm, with per-sample normalisation everywhere (default).
     #[default]
@@ -28,6 +29,7 @@ pub enum Flavor {
 /// assert_eq!((reference.flavor, reference.inner_step_size), (Flavor::Reference, 250.0));
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CwaConfig {
     /// The threat model (norm and budget ε).
     pub threat: ThreatModel,

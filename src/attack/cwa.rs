@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::run::{Run, RunSetup};
 use super::{Attack, AttackOutcome};
 use crate::ensemble::{Combination, Ensemble};
-use crate::error::Result;
+use crate::error::{in_role, Result, Stage};
 use crate::gradient::{EstimatorState, GradientEstimator, InputTransform};
 use crate::objective::Objective;
 use crate::observe::{Control, Observer};
@@ -18,6 +18,7 @@ use crate::threat::ThreatModel;
 
 /// A point of an outer iteration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum AnchorPoint {
     /// The iterate `x_t` the iteration started from (before the reverse step).
     Iterate,
@@ -27,6 +28,7 @@ pub enum AnchorPoint {
 
 /// The loop-level settings of a [`Cwa`] attack.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LoopSettings {
     /// The threat model every iterate is projected onto.
     pub threat: ThreatModel,
@@ -107,6 +109,7 @@ impl LoopSettings {
 /// assert!(outcome.final_loss[0] < outcome.initial_loss[0]);
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Cwa<R, I, O> {
     /// Display name (e.g. `"MI-CWA"`).
     pub name: String,
@@ -205,10 +208,12 @@ where
         observer: &mut dyn Observer,
     ) -> Result<AttackOutcome<B>> {
         let s = &self.settings;
-        s.validate()?;
-        self.reverse.as_ref().map_or(Ok(()), |r| r.validate())?;
-        self.inner.as_ref().map_or(Ok(()), |i| i.validate())?;
-        self.outer.validate()?;
+        let checks = || {
+            s.validate()?;
+            in_role("reverse", self.reverse.as_ref().map_or(Ok(()), |r| r.validate()))?;
+            in_role("inner", self.inner.as_ref().map_or(Ok(()), |i| i.validate()))?;
+            in_role("outer", self.outer.validate())
+        };
         let setup = RunSetup {
             name: &self.name,
             config: serde_json::to_value(self)?,
@@ -217,6 +222,7 @@ where
             seed: s.seed,
             combination: s.combination,
             random_start: s.random_start,
+            checks: &checks,
         };
         let mut run = Run::start(setup, ensemble, images, objective, observer)?;
         let n = run.models();
@@ -245,7 +251,8 @@ where
                     let mut evaluation =
                         s.ensemble_gradient.estimate(&ensemble_at, &at, budget, &mut run.rng, &mut reverse_estimate)?;
                     losses.note(&mut evaluation);
-                    run.project(x_t.clone() + reverse.step(evaluation.gradient.neg(), state))
+                    let ascent = evaluation.gradient.neg();
+                    run.step(Stage::Reverse, iteration, x_t.clone(), ascent, |g| reverse.step(g, state))?
                 }
                 _ => x_t.clone(),
             };
@@ -270,7 +277,8 @@ where
                         if s.record_similarity {
                             sweep_gradients.push(evaluation.gradient.clone());
                         }
-                        x_i = run.project(x_i + inner.step(evaluation.gradient, state));
+                        let stage = run.inner_stage(index);
+                        x_i = run.step(stage, iteration, x_i, evaluation.gradient, |g| inner.step(g, state))?;
                     }
                     let anchor = match s.anchor {
                         AnchorPoint::Iterate => x_t.clone(),
@@ -297,7 +305,7 @@ where
                 AnchorPoint::Iterate => x_t,
                 AnchorPoint::Reversed => x_r,
             };
-            x = run.project(origin + self.outer.step(pseudo_gradient, &mut outer_state));
+            x = run.step(Stage::Outer, iteration, origin, pseudo_gradient, |g| self.outer.step(g, &mut outer_state))?;
             if run.record(iteration, losses, &sweep_gradients, &x, started, observer)? == Control::Stop {
                 break;
             }

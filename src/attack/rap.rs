@@ -6,10 +6,10 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::run::{Run, RunSetup};
+use super::run::{check_finite, Run, RunSetup};
 use super::{Attack, AttackOutcome};
 use crate::ensemble::Ensemble;
-use crate::error::{at_least_one, non_negative, positive, Result};
+use crate::error::{at_least_one, in_role, non_negative, positive, Result, Stage};
 use crate::norm::Direction;
 use crate::objective::Objective;
 use crate::observe::{Control, Observer};
@@ -18,6 +18,7 @@ use crate::threat::ThreatModel;
 
 /// RAP's hyper-parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RapConfig {
     /// The threat model.
     pub threat: ThreatModel,
@@ -78,6 +79,7 @@ impl RapConfig {
 ///
 /// Cost per outer iteration: K + 1 ensemble forward/backward passes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rap<O> {
     /// Display name.
     pub name: String,
@@ -120,12 +122,14 @@ where
         observer: &mut dyn Observer,
     ) -> Result<AttackOutcome<B>> {
         let c = &self.config;
-        positive("reverse_step_size", c.reverse_step_size)?;
-        at_least_one("reverse_steps", c.reverse_steps)?;
-        if let Some(radius) = c.reverse_budget {
-            non_negative("reverse_budget", radius)?;
-        }
-        self.outer.validate()?;
+        let checks = || {
+            positive("reverse_step_size", c.reverse_step_size)?;
+            at_least_one("reverse_steps", c.reverse_steps)?;
+            if let Some(radius) = c.reverse_budget {
+                non_negative("reverse_budget", radius)?;
+            }
+            in_role("outer", self.outer.validate())
+        };
         let setup = RunSetup {
             name: &self.name,
             config: serde_json::to_value(self)?,
@@ -134,6 +138,7 @@ where
             seed: c.seed,
             combination: None,
             random_start: c.random_start,
+            checks: &checks,
         };
         let mut run = Run::start(setup, ensemble, images, objective, observer)?;
         let ascent: Direction = c.threat.steepest();
@@ -151,7 +156,9 @@ where
                 for _ in 0..c.reverse_steps {
                     let mut evaluation = run.evaluator.ensemble(&(x.clone() + reverse.clone()), None)?;
                     losses.note(&mut evaluation);
-                    let step = ascent.apply(evaluation.gradient).mul_scalar(c.reverse_step_size as f32);
+                    let gradient = check_finite(evaluation.gradient, &Stage::Reverse, "gradient", iteration)?;
+                    let step = ascent.apply(gradient).mul_scalar(c.reverse_step_size as f32);
+                    let step = check_finite(step, &Stage::Reverse, "update", iteration)?;
                     reverse = match c.reverse_budget {
                         Some(budget) => ThreatModel { norm: c.threat.norm, budget }.clip_perturbation(reverse + step),
                         None => reverse + step,
@@ -160,7 +167,8 @@ where
             }
             let mut evaluation = run.evaluator.ensemble(&(x.clone() + reverse.clone()), None)?;
             losses.note(&mut evaluation);
-            x = run.project(x.clone() + self.outer.step(evaluation.gradient, &mut outer_state));
+            let gradient = evaluation.gradient;
+            x = run.step(Stage::Outer, iteration, x, gradient, |g| self.outer.step(g, &mut outer_state))?;
             if run.record(iteration, losses, &[], &x, started, observer)? == Control::Stop {
                 break;
             }

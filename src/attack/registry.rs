@@ -27,6 +27,7 @@ use crate::threat::ThreatModel;
 /// assert_eq!(cwa.build::<Autodiff<NdArray>>().name(), "MI-CWA");
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(tag = "attack", rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum AttackSpec {

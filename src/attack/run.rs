@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 
 use super::{input, AttackOutcome};
 use crate::ensemble::{Combination, Ensemble};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Stage};
 use crate::eval::mean_pairwise_cosine;
 use crate::gradient::{Evaluation, Evaluator};
 use crate::norm;
@@ -26,6 +26,9 @@ pub(crate) struct RunSetup<'s> {
     pub seed: u64,
     pub combination: Option<Combination>,
     pub random_start: bool,
+    /// The attack's own settings checks (estimators, then optimizers), run after the threat
+    /// model, the images and the objective are checked, so an error names its first cause.
+    pub checks: &'s dyn Fn() -> Result<()>,
 }
 
 /// One attack run in progress.
@@ -46,7 +49,8 @@ pub(crate) struct Run<'a, B: AutodiffBackend> {
 }
 
 impl<'a, B: AutodiffBackend> Run<'a, B> {
-    /// Checks everything, evaluates the clean images and tells the observer the run starts.
+    /// Checks everything (threat model, iterations, images, objective, then the attack's own
+    /// settings), evaluates the clean images and tells the observer the run starts.
     pub fn start(
         setup: RunSetup<'_>,
         ensemble: &'a Ensemble<B>,
@@ -66,6 +70,7 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
                  enable `random_start`",
             ));
         }
+        (setup.checks)()?;
         let combination = setup.combination.unwrap_or(ensemble.combination());
         let evaluator = Evaluator::new(ensemble, objective, combination, &x_nat)?;
         let names: Vec<String> = ensemble.names().into_iter().map(String::from).collect();
@@ -91,7 +96,7 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
             names,
             info,
             initial_loss,
-            records: Vec::with_capacity(setup.iterations),
+            records: Vec::new(),
             stopped_at: None,
         })
     }
@@ -108,6 +113,27 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
     /// Projects `x` onto the threat model around the clean images.
     pub fn project(&self, x: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4> {
         self.threat.project(x, &self.x_nat)
+    }
+
+    /// `project(from + update(gradient))`, failing with [`Error::NonFiniteStep`] when the
+    /// gradient or the update holds a NaN or an infinity: every step of every attack goes
+    /// through here, so no NaN becomes a step.
+    pub fn step(
+        &self,
+        stage: Stage,
+        iteration: usize,
+        from: Tensor<B::InnerBackend, 4>,
+        gradient: Tensor<B::InnerBackend, 4>,
+        update: impl FnOnce(Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4>,
+    ) -> Result<Tensor<B::InnerBackend, 4>> {
+        let gradient = check_finite(gradient, &stage, "gradient", iteration)?;
+        let update = check_finite(update(gradient), &stage, "update", iteration)?;
+        Ok(self.project(from + update))
+    }
+
+    /// The inner stage of model `index`.
+    pub fn inner_stage(&self, index: usize) -> Stage {
+        Stage::Inner { model: self.names[index].clone() }
     }
 
     /// Number of models.
@@ -138,7 +164,7 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
         let record = IterationRecord {
             iteration,
             loss_per_model,
-            gradient_cosine: mean_pairwise_cosine(sweep_gradients),
+            gradient_cosine: mean_pairwise_cosine(sweep_gradients)?,
             perturbation_linf: crate::host::to_vec(norm::linf(delta.clone()).max())[0] as f64,
             perturbation_l2: crate::host::to_vec(norm::l2(delta).mean())[0] as f64,
             seconds: started.elapsed().as_secs_f64(),
@@ -193,6 +219,21 @@ fn batch_means<B: Backend>(losses: Vec<(usize, Tensor<B, 1>)>, models: usize) ->
         means[index] = Some(value as f64);
     }
     means
+}
+
+/// `tensor`, or [`Error::NonFiniteStep`] when it holds a NaN or an infinity (one reduction:
+/// `0 · v` is 0 for every finite `v` and NaN otherwise).
+pub(crate) fn check_finite<B: Backend>(
+    tensor: Tensor<B, 4>,
+    stage: &Stage,
+    quantity: &'static str,
+    iteration: usize,
+) -> Result<Tensor<B, 4>> {
+    if crate::host::to_vec(tensor.clone().mul_scalar(0.0).sum())[0] == 0.0 {
+        Ok(tensor)
+    } else {
+        Err(Error::NonFiniteStep { stage: stage.clone(), quantity, iteration })
+    }
 }
 
 /// Fails on a non-finite objective value.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::run::{Run, RunSetup};
 use super::{Attack, AttackOutcome, Flavor};
 use crate::ensemble::{Combination, Ensemble};
-use crate::error::{at_least_one, non_negative, positive, Result};
+use crate::error::{at_least_one, in_role, non_negative, positive, Result, Stage};
 use crate::norm::Normalization;
 use crate::objective::Objective;
 use crate::observe::{Control, Observer};
@@ -18,6 +18,7 @@ use crate::threat::ThreatModel;
 
 /// SVRE's hyper-parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SvreConfig {
     /// The threat model.
     pub threat: ThreatModel,
@@ -81,6 +82,7 @@ impl SvreConfig {
 /// Cost per outer iteration: n + M − 1 forward/backward passes (the first inner step is at
 /// the anchor, whose gradients are already known).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Svre<O> {
     /// Display name.
     pub name: String,
@@ -122,12 +124,14 @@ where
         observer: &mut dyn Observer,
     ) -> Result<AttackOutcome<B>> {
         let c = &self.config;
-        positive("inner_step_size", c.inner_step_size)?;
-        non_negative("inner_momentum", c.inner_momentum)?;
-        if let Some(steps) = c.inner_steps {
-            at_least_one("inner_steps", steps)?;
-        }
-        self.outer.validate()?;
+        let checks = || {
+            positive("inner_step_size", c.inner_step_size)?;
+            non_negative("inner_momentum", c.inner_momentum)?;
+            if let Some(steps) = c.inner_steps {
+                at_least_one("inner_steps", steps)?;
+            }
+            in_role("outer", self.outer.validate())
+        };
         let setup = RunSetup {
             name: &self.name,
             config: serde_json::to_value(self)?,
@@ -136,6 +140,7 @@ where
             seed: c.seed,
             combination: Some(Combination::LossMean),
             random_start: c.random_start,
+            checks: &checks,
         };
         let mut run = Run::start(setup, ensemble, images, objective, observer)?;
         let n = run.models();
@@ -177,11 +182,14 @@ where
                     let here = run.evaluator.model(k, &x_inner, None)?.gradient;
                     here - anchor_gradients[k].clone() + ensemble_gradient.clone()
                 };
-                inner_momentum = inner_momentum.mul_scalar(c.inner_momentum as f32) + Normalization::L1.apply(reduced);
-                let update = direction.apply(inner_momentum.clone()).mul_scalar(-c.inner_step_size as f32);
-                x_inner = run.project(x_inner + update);
+                x_inner = run.step(run.inner_stage(k), iteration, x_inner, reduced, |g| {
+                    inner_momentum =
+                        inner_momentum.clone().mul_scalar(c.inner_momentum as f32) + Normalization::L1.apply(g);
+                    direction.apply(inner_momentum.clone()).mul_scalar(-c.inner_step_size as f32)
+                })?;
             }
-            x = run.project(x.clone() + self.outer.step(inner_momentum.clone(), &mut outer_state));
+            let pseudo_gradient = inner_momentum.clone();
+            x = run.step(Stage::Outer, iteration, x, pseudo_gradient, |g| self.outer.step(g, &mut outer_state))?;
             if run.record(iteration, losses, &anchor_gradients, &x, started, observer)? == Control::Stop {
                 break;
             }

@@ -103,7 +103,21 @@ impl FashionMnist {
     }
 
     /// Images `indices` as a tensor `[n, 1, 28, 28]` in `[0, 1]` and their labels.
-    pub fn batch<B: Backend>(&self, indices: &[usize], device: &B::Device) -> (Tensor<B, 4>, Vec<usize>) {
+    ///
+    /// Fails with [`Error::InvalidParameter`] on an index past the end.
+    pub fn batch<B: Backend>(&self, indices: &[usize], device: &B::Device) -> Result<(Tensor<B, 4>, Vec<usize>)> {
+        if let Some(&index) = indices.iter().find(|&&i| i >= self.len()) {
+            return Err(Error::InvalidParameter {
+                name: "index",
+                value: index as f64,
+                requirement: "must be < the number of images in the dataset",
+            });
+        }
+        Ok(self.gather(indices, device))
+    }
+
+    /// [`batch`](Self::batch) for indices known to be in range.
+    fn gather<B: Backend>(&self, indices: &[usize], device: &B::Device) -> (Tensor<B, 4>, Vec<usize>) {
         let mut values = Vec::with_capacity(indices.len() * Self::SIZE * Self::SIZE);
         for &i in indices {
             values.extend(self.pixels(i).iter().map(|&p| f32::from(p) / 255.0));
@@ -115,7 +129,7 @@ impl FashionMnist {
     /// The first `count` images (all if fewer) as a batch.
     pub fn head<B: Backend>(&self, count: usize, device: &B::Device) -> (Tensor<B, 4>, Vec<usize>) {
         let indices: Vec<usize> = (0..count.min(self.len())).collect();
-        self.batch(&indices, device)
+        self.gather(&indices, device)
     }
 
     /// The folder of the committed slice.

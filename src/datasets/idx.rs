@@ -28,12 +28,14 @@ fn corrupt(path: &Path, problem: String) -> Error {
 /// non-byte file is an [`Error::Dataset`] saying what is wrong.
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     let path = path.as_ref();
-    let file = std::fs::File::open(path)?;
+    let file = std::fs::File::open(path).map_err(|e| corrupt(path, format!("cannot open: {e}")))?;
     let mut bytes = Vec::new();
     if path.extension().is_some_and(|e| e == "gz") {
         GzDecoder::new(file).read_to_end(&mut bytes).map_err(|e| corrupt(path, format!("gzip: {e}")))?;
     } else {
-        std::io::BufReader::new(file).read_to_end(&mut bytes)?;
+        std::io::BufReader::new(file)
+            .read_to_end(&mut bytes)
+            .map_err(|e| corrupt(path, format!("cannot read: {e}")))?;
     }
     parse_idx(&bytes).map_err(|problem| corrupt(path, problem))
 }

@@ -55,7 +55,7 @@ pub trait Target<B: Backend> {
 fn predict_plain<B: Backend, S: Surrogate<B> + ?Sized>(model: &S, images: Tensor<B, 4>) -> Result<Vec<usize>> {
     check_images(&images)?;
     model.check_input(images.dims())?;
-    Ok(predictions(model.forward(images)))
+    predictions(model.forward(images))
 }
 
 /// Surrogate types are targets. (A blanket `impl<S: Surrogate<B>>` is impossible: another

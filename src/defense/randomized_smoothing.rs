@@ -48,7 +48,7 @@ impl<B: Backend, S: Surrogate<B>> Target<B> for RandomizedSmoothing<S> {
         let mut votes: Vec<Vec<usize>> = vec![Vec::new(); shape[0]];
         for _ in 0..self.samples {
             let noise = rng.normal::<B>(shape, &images.device()).mul_scalar(self.sigma);
-            for (image, class) in predictions(self.model.forward(images.clone() + noise)).into_iter().enumerate() {
+            for (image, class) in predictions(self.model.forward(images.clone() + noise))?.into_iter().enumerate() {
                 votes[image].push(class);
             }
         }

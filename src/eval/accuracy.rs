@@ -6,11 +6,21 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::objective::Goal;
 
-/// Top-1 predictions of `logits` `[N, K]`.
-pub fn predictions<B: Backend>(logits: Tensor<B, 2>) -> Vec<usize> {
-    let classes = logits.dims()[1];
+/// Top-1 predictions of `logits` `[N, K]` (the first of equal maxima).
+///
+/// Fails with [`Error::Shape`] when there are no classes (`K = 0`) and with
+/// [`Error::NonFiniteLogits`] when a logit is NaN: no class can be predicted from it.
+pub fn predictions<B: Backend>(logits: Tensor<B, 2>) -> Result<Vec<usize>> {
+    let [images, classes] = logits.dims();
+    if classes == 0 {
+        return Err(Error::Shape { what: "logits", expected: "[N, K] with K >= 1".into(), actual: vec![images, 0] });
+    }
     let values = crate::host::to_vec(logits);
-    values
+    let nan = values.iter().filter(|v| v.is_nan()).count();
+    if nan > 0 {
+        return Err(Error::NonFiniteLogits { count: nan });
+    }
+    Ok(values
         .chunks(classes)
         .map(|row| {
             row.iter()
@@ -18,7 +28,7 @@ pub fn predictions<B: Backend>(logits: Tensor<B, 2>) -> Vec<usize> {
                 .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
                 .0
         })
-        .collect()
+        .collect())
 }
 
 /// Attack success against one target, with both denominators users ask for.
@@ -57,9 +67,12 @@ pub fn success_rate(
     adversarial: &[usize],
 ) -> Result<SuccessRate> {
     let n = true_labels.len();
-    for (len, _) in [(labels.len(), "labels"), (clean.len(), "clean"), (adversarial.len(), "adversarial")] {
+    if labels.len() != n {
+        return Err(Error::BatchMismatch { images: n, labels: labels.len() });
+    }
+    for (what, len) in [("clean predictions", clean.len()), ("adversarial predictions", adversarial.len())] {
         if len != n {
-            return Err(Error::BatchMismatch { images: n, labels: len });
+            return Err(Error::Shape { what, expected: format!("[{n}] (one per true label)"), actual: vec![len] });
         }
     }
     let mut rate = SuccessRate { images: n, clean_correct: 0, successes: 0, successes_on_clean_correct: 0 };

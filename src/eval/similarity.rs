@@ -2,6 +2,7 @@
 
 use burn::tensor::{backend::Backend, Tensor};
 
+use crate::error::{Error, Result};
 use crate::norm::{self, Normalization};
 
 /// Mean cosine similarity over all pairs `i < j` of the given gradients, computed per sample
@@ -11,10 +12,20 @@ use crate::norm::{self, Normalization};
 /// The authors' routine flattens each gradient over the whole batch and averages the upper
 /// triangle *including* the diagonal ones; this one excludes the diagonal and works per
 /// sample.
-pub fn mean_pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Option<f64> {
+///
+/// Fails with [`Error::Shape`] when the gradients' shapes differ.
+pub fn mean_pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Option<f64>> {
     let n = gradients.len();
     if n < 2 {
-        return None;
+        return Ok(None);
+    }
+    let shape = gradients[0].dims();
+    if let Some(other) = gradients.iter().map(|g| g.dims()).find(|&d| d != shape) {
+        return Err(Error::Shape {
+            what: "gradients compared by cosine",
+            expected: format!("{shape:?} (the first gradient's)"),
+            actual: other.to_vec(),
+        });
     }
     // [N, n, D]: each sample's unit gradients, one row per model.
     let units: Vec<Tensor<B, 2>> =
@@ -25,5 +36,5 @@ pub fn mean_pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Option<f6
     let diagonal = stacked.square().sum_dims(&[1, 2]).flatten::<1>(0, 2);
     let pairs = (n * (n - 1)) as f32;
     let per_sample = (total - diagonal).div_scalar(pairs);
-    Some(crate::host::to_vec(per_sample.mean())[0] as f64)
+    Ok(Some(crate::host::to_vec(per_sample.mean())[0] as f64))
 }

@@ -12,6 +12,7 @@ use crate::rng::AttackRng;
 /// differentiated graph, drawn independently for every image (from the attack's seed).
 /// The output has the input's shape.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum InputDiversity {
     /// Xie et al. (CVPR 2019): with probability `probability`, resize the H×W image to
     /// r×r' with r uniform in [H, ⌊resize_rate·H⌋), zero-pad it at a random offset to
@@ -29,6 +30,10 @@ pub enum InputDiversity {
         padding: usize,
     },
 }
+
+/// The largest [`InputDiversity::Translate`] padding: beyond it the padded batch alone
+/// would take gigabytes, and every shift already moves the image out of any real frame.
+const MAX_TRANSLATE_PADDING: usize = 4096;
 
 impl InputDiversity {
     /// Xie et al.'s DI with probability 0.5 and resize rate 1.1.
@@ -50,6 +55,11 @@ impl InputDiversity {
                 }
                 positive("resize_rate - 1", resize_rate - 1.0)
             }
+            InputDiversity::Translate { padding } if padding > MAX_TRANSLATE_PADDING => Err(Error::InvalidParameter {
+                name: "padding",
+                value: padding as f64,
+                requirement: "must be at most 4096 pixels (the padded images are held in memory)",
+            }),
             InputDiversity::Translate { .. } => Ok(()),
         }
     }

@@ -13,6 +13,7 @@ use crate::rng::AttackRng;
 
 /// Averaging the gradient over random points around the iterate.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Sampling {
     /// The CWA authors' "VMI": the mean gradient over `samples` points `x + u`,
     /// `u ~ U(−range·ε, range·ε)` element-wise (not clipped to [0, 1]).
@@ -59,6 +60,7 @@ pub enum Sampling {
 /// assert!(GradientEstimator::default().is_plain());
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct GradientEstimator {
     /// DI: a random transform of the input inside the graph.

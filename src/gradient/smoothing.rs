@@ -22,6 +22,7 @@ use crate::error::{positive, Error, Result};
 /// assert!((kernel.iter().sum::<f32>() - 1.0).abs() < 1e-5);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GaussianSmoothing {
     /// Side of the square kernel (odd).
     pub kernel_size: usize,

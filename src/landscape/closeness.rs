@@ -31,7 +31,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
         let x = x.clone().inner();
         let gradients =
             (0..self.models).map(|i| Ok(self.evaluate(Scope::Model(i), &x)?.gradient)).collect::<Result<Vec<_>>>()?;
-        Ok(mean_pairwise_cosine(&gradients))
+        mean_pairwise_cosine(&gradients)
     }
 
     /// Model `scope`'s nearby optimum from `x`: `steps` BIM steps of size `step_size` that

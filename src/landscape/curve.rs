@@ -14,6 +14,8 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
     /// optimum; they normalise over the whole batch, this per image). A zero direction gives a
     /// flat curve, not NaN.
     pub fn curve(&self, scope: Scope, x: &Tensor<B, 4>, direction: &Tensor<B, 4>, offsets: &[f64]) -> Result<Vec<f64>> {
+        self.check_shape("landscape point", x)?;
+        self.check_shape("curve direction", direction)?;
         let x = x.clone().inner();
         let direction = direction.clone().inner();
         let size = norm::linf(direction.clone());

@@ -22,7 +22,7 @@ mod flatness;
 pub use closeness::NearbyOptimum;
 pub use curve::offsets;
 
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 
 use crate::ensemble::{Combination, Ensemble};
@@ -63,20 +63,39 @@ pub enum Scope {
 pub struct Landscape<'a, B: AutodiffBackend> {
     evaluator: Evaluator<'a, B>,
     models: usize,
+    /// The clean batch's shape: every point and direction must have it.
+    shape: [usize; 4],
 }
 
 impl<'a, B: AutodiffBackend> Landscape<'a, B> {
     /// The objective of `models` (combined by their logit mean for [`Scope::Ensemble`]).
     /// `clean` are the clean images, which define labels' shapes and the clean outputs that
     /// feature-distortion objectives compare against.
+    ///
+    /// Fails on an empty batch or invalid pixels, and on an objective that does not fit.
     pub fn new(models: &'a Ensemble<B>, objective: &'a Objective<B>, clean: &Tensor<B, 4>) -> Result<Self> {
+        crate::attack::check_images(clean)?;
         objective.validate(clean.dims()[0])?;
         let evaluator = Evaluator::new(models, objective, Combination::LogitMean, &clean.clone().inner())?;
-        Ok(Self { evaluator, models: models.len() })
+        Ok(Self { evaluator, models: models.len(), shape: clean.dims() })
+    }
+
+    /// Fails with [`Error::Shape`] unless `tensor` has the clean batch's shape.
+    pub(crate) fn check_shape<E: Backend>(&self, what: &'static str, tensor: &Tensor<E, 4>) -> Result<()> {
+        if tensor.dims() == self.shape {
+            Ok(())
+        } else {
+            Err(Error::Shape {
+                what,
+                expected: format!("{:?} (the clean batch's)", self.shape),
+                actual: tensor.dims().to_vec(),
+            })
+        }
     }
 
     /// Per-image objective `[N]` at `x` under `scope`, with its gradient.
     pub(crate) fn evaluate(&self, scope: Scope, x: &Tensor<B::InnerBackend, 4>) -> Result<Evaluation<B::InnerBackend>> {
+        self.check_shape("landscape point", x)?;
         match scope {
             Scope::Model(index) if index < self.models => self.evaluator.model(index, x, None),
             Scope::Model(index) => Err(Error::InvalidParameter {
@@ -90,6 +109,7 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
 
     /// Per-image objective `[N]` at `x` under `scope`; a single model needs only a forward pass.
     pub(crate) fn loss(&self, scope: Scope, x: &Tensor<B::InnerBackend, 4>) -> Result<Vec<f32>> {
+        self.check_shape("landscape point", x)?;
         match scope {
             Scope::Model(index) if index < self.models => Ok(host::to_vec(self.evaluator.model_loss(index, x)?)),
             _ => Ok(host::to_vec(self.evaluate(scope, x)?.loss)),

@@ -30,6 +30,7 @@ use crate::norm::Normalization;
 /// assert!((update[0] + 0.01).abs() < 1e-6 && (update[1] - 0.01).abs() < 1e-6);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Adam {
     /// Learning rate (the step scale).
     #[doc(alias = "lr")]

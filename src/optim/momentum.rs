@@ -31,6 +31,7 @@ use crate::norm::{Direction, Normalization};
 /// assert_eq!(update.into_data().to_vec::<f32>().unwrap(), vec![-0.1, 0.1]);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Momentum {
     /// Step length (α outer, β inner).
     pub step_size: f64,

@@ -15,6 +15,7 @@ use crate::norm::{Direction, Normalization};
 /// optimizer role. (NI-FGSM, which evaluates the gradient at a look-ahead point, is an
 /// attack loop rather than an optimizer.)
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Nesterov {
     /// Step length.
     pub step_size: f64,

@@ -19,6 +19,7 @@ use crate::norm::Direction;
 /// The authors' settings (PI-FGSM): `step_size = ε/2` (amplification 5 of α = ε/10),
 /// `projection_step = step_size`, `budget = ε`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PatchWise {
     /// The amplified step α_b.
     pub step_size: f64,

@@ -55,9 +55,13 @@ impl<S> Normalized<S> {
 
     /// Resizes inputs to `[height, width]` (bilinear, half-pixel centres, as matrix products
     /// so that the backward pass works on every backend) before normalising.
-    pub fn with_resize(mut self, height: usize, width: usize) -> Self {
+    ///
+    /// Fails with [`Error::InvalidParameter`] when a size is zero.
+    pub fn with_resize(mut self, height: usize, width: usize) -> Result<Self> {
+        crate::error::at_least_one("resize height", height)?;
+        crate::error::at_least_one("resize width", width)?;
         self.resize = Some([height, width]);
-        self
+        Ok(self)
     }
 }
 

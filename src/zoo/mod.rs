@@ -12,7 +12,7 @@
 //! let device = Default::default();
 //! let model = ZooModel::SmallCnn.load::<B>(&device).unwrap(); // a boxed, frozen Surrogate
 //! let (images, labels) = FashionMnist::test_slice().unwrap().head::<B>(100, &device);
-//! let correct = predictions(model.forward(images)).iter().zip(&labels).filter(|(p, l)| p == l).count();
+//! let correct = predictions(model.forward(images)).unwrap().iter().zip(&labels).filter(|(p, l)| p == l).count();
 //! assert!(correct > 80);
 //! ```
 

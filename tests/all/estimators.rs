@@ -226,7 +226,7 @@ fn attacks_differentiate_through_resizing_on_ndarray() {
     assert!(outcome.final_loss.iter().zip(&outcome.initial_loss).all(|(a, b)| a < b));
 
     let inner = super::common::mlp("resized", 3, 3 * 8 * 8, 8, 4);
-    let resized = Normalized::imagenet(inner).with_resize(8, 8);
+    let resized = Normalized::imagenet(inner).with_resize(8, 8).unwrap();
     let pixels = from_fn("pixels-mean", |x: Tensor<B, 4>| x.mean_dims(&[2, 3]).flatten::<2>(1, 3).narrow(1, 0, 2));
     let ensemble =
         Ensemble::new(vec![Box::new(resized), Box::new(pixels)]).unwrap().with_combination(Combination::LossMean);

@@ -45,7 +45,7 @@ fn clean_top1_matches_the_reference_implementation() {
     // Correct photos out of 20 with the reference PyTorch implementation at 224 x 224.
     for (variant, reference) in LiteVariant::ALL.into_iter().zip([17, 19, 18]) {
         let model = EfficientNetLite::<NdArray>::load(variant, assets.weights(variant), &device).unwrap();
-        let predicted = predictions(model.forward(batch.clone()));
+        let predicted = predictions(model.forward(batch.clone())).unwrap();
         let correct = predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
         eprintln!("{variant}: {correct}/20 correct (reference {reference}/20); predictions {predicted:?}");
         assert!(correct.abs_diff(reference) <= 1, "{variant}: {correct}/20 correct, reference {reference}/20");

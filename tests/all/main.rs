@@ -12,6 +12,7 @@ mod defenses;
 mod errors;
 mod estimators;
 mod gradient_mode;
+mod hostile;
 mod image_files;
 mod imagenet;
 mod landscape;

@@ -65,7 +65,7 @@ fn train(hidden: usize) -> Net<TB> {
 }
 
 fn accuracy(net: &Net<TB>, x: Tensor<TB, 4>, labels: &[usize]) -> f64 {
-    let predicted = predictions(net.forward(x).detach());
+    let predicted = predictions(net.forward(x).detach()).unwrap();
     predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64
 }
 

@@ -73,7 +73,7 @@ fn committed_weights_reach_their_documented_accuracy() {
     let mut wrong = Vec::new();
     for (model, documented) in DOCUMENTED_ACCURACY {
         let surrogate = model.load::<B>(&device()).unwrap();
-        let predicted = predictions(surrogate.forward(images.clone()));
+        let predicted = predictions(surrogate.forward(images.clone())).unwrap();
         let accuracy = predicted.iter().zip(&labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64;
         eprintln!("{model}: clean accuracy {accuracy} on the slice (documented {documented})");
         if (accuracy - documented).abs() > 0.01 {
@@ -115,7 +115,7 @@ fn reduced_transfer_table() {
         let adversarial = attack.build::<B>().run(&ensemble, images.clone(), &objective).unwrap().adversarial;
         let mut white_box = 0.0;
         for member in ensemble.members() {
-            let predicted = predictions(member.forward(adversarial.clone()));
+            let predicted = predictions(member.forward(adversarial.clone())).unwrap();
             white_box += predicted.iter().zip(&labels).filter(|(p, l)| p != l).count() as f64 / 50.0 / 4.0;
         }
         let rate =

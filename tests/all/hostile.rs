@@ -1,0 +1,235 @@
+//! Hostile input: no NaN or infinity becomes a step, settings that do not survive f32 are
+//! refused, errors name their first cause and the optimizer role, typos in configurations are
+//! refused, and absurd iteration counts do not panic.
+
+use burn::tensor::Tensor;
+use common_weakness::attack::{mi_fgsm, AttackSpec, CwaConfig, Svre, SvreConfig};
+use common_weakness::gradient::GradientEstimator;
+use common_weakness::observe::{Control, IterationRecord, Observer};
+use common_weakness::optim::{Momentum, Sgd};
+use common_weakness::prelude::*;
+use common_weakness::surrogate::{from_fn, Surrogate};
+use common_weakness::Stage;
+
+use super::common::{images, mlp_ensemble, tensor4, B};
+
+/// Logits `[Σ√x, −Σ√x]`: finite at a black pixel, with an infinite input gradient there.
+fn square_root_model(name: &str) -> Box<dyn Surrogate<B>> {
+    Box::new(from_fn(name, |x: Tensor<B, 4>| {
+        let s = x.sqrt().flatten::<2>(1, 3).sum_dim(1);
+        Tensor::cat(vec![s.clone(), s.neg()], 1)
+    }))
+}
+
+/// A batch with one black pixel, where the square-root model's gradient is infinite.
+fn black_pixel() -> Tensor<B, 4> {
+    tensor4(vec![0.0, 0.5, 0.5, 0.5], [1, 1, 2, 2])
+}
+
+#[test]
+fn an_infinite_gradient_stops_the_attack_naming_the_stage_instead_of_stepping() {
+    let objective = Objective::untargeted(vec![0]);
+    // MI-FGSM: the gradient goes straight to the outer step (burn-ndarray's sign(NaN) is −1,
+    // so unchecked this was a full step and a "successful" run).
+    let ensemble = Ensemble::new(vec![square_root_model("root")]).unwrap();
+    let e = mi_fgsm(ThreatModel::linf(0.1), 3, 1.0).run(&ensemble, black_pixel(), &objective).unwrap_err();
+    assert!(matches!(e, Error::NonFiniteStep { stage: Stage::Outer, quantity: "gradient", iteration: 1 }), "{e}");
+    assert!(e.to_string().contains("outer step at iteration 1"), "{e}");
+
+    // MI-CWA: the reverse step sees it first; without a reverse step, the inner step on the
+    // model at fault does, and names it.
+    let ensemble = Ensemble::new(vec![mlp_ensemble_member(), square_root_model("root")]).unwrap();
+    let mi_cwa = Cwa::mi_cwa(CwaConfig::paper(0.1));
+    let e = mi_cwa.run(&ensemble, black_pixel(), &objective).unwrap_err();
+    assert!(matches!(e, Error::NonFiniteStep { stage: Stage::Reverse, .. }), "{e}");
+    let e = Cwa::mi_cwa(CwaConfig::paper(0.1)).without_reverse().run(&ensemble, black_pixel(), &objective).unwrap_err();
+    assert!(matches!(e, Error::NonFiniteStep { stage: Stage::Inner { ref model }, .. } if model == "root"), "{e}");
+    assert!(e.to_string().contains("inner step on model `root`"), "{e}");
+
+    // SVRE's inner and outer steps go through the same guard.
+    let svre = Svre::new(SvreConfig::paper(ThreatModel::linf(0.1)));
+    assert!(matches!(svre.run(&ensemble, black_pixel(), &objective), Err(Error::NonFiniteStep { .. })));
+}
+
+fn mlp_ensemble_member() -> Box<dyn Surrogate<B>> {
+    super::common::mlp("mlp", 1, 4, 3, 2)
+}
+
+#[test]
+fn a_huge_but_finite_gradient_still_steps_along_its_direction() {
+    // Its sum of squares overflows f32; the L2 normalisation used to give ∞ and a zero step.
+    let huge = from_fn("huge", |x: Tensor<B, 4>| {
+        let s = x.flatten::<2>(1, 3).sum_dim(1).mul_scalar(1e30);
+        Tensor::cat(vec![s.clone(), s.neg()], 1)
+    });
+    let ensemble = Ensemble::new(vec![Box::new(huge) as Box<dyn Surrogate<B>>]).unwrap();
+    let mut attack = mi_fgsm(ThreatModel::l2(0.5), 2, 1.0);
+    attack.outer = Momentum { normalize: common_weakness::norm::Normalization::L2, ..attack.outer };
+    let outcome = attack.run(&ensemble, images(3, [1, 1, 2, 2], 0.4, 0.6), &Objective::untargeted(vec![1])).unwrap();
+    let moved = outcome.records.last().unwrap().perturbation_l2;
+    assert!((moved - 0.5).abs() < 1e-3, "two L2 steps of 0.25 along the gradient: moved {moved}");
+}
+
+#[test]
+fn settings_that_do_not_survive_f32_are_refused_by_name() {
+    let ensemble = mlp_ensemble(2, 4, 3);
+    let x = images(1, [1, 1, 2, 2], 0.0, 1.0);
+    let objective = Objective::untargeted(vec![0]);
+    // A budget finite in f64 that rounds to 0 in f32 was a silent no-op.
+    let e = mi_fgsm(ThreatModel::linf(1e-50), 2, 1.0).run(&ensemble, x.clone(), &objective).unwrap_err();
+    assert!(matches!(e, Error::InvalidParameter { name: "budget", .. }), "{e}");
+    // A momentum that overflows f32 made `momentum × 0` a NaN.
+    let e = mi_fgsm(ThreatModel::linf(0.1), 2, 1e300).run(&ensemble, x.clone(), &objective).unwrap_err();
+    assert!(
+        matches!(&e, Error::Optimizer { role: "outer", source } if matches!(**source, Error::InvalidParameter { name: "momentum", .. })),
+        "{e}"
+    );
+    assert!(e.to_string().starts_with("the outer optimizer: invalid parameter `momentum`"), "{e}");
+    // A TI sigma that underflows made a NaN kernel.
+    let ti = GradientEstimator::default().with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 1e-300 });
+    let e = Cwa::mi_cwa(CwaConfig::paper(0.1)).with_gradient(ti).run(&ensemble, x, &objective).unwrap_err();
+    assert!(matches!(e, Error::InvalidParameter { name: "sigma", .. }), "{e}");
+}
+
+#[test]
+fn errors_name_the_first_cause_and_the_optimizer_role() {
+    let ensemble = mlp_ensemble(2, 4, 3);
+    let x = images(1, [1, 1, 2, 2], 0.0, 1.0);
+    let objective = Objective::untargeted(vec![0]);
+    // A NaN budget is reported as the budget, not as the step size derived from it.
+    for attack in [
+        Box::new(Cwa::mi_cwa(CwaConfig::paper(f64::NAN))) as Box<dyn Attack<B>>,
+        Box::new(Svre::new(SvreConfig::paper(ThreatModel::linf(f64::NAN)))),
+        Box::new(mi_fgsm(ThreatModel::linf(-1.0), 2, 1.0)),
+    ] {
+        let e = attack.run(&ensemble, x.clone(), &objective).unwrap_err();
+        assert!(matches!(e, Error::InvalidParameter { name: "budget", .. }), "{}: {e}", attack.name());
+    }
+    // A bad step size says which optimizer it belongs to.
+    let mut attack = Cwa::mi_cwa(CwaConfig::paper(0.1));
+    attack.reverse = Some(Sgd::sign(f64::NAN));
+    let e = attack.run(&ensemble, x.clone(), &objective).unwrap_err();
+    assert!(matches!(&e, Error::Optimizer { role: "reverse", .. }), "{e}");
+    let mut attack = Cwa::mi_cwa(CwaConfig::paper(0.1));
+    attack.inner = Some(Momentum::mi(0.0, 0.9));
+    let e = attack.run(&ensemble, x, &objective).unwrap_err();
+    assert!(e.to_string().starts_with("the inner optimizer: invalid parameter `step_size`"), "{e}");
+}
+
+#[test]
+fn typos_in_configurations_are_refused() {
+    let spec =
+        r#"{"attack": "mi-fgsm", "threat": {"norm": "Linf", "budget": 0.03}, "iterations": 10, "momentum": 1.0}"#;
+    assert!(serde_json::from_str::<AttackSpec>(spec).is_ok());
+    let typo = r#"{"attack": "mi-fgsm", "threat": {"norm": "Linf", "budget": 0.03}, "iterations": 10, "momentum": 1.0, "sed": 3}"#;
+    let e = serde_json::from_str::<AttackSpec>(typo).unwrap_err();
+    assert!(e.to_string().contains("sed"), "{e}");
+    let e = serde_json::from_str::<ThreatModel>(r#"{"norm": "Linf", "budgett": 0.03}"#).unwrap_err();
+    assert!(e.to_string().contains("budgett"), "{e}");
+    let e = serde_json::from_str::<GradientEstimator>(r#"{"smothing": {"kernel_size": 3, "sigma": 1.0}}"#).unwrap_err();
+    assert!(e.to_string().contains("smothing"), "{e}");
+    let mut config = serde_json::to_value(CwaConfig::paper(0.1)).unwrap();
+    config["inner_stepsize"] = serde_json::json!(0.5);
+    assert!(serde_json::from_value::<CwaConfig>(config).is_err());
+}
+
+/// Stops the run after `after` iterations.
+struct StopAfter {
+    after: usize,
+}
+
+impl Observer for StopAfter {
+    fn observe(&mut self, record: &IterationRecord) -> Control {
+        if record.iteration >= self.after {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    }
+}
+
+#[test]
+fn an_absurd_iteration_count_runs_without_reserving_memory_for_it() {
+    let ensemble = mlp_ensemble(1, 4, 3);
+    let attack = mi_fgsm(ThreatModel::linf(0.1), usize::MAX, 1.0);
+    let outcome = attack
+        .run_observed(
+            &ensemble,
+            images(1, [1, 1, 2, 2], 0.0, 1.0),
+            &Objective::untargeted(vec![0]),
+            &mut StopAfter { after: 2 },
+        )
+        .unwrap();
+    assert_eq!(outcome.records.len(), 2);
+}
+
+#[test]
+fn errors_outside_attacks_name_the_right_thing() {
+    use common_weakness::datasets::idx::read_idx;
+    use common_weakness::eval::success_rate;
+    let missing = std::env::temp_dir().join("common-weakness-no-such-file.idx");
+    let e = read_idx(&missing).unwrap_err();
+    assert!(e.to_string().contains("common-weakness-no-such-file.idx"), "{e}");
+    let e = success_rate(Goal::Untargeted, &[0, 1], &[0, 1], &[0, 1], &[0]).unwrap_err();
+    assert!(e.to_string().contains("adversarial predictions"), "{e}");
+    let e = success_rate(Goal::Untargeted, &[0, 1], &[0], &[0, 1], &[0, 1]).unwrap_err();
+    assert!(matches!(e, Error::BatchMismatch { images: 2, labels: 1 }), "{e}");
+}
+
+#[test]
+fn a_custom_loss_must_give_one_value_per_image() {
+    let ensemble = mlp_ensemble(2, 4, 3);
+    let batch_total = Objective::custom(None, |input: common_weakness::objective::LossInput<B>| input.outputs.sum());
+    let e = mi_fgsm(ThreatModel::linf(0.1), 2, 1.0).run(&ensemble, images(1, [2, 1, 2, 2], 0.0, 1.0), &batch_total);
+    let e = e.unwrap_err();
+    assert!(matches!(e, Error::Shape { what: "custom loss", ref actual, .. } if actual == &vec![1]), "{e}");
+}
+
+#[test]
+fn a_translation_padding_that_would_overflow_is_refused() {
+    let ensemble = mlp_ensemble(1, 4, 3);
+    let di = GradientEstimator::default().with_diversity(InputDiversity::Translate { padding: usize::MAX / 2 });
+    let attack = Cwa::mi_cwa(CwaConfig::paper(0.1)).with_gradient(di);
+    let e = attack.run(&ensemble, images(1, [1, 1, 2, 2], 0.0, 1.0), &Objective::untargeted(vec![0])).unwrap_err();
+    assert!(matches!(e, Error::InvalidParameter { name: "padding", .. }), "{e}");
+}
+
+#[test]
+fn landscape_refuses_empty_batches_and_mismatched_shapes() {
+    use common_weakness::landscape::{Landscape, Scope};
+    let ensemble = mlp_ensemble(2, 4, 3);
+    let objective = Objective::untargeted(vec![0]);
+    let empty = Tensor::<B, 4>::zeros([0, 1, 2, 2], &super::common::device());
+    assert!(matches!(Landscape::new(&ensemble, &Objective::untargeted(vec![]), &empty), Err(Error::EmptyBatch { .. })));
+    let clean = images(1, [1, 1, 2, 2], 0.0, 1.0);
+    let landscape = Landscape::new(&ensemble, &objective, &clean).unwrap();
+    let other = images(2, [2, 1, 2, 2], 0.0, 1.0);
+    let e = landscape.losses(Scope::Ensemble, &other).unwrap_err();
+    assert!(matches!(e, Error::Shape { what: "landscape point", .. }), "{e}");
+    let e = landscape.curve(Scope::Model(0), &clean, &other, &[0.0, 0.1]).unwrap_err();
+    assert!(matches!(e, Error::Shape { what: "curve direction", .. }), "{e}");
+}
+
+#[test]
+fn misuse_outside_attacks_is_an_error_not_a_panic() {
+    use common_weakness::datasets::FashionMnist;
+    use common_weakness::eval::{mean_pairwise_cosine, predictions};
+    use common_weakness::surrogate::Normalized;
+    let device = super::common::device();
+    // Zero classes, and NaN logits (class 0 used to be "predicted").
+    let e = predictions(Tensor::<B, 2>::zeros([2, 0], &device)).unwrap_err();
+    assert!(matches!(e, Error::Shape { what: "logits", .. }), "{e}");
+    let nan = Tensor::<B, 2>::from_floats([[f32::NAN, 1.0], [0.0, 1.0]], &device);
+    assert!(matches!(predictions(nan), Err(Error::NonFiniteLogits { count: 1 })));
+    // A zero resize.
+    let pixels = from_fn("p", |x: Tensor<B, 4>| x.flatten::<2>(1, 3));
+    let e = Normalized::imagenet(pixels).with_resize(0, 0).err().unwrap();
+    assert!(matches!(e, Error::InvalidParameter { name: "resize height", .. }), "{e}");
+    // An index past the end of a dataset.
+    let data = FashionMnist::test_slice().unwrap();
+    let e = data.batch::<B>(&[0, data.len()], &device).unwrap_err();
+    assert!(matches!(e, Error::InvalidParameter { name: "index", .. }), "{e}");
+    // Gradients of different shapes.
+    let e = mean_pairwise_cosine(&[images(1, [1, 1, 2, 2], 0.0, 1.0), images(2, [1, 1, 3, 3], 0.0, 1.0)]).unwrap_err();
+    assert!(matches!(e, Error::Shape { .. }), "{e}");
+}
