@@ -6,7 +6,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::run::{check_finite, Run, RunSetup};
+use super::run::{Run, RunSetup};
 use super::{Attack, AttackOutcome};
 use crate::ensemble::Ensemble;
 use crate::error::{at_least_one, in_role, non_negative, positive, Result, Stage};
@@ -156,9 +156,9 @@ where
                 for _ in 0..c.reverse_steps {
                     let mut evaluation = run.evaluator.ensemble(&(x.clone() + reverse.clone()), None)?;
                     losses.note(&mut evaluation);
-                    let gradient = check_finite(evaluation.gradient, &Stage::Reverse, "gradient", iteration)?;
-                    let step = ascent.apply(gradient).mul_scalar(c.reverse_step_size as f32);
-                    let step = check_finite(step, &Stage::Reverse, "update", iteration)?;
+                    let step = run.checked_update(Stage::Reverse, iteration, evaluation.gradient, |g| {
+                        ascent.apply(g).mul_scalar(c.reverse_step_size as f32)
+                    })?;
                     reverse = match c.reverse_budget {
                         Some(budget) => ThreatModel { norm: c.threat.norm, budget }.clip_perturbation(reverse + step),
                         None => reverse + step,
@@ -167,8 +167,7 @@ where
             }
             let mut evaluation = run.evaluator.ensemble(&(x.clone() + reverse.clone()), None)?;
             losses.note(&mut evaluation);
-            let gradient = evaluation.gradient;
-            x = run.step(Stage::Outer, iteration, x, gradient, |g| self.outer.step(g, &mut outer_state))?;
+            x = run.step(Stage::Outer, iteration, x, evaluation.gradient, |g| self.outer.step(g, &mut outer_state))?;
             if run.record(iteration, losses, &[], &x, started, observer)? == Control::Stop {
                 break;
             }

@@ -115,9 +115,8 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
         self.threat.project(x, &self.x_nat)
     }
 
-    /// `project(from + update(gradient))`, failing with [`Error::NonFiniteStep`] when the
-    /// gradient or the update holds a NaN or an infinity: every step of every attack goes
-    /// through here, so no NaN becomes a step.
+    /// `project(from + update(gradient))`, through [`checked_update`](Self::checked_update):
+    /// every projected step of every attack goes through here.
     pub fn step(
         &self,
         stage: Stage,
@@ -126,9 +125,20 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
         gradient: Tensor<B::InnerBackend, 4>,
         update: impl FnOnce(Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4>,
     ) -> Result<Tensor<B::InnerBackend, 4>> {
+        Ok(self.project(from + self.checked_update(stage, iteration, gradient, update)?))
+    }
+
+    /// `update(gradient)`, failing with [`Error::NonFiniteStep`] when the gradient or the
+    /// update holds a NaN or an infinity, so that no NaN becomes a step.
+    pub fn checked_update(
+        &self,
+        stage: Stage,
+        iteration: usize,
+        gradient: Tensor<B::InnerBackend, 4>,
+        update: impl FnOnce(Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4>,
+    ) -> Result<Tensor<B::InnerBackend, 4>> {
         let gradient = check_finite(gradient, &stage, "gradient", iteration)?;
-        let update = check_finite(update(gradient), &stage, "update", iteration)?;
-        Ok(self.project(from + update))
+        check_finite(update(gradient), &stage, "update", iteration)
     }
 
     /// The inner stage of model `index`.
@@ -223,7 +233,7 @@ fn batch_means<B: Backend>(losses: Vec<(usize, Tensor<B, 1>)>, models: usize) ->
 
 /// `tensor`, or [`Error::NonFiniteStep`] when it holds a NaN or an infinity (one reduction:
 /// `0 · v` is 0 for every finite `v` and NaN otherwise).
-pub(crate) fn check_finite<B: Backend>(
+fn check_finite<B: Backend>(
     tensor: Tensor<B, 4>,
     stage: &Stage,
     quantity: &'static str,
