@@ -325,28 +325,11 @@ mod flex {
     /// `x` clamped to `[min, max]`, NaN kept: in place when `x` is an unshared contiguous f32
     /// tensor, one slice per core.
     pub fn hardtanh(mut x: FlexTensor, min: f32, max: f32) -> FlexTensor {
-        let clamp = move |v: f32| {
-            if v < min {
-                min
-            } else if v > max {
-                max
-            } else {
-                v
-            }
-        };
+        let clamp = move |v: f32| clamp_keeping_nan(v, min, max);
         let in_place = x.dtype() == DType::F32 && x.is_unique() && x.is_contiguous();
         if !in_place {
             let (min64, max64) = (f64::from(min), f64::from(max));
-            let clamp64 = move |v: f64| {
-                if v < min64 {
-                    min64
-                } else if v > max64 {
-                    max64
-                } else {
-                    v
-                }
-            };
-            return burn_flex::ops::unary::unary_op(x, clamp, clamp64);
+            return burn_flex::ops::unary::unary_op(x, clamp, move |v: f64| clamp_keeping_nan(v, min64, max64));
         }
         let (start, count) = (x.layout().start_offset(), x.layout().num_elements());
         let values = &mut x.storage_mut::<f32>()[start..start + count];
@@ -358,6 +341,18 @@ mod flex {
             }
         });
         x
+    }
+
+    /// `v` clamped to `[min, max]` as a comparison-and-select the compiler vectorises; NaN
+    /// fails both comparisons and stays NaN.
+    fn clamp_keeping_nan<T: PartialOrd>(v: T, min: T, max: T) -> T {
+        if v < min {
+            min
+        } else if v > max {
+            max
+        } else {
+            v
+        }
     }
 
     /// `grad` where `min < output < max`, for a contiguous f32 `output` and an f32 `grad` whose
