@@ -109,9 +109,11 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
 
     /// Per-image objective `[N]` at `x` under `scope`; a single model needs only a forward pass.
     pub(crate) fn loss(&self, scope: Scope, x: &Tensor<B::InnerBackend, 4>) -> Result<Vec<f32>> {
-        self.check_shape("landscape point", x)?;
         match scope {
-            Scope::Model(index) if index < self.models => Ok(host::to_vec(self.evaluator.model_loss(index, x)?)),
+            Scope::Model(index) if index < self.models => {
+                self.check_shape("landscape point", x)?;
+                Ok(host::to_vec(self.evaluator.model_loss(index, x)?))
+            }
             _ => Ok(host::to_vec(self.evaluate(scope, x)?.loss)),
         }
     }
