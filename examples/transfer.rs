@@ -126,7 +126,7 @@ fn train<B: AutodiffBackend, M: AutodiffModule<B> + Classify<B>>(
     model
 }
 
-fn boxed<M: Classify<Train> + Module<Train> + 'static>(name: &str, model: M) -> Box<dyn Surrogate<Train>> {
+fn boxed<M: Classify<Train> + Module<Train> + Sync + 'static>(name: &str, model: M) -> Box<dyn Surrogate<Train>> {
     Box::new(from_module(name.to_string(), model, |m: &M, x: Tensor<Train, 4>| m.forward(x)))
 }
 

@@ -66,7 +66,10 @@ pub struct AttackOutcome<B: AutodiffBackend> {
 }
 
 /// An attack on an ensemble of surrogates.
-pub trait Attack<B: AutodiffBackend> {
+///
+/// Attacks are `Send + Sync` and keep no state between runs: one attack can run on several
+/// threads at once, each run with its own seeded randomness.
+pub trait Attack<B: AutodiffBackend>: Send + Sync {
     /// The attack's display name.
     fn name(&self) -> &str;
 

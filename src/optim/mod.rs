@@ -45,7 +45,7 @@ use burn::tensor::{backend::Backend, Tensor};
 use crate::error::Result;
 
 /// A first-order optimizer over `[N, C, H, W]` tensors.
-pub trait Optimizer<B: Backend> {
+pub trait Optimizer<B: Backend>: Send + Sync {
     /// Everything the optimizer remembers between steps.
     type State;
 

@@ -36,7 +36,7 @@ where
     FnSurrogate { name: name.into(), forward }
 }
 
-impl<B: Backend, F: Fn(Tensor<B, 4>) -> Tensor<B, 2>> Surrogate<B> for FnSurrogate<F> {
+impl<B: Backend, F: Fn(Tensor<B, 4>) -> Tensor<B, 2> + Send + Sync> Surrogate<B> for FnSurrogate<F> {
     fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         (self.forward)(images)
     }

@@ -27,7 +27,12 @@ use crate::error::Result;
 /// Implement it directly on your Burn model, or wrap one with [`from_module`] or a closure
 /// with [`from_fn`]. Give the model's parameters `no_grad()` (the adapters do) so that
 /// backward passes compute only the input gradient.
-pub trait Surrogate<B: Backend> {
+///
+/// Surrogates are `Send + Sync` (Burn's tensors and modules are), so one [`Ensemble`] can
+/// serve attacks on several threads at once.
+///
+/// [`Ensemble`]: crate::Ensemble
+pub trait Surrogate<B: Backend>: Send + Sync {
     /// Outputs `[N, K]` for images `[N, C, H, W]` in `[0, 1]`.
     fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2>;
 

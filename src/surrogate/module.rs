@@ -46,7 +46,12 @@ impl<M, F> ModuleSurrogate<M, F> {
     }
 }
 
-impl<B: Backend, M, F: Fn(&M, Tensor<B, 4>) -> Tensor<B, 2>> Surrogate<B> for ModuleSurrogate<M, F> {
+impl<B, M, F> Surrogate<B> for ModuleSurrogate<M, F>
+where
+    B: Backend,
+    M: Send + Sync,
+    F: Fn(&M, Tensor<B, 4>) -> Tensor<B, 2> + Send + Sync,
+{
     fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         (self.forward)(&self.module, images)
     }

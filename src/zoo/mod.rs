@@ -49,7 +49,7 @@ pub const WEIGHTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/zoo");
 
 /// A zoo architecture: a Burn module mapping `[N, 1, 28, 28]` images in `[0, 1]` to 10 logits.
 /// Normalisation happens inside (`(x − 0.2860) / 0.3530`, the training-set statistics).
-pub trait ZooNet<B: SurrogateOps>: Module<B> + Sized {
+pub trait ZooNet<B: SurrogateOps>: Module<B> + Sync + Sized {
     /// A freshly initialised network (from Burn's seeded backend RNG).
     fn init(device: &B::Device) -> Self;
     /// Logits `[N, 10]`.

@@ -233,3 +233,27 @@ fn misuse_outside_attacks_is_an_error_not_a_panic() {
     let e = mean_pairwise_cosine(&[images(1, [1, 1, 2, 2], 0.0, 1.0), images(2, [1, 1, 3, 3], 0.0, 1.0)]).unwrap_err();
     assert!(matches!(e, Error::Shape { .. }), "{e}");
 }
+
+/// Compiles only if `T` can be shared between threads.
+fn assert_shared<T: Send + Sync>() {}
+
+#[test]
+fn two_threads_share_one_ensemble_and_get_the_sequential_results() {
+    assert_shared::<Ensemble<B>>();
+    assert_shared::<Box<dyn Attack<B>>>();
+    assert_shared::<Objective<B>>();
+    let ensemble = mlp_ensemble(3, 16, 4);
+    let attack: Box<dyn Attack<B>> = Box::new(Cwa::mi_cwa(CwaConfig::paper(0.1)));
+    let batches = [images(1, [2, 1, 4, 4], 0.0, 1.0), images(2, [3, 1, 4, 4], 0.0, 1.0)];
+    let objectives = [Objective::untargeted(vec![0, 1]), Objective::untargeted(vec![2, 3, 0])];
+    let run = |i: usize| {
+        let outcome = attack.run(&ensemble, batches[i].clone(), &objectives[i]).unwrap();
+        super::common::values(outcome.adversarial)
+    };
+    let sequential: Vec<Vec<f32>> = (0..2).map(run).collect();
+    let parallel: Vec<Vec<f32>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2).map(|i| scope.spawn(move || run(i))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(parallel, sequential);
+}
