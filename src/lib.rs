@@ -47,6 +47,7 @@ pub mod eval;
 pub mod gradient;
 mod host;
 pub mod images;
+mod json_float;
 pub mod landscape;
 pub mod models;
 pub mod norm;

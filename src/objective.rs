@@ -33,6 +33,7 @@ pub enum LossKind {
     /// `−confidence` once the attack has succeeded by that margin.
     Margin {
         /// How far past the decision boundary the attack keeps pushing (κ ≥ 0).
+        #[serde(with = "crate::json_float")]
         confidence: f64,
     },
     /// Feature distortion `‖f(x) − f(x_nat)‖²` (maximised; the paper's loss against vision

@@ -36,6 +36,7 @@ pub struct ThreatModel {
     pub norm: Norm,
     /// The ball's radius (ε in the paper).
     #[doc(alias = "epsilon")]
+    #[serde(with = "crate::json_float")]
     pub budget: f64,
 }
 

@@ -37,14 +37,18 @@ pub struct CwaConfig {
     pub iterations: usize,
     /// Outer step α.
     #[doc(alias = "alpha")]
+    #[serde(with = "crate::json_float")]
     pub step_size: f64,
     /// Inner (per-model) step β.
     #[doc(alias = "beta")]
+    #[serde(with = "crate::json_float")]
     pub inner_step_size: f64,
     /// Reverse (sharpness) step r.
+    #[serde(with = "crate::json_float")]
     pub reverse_step_size: f64,
     /// Momentum μ of the inner and outer rules.
     #[doc(alias = "mu")]
+    #[serde(with = "crate::json_float")]
     pub momentum: f64,
     /// Paper or reference behaviour.
     pub flavor: Flavor,

@@ -25,11 +25,13 @@ pub struct RapConfig {
     /// Outer iterations T (the paper: 400).
     pub iterations: usize,
     /// Step of the reverse perturbation (the paper: 2/255).
+    #[serde(with = "crate::json_float")]
     pub reverse_step_size: f64,
     /// Reverse steps K per outer iteration (the paper: 10).
     pub reverse_steps: usize,
     /// Radius of the reverse perturbation's ball in the threat's norm; `None` leaves it
     /// unconstrained (the authors of CWA).
+    #[serde(with = "crate::json_float::option")]
     pub reverse_budget: Option<f64>,
     /// Outer iterations before the reverse perturbation starts (RAP-LS; 0 = from the start).
     pub late_start: usize,

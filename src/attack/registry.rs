@@ -50,6 +50,7 @@ pub enum AttackSpec {
         /// Iterations.
         iterations: usize,
         /// Step α.
+        #[serde(with = "crate::json_float")]
         step_size: f64,
         /// Seed of the random start.
         seed: u64,
@@ -61,6 +62,7 @@ pub enum AttackSpec {
         /// Iterations.
         iterations: usize,
         /// Momentum μ.
+        #[serde(with = "crate::json_float")]
         momentum: f64,
     },
     /// [`ni_fgsm`].
@@ -70,6 +72,7 @@ pub enum AttackSpec {
         /// Iterations.
         iterations: usize,
         /// Momentum μ.
+        #[serde(with = "crate::json_float")]
         momentum: f64,
     },
     /// [`di_mi_fgsm`].
@@ -79,6 +82,7 @@ pub enum AttackSpec {
         /// Iterations.
         iterations: usize,
         /// Momentum μ.
+        #[serde(with = "crate::json_float")]
         momentum: f64,
         /// Seed of the random transforms or samples.
         #[serde(default)]
@@ -91,6 +95,7 @@ pub enum AttackSpec {
         /// Iterations.
         iterations: usize,
         /// Momentum μ.
+        #[serde(with = "crate::json_float")]
         momentum: f64,
     },
     /// [`vmi_fgsm`].
@@ -100,6 +105,7 @@ pub enum AttackSpec {
         /// Iterations.
         iterations: usize,
         /// Momentum μ.
+        #[serde(with = "crate::json_float")]
         momentum: f64,
         /// Seed of the random transforms or samples.
         #[serde(default)]
@@ -112,6 +118,7 @@ pub enum AttackSpec {
         /// Iterations.
         iterations: usize,
         /// Momentum μ.
+        #[serde(with = "crate::json_float")]
         momentum: f64,
         /// Seed of the random transforms or samples.
         #[serde(default)]

@@ -25,8 +25,10 @@ pub struct SvreConfig {
     /// Outer iterations T.
     pub iterations: usize,
     /// Inner step β.
+    #[serde(with = "crate::json_float")]
     pub inner_step_size: f64,
     /// Inner momentum μ₂.
+    #[serde(with = "crate::json_float")]
     pub inner_momentum: f64,
     /// Inner steps M per outer iteration; `None` visits each model once (M = n).
     pub inner_steps: Option<usize>,

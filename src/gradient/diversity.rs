@@ -19,8 +19,10 @@ pub enum InputDiversity {
     /// ⌊resize_rate·H⌋×⌊resize_rate·W⌋, and resize back to H×W (bilinear).
     ResizePad {
         /// Chance of transforming an image (the paper: 0.5).
+        #[serde(with = "crate::json_float")]
         probability: f64,
         /// Largest enlargement factor (> 1; TransferAttack's 1.1).
+        #[serde(with = "crate::json_float")]
         resize_rate: f64,
     },
     /// The CWA authors' form: always zero-pad by `padding` pixels on every side and crop

@@ -21,6 +21,7 @@ pub enum Sampling {
         /// Number of points (the authors: 20 for VMI-FGSM, 8 per model in VMI-CWA).
         samples: usize,
         /// Half-width of the box, in multiples of the budget ε (the authors: 1.5).
+        #[serde(with = "crate::json_float")]
         range: f64,
     },
     /// Wang & He's variance tuning (CVPR 2021): the gradient used is `∇L(x_t) + v_t`, and
@@ -30,6 +31,7 @@ pub enum Sampling {
         /// Number of neighbourhood points N (the paper: 20).
         samples: usize,
         /// Half-width of the box in multiples of ε (the paper's β: 1.5).
+        #[serde(with = "crate::json_float")]
         range: f64,
     },
     /// SSA (Long et al., ECCV 2022): the mean gradient at `samples` spectrum-transformed
@@ -39,8 +41,10 @@ pub enum Sampling {
         /// Number of copies N (the authors: 20).
         samples: usize,
         /// Spectrum mask half-width ρ (the authors: 0.5).
+        #[serde(with = "crate::json_float")]
         rho: f64,
         /// Noise standard deviation σ in pixel units (the authors: 16/255).
+        #[serde(with = "crate::json_float")]
         sigma: f64,
     },
 }

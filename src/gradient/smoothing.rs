@@ -27,6 +27,7 @@ pub struct GaussianSmoothing {
     /// Side of the square kernel (odd).
     pub kernel_size: usize,
     /// Standard deviation in pixels.
+    #[serde(with = "crate::json_float")]
     pub sigma: f64,
 }
 

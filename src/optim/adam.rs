@@ -34,12 +34,16 @@ use crate::norm::Normalization;
 pub struct Adam {
     /// Learning rate (the step scale).
     #[doc(alias = "lr")]
+    #[serde(with = "crate::json_float")]
     pub step_size: f64,
     /// Decay of the first moment (β₁).
+    #[serde(with = "crate::json_float")]
     pub beta1: f64,
     /// Decay of the second moment (β₂).
+    #[serde(with = "crate::json_float")]
     pub beta2: f64,
     /// Denominator guard (PyTorch: 1e-8; Burn: 1e-5).
+    #[serde(with = "crate::json_float")]
     pub epsilon: f64,
     /// Use AMSGrad's running maximum of the second moment.
     pub amsgrad: bool,

@@ -34,9 +34,11 @@ use crate::norm::{Direction, Normalization};
 #[serde(deny_unknown_fields)]
 pub struct Momentum {
     /// Step length (α outer, β inner).
+    #[serde(with = "crate::json_float")]
     pub step_size: f64,
     /// Decay of the buffer (μ).
     #[doc(alias = "mu")]
+    #[serde(with = "crate::json_float")]
     pub momentum: f64,
     /// Normalisation of each gradient before it enters the buffer.
     pub normalize: Normalization,

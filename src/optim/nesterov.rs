@@ -18,8 +18,10 @@ use crate::norm::{Direction, Normalization};
 #[serde(deny_unknown_fields)]
 pub struct Nesterov {
     /// Step length.
+    #[serde(with = "crate::json_float")]
     pub step_size: f64,
     /// Decay of the buffer (μ).
+    #[serde(with = "crate::json_float")]
     pub momentum: f64,
     /// Normalisation of each gradient before use.
     pub normalize: Normalization,

@@ -22,10 +22,13 @@ use crate::norm::Direction;
 #[serde(deny_unknown_fields)]
 pub struct PatchWise {
     /// The amplified step α_b.
+    #[serde(with = "crate::json_float")]
     pub step_size: f64,
     /// The projection step γ.
+    #[serde(with = "crate::json_float")]
     pub projection_step: f64,
     /// The budget ε beyond which amplification is spread to neighbours.
+    #[serde(with = "crate::json_float")]
     pub budget: f64,
     /// The direction of the main step (sign under L∞).
     pub direction: Direction,

@@ -26,6 +26,7 @@ use crate::norm::{Direction, Normalization};
 pub struct Sgd {
     /// Step length (α).
     #[doc(alias = "alpha")]
+    #[serde(with = "crate::json_float")]
     pub step_size: f64,
     /// Normalisation applied to the gradient first.
     pub normalize: Normalization,

@@ -3,7 +3,7 @@
 //! refused, and absurd iteration counts do not panic.
 
 use burn::tensor::Tensor;
-use common_weakness::attack::{mi_fgsm, AttackSpec, CwaConfig, Svre, SvreConfig};
+use common_weakness::attack::{mi_fgsm, AttackSpec, CwaConfig, RapConfig, Svre, SvreConfig};
 use common_weakness::gradient::GradientEstimator;
 use common_weakness::observe::{Control, IterationRecord, Observer};
 use common_weakness::optim::{Momentum, Sgd};
@@ -131,6 +131,25 @@ fn typos_in_configurations_are_refused() {
     let mut config = serde_json::to_value(CwaConfig::paper(0.1)).unwrap();
     config["inner_stepsize"] = serde_json::json!(0.5);
     assert!(serde_json::from_value::<CwaConfig>(config).is_err());
+}
+
+#[test]
+fn a_nan_setting_reads_back_from_json_and_is_then_refused_by_name() {
+    // serde_json writes NaN as `null`, which did not read back as a number.
+    let spec = AttackSpec::MiFgsm { threat: ThreatModel::linf(f64::NAN), iterations: 2, momentum: f64::INFINITY };
+    let json = serde_json::to_string(&spec).unwrap();
+    assert!(json.contains(r#""budget":"NaN""#) && json.contains(r#""momentum":"inf""#), "{json}");
+    let back: AttackSpec = serde_json::from_str(&json).unwrap();
+    let e = back.build::<B>().run(
+        &mlp_ensemble(1, 4, 3),
+        images(1, [1, 1, 2, 2], 0.0, 1.0),
+        &Objective::untargeted(vec![0]),
+    );
+    assert!(matches!(e, Err(Error::InvalidParameter { name: "budget", .. })), "{:?}", e.err());
+    let mut rap = serde_json::to_value(RapConfig::paper(ThreatModel::linf(0.1))).unwrap();
+    rap["reverse_budget"] = serde_json::json!("-inf");
+    let rap: RapConfig = serde_json::from_value(rap).unwrap();
+    assert_eq!(rap.reverse_budget, Some(f64::NEG_INFINITY));
 }
 
 /// Stops the run after `after` iterations.
