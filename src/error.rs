@@ -43,6 +43,15 @@ pub enum Error {
         /// Number of classes the models output.
         classes: usize,
     },
+    /// A cross-entropy or margin loss was asked of a model with fewer than two classes (over
+    /// one logit both losses are constant, so the attack could not move).
+    #[error("model `{model}` outputs {classes} class(es); cross-entropy and margin losses need at least 2")]
+    TooFewClasses {
+        /// The model's name.
+        model: String,
+        /// The number of outputs it has.
+        classes: usize,
+    },
     /// Pixels are NaN, infinite, or outside [0, 1].
     #[error("invalid pixels: {count} values are {problem}; images must be finite and in [0, 1]")]
     InvalidPixels {

@@ -164,8 +164,12 @@ impl<B: Backend> Objective<B> {
         }
     }
 
-    /// Checks the labels against a model with `classes` outputs.
-    pub(crate) fn check_classes(&self, classes: usize) -> Result<()> {
+    /// Checks the labels against model `model` with `classes` outputs. The built-in
+    /// classification losses need two classes: over one logit they are constant.
+    pub(crate) fn check_classes(&self, model: &str, classes: usize) -> Result<()> {
+        if matches!(self.loss, Loss::Builtin(LossKind::CrossEntropy | LossKind::Margin { .. })) && classes < 2 {
+            return Err(Error::TooFewClasses { model: model.to_string(), classes });
+        }
         let uses_classes = !matches!(self.loss, Loss::Builtin(LossKind::FeatureDistortion));
         if let (true, Some(labels)) = (uses_classes, &self.labels) {
             if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
@@ -222,7 +226,9 @@ impl<B: Backend> Objective<B> {
             }
             (LossKind::Margin { confidence }, Some(one_hot)) => {
                 let label_logit = (outputs.clone() * one_hot.clone()).sum_dim(1);
-                let best_other = outputs.mask_fill(one_hot.equal_elem(1.0), -1e30).max_dim(1);
+                // −∞, not a large negative number, so that no logit, however negative, loses
+                // to the masked label.
+                let best_other = outputs.mask_fill(one_hot.equal_elem(1.0), f32::NEG_INFINITY).max_dim(1);
                 let margin = (label_logit - best_other).mul_scalar(toward_label);
                 margin.clamp_min(-confidence as f32).squeeze_dim(1)
             }

@@ -74,7 +74,7 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
                     actual: dims.to_vec(),
                 });
             }
-            objective.check_classes(dims[1])?;
+            objective.check_classes(member.name(), dims[1])?;
             contexts.push(Context { one_hot: objective.one_hot(dims[1], &device), clean: outputs });
         }
         let combined = match combination {

@@ -205,6 +205,33 @@ fn a_custom_loss_must_give_one_value_per_image() {
 }
 
 #[test]
+fn classification_losses_refuse_one_class_models_and_rank_any_logits() {
+    // Over one logit, cross-entropy and margin are constant: the attack silently did nothing.
+    let one_class = from_fn("one-logit", |x: Tensor<B, 4>| x.flatten::<2>(1, 3).sum_dim(1));
+    let ensemble = Ensemble::new(vec![Box::new(one_class) as Box<dyn Surrogate<B>>]).unwrap();
+    let e = mi_fgsm(ThreatModel::linf(0.1), 2, 1.0).run(
+        &ensemble,
+        images(1, [1, 1, 2, 2], 0.0, 1.0),
+        &Objective::untargeted(vec![0]),
+    );
+    let e = e.unwrap_err();
+    assert!(matches!(e, Error::TooFewClasses { ref model, classes: 1 } if model == "one-logit"), "{e}");
+
+    // The margin used to mask the label with −1e30, which beat logits below it.
+    let device = super::common::device();
+    let outputs = Tensor::<B, 2>::from_floats([[-1e35, -2e35, -3e35]], &device);
+    let one_hot = Tensor::<B, 2>::from_floats([[1.0, 0.0, 0.0]], &device);
+    let input = common_weakness::objective::LossInput {
+        outputs: outputs.clone(),
+        one_hot: Some(one_hot),
+        clean_outputs: outputs,
+    };
+    let margin = Objective::<B>::untargeted(vec![0]).with_loss(LossKind::Margin { confidence: 1e36 });
+    let loss = super::common::values(margin.per_sample(input).unwrap());
+    assert!((loss[0] - 1e35).abs() < 1e30, "z_y − max_(j≠y) z_j = 1e35, got {}", loss[0]);
+}
+
+#[test]
 fn a_translation_padding_that_would_overflow_is_refused() {
     let ensemble = mlp_ensemble(1, 4, 3);
     let di = GradientEstimator::default().with_diversity(InputDiversity::Translate { padding: usize::MAX / 2 });
