@@ -100,6 +100,15 @@ pub enum Error {
         /// The attack iteration (0 = clean images).
         iteration: usize,
     },
+    /// A landscape measurement met a NaN or infinite objective, gradient or Hessian-vector
+    /// product, and stops rather than return NaN.
+    #[error("the {quantity} of {scope} is not finite (NaN or infinite) at a point the landscape measured")]
+    NonFiniteMeasurement {
+        /// Whose: "model `name`" or "the ensemble".
+        scope: String,
+        /// `"objective"`, `"gradient"` or `"Hessian-vector product"`.
+        quantity: &'static str,
+    },
     /// A model's logits hold NaN, so no class can be predicted.
     #[error("{count} logits are NaN: no class can be predicted (is the model or its input broken?)")]
     NonFiniteLogits {

@@ -15,3 +15,9 @@ pub(crate) fn tensor<B: Backend, const D: usize>(
 ) -> Tensor<B, D> {
     Tensor::from_data(TensorData::new(values, shape), device)
 }
+
+/// Whether every value of `x` is finite, in one reduction read back as one number: `0 · v`
+/// is 0 for every finite `v` and NaN otherwise.
+pub(crate) fn is_finite<B: Backend, const D: usize>(x: &Tensor<B, D>) -> bool {
+    to_vec(x.clone().mul_scalar(0.0).sum())[0] == 0.0
+}

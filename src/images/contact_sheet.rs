@@ -12,7 +12,8 @@ use crate::host;
 
 /// Writes a PNG with one row per image and three columns: the original, the perturbation
 /// `0.5 + amplify·(adversarial − original)` (grey is zero), and the adversarial image.
-/// `originals` and `adversarials` are `[N, 3, H, W]` in `[0, 1]`.
+/// `originals` and `adversarials` are `[N, 3, H, W]` of finite pixels in `[0, 1]`
+/// ([`Error::InvalidPixels`] otherwise).
 pub fn contact_sheet<B: Backend>(
     originals: &Tensor<B, 4>,
     adversarials: &Tensor<B, 4>,
@@ -29,6 +30,8 @@ pub fn contact_sheet<B: Backend>(
         });
     }
     crate::error::positive("amplify", amplify.into())?;
+    crate::attack::check_images(originals)?;
+    crate::attack::check_images(adversarials)?;
     let original = host::to_vec(originals.clone());
     let adversarial = host::to_vec(adversarials.clone());
     let perturbation: Vec<f32> = original.iter().zip(&adversarial).map(|(&x, &a)| 0.5 + amplify * (a - x)).collect();

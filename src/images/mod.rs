@@ -85,7 +85,8 @@ pub fn quantize<B: Backend>(images: Tensor<B, 4>) -> Tensor<B, 4> {
 }
 
 /// Saves image `index` of a batch `[N, 3, H, W]` in `[0, 1]` as an 8-bit RGB PNG (lossless:
-/// loading it gives [`quantize`]d pixels back). Parent folders are created.
+/// loading it gives [`quantize`]d pixels back). Parent folders are created. NaN, infinite or
+/// out-of-range pixels are an [`Error::InvalidPixels`], not black or clipped pixels.
 pub fn save_png<B: Backend>(images: &Tensor<B, 4>, index: usize, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let [n, channels, height, width] = images.dims();
@@ -96,7 +97,9 @@ pub fn save_png<B: Backend>(images: &Tensor<B, 4>, index: usize, path: impl AsRe
             actual: images.dims().to_vec(),
         });
     }
-    let pixels = host::to_vec(images.clone().slice(index..index + 1));
+    let image = images.clone().slice(index..index + 1);
+    crate::attack::check_images(&image)?;
+    let pixels = host::to_vec(image);
     write_png(&to_rgb8(&pixels, height, width), path)
 }
 

@@ -28,9 +28,11 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
     /// Mean pairwise cosine similarity of the models' gradients at `x` (per image, then
     /// averaged; the paper's closeness proxy, Thm 3.2). `None` with fewer than two models.
     pub fn gradient_cosine(&self, x: &Tensor<B, 4>) -> Result<Option<f64>> {
+        self.check_point(x)?;
         let x = x.clone().inner();
-        let gradients =
-            (0..self.models).map(|i| Ok(self.evaluate(Scope::Model(i), &x)?.gradient)).collect::<Result<Vec<_>>>()?;
+        let gradients = (0..self.names.len())
+            .map(|i| Ok(self.evaluate(Scope::Model(i), &x)?.gradient))
+            .collect::<Result<Vec<_>>>()?;
         mean_pairwise_cosine(&gradients)
     }
 
@@ -48,6 +50,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
         at_least_one("steps", steps)?;
         positive("step_size", step_size)?;
         positive("radius", radius)?;
+        self.check_point(x)?;
         let start = x.clone().inner();
         let mut point = start.clone();
         let mut loss_at_start = None;

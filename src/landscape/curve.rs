@@ -4,7 +4,8 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
 use super::{mean, Landscape, Scope};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::host;
 use crate::norm::{self, scale_per_sample};
 
 impl<B: AutodiffBackend> Landscape<'_, B> {
@@ -14,10 +15,17 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
     /// optimum; they normalise over the whole batch, this per image). A zero direction gives a
     /// flat curve, not NaN.
     pub fn curve(&self, scope: Scope, x: &Tensor<B, 4>, direction: &Tensor<B, 4>, offsets: &[f64]) -> Result<Vec<f64>> {
-        self.check_shape("landscape point", x)?;
+        self.check_point(x)?;
         self.check_shape("curve direction", direction)?;
-        let x = x.clone().inner();
         let direction = direction.clone().inner();
+        if let Some(&value) = host::to_vec(direction.clone()).iter().find(|v| !v.is_finite()) {
+            return Err(Error::InvalidParameter {
+                name: "curve direction",
+                value: value.into(),
+                requirement: "must be finite",
+            });
+        }
+        let x = x.clone().inner();
         let size = norm::linf(direction.clone());
         let zero = size.clone().lower_equal_elem(0.0);
         let unit = scale_per_sample(direction, size.mask_fill(zero.clone(), 1.0).recip().mask_fill(zero, 0.0));

@@ -17,6 +17,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
     pub fn sharpness(&self, scope: Scope, x: &Tensor<B, 4>, radius: f64, steps: usize, seed: u64) -> Result<f64> {
         positive("radius", radius)?;
         at_least_one("steps", steps)?;
+        self.check_point(x)?;
         let start = x.clone().inner();
         let base = self.loss(scope, &start)?;
         let radius = radius as f32;
@@ -56,6 +57,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
     ) -> Result<Vec<f64>> {
         at_least_one("iterations", iterations)?;
         positive("finite_difference", finite_difference)?;
+        self.check_point(x)?;
         let x = x.clone().inner();
         let h = finite_difference as f32;
         let mut v = Normalization::L2.apply(AttackRng::new(seed).normal::<B::InnerBackend>(x.dims(), &x.device()));
@@ -64,6 +66,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
             let plus = self.evaluate(scope, &(x.clone() + v.clone().mul_scalar(h)))?.gradient;
             let minus = self.evaluate(scope, &(x.clone() - v.clone().mul_scalar(h)))?.gradient;
             let hv = (plus - minus).div_scalar(2.0 * h);
+            self.check_finite(scope, "Hessian-vector product", &hv)?;
             // Rayleigh quotient vᵀHv per image (‖v‖ = 1).
             let quotient = norm::flatten(v * hv.clone()).sum_dim(1).squeeze_dim::<1>(1);
             eigenvalues = host::to_vec(quotient).into_iter().map(f64::from).collect();

@@ -62,7 +62,8 @@ pub enum Scope {
 /// ```
 pub struct Landscape<'a, B: AutodiffBackend> {
     evaluator: Evaluator<'a, B>,
-    models: usize,
+    /// The models' names, for errors.
+    names: Vec<String>,
     /// The clean batch's shape: every point and direction must have it.
     shape: [usize; 4],
 }
@@ -77,7 +78,32 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
         crate::attack::check_images(clean)?;
         objective.validate(clean.dims()[0])?;
         let evaluator = Evaluator::new(models, objective, Combination::LogitMean, &clean.clone().inner())?;
-        Ok(Self { evaluator, models: models.len(), shape: clean.dims() })
+        let names = models.names().into_iter().map(str::to_string).collect();
+        Ok(Self { evaluator, names, shape: clean.dims() })
+    }
+
+    /// Checks a point given to a measurement: the clean batch's shape, finite pixels in
+    /// `[0, 1]`.
+    pub(crate) fn check_point(&self, x: &Tensor<B, 4>) -> Result<()> {
+        self.check_shape("landscape point", x)?;
+        crate::attack::check_images(x)
+    }
+
+    /// `Ok` when `tensor` is finite, else [`Error::NonFiniteMeasurement`] naming `scope`.
+    pub(crate) fn check_finite<const D: usize>(
+        &self,
+        scope: Scope,
+        quantity: &'static str,
+        tensor: &Tensor<B::InnerBackend, D>,
+    ) -> Result<()> {
+        if host::is_finite(tensor) {
+            return Ok(());
+        }
+        let scope = match scope {
+            Scope::Model(index) => format!("model `{}`", self.names[index]),
+            Scope::Ensemble => "the ensemble".to_string(),
+        };
+        Err(Error::NonFiniteMeasurement { scope, quantity })
     }
 
     /// Fails with [`Error::Shape`] unless `tensor` has the clean batch's shape.
@@ -93,33 +119,47 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
         }
     }
 
-    /// Per-image objective `[N]` at `x` under `scope`, with its gradient.
-    pub(crate) fn evaluate(&self, scope: Scope, x: &Tensor<B::InnerBackend, 4>) -> Result<Evaluation<B::InnerBackend>> {
-        self.check_shape("landscape point", x)?;
+    /// Fails unless `scope` names one of the models or the ensemble.
+    fn check_scope(&self, scope: Scope) -> Result<()> {
         match scope {
-            Scope::Model(index) if index < self.models => self.evaluator.model(index, x, None),
-            Scope::Model(index) => Err(Error::InvalidParameter {
+            Scope::Model(index) if index >= self.names.len() => Err(Error::InvalidParameter {
                 name: "model index",
                 value: index as f64,
                 requirement: "must be < the number of models",
             }),
-            Scope::Ensemble => self.evaluator.ensemble(x, None),
+            _ => Ok(()),
         }
     }
 
-    /// Per-image objective `[N]` at `x` under `scope`; a single model needs only a forward pass.
+    /// Per-image objective `[N]` at `x` under `scope`, with its gradient; both finite.
+    pub(crate) fn evaluate(&self, scope: Scope, x: &Tensor<B::InnerBackend, 4>) -> Result<Evaluation<B::InnerBackend>> {
+        self.check_shape("landscape point", x)?;
+        self.check_scope(scope)?;
+        let evaluation = match scope {
+            Scope::Model(index) => self.evaluator.model(index, x, None)?,
+            Scope::Ensemble => self.evaluator.ensemble(x, None)?,
+        };
+        self.check_finite(scope, "objective", &evaluation.loss)?;
+        self.check_finite(scope, "gradient", &evaluation.gradient)?;
+        Ok(evaluation)
+    }
+
+    /// Per-image objective `[N]` at `x` under `scope`, finite; a single model needs only a
+    /// forward pass.
     pub(crate) fn loss(&self, scope: Scope, x: &Tensor<B::InnerBackend, 4>) -> Result<Vec<f32>> {
-        match scope {
-            Scope::Model(index) if index < self.models => {
-                self.check_shape("landscape point", x)?;
-                Ok(host::to_vec(self.evaluator.model_loss(index, x)?))
-            }
-            _ => Ok(host::to_vec(self.evaluate(scope, x)?.loss)),
-        }
+        self.check_shape("landscape point", x)?;
+        self.check_scope(scope)?;
+        let loss = match scope {
+            Scope::Model(index) => self.evaluator.model_loss(index, x)?,
+            Scope::Ensemble => self.evaluator.ensemble(x, None)?.loss,
+        };
+        self.check_finite(scope, "objective", &loss)?;
+        Ok(host::to_vec(loss))
     }
 
     /// Per-image objective values at `x` under `scope`.
     pub fn losses(&self, scope: Scope, x: &Tensor<B, 4>) -> Result<Vec<f32>> {
+        self.check_point(x)?;
         self.loss(scope, &x.clone().inner())
     }
 }

@@ -257,6 +257,28 @@ fn landscape_refuses_empty_batches_and_mismatched_shapes() {
 }
 
 #[test]
+fn landscape_measurements_are_finite_or_an_error_naming_the_model() {
+    use common_weakness::landscape::{Landscape, Scope};
+    let ensemble = Ensemble::new(vec![mlp_ensemble_member(), square_root_model("root")]).unwrap();
+    let objective = Objective::untargeted(vec![0]);
+    let landscape = Landscape::new(&ensemble, &objective, &black_pixel()).unwrap();
+    // The square root's gradient is infinite at the black pixel: sharpness and the Hessian
+    // used to come back NaN, the nearby optimum from a NaN-signed step.
+    let e = landscape.top_hessian_eigenvalue(Scope::Model(1), &black_pixel(), 3, 1e-2, 0).unwrap_err();
+    assert!(matches!(e, Error::NonFiniteMeasurement { ref scope, .. } if scope == "model `root`"), "{e}");
+    let e = landscape.nearby_optimum(Scope::Model(1), &black_pixel(), 2, 0.01, 0.1).unwrap_err();
+    assert!(matches!(e, Error::NonFiniteMeasurement { quantity: "gradient", .. }), "{e}");
+    let e = landscape.top_hessian_eigenvalue(Scope::Ensemble, &black_pixel(), 3, 1e-2, 0).unwrap_err();
+    assert!(e.to_string().contains("of the ensemble"), "{e}");
+    assert!(landscape.sharpness(Scope::Model(0), &black_pixel(), 0.05, 2, 0).unwrap().is_finite());
+    // NaN points and directions are refused before any model sees them.
+    let nan = tensor4(vec![f32::NAN, 0.5, 0.5, 0.5], [1, 1, 2, 2]);
+    assert!(matches!(landscape.losses(Scope::Model(0), &nan), Err(Error::InvalidPixels { .. })));
+    let e = landscape.curve(Scope::Model(0), &black_pixel(), &nan, &[0.0]).unwrap_err();
+    assert!(matches!(e, Error::InvalidParameter { name: "curve direction", .. }), "{e}");
+}
+
+#[test]
 fn misuse_outside_attacks_is_an_error_not_a_panic() {
     use common_weakness::datasets::FashionMnist;
     use common_weakness::eval::{mean_pairwise_cosine, predictions};
@@ -275,6 +297,13 @@ fn misuse_outside_attacks_is_an_error_not_a_panic() {
     let data = FashionMnist::test_slice().unwrap();
     let e = data.batch::<B>(&[0, data.len()], &device).unwrap_err();
     assert!(matches!(e, Error::InvalidParameter { name: "index", .. }), "{e}");
+    // NaN pixels were written as black.
+    let file = std::env::temp_dir().join("common-weakness-hostile-nan.png");
+    let mut rgb = vec![0.5f32; 12];
+    rgb[5] = f32::NAN;
+    let e = common_weakness::images::save_png(&tensor4(rgb, [1, 3, 2, 2]), 0, &file).unwrap_err();
+    assert!(matches!(e, Error::InvalidPixels { count: 1, .. }), "{e}");
+    assert!(!file.exists());
     // Gradients of different shapes.
     let e = mean_pairwise_cosine(&[images(1, [1, 1, 2, 2], 0.0, 1.0), images(2, [1, 1, 3, 3], 0.0, 1.0)]).unwrap_err();
     assert!(matches!(e, Error::Shape { .. }), "{e}");
