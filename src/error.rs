@@ -118,9 +118,10 @@ pub enum Error {
     /// A gradient or an optimizer's update was NaN or infinite: an attack stops rather than
     /// turn it into a step (a sign of NaN is a full step on some backends).
     #[error(
-        "the {quantity} of the {stage} at iteration {iteration} is not finite (NaN or infinite); usual causes: \
+        "the {quantity} of the {stage} at iteration {iteration} is not finite (NaN or infinite){}; usual causes: \
          a model whose input gradient is infinite somewhere (e.g. `sqrt` at 0), an estimator setting that \
-         underflows (e.g. a tiny TI sigma), an optimizer setting that overflows f32"
+         underflows (e.g. a tiny TI sigma), an optimizer setting that overflows f32",
+        culprit.as_ref().map(|m| format!(": model `{m}`'s own gradient is not finite there")).unwrap_or_default()
     )]
     NonFiniteStep {
         /// The step whose gradient or update it was.
@@ -129,6 +130,9 @@ pub enum Error {
         quantity: &'static str,
         /// The attack iteration (from 1).
         iteration: usize,
+        /// For a non-finite ensemble gradient (reverse and outer steps): the first model whose
+        /// own gradient at the current point is not finite, if one is.
+        culprit: Option<String>,
     },
     /// A setting of one of an attack's optimizers is invalid.
     #[error("the {role} optimizer: {source}")]

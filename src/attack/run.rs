@@ -125,7 +125,24 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
         gradient: Tensor<B::InnerBackend, 4>,
         update: impl FnOnce(Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4>,
     ) -> Result<Tensor<B::InnerBackend, 4>> {
-        Ok(self.project(from + self.checked_update(stage, iteration, gradient, update)?))
+        match self.checked_update(stage, iteration, gradient, update) {
+            Ok(update) => Ok(self.project(from + update)),
+            Err(Error::NonFiniteStep { stage, quantity: "gradient", iteration, culprit: None })
+                if !matches!(stage, Stage::Inner { .. }) =>
+            {
+                Err(Error::NonFiniteStep { stage, quantity: "gradient", iteration, culprit: self.culprit(&from) })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The first model whose own gradient at `x` is not finite: where a non-finite ensemble
+    /// gradient came from. Runs only after a step has already failed.
+    fn culprit(&self, x: &Tensor<B::InnerBackend, 4>) -> Option<String> {
+        (0..self.names.len()).find_map(|index| match self.evaluator.model(index, x, None) {
+            Ok(evaluation) if crate::host::is_finite(&evaluation.gradient) => None,
+            _ => Some(self.names[index].clone()),
+        })
     }
 
     /// `update(gradient)`, failing with [`Error::NonFiniteStep`] when the gradient or the
@@ -241,7 +258,7 @@ fn check_finite<B: Backend>(
     if crate::host::is_finite(&tensor) {
         Ok(tensor)
     } else {
-        Err(Error::NonFiniteStep { stage: stage.clone(), quantity, iteration })
+        Err(Error::NonFiniteStep { stage: stage.clone(), quantity, iteration, culprit: None })
     }
 }
 
