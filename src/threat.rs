@@ -6,7 +6,7 @@
 use burn::tensor::{backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{positive, Result};
+use crate::error::{positive, Error, Result};
 use crate::norm::{self, Direction};
 use crate::rng::AttackRng;
 
@@ -51,9 +51,23 @@ impl ThreatModel {
         Self { norm: Norm::L2, budget }
     }
 
-    /// Checks that the budget is finite and positive.
+    /// The smallest budget accepted: `f32::EPSILON` (1.2e-7), the gap between 1 and the next
+    /// f32. A smaller ball cannot move a pixel near 1 at all, and step sizes derived from it
+    /// (budget / iterations) could round to zero and be blamed on the optimizer.
+    pub const MIN_BUDGET: f64 = f32::EPSILON as f64;
+
+    /// Checks that the budget is finite, at least [`MIN_BUDGET`](Self::MIN_BUDGET), and
+    /// within f32 range.
     pub fn validate(&self) -> Result<()> {
-        positive("budget", self.budget)
+        positive("budget", self.budget)?;
+        if self.budget < Self::MIN_BUDGET {
+            return Err(Error::InvalidParameter {
+                name: "budget",
+                value: self.budget,
+                requirement: "must be at least f32::EPSILON (1.2e-7): a smaller ball cannot move a pixel near 1",
+            });
+        }
+        Ok(())
     }
 
     /// The steepest-ascent direction transform of this norm: sign for L∞, unit L2 for L2.

@@ -13,6 +13,7 @@ mod errors;
 mod estimators;
 mod gradient_mode;
 mod hostile;
+mod hostile_properties;
 mod image_files;
 mod imagenet;
 mod landscape;
