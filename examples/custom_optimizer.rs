@@ -11,12 +11,12 @@ use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use common_weakness::backend::DefaultBackend;
+use common_weakness::optim::Optimizer;
 use common_weakness::prelude::*;
 use common_weakness::surrogate::from_fn;
-use serde::{Deserialize, Serialize};
 
 /// `v ← ρ·v + (1−ρ)·g²`, `update = −step_size · sign(g / √(v + 1e-12))`.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug)]
 struct SignedRms {
     step_size: f64,
     decay: f64,
@@ -34,6 +34,11 @@ impl<B: Backend> Optimizer<B> for SignedRms {
         let rho = self.decay as f32;
         *v = v.clone().mul_scalar(rho) + gradient.clone().square().mul_scalar(1.0 - rho);
         (gradient / v.clone().add_scalar(1e-12).sqrt()).sign().mul_scalar(-self.step_size as f32)
+    }
+
+    // Recorded with every run; without it the run log says `null` for this optimizer.
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "signed_rms": { "step_size": self.step_size, "decay": self.decay } })
     }
 
     fn validate(&self) -> Result<()> {

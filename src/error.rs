@@ -237,8 +237,9 @@ impl std::fmt::Display for Stage {
     }
 }
 
-/// Shorthand for `Result<T, common_weakness::Error>`.
-pub type Result<T> = std::result::Result<T, Error>;
+/// `Result<T, common_weakness::Error>`; a second parameter gives back std's `Result<T, E>`,
+/// so a glob import of the prelude does not break `Result<T, E>` in user code.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Whether `value` survives the narrowing to `f32` that every setting goes through: finite
 /// in f32, and not rounded to zero unless it is zero.

@@ -26,7 +26,7 @@
 //! };
 //! let ensemble = Ensemble::new(vec![Box::new(model("a", 4.0)), Box::new(model("b", 2.0))])?;
 //! let images = Tensor::<B, 4>::full([2, 3, 4, 4], 0.5, &device);
-//! let attack = Cwa::mi_cwa(CwaConfig::paper(16.0 / 255.0)).with_outer(Adam::new(0.01));
+//! let attack = Cwa::mi_cwa(CwaConfig::paper(16.0 / 255.0)).with_outer(common_weakness::optim::Adam::new(0.01));
 //! let outcome = attack.run(&ensemble, images, &Objective::untargeted(vec![0, 0]))?;
 //! assert!(outcome.final_loss[0] < outcome.initial_loss[0]);
 //! # Ok::<(), common_weakness::Error>(())
@@ -67,7 +67,8 @@ pub use error::{Error, Result, Stage};
 pub use objective::{Goal, LossKind, Objective};
 pub use threat::{Norm, ThreatModel};
 
-/// The names most programs need.
+/// The names most programs need (the README's quick start uses only these). The optimizers
+/// stay in [`optim`]: `Adam`, `Sgd`, `Momentum` and `Optimizer` are also Burn's names.
 pub mod prelude {
     pub use crate::attack::{
         bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, Attack, AttackOutcome, Cwa,
@@ -78,7 +79,8 @@ pub mod prelude {
     pub use crate::gradient::{GaussianSmoothing, GradientEstimator, InputDiversity, Sampling};
     pub use crate::objective::{Goal, LossKind, Objective};
     pub use crate::observe::{Observer, Progress, Silent};
-    pub use crate::optim::{Adam, InnerOptimizer, Momentum, Nesterov, Optimizer, OuterOptimizer, PatchWise, Sgd};
+    pub use crate::optim::{InnerOptimizer, OuterOptimizer};
+    pub use crate::surrogate::{from_fn, from_module, Surrogate};
     pub use crate::threat::{Norm, ThreatModel};
 }
 

@@ -192,9 +192,9 @@ fn gradient_point<B: Backend, P: Optimizer<B>>(optimizer: &P, state: &P::State, 
 impl<B, R, I, O> Attack<B> for Cwa<R, I, O>
 where
     B: AutodiffBackend,
-    R: Optimizer<B::InnerBackend> + Serialize,
-    I: InnerOptimizer<B::InnerBackend> + Serialize,
-    O: OuterOptimizer<B::InnerBackend> + Serialize,
+    R: Optimizer<B::InnerBackend>,
+    I: InnerOptimizer<B::InnerBackend>,
+    O: OuterOptimizer<B::InnerBackend>,
 {
     fn name(&self) -> &str {
         &self.name
@@ -216,7 +216,13 @@ where
         };
         let setup = RunSetup {
             name: &self.name,
-            config: serde_json::to_value(self)?,
+            config: serde_json::json!({
+                "name": self.name,
+                "settings": s,
+                "reverse": self.reverse.as_ref().map(Optimizer::config),
+                "inner": self.inner.as_ref().map(Optimizer::config),
+                "outer": self.outer.config(),
+            }),
             threat: s.threat,
             iterations: s.iterations,
             seed: s.seed,

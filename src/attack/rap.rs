@@ -110,7 +110,7 @@ impl<O> Rap<O> {
 impl<B, O> Attack<B> for Rap<O>
 where
     B: AutodiffBackend,
-    O: OuterOptimizer<B::InnerBackend> + Serialize,
+    O: OuterOptimizer<B::InnerBackend>,
 {
     fn name(&self) -> &str {
         &self.name
@@ -134,7 +134,7 @@ where
         };
         let setup = RunSetup {
             name: &self.name,
-            config: serde_json::to_value(self)?,
+            config: serde_json::json!({ "name": self.name, "config": self.config, "outer": self.outer.config() }),
             threat: c.threat,
             iterations: c.iterations,
             seed: c.seed,

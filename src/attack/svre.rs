@@ -112,7 +112,7 @@ impl<O> Svre<O> {
 impl<B, O> Attack<B> for Svre<O>
 where
     B: AutodiffBackend,
-    O: OuterOptimizer<B::InnerBackend> + Serialize,
+    O: OuterOptimizer<B::InnerBackend>,
 {
     fn name(&self) -> &str {
         &self.name
@@ -136,7 +136,7 @@ where
         };
         let setup = RunSetup {
             name: &self.name,
-            config: serde_json::to_value(self)?,
+            config: serde_json::json!({ "name": self.name, "config": self.config, "outer": self.outer.config() }),
             threat: c.threat,
             iterations: c.iterations,
             seed: c.seed,

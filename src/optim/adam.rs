@@ -68,6 +68,10 @@ pub struct AdamState<B: Backend> {
 }
 
 impl<B: Backend> Optimizer<B> for Adam {
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
     type State = AdamState<B>;
 
     fn init(&self, like: &Tensor<B, 4>) -> AdamState<B> {

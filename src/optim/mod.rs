@@ -10,11 +10,13 @@
 //! and the *outer* step on the pseudo-gradient ([`OuterOptimizer`]). Any optimizer fits any
 //! role; the role traits exist so that bounds read like the paper.
 //!
-//! Writing your own takes a struct and one impl:
+//! Writing your own takes a struct and one impl, and it plugs into any role:
 //!
 //! ```
+//! use burn::backend::{Autodiff, NdArray};
 //! use burn::tensor::{backend::Backend, Tensor};
 //! use common_weakness::optim::Optimizer;
+//! use common_weakness::prelude::*;
 //!
 //! /// Steps along the raw gradient, clipped element-wise to ±`limit`.
 //! struct ClippedSgd { step_size: f32, limit: f32 }
@@ -26,6 +28,19 @@
 //!         gradient.clamp(-self.limit, self.limit).mul_scalar(-self.step_size)
 //!     }
 //! }
+//!
+//! type B = Autodiff<NdArray>;
+//! let model = from_fn("brightness", |x: Tensor<B, 4>| {
+//!     let mean = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]);
+//!     Tensor::cat(vec![mean.clone(), mean.neg()], 1)
+//! });
+//! let ensemble = Ensemble::new(vec![Box::new(model)]).unwrap();
+//! let attack = Cwa::mi_cwa(CwaConfig::paper(0.1)).with_outer(ClippedSgd { step_size: 1.0, limit: 0.02 });
+//! let images = Tensor::<B, 4>::full([1, 1, 2, 2], 0.5, &Default::default());
+//! let outcome = attack.run(&ensemble, images, &Objective::untargeted(vec![0])).unwrap();
+//! assert!(outcome.final_loss[0] < outcome.initial_loss[0]);
+//! // A custom optimizer records no settings unless it overrides `Optimizer::config`.
+//! assert!(outcome.info.config["outer"].is_null());
 //! ```
 
 mod adam;
@@ -58,6 +73,15 @@ pub trait Optimizer<B: Backend>: Send + Sync {
     /// Checks the hyper-parameters; attacks call this before running.
     fn validate(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// The settings recorded with every run ([`RunInfo::config`]). The crate's optimizers
+    /// return their serialised selves, so a recorded run can be rebuilt; the default,
+    /// `null`, lets an optimizer without `Serialize` be plugged into any attack.
+    ///
+    /// [`RunInfo::config`]: crate::observe::RunInfo::config
+    fn config(&self) -> serde_json::Value {
+        serde_json::Value::Null
     }
 
     /// Where to take the next gradient, as an offset from the current point: Nesterov's

@@ -76,6 +76,10 @@ impl Momentum {
 }
 
 impl<B: Backend> Optimizer<B> for Momentum {
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
     type State = Tensor<B, 4>;
 
     fn init(&self, like: &Tensor<B, 4>) -> Tensor<B, 4> {

@@ -37,6 +37,10 @@ impl Nesterov {
 }
 
 impl<B: Backend> Optimizer<B> for Nesterov {
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
     type State = Tensor<B, 4>;
 
     fn init(&self, like: &Tensor<B, 4>) -> Tensor<B, 4> {

@@ -65,6 +65,10 @@ fn spread<B: Backend>(x: Tensor<B, 4>, k: usize) -> Tensor<B, 4> {
 }
 
 impl<B: Backend> Optimizer<B> for PatchWise {
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
     /// The cumulative amplification A.
     type State = Tensor<B, 4>;
 

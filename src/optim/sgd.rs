@@ -52,6 +52,10 @@ impl Sgd {
 }
 
 impl<B: Backend> Optimizer<B> for Sgd {
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
     type State = ();
 
     fn init(&self, _like: &Tensor<B, 4>) {}

@@ -6,6 +6,7 @@ use burn::tensor::Tensor;
 use common_weakness::attack::{mi_fgsm, AnchorPoint, CwaConfig};
 use common_weakness::norm::{Direction, Normalization};
 use common_weakness::optim::PatchWise;
+use common_weakness::optim::{Adam, Momentum, Nesterov, Optimizer, Sgd};
 use common_weakness::prelude::*;
 
 use super::common::{linear, minimise_output, tensor4, values, B};

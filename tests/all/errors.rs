@@ -2,6 +2,7 @@
 
 use burn::tensor::Tensor;
 use common_weakness::attack::{bim, CwaConfig};
+use common_weakness::optim::{Adam, Momentum, Sgd};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::{from_fn, Normalized};
 

@@ -3,6 +3,7 @@
 use burn::tensor::Tensor;
 use common_weakness::attack::{bim, di_mi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, CwaConfig};
 use common_weakness::gradient::spectrum::{dct2, dct_matrix, idct2};
+use common_weakness::optim::Momentum;
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 

@@ -4,6 +4,7 @@
 use burn::tensor::Tensor;
 use common_weakness::attack::{bim, di_mi_fgsm, fgsm, mi_fgsm, pgd, ssa, ti_mi_fgsm, vmi_fgsm, CwaConfig};
 use common_weakness::norm::{self, Normalization};
+use common_weakness::optim::Nesterov;
 use common_weakness::prelude::*;
 use proptest::prelude::*;
 
