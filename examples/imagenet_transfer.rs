@@ -35,45 +35,42 @@ use common_weakness::surrogate::Surrogate;
 
 type B = Autodiff<DefaultBackend>;
 
+/// Transfer attacks on pretrained EfficientNet-Lite models and real photos.
+#[derive(clap::Parser, Debug)]
 struct Options {
-    attacks: Vec<String>,
-    all_splits: bool,
-    photos: usize,
+    /// The attacks: `all` or a comma-separated list of registry names (case-insensitive).
+    #[arg(long, default_value = "MI-FGSM,MI-CWA,Adam-CWA", value_parser = parse_attacks)]
+    attacks: Attacks,
+    /// `main` holds Lite2 out; `all` runs every leave-one-out split.
+    #[arg(long, value_enum, default_value_t = Splits::Main)]
+    splits: Splits,
+    /// How many of the 20 photos to attack.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=20))]
+    photos: u16,
+    /// The output folder.
+    #[arg(long, default_value = "imagenet-transfer")]
     out: PathBuf,
 }
 
-fn parse_options() -> std::result::Result<Options, String> {
-    let mut options = Options {
-        attacks: ["MI-FGSM", "MI-CWA", "Adam-CWA"].map(String::from).to_vec(),
-        all_splits: false,
-        photos: 20,
-        out: PathBuf::from("imagenet-transfer"),
+#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
+enum Splits {
+    Main,
+    All,
+}
+
+/// The attacks of `--attacks`, with their display names.
+#[derive(Clone, Debug)]
+struct Attacks(Vec<(String, AttackSpec)>);
+
+fn parse_attacks(value: &str) -> std::result::Result<Attacks, String> {
+    let names: Vec<String> = match value {
+        "all" => registry().iter().map(|e| e.name.to_string()).collect(),
+        list => list.split(',').map(|s| s.trim().to_string()).collect(),
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--attacks" => {
-                let value = value()?;
-                options.attacks = if value == "all" {
-                    registry().iter().map(|e| e.name.to_string()).collect()
-                } else {
-                    value.split(',').map(|s| s.trim().to_string()).collect()
-                };
-            }
-            "--splits" => options.all_splits = value()? == "all",
-            "--photos" => {
-                options.photos = value()?.parse().map_err(|e| format!("--photos: {e}"))?;
-                if !(1..=20).contains(&options.photos) {
-                    return Err("--photos must be between 1 and 20".into());
-                }
-            }
-            "--out" => options.out = PathBuf::from(value()?),
-            "--help" | "-h" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    Ok(options)
+    let known = || registry().iter().map(|e| e.name).collect::<Vec<_>>().join(", ");
+    let specs =
+        names.iter().map(|name| spec(name).ok_or_else(|| format!("unknown attack `{name}`; known: {}", known())));
+    Ok(Attacks(specs.collect::<std::result::Result<_, _>>()?))
 }
 
 /// The registry's spec for `name`, at the registry defaults (L∞ 16/255, 10 iterations; RAP
@@ -104,27 +101,11 @@ struct Row {
 }
 
 fn main() -> Result<()> {
-    let options = match parse_options() {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("{message}\n\nusage: imagenet_transfer [--attacks all|NAME,NAME] [--splits main|all] [--photos N] [--out FOLDER]");
-            std::process::exit(2);
-        }
-    };
-    let attacks: Vec<(String, AttackSpec)> = options
-        .attacks
-        .iter()
-        .map(|name| {
-            spec(name).unwrap_or_else(|| {
-                let known: Vec<_> = registry().iter().map(|e| e.name).collect();
-                eprintln!("unknown attack `{name}`; known: {}", known.join(", "));
-                std::process::exit(2)
-            })
-        })
-        .collect();
+    let options = <Options as clap::Parser>::parse();
+    let attacks = options.attacks.0.clone();
     let assets = ImagenetAssets::locate()?;
     let device = Default::default();
-    let photos: Vec<_> = assets.photos()?.into_iter().take(options.photos).collect();
+    let photos: Vec<_> = assets.photos()?.into_iter().take(options.photos.into()).collect();
     let labels: Vec<usize> = photos.iter().map(|p| p.label).collect();
     let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
     let clean: Tensor<B, 4> = images::load(&paths, 224, 224, &device)?;
@@ -141,7 +122,7 @@ fn main() -> Result<()> {
         println!("  {:<20} {correct}/{}", model.name(), labels.len());
     }
 
-    let targets: &[usize] = if options.all_splits { &[2, 1, 0] } else { &[2] };
+    let targets: &[usize] = if options.splits == Splits::All { &[2, 1, 0] } else { &[2] };
     let objective = Objective::untargeted(labels.clone());
     let mut rows = Vec::new();
     for &target in targets {

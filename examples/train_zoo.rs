@@ -46,33 +46,34 @@ const BATCH: usize = 128;
 const LEARNING_RATE: f64 = 1e-3;
 const ADVERSARIAL_BUDGET: f64 = 0.1;
 
+/// Trains the Fashion-MNIST zoo and writes its weights as safetensors.
+#[derive(clap::Parser, Debug)]
 struct Options {
-    models: Vec<ZooModel>,
+    /// The models to train: `all` or a comma-separated list of zoo names (e.g. `mlp,resnet`).
+    #[arg(long, default_value = "all", value_parser = parse_models)]
+    models: Models,
+    /// Epochs for every model (default: each model's own schedule, see above).
+    #[arg(long)]
     epochs: Option<usize>,
+    /// Training images per epoch for every model (default: each model's own schedule).
+    #[arg(long)]
     images: Option<usize>,
+    /// Where to write `{name}.safetensors`.
+    #[arg(long, default_value = WEIGHTS_DIR)]
     out: std::path::PathBuf,
 }
 
-fn parse_options() -> std::result::Result<Options, String> {
-    let mut options = Options { models: ZooModel::ALL.to_vec(), epochs: None, images: None, out: WEIGHTS_DIR.into() };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or(format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--models" if value == "all" => options.models = ZooModel::ALL.to_vec(),
-            "--models" => {
-                options.models = value
-                    .split(',')
-                    .map(|n| ZooModel::from_name(n.trim()).ok_or(format!("unknown model {n}")))
-                    .collect::<std::result::Result<_, _>>()?
-            }
-            "--epochs" => options.epochs = Some(value.parse().map_err(|e| format!("--epochs: {e}"))?),
-            "--images" => options.images = Some(value.parse().map_err(|e| format!("--images: {e}"))?),
-            "--out" => options.out = value.into(),
-            _ => return Err(format!("unknown argument {flag}")),
-        }
+/// The models to train, as parsed from `--models`.
+#[derive(Clone, Debug)]
+struct Models(Vec<ZooModel>);
+
+fn parse_models(value: &str) -> std::result::Result<Models, String> {
+    if value == "all" {
+        return Ok(Models(ZooModel::ALL.to_vec()));
     }
-    Ok(options)
+    let names = ZooModel::ALL.map(|m| m.name()).join(", ");
+    let parse = |n: &str| ZooModel::from_name(n.trim()).ok_or(format!("unknown model `{n}`; the zoo has {names}"));
+    Ok(Models(value.split(',').map(parse).collect::<std::result::Result<_, _>>()?))
 }
 
 /// The default epochs and training images per epoch of each model (see the header).
@@ -163,13 +164,10 @@ fn train<N: ZooNet<Train> + AutodiffModule<Train> + 'static>(
 }
 
 fn main() -> Result<()> {
-    let options = parse_options().unwrap_or_else(|message| {
-        eprintln!("{message}\nusage: train_zoo [--models all|NAME,NAME] [--epochs N] [--images N] [--out DIR]");
-        std::process::exit(2)
-    });
+    let options = <Options as clap::Parser>::parse();
     let (train_split, test_split) = (FashionMnist::train()?, FashionMnist::test()?);
     println!("Fashion-MNIST: {} training and {} test images", train_split.len(), test_split.len());
-    for &model in &options.models {
+    for &model in &options.models.0 {
         let seed = ZooModel::ALL.iter().position(|&m| m == model).expect("a zoo model") as u64 + 1;
         let args = (model, seed, &options, &train_split, &test_split);
         match model {

@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use burn::backend::Autodiff;
 use burn::tensor::Tensor;
-use common_weakness::attack::{registry_at, AttackSpec, RapConfig};
+use common_weakness::attack::{registry, registry_at, AttackSpec, RapConfig};
 use common_weakness::backend::DefaultBackend;
 use common_weakness::datasets::FashionMnist;
 use common_weakness::defense::{BitDepth, Defended, Jpeg, RandomizedSmoothing, ResizePad, Target};
@@ -49,36 +49,40 @@ const TARGETS: [ZooModel; 4] =
 const BUDGETS: [u32; 2] = [16, 32];
 const SEED: u64 = 0;
 
+/// The paper's transfer table and landscape measurements on the Fashion-MNIST zoo.
+#[derive(clap::Parser, Debug)]
 struct Options {
-    images: usize,
-    attacks: Option<Vec<String>>,
-    landscape: bool,
+    /// Images of the committed test slice to attack.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    images: u16,
+    /// All 1,000 images of the slice (same as `--images 1000`).
+    #[arg(long, conflicts_with = "images")]
+    full: bool,
+    /// The attacks: `all` or a comma-separated list of registry names (case-insensitive).
+    #[arg(long, default_value = "all", value_parser = parse_attacks)]
+    attacks: AttackFilter,
+    /// Skip the landscape measurements.
+    #[arg(long)]
+    no_landscape: bool,
+    /// The output folder.
+    #[arg(long, default_value = "transfer-table")]
     out: PathBuf,
 }
 
-fn parse_options() -> std::result::Result<Options, String> {
-    let mut options = Options { images: 32, attacks: None, landscape: true, out: "transfer-table".into() };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        match flag.as_str() {
-            "--full" => options.images = 1000,
-            "--no-landscape" => options.landscape = false,
-            "--images" | "--attacks" | "--out" => {
-                let value = args.next().ok_or(format!("{flag} needs a value"))?;
-                match flag.as_str() {
-                    "--images" => options.images = value.parse().map_err(|e| format!("--images: {e}"))?,
-                    "--attacks" if value == "all" => options.attacks = None,
-                    "--attacks" => options.attacks = Some(value.split(',').map(|s| s.trim().to_lowercase()).collect()),
-                    _ => options.out = value.into(),
-                }
-            }
-            _ => return Err(format!("unknown argument {flag}")),
-        }
+/// Lower-case attack names to run; `None` runs them all.
+#[derive(Clone, Debug)]
+struct AttackFilter(Option<Vec<String>>);
+
+fn parse_attacks(value: &str) -> std::result::Result<AttackFilter, String> {
+    if value == "all" {
+        return Ok(AttackFilter(None));
     }
-    if !(1..=1000).contains(&options.images) {
-        return Err("--images must be in 1..=1000".into());
+    let known: Vec<String> = registry().iter().map(|e| e.name.to_lowercase()).collect();
+    let names: Vec<String> = value.split(',').map(|s| s.trim().to_lowercase()).collect();
+    match names.iter().find(|n| !known.contains(n)) {
+        Some(unknown) => Err(format!("unknown attack `{unknown}`; known: {}", known.join(", "))),
+        None => Ok(AttackFilter(Some(names))),
     }
-    Ok(options)
 }
 
 /// The attacks at one budget: the registry's defaults (RAP with 10 iterations like the rest,
@@ -108,13 +112,11 @@ struct Cell {
 }
 
 fn main() -> Result<()> {
-    let options = parse_options().unwrap_or_else(|message| {
-        eprintln!("{message}\nusage: transfer_table [--images N | --full] [--attacks all|NAME,NAME] [--no-landscape] [--out DIR]");
-        std::process::exit(2)
-    });
+    let options = <Options as clap::Parser>::parse();
+    let image_count = if options.full { 1000 } else { options.images.into() };
     let started = Instant::now();
     let device = Default::default();
-    let (images, labels) = FashionMnist::test_slice()?.head::<B>(options.images, &device);
+    let (images, labels) = FashionMnist::test_slice()?.head::<B>(image_count, &device);
     let surrogates: Vec<Box<dyn Surrogate<B>>> = SURROGATES.iter().map(|m| m.load(&device)).collect::<Result<_>>()?;
     let plain = |m: ZooModel| -> Result<Box<dyn Target<B>>> { Ok(Box::new(m.load::<B>(&device)?)) };
     let mut targets: Vec<Box<dyn Target<B>>> = TARGETS.iter().map(|&m| plain(m)).collect::<Result<_>>()?;
@@ -143,7 +145,7 @@ fn main() -> Result<()> {
     let mut cells = Vec::new();
     let mut adversarials: BTreeMap<String, Tensor<B, 4>> = BTreeMap::new();
     for budget in BUDGETS {
-        let list = attacks(budget as f64 / 255.0, &options.attacks);
+        let list = attacks(budget as f64 / 255.0, &options.attacks.0);
         println!("\nbudget {budget}/255: {} attacks", list.len());
         for (name, spec) in list {
             let timer = Instant::now();
@@ -198,7 +200,7 @@ fn main() -> Result<()> {
     }
     std::fs::write(options.out.join("results.json"), serde_json::to_string_pretty(&cells)?)?;
 
-    if options.landscape {
+    if !options.no_landscape {
         let chosen: Vec<(String, Tensor<B, 4>)> = ["MI-FGSM", "MI-SAM", "MI-CSE", "MI-CWA"]
             .iter()
             .filter_map(|name| adversarials.get(*name).map(|x| (name.to_string(), x.clone())))
