@@ -8,6 +8,7 @@ use crate::error::{at_least_one, positive, Result};
 use crate::eval::mean_pairwise_cosine;
 use crate::host;
 use crate::norm;
+use crate::threat::ThreatModel;
 
 /// One model's nearby optimum, found by descending its objective from the given point.
 #[derive(Clone, Debug)]
@@ -52,14 +53,13 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
         positive("radius", radius)?;
         self.check_point(x)?;
         let start = x.clone().inner();
+        let ball = ThreatModel::linf(radius);
         let mut point = start.clone();
         let mut loss_at_start = None;
         for _ in 0..steps {
             let evaluation = self.evaluate(scope, &point)?;
             loss_at_start.get_or_insert_with(|| mean(&host::to_vec(evaluation.loss.clone())));
-            let stepped = point - evaluation.gradient.sign().mul_scalar(step_size as f32);
-            let delta = (stepped - start.clone()).clamp(-radius as f32, radius as f32);
-            point = (start.clone() + delta).clamp(0.0, 1.0);
+            point = ball.project(point - evaluation.gradient.sign().mul_scalar(step_size as f32), &start);
         }
         let loss_at_optimum = mean(&self.loss(scope, &point)?);
         let difference = point.clone() - start;

@@ -8,6 +8,7 @@ use crate::error::{at_least_one, positive, Result};
 use crate::host;
 use crate::norm::{self, Normalization};
 use crate::rng::AttackRng;
+use crate::threat::ThreatModel;
 
 impl<B: AutodiffBackend> Landscape<'_, B> {
     /// Sharpness: the mean over images of `max_{‖δ‖∞ ≤ radius} L(x + δ) − L(x)`, the largest
@@ -20,6 +21,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
         self.check_point(x)?;
         let start = x.clone().inner();
         let base = self.loss(scope, &start)?;
+        let ball = ThreatModel::linf(radius);
         let radius = radius as f32;
         let mut rng = AttackRng::new(seed);
         let noise = rng.uniform::<B::InnerBackend>(start.dims(), -radius, radius, &start.device());
@@ -34,8 +36,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
             if step == steps {
                 break;
             }
-            let stepped = point + evaluation.gradient.sign().mul_scalar(radius / 4.0);
-            point = (start.clone() + (stepped - start.clone()).clamp(-radius, radius)).clamp(0.0, 1.0);
+            point = ball.project(point + evaluation.gradient.sign().mul_scalar(radius / 4.0), &start);
         }
         Ok(mean(&best))
     }

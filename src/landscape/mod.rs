@@ -25,7 +25,7 @@ pub use curve::offsets;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 
-use crate::ensemble::{Combination, Ensemble};
+use crate::ensemble::Ensemble;
 use crate::error::{Error, Result};
 use crate::gradient::{Evaluation, Evaluator};
 use crate::host;
@@ -36,7 +36,8 @@ use crate::objective::Objective;
 pub enum Scope {
     /// Model `i` of the landscape's ensemble alone.
     Model(usize),
-    /// The ensemble's combined objective (its [`Combination`]: logit mean by default).
+    /// The ensemble's combined objective (its [`Combination`](crate::Combination): logit
+    /// mean by default).
     Ensemble,
 }
 
@@ -69,7 +70,8 @@ pub struct Landscape<'a, B: AutodiffBackend> {
 }
 
 impl<'a, B: AutodiffBackend> Landscape<'a, B> {
-    /// The objective of `models` (combined by their logit mean for [`Scope::Ensemble`]).
+    /// The objective of `models` (combined by the ensemble's [`Combination`](crate::Combination) for
+    /// [`Scope::Ensemble`]).
     /// `clean` are the clean images, which define labels' shapes and the clean outputs that
     /// feature-distortion objectives compare against.
     ///
@@ -77,7 +79,7 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
     pub fn new(models: &'a Ensemble<B>, objective: &'a Objective<B>, clean: &Tensor<B, 4>) -> Result<Self> {
         crate::attack::check_images(clean)?;
         objective.validate(clean.dims()[0])?;
-        let evaluator = Evaluator::new(models, objective, Combination::LogitMean, &clean.clone().inner())?;
+        let evaluator = Evaluator::new(models, objective, models.combination(), &clean.clone().inner())?;
         let names = models.names().into_iter().map(str::to_string).collect();
         Ok(Self { evaluator, names, shape: clean.dims() })
     }

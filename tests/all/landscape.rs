@@ -125,3 +125,20 @@ fn gradient_cosine_measures_how_aligned_the_optima_are() {
     approx::assert_abs_diff_eq!(landscape.gradient_cosine(&x).unwrap().unwrap(), expected, epsilon = 1e-5);
     assert!(matches!(landscape.losses(Scope::Model(2), &x), Err(common_weakness::Error::InvalidParameter { .. })));
 }
+
+#[test]
+fn the_ensemble_scope_combines_models_as_the_ensemble_does() {
+    let x = batch(vec![0.5; PIXELS]);
+    let objective = raw_objective();
+    let models = || vec![bowl("a", curvature(), centre()), bowl("b", vec![1.0; PIXELS], vec![0.4; PIXELS])];
+    let mean = Ensemble::new(models()).unwrap();
+    let sum = Ensemble::new(models()).unwrap().with_combination(common_weakness::Combination::LogitSum);
+    let (mean, sum) = (Landscape::new(&mean, &objective, &x).unwrap(), Landscape::new(&sum, &objective, &x).unwrap());
+    let (a, b) = (mean.losses(Scope::Model(0), &x).unwrap(), mean.losses(Scope::Model(1), &x).unwrap());
+    // The raw objective is the output itself, so the logit sum is the sum of the losses.
+    let (mean, sum) = (mean.losses(Scope::Ensemble, &x).unwrap(), sum.losses(Scope::Ensemble, &x).unwrap());
+    for i in 0..2 {
+        approx::assert_relative_eq!(mean[i], (a[i] + b[i]) / 2.0, max_relative = 1e-6);
+        approx::assert_relative_eq!(sum[i], a[i] + b[i], max_relative = 1e-6);
+    }
+}
