@@ -22,7 +22,7 @@ mod flatness;
 pub use closeness::NearbyOptimum;
 pub use curve::offsets;
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
 use crate::ensemble::Ensemble;
@@ -109,7 +109,7 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
     }
 
     /// Fails with [`Error::Shape`] unless `tensor` has the clean batch's shape.
-    pub(crate) fn check_shape<E: Backend>(&self, what: &'static str, tensor: &Tensor<E, 4>) -> Result<()> {
+    pub(crate) fn check_shape(&self, what: &'static str, tensor: &Tensor<B, 4>) -> Result<()> {
         if tensor.dims() == self.shape {
             Ok(())
         } else {
@@ -133,9 +133,10 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
         }
     }
 
-    /// Per-image objective `[N]` at `x` under `scope`, with its gradient; both finite.
+    /// Per-image objective `[N]` at `x` under `scope`, with its gradient; both finite. `x`
+    /// has the clean batch's shape: every public measurement checks its point first
+    /// ([`check_point`](Self::check_point)) and derives the others from it.
     pub(crate) fn evaluate(&self, scope: Scope, x: &Tensor<B::InnerBackend, 4>) -> Result<Evaluation<B::InnerBackend>> {
-        self.check_shape("landscape point", x)?;
         self.check_scope(scope)?;
         let evaluation = match scope {
             Scope::Model(index) => self.evaluator.model(index, x, None)?,
@@ -147,9 +148,8 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
     }
 
     /// Per-image objective `[N]` at `x` under `scope`, finite; a single model needs only a
-    /// forward pass.
+    /// forward pass. `x` has the clean batch's shape, as for [`evaluate`](Self::evaluate).
     pub(crate) fn loss(&self, scope: Scope, x: &Tensor<B::InnerBackend, 4>) -> Result<Vec<f32>> {
-        self.check_shape("landscape point", x)?;
         self.check_scope(scope)?;
         let loss = match scope {
             Scope::Model(index) => self.evaluator.model_loss(index, x)?,
