@@ -156,9 +156,10 @@ where
                     reverse = x.zeros_like();
                 }
                 for _ in 0..c.reverse_steps {
-                    let mut evaluation = run.evaluator.ensemble(&(x.clone() + reverse.clone()), None)?;
+                    let at = x.clone() + reverse.clone();
+                    let mut evaluation = run.evaluator.ensemble(&at, None)?;
                     losses.note(&mut evaluation);
-                    let step = run.checked_update(Stage::Reverse, iteration, evaluation.gradient, |g| {
+                    let step = run.checked_update(Stage::Reverse, iteration, &at, evaluation.gradient, |g| {
                         ascent.apply(g).mul_scalar(c.reverse_step_size as f32)
                     })?;
                     reverse = match c.reverse_budget {

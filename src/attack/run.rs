@@ -125,14 +125,30 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
         gradient: Tensor<B::InnerBackend, 4>,
         update: impl FnOnce(Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4>,
     ) -> Result<Tensor<B::InnerBackend, 4>> {
-        match self.checked_update(stage, iteration, gradient, update) {
-            Ok(update) => Ok(self.project(from + update)),
-            Err(Error::NonFiniteStep { stage, quantity: "gradient", iteration, culprit: None })
-                if !matches!(stage, Stage::Inner { .. }) =>
-            {
-                Err(Error::NonFiniteStep { stage, quantity: "gradient", iteration, culprit: self.culprit(&from) })
-            }
-            Err(e) => Err(e),
+        let update = self.checked_update(stage, iteration, &from, gradient, update)?;
+        Ok(self.project(from + update))
+    }
+
+    /// `update(gradient)`, failing with [`Error::NonFiniteStep`] when the gradient or the
+    /// update holds a NaN or an infinity, so that no NaN becomes a step. For a non-finite
+    /// ensemble gradient (reverse and outer steps) the error names the first model whose own
+    /// gradient at `at` (the point the step starts from) is not finite.
+    pub fn checked_update(
+        &self,
+        stage: Stage,
+        iteration: usize,
+        at: &Tensor<B::InnerBackend, 4>,
+        gradient: Tensor<B::InnerBackend, 4>,
+        update: impl FnOnce(Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4>,
+    ) -> Result<Tensor<B::InnerBackend, 4>> {
+        if !crate::host::is_finite(&gradient) {
+            let culprit = if matches!(stage, Stage::Inner { .. }) { None } else { self.culprit(at) };
+            return Err(Error::NonFiniteStep { stage, quantity: "gradient", iteration, culprit });
+        }
+        let update = update(gradient);
+        match crate::host::is_finite(&update) {
+            true => Ok(update),
+            false => Err(Error::NonFiniteStep { stage, quantity: "update", iteration, culprit: None }),
         }
     }
 
@@ -143,19 +159,6 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
             Ok(evaluation) if crate::host::is_finite(&evaluation.gradient) => None,
             _ => Some(self.names[index].clone()),
         })
-    }
-
-    /// `update(gradient)`, failing with [`Error::NonFiniteStep`] when the gradient or the
-    /// update holds a NaN or an infinity, so that no NaN becomes a step.
-    pub fn checked_update(
-        &self,
-        stage: Stage,
-        iteration: usize,
-        gradient: Tensor<B::InnerBackend, 4>,
-        update: impl FnOnce(Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4>,
-    ) -> Result<Tensor<B::InnerBackend, 4>> {
-        let gradient = check_finite(gradient, &stage, "gradient", iteration)?;
-        check_finite(update(gradient), &stage, "update", iteration)
     }
 
     /// The inner stage of model `index`.
@@ -246,20 +249,6 @@ fn batch_means<B: Backend>(losses: Vec<(usize, Tensor<B, 1>)>, models: usize) ->
         means[index] = Some(value as f64);
     }
     means
-}
-
-/// `tensor`, or [`Error::NonFiniteStep`] when it holds a NaN or an infinity.
-fn check_finite<B: Backend>(
-    tensor: Tensor<B, 4>,
-    stage: &Stage,
-    quantity: &'static str,
-    iteration: usize,
-) -> Result<Tensor<B, 4>> {
-    if crate::host::is_finite(&tensor) {
-        Ok(tensor)
-    } else {
-        Err(Error::NonFiniteStep { stage: stage.clone(), quantity, iteration, culprit: None })
-    }
 }
 
 /// Fails on a non-finite objective value.

@@ -3,7 +3,7 @@
 //! refused, and absurd iteration counts do not panic.
 
 use burn::tensor::Tensor;
-use common_weakness::attack::{mi_fgsm, AttackSpec, CwaConfig, RapConfig, Svre, SvreConfig};
+use common_weakness::attack::{mi_fgsm, AttackSpec, CwaConfig, Rap, RapConfig, Svre, SvreConfig};
 use common_weakness::gradient::GradientEstimator;
 use common_weakness::observe::{Control, IterationRecord, Observer};
 use common_weakness::optim::{Momentum, Sgd};
@@ -52,9 +52,15 @@ fn an_infinite_gradient_stops_the_attack_naming_the_stage_instead_of_stepping() 
     assert!(matches!(e, Error::NonFiniteStep { stage: Stage::Inner { ref model }, .. } if model == "root"), "{e}");
     assert!(e.to_string().contains("inner step on model `root`"), "{e}");
 
-    // SVRE's inner and outer steps go through the same guard.
+    // SVRE's inner and outer steps and RAP's reverse steps go through the same guard.
     let svre = Svre::new(SvreConfig::paper(ThreatModel::linf(0.1)));
     assert!(matches!(svre.run(&ensemble, black_pixel(), &objective), Err(Error::NonFiniteStep { .. })));
+    let rap = Rap::new(RapConfig { late_start: 0, ..RapConfig::paper(ThreatModel::linf(0.1)) });
+    let e = rap.run(&ensemble, black_pixel(), &objective).unwrap_err();
+    assert!(
+        matches!(e, Error::NonFiniteStep { stage: Stage::Reverse, ref culprit, .. } if culprit.as_deref() == Some("root")),
+        "{e}"
+    );
 }
 
 fn mlp_ensemble_member() -> Box<dyn Surrogate<B>> {
