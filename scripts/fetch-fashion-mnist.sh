@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the official Fashion-MNIST files (MIT) from Debian's dataset-fashion-mnist package
-# into /usr/share/datasets/fashion-mnist/, for examples/train_zoo.rs. The tests and the main
-# example need only the slice committed in data/fashion-mnist/.
+# into /usr/share/datasets/fashion-mnist/, for crates/bench/examples/train_zoo.rs. The tests and the main
+# example need only the slice committed in crates/models/data/fashion-mnist/.
 set -euo pipefail
 if ls /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz >/dev/null 2>&1; then
     echo "Fashion-MNIST already in /usr/share/datasets/fashion-mnist"

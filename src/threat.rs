@@ -6,7 +6,8 @@
 use burn::tensor::{backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{positive, Error, Result};
+use crate::check::positive;
+use crate::error::{Error, Result};
 use crate::norm::{self, Direction};
 use crate::rng::AttackRng;
 

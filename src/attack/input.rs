@@ -28,8 +28,19 @@ pub fn images_from_data<B: Backend>(data: TensorData, device: &B::Device) -> Res
     Ok(images)
 }
 
-/// Images must be a non-empty `[N, C, H, W]` batch of finite pixels in `[0, 1]`.
-pub(crate) fn check_images<B: Backend>(images: &Tensor<B, 4>) -> Result<()> {
+/// Checks that images are a non-empty `[N, C, H, W]` batch of finite pixels in `[0, 1]`,
+/// as every attack does before it starts ([`Error::EmptyBatch`], [`Error::InvalidPixels`]).
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::tensor::Tensor;
+/// use common_weakness::attack::check_images;
+///
+/// let device = Default::default();
+/// assert!(check_images(&Tensor::<NdArray, 4>::full([1, 3, 2, 2], 0.5, &device)).is_ok());
+/// assert!(check_images(&Tensor::<NdArray, 4>::full([1, 3, 2, 2], 1.5, &device)).is_err());
+/// ```
+pub fn check_images<B: Backend>(images: &Tensor<B, 4>) -> Result<()> {
     let shape = images.dims();
     if shape.contains(&0) {
         return Err(Error::EmptyBatch { shape: shape.to_vec() });

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::run::{Run, RunSetup};
 use super::{Attack, AttackOutcome};
+use crate::check::{at_least_one, non_negative, positive};
 use crate::ensemble::Ensemble;
-use crate::error::{at_least_one, in_role, non_negative, positive, Result, Stage};
+use crate::error::{in_role, Result, Stage};
 use crate::norm::Direction;
 use crate::objective::Objective;
 use crate::observe::{Control, Observer};

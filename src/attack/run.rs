@@ -59,7 +59,7 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
         observer: &mut dyn Observer,
     ) -> Result<Self> {
         setup.threat.validate()?;
-        crate::error::at_least_one("iterations", setup.iterations)?;
+        crate::check::at_least_one("iterations", setup.iterations)?;
         input::check_images(&images)?;
         let x_nat = images.inner();
         let batch = x_nat.dims()[0];

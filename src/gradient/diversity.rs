@@ -4,7 +4,8 @@ use burn::tensor::ops::PadMode;
 use burn::tensor::{backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{positive, Error, Result};
+use crate::check::positive;
+use crate::error::{Error, Result};
 use crate::planar::resize_bilinear;
 use crate::rng::AttackRng;
 
@@ -47,7 +48,7 @@ impl InputDiversity {
     pub fn validate(&self) -> Result<()> {
         match *self {
             InputDiversity::ResizePad { probability, resize_rate } => {
-                crate::error::non_negative("probability", probability)?;
+                crate::check::non_negative("probability", probability)?;
                 if probability > 1.0 {
                     return Err(Error::InvalidParameter {
                         name: "probability",

@@ -8,7 +8,8 @@ use super::diversity::{apply_all, InputDiversity};
 use super::evaluator::{Evaluation, Target};
 use super::smoothing::GaussianSmoothing;
 use super::spectrum::spectrum_sample;
-use crate::error::{at_least_one, non_negative, Error, Result};
+use crate::check::{at_least_one, non_negative};
+use crate::error::{Error, Result};
 use crate::rng::AttackRng;
 
 /// Averaging the gradient over random points around the iterate.

@@ -5,7 +5,8 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{positive, Error, Result};
+use crate::check::positive;
+use crate::error::{Error, Result};
 
 /// Smooths each channel of the gradient with a normalised `kernel_size`×`kernel_size`
 /// Gaussian of standard deviation `sigma` pixels (zero padding, stride 1), as TI-FGSM

@@ -4,7 +4,8 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
 use super::{mean, Landscape, Scope};
-use crate::error::{at_least_one, positive, Result};
+use crate::check::{at_least_one, positive};
+use crate::error::Result;
 use crate::host;
 use crate::norm::{self, Normalization};
 use crate::rng::AttackRng;

@@ -4,7 +4,8 @@ use burn::tensor::{backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;
-use crate::error::{positive, unit_interval, Result};
+use crate::check::{positive, unit_interval};
+use crate::error::Result;
 use crate::norm::Normalization;
 
 /// Adam (Kingma & Ba) with bias correction; optionally AMSGrad.

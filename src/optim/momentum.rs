@@ -4,7 +4,8 @@ use burn::tensor::{backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;
-use crate::error::{non_negative, positive, Result};
+use crate::check::{non_negative, positive};
+use crate::error::Result;
 use crate::norm::{Direction, Normalization};
 
 /// `m ← μ·m + normalize(g)`, `update = −step_size · direction(m)`.

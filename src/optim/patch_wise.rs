@@ -6,7 +6,8 @@ use burn::tensor::{backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;
-use crate::error::{positive, Error, Result};
+use crate::check::positive;
+use crate::error::{Error, Result};
 use crate::norm::Direction;
 
 /// The patch-wise iterative update. Each step adds an amplified sign step `α_b·d` with

@@ -4,7 +4,8 @@ use burn::tensor::{backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;
-use crate::error::{positive, Result};
+use crate::check::positive;
+use crate::error::Result;
 use crate::norm::{Direction, Normalization};
 
 /// `update = −step_size · direction(normalize(g))`, with no memory.

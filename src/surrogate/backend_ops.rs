@@ -35,11 +35,10 @@ pub trait SurrogateOps: Backend {
     const SPECIALISED_CONV_BACKWARD: bool = true;
 
     /// Whether a dense convolution with weights that need a gradient (training) runs faster
-    /// as gathered shifted views times one weight matrix (im2col, [`zoo::Conv`]) than as
-    /// Burn's `conv2d`. True only on burn-ndarray, whose `conv2d` backward is a scalar loop;
-    /// `docs/performance.md` has the figures.
-    ///
-    /// [`zoo::Conv`]: crate::zoo::Conv
+    /// as gathered shifted views times one weight matrix (im2col, as the zoo's `Conv` in the
+    /// workspace crate `common-weakness-models` does) than as Burn's `conv2d`. True only on
+    /// burn-ndarray, whose `conv2d` backward is a scalar loop; `docs/performance.md` has the
+    /// figures.
     const IM2COL_CONV: bool = false;
 
     /// `conv2d(x, weight, bias, options)` for a `weight` and `bias` that need no gradient.

@@ -23,7 +23,7 @@ pub fn check_batch_independence<B: Backend, S: Surrogate<B> + ?Sized>(
     images: Tensor<B, 4>,
     tolerance: f32,
 ) -> Result<BatchIndependence> {
-    crate::error::non_negative("tolerance", tolerance as f64)?;
+    crate::check::non_negative("tolerance", tolerance as f64)?;
     let n = images.dims()[0];
     if n < 2 {
         return Err(Error::InvalidParameter {

@@ -3,7 +3,8 @@
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::Surrogate;
-use crate::error::{positive, Error, Result};
+use crate::check::positive;
+use crate::error::{Error, Result};
 use crate::host;
 use crate::planar::resize_bilinear;
 
@@ -58,8 +59,8 @@ impl<S> Normalized<S> {
     ///
     /// Fails with [`Error::InvalidParameter`] when a size is zero.
     pub fn with_resize(mut self, height: usize, width: usize) -> Result<Self> {
-        crate::error::at_least_one("resize height", height)?;
-        crate::error::at_least_one("resize width", width)?;
+        crate::check::at_least_one("resize height", height)?;
+        crate::check::at_least_one("resize width", width)?;
         self.resize = Some([height, width]);
         Ok(self)
     }

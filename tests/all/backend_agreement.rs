@@ -5,7 +5,7 @@
 //! The surrogates exercise every kind of kernel the crate uses: matrix products, the
 //! backend extension of `surrogate::SurrogateOps` (frozen convolutions, depthwise and 1×1,
 //! hardtanh, behind an uneven padding as EfficientNet-Lite has), SSA's DCT and host noise,
-//! TI's depthwise smoothing; the zoo's convolutions, im2col on ndarray and `conv2d` elsewhere.
+//! TI's depthwise smoothing (the zoo's convolutions are checked in `crates/models`).
 //! GPU kinds (`tch-cuda`, `cuda`) join when
 //! `COMMON_WEAKNESS_GPU=1`.
 
@@ -14,11 +14,9 @@ use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Tensor, TensorData};
 use common_weakness::attack::{mi_fgsm, CwaConfig};
 use common_weakness::backend::{BackendKind, BackendTask};
-use common_weakness::datasets::FashionMnist;
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{check_batch_independence, from_fn, frozen_conv2d, hardtanh, Surrogate, SurrogateOps};
-use common_weakness::zoo::ZooModel;
 
 fn seeded<Bk: AutodiffBackend, const D: usize>(seed: u64, shape: [usize; D], device: &Bk::Device) -> Tensor<Bk, D> {
     let mut rng = AttackRng::new(seed);
@@ -112,35 +110,4 @@ fn every_backend_agrees_with_ndarray() {
 fn ndarray_surrogates_are_batch_independent() {
     let (_, _, gaps) = BackendKind::Ndarray.run(Agreement).unwrap();
     assert!(gaps.iter().all(|&g| g <= 1e-4), "gaps {gaps:?}");
-}
-
-/// Logits of the zoo models with dense, strided and depthwise convolutions on 16 test images.
-struct ZooLogits;
-
-impl BackendTask for ZooLogits {
-    type Output = Vec<f32>;
-
-    fn run<Bk: AutodiffBackend + SurrogateOps>(self, device: Bk::Device) -> Self::Output {
-        let (images, _) = FashionMnist::test_slice().unwrap().head::<Bk>(16, &device);
-        [ZooModel::SmallCnn, ZooModel::WideCnn, ZooModel::Separable, ZooModel::LargeKernel]
-            .into_iter()
-            .flat_map(|model| {
-                let logits = model.load::<Bk>(&device).unwrap().forward(images.clone());
-                logits.into_data().convert::<f32>().to_vec::<f32>().unwrap()
-            })
-            .collect()
-    }
-}
-
-#[test]
-fn zoo_convolutions_agree_across_backends() {
-    let reference = BackendKind::Ndarray.run(ZooLogits).unwrap();
-    for kind in BackendKind::enabled_kinds() {
-        if matches!(kind, BackendKind::Ndarray | BackendKind::TchCuda | BackendKind::Cuda) {
-            continue;
-        }
-        let logits = kind.run(ZooLogits).unwrap();
-        let worst = reference.iter().zip(&logits).map(|(a, b)| (a - b).abs() / (1.0 + a.abs())).fold(0.0f32, f32::max);
-        assert!(worst < 1e-4, "ndarray (im2col) and {kind} (conv2d) zoo logits differ by {worst} (relative)");
-    }
 }

@@ -196,11 +196,7 @@ fn an_absurd_iteration_count_runs_without_reserving_memory_for_it() {
 
 #[test]
 fn errors_outside_attacks_name_the_right_thing() {
-    use common_weakness::datasets::idx::read_idx;
     use common_weakness::eval::success_rate;
-    let missing = std::env::temp_dir().join("common-weakness-no-such-file.idx");
-    let e = read_idx(&missing).unwrap_err();
-    assert!(e.to_string().contains("common-weakness-no-such-file.idx"), "{e}");
     let e = success_rate(Goal::Untargeted, &[0, 1], &[0, 1], &[0, 1], &[0]).unwrap_err();
     assert!(e.to_string().contains("adversarial predictions"), "{e}");
     let e = success_rate(Goal::Untargeted, &[0, 1], &[0], &[0, 1], &[0, 1]).unwrap_err();
@@ -292,7 +288,6 @@ fn landscape_measurements_are_finite_or_an_error_naming_the_model() {
 
 #[test]
 fn misuse_outside_attacks_is_an_error_not_a_panic() {
-    use common_weakness::datasets::FashionMnist;
     use common_weakness::eval::{mean_pairwise_cosine, predictions};
     use common_weakness::surrogate::Normalized;
     let device = super::common::device();
@@ -305,17 +300,6 @@ fn misuse_outside_attacks_is_an_error_not_a_panic() {
     let pixels = from_fn("p", |x: Tensor<B, 4>| x.flatten::<2>(1, 3));
     let e = Normalized::imagenet(pixels).with_resize(0, 0).err().unwrap();
     assert!(matches!(e, Error::InvalidParameter { name: "resize height", .. }), "{e}");
-    // An index past the end of a dataset.
-    let data = FashionMnist::test_slice().unwrap();
-    let e = data.batch::<B>(&[0, data.len()], &device).unwrap_err();
-    assert!(matches!(e, Error::InvalidParameter { name: "index", .. }), "{e}");
-    // NaN pixels were written as black.
-    let file = std::env::temp_dir().join("common-weakness-hostile-nan.png");
-    let mut rgb = vec![0.5f32; 12];
-    rgb[5] = f32::NAN;
-    let e = common_weakness::images::save_png(&tensor4(rgb, [1, 3, 2, 2]), 0, &file).unwrap_err();
-    assert!(matches!(e, Error::InvalidPixels { count: 1, .. }), "{e}");
-    assert!(!file.exists());
     // Gradients of different shapes.
     let e = mean_pairwise_cosine(&[images(1, [1, 1, 2, 2], 0.0, 1.0), images(2, [1, 1, 3, 3], 0.0, 1.0)]).unwrap_err();
     assert!(matches!(e, Error::Shape { .. }), "{e}");

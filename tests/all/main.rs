@@ -1,24 +1,17 @@
 //! The whole integration suite in one binary (each test binary re-monomorphises Burn's
 //! kernels, which dominates build time; see docs/performance.md).
 
-mod alrs;
 mod analytic;
 mod attacks;
 mod backend_agreement;
 mod batch;
 mod common;
-mod datasets;
-mod defenses;
 mod errors;
 mod estimators;
 mod gradient_mode;
 mod hostile;
 mod hostile_properties;
-mod image_files;
-mod imagenet;
 mod landscape;
 mod observers;
 mod properties;
 mod serde_config;
-mod trained;
-mod zoo;

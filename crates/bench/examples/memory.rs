@@ -1,0 +1,125 @@
+//! Peak memory of an ensemble gradient against the number of surrogates
+//! (`scripts/bench-memory.sh` runs it for n = 1, 2, 4, 8 in both gradient modes).
+//!
+//! Builds an ensemble of `--models` copies of EfficientNet-Lite0 (clones sharing one set of
+//! weights, so that the figure isolates the memory of the computation; `--separate-weights`
+//! loads each copy from the file), runs one MI-FGSM iteration (one combined ensemble
+//! gradient) on the foolbox photos with the chosen [`GradientMode`], and prints the process's
+//! peak resident memory (`VmHWM`) as JSON. Run one configuration per process: the peak is the
+//! process's.
+//!
+//! `cargo run --release --example memory -- --models 4 --mode per-model`
+
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+use clap::{Parser, ValueEnum};
+use common_weakness::attack::{mi_fgsm, Attack};
+use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::surrogate::SurrogateOps;
+use common_weakness::{Combination, Ensemble, GradientMode, Objective, ThreatModel};
+use common_weakness_bench::images;
+use common_weakness_models::ImagenetAssets;
+use common_weakness_models::{EfficientNetLite, LiteVariant};
+use serde_json::json;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    Joint,
+    PerModel,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Rule {
+    LogitMean,
+    LogitSum,
+    LossMean,
+}
+
+/// Peak resident memory of one ensemble-gradient iteration.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Backend: flex, ndarray, tch, tch-cuda, wgpu, cuda (those built in).
+    #[arg(long, default_value_t = BackendKind::default())]
+    backend: BackendKind,
+    /// Number of EfficientNet-Lite0 copies in the ensemble.
+    #[arg(long, default_value_t = 1)]
+    models: usize,
+    /// How the ensemble gradient is computed.
+    #[arg(long, value_enum, default_value_t = Mode::PerModel)]
+    mode: Mode,
+    /// Where the models are combined.
+    #[arg(long, value_enum, default_value_t = Rule::LogitMean)]
+    combination: Rule,
+    /// Number of photos (at most 20).
+    #[arg(long, default_value_t = 20)]
+    images: usize,
+    /// Load every copy's weights from the file instead of sharing one set.
+    #[arg(long)]
+    separate_weights: bool,
+}
+
+/// The process's peak resident set size in MiB, from `/proc/self/status`.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+struct Memory(Args);
+
+impl BackendTask for Memory {
+    type Output = common_weakness_bench::Result<serde_json::Value>;
+
+    fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) -> Self::Output {
+        let args = self.0;
+        let assets = ImagenetAssets::locate()?;
+        let photos: Vec<_> = assets.photos()?.into_iter().take(args.images).collect();
+        let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
+        let x = images::load::<B, _>(&paths, 224, 224, &device)?;
+        let weights = assets.weights(LiteVariant::Lite0);
+        let shared = EfficientNetLite::<B>::load(LiteVariant::Lite0, &weights, &device)?;
+        let mut members = Vec::new();
+        for _ in 0..args.models {
+            let model = if args.separate_weights {
+                EfficientNetLite::<B>::load(LiteVariant::Lite0, &weights, &device)?
+            } else {
+                shared.clone()
+            };
+            members.push(Box::new(model.into_surrogate()) as Box<_>);
+        }
+        let after_loading = peak_rss_mib();
+        let combination = match args.combination {
+            Rule::LogitMean => Combination::LogitMean,
+            Rule::LogitSum => Combination::LogitSum,
+            Rule::LossMean => Combination::LossMean,
+        };
+        let mode = match args.mode {
+            Mode::Joint => GradientMode::Joint,
+            Mode::PerModel => GradientMode::PerModel,
+        };
+        let ensemble = Ensemble::new(members)?.with_combination(combination).with_gradient_mode(mode);
+        let objective = Objective::untargeted(photos.iter().map(|p| p.label).collect());
+        let started = Instant::now();
+        mi_fgsm(ThreatModel::linf(16.0 / 255.0), 1, 1.0).run(&ensemble, x, &objective)?;
+        Ok(json!({
+            "backend": args.backend.name(),
+            "models": args.models,
+            "mode": format!("{:?}", args.mode),
+            "combination": format!("{:?}", args.combination),
+            "images": args.images,
+            "separate_weights": args.separate_weights,
+            "peak_rss_mib": peak_rss_mib(),
+            "rss_after_loading_mib": after_loading,
+            "seconds": started.elapsed().as_secs_f64(),
+        }))
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let report = args.backend.run(Memory(args))??;
+    println!("{report}");
+    Ok(())
+}

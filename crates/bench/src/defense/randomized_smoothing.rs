@@ -1,0 +1,72 @@
+//! Randomized smoothing (Cohen et al., "Certified Adversarial Robustness via Randomized
+//! Smoothing", ICML 2019), as a prediction rule.
+
+use burn::tensor::{backend::Backend, Tensor};
+
+use super::Target;
+use crate::error::Result;
+use common_weakness::attack::check_images;
+use common_weakness::check::{at_least_one, positive};
+use common_weakness::eval::predictions;
+use common_weakness::rng::AttackRng;
+use common_weakness::surrogate::Surrogate;
+
+/// Predicts the class the model returns most often on `samples` noisy copies
+/// `x + N(0, σ²)` of each image (ties go to the smaller class index). Noise is not clipped to
+/// `[0, 1]`, as in Cohen et al.; draws restart from `seed` at every call.
+#[derive(Clone, Debug)]
+pub struct RandomizedSmoothing<S> {
+    model: S,
+    sigma: f64,
+    samples: usize,
+    seed: u64,
+    name: String,
+}
+
+impl<S> RandomizedSmoothing<S> {
+    /// `model` smoothed with noise `sigma` (> 0) over `samples` (≥ 1) draws.
+    pub fn new<B: Backend>(model: S, sigma: f64, samples: usize, seed: u64) -> Result<Self>
+    where
+        S: Surrogate<B>,
+    {
+        positive("sigma", sigma)?;
+        at_least_one("samples", samples)?;
+        let name = format!("{} + smoothing σ={sigma}", model.name());
+        Ok(Self { model, sigma, samples, seed, name })
+    }
+}
+
+impl<B: Backend, S: Surrogate<B>> Target<B> for RandomizedSmoothing<S> {
+    fn target_name(&self) -> &str {
+        &self.name
+    }
+
+    fn predict(&self, images: Tensor<B, 4>) -> Result<Vec<usize>> {
+        check_images(&images)?;
+        self.model.check_input(images.dims())?;
+        let shape = images.dims();
+        let mut rng = AttackRng::new(self.seed);
+        let mut votes: Vec<Vec<usize>> = vec![Vec::new(); shape[0]];
+        for _ in 0..self.samples {
+            let noise = rng.normal::<B>(shape, &images.device()).mul_scalar(self.sigma);
+            for (image, class) in predictions(self.model.forward(images.clone() + noise))?.into_iter().enumerate() {
+                votes[image].push(class);
+            }
+        }
+        Ok(votes.into_iter().map(majority).collect())
+    }
+}
+
+/// The most frequent class; ties go to the smallest index.
+fn majority(mut classes: Vec<usize>) -> usize {
+    classes.sort_unstable();
+    let (mut best, mut best_count, mut i) = (classes[0], 0, 0);
+    while i < classes.len() {
+        let run = classes[i..].iter().take_while(|&&c| c == classes[i]).count();
+        if run > best_count {
+            (best, best_count) = (classes[i], run);
+        }
+        i += run;
+    }
+    best
+}

@@ -1,0 +1,115 @@
+//! Image files in and out: JPEG/PNG files to `[N, 3, H, W]` tensors in `[0, 1]`, tensors to
+//! lossless 8-bit PNG files, and the 8-bit quantisation those files impose.
+//!
+//! An adversarial example only exists as a file once its pixels are rounded to 1/255 steps, so
+//! evaluate it after [`quantize`] (or after saving and loading) to see the success that
+//! survives; `examples/imagenet_transfer.rs` of this crate reports both.
+
+mod contact_sheet;
+
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use image::imageops::FilterType;
+use image::{ImageBuffer, Rgb, RgbImage};
+
+pub use contact_sheet::contact_sheet;
+
+use common_weakness::Error as AttackError;
+
+use crate::error::{Error, Result};
+
+/// Writes an 8-bit RGB image as PNG, creating parent folders.
+fn write_png(image: &RgbImage, path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    image
+        .save_with_format(path, image::ImageFormat::Png)
+        .map_err(|source| Error::Image { path: path.to_path_buf(), source })
+}
+
+/// Reads an image file (JPEG or PNG; grey and alpha are converted to RGB) and resizes it to
+/// `height × width` with a bicubic (Catmull-Rom) filter whose support widens when shrinking,
+/// as PIL's `Image.resize` does. The aspect ratio is not kept, as in foolbox's samples.
+/// Returns the pixels `[3, height, width]`, channel-major, in `[0, 1]`.
+pub fn read_rgb(path: impl AsRef<Path>, height: usize, width: usize) -> Result<Vec<f32>> {
+    let path = path.as_ref();
+    common_weakness::check::at_least_one("height", height)?;
+    common_weakness::check::at_least_one("width", width)?;
+    let image = image::open(path).map_err(|source| Error::Image { path: path.to_path_buf(), source })?.to_rgb8();
+    let image = if image.dimensions() == (width as u32, height as u32) {
+        image
+    } else {
+        image::imageops::resize(&image, width as u32, height as u32, FilterType::CatmullRom)
+    };
+    let plane = height * width;
+    let mut pixels = vec![0.0; 3 * plane];
+    for (i, pixel) in image.pixels().enumerate() {
+        for (c, &value) in pixel.0.iter().enumerate() {
+            pixels[c * plane + i] = f32::from(value) / 255.0;
+        }
+    }
+    Ok(pixels)
+}
+
+/// Loads image files as one batch `[N, 3, height, width]` in `[0, 1]` (see [`read_rgb`]).
+///
+/// ```no_run
+/// use burn::backend::NdArray;
+/// use common_weakness_bench::images;
+///
+/// # fn main() -> common_weakness_bench::Result<()> {
+/// let batch = images::load::<NdArray, _>(&["cat.jpg", "dog.png"], 224, 224, &Default::default())?;
+/// assert_eq!(batch.dims(), [2, 3, 224, 224]);
+/// # Ok(()) }
+/// ```
+pub fn load<B: Backend, P: AsRef<Path>>(
+    paths: &[P],
+    height: usize,
+    width: usize,
+    device: &B::Device,
+) -> Result<Tensor<B, 4>> {
+    common_weakness::check::at_least_one("number of image files", paths.len())?;
+    let mut pixels = Vec::with_capacity(paths.len() * 3 * height * width);
+    for path in paths {
+        pixels.extend(read_rgb(path, height, width)?);
+    }
+    Ok(Tensor::from_data(TensorData::new(pixels, [paths.len(), 3, height, width]), device))
+}
+
+/// Rounds pixels to the nearest of the 256 levels an 8-bit file can hold (and clips to
+/// `[0, 1]`): exactly what [`save_png`] followed by [`load`] gives.
+pub fn quantize<B: Backend>(images: Tensor<B, 4>) -> Tensor<B, 4> {
+    images.clamp(0.0, 1.0).mul_scalar(255.0).round().div_scalar(255.0)
+}
+
+/// Saves image `index` of a batch `[N, 3, H, W]` in `[0, 1]` as an 8-bit RGB PNG (lossless:
+/// loading it gives [`quantize`]d pixels back). Parent folders are created. NaN, infinite or
+/// out-of-range pixels are an [`Error::InvalidPixels`], not black or clipped pixels.
+pub fn save_png<B: Backend>(images: &Tensor<B, 4>, index: usize, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let [n, channels, height, width] = images.dims();
+    if channels != 3 || index >= n {
+        return Err(AttackError::Shape {
+            what: "images to save",
+            expected: format!("[N > {index}, 3, H, W]"),
+            actual: images.dims().to_vec(),
+        }
+        .into());
+    }
+    let image = images.clone().slice(index..index + 1);
+    common_weakness::attack::check_images(&image)?;
+    let pixels = crate::to_vec(image);
+    write_png(&to_rgb8(&pixels, height, width), path)
+}
+
+/// `[3, H, W]` pixels in `[0, 1]` (channel-major) to an 8-bit RGB image, rounding to nearest.
+fn to_rgb8(pixels: &[f32], height: usize, width: usize) -> RgbImage {
+    let plane = height * width;
+    ImageBuffer::from_fn(width as u32, height as u32, |x, y| {
+        let i = y as usize * width + x as usize;
+        Rgb(std::array::from_fn(|c| (pixels[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8))
+    })
+}

@@ -1,0 +1,21 @@
+//! # common-weakness-bench
+//!
+//! The benchmark side of `common-weakness`, kept out of the attack library so that its users
+//! build none of it: the programs in `examples/` (the transfer table, ImageNet transfer,
+//! speed and memory, training the zoo), and what they need beyond the models crate:
+//!
+//! - [`defense`]: black-box targets behind input transformations (bit depth, resize-and-pad,
+//!   JPEG, randomized smoothing), as in the paper's table;
+//! - [`images`]: JPEG/PNG files in and out, 8-bit quantisation and contact sheets.
+#![warn(missing_docs)]
+
+pub mod defense;
+mod error;
+pub mod images;
+
+pub use error::{Error, Result};
+
+/// Reads a tensor back as `f32` values.
+fn to_vec<B: burn::tensor::backend::Backend, const D: usize>(x: burn::tensor::Tensor<B, D>) -> Vec<f32> {
+    x.into_data().convert::<f32>().to_vec::<f32>().expect("data converted to f32 reads back as f32")
+}

@@ -1,0 +1,89 @@
+//! Image files in and out, and the errors of the file-backed parts (no downloads needed).
+
+use burn::tensor::Tensor;
+use common_weakness::Error as AttackError;
+use common_weakness_bench::images;
+use common_weakness_bench::Error;
+
+use crate::common::{device, images as random_images, values, B};
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let folder = std::env::temp_dir().join(format!("common-weakness-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    folder
+}
+
+#[test]
+fn png_round_trip_gives_the_quantized_pixels() {
+    let folder = scratch("round-trip");
+    let batch = random_images(5, [2, 3, 5, 7], 0.0, 1.0);
+    let files = [folder.join("a.png"), folder.join("nested/b.png")];
+    for (i, file) in files.iter().enumerate() {
+        images::save_png(&batch, i, file).unwrap();
+    }
+    let reloaded = images::load::<B, _>(&files, 5, 7, &device()).unwrap();
+    let quantized = images::quantize(batch.clone());
+    assert_eq!(values(reloaded.clone()), values(quantized.clone()));
+    // Quantisation moves every pixel by at most half a grey level, onto the 256 levels.
+    for (q, x) in values(quantized).into_iter().zip(values(batch)) {
+        assert!((q - x).abs() <= 0.5 / 255.0 + 1e-6);
+        assert!(((q * 255.0).round() - q * 255.0).abs() < 1e-3);
+    }
+    let adversarial = random_images(6, [2, 3, 5, 7], 0.0, 1.0);
+    images::contact_sheet(&reloaded, &adversarial, 10.0, folder.join("sheet.png")).unwrap();
+    let sheet = images::read_rgb(folder.join("sheet.png"), 10, 21).unwrap();
+    assert_eq!(sheet.len(), 3 * 10 * 21);
+    std::fs::remove_dir_all(&folder).unwrap();
+}
+
+#[test]
+fn resizing_gives_the_requested_size_and_keeps_a_flat_colour() {
+    let folder = scratch("resize");
+    let grey = Tensor::<B, 4>::full([1, 3, 30, 40], 0.4, &device());
+    images::save_png(&grey, 0, folder.join("grey.png")).unwrap();
+    let pixels = images::read_rgb(folder.join("grey.png"), 12, 9).unwrap();
+    assert_eq!(pixels.len(), 3 * 12 * 9);
+    let level = (0.4f32 * 255.0).round() / 255.0;
+    assert!(pixels.iter().all(|&p| (p - level).abs() < 1e-6), "a flat image stays flat after resizing");
+    std::fs::remove_dir_all(&folder).unwrap();
+}
+
+#[test]
+fn bad_files_and_arguments_are_clear_errors() {
+    let folder = scratch("errors");
+    let text = folder.join("not-an-image.jpg");
+    std::fs::write(&text, "hello").unwrap();
+    assert!(matches!(images::load::<B, _>(&[&text], 4, 4, &device()), Err(Error::Image { .. })));
+    assert!(matches!(images::load::<B, _>(&[folder.join("absent.png")], 4, 4, &device()), Err(Error::Image { .. })));
+    assert!(matches!(images::read_rgb(&text, 0, 4), Err(Error::Attack(AttackError::InvalidParameter { .. }))));
+    let empty: [&str; 0] = [];
+    assert!(matches!(
+        images::load::<B, _>(&empty, 4, 4, &device()),
+        Err(Error::Attack(AttackError::InvalidParameter { .. }))
+    ));
+
+    let batch = random_images(1, [1, 3, 4, 4], 0.0, 1.0);
+    assert!(matches!(images::save_png(&batch, 1, folder.join("x.png")), Err(Error::Attack(AttackError::Shape { .. }))));
+    let grey_batch = random_images(1, [1, 1, 4, 4], 0.0, 1.0);
+    assert!(matches!(
+        images::save_png(&grey_batch, 0, folder.join("x.png")),
+        Err(Error::Attack(AttackError::Shape { .. }))
+    ));
+    let other = random_images(2, [1, 3, 4, 5], 0.0, 1.0);
+    assert!(matches!(
+        images::contact_sheet(&batch, &other, 10.0, folder.join("s.png")),
+        Err(Error::Attack(AttackError::Shape { .. }))
+    ));
+
+    std::fs::remove_dir_all(&folder).unwrap();
+}
+
+#[test]
+fn nan_pixels_are_refused_instead_of_written_black() {
+    let file = std::env::temp_dir().join("common-weakness-hostile-nan.png");
+    let mut rgb = vec![0.5f32; 12];
+    rgb[5] = f32::NAN;
+    let e = images::save_png(&crate::common::tensor4(rgb, [1, 3, 2, 2]), 0, &file).unwrap_err();
+    assert!(matches!(e, Error::Attack(AttackError::InvalidPixels { count: 1, .. })), "{e}");
+    assert!(!file.exists());
+}

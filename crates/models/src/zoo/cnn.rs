@@ -1,0 +1,96 @@
+//! Plain convolutional networks: small (LeNet-style), wide, and large-kernel.
+
+use burn::module::Module;
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use common_weakness::surrogate::SurrogateOps;
+
+use super::conv::Conv;
+use super::{standardize, ZooNet, CLASSES};
+
+/// Mean over the spatial dimensions: `[N, C, H, W]` → `[N, C]`.
+pub(super) fn global_average<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c])
+}
+
+/// conv 5×5 (16) → max pool → conv 5×5 (32) → max pool → 64 → 10.
+#[derive(Module, Debug)]
+pub struct SmallCnn<B: Backend> {
+    conv1: Conv<B>,
+    conv2: Conv<B>,
+    pool: MaxPool2d,
+    hidden: Linear<B>,
+    output: Linear<B>,
+}
+
+impl<B: SurrogateOps> ZooNet<B> for SmallCnn<B> {
+    fn init(device: &B::Device) -> Self {
+        Self {
+            conv1: Conv::new(1, 16, 5, 1, device),
+            conv2: Conv::new(16, 32, 5, 1, device),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            hidden: LinearConfig::new(32 * 7 * 7, 64).init(device),
+            output: LinearConfig::new(64, CLASSES).init(device),
+        }
+    }
+
+    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let x = self.pool.forward(relu(self.conv1.forward(standardize(images))));
+        let x = self.pool.forward(relu(self.conv2.forward(x)));
+        self.output.forward(relu(self.hidden.forward(x.flatten(1, 3))))
+    }
+}
+
+/// conv 3×3 (32) → conv 3×3 stride 2 (64) → conv 3×3 stride 2 (64) → global average → 10.
+#[derive(Module, Debug)]
+pub struct WideCnn<B: Backend> {
+    conv1: Conv<B>,
+    conv2: Conv<B>,
+    conv3: Conv<B>,
+    output: Linear<B>,
+}
+
+impl<B: SurrogateOps> ZooNet<B> for WideCnn<B> {
+    fn init(device: &B::Device) -> Self {
+        Self {
+            conv1: Conv::new(1, 32, 3, 1, device),
+            conv2: Conv::new(32, 64, 3, 2, device),
+            conv3: Conv::new(64, 64, 3, 2, device),
+            output: LinearConfig::new(64, CLASSES).init(device),
+        }
+    }
+
+    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let x = relu(self.conv1.forward(standardize(images)));
+        let x = relu(self.conv3.forward(relu(self.conv2.forward(x))));
+        self.output.forward(global_average(x))
+    }
+}
+
+/// conv 7×7 stride 2 (32) → conv 5×5 stride 2 (64) → 10, no pooling.
+#[derive(Module, Debug)]
+pub struct LargeKernelCnn<B: Backend> {
+    conv1: Conv<B>,
+    conv2: Conv<B>,
+    output: Linear<B>,
+}
+
+impl<B: SurrogateOps> ZooNet<B> for LargeKernelCnn<B> {
+    fn init(device: &B::Device) -> Self {
+        Self {
+            conv1: Conv::new(1, 32, 7, 2, device),
+            conv2: Conv::new(32, 64, 5, 2, device),
+            output: LinearConfig::new(64 * 7 * 7, CLASSES).init(device),
+        }
+    }
+
+    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let x = relu(self.conv2.forward(relu(self.conv1.forward(standardize(images)))));
+        self.output.forward(x.flatten(1, 3))
+    }
+}

@@ -1,0 +1,34 @@
+//! A multi-layer perceptron.
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use common_weakness::surrogate::SurrogateOps;
+
+use super::{standardize, ZooNet, CLASSES};
+
+/// 784 → 256 → 128 → 10 with ReLU.
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    hidden1: Linear<B>,
+    hidden2: Linear<B>,
+    output: Linear<B>,
+}
+
+impl<B: SurrogateOps> ZooNet<B> for Mlp<B> {
+    fn init(device: &B::Device) -> Self {
+        Self {
+            hidden1: LinearConfig::new(784, 256).init(device),
+            hidden2: LinearConfig::new(256, 128).init(device),
+            output: LinearConfig::new(128, CLASSES).init(device),
+        }
+    }
+
+    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let x = standardize(images).flatten(1, 3);
+        self.output.forward(relu(self.hidden2.forward(relu(self.hidden1.forward(x)))))
+    }
+}

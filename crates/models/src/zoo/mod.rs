@@ -1,0 +1,185 @@
+//! A zoo of small Fashion-MNIST classifiers of clearly different families, trained with this
+//! crate (`crates/bench/examples/train_zoo.rs`) and committed as safetensors in `data/zoo/`
+//! (`docs/zoo.md` lists architectures, accuracies and tensor names).
+//!
+//! ```
+//! use burn::backend::{Autodiff, NdArray};
+//! use common_weakness_models::datasets::FashionMnist;
+//! use common_weakness::eval::predictions;
+//! use common_weakness_models::zoo::ZooModel;
+//!
+//! type B = Autodiff<NdArray>;
+//! let device = Default::default();
+//! let model = ZooModel::SmallCnn.load::<B>(&device).unwrap(); // a boxed, frozen Surrogate
+//! let (images, labels) = FashionMnist::test_slice().unwrap().head::<B>(100, &device);
+//! let correct = predictions(model.forward(images)).unwrap().iter().zip(&labels).filter(|(p, l)| p == l).count();
+//! assert!(correct > 80);
+//! ```
+
+mod cnn;
+mod conv;
+mod mixer;
+mod mlp;
+mod resnet;
+mod separable;
+
+pub use cnn::{LargeKernelCnn, SmallCnn, WideCnn};
+pub use conv::Conv;
+pub use mixer::Mixer;
+pub use mlp::Mlp;
+pub use resnet::ResNet;
+pub use separable::SeparableCnn;
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+use burn_store::{ModuleSnapshot, SafetensorsStore};
+
+use crate::error::{Error, Result};
+use common_weakness::surrogate::SurrogateOps;
+use common_weakness::surrogate::{from_module, Surrogate};
+
+/// Number of classes.
+pub const CLASSES: usize = 10;
+
+/// The folder of the committed weights.
+pub const WEIGHTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/zoo");
+
+/// A zoo architecture: a Burn module mapping `[N, 1, 28, 28]` images in `[0, 1]` to 10 logits.
+/// Normalisation happens inside (`(x − 0.2860) / 0.3530`, the training-set statistics).
+pub trait ZooNet<B: SurrogateOps>: Module<B> + Sync + Sized {
+    /// A freshly initialised network (from Burn's seeded backend RNG).
+    fn init(device: &B::Device) -> Self;
+    /// Logits `[N, 10]`.
+    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2>;
+}
+
+/// Fashion-MNIST's training-set mean and standard deviation.
+fn standardize<B: Backend>(images: Tensor<B, 4>) -> Tensor<B, 4> {
+    images.sub_scalar(0.2860).div_scalar(0.3530)
+}
+
+/// The models of the zoo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ZooModel {
+    /// Multi-layer perceptron, 784-256-128-10.
+    Mlp,
+    /// LeNet-style CNN: two 5×5 convolutions with max pooling.
+    SmallCnn,
+    /// Wide 3×3 CNN with strided downsampling and global average pooling.
+    WideCnn,
+    /// Residual network with identity shortcuts.
+    ResNet,
+    /// Depthwise-separable CNN (MobileNet-style blocks).
+    Separable,
+    /// Large 7×7 and 5×5 kernels with stride 2, no pooling.
+    LargeKernel,
+    /// MLP-Mixer on 4×4 patches.
+    Mixer,
+    /// [`SmallCnn`]'s architecture, adversarially trained with this crate's PGD.
+    AdversarialCnn,
+}
+
+impl ZooModel {
+    /// Every model, in the order of `docs/zoo.md`.
+    pub const ALL: [ZooModel; 8] = [
+        ZooModel::Mlp,
+        ZooModel::SmallCnn,
+        ZooModel::WideCnn,
+        ZooModel::ResNet,
+        ZooModel::Separable,
+        ZooModel::LargeKernel,
+        ZooModel::Mixer,
+        ZooModel::AdversarialCnn,
+    ];
+
+    /// Short name: the weights file stem and the name in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            ZooModel::Mlp => "mlp",
+            ZooModel::SmallCnn => "cnn-small",
+            ZooModel::WideCnn => "cnn-wide",
+            ZooModel::ResNet => "resnet",
+            ZooModel::Separable => "separable",
+            ZooModel::LargeKernel => "large-kernel",
+            ZooModel::Mixer => "mixer",
+            ZooModel::AdversarialCnn => "cnn-small-adv",
+        }
+    }
+
+    /// The model called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// `data/zoo/{name}.safetensors`.
+    pub fn weights_path(self) -> PathBuf {
+        Path::new(WEIGHTS_DIR).join(format!("{}.safetensors", self.name()))
+    }
+
+    /// The committed model as a surrogate (parameters frozen).
+    pub fn load<B: SurrogateOps + 'static>(self, device: &B::Device) -> Result<Box<dyn Surrogate<B>>> {
+        self.load_from(self.weights_path(), device)
+    }
+
+    /// The model with weights from `path` (safetensors, the tensor names of `docs/zoo.md`).
+    pub fn load_from<B: SurrogateOps + 'static>(
+        self,
+        path: impl AsRef<Path>,
+        device: &B::Device,
+    ) -> Result<Box<dyn Surrogate<B>>> {
+        let path = path.as_ref();
+        Ok(match self {
+            ZooModel::Mlp => boxed(self, load_net::<B, Mlp<B>>(path, device)?),
+            ZooModel::SmallCnn | ZooModel::AdversarialCnn => boxed(self, load_net::<B, SmallCnn<B>>(path, device)?),
+            ZooModel::WideCnn => boxed(self, load_net::<B, WideCnn<B>>(path, device)?),
+            ZooModel::ResNet => boxed(self, load_net::<B, ResNet<B>>(path, device)?),
+            ZooModel::Separable => boxed(self, load_net::<B, SeparableCnn<B>>(path, device)?),
+            ZooModel::LargeKernel => boxed(self, load_net::<B, LargeKernelCnn<B>>(path, device)?),
+            ZooModel::Mixer => boxed(self, load_net::<B, Mixer<B>>(path, device)?),
+        })
+    }
+}
+
+impl std::fmt::Display for ZooModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn boxed<B: SurrogateOps + 'static, N: ZooNet<B> + 'static>(model: ZooModel, net: N) -> Box<dyn Surrogate<B>> {
+    Box::new(from_module(model.name(), net, |net: &N, x: Tensor<B, 4>| net.forward(x)))
+}
+
+/// Loads safetensors weights into a freshly built network; every tensor must be present.
+pub fn load_net<B: SurrogateOps, N: ZooNet<B>>(path: impl AsRef<Path>, device: &B::Device) -> Result<N> {
+    let path = path.as_ref();
+    if !path.is_file() {
+        return Err(Error::MissingAssets {
+            path: path.to_path_buf(),
+            hint: "train it with crates/bench/examples/train_zoo.rs",
+        });
+    }
+    let mut net = N::init(device);
+    let mut store = SafetensorsStore::from_file(path);
+    let result =
+        net.load_from(&mut store).map_err(|e| Error::Weights { path: path.to_path_buf(), problem: e.to_string() })?;
+    if !result.errors.is_empty() || !result.missing.is_empty() {
+        let problem = format!("missing tensors {:?}, errors {:?}", result.missing, result.errors);
+        return Err(Error::Weights { path: path.to_path_buf(), problem });
+    }
+    Ok(net)
+}
+
+/// Saves a network's parameters as safetensors (tensor names are the module paths).
+pub fn save_net<B: SurrogateOps, N: ZooNet<B>>(net: &N, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut store =
+        SafetensorsStore::from_file(path).metadata("producer", "common-weakness crates/bench/examples/train_zoo.rs");
+    net.save_into(&mut store).map_err(|e| Error::Weights { path: path.to_path_buf(), problem: e.to_string() })
+}

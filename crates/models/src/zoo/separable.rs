@@ -1,0 +1,55 @@
+//! A depthwise-separable CNN (MobileNet-style).
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use common_weakness::surrogate::SurrogateOps;
+
+use super::cnn::global_average;
+use super::conv::Conv;
+use super::{standardize, ZooNet, CLASSES};
+
+/// Depthwise 3×3 (one filter per channel, stride 2) then pointwise 1×1.
+#[derive(Module, Debug)]
+pub struct SeparableBlock<B: Backend> {
+    depthwise: Conv<B>,
+    pointwise: Conv<B>,
+}
+
+impl<B: SurrogateOps> SeparableBlock<B> {
+    fn new(input: usize, output: usize, device: &B::Device) -> Self {
+        Self { depthwise: Conv::depthwise(input, 3, 2, device), pointwise: Conv::new(input, output, 1, 1, device) }
+    }
+
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        relu(self.pointwise.forward(relu(self.depthwise.forward(x))))
+    }
+}
+
+/// 3×3 (32) → separable (64, stride 2) → separable (128, stride 2) → global average → 10.
+#[derive(Module, Debug)]
+pub struct SeparableCnn<B: Backend> {
+    stem: Conv<B>,
+    block1: SeparableBlock<B>,
+    block2: SeparableBlock<B>,
+    output: Linear<B>,
+}
+
+impl<B: SurrogateOps> ZooNet<B> for SeparableCnn<B> {
+    fn init(device: &B::Device) -> Self {
+        Self {
+            stem: Conv::new(1, 32, 3, 1, device),
+            block1: SeparableBlock::new(32, 64, device),
+            block2: SeparableBlock::new(64, 128, device),
+            output: LinearConfig::new(128, CLASSES).init(device),
+        }
+    }
+
+    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let x = relu(self.stem.forward(standardize(images)));
+        self.output.forward(global_average(self.block2.forward(self.block1.forward(x))))
+    }
+}

@@ -1,0 +1,142 @@
+//! The Fashion-MNIST zoo: the im2col convolution, committed weights and their accuracy.
+
+use burn::module::Param;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::Tensor;
+use common_weakness::attack::AttackSpec;
+use common_weakness::eval::{predictions, success_rate};
+use common_weakness::prelude::*;
+use common_weakness::surrogate::Surrogate;
+use common_weakness_models::datasets::FashionMnist;
+use common_weakness_models::zoo::{Conv, ZooModel};
+
+use crate::common::{device, images, values, B};
+
+#[test]
+fn im2col_convolution_equals_burns_conv2d_with_its_gradient() {
+    // (in, out, kernel, stride, depthwise) on odd and even sizes.
+    for (input, output, kernel, stride, depthwise, size) in [
+        (3, 5, 3, 1, false, 9),
+        (2, 4, 5, 2, false, 10),
+        (3, 2, 7, 2, false, 9),
+        (4, 4, 3, 2, true, 11),
+        (4, 4, 3, 1, true, 8),
+    ] {
+        let conv = if depthwise {
+            Conv::<B>::depthwise(input, kernel, stride, &device())
+        } else {
+            Conv::<B>::new(input, output, kernel, stride, &device())
+        };
+        let x = images(1, [2, input, size, size], -1.0, 1.0).require_grad();
+        let ours = conv.forward_im2col(x.clone());
+        let groups = if depthwise { input } else { 1 };
+        let options = ConvOptions::new([stride; 2], [kernel / 2; 2], [1, 1], groups);
+        let reference = conv2d(x.clone(), conv.weight.val(), Some(conv.bias.val()), options);
+        assert_eq!(ours.dims(), reference.dims());
+        for (a, b) in values(ours.clone()).iter().zip(values(reference.clone())) {
+            approx::assert_abs_diff_eq!(*a, b, epsilon = 1e-5);
+        }
+        // Gradients with respect to the input and the weight agree too.
+        let weights = images(2, ours.dims(), -1.0, 1.0);
+        let g1 = (ours * weights.clone()).sum().backward();
+        let g2 = (reference * weights).sum().backward();
+        let (x1, x2) = (x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
+        for (a, b) in x1.into_data().to_vec::<f32>().unwrap().iter().zip(x2.into_data().to_vec::<f32>().unwrap()) {
+            approx::assert_abs_diff_eq!(*a, b, epsilon = 1e-4);
+        }
+        let w: &Param<Tensor<B, 4>> = &conv.weight;
+        let (w1, w2) = (w.grad(&g1).unwrap(), w.grad(&g2).unwrap());
+        for (a, b) in w1.into_data().to_vec::<f32>().unwrap().iter().zip(w2.into_data().to_vec::<f32>().unwrap()) {
+            approx::assert_abs_diff_eq!(*a, b, epsilon = 1e-3);
+        }
+    }
+}
+
+/// Clean accuracy of each committed model on the 1,000-image test slice, as `docs/zoo.md`
+/// documents it.
+const DOCUMENTED_ACCURACY: [(ZooModel, f64); 8] = [
+    (ZooModel::Mlp, 0.878),
+    (ZooModel::SmallCnn, 0.871),
+    (ZooModel::WideCnn, 0.741),
+    (ZooModel::ResNet, 0.741),
+    (ZooModel::Separable, 0.754),
+    (ZooModel::LargeKernel, 0.852),
+    (ZooModel::Mixer, 0.861),
+    (ZooModel::AdversarialCnn, 0.781),
+];
+
+#[test]
+fn committed_weights_reach_their_documented_accuracy() {
+    let (images, labels) = FashionMnist::test_slice().unwrap().head::<B>(1000, &device());
+    let mut wrong = Vec::new();
+    for (model, documented) in DOCUMENTED_ACCURACY {
+        let surrogate = model.load::<B>(&device()).unwrap();
+        let predicted = predictions(surrogate.forward(images.clone())).unwrap();
+        let accuracy = predicted.iter().zip(&labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64;
+        eprintln!("{model}: clean accuracy {accuracy} on the slice (documented {documented})");
+        if (accuracy - documented).abs() > 0.01 {
+            wrong.push(format!("{model}: accuracy {accuracy}, documented {documented}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:?}");
+    assert!(matches!(
+        ZooModel::Mlp.load_from::<B>(std::env::temp_dir().join("absent.safetensors"), &device()),
+        Err(common_weakness_models::Error::MissingAssets { .. })
+    ));
+    // The MLP's weights do not fit the mixer.
+    assert!(matches!(
+        ZooModel::Mixer.load_from::<B>(ZooModel::Mlp.weights_path(), &device()),
+        Err(common_weakness_models::Error::Weights { .. })
+    ));
+}
+
+/// The transfer table, reduced: 2 methods, 1 target, 50 images, at the table's larger budget
+/// (16/255 leaves about a third of Fashion-MNIST images unbroken even white-box).
+#[test]
+fn reduced_transfer_table() {
+    let (images, labels) = FashionMnist::test_slice().unwrap().head::<B>(50, &device());
+    let surrogates = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer]
+        .iter()
+        .map(|m| m.load::<B>(&device()))
+        .collect::<common_weakness_models::Result<Vec<_>>>()
+        .unwrap();
+    let ensemble = Ensemble::new(surrogates).unwrap();
+    let target = ZooModel::WideCnn.load::<B>(&device()).unwrap();
+    let clean = predictions(target.forward(images.clone())).unwrap();
+    let clean_error = clean.iter().zip(&labels).filter(|(p, l)| p != l).count() as f64 / 50.0;
+    let objective = Objective::untargeted(labels.clone());
+    let budget = 32.0 / 255.0;
+    for attack in [
+        AttackSpec::MiFgsm { threat: ThreatModel::linf(budget), iterations: 10, momentum: 1.0 },
+        AttackSpec::MiCwa(CwaConfig::paper(budget)),
+    ] {
+        let adversarial = attack.build::<B>().run(&ensemble, images.clone(), &objective).unwrap().adversarial;
+        let mut white_box = 0.0;
+        for member in ensemble.members() {
+            let predicted = predictions(member.forward(adversarial.clone())).unwrap();
+            white_box += predicted.iter().zip(&labels).filter(|(p, l)| p != l).count() as f64 / 50.0 / 4.0;
+        }
+        let rate = success_rate(
+            Goal::Untargeted,
+            &labels,
+            &labels,
+            &clean,
+            &predictions(target.forward(adversarial)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!((rate.images, rate.clean_correct), (50, clean.iter().zip(&labels).filter(|(p, l)| p == l).count()));
+        eprintln!(
+            "{}: white-box {white_box}, transfer {} (clean error {clean_error})",
+            attack.build::<B>().name(),
+            rate.over_all()
+        );
+        // White-box attacks at 32/255 break most images; some of that transfers to the held-out CNN.
+        assert!(white_box > 0.7, "{attack:?}: white-box success {white_box}");
+        assert!(
+            rate.over_all() > clean_error + 0.05,
+            "{attack:?}: transfer {} vs clean error {clean_error}",
+            rate.over_all()
+        );
+    }
+}
