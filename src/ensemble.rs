@@ -4,10 +4,11 @@ use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::rng::AttackRng;
 use crate::surrogate::Surrogate;
 
-/// Where the models of an ensemble are combined into one ensemble gradient.
+/// Where the models of an ensemble are combined into one ensemble gradient. Attacks own this
+/// setting (`LoopSettings::combination`, `RapConfig::combination`; SVRE is a loss ensemble by
+/// definition) and so does a [`Landscape`](crate::landscape::Landscape) measurement.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum Combination {
@@ -20,17 +21,6 @@ pub enum Combination {
     /// Weighted mean of the models' losses. Needed when models output embeddings of
     /// different sizes.
     LossMean,
-}
-
-/// The order in which the CWA inner sweep visits the models.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum VisitOrder {
-    /// The order in which the models were added (the authors' choice).
-    #[default]
-    Fixed,
-    /// A fresh permutation every outer iteration, drawn from the attack's seed.
-    Shuffled,
 }
 
 /// How the combined ensemble gradient is computed: all models in one backward pass, or model
@@ -64,7 +54,9 @@ impl GradientMode {
     }
 }
 
-/// Ordered surrogate models with weights, a combination point and a visiting order.
+/// Ordered surrogate models with weights: what is attacked. How an attack combines them
+/// ([`Combination`]) and in which order it visits them (`VisitOrder`) are the attack's
+/// settings, not the ensemble's.
 ///
 /// Weights scale each model's share of the combined ensemble gradient (reverse step,
 /// baselines). The CWA inner sweep visits every model once per iteration whatever its weight.
@@ -73,7 +65,7 @@ impl GradientMode {
 /// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::surrogate::from_fn;
-/// use common_weakness::{Combination, Ensemble};
+/// use common_weakness::ensemble::Ensemble;
 ///
 /// type B = Autodiff<NdArray>;
 /// let a = from_fn("a", |x: Tensor<B, 4>| x.flatten(1, 3));
@@ -81,34 +73,24 @@ impl GradientMode {
 /// let ensemble = Ensemble::new(vec![Box::new(a), Box::new(b)])
 ///     .unwrap()
 ///     .with_weights(vec![2.0, 1.0])
-///     .unwrap()
-///     .with_combination(Combination::LossMean);
+///     .unwrap();
 /// assert_eq!(ensemble.names(), vec!["a", "b"]);
 /// assert!(Ensemble::<B>::new(vec![]).is_err());
 /// ```
 pub struct Ensemble<B: Backend> {
     members: Vec<Box<dyn Surrogate<B>>>,
     weights: Vec<f64>,
-    combination: Combination,
-    order: VisitOrder,
     gradient_mode: GradientMode,
 }
 
 impl<B: Backend> Ensemble<B> {
-    /// An ensemble of `members` with equal weights, [`Combination::LogitMean`] and
-    /// [`VisitOrder::Fixed`]. Fails on an empty list.
+    /// An ensemble of `members` with equal weights. Fails on an empty list.
     pub fn new(members: Vec<Box<dyn Surrogate<B>>>) -> Result<Self> {
         if members.is_empty() {
             return Err(Error::EmptyEnsemble);
         }
         let weights = vec![1.0; members.len()];
-        Ok(Self {
-            members,
-            weights,
-            combination: Combination::default(),
-            order: VisitOrder::default(),
-            gradient_mode: GradientMode::default(),
-        })
+        Ok(Self { members, weights, gradient_mode: GradientMode::default() })
     }
 
     /// Sets one weight per model (finite, ≥ 0, not all zero).
@@ -126,18 +108,6 @@ impl<B: Backend> Ensemble<B> {
         crate::check::positive("sum of weights", weights.iter().sum())?;
         self.weights = weights;
         Ok(self)
-    }
-
-    /// Sets where the models are combined.
-    pub fn with_combination(mut self, combination: Combination) -> Self {
-        self.combination = combination;
-        self
-    }
-
-    /// Sets the inner-sweep visiting order.
-    pub fn with_order(mut self, order: VisitOrder) -> Self {
-        self.order = order;
-        self
     }
 
     /// Sets how the combined gradient is computed (memory against one extra forward pass).
@@ -171,26 +141,8 @@ impl<B: Backend> Ensemble<B> {
         &self.weights
     }
 
-    /// The combination point.
-    pub fn combination(&self) -> Combination {
-        self.combination
-    }
-
     /// How the combined gradient is computed.
     pub fn gradient_mode(&self) -> GradientMode {
         self.gradient_mode
-    }
-
-    /// The visiting order of the inner sweep.
-    pub fn order(&self) -> VisitOrder {
-        self.order
-    }
-
-    /// The model indices of one inner sweep.
-    pub(crate) fn sweep(&self, rng: &mut AttackRng) -> Vec<usize> {
-        match self.order {
-            VisitOrder::Fixed => (0..self.len()).collect(),
-            VisitOrder::Shuffled => rng.permutation(self.len()),
-        }
     }
 }

@@ -55,25 +55,23 @@ pub mod rng;
 pub mod surrogate;
 pub mod threat;
 
-pub use attack::{images_from_data, Attack, AttackOutcome, Cwa, CwaConfig, Flavor};
-pub use ensemble::{Combination, Ensemble, GradientMode, VisitOrder};
+// Every item has one path, its module's; the error types live at the root (their module is
+// private). The prelude gathers what most programs need.
 pub use error::{Error, Result, Stage};
-pub use objective::{Goal, LossKind, Objective};
-pub use threat::{Norm, ThreatModel};
 
 /// The names most programs need (the README's quick start uses only these). The optimizers
 /// stay in [`optim`]: `Adam`, `Sgd`, `Momentum` and `Optimizer` are also Burn's names.
 pub mod prelude {
     pub use crate::attack::{
         bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, Attack, AttackOutcome, Cwa,
-        CwaConfig, Flavor,
+        CwaConfig, Flavor, VisitOrder,
     };
-    pub use crate::ensemble::{Combination, Ensemble, GradientMode, VisitOrder};
+    pub use crate::ensemble::{Combination, Ensemble, GradientMode};
     pub use crate::error::{Error, Result};
     pub use crate::gradient::{GaussianSmoothing, GradientEstimator, InputDiversity, Sampling};
     pub use crate::objective::{Goal, LossKind, Objective};
     pub use crate::observe::{Observer, Progress, Silent};
-    pub use crate::optim::{InnerOptimizer, OuterOptimizer};
+    pub use crate::optim::{InnerOptimizer, OuterOptimizer, ReverseOptimizer};
     pub use crate::surrogate::{from_fn, from_module, Surrogate};
     pub use crate::threat::{Norm, ThreatModel};
 }

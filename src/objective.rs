@@ -63,7 +63,7 @@ enum Loss<B: Backend> {
 ///
 /// ```
 /// use burn::backend::{Autodiff, NdArray};
-/// use common_weakness::{LossKind, Objective};
+/// use common_weakness::objective::{LossKind, Objective};
 ///
 /// type B = Autodiff<NdArray>;
 /// let untargeted = Objective::<B>::untargeted(vec![3, 1, 4]);

@@ -25,7 +25,7 @@ pub enum Norm {
 /// `[0, 1]`.
 ///
 /// ```
-/// use common_weakness::ThreatModel;
+/// use common_weakness::threat::ThreatModel;
 /// let threat = ThreatModel::linf(16.0 / 255.0);
 /// assert!(threat.validate().is_ok());
 /// assert!(ThreatModel::l2(-1.0).validate().is_err());

@@ -2,6 +2,8 @@
 //! no inner sweep: the outer optimizer steps on the combined ensemble gradient).
 
 use super::cwa::{AnchorPoint, Cwa, LoopSettings};
+use super::order::VisitOrder;
+use crate::ensemble::Combination;
 use crate::gradient::{GaussianSmoothing, GradientEstimator, InputDiversity, Sampling};
 use crate::optim::{Momentum, PatchWise, Sgd};
 use crate::threat::ThreatModel;
@@ -17,7 +19,8 @@ fn iterative<O>(name: &str, threat: ThreatModel, iterations: usize, outer: O) ->
             iterations,
             anchor: AnchorPoint::Iterate,
             origin: AnchorPoint::Iterate,
-            combination: None,
+            combination: Combination::LogitMean,
+            order: VisitOrder::Fixed,
             random_start: false,
             seed: 0,
             record_similarity: false,
@@ -34,7 +37,7 @@ fn iterative<O>(name: &str, threat: ThreatModel, iterations: usize, outer: O) ->
 ///
 /// ```
 /// use common_weakness::attack::fgsm;
-/// use common_weakness::ThreatModel;
+/// use common_weakness::threat::ThreatModel;
 /// let attack = fgsm(ThreatModel::linf(8.0 / 255.0));
 /// assert_eq!(attack.settings.iterations, 1);
 /// assert_eq!(attack.outer.step_size, 8.0 / 255.0);

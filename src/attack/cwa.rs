@@ -1,19 +1,20 @@
 //! The generalised Common Weakness Attack loop (Chen et al., ICLR 2024, Algorithm 4).
 
-use std::time::Instant;
-
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::run::{Run, RunSetup};
+use super::order::VisitOrder;
+use super::run::{drive, Iterate, Of, Plan, Run};
 use super::{Attack, AttackOutcome};
 use crate::ensemble::{Combination, Ensemble};
 use crate::error::{in_role, Result, Stage};
-use crate::gradient::{EstimatorState, GradientEstimator, InputTransform};
+use crate::gradient::{EstimatorState, GradientEstimator};
 use crate::objective::Objective;
-use crate::observe::{Control, Observer};
-use crate::optim::{InnerOptimizer, Optimizer, OuterOptimizer};
+use crate::observe::Observer;
+use crate::optim::{
+    Ascent, InnerOptimizer, ModelGradient, Optimizer, OuterOptimizer, PseudoGradient, ReverseOptimizer,
+};
 use crate::threat::ThreatModel;
 
 /// A point of an outer iteration.
@@ -38,8 +39,14 @@ pub struct LoopSettings {
     pub anchor: AnchorPoint,
     /// The point the outer step is applied at: `x_{t+1} = project(origin + update)`.
     pub origin: AnchorPoint,
-    /// Overrides the ensemble's combination point (the reference flavour sums logits).
-    pub combination: Option<Combination>,
+    /// Where the models are combined for the ensemble gradient (reverse step, and the
+    /// pseudo-gradient without an inner sweep): the logit mean by default, the logit sum in the
+    /// reference flavour (the authors' code).
+    #[serde(default)]
+    pub combination: Combination,
+    /// The order in which the inner sweep visits the models (fixed by default).
+    #[serde(default)]
+    pub order: VisitOrder,
     /// Start from a random admissible point.
     pub random_start: bool,
     /// Seed of every random choice.
@@ -174,6 +181,18 @@ impl<R, I, O> Cwa<R, I, O> {
         self
     }
 
+    /// Combines the models at `combination` for the ensemble gradient.
+    pub fn with_combination(mut self, combination: Combination) -> Self {
+        self.settings.combination = combination;
+        self
+    }
+
+    /// Visits the models of the inner sweep in `order`.
+    pub fn with_order(mut self, order: VisitOrder) -> Self {
+        self.settings.order = order;
+        self
+    }
+
     /// Changes the loop settings.
     pub fn with_settings(mut self, settings: LoopSettings) -> Self {
         self.settings = settings;
@@ -189,10 +208,123 @@ fn gradient_point<B: Backend, P: Optimizer<B>>(optimizer: &P, state: &P::State, 
     }
 }
 
+/// The optimizer and estimator states of one CWA run.
+pub(crate) struct CwaState<B: Backend, RS, IS, OS> {
+    reverse: Option<RS>,
+    inner: Option<IS>,
+    outer: OS,
+    /// VMI's variance term, per gradient target.
+    reverse_memory: EstimatorState<B>,
+    ensemble_memory: EstimatorState<B>,
+    model_memories: Vec<EstimatorState<B>>,
+}
+
+impl<B, R, I, O> Iterate<B> for Cwa<R, I, O>
+where
+    B: AutodiffBackend,
+    R: ReverseOptimizer<B::InnerBackend>,
+    I: InnerOptimizer<B::InnerBackend>,
+    O: OuterOptimizer<B::InnerBackend>,
+{
+    type State = CwaState<B::InnerBackend, R::State, I::State, O::State>;
+
+    fn plan(&self) -> Plan<'_> {
+        let s = &self.settings;
+        Plan {
+            name: &self.name,
+            config: serde_json::json!({ "cwa": {
+                "name": self.name,
+                "settings": s,
+                "reverse": self.reverse.as_ref().map(Optimizer::config),
+                "inner": self.inner.as_ref().map(Optimizer::config),
+                "outer": self.outer.config(),
+            }}),
+            threat: s.threat,
+            iterations: s.iterations,
+            seed: s.seed,
+            combination: s.combination,
+            random_start: s.random_start,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.settings.validate()?;
+        in_role("reverse", self.reverse.as_ref().map_or(Ok(()), |r| r.validate()))?;
+        in_role("inner", self.inner.as_ref().map_or(Ok(()), |i| i.validate()))?;
+        in_role("outer", self.outer.validate())
+    }
+
+    fn init(&self, run: &Run<'_, B>, x: &Tensor<B::InnerBackend, 4>) -> Self::State {
+        CwaState {
+            reverse: self.reverse.as_ref().map(|r| r.init(x)),
+            inner: self.inner.as_ref().map(|i| i.init(x)),
+            outer: self.outer.init(x),
+            reverse_memory: EstimatorState::default(),
+            ensemble_memory: EstimatorState::default(),
+            model_memories: (0..run.models()).map(|_| EstimatorState::default()).collect(),
+        }
+    }
+
+    fn iterate(
+        &self,
+        run: &mut Run<'_, B>,
+        state: &mut Self::State,
+        x_t: Tensor<B::InnerBackend, 4>,
+    ) -> Result<Tensor<B::InnerBackend, 4>> {
+        let s = &self.settings;
+        // 1. Reverse (sharpness) step: ascend the ensemble objective.
+        let x_r = match (&self.reverse, state.reverse.as_mut()) {
+            (Some(reverse), Some(reverse_state)) => {
+                let at = gradient_point(reverse, reverse_state, &x_t);
+                let gradient = run.gradient(&s.ensemble_gradient, Of::Ensemble, &at, &mut state.reverse_memory)?;
+                run.step(Stage::Reverse, x_t.clone(), gradient, |g| reverse.reverse_step(Ascent::of(g), reverse_state))?
+            }
+            _ => x_t.clone(),
+        };
+
+        // 2. Inner sweep over the models, or the ensemble gradient at x_r.
+        let pseudo_gradient = match (&self.inner, state.inner.as_mut()) {
+            (Some(inner), Some(inner_state)) => {
+                let mut x_i = x_r.clone();
+                let models = run.models();
+                for index in s.order.visits(models, models, &mut run.rng) {
+                    let at = gradient_point(inner, inner_state, &x_i);
+                    let memory = &mut state.model_memories[index];
+                    let gradient = run.gradient(&s.model_gradient, Of::Model(index), &at, memory)?;
+                    if s.record_similarity {
+                        run.compare(gradient.clone());
+                    }
+                    x_i = run.step(run.inner_stage(index), x_i, gradient, |g| {
+                        inner.inner_step(ModelGradient::normalized(g), inner_state)
+                    })?;
+                }
+                let anchor = match s.anchor {
+                    AnchorPoint::Iterate => x_t.clone(),
+                    AnchorPoint::Reversed => x_r.clone(),
+                };
+                anchor - x_i
+            }
+            _ => {
+                let at = gradient_point(&self.outer, &state.outer, &x_r);
+                run.gradient(&s.ensemble_gradient, Of::Ensemble, &at, &mut state.ensemble_memory)?
+            }
+        };
+
+        // 3. Outer step on the pseudo-gradient.
+        let origin = match s.origin {
+            AnchorPoint::Iterate => x_t,
+            AnchorPoint::Reversed => x_r,
+        };
+        run.step(Stage::Outer, origin, pseudo_gradient, |g| {
+            self.outer.outer_step(PseudoGradient::new(g), &mut state.outer)
+        })
+    }
+}
+
 impl<B, R, I, O> Attack<B> for Cwa<R, I, O>
 where
     B: AutodiffBackend,
-    R: Optimizer<B::InnerBackend>,
+    R: ReverseOptimizer<B::InnerBackend>,
     I: InnerOptimizer<B::InnerBackend>,
     O: OuterOptimizer<B::InnerBackend>,
 {
@@ -207,115 +339,6 @@ where
         objective: &Objective<B>,
         observer: &mut dyn Observer,
     ) -> Result<AttackOutcome<B>> {
-        let s = &self.settings;
-        let checks = || {
-            s.validate()?;
-            in_role("reverse", self.reverse.as_ref().map_or(Ok(()), |r| r.validate()))?;
-            in_role("inner", self.inner.as_ref().map_or(Ok(()), |i| i.validate()))?;
-            in_role("outer", self.outer.validate())
-        };
-        let setup = RunSetup {
-            name: &self.name,
-            config: serde_json::json!({
-                "name": self.name,
-                "settings": s,
-                "reverse": self.reverse.as_ref().map(Optimizer::config),
-                "inner": self.inner.as_ref().map(Optimizer::config),
-                "outer": self.outer.config(),
-            }),
-            threat: s.threat,
-            iterations: s.iterations,
-            seed: s.seed,
-            combination: s.combination,
-            random_start: s.random_start,
-            checks: &checks,
-        };
-        let mut run = Run::start(setup, ensemble, images, objective, observer)?;
-        let n = run.models();
-        let mut x = run.starting_point();
-        let mut reverse_state = self.reverse.as_ref().map(|r| r.init(&x));
-        let mut inner_state = self.inner.as_ref().map(|i| i.init(&x));
-        let mut outer_state = self.outer.init(&x);
-        // VMI's variance term, per gradient target.
-        let mut reverse_estimate = EstimatorState::default();
-        let mut ensemble_estimate = EstimatorState::default();
-        let mut model_estimates: Vec<EstimatorState<B::InnerBackend>> =
-            (0..n).map(|_| EstimatorState::default()).collect();
-        let budget = s.threat.budget;
-
-        for iteration in 1..=s.iterations {
-            let started = Instant::now();
-            let mut losses = run.losses();
-            let evaluator = &run.evaluator;
-            let ensemble_at = |p: &Tensor<B::InnerBackend, 4>, t: InputTransform<'_, B>| evaluator.ensemble(p, t);
-
-            // 1. Reverse (sharpness) step: ascend the ensemble objective.
-            let x_t = x.clone();
-            let x_r = match (&self.reverse, reverse_state.as_mut()) {
-                (Some(reverse), Some(state)) => {
-                    let at = gradient_point(reverse, state, &x_t);
-                    let mut evaluation =
-                        s.ensemble_gradient.estimate(&ensemble_at, &at, budget, &mut run.rng, &mut reverse_estimate)?;
-                    losses.note(&mut evaluation);
-                    let ascent = evaluation.gradient.neg();
-                    run.step(Stage::Reverse, iteration, x_t.clone(), ascent, |g| reverse.step(g, state))?
-                }
-                _ => x_t.clone(),
-            };
-
-            // 2. Inner sweep over the models, or the ensemble gradient at x_r.
-            let mut sweep_gradients = Vec::new();
-            let pseudo_gradient = match (&self.inner, inner_state.as_mut()) {
-                (Some(inner), Some(state)) => {
-                    let mut x_i = x_r.clone();
-                    for index in ensemble.sweep(&mut run.rng) {
-                        let model_at =
-                            |p: &Tensor<B::InnerBackend, 4>, t: InputTransform<'_, B>| evaluator.model(index, p, t);
-                        let at = gradient_point(inner, state, &x_i);
-                        let mut evaluation = s.model_gradient.estimate(
-                            &model_at,
-                            &at,
-                            budget,
-                            &mut run.rng,
-                            &mut model_estimates[index],
-                        )?;
-                        losses.note(&mut evaluation);
-                        if s.record_similarity {
-                            sweep_gradients.push(evaluation.gradient.clone());
-                        }
-                        let stage = run.inner_stage(index);
-                        x_i = run.step(stage, iteration, x_i, evaluation.gradient, |g| inner.step(g, state))?;
-                    }
-                    let anchor = match s.anchor {
-                        AnchorPoint::Iterate => x_t.clone(),
-                        AnchorPoint::Reversed => x_r.clone(),
-                    };
-                    anchor - x_i
-                }
-                _ => {
-                    let at = gradient_point(&self.outer, &outer_state, &x_r);
-                    let mut evaluation = s.ensemble_gradient.estimate(
-                        &ensemble_at,
-                        &at,
-                        budget,
-                        &mut run.rng,
-                        &mut ensemble_estimate,
-                    )?;
-                    losses.note(&mut evaluation);
-                    evaluation.gradient
-                }
-            };
-
-            // 3. Outer step on the pseudo-gradient.
-            let origin = match s.origin {
-                AnchorPoint::Iterate => x_t,
-                AnchorPoint::Reversed => x_r,
-            };
-            x = run.step(Stage::Outer, iteration, origin, pseudo_gradient, |g| self.outer.step(g, &mut outer_state))?;
-            if run.record(iteration, losses, &sweep_gradients, &x, started, observer)? == Control::Stop {
-                break;
-            }
-        }
-        run.finish(x, observer)
+        drive(self, ensemble, images, objective, observer)
     }
 }

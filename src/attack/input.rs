@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 /// ```
 /// use burn::backend::NdArray;
 /// use burn::tensor::TensorData;
-/// use common_weakness::{images_from_data, Error};
+/// use common_weakness::Error;
+/// use common_weakness::attack::images_from_data;
 ///
 /// let device = Default::default();
 /// let ok = images_from_data::<NdArray>(TensorData::new(vec![0.5f32; 12], [1, 3, 2, 2]), &device);

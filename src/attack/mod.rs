@@ -25,18 +25,22 @@ mod baselines;
 mod config;
 mod cwa;
 mod input;
+mod order;
 mod presets;
 mod rap;
 mod registry;
 mod run;
+mod schema;
 mod svre;
 
 pub use baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, Iterative};
 pub use config::{CwaConfig, Flavor};
 pub use cwa::{AnchorPoint, Cwa, LoopSettings};
 pub use input::{check_images, images_from_data};
+pub use order::VisitOrder;
 pub use rap::{Rap, RapConfig};
 pub use registry::{registry, registry_at, AttackSpec, RegistryEntry};
+pub use schema::AttackConfig;
 pub use svre::{Svre, SvreConfig};
 
 use burn::tensor::backend::AutodiffBackend;

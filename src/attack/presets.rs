@@ -4,6 +4,7 @@
 
 use super::config::{CwaConfig, Flavor};
 use super::cwa::{AnchorPoint, Cwa, LoopSettings};
+use super::order::VisitOrder;
 use crate::ensemble::Combination;
 use crate::gradient::{GradientEstimator, Sampling};
 use crate::norm::Normalization;
@@ -31,7 +32,11 @@ fn settings(config: &CwaConfig, anchor: AnchorPoint, origin: AnchorPoint) -> Loo
         iterations: config.iterations,
         anchor,
         origin,
-        combination: (config.flavor == Flavor::Reference).then_some(Combination::LogitSum),
+        combination: match config.flavor {
+            Flavor::Paper => Combination::LogitMean,
+            Flavor::Reference => Combination::LogitSum,
+        },
+        order: VisitOrder::Fixed,
         random_start: config.random_start,
         seed: config.seed,
         record_similarity: true,

@@ -1,20 +1,18 @@
 //! RAP: reverse adversarial perturbation (Qin et al., NeurIPS 2022).
 
-use std::time::Instant;
-
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::run::{Run, RunSetup};
+use super::run::{drive, Iterate, Of, Plan, Run};
 use super::{Attack, AttackOutcome};
 use crate::check::{at_least_one, non_negative, positive};
-use crate::ensemble::Ensemble;
+use crate::ensemble::{Combination, Ensemble};
 use crate::error::{in_role, Result, Stage};
-use crate::norm::Direction;
+use crate::gradient::{EstimatorState, GradientEstimator};
 use crate::objective::Objective;
-use crate::observe::{Control, Observer};
-use crate::optim::{Momentum, OuterOptimizer};
+use crate::observe::Observer;
+use crate::optim::{Ascent, Momentum, OuterOptimizer, PseudoGradient, ReverseOptimizer, Sgd};
 use crate::threat::ThreatModel;
 
 /// RAP's hyper-parameters.
@@ -43,6 +41,13 @@ pub struct RapConfig {
     pub random_start: bool,
     /// Seed of every random choice.
     pub seed: u64,
+    /// Where the models are combined for the ensemble gradient (the logit mean by default).
+    #[serde(default)]
+    pub combination: Combination,
+    /// How the ensemble gradient is estimated (reverse and outer steps): DI, TI, VMI, SSA or
+    /// plain (the default).
+    #[serde(default)]
+    pub gradient: GradientEstimator,
 }
 
 impl RapConfig {
@@ -60,6 +65,8 @@ impl RapConfig {
             persistent: true,
             random_start: false,
             seed: 0,
+            combination: Combination::LogitMean,
+            gradient: GradientEstimator::default(),
         }
     }
 
@@ -79,6 +86,10 @@ impl RapConfig {
 /// ascent steps of the ensemble objective on the reverse perturbation n (clipped to its
 /// ball), then the outer optimizer steps from `x_t` on the ensemble gradient at `x_t + n`
 /// (MI-FGSM's rule by default, α = 2/255 scaled with ε as in the paper).
+///
+/// The reverse steps are the crate's steepest [`Sgd`] fed the negated gradient, as CWA's
+/// reverse step is, and every ensemble gradient goes through the configured
+/// [`GradientEstimator`].
 ///
 /// Cost per outer iteration: K + 1 ensemble forward/backward passes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,6 +119,99 @@ impl<O> Rap<O> {
     }
 }
 
+impl<O> Rap<O> {
+    /// The reverse rule: a steepest ascent step of the reverse step size.
+    fn reverse(&self) -> Sgd {
+        Sgd::steepest(self.config.reverse_step_size, self.config.threat.steepest())
+    }
+
+    /// Estimates every ensemble gradient with `estimator` (DI, TI, VMI, SSA).
+    pub fn with_gradient(mut self, estimator: GradientEstimator) -> Self {
+        self.config.gradient = estimator;
+        self
+    }
+}
+
+/// The states of one RAP run.
+pub(crate) struct RapState<B: Backend, OS> {
+    outer: OS,
+    /// The reverse perturbation n.
+    reverse: Tensor<B, 4>,
+    /// VMI's variance terms of the reverse and outer gradients.
+    reverse_memory: EstimatorState<B>,
+    outer_memory: EstimatorState<B>,
+}
+
+impl<B, O> Iterate<B> for Rap<O>
+where
+    B: AutodiffBackend,
+    O: OuterOptimizer<B::InnerBackend>,
+{
+    type State = RapState<B::InnerBackend, O::State>;
+
+    fn plan(&self) -> Plan<'_> {
+        let c = &self.config;
+        Plan {
+            name: &self.name,
+            config: serde_json::json!({ "rap": { "name": self.name, "config": c, "outer": self.outer.config() } }),
+            threat: c.threat,
+            iterations: c.iterations,
+            seed: c.seed,
+            combination: c.combination,
+            random_start: c.random_start,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let c = &self.config;
+        c.gradient.validate()?;
+        positive("reverse_step_size", c.reverse_step_size)?;
+        at_least_one("reverse_steps", c.reverse_steps)?;
+        if let Some(radius) = c.reverse_budget {
+            non_negative("reverse_budget", radius)?;
+        }
+        in_role("outer", self.outer.validate())
+    }
+
+    fn init(&self, _run: &Run<'_, B>, x: &Tensor<B::InnerBackend, 4>) -> Self::State {
+        RapState {
+            outer: self.outer.init(x),
+            reverse: x.zeros_like(),
+            reverse_memory: EstimatorState::default(),
+            outer_memory: EstimatorState::default(),
+        }
+    }
+
+    fn iterate(
+        &self,
+        run: &mut Run<'_, B>,
+        state: &mut Self::State,
+        x: Tensor<B::InnerBackend, 4>,
+    ) -> Result<Tensor<B::InnerBackend, 4>> {
+        let c = &self.config;
+        if run.iteration() > c.late_start {
+            if !c.persistent {
+                state.reverse = x.zeros_like();
+            }
+            let reverse = self.reverse();
+            for _ in 0..c.reverse_steps {
+                let at = x.clone() + state.reverse.clone();
+                let gradient = run.gradient(&c.gradient, Of::Ensemble, &at, &mut state.reverse_memory)?;
+                let step = run
+                    .checked_update(Stage::Reverse, &at, gradient, |g| reverse.reverse_step(Ascent::of(g), &mut ()))?;
+                let moved = state.reverse.clone() + step;
+                state.reverse = match c.reverse_budget {
+                    Some(budget) => ThreatModel { norm: c.threat.norm, budget }.clip_perturbation(moved),
+                    None => moved,
+                };
+            }
+        }
+        let at = x.clone() + state.reverse.clone();
+        let gradient = run.gradient(&c.gradient, Of::Ensemble, &at, &mut state.outer_memory)?;
+        run.step(Stage::Outer, x, gradient, |g| self.outer.outer_step(PseudoGradient::new(g), &mut state.outer))
+    }
+}
+
 impl<B, O> Attack<B> for Rap<O>
 where
     B: AutodiffBackend,
@@ -124,58 +228,6 @@ where
         objective: &Objective<B>,
         observer: &mut dyn Observer,
     ) -> Result<AttackOutcome<B>> {
-        let c = &self.config;
-        let checks = || {
-            positive("reverse_step_size", c.reverse_step_size)?;
-            at_least_one("reverse_steps", c.reverse_steps)?;
-            if let Some(radius) = c.reverse_budget {
-                non_negative("reverse_budget", radius)?;
-            }
-            in_role("outer", self.outer.validate())
-        };
-        let setup = RunSetup {
-            name: &self.name,
-            config: serde_json::json!({ "name": self.name, "config": self.config, "outer": self.outer.config() }),
-            threat: c.threat,
-            iterations: c.iterations,
-            seed: c.seed,
-            combination: None,
-            random_start: c.random_start,
-            checks: &checks,
-        };
-        let mut run = Run::start(setup, ensemble, images, objective, observer)?;
-        let ascent: Direction = c.threat.steepest();
-        let mut x = run.starting_point();
-        let mut outer_state = self.outer.init(&x);
-        let mut reverse = x.zeros_like();
-
-        for iteration in 1..=c.iterations {
-            let started = Instant::now();
-            let mut losses = run.losses();
-            if iteration > c.late_start {
-                if !c.persistent {
-                    reverse = x.zeros_like();
-                }
-                for _ in 0..c.reverse_steps {
-                    let at = x.clone() + reverse.clone();
-                    let mut evaluation = run.evaluator.ensemble(&at, None)?;
-                    losses.note(&mut evaluation);
-                    let step = run.checked_update(Stage::Reverse, iteration, &at, evaluation.gradient, |g| {
-                        ascent.apply(g).mul_scalar(c.reverse_step_size as f32)
-                    })?;
-                    reverse = match c.reverse_budget {
-                        Some(budget) => ThreatModel { norm: c.threat.norm, budget }.clip_perturbation(reverse + step),
-                        None => reverse + step,
-                    };
-                }
-            }
-            let mut evaluation = run.evaluator.ensemble(&(x.clone() + reverse.clone()), None)?;
-            losses.note(&mut evaluation);
-            x = run.step(Stage::Outer, iteration, x, evaluation.gradient, |g| self.outer.step(g, &mut outer_state))?;
-            if run.record(iteration, losses, &[], &x, started, observer)? == Control::Stop {
-                break;
-            }
-        }
-        run.finish(x, observer)
+        drive(self, ensemble, images, objective, observer)
     }
 }

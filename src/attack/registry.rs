@@ -1,4 +1,5 @@
-//! Every attack by name, from a serde (JSON) spec.
+//! Every attack of the papers by name, from a short serde (JSON) spec that expands into an
+//! [`AttackConfig`].
 
 use std::fmt;
 
@@ -6,11 +7,12 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm};
-use super::{Attack, Cwa, CwaConfig, Rap, RapConfig, Svre, SvreConfig};
+use super::{Attack, AttackConfig, Cwa, CwaConfig, Rap, RapConfig, Svre, SvreConfig};
 use crate::threat::ThreatModel;
 
-/// A serialisable description of one attack, tagged by its name, so that a benchmark can
-/// iterate over a list of specs read from a file.
+/// A registry preset by name with its few parameters, so that a benchmark can iterate over a
+/// list of specs read from a file. It is shorthand, not a second schema: [`config`](Self::config)
+/// expands it into the [`AttackConfig`] every run records, where any part can be changed.
 ///
 /// ```
 /// use burn::backend::{Autodiff, NdArray};
@@ -22,7 +24,7 @@ use crate::threat::ThreatModel;
 /// let attack = spec.build::<Autodiff<NdArray>>();
 /// assert_eq!(attack.name(), "MI-FGSM");
 /// let cwa: AttackSpec = serde_json::from_str(&serde_json::to_string(&AttackSpec::MiCwa(
-///     common_weakness::CwaConfig::paper(8.0 / 255.0),
+///     common_weakness::attack::CwaConfig::paper(8.0 / 255.0),
 /// )).unwrap()).unwrap();
 /// assert_eq!(cwa.build::<Autodiff<NdArray>>().name(), "MI-CWA");
 /// ```
@@ -150,36 +152,48 @@ pub enum AttackSpec {
 }
 
 impl AttackSpec {
-    /// Builds the attack.
-    pub fn build<B: AutodiffBackend>(&self) -> Box<dyn Attack<B>> {
+    /// The attack in the one configuration schema, [`AttackConfig`]: every default spelled
+    /// out, ready to be changed (an optimizer, an estimator, the combination) or recorded.
+    pub fn config(&self) -> AttackConfig {
         match self.clone() {
-            AttackSpec::Fgsm { threat } => Box::new(fgsm(threat)),
-            AttackSpec::Bim { threat, iterations } => Box::new(bim(threat, iterations)),
+            AttackSpec::Fgsm { threat } => AttackConfig::from(fgsm(threat)),
+            AttackSpec::Bim { threat, iterations } => AttackConfig::from(bim(threat, iterations)),
             AttackSpec::Pgd { threat, iterations, step_size, seed } => {
-                Box::new(pgd(threat, iterations, step_size, seed))
+                AttackConfig::from(pgd(threat, iterations, step_size, seed))
             }
-            AttackSpec::MiFgsm { threat, iterations, momentum } => Box::new(mi_fgsm(threat, iterations, momentum)),
-            AttackSpec::NiFgsm { threat, iterations, momentum } => Box::new(ni_fgsm(threat, iterations, momentum)),
+            AttackSpec::MiFgsm { threat, iterations, momentum } => {
+                AttackConfig::from(mi_fgsm(threat, iterations, momentum))
+            }
+            AttackSpec::NiFgsm { threat, iterations, momentum } => {
+                AttackConfig::from(ni_fgsm(threat, iterations, momentum))
+            }
             AttackSpec::DiMiFgsm { threat, iterations, momentum, seed } => {
-                Box::new(di_mi_fgsm(threat, iterations, momentum).with_seed(seed))
+                AttackConfig::from(di_mi_fgsm(threat, iterations, momentum).with_seed(seed))
             }
-            AttackSpec::TiMiFgsm { threat, iterations, momentum } => Box::new(ti_mi_fgsm(threat, iterations, momentum)),
+            AttackSpec::TiMiFgsm { threat, iterations, momentum } => {
+                AttackConfig::from(ti_mi_fgsm(threat, iterations, momentum))
+            }
             AttackSpec::VmiFgsm { threat, iterations, momentum, seed } => {
-                Box::new(vmi_fgsm(threat, iterations, momentum).with_seed(seed))
+                AttackConfig::from(vmi_fgsm(threat, iterations, momentum).with_seed(seed))
             }
             AttackSpec::Ssa { threat, iterations, momentum, seed } => {
-                Box::new(ssa(threat, iterations, momentum).with_seed(seed))
+                AttackConfig::from(ssa(threat, iterations, momentum).with_seed(seed))
             }
-            AttackSpec::PiFgsm { threat, iterations } => Box::new(pi_fgsm(threat, iterations)),
-            AttackSpec::Svre(config) => Box::new(Svre::new(config)),
-            AttackSpec::Rap(config) => Box::new(Rap::new(config)),
-            AttackSpec::MiSam(config) => Box::new(Cwa::mi_sam(config)),
-            AttackSpec::MiCse(config) => Box::new(Cwa::mi_cse(config)),
-            AttackSpec::MiCwa(config) => Box::new(Cwa::mi_cwa(config)),
-            AttackSpec::AdamCwa(config) => Box::new(Cwa::adam_cwa(config)),
-            AttackSpec::VmiCwa(config) => Box::new(Cwa::vmi_cwa(config)),
-            AttackSpec::SsaCwa(config) => Box::new(Cwa::ssa_cwa(config)),
+            AttackSpec::PiFgsm { threat, iterations } => AttackConfig::from(pi_fgsm(threat, iterations)),
+            AttackSpec::Svre(config) => AttackConfig::from(Svre::new(config)),
+            AttackSpec::Rap(config) => AttackConfig::from(Rap::new(config)),
+            AttackSpec::MiSam(config) => AttackConfig::from(Cwa::mi_sam(config)),
+            AttackSpec::MiCse(config) => AttackConfig::from(Cwa::mi_cse(config)),
+            AttackSpec::MiCwa(config) => AttackConfig::from(Cwa::mi_cwa(config)),
+            AttackSpec::AdamCwa(config) => AttackConfig::from(Cwa::adam_cwa(config)),
+            AttackSpec::VmiCwa(config) => AttackConfig::from(Cwa::vmi_cwa(config)),
+            AttackSpec::SsaCwa(config) => AttackConfig::from(Cwa::ssa_cwa(config)),
         }
+    }
+
+    /// Builds the attack (through [`config`](Self::config)).
+    pub fn build<B: AutodiffBackend>(&self) -> Box<dyn Attack<B>> {
+        self.config().build()
     }
 }
 
@@ -219,7 +233,7 @@ pub fn registry() -> Vec<RegistryEntry> {
 ///
 /// ```
 /// use common_weakness::attack::{registry_at, AttackSpec};
-/// use common_weakness::ThreatModel;
+/// use common_weakness::threat::ThreatModel;
 ///
 /// let entries = registry_at(ThreatModel::linf(32.0 / 255.0));
 /// assert!(matches!(entries[2].defaults, AttackSpec::Pgd { step_size, .. } if step_size == 8.0 / 255.0));

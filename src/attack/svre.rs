@@ -1,20 +1,19 @@
 //! SVRE: stochastic variance-reduced ensemble attack (Xiong et al., CVPR 2022).
 
-use std::time::Instant;
-
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::run::{Run, RunSetup};
+use super::order::VisitOrder;
+use super::run::{drive, Iterate, Of, Plan, Run};
 use super::{Attack, AttackOutcome, Flavor};
 use crate::check::{at_least_one, non_negative, positive};
 use crate::ensemble::{Combination, Ensemble};
 use crate::error::{in_role, Result, Stage};
-use crate::norm::Normalization;
+use crate::gradient::{EstimatorState, GradientEstimator};
 use crate::objective::Objective;
-use crate::observe::{Control, Observer};
-use crate::optim::{Momentum, OuterOptimizer};
+use crate::observe::Observer;
+use crate::optim::{Momentum, Optimizer, OuterOptimizer, PseudoGradient};
 use crate::threat::ThreatModel;
 
 /// SVRE's hyper-parameters.
@@ -33,14 +32,19 @@ pub struct SvreConfig {
     pub inner_momentum: f64,
     /// Inner steps M per outer iteration; `None` visits each model once (M = n).
     pub inner_steps: Option<usize>,
-    /// Pick each inner step's model at random (the paper) instead of in order (the authors).
-    pub random_models: bool,
+    /// The models of the inner steps: drawn at random with replacement (the paper), or in
+    /// order (the authors).
+    pub order: VisitOrder,
     /// Reset the inner momentum every outer iteration (the paper; the authors keep it).
     pub reset_inner_momentum: bool,
     /// Start from a random admissible point.
     pub random_start: bool,
     /// Seed of every random choice.
     pub seed: u64,
+    /// How every model gradient is estimated (at the anchor and in the inner steps): DI, TI,
+    /// VMI, SSA or plain (the default).
+    #[serde(default)]
+    pub gradient: GradientEstimator,
 }
 
 impl SvreConfig {
@@ -53,10 +57,11 @@ impl SvreConfig {
             inner_step_size: threat.budget / 10.0,
             inner_momentum: 1.0,
             inner_steps: None,
-            random_models: true,
+            order: VisitOrder::Random,
             reset_inner_momentum: true,
             random_start: false,
             seed: 0,
+            gradient: GradientEstimator::default(),
         }
     }
 
@@ -64,7 +69,7 @@ impl SvreConfig {
     /// outer iterations (its sign-accumulating inner momentum, unnormalised outer momentum
     /// and missing [0, 1] clip are not reproduced; see `docs/algorithms.md`).
     pub fn reference(threat: ThreatModel) -> Self {
-        Self { random_models: false, reset_inner_momentum: false, ..Self::paper(threat) }
+        Self { order: VisitOrder::Fixed, reset_inner_momentum: false, ..Self::paper(threat) }
     }
 
     /// The settings of `flavor`.
@@ -81,6 +86,11 @@ impl SvreConfig {
 /// gradient `g = ∇L_k(x̃) − ∇L_k(x_t) + g_ens` of one model k each:
 /// `G ← μ₂G + g/‖g‖₁`, `x̃ ← P(x̃ − β·sign(G))`. The outer optimizer steps from `x_t` on
 /// the final inner momentum G (MI-FGSM's rule by default: α = ε/10, μ = 1).
+///
+/// SVRE is a loss ensemble by definition (`g_ens` is the weighted mean of the models'
+/// gradients), so it has no combination setting. The inner rule is the crate's
+/// [`Momentum`] (L1-normalised, steepest step), and every model gradient goes through the
+/// configured [`GradientEstimator`].
 ///
 /// Cost per outer iteration: n + M − 1 forward/backward passes (the first inner step is at
 /// the anchor, whose gradients are already known).
@@ -110,6 +120,116 @@ impl<O> Svre<O> {
     }
 }
 
+impl<O> Svre<O> {
+    /// The inner rule: `G ← μ₂G + g/‖g‖₁`, a steepest step of β along `G`.
+    fn inner(&self) -> Momentum {
+        let c = &self.config;
+        Momentum { direction: c.threat.steepest(), ..Momentum::mi(c.inner_step_size, c.inner_momentum) }
+    }
+
+    /// Estimates every model gradient with `estimator` (DI, TI, VMI, SSA).
+    pub fn with_gradient(mut self, estimator: GradientEstimator) -> Self {
+        self.config.gradient = estimator;
+        self
+    }
+}
+
+/// The states of one SVRE run.
+pub(crate) struct SvreState<B: Backend, OS> {
+    outer: OS,
+    /// The inner momentum `G`: the pseudo-gradient of the outer step.
+    inner: Tensor<B, 4>,
+    /// VMI's variance terms, per model, at the anchor and in the inner steps.
+    anchor_memories: Vec<EstimatorState<B>>,
+    inner_memories: Vec<EstimatorState<B>>,
+}
+
+impl<B, O> Iterate<B> for Svre<O>
+where
+    B: AutodiffBackend,
+    O: OuterOptimizer<B::InnerBackend>,
+{
+    type State = SvreState<B::InnerBackend, O::State>;
+
+    fn plan(&self) -> Plan<'_> {
+        let c = &self.config;
+        Plan {
+            name: &self.name,
+            config: serde_json::json!({ "svre": { "name": self.name, "config": c, "outer": self.outer.config() } }),
+            threat: c.threat,
+            iterations: c.iterations,
+            seed: c.seed,
+            combination: Combination::LossMean,
+            random_start: c.random_start,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let c = &self.config;
+        c.gradient.validate()?;
+        positive("inner_step_size", c.inner_step_size)?;
+        non_negative("inner_momentum", c.inner_momentum)?;
+        if let Some(steps) = c.inner_steps {
+            at_least_one("inner_steps", steps)?;
+        }
+        in_role("outer", self.outer.validate())
+    }
+
+    fn init(&self, run: &Run<'_, B>, x: &Tensor<B::InnerBackend, 4>) -> Self::State {
+        let memories = || (0..run.models()).map(|_| EstimatorState::default()).collect();
+        SvreState {
+            outer: self.outer.init(x),
+            inner: Optimizer::<B::InnerBackend>::init(&self.inner(), x),
+            anchor_memories: memories(),
+            inner_memories: memories(),
+        }
+    }
+
+    fn iterate(
+        &self,
+        run: &mut Run<'_, B>,
+        state: &mut Self::State,
+        x: Tensor<B::InnerBackend, 4>,
+    ) -> Result<Tensor<B::InnerBackend, 4>> {
+        let c = &self.config;
+        let n = run.models();
+        let weights = run.weights().to_vec();
+        let total_weight: f64 = weights.iter().sum();
+        // Every model's gradient at the anchor, and their weighted mean.
+        let mut anchor_gradients = Vec::with_capacity(n);
+        for index in 0..n {
+            let gradient = run.gradient(&c.gradient, Of::Model(index), &x, &mut state.anchor_memories[index])?;
+            run.compare(gradient.clone());
+            anchor_gradients.push(gradient);
+        }
+        let ensemble_gradient = anchor_gradients
+            .iter()
+            .zip(&weights)
+            .map(|(g, &w)| g.clone().mul_scalar((w / total_weight) as f32))
+            .reduce(|a, b| a + b)
+            .expect("an ensemble has at least one model");
+
+        let inner = self.inner();
+        if c.reset_inner_momentum {
+            state.inner = Optimizer::<B::InnerBackend>::init(&inner, &x);
+        }
+        let mut x_inner = x.clone();
+        let visits = c.order.visits(n, c.inner_steps.unwrap_or(n), &mut run.rng);
+        for (step, k) in visits.into_iter().enumerate() {
+            // The first inner point is the anchor itself, where ∇L_k(x̃) − g_k(x_t) = 0.
+            let reduced = if step == 0 {
+                ensemble_gradient.clone()
+            } else {
+                let here = run.gradient(&c.gradient, Of::Model(k), &x_inner, &mut state.inner_memories[k])?;
+                here - anchor_gradients[k].clone() + ensemble_gradient.clone()
+            };
+            x_inner = run.step(run.inner_stage(k), x_inner, reduced, |g| inner.step(g, &mut state.inner))?;
+        }
+        let pseudo_gradient = state.inner.clone();
+        run.step(Stage::Outer, x, pseudo_gradient, |g| self.outer.outer_step(PseudoGradient::new(g), &mut state.outer))
+    }
+}
+
 impl<B, O> Attack<B> for Svre<O>
 where
     B: AutodiffBackend,
@@ -126,77 +246,6 @@ where
         objective: &Objective<B>,
         observer: &mut dyn Observer,
     ) -> Result<AttackOutcome<B>> {
-        let c = &self.config;
-        let checks = || {
-            positive("inner_step_size", c.inner_step_size)?;
-            non_negative("inner_momentum", c.inner_momentum)?;
-            if let Some(steps) = c.inner_steps {
-                at_least_one("inner_steps", steps)?;
-            }
-            in_role("outer", self.outer.validate())
-        };
-        let setup = RunSetup {
-            name: &self.name,
-            config: serde_json::json!({ "name": self.name, "config": self.config, "outer": self.outer.config() }),
-            threat: c.threat,
-            iterations: c.iterations,
-            seed: c.seed,
-            combination: Some(Combination::LossMean),
-            random_start: c.random_start,
-            checks: &checks,
-        };
-        let mut run = Run::start(setup, ensemble, images, objective, observer)?;
-        let n = run.models();
-        let steps = c.inner_steps.unwrap_or(n);
-        let weights = ensemble.weights();
-        let total_weight: f64 = weights.iter().sum();
-        let direction = c.threat.steepest();
-        let mut x = run.starting_point();
-        let mut outer_state = self.outer.init(&x);
-        let mut inner_momentum = x.zeros_like();
-
-        for iteration in 1..=c.iterations {
-            let started = Instant::now();
-            let mut losses = run.losses();
-            // Every model's gradient at the anchor, and their weighted mean.
-            let mut anchor_gradients = Vec::with_capacity(n);
-            for index in 0..n {
-                let mut evaluation = run.evaluator.model(index, &x, None)?;
-                losses.note(&mut evaluation);
-                anchor_gradients.push(evaluation.gradient);
-            }
-            let ensemble_gradient = anchor_gradients
-                .iter()
-                .zip(weights)
-                .map(|(g, &w)| g.clone().mul_scalar((w / total_weight) as f32))
-                .reduce(|a, b| a + b)
-                .expect("an ensemble has at least one model");
-
-            if c.reset_inner_momentum {
-                inner_momentum = x.zeros_like();
-            }
-            let mut x_inner = x.clone();
-            for step in 0..steps {
-                let k = if c.random_models { (run.rng.unit() * n as f32) as usize % n } else { step % n };
-                // The first inner point is the anchor itself, where ∇L_k(x̃) − g_k(x_t) = 0.
-                let reduced = if step == 0 {
-                    ensemble_gradient.clone()
-                } else {
-                    let here = run.evaluator.model(k, &x_inner, None)?.gradient;
-                    here - anchor_gradients[k].clone() + ensemble_gradient.clone()
-                };
-                x_inner = run.step(run.inner_stage(k), iteration, x_inner, reduced, |g| {
-                    inner_momentum =
-                        inner_momentum.clone().mul_scalar(c.inner_momentum as f32) + Normalization::L1.apply(g);
-                    direction.apply(inner_momentum.clone()).mul_scalar(-c.inner_step_size as f32)
-                })?;
-            }
-            let pseudo_gradient = inner_momentum.clone();
-            x = run.step(Stage::Outer, iteration, x, pseudo_gradient, |g| self.outer.step(g, &mut outer_state))?;
-            if run.record(iteration, losses, &anchor_gradients, &x, started, observer)? == Control::Stop {
-                break;
-            }
-        }
-        run.finish(x, observer)
+        drive(self, ensemble, images, objective, observer)
     }
 }

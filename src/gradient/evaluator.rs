@@ -52,6 +52,11 @@ pub(crate) struct Evaluator<'a, B: AutodiffBackend> {
 }
 
 impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
+    /// The ensemble's weights, in model order.
+    pub fn weights(&self) -> &[f64] {
+        self.ensemble.weights()
+    }
+
     /// Runs every model once on the clean images, checking output shapes, label ranges and
     /// (for logit combinations) equal output sizes.
     pub fn new(

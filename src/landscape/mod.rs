@@ -25,7 +25,7 @@ pub use curve::offsets;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
-use crate::ensemble::Ensemble;
+use crate::ensemble::{Combination, Ensemble};
 use crate::error::{Error, Result};
 use crate::gradient::{Evaluation, Evaluator};
 use crate::host;
@@ -36,8 +36,7 @@ use crate::objective::Objective;
 pub enum Scope {
     /// Model `i` of the landscape's ensemble alone.
     Model(usize),
-    /// The ensemble's combined objective (its [`Combination`](crate::Combination): logit
-    /// mean by default).
+    /// The models combined at the landscape's [`Combination`].
     Ensemble,
 }
 
@@ -49,7 +48,8 @@ pub enum Scope {
 /// use common_weakness::landscape::{Landscape, Scope};
 /// use common_weakness::objective::LossInput;
 /// use common_weakness::surrogate::from_fn;
-/// use common_weakness::{Ensemble, Objective};
+/// use common_weakness::ensemble::{Combination, Ensemble};
+/// use common_weakness::objective::Objective;
 ///
 /// type B = Autodiff<NdArray>;
 /// // L(x) = 3·Σ(x − 0.5)²: Hessian 6·I.
@@ -57,7 +57,7 @@ pub enum Scope {
 /// let models = Ensemble::new(vec![Box::new(bowl)]).unwrap();
 /// let objective = Objective::custom(None, |input: LossInput<B>| input.outputs.squeeze_dim(1));
 /// let x = Tensor::<B, 4>::full([2, 1, 4, 4], 0.5, &Default::default());
-/// let landscape = Landscape::new(&models, &objective, &x).unwrap();
+/// let landscape = Landscape::new(&models, &objective, Combination::LogitMean, &x).unwrap();
 /// let eigenvalues = landscape.top_hessian_eigenvalue(Scope::Model(0), &x, 20, 1e-2, 0).unwrap();
 /// assert!(eigenvalues.iter().all(|&l| (l - 6.0).abs() < 1e-2));
 /// ```
@@ -70,16 +70,20 @@ pub struct Landscape<'a, B: AutodiffBackend> {
 }
 
 impl<'a, B: AutodiffBackend> Landscape<'a, B> {
-    /// The objective of `models` (combined by the ensemble's [`Combination`](crate::Combination) for
-    /// [`Scope::Ensemble`]).
-    /// `clean` are the clean images, which define labels' shapes and the clean outputs that
+    /// The objective of `models`, combined at `combination` for [`Scope::Ensemble`] (pass the
+    /// attack's own setting to measure the objective it attacked). `clean` are the clean images, which define labels' shapes and the clean outputs that
     /// feature-distortion objectives compare against.
     ///
     /// Fails on an empty batch or invalid pixels, and on an objective that does not fit.
-    pub fn new(models: &'a Ensemble<B>, objective: &'a Objective<B>, clean: &Tensor<B, 4>) -> Result<Self> {
+    pub fn new(
+        models: &'a Ensemble<B>,
+        objective: &'a Objective<B>,
+        combination: Combination,
+        clean: &Tensor<B, 4>,
+    ) -> Result<Self> {
         crate::attack::check_images(clean)?;
         objective.validate(clean.dims()[0])?;
-        let evaluator = Evaluator::new(models, objective, models.combination(), &clean.clone().inner())?;
+        let evaluator = Evaluator::new(models, objective, combination, &clean.clone().inner())?;
         let names = models.names().into_iter().map(str::to_string).collect();
         Ok(Self { evaluator, names, shape: clean.dims() })
     }

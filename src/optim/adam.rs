@@ -70,7 +70,7 @@ pub struct AdamState<B: Backend> {
 
 impl<B: Backend> Optimizer<B> for Adam {
     fn config(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+        serde_json::to_value(super::AnyOptimizer::from(*self)).unwrap_or_default()
     }
 
     type State = AdamState<B>;

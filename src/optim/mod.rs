@@ -5,10 +5,11 @@
 //! buffers, Adam moments, step counts) lives in a separate value that the attack owns, so one
 //! optimizer configuration can serve many runs and many roles.
 //!
-//! The Common Weakness Attack uses optimizers in three roles: the *reverse* step (fed the
-//! negated ensemble gradient, so it ascends), the per-model *inner* steps ([`InnerOptimizer`])
-//! and the *outer* step on the pseudo-gradient ([`OuterOptimizer`]). Any optimizer fits any
-//! role; the role traits exist so that bounds read like the paper.
+//! The Common Weakness Attack uses optimizers in three roles: the *reverse* step
+//! ([`ReverseOptimizer`], fed the negated ensemble gradient, so it ascends), the per-model
+//! *inner* steps ([`InnerOptimizer`], fed each model's L2-normalised gradient) and the
+//! *outer* step on the pseudo-gradient ([`OuterOptimizer`]). Any optimizer plays any role;
+//! each role's trait states what it receives, in a type only the loop can build (`roles`).
 //!
 //! Writing your own takes a struct and one impl, and it plugs into any role:
 //!
@@ -39,20 +40,24 @@
 //! let images = Tensor::<B, 4>::full([1, 1, 2, 2], 0.5, &Default::default());
 //! let outcome = attack.run(&ensemble, images, &Objective::untargeted(vec![0])).unwrap();
 //! assert!(outcome.final_loss[0] < outcome.initial_loss[0]);
-//! // A custom optimizer records no settings unless it overrides `Optimizer::config`.
-//! assert!(outcome.info.config["outer"].is_null());
+//! // A custom optimizer records only its type name unless it overrides `Optimizer::config`.
+//! assert!(outcome.info.config["cwa"]["outer"]["custom"].as_str().unwrap().ends_with("ClippedSgd"));
 //! ```
 
 mod adam;
+mod any;
 mod momentum;
 mod nesterov;
 mod patch_wise;
+mod roles;
 mod sgd;
 
 pub use adam::{Adam, AdamState};
+pub use any::{AnyOptimizer, AnyState};
 pub use momentum::Momentum;
 pub use nesterov::Nesterov;
 pub use patch_wise::PatchWise;
+pub use roles::{Ascent, InnerOptimizer, ModelGradient, OuterOptimizer, PseudoGradient, ReverseOptimizer};
 pub use sgd::Sgd;
 
 use burn::tensor::{backend::Backend, Tensor};
@@ -76,12 +81,15 @@ pub trait Optimizer<B: Backend>: Send + Sync {
     }
 
     /// The settings recorded with every run ([`RunInfo::config`]). The crate's optimizers
-    /// return their serialised selves, so a recorded run can be rebuilt; the default,
-    /// `null`, lets an optimizer without `Serialize` be plugged into any attack.
+    /// return themselves as an [`AnyOptimizer`] (`{"momentum": {...}}`), so a recorded run
+    /// reads back as an [`AttackConfig`] and runs again. The default,
+    /// `{"custom": "<type name>"}`, lets an optimizer without `Serialize` be plugged into any
+    /// attack; reading such a record back fails, naming the unknown variant `custom`.
     ///
     /// [`RunInfo::config`]: crate::observe::RunInfo::config
+    /// [`AttackConfig`]: crate::attack::AttackConfig
     fn config(&self) -> serde_json::Value {
-        serde_json::Value::Null
+        serde_json::json!({ "custom": std::any::type_name::<Self>() })
     }
 
     /// Where to take the next gradient, as an offset from the current point: Nesterov's
@@ -91,11 +99,3 @@ pub trait Optimizer<B: Backend>: Send + Sync {
         None
     }
 }
-
-/// The role of the per-model steps of the CWA inner sweep (β, the paper's closeness step).
-pub trait InnerOptimizer<B: Backend>: Optimizer<B> {}
-impl<B: Backend, T: Optimizer<B>> InnerOptimizer<B> for T {}
-
-/// The role of the step on the pseudo-gradient (α, the outer update).
-pub trait OuterOptimizer<B: Backend>: Optimizer<B> {}
-impl<B: Backend, T: Optimizer<B>> OuterOptimizer<B> for T {}

@@ -78,7 +78,7 @@ impl Momentum {
 
 impl<B: Backend> Optimizer<B> for Momentum {
     fn config(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+        serde_json::to_value(super::AnyOptimizer::from(*self)).unwrap_or_default()
     }
 
     type State = Tensor<B, 4>;

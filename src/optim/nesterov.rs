@@ -39,7 +39,7 @@ impl Nesterov {
 
 impl<B: Backend> Optimizer<B> for Nesterov {
     fn config(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+        serde_json::to_value(super::AnyOptimizer::from(*self)).unwrap_or_default()
     }
 
     type State = Tensor<B, 4>;

@@ -67,7 +67,7 @@ fn spread<B: Backend>(x: Tensor<B, 4>, k: usize) -> Tensor<B, 4> {
 
 impl<B: Backend> Optimizer<B> for PatchWise {
     fn config(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+        serde_json::to_value(super::AnyOptimizer::from(*self)).unwrap_or_default()
     }
 
     /// The cumulative amplification A.

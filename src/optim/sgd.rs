@@ -46,7 +46,7 @@ impl Sgd {
         Self { step_size, normalize: Normalization::None, direction: Direction::Sign }
     }
 
-    /// A step of length α along `direction` (use [`crate::ThreatModel::steepest`]).
+    /// A step of length α along `direction` (use [`crate::threat::ThreatModel::steepest`]).
     pub fn steepest(step_size: f64, direction: Direction) -> Self {
         Self { step_size, normalize: Normalization::None, direction }
     }
@@ -54,7 +54,7 @@ impl Sgd {
 
 impl<B: Backend> Optimizer<B> for Sgd {
     fn config(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+        serde_json::to_value(super::AnyOptimizer::from(*self)).unwrap_or_default()
     }
 
     type State = ();

@@ -31,7 +31,7 @@ use crate::error::Result;
 /// Surrogates are `Send + Sync` (Burn's tensors and modules are), so one [`Ensemble`] can
 /// serve attacks on several threads at once.
 ///
-/// [`Ensemble`]: crate::Ensemble
+/// [`Ensemble`]: crate::ensemble::Ensemble
 pub trait Surrogate<B: Backend>: Send + Sync {
     /// Outputs `[N, K]` for images `[N, C, H, W]` in `[0, 1]`.
     fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2>;

@@ -2,10 +2,11 @@
 
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::{Tensor, TensorData};
+use common_weakness::ensemble::Ensemble;
 use common_weakness::objective::LossInput;
+use common_weakness::objective::Objective;
 use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{from_fn, Surrogate};
-use common_weakness::{Ensemble, Objective};
 
 /// The backend every CPU test runs on.
 pub type TestBackend = Autodiff<NdArray<f32>>;

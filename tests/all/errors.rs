@@ -52,7 +52,7 @@ fn wrong_rank_or_channel_count() {
 #[test]
 fn raw_data_of_the_wrong_rank_or_range() {
     use burn::tensor::TensorData;
-    use common_weakness::images_from_data;
+    use common_weakness::attack::images_from_data;
     let rank3 = images_from_data::<B>(TensorData::new(vec![0.5f32; 8], [2, 2, 2]), &device());
     assert!(matches!(rank3, Err(Error::Shape { ref actual, .. }) if actual == &vec![2, 2, 2]));
     let empty = images_from_data::<B>(TensorData::new(Vec::<f32>::new(), [0, 1, 2, 2]), &device());

@@ -229,8 +229,46 @@ fn attacks_differentiate_through_resizing_on_ndarray() {
     let inner = super::common::mlp("resized", 3, 3 * 8 * 8, 8, 4);
     let resized = Normalized::imagenet(inner).with_resize(8, 8).unwrap();
     let pixels = from_fn("pixels-mean", |x: Tensor<B, 4>| x.mean_dims(&[2, 3]).flatten::<2>(1, 3).narrow(1, 0, 2));
-    let ensemble =
-        Ensemble::new(vec![Box::new(resized), Box::new(pixels)]).unwrap().with_combination(Combination::LossMean);
-    let outcome = Cwa::mi_cwa(CwaConfig::paper(0.1)).run(&ensemble, x, &objective).unwrap();
+    let ensemble = Ensemble::new(vec![Box::new(resized), Box::new(pixels)]).unwrap();
+    let attack = Cwa::mi_cwa(CwaConfig::paper(0.1)).with_combination(Combination::LossMean);
+    let outcome = attack.run(&ensemble, x, &objective).unwrap();
     assert!(outcome.final_loss[0] < outcome.initial_loss[0]);
+}
+
+/// Every estimator (DI, TI, VMI, SSA) in every attack loop (the CWA engine, SVRE, RAP): it
+/// runs, it is used (the images differ from the plain attack's), and it is seeded.
+#[test]
+fn every_gradient_estimator_composes_with_every_attack() {
+    use common_weakness::attack::{AttackConfig, Rap, RapConfig, Svre, SvreConfig};
+    // 16 × 16: DI's resize (× 1.1, rounded down) is the identity below 10 pixels.
+    let ensemble = mlp_ensemble(2, 3 * 16 * 16, 4);
+    let x = images(21, [2, 3, 16, 16], 0.1, 0.9);
+    let objective = Objective::untargeted(vec![0, 1]);
+    let threat = ThreatModel::linf(0.1);
+    let estimators = [
+        ("DI", GradientEstimator::default().with_diversity(InputDiversity::resize_pad())),
+        ("TI", GradientEstimator::default().with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 1.0 })),
+        ("VMI", GradientEstimator::default().with_sampling(Sampling::VarianceTuning { samples: 2, range: 1.5 })),
+        ("SSA", GradientEstimator::default().with_sampling(Sampling::Spectrum { samples: 2, rho: 0.5, sigma: 0.1 })),
+    ];
+    let rap = RapConfig { iterations: 3, reverse_steps: 2, ..RapConfig::paper(threat) };
+    let svre = SvreConfig { iterations: 3, ..SvreConfig::paper(threat) };
+    let attacks = |estimator: GradientEstimator| -> Vec<AttackConfig> {
+        vec![
+            Cwa::mi_cwa(CwaConfig::paper(0.1).with_iterations(3)).with_gradient(estimator).into(),
+            Svre::new(svre.clone()).with_gradient(estimator).into(),
+            Rap::new(rap.clone()).with_gradient(estimator).into(),
+        ]
+    };
+    let run =
+        |config: &AttackConfig| values(config.build::<B>().run(&ensemble, x.clone(), &objective).unwrap().adversarial);
+    let plain: Vec<Vec<f32>> = attacks(GradientEstimator::default()).iter().map(run).collect();
+    for (name, estimator) in estimators {
+        for (attack, plain) in attacks(estimator).iter().zip(&plain) {
+            let first = run(attack);
+            let kind = serde_json::to_value(attack).unwrap().as_object().unwrap().keys().next().unwrap().clone();
+            assert_ne!(&first, plain, "{name} changed nothing in {kind}");
+            assert_eq!(first, run(attack), "{name} in {kind} is not seeded");
+        }
+    }
 }

@@ -254,9 +254,12 @@ fn landscape_refuses_empty_batches_and_mismatched_shapes() {
     let ensemble = mlp_ensemble(2, 4, 3);
     let objective = Objective::untargeted(vec![0]);
     let empty = Tensor::<B, 4>::zeros([0, 1, 2, 2], &super::common::device());
-    assert!(matches!(Landscape::new(&ensemble, &Objective::untargeted(vec![]), &empty), Err(Error::EmptyBatch { .. })));
+    assert!(matches!(
+        Landscape::new(&ensemble, &Objective::untargeted(vec![]), Combination::LogitMean, &empty),
+        Err(Error::EmptyBatch { .. })
+    ));
     let clean = images(1, [1, 1, 2, 2], 0.0, 1.0);
-    let landscape = Landscape::new(&ensemble, &objective, &clean).unwrap();
+    let landscape = Landscape::new(&ensemble, &objective, Combination::LogitMean, &clean).unwrap();
     let other = images(2, [2, 1, 2, 2], 0.0, 1.0);
     let e = landscape.losses(Scope::Ensemble, &other).unwrap_err();
     assert!(matches!(e, Error::Shape { what: "landscape point", .. }), "{e}");
@@ -269,7 +272,7 @@ fn landscape_measurements_are_finite_or_an_error_naming_the_model() {
     use common_weakness::landscape::{Landscape, Scope};
     let ensemble = Ensemble::new(vec![mlp_ensemble_member(), square_root_model("root")]).unwrap();
     let objective = Objective::untargeted(vec![0]);
-    let landscape = Landscape::new(&ensemble, &objective, &black_pixel()).unwrap();
+    let landscape = Landscape::new(&ensemble, &objective, Combination::LogitMean, &black_pixel()).unwrap();
     // The square root's gradient is infinite at the black pixel: sharpness and the Hessian
     // used to come back NaN, the nearby optimum from a NaN-signed step.
     let e = landscape.top_hessian_eigenvalue(Scope::Model(1), &black_pixel(), 3, 1e-2, 0).unwrap_err();

@@ -14,7 +14,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use burn::tensor::Tensor;
-use common_weakness::attack::{registry_at, AttackSpec};
+use common_weakness::attack::{registry_at, AttackConfig, AttackSpec};
 use common_weakness::observe::{Control, IterationRecord, Observer};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::{from_fn, Surrogate};
@@ -177,7 +177,7 @@ fn case() -> impl Strategy<Value = Case> {
         prop::collection::vec(toy(), 1..4),
         prop::option::weighted(0.25, prop::collection::vec(prop_oneof![setting(), Just(0.0)], 1..4)),
         prop::sample::select(vec![Combination::LogitMean, Combination::LogitSum, Combination::LossMean]),
-        prop::sample::select(vec![VisitOrder::Fixed, VisitOrder::Shuffled]),
+        prop::sample::select(vec![VisitOrder::Fixed, VisitOrder::Shuffled, VisitOrder::Random]),
     );
     let data = (
         loss(),
@@ -265,13 +265,25 @@ fn spec(case: &Case, faults: &mut Faults) -> AttackSpec {
     serde_json::from_value(spec).expect("a spec with any float settings reads back")
 }
 
+/// The spec's attack with the case's combination rule and visiting order, where it has them.
+fn composed(spec: &AttackSpec, case: &Case) -> AttackConfig {
+    let mut config = spec.config();
+    match &mut config {
+        AttackConfig::Cwa(cwa) => {
+            cwa.settings.combination = case.combination;
+            cwa.settings.order = case.order;
+        }
+        AttackConfig::Rap(rap) => rap.config.combination = case.combination,
+        AttackConfig::Svre(svre) => svre.config.order = case.order,
+    }
+    config
+}
+
 fn ensemble(case: &Case, faults: &mut Faults) -> Result<Ensemble<B>> {
     for toy in &case.models {
         faults.add(toy.is_hostile(), &[&format!("`{}`", toy.name())]);
     }
-    let ensemble = Ensemble::new(case.models.iter().map(|t| t.build()).collect())?
-        .with_combination(case.combination)
-        .with_order(case.order);
+    let ensemble = Ensemble::new(case.models.iter().map(|t| t.build()).collect())?;
     match &case.weights {
         Some(weights) => {
             faults.add(true, &["weight"]);
@@ -330,7 +342,7 @@ fn check(case: &Case) -> std::result::Result<Outcome, String> {
         let ensemble = ensemble(case, &mut faults)?;
         let objective = objective(case, &mut faults);
         let x = images(case, &mut faults);
-        let attack = spec.build::<B>();
+        let attack = composed(&spec, case).build::<B>();
         let outcome = attack.run_observed(&ensemble, x.clone(), &objective, &mut StopAfterThree)?;
         Ok((spec, x, outcome))
     }));

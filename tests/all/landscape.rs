@@ -1,10 +1,11 @@
 //! Landscape estimators on analytic quadratics, whose Hessians, optima and sharpness are known.
 
 use burn::tensor::Tensor;
+use common_weakness::ensemble::{Combination, Ensemble};
 use common_weakness::landscape::{offsets, Landscape, Scope};
 use common_weakness::objective::LossInput;
+use common_weakness::objective::Objective;
 use common_weakness::surrogate::{from_fn, Surrogate};
-use common_weakness::{Ensemble, Objective};
 
 use crate::common::{tensor4, values, B};
 
@@ -41,7 +42,7 @@ fn power_iteration_finds_the_largest_curvature() {
     let models = Ensemble::new(vec![bowl("bowl", curvature(), centre())]).unwrap();
     let objective = raw_objective();
     let x = batch(centre().iter().map(|c| c + 0.05).collect());
-    let landscape = Landscape::new(&models, &objective, &x).unwrap();
+    let landscape = Landscape::new(&models, &objective, Combination::LogitMean, &x).unwrap();
     for eigenvalue in landscape.top_hessian_eigenvalue(Scope::Model(0), &x, 60, 1e-2, 3).unwrap() {
         approx::assert_abs_diff_eq!(eigenvalue, 8.0, epsilon = 1e-2);
     }
@@ -55,7 +56,7 @@ fn sharpness_at_the_minimum_is_the_corner_value() {
     let models = Ensemble::new(vec![bowl("bowl", curvature(), centre())]).unwrap();
     let objective = raw_objective();
     let x = batch(centre());
-    let landscape = Landscape::new(&models, &objective, &x).unwrap();
+    let landscape = Landscape::new(&models, &objective, Combination::LogitMean, &x).unwrap();
     let radius = 0.05;
     // max over the L∞ ball of ½ Σ h_k δ_k² is at a corner: ½ r² Σ h_k.
     let expected = 0.5 * radius * radius * curvature().iter().map(|&h| h as f64).sum::<f64>();
@@ -69,7 +70,7 @@ fn nearby_optimum_walks_back_to_the_minimum() {
     let objective = raw_objective();
     let offset: Vec<f32> = (0..PIXELS).map(|k| if k % 2 == 0 { 0.04 } else { -0.03 }).collect();
     let x = batch(centre().iter().zip(&offset).map(|(c, o)| c + o).collect());
-    let landscape = Landscape::new(&models, &objective, &x).unwrap();
+    let landscape = Landscape::new(&models, &objective, Combination::LogitMean, &x).unwrap();
     let step = 0.005;
     let optimum = landscape.nearby_optimum(Scope::Model(0), &x, 20, step, 0.1).unwrap();
     // Sign steps end within one step of the minimum in every pixel.
@@ -88,7 +89,7 @@ fn loss_curve_is_the_parabola_along_the_direction() {
     let models = Ensemble::new(vec![bowl("bowl", curvature(), centre())]).unwrap();
     let objective = raw_objective();
     let x = batch(centre());
-    let landscape = Landscape::new(&models, &objective, &x).unwrap();
+    let landscape = Landscape::new(&models, &objective, Combination::LogitMean, &x).unwrap();
     // A direction with L∞ norm 2: the curve uses it at unit L∞ norm.
     let direction: Vec<f32> = (0..PIXELS).map(|k| if k == 4 { 2.0 } else { 1.0 }).collect();
     let ts = offsets(0.1, 5);
@@ -113,12 +114,12 @@ fn gradient_cosine_measures_how_aligned_the_optima_are() {
         bowl("high", ones.clone(), vec![0.6; PIXELS]),
     ])
     .unwrap();
-    let landscape = Landscape::new(&opposite, &objective, &x).unwrap();
+    let landscape = Landscape::new(&opposite, &objective, Combination::LogitMean, &x).unwrap();
     approx::assert_abs_diff_eq!(landscape.gradient_cosine(&x).unwrap().unwrap(), -1.0, epsilon = 1e-5);
     let shared =
         Ensemble::new(vec![bowl("a", ones.clone(), vec![0.4; PIXELS]), bowl("b", curvature(), vec![0.4; PIXELS])])
             .unwrap();
-    let landscape = Landscape::new(&shared, &objective, &x).unwrap();
+    let landscape = Landscape::new(&shared, &objective, Combination::LogitMean, &x).unwrap();
     // Gradients h_k·0.1 and 0.1: cosine Σh / (√9 · √Σh²).
     let h = curvature();
     let expected = h.iter().sum::<f32>() as f64 / (3.0 * (h.iter().map(|v| v * v).sum::<f32>() as f64).sqrt());
@@ -127,13 +128,13 @@ fn gradient_cosine_measures_how_aligned_the_optima_are() {
 }
 
 #[test]
-fn the_ensemble_scope_combines_models_as_the_ensemble_does() {
+fn the_ensemble_scope_combines_models_at_the_chosen_combination() {
     let x = batch(vec![0.5; PIXELS]);
     let objective = raw_objective();
     let models = || vec![bowl("a", curvature(), centre()), bowl("b", vec![1.0; PIXELS], vec![0.4; PIXELS])];
-    let mean = Ensemble::new(models()).unwrap();
-    let sum = Ensemble::new(models()).unwrap().with_combination(common_weakness::Combination::LogitSum);
-    let (mean, sum) = (Landscape::new(&mean, &objective, &x).unwrap(), Landscape::new(&sum, &objective, &x).unwrap());
+    let ensemble = Ensemble::new(models()).unwrap();
+    let landscape = |combination| Landscape::new(&ensemble, &objective, combination, &x).unwrap();
+    let (mean, sum) = (landscape(Combination::LogitMean), landscape(Combination::LogitSum));
     let (a, b) = (mean.losses(Scope::Model(0), &x).unwrap(), mean.losses(Scope::Model(1), &x).unwrap());
     // The raw objective is the output itself, so the logit sum is the sum of the losses.
     let (mean, sum) = (mean.losses(Scope::Ensemble, &x).unwrap(), sum.losses(Scope::Ensemble, &x).unwrap());

@@ -14,4 +14,5 @@ mod hostile_properties;
 mod landscape;
 mod observers;
 mod properties;
+mod roles;
 mod serde_config;

@@ -1,10 +1,10 @@
 //! Attack configurations round-trip through JSON and rerun identically.
 
-use common_weakness::attack::{mi_fgsm, CwaConfig};
-use common_weakness::optim::{Adam, Momentum, Sgd};
+use common_weakness::attack::{mi_fgsm, AttackConfig, CwaConfig, Rap, RapConfig, Svre, SvreConfig};
+use common_weakness::optim::{Adam, Momentum, Optimizer, Sgd};
 use common_weakness::prelude::*;
 
-use super::common::{images, mlp_ensemble, values};
+use super::common::{images, mlp_ensemble, values, B};
 
 #[test]
 fn attack_configs_round_trip_through_json() {
@@ -28,17 +28,61 @@ fn attack_configs_round_trip_through_json() {
     assert_eq!(back, config);
 }
 
-#[test]
-fn a_run_records_its_config_and_the_config_reruns_it() {
-    let ensemble = mlp_ensemble(2, 12, 4);
-    let x = images(3, [2, 3, 2, 2], 0.0, 1.0);
+/// Runs `attack`, rebuilds it from the JSON text of its record alone, runs that, and checks
+/// both give the same images.
+fn reruns_from_its_record(attack: &dyn Attack<B>) {
+    let ensemble = mlp_ensemble(2, 48, 4);
+    let x = images(3, [2, 3, 4, 4], 0.0, 1.0);
     let objective = Objective::untargeted(vec![1, 2]);
-    let attack = Cwa::mi_cwa(CwaConfig::paper(0.1).with_seed(9));
     let outcome = attack.run(&ensemble, x.clone(), &objective).unwrap();
-    assert_eq!(outcome.info.seed, 9);
-    let rebuilt: Cwa<Sgd, Momentum, Momentum> = serde_json::from_value(outcome.info.config.clone()).unwrap();
-    let again = rebuilt.run(&ensemble, x, &objective).unwrap();
-    assert_eq!(values(again.adversarial), values(outcome.adversarial));
+    let text = serde_json::to_string(&outcome.info.config).unwrap();
+    let config = AttackConfig::from_record(&serde_json::from_str(&text).unwrap()).unwrap();
+    let again = config.build::<B>().run(&ensemble, x, &objective).unwrap();
+    assert_eq!(again.info.config, outcome.info.config, "{}", attack.name());
+    assert_eq!(values(again.adversarial), values(outcome.adversarial), "{}", attack.name());
+}
+
+#[test]
+fn a_recorded_run_reruns_from_its_json_alone_composed_attacks_included() {
+    let di_ti = GradientEstimator::default()
+        .with_diversity(InputDiversity::resize_pad())
+        .with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 1.0 });
+    let vmi = GradientEstimator::default().with_sampling(Sampling::VarianceTuning { samples: 3, range: 1.5 });
+    reruns_from_its_record(&Cwa::mi_cwa(CwaConfig::paper(0.1).with_seed(9)));
+    reruns_from_its_record(
+        &Cwa::mi_cwa(CwaConfig::paper(0.1).with_seed(9))
+            .with_outer(Adam::new(0.01))
+            .with_gradient(di_ti)
+            .with_combination(Combination::LogitSum)
+            .with_order(VisitOrder::Shuffled),
+    );
+    reruns_from_its_record(
+        &Svre::new(SvreConfig::paper(ThreatModel::linf(0.1))).with_outer(Adam::new(0.01)).with_gradient(vmi),
+    );
+    let rap = RapConfig { iterations: 4, reverse_steps: 2, ..RapConfig::paper(ThreatModel::l2(1.0)) };
+    reruns_from_its_record(&Rap::new(rap).with_gradient(di_ti));
+    reruns_from_its_record(&common_weakness::attack::pi_fgsm(ThreatModel::linf(0.1), 3).with_gradient(vmi));
+}
+
+/// A step of the raw gradient, without `Serialize`.
+struct Unserialisable;
+
+impl<Bk: burn::tensor::backend::Backend> Optimizer<Bk> for Unserialisable {
+    type State = ();
+    fn init(&self, _like: &burn::tensor::Tensor<Bk, 4>) {}
+    fn step(&self, gradient: burn::tensor::Tensor<Bk, 4>, _state: &mut ()) -> burn::tensor::Tensor<Bk, 4> {
+        gradient.mul_scalar(-0.01)
+    }
+}
+
+#[test]
+fn a_record_with_a_custom_optimizer_refuses_to_read_back_naming_it() {
+    let ensemble = mlp_ensemble(2, 12, 4);
+    let attack = Cwa::mi_cwa(CwaConfig::paper(0.1)).with_inner(Unserialisable);
+    let outcome = attack.run(&ensemble, images(3, [2, 3, 2, 2], 0.0, 1.0), &Objective::untargeted(vec![1, 2])).unwrap();
+    assert!(outcome.info.config["cwa"]["inner"]["custom"].as_str().unwrap().ends_with("Unserialisable"));
+    let error = AttackConfig::from_record(&outcome.info.config).unwrap_err();
+    assert!(error.to_string().contains("custom"), "{error}");
 }
 
 #[test]

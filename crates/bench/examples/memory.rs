@@ -16,8 +16,10 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, ValueEnum};
 use common_weakness::attack::{mi_fgsm, Attack};
 use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::ensemble::{Combination, Ensemble, GradientMode};
+use common_weakness::objective::Objective;
 use common_weakness::surrogate::SurrogateOps;
-use common_weakness::{Combination, Ensemble, GradientMode, Objective, ThreatModel};
+use common_weakness::threat::ThreatModel;
 use common_weakness_bench::images;
 use common_weakness_models::ImagenetAssets;
 use common_weakness_models::{EfficientNetLite, LiteVariant};
@@ -99,10 +101,12 @@ impl BackendTask for Memory {
             Mode::Joint => GradientMode::Joint,
             Mode::PerModel => GradientMode::PerModel,
         };
-        let ensemble = Ensemble::new(members)?.with_combination(combination).with_gradient_mode(mode);
+        let ensemble = Ensemble::new(members)?.with_gradient_mode(mode);
         let objective = Objective::untargeted(photos.iter().map(|p| p.label).collect());
         let started = Instant::now();
-        mi_fgsm(ThreatModel::linf(16.0 / 255.0), 1, 1.0).run(&ensemble, x, &objective)?;
+        let mut attack = mi_fgsm(ThreatModel::linf(16.0 / 255.0), 1, 1.0);
+        attack.settings.combination = combination;
+        attack.run(&ensemble, x, &objective)?;
         Ok(json!({
             "backend": args.backend.name(),
             "models": args.models,

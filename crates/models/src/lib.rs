@@ -12,7 +12,7 @@
 //! - [`Alrs`]: the authors' loss-driven learning-rate scheduler, for training the zoo.
 //!
 //! Every model here is a [`Surrogate`](common_weakness::surrogate::Surrogate), so it goes
-//! into an [`Ensemble`](common_weakness::Ensemble) like any other.
+//! into an [`Ensemble`](common_weakness::ensemble::Ensemble) like any other.
 #![warn(missing_docs)]
 
 mod alrs;

@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use burn::tensor::Tensor;
+use common_weakness::ensemble::{Combination, Ensemble};
 use common_weakness::landscape::{offsets, Landscape, Scope};
-use common_weakness::{Ensemble, Objective};
+use common_weakness::objective::Objective;
 use common_weakness_bench::Result;
 
 use super::{chart, B};
@@ -26,8 +27,8 @@ pub fn report(
     let clean = clean.clone().narrow(0, 0, n);
     let labels = objective.labels().expect("the benchmark objective has labels")[..n].to_vec();
     let objective = Objective::untargeted(labels);
-    let on_surrogates = Landscape::new(surrogates, &objective, &clean)?;
-    let on_targets = Landscape::new(targets, &objective, &clean)?;
+    let on_surrogates = Landscape::new(surrogates, &objective, Combination::LogitMean, &clean)?;
+    let on_targets = Landscape::new(targets, &objective, Combination::LogitMean, &clean)?;
     let radius = 16.0 / 255.0;
     let ts = offsets(radius, 33);
     let mut table = format!(

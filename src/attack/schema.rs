@@ -1,0 +1,99 @@
+//! The one configuration schema of every attack the crate can build, and what every run
+//! records.
+
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+use super::{Attack, Cwa, Rap, Svre};
+use crate::error::Result;
+use crate::optim::AnyOptimizer;
+
+/// Any attack of the crate with any built-in optimizers in its roles, tagged by kind in JSON
+/// (`{"cwa": {...}}`, `{"svre": {...}}`, `{"rap": {...}}`). It expresses compositions (an
+/// MI-CWA with an Adam outer step and DI+TI gradients is one value) and is exactly what a run
+/// records in [`RunInfo::config`](crate::observe::RunInfo::config), so a recorded run runs
+/// again from its JSON alone.
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::tensor::Tensor;
+/// use common_weakness::attack::AttackConfig;
+/// use common_weakness::gradient::{GaussianSmoothing, GradientEstimator};
+/// use common_weakness::optim::Adam;
+/// use common_weakness::prelude::*;
+///
+/// type B = Autodiff<NdArray>;
+/// let model = from_fn("brightness", |x: Tensor<B, 4>| {
+///     let mean = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]);
+///     Tensor::cat(vec![mean.clone(), mean.neg()], 1)
+/// });
+/// let ensemble = Ensemble::new(vec![Box::new(model)])?;
+/// let images = Tensor::<B, 4>::full([1, 1, 4, 4], 0.5, &Default::default());
+/// let objective = Objective::untargeted(vec![0]);
+/// let composed = Cwa::mi_cwa(CwaConfig::paper(0.1))
+///     .with_outer(Adam::new(0.01))
+///     .with_gradient(GradientEstimator::default().with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 1.0 }));
+/// let first = composed.run(&ensemble, images.clone(), &objective)?;
+/// // The record alone rebuilds the attack.
+/// let again = AttackConfig::from_record(&first.info.config)?.build::<B>();
+/// let second = again.run(&ensemble, images, &objective)?;
+/// assert_eq!(first.adversarial.into_data(), second.adversarial.into_data());
+/// # Ok::<(), common_weakness::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum AttackConfig {
+    /// The CWA engine: CWA, MI-SAM, MI-CSE and every baseline (FGSM … SSA).
+    Cwa(Cwa<AnyOptimizer, AnyOptimizer, AnyOptimizer>),
+    /// SVRE.
+    Svre(Svre<AnyOptimizer>),
+    /// RAP.
+    Rap(Rap<AnyOptimizer>),
+}
+
+impl AttackConfig {
+    /// Reads a run's recorded configuration ([`RunInfo::config`](crate::observe::RunInfo::config)).
+    /// A record of an attack with a custom optimizer fails, naming the unknown variant
+    /// `custom`: only the crate's optimizers can be rebuilt from JSON.
+    pub fn from_record(config: &serde_json::Value) -> Result<Self> {
+        Ok(Self::deserialize(config)?)
+    }
+
+    /// The attack, ready to run.
+    pub fn build<B: AutodiffBackend>(&self) -> Box<dyn Attack<B>> {
+        match self.clone() {
+            AttackConfig::Cwa(attack) => Box::new(attack),
+            AttackConfig::Svre(attack) => Box::new(attack),
+            AttackConfig::Rap(attack) => Box::new(attack),
+        }
+    }
+}
+
+impl<R, I, O> From<Cwa<R, I, O>> for AttackConfig
+where
+    R: Into<AnyOptimizer>,
+    I: Into<AnyOptimizer>,
+    O: Into<AnyOptimizer>,
+{
+    fn from(attack: Cwa<R, I, O>) -> Self {
+        AttackConfig::Cwa(Cwa {
+            name: attack.name,
+            settings: attack.settings,
+            reverse: attack.reverse.map(Into::into),
+            inner: attack.inner.map(Into::into),
+            outer: attack.outer.into(),
+        })
+    }
+}
+
+impl<O: Into<AnyOptimizer>> From<Svre<O>> for AttackConfig {
+    fn from(attack: Svre<O>) -> Self {
+        AttackConfig::Svre(Svre { name: attack.name, config: attack.config, outer: attack.outer.into() })
+    }
+}
+
+impl<O: Into<AnyOptimizer>> From<Rap<O>> for AttackConfig {
+    fn from(attack: Rap<O>) -> Self {
+        AttackConfig::Rap(Rap { name: attack.name, config: attack.config, outer: attack.outer.into() })
+    }
+}

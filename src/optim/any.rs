@@ -1,0 +1,123 @@
+//! Any built-in optimizer as one serialisable type: how a configuration names the optimizer
+//! of a role, and what every built-in optimizer records about itself.
+
+use burn::tensor::{backend::Backend, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::{Adam, AdamState, Momentum, Nesterov, Optimizer, PatchWise, Sgd};
+use crate::error::Result;
+
+/// One of the crate's optimizers, tagged by kind in JSON (`{"momentum": {...}}`). The
+/// attacks of an [`AttackConfig`](crate::attack::AttackConfig) use it in every role, so any
+/// composition of the built-in optimizers reads back from JSON and runs.
+///
+/// ```
+/// use common_weakness::optim::{AnyOptimizer, Momentum};
+///
+/// let json = r#"{"momentum": {"step_size": 0.01, "momentum": 1.0, "normalize": "L1", "direction": "Sign"}}"#;
+/// let optimizer: AnyOptimizer = serde_json::from_str(json).unwrap();
+/// assert_eq!(optimizer, AnyOptimizer::Momentum(Momentum::mi(0.01, 1.0)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum AnyOptimizer {
+    /// [`Sgd`]: plain, sign or normalised steps.
+    Sgd(Sgd),
+    /// [`Momentum`]: MI, NI and the CWA inner rule.
+    Momentum(Momentum),
+    /// [`Nesterov`] momentum.
+    Nesterov(Nesterov),
+    /// [`Adam`] (and AMSGrad).
+    Adam(Adam),
+    /// [`PatchWise`]: PI-FGSM's amplified steps.
+    PatchWise(PatchWise),
+}
+
+/// The state of an [`AnyOptimizer`]: its optimizer's own state.
+pub struct AnyState<B: Backend>(State<B>);
+
+enum State<B: Backend> {
+    Stateless,
+    Buffer(Tensor<B, 4>),
+    Adam(AdamState<B>),
+}
+
+impl<B: Backend> AnyState<B> {
+    /// The state's buffer for a buffer-keeping optimizer, fresh if the state was another kind
+    /// (a state from a different optimizer is never misread).
+    fn buffer(&mut self, like: &Tensor<B, 4>) -> &mut Tensor<B, 4> {
+        if !matches!(self.0, State::Buffer(_)) {
+            self.0 = State::Buffer(like.zeros_like());
+        }
+        match &mut self.0 {
+            State::Buffer(buffer) => buffer,
+            _ => unreachable!("set to a buffer above"),
+        }
+    }
+}
+
+macro_rules! from_optimizer {
+    ($($variant:ident),*) => {$(
+        impl From<$variant> for AnyOptimizer {
+            fn from(optimizer: $variant) -> Self {
+                AnyOptimizer::$variant(optimizer)
+            }
+        }
+    )*};
+}
+from_optimizer!(Sgd, Momentum, Nesterov, Adam, PatchWise);
+
+impl<B: Backend> Optimizer<B> for AnyOptimizer {
+    type State = AnyState<B>;
+
+    fn init(&self, like: &Tensor<B, 4>) -> AnyState<B> {
+        AnyState(match self {
+            AnyOptimizer::Sgd(_) => State::Stateless,
+            AnyOptimizer::Momentum(o) => State::Buffer(o.init(like)),
+            AnyOptimizer::Nesterov(o) => State::Buffer(o.init(like)),
+            AnyOptimizer::PatchWise(o) => State::Buffer(o.init(like)),
+            AnyOptimizer::Adam(o) => State::Adam(o.init(like)),
+        })
+    }
+
+    fn step(&self, gradient: Tensor<B, 4>, state: &mut AnyState<B>) -> Tensor<B, 4> {
+        match self {
+            AnyOptimizer::Sgd(o) => o.step(gradient, &mut ()),
+            AnyOptimizer::Momentum(o) => o.step(gradient.clone(), state.buffer(&gradient)),
+            AnyOptimizer::Nesterov(o) => o.step(gradient.clone(), state.buffer(&gradient)),
+            AnyOptimizer::PatchWise(o) => o.step(gradient.clone(), state.buffer(&gradient)),
+            AnyOptimizer::Adam(o) => {
+                if !matches!(state.0, State::Adam(_)) {
+                    state.0 = State::Adam(o.init(&gradient));
+                }
+                match &mut state.0 {
+                    State::Adam(adam) => o.step(gradient, adam),
+                    _ => unreachable!("set to Adam's state above"),
+                }
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        match self {
+            AnyOptimizer::Sgd(o) => Optimizer::<B>::validate(o),
+            AnyOptimizer::Momentum(o) => Optimizer::<B>::validate(o),
+            AnyOptimizer::Nesterov(o) => Optimizer::<B>::validate(o),
+            AnyOptimizer::PatchWise(o) => Optimizer::<B>::validate(o),
+            AnyOptimizer::Adam(o) => Optimizer::<B>::validate(o),
+        }
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    fn look_ahead(&self, state: &AnyState<B>) -> Option<Tensor<B, 4>> {
+        match (self, &state.0) {
+            (AnyOptimizer::Momentum(o), State::Buffer(buffer)) => o.look_ahead(buffer),
+            (AnyOptimizer::Nesterov(o), State::Buffer(buffer)) => o.look_ahead(buffer),
+            (AnyOptimizer::PatchWise(o), State::Buffer(buffer)) => o.look_ahead(buffer),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The three roles an optimizer plays in an attack loop, and the gradient each role receives.
+//!
+//! Any [`Optimizer`] can play any role; what differs is what it is fed. The loop prepares
+//! each role's input and hands it over in a type that only the loop can build, so a role can
+//! never receive the wrong quantity:
+//!
+//! | role | trait | receives | paper |
+//! |---|---|---|---|
+//! | reverse (flatness) | [`ReverseOptimizer`] | [`Ascent`]: `−∇L_ens(x)`, the negated ensemble gradient | `x_r = x + r·step(−∇L)` |
+//! | inner (closeness) | [`InnerOptimizer`] | [`ModelGradient`]: `∇L_i(x)/‖∇L_i(x)‖₂`, one model's gradient, L2-normalised per image | `x ← x − β·step(g_i/‖g_i‖₂)` |
+//! | outer | [`OuterOptimizer`] | [`PseudoGradient`]: `anchor − x_inner`, or the ensemble gradient without a sweep | `x_{t+1} = x + α·step(q)` |
+//!
+//! The inner normalisation is what gives every surrogate an equal voice whatever the scale of
+//! its loss (a robust model's gradients are orders of magnitude smaller than a normal
+//! model's): a custom inner optimizer gets it without asking.
+
+use burn::tensor::{backend::Backend, Tensor};
+
+use super::Optimizer;
+use crate::norm::Normalization;
+
+/// The input of a reverse step: the ascent direction `−∇L_ens(x)`. Descending along it
+/// ascends the ensemble objective.
+#[derive(Clone, Debug)]
+pub struct Ascent<B: Backend>(Tensor<B, 4>);
+
+impl<B: Backend> Ascent<B> {
+    /// The ascent direction of the ensemble `gradient`.
+    pub(crate) fn of(gradient: Tensor<B, 4>) -> Self {
+        Self(gradient.neg())
+    }
+
+    /// The tensor `[N, C, H, W]`.
+    pub fn tensor(&self) -> &Tensor<B, 4> {
+        &self.0
+    }
+}
+
+/// The input of an inner step: one model's gradient, divided per image by its L2 norm (zero
+/// stays zero).
+#[derive(Clone, Debug)]
+pub struct ModelGradient<B: Backend>(Tensor<B, 4>);
+
+impl<B: Backend> ModelGradient<B> {
+    /// `gradient`, L2-normalised per image.
+    pub(crate) fn normalized(gradient: Tensor<B, 4>) -> Self {
+        Self(Normalization::L2.apply(gradient))
+    }
+
+    /// The tensor `[N, C, H, W]`.
+    pub fn tensor(&self) -> &Tensor<B, 4> {
+        &self.0
+    }
+}
+
+/// The input of an outer step: the pseudo-gradient, a descent direction.
+#[derive(Clone, Debug)]
+pub struct PseudoGradient<B: Backend>(Tensor<B, 4>);
+
+impl<B: Backend> PseudoGradient<B> {
+    /// `direction` as the pseudo-gradient.
+    pub(crate) fn new(direction: Tensor<B, 4>) -> Self {
+        Self(direction)
+    }
+
+    /// The tensor `[N, C, H, W]`.
+    pub fn tensor(&self) -> &Tensor<B, 4> {
+        &self.0
+    }
+}
+
+/// The role of the reverse (flatness, sharpness-aware) step: it receives the [`Ascent`]
+/// direction, so its descent update moves the iterate uphill on the ensemble objective.
+pub trait ReverseOptimizer<B: Backend>: Optimizer<B> {
+    /// The reverse update for `ascent`; advances `state`.
+    fn reverse_step(&self, ascent: Ascent<B>, state: &mut Self::State) -> Tensor<B, 4> {
+        self.step(ascent.0, state)
+    }
+}
+impl<B: Backend, T: Optimizer<B> + ?Sized> ReverseOptimizer<B> for T {}
+
+/// The role of the per-model steps of the CWA inner sweep (β, the paper's closeness step): it
+/// receives each model's [`ModelGradient`], L2-normalised per image.
+pub trait InnerOptimizer<B: Backend>: Optimizer<B> {
+    /// The inner update for one model's normalised `gradient`; advances `state`.
+    fn inner_step(&self, gradient: ModelGradient<B>, state: &mut Self::State) -> Tensor<B, 4> {
+        self.step(gradient.0, state)
+    }
+}
+impl<B: Backend, T: Optimizer<B> + ?Sized> InnerOptimizer<B> for T {}
+
+/// The role of the step on the [`PseudoGradient`] (α, the outer update).
+pub trait OuterOptimizer<B: Backend>: Optimizer<B> {
+    /// The outer update for `pseudo_gradient`; advances `state`.
+    fn outer_step(&self, pseudo_gradient: PseudoGradient<B>, state: &mut Self::State) -> Tensor<B, 4> {
+        self.step(pseudo_gradient.0, state)
+    }
+}
+impl<B: Backend, T: Optimizer<B> + ?Sized> OuterOptimizer<B> for T {}
