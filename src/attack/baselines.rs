@@ -33,11 +33,17 @@ fn iterative<O>(name: &str, threat: ThreatModel, iterations: usize, outer: O) ->
     }
 }
 
-/// FGSM (Goodfellow et al. 2015): one steepest step of the whole budget.
+/// FGSM: one steepest step of the whole budget.
+///
+/// - **Paper**: Goodfellow et al., *Explaining and Harnessing Adversarial Examples*, ICLR 2015.
+/// - **Update**: `x₁ = P(x₀ − ε·sign(∇L_ens(x₀)))` (L2: along `∇L/‖∇L‖₂`).
+/// - **Defaults**: one iteration, step ε.
+/// - **Cost**: one ensemble forward/backward pass.
 ///
 /// ```
 /// use common_weakness::attack::fgsm;
 /// use common_weakness::threat::ThreatModel;
+///
 /// let attack = fgsm(ThreatModel::linf(8.0 / 255.0));
 /// assert_eq!(attack.settings.iterations, 1);
 /// assert_eq!(attack.outer.step_size, 8.0 / 255.0);
@@ -46,13 +52,41 @@ pub fn fgsm(threat: ThreatModel) -> Iterative<Sgd> {
     iterative("FGSM", threat, 1, Sgd::steepest(threat.budget, threat.steepest()))
 }
 
-/// BIM / I-FGSM (Kurakin et al. 2017): `iterations` steepest steps of `budget/iterations`.
+/// BIM / I-FGSM: `iterations` steepest steps of `budget/iterations`.
+///
+/// - **Paper**: Kurakin et al., *Adversarial Examples in the Physical World*, ICLR Workshops 2017.
+/// - **Update**: `x_{t+1} = P(x_t − α·sign(∇L_ens(x_t)))`, α = ε/T.
+/// - **Defaults**: the registry uses T = 10.
+/// - **Cost**: one ensemble forward/backward pass per iteration.
+///
+/// ```
+/// use common_weakness::attack::bim;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = bim(ThreatModel::linf(0.1), 10);
+/// assert!((attack.outer.step_size - 0.01).abs() < 1e-12);
+/// ```
 pub fn bim(threat: ThreatModel, iterations: usize) -> Iterative<Sgd> {
     let step = threat.budget / iterations.max(1) as f64;
     iterative("BIM", threat, iterations, Sgd::steepest(step, threat.steepest()))
 }
 
-/// PGD (Madry et al. 2018): BIM with step `step_size` from a random start drawn from `seed`.
+/// PGD: BIM with step `step_size` from a random start drawn from `seed`.
+///
+/// - **Paper**: Madry et al., *Towards Deep Learning Models Resistant to Adversarial Attacks*, ICLR
+///   2018.
+/// - **Update**: `x₀ ~ U(B_ε(x))`, `x_{t+1} = P(x_t − α·sign(∇L_ens(x_t)))`.
+/// - **Defaults**: the registry uses T = 10, α = ε/4.
+/// - **Cost**: one ensemble forward/backward pass per iteration.
+///
+/// ```
+/// use common_weakness::attack::pgd;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = pgd(ThreatModel::linf(0.1), 10, 0.025, 7);
+/// assert!(attack.settings.random_start);
+/// assert_eq!(attack.settings.seed, 7);
+/// ```
 pub fn pgd(threat: ThreatModel, iterations: usize, step_size: f64, seed: u64) -> Iterative<Sgd> {
     let mut attack = iterative("PGD", threat, iterations, Sgd::steepest(step_size, threat.steepest()));
     attack.settings.random_start = true;
@@ -60,30 +94,84 @@ pub fn pgd(threat: ThreatModel, iterations: usize, step_size: f64, seed: u64) ->
     attack
 }
 
-/// MI-FGSM (Dong et al. 2018): L1-normalised momentum μ, steps of `budget/iterations`.
+/// MI-FGSM: momentum on L1-normalised gradients.
+///
+/// - **Paper**: Dong et al., *Boosting Adversarial Attacks with Momentum*, CVPR 2018.
+/// - **Update**: `g ← μ·g + ∇L_ens/‖∇L_ens‖₁`, `x_{t+1} = P(x_t − α·sign(g))`, α = ε/T.
+/// - **Defaults**: T = 10, μ = 1 in the registry.
+/// - **Cost**: one ensemble forward/backward pass per iteration.
+///
+/// ```
+/// use common_weakness::attack::mi_fgsm;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = mi_fgsm(ThreatModel::linf(0.1), 10, 1.0);
+/// assert_eq!(attack.outer.momentum, 1.0);
+/// ```
 pub fn mi_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
     let step = threat.budget / iterations.max(1) as f64;
     let outer = Momentum { direction: threat.steepest(), ..Momentum::mi(step, momentum) };
     iterative("MI-FGSM", threat, iterations, outer)
 }
 
-/// DI-MI-FGSM (Xie et al. 2019): MI-FGSM on gradients through a random resize-and-pad of the
-/// input (probability 0.5, resize rate 1.1).
+/// DI-MI-FGSM: MI-FGSM on gradients through a random resize-and-pad of the input.
+///
+/// - **Paper**: Xie et al., *Improving Transferability of Adversarial Examples with Input
+///   Diversity*, CVPR 2019.
+/// - **Update**: MI-FGSM with `∇L_ens(T(x))`, T a random resize (rate 1.1) and pad applied with
+///   probability 0.5.
+/// - **Defaults**: T = 10, μ = 1; `InputDiversity::resize_pad()`.
+/// - **Cost**: one ensemble forward/backward pass per iteration.
+///
+/// ```
+/// use common_weakness::attack::di_mi_fgsm;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = di_mi_fgsm(ThreatModel::linf(0.1), 10, 1.0);
+/// assert!(attack.settings.ensemble_gradient.diversity.is_some());
+/// ```
 pub fn di_mi_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
     let estimator = GradientEstimator::default().with_diversity(InputDiversity::resize_pad());
     mi_fgsm(threat, iterations, momentum).with_ensemble_gradient(estimator).named("DI-MI-FGSM")
 }
 
-/// TI-MI-FGSM (Dong et al. 2019): MI-FGSM on gradients smoothed by the authors' 15×15
-/// Gaussian kernel.
+/// TI-MI-FGSM: MI-FGSM on Gaussian-smoothed gradients.
+///
+/// - **Paper**: Dong et al., *Evading Defenses to Transferable Adversarial Examples by
+///   Translation-Invariant Attacks*, CVPR 2019.
+/// - **Update**: MI-FGSM with `W ∗ ∇L_ens`, W the authors' 15×15 Gaussian kernel (σ = 14/6).
+/// - **Defaults**: T = 10, μ = 1; `GaussianSmoothing::default()`.
+/// - **Cost**: one ensemble forward/backward pass per iteration (plus one depthwise convolution).
+///
+/// ```
+/// use common_weakness::attack::ti_mi_fgsm;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = ti_mi_fgsm(ThreatModel::linf(0.1), 10, 1.0);
+/// assert_eq!(attack.settings.ensemble_gradient.smoothing.unwrap().kernel_size, 15);
+/// ```
 pub fn ti_mi_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
     let estimator = GradientEstimator::default().with_smoothing(GaussianSmoothing::default());
     mi_fgsm(threat, iterations, momentum).with_ensemble_gradient(estimator).named("TI-MI-FGSM")
 }
 
-/// VMI-FGSM (Wang & He 2021): MI-FGSM with variance tuning, N = 20 points in a box of ±1.5ε.
-/// For the CWA authors' neighbourhood-mean form use
-/// `Sampling::Neighbourhood { samples: 20, range: 1.5 }`.
+/// VMI-FGSM: MI-FGSM with variance tuning.
+///
+/// - **Paper**: Wang & He, *Enhancing the Transferability of Adversarial Attacks through Variance
+///   Tuning*, CVPR 2021.
+/// - **Update**: `ĝ = ∇L_ens(x_t) + v_{t−1}`, `v_t` the mean gradient at N points of `x_t +
+///   U(±1.5ε)` minus `∇L_ens(x_t)`; then the MI-FGSM step on ĝ. For the CWA authors'
+///   neighbourhood-mean form use `Sampling::Neighbourhood { samples: 20, range: 1.5 }`.
+/// - **Defaults**: T = 10, μ = 1, N = 20, range 1.5ε.
+/// - **Cost**: N + 1 ensemble forward/backward passes per iteration.
+///
+/// ```
+/// use common_weakness::attack::vmi_fgsm;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = vmi_fgsm(ThreatModel::linf(0.1), 10, 1.0);
+/// assert!(attack.settings.ensemble_gradient.sampling.is_some());
+/// ```
 pub fn vmi_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
     let sampling = Sampling::VarianceTuning { samples: 20, range: 1.5 };
     mi_fgsm(threat, iterations, momentum)
@@ -91,8 +179,22 @@ pub fn vmi_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterat
         .named("VMI-FGSM")
 }
 
-/// SSA (Long et al. 2022): MI-FGSM on the mean gradient over 20 spectrum-simulated copies
-/// (ρ = 0.5, σ = ε).
+/// SSA: MI-FGSM on the mean gradient over spectrum-simulated copies.
+///
+/// - **Paper**: Long et al., *Frequency Domain Model Augmentation for Adversarial Attack*, ECCV
+///   2022.
+/// - **Update**: the mean of `∇L_ens(IDCT(DCT(x + ξ)·M))` over N copies, ξ ~ N(0, σ²), M ~ U(1 − ρ,
+///   1 + ρ); then the MI-FGSM step.
+/// - **Defaults**: T = 10, μ = 1, N = 20, ρ = 0.5, σ = ε.
+/// - **Cost**: N ensemble forward/backward passes per iteration.
+///
+/// ```
+/// use common_weakness::attack::ssa;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = ssa(ThreatModel::linf(0.1), 10, 1.0);
+/// assert_eq!(attack.name, "SSA");
+/// ```
 pub fn ssa(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
     let sampling = Sampling::Spectrum { samples: 20, rho: 0.5, sigma: threat.budget };
     mi_fgsm(threat, iterations, momentum)
@@ -100,16 +202,43 @@ pub fn ssa(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<M
         .named("SSA")
 }
 
-/// NI-FGSM (Lin et al. 2020): MI-FGSM whose gradient is taken at the Nesterov look-ahead
-/// point `x + α·μ·g` (in ascent terms), steps of `budget/iterations`.
+/// NI-FGSM: MI-FGSM whose gradient is taken at the Nesterov look-ahead point.
+///
+/// - **Paper**: Lin et al., *Nesterov Accelerated Gradient and Scale Invariance for Adversarial
+///   Attacks*, ICLR 2020.
+/// - **Update**: `g ← μ·g + ∇L_ens(x_t − α·μ·g)/mean|∇L_ens|`, `x_{t+1} = P(x_t − α·sign(g))`, α =
+///   ε/T.
+/// - **Defaults**: T = 10, μ = 1.
+/// - **Cost**: one ensemble forward/backward pass per iteration.
+///
+/// ```
+/// use common_weakness::attack::ni_fgsm;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = ni_fgsm(ThreatModel::linf(0.1), 10, 1.0);
+/// assert!(attack.outer.look_ahead);
+/// ```
 pub fn ni_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
     let step = threat.budget / iterations.max(1) as f64;
     let outer = Momentum { direction: threat.steepest(), ..Momentum::ni(step, momentum) };
     iterative("NI-FGSM", threat, iterations, outer)
 }
 
-/// PI-FGSM (Gao et al. 2020): the patch-wise step with amplification 5 (α_b = ε/2) and
-/// projection step γ = α_b; the authors run 10 iterations.
+/// PI-FGSM: patch-wise steps with amplification and projection onto neighbouring pixels.
+///
+/// - **Paper**: Gao et al., *Patch-wise Attack for Fooling Deep Neural Network*, ECCV 2020.
+/// - **Update**: `a ← a + β·sign(∇L_ens)`; the part of `a` beyond ε is spread to neighbours by a
+///   uniform 3×3 kernel with step γ; `x_{t+1} = P(x_t − (β·sign(∇L_ens) + γ·sign(W ∗ C)))`.
+/// - **Defaults**: amplification 5 (β = ε/2), γ = β; the authors run T = 10.
+/// - **Cost**: one ensemble forward/backward pass per iteration.
+///
+/// ```
+/// use common_weakness::attack::pi_fgsm;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = pi_fgsm(ThreatModel::linf(0.1), 10);
+/// assert_eq!(attack.outer.step_size, 0.05);
+/// ```
 pub fn pi_fgsm(threat: ThreatModel, iterations: usize) -> Iterative<PatchWise> {
     let outer = PatchWise { direction: threat.steepest(), ..PatchWise::new(threat.budget) };
     iterative("PI-FGSM", threat, iterations, outer)

@@ -70,25 +70,31 @@ impl LoopSettings {
     }
 }
 
-/// The Common Weakness Attack as a meta-optimizer over three user-chosen optimizers.
+/// The Common Weakness Attack as a meta-optimizer over three user-chosen optimizers: the
+/// engine of every attack but SVRE and RAP.
 ///
-/// Each outer iteration, from the iterate `x_t`:
-/// 1. **reverse** (optional, flatness): `x_r = project(x_t + R(−∇L_ens(x_t)))`, an ascent
-///    step of optimizer `R` on the combined ensemble objective;
-/// 2. **inner sweep** (optional, closeness): from `x_r`, for each model `i` in visiting
-///    order, `x ← project(x + I(∇L_i(x)))`; then the pseudo-gradient is
-///    `q = anchor − x` (a descent direction). Without an inner sweep, `q = ∇L_ens(x_r)`;
-/// 3. **outer**: `x_{t+1} = project(origin + O(q))`.
+/// - **Paper**: Chen et al., *Rethinking Model Ensemble in Transfer-based Adversarial
+///   Attacks*, ICLR 2024 (Algorithm 4, the generalised CWA).
+/// - **Update**: each outer iteration, from the iterate `x_t`:
+///   1. **reverse** (optional, flatness): `x_r = project(x_t + R(−∇L_ens(x_t)))`, the
+///      [`ReverseOptimizer`] `R` fed the [`Ascent`];
+///   2. **inner sweep** (optional, closeness): from `x_r`, for each model `i` in the
+///      settings' [`VisitOrder`], `x ← project(x + I(∇L_i(x)/‖∇L_i(x)‖₂))`, the
+///      [`InnerOptimizer`] `I` fed the [`ModelGradient`]; then the pseudo-gradient is
+///      `q = anchor − x` (a descent direction). Without an inner sweep, `q = ∇L_ens(x_r)`;
+///   3. **outer**: `x_{t+1} = project(origin + O(q))`, the [`OuterOptimizer`] `O` fed the
+///      [`PseudoGradient`].
 ///
-/// `anchor` and `origin` are [`LoopSettings`]; the presets ([`Cwa::mi_cwa`],
-/// [`Cwa::mi_cse`], [`Cwa::mi_sam`], [`Cwa::adam_cwa`]) and the baselines
-/// ([`fgsm`](super::fgsm), [`mi_fgsm`](super::mi_fgsm), …) set everything. Optimizer states
-/// live for the whole run (the inner momentum is never reset, as in the paper).
-///
-/// An optimizer with a look-ahead (NI) has its gradients taken at the look-ahead point.
-///
-/// Cost per iteration with n models: n forward passes and one backward pass through all of
-/// them for the reverse step, plus n forward/backward passes for the sweep.
+///   `anchor`, `origin`, the [`Combination`] of `L_ens` and the visiting order are
+///   [`LoopSettings`]; optimizer states live for the whole run (the inner momentum is never
+///   reset, as in the paper). An optimizer with a look-ahead (NI) has its gradients taken at
+///   the look-ahead point.
+/// - **Defaults**: set by the presets ([`Cwa::mi_cwa`], [`Cwa::mi_cse`], [`Cwa::mi_sam`],
+///   [`Cwa::adam_cwa`], …) and the baselines ([`fgsm`](super::fgsm),
+///   [`mi_fgsm`](super::mi_fgsm), …); every part can then be replaced (`with_outer`,
+///   `with_gradient`, `with_combination`, `with_order`, …).
+/// - **Cost**: per iteration with n models, n forward passes and one backward pass through
+///   all of them for the reverse step, plus n forward/backward passes for the sweep.
 ///
 /// ```
 /// use burn::backend::{Autodiff, NdArray};

@@ -72,8 +72,24 @@ fn outer_step(config: &CwaConfig) -> f64 {
 }
 
 impl Cwa<Sgd, Momentum, Momentum> {
-    /// MI-CWA (paper Algorithm 1): sign ascent of r on the ensemble, L2-normalised momentum
-    /// inner steps of β on each model, MI outer step of α on the pseudo-gradient.
+    /// MI-CWA: the Common Weakness Attack with momentum in every role.
+    ///
+    /// - **Paper**: Chen et al., *Rethinking Model Ensemble in Transfer-based Adversarial Attacks*,
+    ///   ICLR 2024 (Algorithm 1).
+    /// - **Update**: reverse `x_r = P(x_t + r·sign(∇L_ens(x_t)))`; inner, for each model, `m ← μm +
+    ///   ∇L_i/‖∇L_i‖₂`, `x ← P(x − β·m)`; outer on `q = x_r − x`: `G ← μG + q/‖q‖₁`, `x_{t+1} = P(x_r
+    ///   − α·sign(G))`.
+    /// - **Defaults**: `CwaConfig::paper(ε)`: T = 10, α = ε/5, β = 50, r = ε/15, μ = 1 (the
+    ///   reference flavour: `docs/algorithms.md`).
+    /// - **Cost**: 2n passes per iteration with n models (n forward and one backward for the
+    ///   reverse step, n forward/backward for the sweep).
+    ///
+    /// ```
+    /// use common_weakness::attack::{Cwa, CwaConfig};
+    ///
+    /// let attack = Cwa::mi_cwa(CwaConfig::paper(16.0 / 255.0));
+    /// assert!(attack.reverse.is_some() && attack.inner.is_some());
+    /// ```
     pub fn mi_cwa(config: CwaConfig) -> Self {
         let point = cwa_points(config.flavor);
         Cwa {
@@ -85,8 +101,22 @@ impl Cwa<Sgd, Momentum, Momentum> {
         }
     }
 
-    /// MI-CSE (cosine-similarity encourager): MI-CWA without the reverse step. The reference
-    /// flavour uses the authors' MI-CSE inner step of 50.
+    /// MI-CSE (cosine-similarity encourager): MI-CWA without the reverse step.
+    ///
+    /// - **Paper**: Chen et al., *Rethinking Model Ensemble in Transfer-based Adversarial Attacks*,
+    ///   ICLR 2024.
+    /// - **Update**: inner, for each model, `m ← μm + ∇L_i/‖∇L_i‖₂`, `x ← P(x − β·m)` from `x_t`;
+    ///   outer MI step on `q = x_t − x`.
+    /// - **Defaults**: `CwaConfig::paper(ε)`; the reference flavour uses the authors' inner step of
+    ///   50.
+    /// - **Cost**: n forward/backward passes per iteration.
+    ///
+    /// ```
+    /// use common_weakness::attack::{Cwa, CwaConfig};
+    ///
+    /// let attack = Cwa::mi_cse(CwaConfig::paper(16.0 / 255.0));
+    /// assert!(attack.reverse.is_none());
+    /// ```
     pub fn mi_cse(config: CwaConfig) -> Self {
         let inner_step_size = match config.flavor {
             Flavor::Paper => config.inner_step_size,
@@ -101,10 +131,22 @@ impl Cwa<Sgd, Momentum, Momentum> {
         }
     }
 
-    /// MI-SAM: sharpness-aware MI. The MI step uses the ensemble gradient at the reversed
-    /// point and is applied at the iterate. The reference flavour uses the authors' r =
-    /// 16/255/10 (their gradient-accumulation artifact is not reproduced, see
-    /// `docs/algorithms.md`).
+    /// MI-SAM: sharpness-aware MI-FGSM.
+    ///
+    /// - **Paper**: Chen et al., *Rethinking Model Ensemble in Transfer-based Adversarial Attacks*,
+    ///   ICLR 2024 (after Foret et al., ICLR 2021).
+    /// - **Update**: `x_r = P(x_t + r·sign(∇L_ens(x_t)))`, then the MI step with `∇L_ens(x_r)`
+    ///   applied at `x_t`. The reference flavour uses the authors' r = 16/255/10 (their
+    ///   gradient-accumulation artifact is not reproduced, see `docs/algorithms.md`).
+    /// - **Defaults**: `CwaConfig::paper(ε)`: T = 10, α = ε/5, r = ε/15, μ = 1.
+    /// - **Cost**: two ensemble forward/backward passes per iteration.
+    ///
+    /// ```
+    /// use common_weakness::attack::{Cwa, CwaConfig};
+    ///
+    /// let attack = Cwa::mi_sam(CwaConfig::paper(16.0 / 255.0));
+    /// assert!(attack.inner.is_none());
+    /// ```
     pub fn mi_sam(config: CwaConfig) -> Self {
         let (reverse_step_size, normalize) = match config.flavor {
             Flavor::Paper => (config.reverse_step_size, Normalization::L1),
@@ -122,10 +164,23 @@ impl Cwa<Sgd, Momentum, Momentum> {
 }
 
 impl Cwa<Sgd, Momentum, Momentum> {
-    /// VMI-CWA: MI-CWA whose inner sweep uses each model's VMI gradient (8 points in a box of
-    /// ±1.5ε). Paper flavour: Wang & He's variance tuning. Reference flavour: the authors'
-    /// `VMI_Inner_CommonWeakness`, the plain neighbourhood mean (their unclipped reverse step
-    /// and targeted-mode skip are not reproduced, see `docs/algorithms.md`).
+    /// VMI-CWA: MI-CWA whose inner sweep uses each model's VMI gradient.
+    ///
+    /// - **Paper**: Chen et al., *Rethinking Model Ensemble in Transfer-based Adversarial Attacks*,
+    ///   ICLR 2024.
+    /// - **Update**: MI-CWA with each inner `∇L_i` replaced by its variance-tuned estimate (paper
+    ///   flavour: Wang & He's variance tuning; reference flavour: the authors'
+    ///   `VMI_Inner_CommonWeakness`, the plain neighbourhood mean; their unclipped reverse step and
+    ///   targeted-mode skip are not reproduced).
+    /// - **Defaults**: `CwaConfig::paper(ε)`, 8 points per model in a box of ±1.5ε.
+    /// - **Cost**: n + 9n passes per iteration (reverse, then 9 per model).
+    ///
+    /// ```
+    /// use common_weakness::attack::{Cwa, CwaConfig};
+    ///
+    /// let attack = Cwa::vmi_cwa(CwaConfig::paper(16.0 / 255.0));
+    /// assert!(attack.settings.model_gradient.sampling.is_some());
+    /// ```
     pub fn vmi_cwa(config: CwaConfig) -> Self {
         let sampling = match config.flavor {
             Flavor::Paper => Sampling::VarianceTuning { samples: VMI_SAMPLES, range: VMI_RANGE },
@@ -134,9 +189,22 @@ impl Cwa<Sgd, Momentum, Momentum> {
         Cwa::mi_cwa(config).with_model_gradient(GradientEstimator::default().with_sampling(sampling)).named("VMI-CWA")
     }
 
-    /// SSA-CWA: MI-CWA whose inner sweep uses each model's SSA gradient (20 spectrum copies,
-    /// ρ = 0.5, σ = ε). The reference flavour is the authors' `SSA_CommonWeakness`, which
-    /// has **no** reverse step (it is SSA combined with CSE) and σ = 16/255.
+    /// SSA-CWA: MI-CWA whose inner sweep uses each model's SSA gradient.
+    ///
+    /// - **Paper**: Chen et al., *Rethinking Model Ensemble in Transfer-based Adversarial Attacks*,
+    ///   ICLR 2024.
+    /// - **Update**: MI-CWA with each inner `∇L_i` replaced by its mean over spectrum-simulated
+    ///   copies. The reference flavour is the authors' `SSA_CommonWeakness`, which has **no** reverse
+    ///   step (SSA combined with CSE) and σ = 16/255.
+    /// - **Defaults**: `CwaConfig::paper(ε)`, 20 copies, ρ = 0.5, σ = ε.
+    /// - **Cost**: n + 20n passes per iteration (paper flavour).
+    ///
+    /// ```
+    /// use common_weakness::attack::{Cwa, CwaConfig};
+    ///
+    /// let attack = Cwa::ssa_cwa(CwaConfig::paper(16.0 / 255.0));
+    /// assert!(attack.settings.model_gradient.sampling.is_some());
+    /// ```
     pub fn ssa_cwa(config: CwaConfig) -> Self {
         let (sigma, attack) = match config.flavor {
             Flavor::Paper => (config.threat.budget, Cwa::mi_cwa(config)),
@@ -148,9 +216,22 @@ impl Cwa<Sgd, Momentum, Momentum> {
 }
 
 impl Cwa<Sgd, Momentum, Adam> {
-    /// Adam-CWA: MI-CWA with an Adam outer step (PyTorch defaults). Its learning rate is α in
-    /// the paper flavour (Adam's first steps are ≈ α·sign, like MI) and the authors' 1e-3 in
-    /// the reference flavour.
+    /// Adam-CWA: MI-CWA with an Adam outer step (the paper's universal-patch attack).
+    ///
+    /// - **Paper**: Chen et al., *Rethinking Model Ensemble in Transfer-based Adversarial Attacks*,
+    ///   ICLR 2024 (Section 4.2).
+    /// - **Update**: MI-CWA's reverse and inner steps; outer Adam on the pseudo-gradient (PyTorch
+    ///   defaults β₁ = 0.9, β₂ = 0.999, ε = 1e-8).
+    /// - **Defaults**: `CwaConfig::paper(ε)`, learning rate α (Adam's first steps are ≈ α·sign,
+    ///   like MI); the reference flavour uses the authors' 1e-3.
+    /// - **Cost**: 2n passes per iteration, as MI-CWA.
+    ///
+    /// ```
+    /// use common_weakness::attack::{Cwa, CwaConfig};
+    ///
+    /// let attack = Cwa::adam_cwa(CwaConfig::paper(16.0 / 255.0));
+    /// assert_eq!(attack.outer.step_size, 16.0 / 255.0 / 5.0);
+    /// ```
     pub fn adam_cwa(config: CwaConfig) -> Self {
         let step_size = match config.flavor {
             Flavor::Paper => config.step_size,

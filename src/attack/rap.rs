@@ -82,16 +82,28 @@ impl RapConfig {
     }
 }
 
-/// RAP: `min_x max_n L(x + n)`. Each outer iteration (after the late start) runs K steepest
-/// ascent steps of the ensemble objective on the reverse perturbation n (clipped to its
-/// ball), then the outer optimizer steps from `x_t` on the ensemble gradient at `x_t + n`
-/// (MI-FGSM's rule by default, α = 2/255 scaled with ε as in the paper).
+/// RAP: reverse adversarial perturbation, `min_x max_n L(x + n)`.
 ///
-/// The reverse steps are the crate's steepest [`Sgd`] fed the negated gradient, as CWA's
-/// reverse step is, and every ensemble gradient goes through the configured
-/// [`GradientEstimator`].
+/// - **Paper**: Qin et al., *Boosting the Transferability of Adversarial Attacks with Reverse
+///   Adversarial Perturbation*, NeurIPS 2022.
+/// - **Update**: each outer iteration (after the late start) runs K steepest ascent steps of
+///   the ensemble objective on the reverse perturbation n (the crate's steepest [`Sgd`] fed
+///   the [`Ascent`], as CWA's reverse step), clipped to its ball; then the outer optimizer
+///   steps from `x_t` on the ensemble gradient at `x_t + n`. Every ensemble gradient goes
+///   through the config's [`GradientEstimator`] and combines the models at its
+///   [`Combination`].
+/// - **Defaults**: [`RapConfig::paper`]: T = 400, K = 10, reverse step 2/255 and reverse
+///   budget 12/255 (scaled with ε/(16/255)), persistent n; outer MI with α = 2/255 (scaled),
+///   μ = 1.
+/// - **Cost**: K + 1 ensemble forward/backward passes per outer iteration.
 ///
-/// Cost per outer iteration: K + 1 ensemble forward/backward passes.
+/// ```
+/// use common_weakness::attack::{Rap, RapConfig};
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = Rap::new(RapConfig::late_start(ThreatModel::linf(16.0 / 255.0)));
+/// assert_eq!(attack.config.late_start, 100);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rap<O> {

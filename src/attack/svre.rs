@@ -81,19 +81,30 @@ impl SvreConfig {
     }
 }
 
-/// SVRE: each outer iteration takes every model's gradient at `x_t` and their weighted mean
-/// `g_ens` (the loss ensemble). M inner steps from `x̃ = x_t` then use the variance-reduced
-/// gradient `g = ∇L_k(x̃) − ∇L_k(x_t) + g_ens` of one model k each:
-/// `G ← μ₂G + g/‖g‖₁`, `x̃ ← P(x̃ − β·sign(G))`. The outer optimizer steps from `x_t` on
-/// the final inner momentum G (MI-FGSM's rule by default: α = ε/10, μ = 1).
+/// SVRE: the stochastic variance-reduced ensemble attack.
 ///
-/// SVRE is a loss ensemble by definition (`g_ens` is the weighted mean of the models'
-/// gradients), so it has no combination setting. The inner rule is the crate's
-/// [`Momentum`] (L1-normalised, steepest step), and every model gradient goes through the
-/// configured [`GradientEstimator`].
+/// - **Paper**: Xiong et al., *Stochastic Variance Reduced Ensemble Adversarial Attack for
+///   Boosting the Adversarial Transferability*, CVPR 2022.
+/// - **Update**: each outer iteration takes every model's gradient at `x_t` and their
+///   weighted mean `g_ens` (SVRE is a loss ensemble by definition, so it has no combination
+///   setting). M inner steps from `x̃ = x_t` then use the variance-reduced gradient
+///   `g = ∇L_k(x̃) − ∇L_k(x_t) + g_ens` of one model k each (in the config's [`VisitOrder`]):
+///   `G ← μ₂G + g/‖g‖₁`, `x̃ ← P(x̃ − β·sign(G))`, the crate's [`Momentum`]. The outer
+///   optimizer steps from `x_t` on the final inner momentum G. Every model gradient goes
+///   through the config's [`GradientEstimator`] (DI, TI, VMI, SSA).
+/// - **Defaults**: [`SvreConfig::paper`]: T = 10, β = ε/10, μ₂ = 1, M = n random models,
+///   inner momentum reset each outer iteration; outer MI with α = ε/10, μ = 1.
+/// - **Cost**: n + M − 1 forward/backward passes per outer iteration (the first inner step
+///   is at the anchor, whose gradients are already known).
 ///
-/// Cost per outer iteration: n + M − 1 forward/backward passes (the first inner step is at
-/// the anchor, whose gradients are already known).
+/// ```
+/// use common_weakness::attack::{Svre, SvreConfig, VisitOrder};
+/// use common_weakness::optim::Adam;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = Svre::new(SvreConfig::paper(ThreatModel::linf(16.0 / 255.0))).with_outer(Adam::new(0.01));
+/// assert_eq!(attack.config.order, VisitOrder::Random);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Svre<O> {

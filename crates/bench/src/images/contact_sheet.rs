@@ -14,7 +14,7 @@ use crate::error::Result;
 /// Writes a PNG with one row per image and three columns: the original, the perturbation
 /// `0.5 + amplify·(adversarial − original)` (grey is zero), and the adversarial image.
 /// `originals` and `adversarials` are `[N, 3, H, W]` of finite pixels in `[0, 1]`
-/// ([`Error::InvalidPixels`] otherwise).
+/// ([`InvalidPixels`](common_weakness::Error::InvalidPixels) otherwise).
 pub fn contact_sheet<B: Backend>(
     originals: &Tensor<B, 4>,
     adversarials: &Tensor<B, 4>,

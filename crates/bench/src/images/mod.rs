@@ -87,7 +87,7 @@ pub fn quantize<B: Backend>(images: Tensor<B, 4>) -> Tensor<B, 4> {
 
 /// Saves image `index` of a batch `[N, 3, H, W]` in `[0, 1]` as an 8-bit RGB PNG (lossless:
 /// loading it gives [`quantize`]d pixels back). Parent folders are created. NaN, infinite or
-/// out-of-range pixels are an [`Error::InvalidPixels`], not black or clipped pixels.
+/// out-of-range pixels are an [`InvalidPixels`](common_weakness::Error::InvalidPixels), not black or clipped pixels.
 pub fn save_png<B: Backend>(images: &Tensor<B, 4>, index: usize, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let [n, channels, height, width] = images.dims();

@@ -1,6 +1,6 @@
 //! Datasets for benchmarks: the IDX format and Fashion-MNIST.
 
-pub mod fashion_mnist;
+mod fashion_mnist;
 pub mod idx;
 
-pub use fashion_mnist::FashionMnist;
+pub use fashion_mnist::{FashionMnist, CLASSES, SYSTEM_DIR, TEST_SLICE_DIR};
