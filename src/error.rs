@@ -159,6 +159,18 @@ pub enum Error {
         /// Largest absolute difference found.
         max_difference: f32,
     },
+    /// A universal attack's dataset or variable does not fit (no batches, a patch larger
+    /// than the images, boxes missing for a placement on objects, ...).
+    #[error("universal attack, batch {batch}: {reason}")]
+    InvalidDataset {
+        /// Position of the offending batch in the dataset (0 when it concerns all of them).
+        batch: usize,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// A checkpoint cannot be resumed: unreadable, or written by a different run.
+    #[error("invalid checkpoint: {0}")]
+    InvalidCheckpoint(String),
     /// Reading or writing a file failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

@@ -52,8 +52,11 @@ pub mod observe;
 pub mod optim;
 pub mod planar;
 pub mod rng;
+pub mod schedule;
+pub mod snapshot;
 pub mod surrogate;
 pub mod threat;
+pub mod universal;
 
 // Every item has one path, its module's; the error types live at the root (their module is
 // private). The prelude gathers what most programs need.

@@ -39,6 +39,14 @@ pub enum LossKind {
     /// Feature distortion `‖f(x) − f(x_nat)‖²` (maximised; the paper's loss against vision
     /// encoders such as Bard's). Needs no labels; models may output embeddings.
     FeatureDistortion,
+    /// Detector confidence: the mean of the `top_k` largest outputs of each image, each
+    /// output one candidate box's objectness × class score (minimised, so that objects are no
+    /// longer detected; T-SEA's and the authors' detection loss with `top_k = 1` is the
+    /// maximum). Needs no labels; `top_k` larger than the outputs means all of them.
+    Confidence {
+        /// How many of the highest scores are averaged (≥ 1).
+        top_k: usize,
+    },
 }
 
 /// What a custom loss receives for one model (or for the combined ensemble output).
@@ -120,6 +128,12 @@ impl<B: Backend> Objective<B> {
         Self { goal: Goal::Untargeted, labels, loss: Loss::Custom(Arc::new(loss)) }
     }
 
+    /// Detector confidence ([`LossKind::Confidence`]): minimise the mean of each image's
+    /// `top_k` highest scores.
+    pub fn confidence(top_k: usize) -> Self {
+        Self { goal: Goal::Untargeted, labels: None, loss: Loss::Builtin(LossKind::Confidence { top_k }) }
+    }
+
     /// Replaces the loss with a built-in one, keeping goal and labels.
     pub fn with_loss(mut self, kind: LossKind) -> Self {
         self.loss = Loss::Builtin(kind);
@@ -160,6 +174,7 @@ impl<B: Backend> Objective<B> {
                 Err(Error::InvalidObjective("cross-entropy and margin losses need labels"))
             }
             Loss::Builtin(LossKind::Margin { confidence }) => crate::check::non_negative("confidence", confidence),
+            Loss::Builtin(LossKind::Confidence { top_k }) => crate::check::at_least_one("top_k", top_k),
             _ => Ok(()),
         }
     }
@@ -170,7 +185,8 @@ impl<B: Backend> Objective<B> {
         if matches!(self.loss, Loss::Builtin(LossKind::CrossEntropy | LossKind::Margin { .. })) && classes < 2 {
             return Err(Error::TooFewClasses { model: model.to_string(), classes });
         }
-        let uses_classes = !matches!(self.loss, Loss::Builtin(LossKind::FeatureDistortion));
+        let uses_classes =
+            !matches!(self.loss, Loss::Builtin(LossKind::FeatureDistortion | LossKind::Confidence { .. }));
         if let (true, Some(labels)) = (uses_classes, &self.labels) {
             if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
                 return Err(Error::LabelOutOfRange { index, label, classes });
@@ -220,6 +236,11 @@ impl<B: Backend> Objective<B> {
         let LossInput { outputs, one_hot, clean_outputs } = input;
         Ok(match (kind, one_hot) {
             (LossKind::FeatureDistortion, _) => (outputs - clean_outputs).square().sum_dim(1).squeeze_dim(1).neg(),
+            (LossKind::Confidence { top_k }, _) => {
+                let k = top_k.min(outputs.dims()[1]);
+                let (_, highest) = outputs.clone().detach().topk_with_indices(k, 1);
+                outputs.gather(1, highest).mean_dim(1).squeeze_dim(1)
+            }
             (LossKind::CrossEntropy, Some(one_hot)) => {
                 let label_log_prob = (log_softmax(outputs, 1) * one_hot).sum_dim(1).squeeze_dim::<1>(1);
                 label_log_prob.mul_scalar(toward_label)

@@ -47,6 +47,27 @@ impl AttackRng {
         host::tensor(values, shape, device)
     }
 
+    /// The stream's key and position: 32 bytes of seed, 16 of word position.
+    pub(crate) fn save(&self) -> crate::snapshot::Saved {
+        let mut bytes = self.0.get_seed().to_vec();
+        bytes.extend(self.0.get_word_pos().to_le_bytes());
+        crate::snapshot::Saved::Bytes(bytes)
+    }
+
+    /// The stream saved by [`AttackRng::save`], at the same position.
+    pub(crate) fn load(saved: &crate::snapshot::Saved) -> crate::error::Result<Self> {
+        match saved {
+            crate::snapshot::Saved::Bytes(bytes) if bytes.len() == 48 => {
+                let seed: [u8; 32] = bytes[..32].try_into().expect("32 bytes");
+                let position = u128::from_le_bytes(bytes[32..].try_into().expect("16 bytes"));
+                let mut stream = ChaCha8Rng::from_seed(seed);
+                stream.set_word_pos(position);
+                Ok(Self(stream))
+            }
+            _ => Err(crate::snapshot::mismatch("a random stream (48 bytes)")),
+        }
+    }
+
     /// A uniformly random permutation of `0..n` (Fisher–Yates).
     pub fn permutation(&mut self, n: usize) -> Vec<usize> {
         let mut order: Vec<usize> = (0..n).collect();

@@ -108,22 +108,32 @@ impl ThreatModel {
         }
     }
 
-    /// A random admissible starting point: uniform noise in the L∞ box, or a uniformly
-    /// distributed point of the L2 ball, then clamped to the pixel box.
+    /// A random point of the ball around `x_nat`, inside `[0, 1]`: uniform in the L∞ box, or
+    /// uniform in the L2 ball (a Gaussian direction and radius `budget · u^(1/d)`), drawn per
+    /// sample from `rng`.
     pub fn random_start<B: Backend>(&self, x_nat: &Tensor<B, 4>, rng: &mut AttackRng) -> Tensor<B, 4> {
-        let shape = x_nat.dims();
-        let device = x_nat.device();
+        let noise = self.random_perturbation(x_nat.dims(), rng, &x_nat.device());
+        self.project(x_nat.clone() + noise, x_nat)
+    }
+
+    /// A random perturbation of shape `shape` inside the ball (per sample): uniform in the L∞
+    /// box, or uniform in the L2 ball.
+    pub fn random_perturbation<B: Backend>(
+        &self,
+        shape: [usize; 4],
+        rng: &mut AttackRng,
+        device: &B::Device,
+    ) -> Tensor<B, 4> {
         let budget = self.budget as f32;
-        let noise = match self.norm {
-            Norm::Linf => rng.uniform::<B>(shape, -budget, budget, &device),
+        match self.norm {
+            Norm::Linf => rng.uniform::<B>(shape, -budget, budget, device),
             Norm::L2 => {
-                let direction = norm::Normalization::L2.apply(rng.normal::<B>(shape, &device));
+                let direction = norm::Normalization::L2.apply(rng.normal::<B>(shape, device));
                 let dim = (shape[1] * shape[2] * shape[3]) as f32;
                 let radii: Vec<f32> = (0..shape[0]).map(|_| budget * rng.unit().powf(1.0 / dim)).collect();
-                let radii = crate::host::tensor::<B, 1>(radii, [shape[0]], &device);
+                let radii = crate::host::tensor::<B, 1>(radii, [shape[0]], device);
                 norm::scale_per_sample(direction, radii)
             }
-        };
-        self.project(x_nat.clone() + noise, x_nat)
+        }
     }
 }

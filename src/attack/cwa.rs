@@ -5,16 +5,14 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::order::VisitOrder;
-use super::run::{drive, Iterate, Of, Plan, Run};
-use super::{Attack, AttackOutcome};
-use crate::ensemble::{Combination, Ensemble};
+use super::run::{Iterate, Of, Plan, Run};
+use crate::ensemble::Combination;
 use crate::error::{in_role, Result, Stage};
 use crate::gradient::{EstimatorState, GradientEstimator};
-use crate::objective::Objective;
-use crate::observe::Observer;
 use crate::optim::{
     Ascent, InnerOptimizer, ModelGradient, Optimizer, OuterOptimizer, PseudoGradient, ReverseOptimizer,
 };
+use crate::snapshot::{Saved, Snapshot};
 use crate::threat::ThreatModel;
 
 /// A point of an outer iteration.
@@ -215,7 +213,7 @@ fn gradient_point<B: Backend, P: Optimizer<B>>(optimizer: &P, state: &P::State, 
 }
 
 /// The optimizer and estimator states of one CWA run.
-pub(crate) struct CwaState<B: Backend, RS, IS, OS> {
+pub struct CwaState<B: Backend, RS, IS, OS> {
     reverse: Option<RS>,
     inner: Option<IS>,
     outer: OS,
@@ -223,6 +221,31 @@ pub(crate) struct CwaState<B: Backend, RS, IS, OS> {
     reverse_memory: EstimatorState<B>,
     ensemble_memory: EstimatorState<B>,
     model_memories: Vec<EstimatorState<B>>,
+}
+
+impl<B: Backend, RS: Snapshot<B>, IS: Snapshot<B>, OS: Snapshot<B>> Snapshot<B> for CwaState<B, RS, IS, OS> {
+    fn save(&self) -> Saved {
+        Saved::List(vec![
+            self.reverse.save(),
+            self.inner.save(),
+            self.outer.save(),
+            self.reverse_memory.save(),
+            self.ensemble_memory.save(),
+            self.model_memories.save(),
+        ])
+    }
+
+    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+        let [reverse, inner, outer, reverse_memory, ensemble_memory, model_memories] = saved.fields()?;
+        Ok(Self {
+            reverse: Snapshot::load(reverse, device)?,
+            inner: Snapshot::load(inner, device)?,
+            outer: Snapshot::load(outer, device)?,
+            reverse_memory: Snapshot::load(reverse_memory, device)?,
+            ensemble_memory: Snapshot::load(ensemble_memory, device)?,
+            model_memories: Snapshot::load(model_memories, device)?,
+        })
+    }
 }
 
 impl<B, R, I, O> Iterate<B> for Cwa<R, I, O>
@@ -324,27 +347,5 @@ where
         run.step(Stage::Outer, origin, pseudo_gradient, |g| {
             self.outer.outer_step(PseudoGradient::new(g), &mut state.outer)
         })
-    }
-}
-
-impl<B, R, I, O> Attack<B> for Cwa<R, I, O>
-where
-    B: AutodiffBackend,
-    R: ReverseOptimizer<B::InnerBackend>,
-    I: InnerOptimizer<B::InnerBackend>,
-    O: OuterOptimizer<B::InnerBackend>,
-{
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn run_observed(
-        &self,
-        ensemble: &Ensemble<B>,
-        images: Tensor<B, 4>,
-        objective: &Objective<B>,
-        observer: &mut dyn Observer,
-    ) -> Result<AttackOutcome<B>> {
-        drive(self, ensemble, images, objective, observer)
     }
 }

@@ -40,6 +40,7 @@ pub use input::{check_images, images_from_data};
 pub use order::VisitOrder;
 pub use rap::{Rap, RapConfig};
 pub use registry::{registry, registry_at, AttackSpec, RegistryEntry};
+pub(crate) use run::{check_random_start, finite, Run, Shared, Variable};
 pub use schema::AttackConfig;
 pub use svre::{Svre, SvreConfig};
 
@@ -50,6 +51,7 @@ use crate::ensemble::Ensemble;
 use crate::error::Result;
 use crate::objective::Objective;
 use crate::observe::{IterationRecord, Observer, RunInfo, Silent, StopReason};
+use run::Iterate;
 
 /// The result of an attack run.
 #[derive(Clone, Debug)]
@@ -90,3 +92,26 @@ pub trait Attack<B: AutodiffBackend>: Send + Sync {
         self.run_observed(ensemble, images, objective, &mut Silent)
     }
 }
+
+/// Every attack of the crate's engine runs through the one per-image loop.
+impl<B: AutodiffBackend, T: Iterate<B>> Attack<B> for T {
+    fn name(&self) -> &str {
+        self.plan().name
+    }
+
+    fn run_observed(
+        &self,
+        ensemble: &Ensemble<B>,
+        images: Tensor<B, 4>,
+        objective: &Objective<B>,
+        observer: &mut dyn Observer,
+    ) -> Result<AttackOutcome<B>> {
+        run::drive(self, ensemble, images, objective, observer)
+    }
+}
+
+/// An attack that runs on the crate's engine, per image ([`Attack`]) and over a dataset
+/// ([`crate::universal`]): [`Cwa`] (every preset and baseline), [`Svre`] and [`Rap`], with
+/// any optimizers. Sealed: implemented by the crate's attacks only.
+pub trait Engine<B: AutodiffBackend>: Iterate<B> + Attack<B> {}
+impl<B: AutodiffBackend, T: Iterate<B>> Engine<B> for T {}

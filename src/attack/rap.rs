@@ -4,15 +4,13 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::run::{drive, Iterate, Of, Plan, Run};
-use super::{Attack, AttackOutcome};
+use super::run::{Iterate, Of, Plan, Run};
 use crate::check::{at_least_one, non_negative, positive};
-use crate::ensemble::{Combination, Ensemble};
+use crate::ensemble::Combination;
 use crate::error::{in_role, Result, Stage};
 use crate::gradient::{EstimatorState, GradientEstimator};
-use crate::objective::Objective;
-use crate::observe::Observer;
 use crate::optim::{Ascent, Momentum, OuterOptimizer, PseudoGradient, ReverseOptimizer, Sgd};
+use crate::snapshot::{Saved, Snapshot};
 use crate::threat::ThreatModel;
 
 /// RAP's hyper-parameters.
@@ -145,13 +143,29 @@ impl<O> Rap<O> {
 }
 
 /// The states of one RAP run.
-pub(crate) struct RapState<B: Backend, OS> {
+pub struct RapState<B: Backend, OS> {
     outer: OS,
     /// The reverse perturbation n.
     reverse: Tensor<B, 4>,
     /// VMI's variance terms of the reverse and outer gradients.
     reverse_memory: EstimatorState<B>,
     outer_memory: EstimatorState<B>,
+}
+
+impl<B: Backend, OS: Snapshot<B>> Snapshot<B> for RapState<B, OS> {
+    fn save(&self) -> Saved {
+        Saved::List(vec![self.outer.save(), self.reverse.save(), self.reverse_memory.save(), self.outer_memory.save()])
+    }
+
+    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+        let [outer, reverse, reverse_memory, outer_memory] = saved.fields()?;
+        Ok(Self {
+            outer: Snapshot::load(outer, device)?,
+            reverse: Snapshot::load(reverse, device)?,
+            reverse_memory: Snapshot::load(reverse_memory, device)?,
+            outer_memory: Snapshot::load(outer_memory, device)?,
+        })
+    }
 }
 
 impl<B, O> Iterate<B> for Rap<O>
@@ -221,25 +235,5 @@ where
         let at = x.clone() + state.reverse.clone();
         let gradient = run.gradient(&c.gradient, Of::Ensemble, &at, &mut state.outer_memory)?;
         run.step(Stage::Outer, x, gradient, |g| self.outer.outer_step(PseudoGradient::new(g), &mut state.outer))
-    }
-}
-
-impl<B, O> Attack<B> for Rap<O>
-where
-    B: AutodiffBackend,
-    O: OuterOptimizer<B::InnerBackend>,
-{
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn run_observed(
-        &self,
-        ensemble: &Ensemble<B>,
-        images: Tensor<B, 4>,
-        objective: &Objective<B>,
-        observer: &mut dyn Observer,
-    ) -> Result<AttackOutcome<B>> {
-        drive(self, ensemble, images, objective, observer)
     }
 }

@@ -10,7 +10,7 @@ use super::{input, AttackOutcome};
 use crate::ensemble::{Combination, Ensemble};
 use crate::error::{Error, Result, Stage};
 use crate::eval::mean_pairwise_cosine;
-use crate::gradient::{EstimatorState, Evaluator, GradientEstimator};
+use crate::gradient::{EstimatorState, Evaluator, GradientEstimator, InputTransform};
 use crate::norm;
 use crate::objective::{LossKind, Objective};
 use crate::observe::{Control, IterationRecord, Observer, RunInfo, StopReason};
@@ -18,23 +18,29 @@ use crate::rng::AttackRng;
 use crate::threat::ThreatModel;
 
 /// What an attack tells the loop owner about itself before the run.
-pub(crate) struct Plan<'s> {
+pub struct Plan<'s> {
+    /// The attack's display name.
     pub name: &'s str,
     /// The attack's settings, recorded in [`RunInfo::config`].
     pub config: serde_json::Value,
+    /// The threat model (per-image attacks; a universal perturbation's ball).
     pub threat: ThreatModel,
+    /// Iterations of a per-image run.
     pub iterations: usize,
+    /// Seed of every random choice.
     pub seed: u64,
     /// Where the models are combined for the ensemble gradient.
     pub combination: Combination,
+    /// Start from a random admissible point.
     pub random_start: bool,
 }
 
-/// One attack as the loop owner, [`drive`], sees it: a plan, checks of its own settings, a
-/// state carried between iterations and one iteration. CWA, SVRE and RAP implement it; the
-/// loop itself (checks, timing, losses, records, observer, stop, outcome) exists only in
-/// [`drive`].
-pub(crate) trait Iterate<B: AutodiffBackend> {
+/// One attack as the loop owners, [`drive`] and the universal loop, see it: a plan, checks
+/// of its own settings, a state carried between iterations and one iteration. CWA, SVRE and
+/// RAP implement it; the loops themselves (checks, timing, losses, records, observer, stop,
+/// outcome) exist only in [`drive`] and `universal::train`. Public in a private module:
+/// the crate's attacks are the only implementations (a sealed trait).
+pub trait Iterate<B: AutodiffBackend>: Send + Sync {
     /// What the attack carries from one iteration to the next (optimizer and estimator states).
     type State;
 
@@ -58,8 +64,10 @@ pub(crate) trait Iterate<B: AutodiffBackend> {
     ) -> Result<Tensor<B::InnerBackend, 4>>;
 }
 
-/// The attack loop, for every attack: start (every check, the clean evaluation), iterate
-/// with timing and records until the iterations are done or the observer stops, finish.
+/// The attack loop of every per-image attack: start (every check, the clean evaluation),
+/// iterate with timing and records until the iterations are done or the observer stops,
+/// finish. The dataset loop of universal variables, [`crate::universal`], drives the same
+/// [`Iterate::iterate`] over mini-batches.
 pub(crate) fn drive<B: AutodiffBackend, A: Iterate<B>>(
     attack: &A,
     ensemble: &Ensemble<B>,
@@ -67,18 +75,67 @@ pub(crate) fn drive<B: AutodiffBackend, A: Iterate<B>>(
     objective: &Objective<B>,
     observer: &mut dyn Observer,
 ) -> Result<AttackOutcome<B>> {
-    let mut run = Run::start(attack, ensemble, images, objective, observer)?;
-    let mut x = run.starting_point();
+    let plan = attack.plan();
+    plan.threat.validate()?;
+    crate::check::at_least_one("iterations", plan.iterations)?;
+    input::check_images(&images)?;
+    let x_nat = images.inner();
+    let batch = x_nat.dims()[0];
+    objective.validate(batch)?;
+    check_random_start(objective, plan.random_start)?;
+    attack.validate()?;
+    let evaluator = Evaluator::new(ensemble, objective, plan.combination, &x_nat)?;
+    let names: Vec<String> = ensemble.names().into_iter().map(String::from).collect();
+    let info = RunInfo {
+        attack: plan.name.to_string(),
+        config: plan.config,
+        seed: plan.seed,
+        backend: B::name(&x_nat.device()),
+        models: names.clone(),
+        images: batch,
+        iterations: plan.iterations,
+    };
+    let initial_loss = batch_means(evaluator.clean_losses()?, names.len());
+    finite(&initial_loss, &names, 0)?;
+    observer.start(&info);
+
+    let variable = Variable::Images { x_nat: x_nat.clone(), threat: plan.threat };
+    let mut run = Run::new(evaluator, variable, AttackRng::new(plan.seed), names);
+    let mut x = match plan.random_start {
+        true => plan.threat.random_start(&x_nat, &mut run.rng),
+        false => x_nat.clone(),
+    };
     let mut state = attack.init(&run, &x);
-    for iteration in 1..=run.info.iterations {
+    let mut records = Vec::new();
+    let mut stop = StopReason::Completed;
+    for iteration in 1..=plan.iterations {
         let started = Instant::now();
         run.begin(iteration, &x);
         x = attack.iterate(&mut run, &mut state, x)?;
-        if run.record(&x, started, observer)? == Control::Stop {
+        let record = run.record(x.clone() - x_nat.clone(), started)?;
+        let control = observer.observe(&record);
+        records.push(record);
+        if control == Control::Stop {
+            stop = StopReason::Observer { iteration };
             break;
         }
     }
-    run.finish(x, observer)
+    observer.finish(&stop);
+    let final_loss = batch_means(run.evaluator.losses(&x)?, run.models());
+    finite(&final_loss, &run.names, records.len())?;
+    Ok(AttackOutcome { adversarial: Tensor::from_inner(x), records, stop, initial_loss, final_loss, info })
+}
+
+/// Feature distortion has a zero gradient at the clean images: refuse a run that would never
+/// move.
+pub(crate) fn check_random_start<B: Backend>(objective: &Objective<B>, random_start: bool) -> Result<()> {
+    match objective.loss_kind() == Some(LossKind::FeatureDistortion) && !random_start {
+        true => Err(Error::InvalidObjective(
+            "feature distortion has a zero gradient at the clean images, so the attack would never move: \
+             enable `random_start`",
+        )),
+        false => Ok(()),
+    }
 }
 
 /// Which objective a gradient is taken of.
@@ -90,21 +147,47 @@ pub(crate) enum Of {
     Model(usize),
 }
 
-/// One attack run in progress.
-pub(crate) struct Run<'a, B: AutodiffBackend> {
+/// What the engine optimises, and how the models see it.
+pub(crate) enum Variable<'a, B: AutodiffBackend> {
+    /// The images themselves (every per-image attack), kept inside the threat model around
+    /// the clean images.
+    Images { x_nat: Tensor<B::InnerBackend, 4>, threat: ThreatModel },
+    /// One variable shared by a batch (a universal perturbation or a patch).
+    Shared(Shared<'a, B>),
+}
+
+/// A function of an inner-backend tensor (a projection, a penalty's gradient).
+type InnerMap<'a, B> = Box<
+    dyn Fn(Tensor<<B as AutodiffBackend>::InnerBackend, 4>) -> Tensor<<B as AutodiffBackend>::InnerBackend, 4> + 'a,
+>;
+
+/// A variable shared by a batch: how it becomes the images the models see, its admissible
+/// set and an optional penalty on the variable itself.
+pub(crate) struct Shared<'a, B: AutodiffBackend> {
+    /// The images the models see at a value of the variable; differentiable in the variable.
+    pub apply: Box<dyn Fn(Tensor<B, 4>) -> Tensor<B, 4> + 'a>,
+    /// The projection onto the admissible set.
+    pub project: InnerMap<'a, B>,
+    /// The shape of the images `apply` returns (what input diversity draws for).
+    pub images: [usize; 4],
+    /// The scale of sampling estimators (VMI's box is in multiples of it).
+    pub scale: f64,
+    /// A penalty added to every objective (a patch's total variation), as its gradient.
+    pub penalty: Option<InnerMap<'a, B>>,
+    /// A factor on every update (a learning-rate schedule).
+    pub step_scale: f64,
+}
+
+/// One step of an attack in progress: what [`Iterate::iterate`] sees. It evaluates gradients
+/// at values of the variable, projects and checks steps, and keeps the losses and gradients
+/// that the iteration's record reports.
+pub struct Run<'a, B: AutodiffBackend> {
     /// Gradients and losses of the ensemble's models.
     evaluator: Evaluator<'a, B>,
-    /// The clean images.
-    x_nat: Tensor<B::InnerBackend, 4>,
+    variable: Variable<'a, B>,
     /// The run's random stream.
-    pub rng: AttackRng,
-    threat: ThreatModel,
-    random_start: bool,
+    pub(crate) rng: AttackRng,
     names: Vec<String>,
-    info: RunInfo,
-    initial_loss: Vec<f64>,
-    records: Vec<IterationRecord>,
-    stopped_at: Option<usize>,
     /// The iteration in progress (1-based).
     iteration: usize,
     /// Each model's per-sample loss at the first point it was evaluated this iteration.
@@ -112,78 +195,44 @@ pub(crate) struct Run<'a, B: AutodiffBackend> {
     /// Per-model gradients whose mean pairwise cosine this iteration's record reports.
     compared: Vec<Tensor<B::InnerBackend, 4>>,
     /// The iterate the iteration started from.
-    start: Tensor<B::InnerBackend, 4>,
+    start: Option<Tensor<B::InnerBackend, 4>>,
 }
 
 impl<'a, B: AutodiffBackend> Run<'a, B> {
-    /// Checks everything (threat model, iterations, images, objective, then the attack's own
-    /// settings), evaluates the clean images and tells the observer the run starts.
-    fn start<A: Iterate<B>>(
-        attack: &A,
-        ensemble: &'a Ensemble<B>,
-        images: Tensor<B, 4>,
-        objective: &'a Objective<B>,
-        observer: &mut dyn Observer,
-    ) -> Result<Self> {
-        let plan = attack.plan();
-        plan.threat.validate()?;
-        crate::check::at_least_one("iterations", plan.iterations)?;
-        input::check_images(&images)?;
-        let x_nat = images.inner();
-        let batch = x_nat.dims()[0];
-        objective.validate(batch)?;
-        if objective.loss_kind() == Some(LossKind::FeatureDistortion) && !plan.random_start {
-            return Err(Error::InvalidObjective(
-                "feature distortion has a zero gradient at the clean images, so the attack would never move: \
-                 enable `random_start`",
-            ));
-        }
-        attack.validate()?;
-        let evaluator = Evaluator::new(ensemble, objective, plan.combination, &x_nat)?;
-        let names: Vec<String> = ensemble.names().into_iter().map(String::from).collect();
-        let info = RunInfo {
-            attack: plan.name.to_string(),
-            config: plan.config,
-            seed: plan.seed,
-            backend: B::name(&x_nat.device()),
-            models: names.clone(),
-            images: batch,
-            iterations: plan.iterations,
-        };
-        let initial_loss: Vec<f64> =
-            batch_means(evaluator.clean_losses()?, names.len()).into_iter().flatten().collect();
-        finite(&initial_loss, &names, 0)?;
-        observer.start(&info);
-        let x_nat_start = x_nat.clone();
-        Ok(Self {
+    pub(crate) fn new(
+        evaluator: Evaluator<'a, B>,
+        variable: Variable<'a, B>,
+        rng: AttackRng,
+        names: Vec<String>,
+    ) -> Self {
+        Self {
             evaluator,
-            x_nat,
-            rng: AttackRng::new(plan.seed),
-            threat: plan.threat,
-            random_start: plan.random_start,
+            variable,
+            rng,
             losses: vec![None; names.len()],
             names,
-            info,
-            initial_loss,
-            records: Vec::new(),
-            stopped_at: None,
             iteration: 0,
             compared: Vec::new(),
-            start: x_nat_start,
-        })
+            start: None,
+        }
+    }
+
+    /// Hands the random stream back (a dataset loop carries it from one batch to the next).
+    pub(crate) fn into_rng(self) -> AttackRng {
+        self.rng
     }
 
     /// Starts iteration `iteration` at `x`: no losses seen, no gradients to compare yet.
-    fn begin(&mut self, iteration: usize, x: &Tensor<B::InnerBackend, 4>) {
+    pub(crate) fn begin(&mut self, iteration: usize, x: &Tensor<B::InnerBackend, 4>) {
         self.iteration = iteration;
-        self.start = x.clone();
+        self.start = Some(x.clone());
         self.losses = vec![None; self.names.len()];
         self.compared.clear();
     }
 
     /// The gradient of `of` at `at`, estimated by `estimator` (DI, VMI/SSA sampling, TI or
     /// plain) with its VMI `memory`; the losses it saw are kept for this iteration's record.
-    pub fn gradient(
+    pub(crate) fn gradient(
         &mut self,
         estimator: &GradientEstimator,
         of: Of,
@@ -191,11 +240,26 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
         memory: &mut EstimatorState<B::InnerBackend>,
     ) -> Result<Tensor<B::InnerBackend, 4>> {
         let evaluator = &self.evaluator;
-        let budget = self.threat.budget;
-        let evaluation = match of {
-            Of::Ensemble => estimator.estimate(&|p, t| evaluator.ensemble(p, t), at, budget, &mut self.rng, memory)?,
-            Of::Model(index) => {
-                estimator.estimate(&|p, t| evaluator.model(index, p, t), at, budget, &mut self.rng, memory)?
+        let evaluate = |p: &Tensor<B::InnerBackend, 4>, t: InputTransform<'_, B>| match of {
+            Of::Ensemble => evaluator.ensemble(p, t),
+            Of::Model(index) => evaluator.model(index, p, t),
+        };
+        let evaluation = match &self.variable {
+            Variable::Images { threat, .. } => {
+                estimator.estimate(&evaluate, at, at.dims(), threat.budget, &mut self.rng, memory)?
+            }
+            Variable::Shared(shared) => {
+                let apply: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4> = shared.apply.as_ref();
+                let through = |p: &Tensor<B::InnerBackend, 4>, t: InputTransform<'_, B>| match t {
+                    None => evaluate(p, Some(apply)),
+                    Some(t) => evaluate(p, Some(&|v| t(apply(v)))),
+                };
+                let mut evaluation =
+                    estimator.estimate(&through, at, shared.images, shared.scale, &mut self.rng, memory)?;
+                if let Some(penalty) = &shared.penalty {
+                    evaluation.gradient = evaluation.gradient + penalty(at.clone());
+                }
+                evaluation
             }
         };
         for (index, loss) in evaluation.losses {
@@ -205,27 +269,21 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
     }
 
     /// Adds a per-model gradient to those whose mean pairwise cosine this iteration records.
-    pub fn compare(&mut self, gradient: Tensor<B::InnerBackend, 4>) {
+    pub(crate) fn compare(&mut self, gradient: Tensor<B::InnerBackend, 4>) {
         self.compared.push(gradient);
     }
 
-    /// The first iterate: the clean images, or a random admissible point.
-    fn starting_point(&mut self) -> Tensor<B::InnerBackend, 4> {
-        if self.random_start {
-            self.threat.random_start(&self.x_nat, &mut self.rng)
-        } else {
-            self.x_nat.clone()
+    /// Projects `x` onto the admissible set of the variable.
+    pub(crate) fn project(&self, x: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4> {
+        match &self.variable {
+            Variable::Images { x_nat, threat } => threat.project(x, x_nat),
+            Variable::Shared(shared) => (shared.project)(x),
         }
-    }
-
-    /// Projects `x` onto the threat model around the clean images.
-    pub fn project(&self, x: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4> {
-        self.threat.project(x, &self.x_nat)
     }
 
     /// `project(from + update(gradient))`, through [`checked_update`](Self::checked_update):
     /// every projected step of every attack goes through here.
-    pub fn step(
+    pub(crate) fn step(
         &self,
         stage: Stage,
         from: Tensor<B::InnerBackend, 4>,
@@ -233,6 +291,10 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
         update: impl FnOnce(Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4>,
     ) -> Result<Tensor<B::InnerBackend, 4>> {
         let update = self.checked_update(stage, &from, gradient, update)?;
+        let update = match &self.variable {
+            Variable::Shared(Shared { step_scale, .. }) if *step_scale != 1.0 => update.mul_scalar(*step_scale),
+            _ => update,
+        };
         Ok(self.project(from + update))
     }
 
@@ -240,7 +302,7 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
     /// update holds a NaN or an infinity, so that no NaN becomes a step. For a non-finite
     /// ensemble gradient (reverse and outer steps) the error names the first model whose own
     /// gradient at `at` (the point the step starts from) is not finite.
-    pub fn checked_update(
+    pub(crate) fn checked_update(
         &self,
         stage: Stage,
         at: &Tensor<B::InnerBackend, 4>,
@@ -259,105 +321,86 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
         }
     }
 
+    /// The images the models see at `x`, without a graph.
+    fn images(&self, x: &Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4> {
+        match &self.variable {
+            Variable::Images { .. } => x.clone(),
+            Variable::Shared(shared) => (shared.apply)(Tensor::from_inner(x.clone())).inner(),
+        }
+    }
+
     /// The first model whose own gradient at `x` is not finite: where a non-finite ensemble
     /// gradient came from. Runs only after a step has already failed.
     fn culprit(&self, x: &Tensor<B::InnerBackend, 4>) -> Option<String> {
-        (0..self.names.len()).find_map(|index| match self.evaluator.model(index, x, None) {
+        let images = self.images(x);
+        (0..self.names.len()).find_map(|index| match self.evaluator.model(index, &images, None) {
             Ok(evaluation) if crate::host::is_finite(&evaluation.gradient) => None,
             _ => Some(self.names[index].clone()),
         })
     }
 
     /// The iteration in progress (1-based).
-    pub fn iteration(&self) -> usize {
+    pub(crate) fn iteration(&self) -> usize {
         self.iteration
     }
 
     /// The ensemble's weights, in model order.
-    pub fn weights(&self) -> &[f64] {
+    pub(crate) fn weights(&self) -> &[f64] {
         self.evaluator.weights()
     }
 
     /// The inner stage of model `index`.
-    pub fn inner_stage(&self, index: usize) -> Stage {
+    pub(crate) fn inner_stage(&self, index: usize) -> Stage {
         Stage::Inner { model: self.names[index].clone() }
     }
 
     /// Number of models.
-    pub fn models(&self) -> usize {
+    pub(crate) fn models(&self) -> usize {
         self.names.len()
     }
 
-    /// Records one finished iteration and asks the observer whether to go on.
-    fn record(
+    /// The record of the iteration that just ended, `perturbation` the change it measures
+    /// (the adversarial images minus the clean ones, or a universal variable).
+    pub(crate) fn record(
         &mut self,
-        x: &Tensor<B::InnerBackend, 4>,
+        perturbation: Tensor<B::InnerBackend, 4>,
         started: Instant,
-        observer: &mut dyn Observer,
-    ) -> Result<Control> {
-        let iteration = self.iteration;
-        // A model no step of this iteration evaluated (a random visiting order can skip one)
-        // is recorded at the point the iteration started from: one forward pass.
-        for index in 0..self.names.len() {
-            if self.losses[index].is_none() {
-                self.losses[index] = Some(self.evaluator.model_loss(index, &self.start)?);
-            }
-        }
-        let seen =
-            std::mem::take(&mut self.losses).into_iter().enumerate().filter_map(|(i, l)| l.map(|l| (i, l))).collect();
-        let loss_per_model: Vec<f64> = batch_means(seen, self.names.len()).into_iter().flatten().collect();
-        finite(&loss_per_model, &self.names, iteration)?;
-        let delta = x.clone() - self.x_nat.clone();
-        let record = IterationRecord {
-            iteration,
-            loss_per_model,
+    ) -> Result<IterationRecord> {
+        Ok(IterationRecord {
+            iteration: self.iteration,
+            loss_per_model: self.iteration_losses()?,
             gradient_cosine: mean_pairwise_cosine(&std::mem::take(&mut self.compared))?,
-            perturbation_linf: crate::host::to_vec(norm::linf(delta.clone()).max())[0] as f64,
-            perturbation_l2: crate::host::to_vec(norm::l2(delta).mean())[0] as f64,
+            perturbation_linf: crate::host::to_vec(norm::linf(perturbation.clone()).max())[0] as f64,
+            perturbation_l2: crate::host::to_vec(norm::l2(perturbation).mean())[0] as f64,
             seconds: started.elapsed().as_secs_f64(),
-        };
-        let control = observer.observe(&record);
-        self.records.push(record);
-        if control == Control::Stop {
-            self.stopped_at = Some(iteration);
-        }
-        Ok(control)
+        })
     }
 
-    /// Evaluates the adversarial images and closes the run.
-    fn finish(self, x: Tensor<B::InnerBackend, 4>, observer: &mut dyn Observer) -> Result<AttackOutcome<B>> {
-        let stop = self.stopped_at.map_or(StopReason::Completed, |iteration| StopReason::Observer { iteration });
-        observer.finish(&stop);
-        let final_loss: Vec<f64> =
-            batch_means(self.evaluator.losses(&x)?, self.names.len()).into_iter().flatten().collect();
-        finite(&final_loss, &self.names, self.records.len())?;
-        Ok(AttackOutcome {
-            adversarial: Tensor::from_inner(x),
-            records: self.records,
-            stop,
-            initial_loss: self.initial_loss,
-            final_loss,
-            info: self.info,
-        })
+    /// Each model's objective (batch mean) this iteration, at the first point a step
+    /// evaluated it. A model no step evaluated (a random visiting order can skip one) is
+    /// evaluated at the point the iteration started from: one forward pass.
+    fn iteration_losses(&mut self) -> Result<Vec<f64>> {
+        let start = self.start.clone().expect("begin() runs before every iteration");
+        let images = self.images(&start);
+        let mut seen = Vec::with_capacity(self.names.len());
+        for (index, loss) in std::mem::take(&mut self.losses).into_iter().enumerate() {
+            seen.push((index, loss.map_or_else(|| self.evaluator.model_loss(index, &images), Ok)?));
+        }
+        let losses = batch_means(seen, self.names.len());
+        finite(&losses, &self.names, self.iteration)?;
+        Ok(losses)
     }
 }
 
-/// Mean over the batch of each per-sample loss, in model order.
-fn batch_means<B: Backend>(losses: Vec<(usize, Tensor<B, 1>)>, models: usize) -> Vec<Option<f64>> {
-    let mut means = vec![None; models];
-    if losses.is_empty() {
-        return means;
-    }
-    let indices: Vec<usize> = losses.iter().map(|(i, _)| *i).collect();
+/// Mean over the batch of each model's per-sample loss, in model order (one loss per model).
+pub(crate) fn batch_means<B: Backend>(losses: Vec<(usize, Tensor<B, 1>)>, models: usize) -> Vec<f64> {
+    debug_assert_eq!(losses.len(), models);
     let stacked = Tensor::stack::<2>(losses.into_iter().map(|(_, l)| l).collect(), 0).mean_dim(1);
-    for (index, value) in indices.into_iter().zip(crate::host::to_vec(stacked)) {
-        means[index] = Some(value as f64);
-    }
-    means
+    crate::host::to_vec(stacked).into_iter().map(f64::from).collect()
 }
 
 /// Fails on a non-finite objective value.
-fn finite(values: &[f64], names: &[String], iteration: usize) -> Result<()> {
+pub(crate) fn finite(values: &[f64], names: &[String], iteration: usize) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {
         Some(i) => Err(Error::NonFiniteLoss { model: names[i].clone(), iteration }),
         None => Ok(()),

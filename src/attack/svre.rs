@@ -5,15 +5,14 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::order::VisitOrder;
-use super::run::{drive, Iterate, Of, Plan, Run};
-use super::{Attack, AttackOutcome, Flavor};
+use super::run::{Iterate, Of, Plan, Run};
+use super::Flavor;
 use crate::check::{at_least_one, non_negative, positive};
-use crate::ensemble::{Combination, Ensemble};
+use crate::ensemble::Combination;
 use crate::error::{in_role, Result, Stage};
 use crate::gradient::{EstimatorState, GradientEstimator};
-use crate::objective::Objective;
-use crate::observe::Observer;
 use crate::optim::{Momentum, Optimizer, OuterOptimizer, PseudoGradient};
+use crate::snapshot::{Saved, Snapshot};
 use crate::threat::ThreatModel;
 
 /// SVRE's hyper-parameters.
@@ -146,13 +145,29 @@ impl<O> Svre<O> {
 }
 
 /// The states of one SVRE run.
-pub(crate) struct SvreState<B: Backend, OS> {
+pub struct SvreState<B: Backend, OS> {
     outer: OS,
     /// The inner momentum `G`: the pseudo-gradient of the outer step.
     inner: Tensor<B, 4>,
     /// VMI's variance terms, per model, at the anchor and in the inner steps.
     anchor_memories: Vec<EstimatorState<B>>,
     inner_memories: Vec<EstimatorState<B>>,
+}
+
+impl<B: Backend, OS: Snapshot<B>> Snapshot<B> for SvreState<B, OS> {
+    fn save(&self) -> Saved {
+        Saved::List(vec![self.outer.save(), self.inner.save(), self.anchor_memories.save(), self.inner_memories.save()])
+    }
+
+    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+        let [outer, inner, anchor_memories, inner_memories] = saved.fields()?;
+        Ok(Self {
+            outer: Snapshot::load(outer, device)?,
+            inner: Snapshot::load(inner, device)?,
+            anchor_memories: Snapshot::load(anchor_memories, device)?,
+            inner_memories: Snapshot::load(inner_memories, device)?,
+        })
+    }
 }
 
 impl<B, O> Iterate<B> for Svre<O>
@@ -238,25 +253,5 @@ where
         }
         let pseudo_gradient = state.inner.clone();
         run.step(Stage::Outer, x, pseudo_gradient, |g| self.outer.outer_step(PseudoGradient::new(g), &mut state.outer))
-    }
-}
-
-impl<B, O> Attack<B> for Svre<O>
-where
-    B: AutodiffBackend,
-    O: OuterOptimizer<B::InnerBackend>,
-{
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn run_observed(
-        &self,
-        ensemble: &Ensemble<B>,
-        images: Tensor<B, 4>,
-        objective: &Objective<B>,
-        observer: &mut dyn Observer,
-    ) -> Result<AttackOutcome<B>> {
-        drive(self, ensemble, images, objective, observer)
     }
 }

@@ -81,6 +81,16 @@ pub(crate) struct EstimatorState<B: Backend> {
     variance: Option<Tensor<B, 4>>,
 }
 
+impl<B: Backend> crate::snapshot::Snapshot<B> for EstimatorState<B> {
+    fn save(&self) -> crate::snapshot::Saved {
+        self.variance.save()
+    }
+
+    fn load(saved: &crate::snapshot::Saved, device: &B::Device) -> Result<Self> {
+        Ok(Self { variance: crate::snapshot::Snapshot::load(saved, device)? })
+    }
+}
+
 impl<B: Backend> Default for EstimatorState<B> {
     fn default() -> Self {
         Self { variance: None }
@@ -136,17 +146,19 @@ impl GradientEstimator {
         }
     }
 
-    /// One evaluation at `point`, through a freshly drawn input transform if any.
+    /// One evaluation at `point`, through a freshly drawn input transform (for images shaped
+    /// `images`) if any.
     fn once<B: AutodiffBackend>(
         &self,
         evaluate: &Target<'_, B>,
         point: &Tensor<B::InnerBackend, 4>,
+        images: [usize; 4],
         rng: &mut AttackRng,
     ) -> Result<Evaluation<B::InnerBackend>> {
         match &self.diversity {
             None => evaluate(point, None),
             Some(diversity) => {
-                let placements = diversity.draw(point.dims(), rng);
+                let placements = diversity.draw(images, rng);
                 let transform = move |x: Tensor<B, 4>| apply_all(&placements, x);
                 evaluate(point, Some(&transform))
             }
@@ -154,10 +166,13 @@ impl GradientEstimator {
     }
 
     /// The estimated gradient at `x` (and the models' losses, averaged over the samples).
+    /// `images` is the shape of the images the models see (that of `x` for per-image
+    /// attacks), `budget` the unit of the sampling boxes.
     pub(crate) fn estimate<B: AutodiffBackend>(
         &self,
         evaluate: &Target<'_, B>,
         x: &Tensor<B::InnerBackend, 4>,
+        images: [usize; 4],
         budget: f64,
         rng: &mut AttackRng,
         state: &mut EstimatorState<B::InnerBackend>,
@@ -171,26 +186,26 @@ impl GradientEstimator {
         let mut evaluation = match self.sampling {
             None
             | Some(Sampling::Neighbourhood { range: 0.0, .. })
-            | Some(Sampling::Spectrum { rho: 0.0, sigma: 0.0, .. }) => self.once(evaluate, x, rng)?,
+            | Some(Sampling::Spectrum { rho: 0.0, sigma: 0.0, .. }) => self.once(evaluate, x, images, rng)?,
             Some(Sampling::Neighbourhood { samples, range }) => {
                 let evaluations = (0..samples)
-                    .map(|_| self.once(evaluate, &box_noise(rng, range), rng))
+                    .map(|_| self.once(evaluate, &box_noise(rng, range), images, rng))
                     .collect::<Result<Vec<_>>>()?;
                 mean(evaluations)
             }
             Some(Sampling::Spectrum { samples, rho, sigma }) => {
                 let evaluations = (0..samples)
-                    .map(|_| self.once(evaluate, &spectrum_sample(x, rho as f32, sigma as f32, rng), rng))
+                    .map(|_| self.once(evaluate, &spectrum_sample(x, rho as f32, sigma as f32, rng), images, rng))
                     .collect::<Result<Vec<_>>>()?;
                 mean(evaluations)
             }
             Some(Sampling::VarianceTuning { samples, range }) => {
-                let mut here = self.once(evaluate, x, rng)?;
+                let mut here = self.once(evaluate, x, images, rng)?;
                 let neighbourhood = if range == 0.0 {
                     here.gradient.clone()
                 } else {
                     let evaluations = (0..samples)
-                        .map(|_| self.once(evaluate, &box_noise(rng, range), rng))
+                        .map(|_| self.once(evaluate, &box_noise(rng, range), images, rng))
                         .collect::<Result<Vec<_>>>()?;
                     mean(evaluations).gradient
                 };

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::objective::{LossInput, Objective};
 
 /// What one model needs to evaluate the objective: its labels and clean outputs.
+#[derive(Clone)]
 struct Context<B: Backend> {
     one_hot: Option<Tensor<B, 2>>,
     clean: Tensor<B, 2>,
@@ -42,7 +43,9 @@ pub(crate) struct Evaluation<B: Backend> {
     pub losses: Vec<(usize, Tensor<B, 1>)>,
 }
 
-/// Evaluates the objective of an ensemble's models at arbitrary images.
+/// Evaluates the objective of an ensemble's models at arbitrary images. Cloning is cheap
+/// (the clean outputs are shared tensors).
+#[derive(Clone)]
 pub(crate) struct Evaluator<'a, B: AutodiffBackend> {
     ensemble: &'a Ensemble<B>,
     objective: &'a Objective<B>,

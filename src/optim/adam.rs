@@ -7,6 +7,7 @@ use super::Optimizer;
 use crate::check::{positive, unit_interval};
 use crate::error::Result;
 use crate::norm::Normalization;
+use crate::snapshot::{Saved, Snapshot};
 
 /// Adam (Kingma & Ba) with bias correction; optionally AMSGrad.
 ///
@@ -102,5 +103,22 @@ impl<B: Backend> Optimizer<B> for Adam {
         unit_interval("beta1", self.beta1)?;
         unit_interval("beta2", self.beta2)?;
         positive("epsilon", self.epsilon)
+    }
+}
+
+impl<B: Backend> Snapshot<B> for AdamState<B> {
+    fn save(&self) -> Saved {
+        let steps = Snapshot::<B>::save(&self.steps);
+        Saved::List(vec![self.first.save(), self.second.save(), self.second_max.save(), steps])
+    }
+
+    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+        let [first, second, second_max, steps] = saved.fields()?;
+        Ok(Self {
+            first: Snapshot::load(first, device)?,
+            second: Snapshot::load(second, device)?,
+            second_max: Snapshot::load(second_max, device)?,
+            steps: Snapshot::<B>::load(steps, device)?,
+        })
     }
 }

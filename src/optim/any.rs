@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Adam, AdamState, Momentum, Nesterov, Optimizer, PatchWise, Sgd};
 use crate::error::Result;
+use crate::snapshot::{mismatch, Saved, Snapshot};
 
 /// One of the crate's optimizers, tagged by kind in JSON (`{"momentum": {...}}`). The
 /// attacks of an [`AttackConfig`](crate::attack::AttackConfig) use it in every role, so any
@@ -53,6 +54,30 @@ impl<B: Backend> AnyState<B> {
             State::Buffer(buffer) => buffer,
             _ => unreachable!("set to a buffer above"),
         }
+    }
+}
+
+impl<B: Backend> Snapshot<B> for AnyState<B> {
+    fn save(&self) -> Saved {
+        let tagged =
+            |tag: i64, value: Option<Saved>| Saved::List([Saved::Integer(tag)].into_iter().chain(value).collect());
+        match &self.0 {
+            State::Stateless => tagged(0, None),
+            State::Buffer(buffer) => tagged(1, Some(buffer.save())),
+            State::Adam(adam) => tagged(2, Some(adam.save())),
+        }
+    }
+
+    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+        Ok(Self(match saved {
+            Saved::List(items) => match items.as_slice() {
+                [Saved::Integer(0)] => State::Stateless,
+                [Saved::Integer(1), buffer] => State::Buffer(Snapshot::load(buffer, device)?),
+                [Saved::Integer(2), adam] => State::Adam(Snapshot::load(adam, device)?),
+                _ => return Err(mismatch("an optimizer state (tag 0, 1 or 2)")),
+            },
+            _ => return Err(mismatch("an optimizer state")),
+        }))
     }
 }
 

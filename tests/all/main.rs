@@ -16,3 +16,4 @@ mod observers;
 mod properties;
 mod roles;
 mod serde_config;
+mod universal;

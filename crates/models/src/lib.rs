@@ -15,14 +15,13 @@
 //! into an [`Ensemble`](common_weakness::ensemble::Ensemble) like any other.
 #![warn(missing_docs)]
 
-mod alrs;
 mod assets;
 pub mod datasets;
 mod efficientnet;
 mod error;
 pub mod zoo;
 
-pub use alrs::Alrs;
 pub use assets::{ImagenetAssets, LabelledPhoto};
+pub use common_weakness::schedule::Alrs;
 pub use efficientnet::{EfficientNetLite, EfficientNetLiteSurrogate, LiteVariant};
 pub use error::{Error, Result};

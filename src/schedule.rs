@@ -1,12 +1,14 @@
-//! ALRS, the adaptive learning-rate scheduler of Chen et al., "Bootstrap Generalization
-//! Ability from Loss Landscape Perspective" (ECCV Workshops 2022).
+//! Learning-rate schedules: ALRS, the adaptive learning-rate scheduler of Chen et al.,
+//! "Bootstrap Generalization Ability from Loss Landscape Perspective" (ECCV Workshops 2022),
+//! the seed's schedule for reaching flat optima. It trains the model zoo and scales the
+//! steps of a universal attack ([`crate::universal`]).
 
 use burn::lr_scheduler::LrScheduler;
 use burn::optim::LearningRate;
 use burn::tensor::backend::Backend;
 
-use common_weakness::check::{positive, unit_interval};
-use common_weakness::{Error, Result};
+use crate::check::{positive, unit_interval};
+use crate::error::{Error, Result};
 
 /// Decays the learning rate by `gamma` after every epoch whose mean training loss failed to
 /// fall by at least `abs_threshold` in absolute terms **and** by at least `rel_threshold`
@@ -20,7 +22,7 @@ use common_weakness::{Error, Result};
 /// because Burn's scheduler trait never sees a loss.
 ///
 /// ```
-/// use common_weakness_models::Alrs;
+/// use common_weakness::schedule::Alrs;
 ///
 /// let mut alrs = Alrs::new(0.1).unwrap(); // τ_abs = τ_rel = 0.01, γ = 0.97
 /// assert_eq!(alrs.end_epoch(2.0).unwrap(), 0.1); // 999 -> 2.0: a big improvement, no decay

@@ -1,0 +1,139 @@
+//! Snapshots of run state (optimizer states, estimator memories, random streams) for
+//! checkpoints that resume bit for bit.
+//!
+//! A [`Snapshot`] turns a value into a [`Saved`] tree of tensors and numbers and back. f32
+//! values survive JSON exactly (serde_json writes the shortest decimal that reads back to the
+//! same f32), so a resumed run continues from the very same bits.
+//!
+//! ```
+//! use burn::backend::NdArray;
+//! use burn::tensor::Tensor;
+//! use common_weakness::optim::{Adam, Optimizer};
+//! use common_weakness::snapshot::{Saved, Snapshot};
+//!
+//! type B = NdArray;
+//! let device = Default::default();
+//! let adam = Adam::new(0.01);
+//! let mut state = adam.init(&Tensor::<B, 4>::zeros([1, 1, 2, 2], &device));
+//! adam.step(Tensor::ones([1, 1, 2, 2], &device), &mut state);
+//! let json = serde_json::to_string(&state.save()).unwrap();
+//! let back = Snapshot::<B>::load(&serde_json::from_str::<Saved>(&json).unwrap(), &device).unwrap();
+//! // The restored state takes the same next step.
+//! let (mut a, mut b) = (state, back);
+//! let g = Tensor::<B, 4>::from_floats([[[[0.3, -0.2], [1.0, 0.0]]]], &device);
+//! assert_eq!(adam.step(g.clone(), &mut a).into_data(), adam.step(g, &mut b).into_data());
+//! ```
+
+use burn::tensor::{backend::Backend, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A saved value: a tree of tensors, integers and bytes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Saved {
+    /// A tensor's shape and values (row-major).
+    Tensor {
+        /// The shape.
+        shape: Vec<usize>,
+        /// The values.
+        values: Vec<f32>,
+    },
+    /// An integer.
+    Integer(i64),
+    /// Raw bytes (a random stream's key and position).
+    Bytes(Vec<u8>),
+    /// A sequence of saved values (a struct's fields, a list, an option: empty or one).
+    List(Vec<Saved>),
+}
+
+/// A value that a checkpoint saves and restores exactly.
+pub trait Snapshot<B: Backend>: Sized {
+    /// The value as a [`Saved`] tree.
+    fn save(&self) -> Saved;
+
+    /// The value back from `saved`, its tensors on `device`; [`Error::InvalidCheckpoint`]
+    /// when `saved` does not have the shape of this type.
+    fn load(saved: &Saved, device: &B::Device) -> Result<Self>;
+}
+
+/// The error of a saved tree that does not fit the type read from it.
+pub(crate) fn mismatch(expected: &str) -> Error {
+    Error::InvalidCheckpoint(format!("the saved state does not fit: expected {expected}"))
+}
+
+impl Saved {
+    /// The `N` fields of a saved struct.
+    pub(crate) fn fields<const N: usize>(&self) -> Result<&[Saved; N]> {
+        match self {
+            Saved::List(items) => items.as_slice().try_into().map_err(|_| mismatch(&format!("{N} fields"))),
+            _ => Err(mismatch(&format!("{N} fields"))),
+        }
+    }
+}
+
+impl<B: Backend> Snapshot<B> for () {
+    fn save(&self) -> Saved {
+        Saved::List(Vec::new())
+    }
+
+    fn load(saved: &Saved, _device: &B::Device) -> Result<Self> {
+        saved.fields::<0>().map(|_| ())
+    }
+}
+
+impl<B: Backend, const D: usize> Snapshot<B> for Tensor<B, D> {
+    fn save(&self) -> Saved {
+        Saved::Tensor { shape: self.dims().to_vec(), values: crate::host::to_vec(self.clone()) }
+    }
+
+    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+        match saved {
+            Saved::Tensor { shape, values } if shape.len() == D && shape.iter().product::<usize>() == values.len() => {
+                Ok(Tensor::from_data(TensorData::new(values.clone(), shape.clone()), device))
+            }
+            _ => Err(mismatch(&format!("a tensor of rank {D}"))),
+        }
+    }
+}
+
+impl<B: Backend> Snapshot<B> for i32 {
+    fn save(&self) -> Saved {
+        Saved::Integer((*self).into())
+    }
+
+    fn load(saved: &Saved, _device: &B::Device) -> Result<Self> {
+        match saved {
+            Saved::Integer(value) => i32::try_from(*value).map_err(|_| mismatch("a 32-bit integer")),
+            _ => Err(mismatch("an integer")),
+        }
+    }
+}
+
+impl<B: Backend, T: Snapshot<B>> Snapshot<B> for Option<T> {
+    fn save(&self) -> Saved {
+        Saved::List(self.iter().map(Snapshot::save).collect())
+    }
+
+    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+        match saved {
+            Saved::List(items) if items.is_empty() => Ok(None),
+            Saved::List(items) if items.len() == 1 => T::load(&items[0], device).map(Some),
+            _ => Err(mismatch("an option (a list of 0 or 1)")),
+        }
+    }
+}
+
+impl<B: Backend, T: Snapshot<B>> Snapshot<B> for Vec<T> {
+    fn save(&self) -> Saved {
+        Saved::List(self.iter().map(Snapshot::save).collect())
+    }
+
+    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+        match saved {
+            Saved::List(items) => items.iter().map(|item| T::load(item, device)).collect(),
+            _ => Err(mismatch("a list")),
+        }
+    }
+}
