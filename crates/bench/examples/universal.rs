@@ -1,16 +1,19 @@
 //! Universal attacks on real models (`docs/universal.md`).
 //!
-//! - `zoo`: one L∞ perturbation for every image, trained on the first 500 images of the
-//!   committed Fashion-MNIST test slice against the transfer table's four surrogates, and
-//!   evaluated on the other 500 images on the surrogates and on the four held-out models.
+//! - `zoo`: one L∞ perturbation for every image, trained on the first 1,000 images of the
+//!   Fashion-MNIST training split against the transfer table's four surrogates, and
+//!   evaluated on the committed 1,000-image test slice, on the surrogates and on the four
+//!   held-out models.
 //!   Side by side: MI and Adam on the mean loss of the models (the loss ensemble), MI-CWA and
 //!   Adam-CWA, and a random ±ε sign perturbation as a control.
 //! - `patch`: one patch trained with random placement and EOT on 10 of the 20 foolbox photos
 //!   against EfficientNet-Lite0 + Lite1, evaluated on the other 10 photos on the surrogates
 //!   and on Lite2 (untargeted, or targeted to one class with `--target`). Side by side:
-//!   Adam on the loss ensemble, MI-CWA and Adam-CWA, and a random patch of the same size.
+//!   Adam on the loss ensemble, MI-CWA, and Adam-CWA with Adam inner steps (the optimizers
+//!   of the authors' detection code), and a grey and a random patch of the same size.
 //!
 //! ```text
+//! scripts/fetch-fashion-mnist.sh      # once, for `zoo`: the training split
 //! cargo run --release --example universal -- zoo [--epochs 5] [--budget 32] [--out universal]
 //! scripts/fetch-imagenet-assets.sh    # once, for `patch`
 //! cargo run --release --example universal -- patch [--epochs 30] [--size 64] [--draws 8] [--target 368]
@@ -202,9 +205,13 @@ fn zoo(options: &Options) -> Result<()> {
     let device = Default::default();
     let epochs = options.epochs.unwrap_or(5);
     let budget = options.budget as f64 / 255.0;
-    let (all, labels) = FashionMnist::test_slice()?.head::<B>(1000, &device);
-    let batches: Vec<Batch<B>> = (0..10)
-        .map(|i| Batch::labelled(all.clone().slice(i * 50..(i + 1) * 50), labels[i * 50..(i + 1) * 50].to_vec()))
+    let (training, training_labels) = FashionMnist::train()?.head::<B>(1000, &device);
+    let (test, test_labels) = FashionMnist::test_slice()?.head::<B>(1000, &device);
+    let batches: Vec<Batch<B>> = (0..20)
+        .map(|i| {
+            let rows = i * 50..(i + 1) * 50;
+            Batch::labelled(training.clone().slice(rows.clone()), training_labels[rows].to_vec())
+        })
         .collect();
     let surrogates =
         ZOO_SURROGATES.iter().map(|m| m.load::<B>(&device)).collect::<common_weakness_models::Result<_>>()?;
@@ -216,17 +223,17 @@ fn zoo(options: &Options) -> Result<()> {
     models.extend(held_out.iter().map(|m| (m.name().to_string(), m.as_ref())));
     let evaluation = Evaluation {
         models,
-        images: Batch::labelled(all.slice(500..1000), labels[500..].to_vec()),
-        goal: (Goal::Untargeted, labels[500..].to_vec()),
+        images: Batch::labelled(test, test_labels.clone()),
+        goal: (Goal::Untargeted, test_labels),
         draws: 1,
     };
     let objective = |b: &Batch<B>| Objective::untargeted(b.labels.clone().unwrap_or_default());
     let universal = Universal::new(UniversalVariable::Perturbation, epochs);
     let threat = ThreatModel::linf(budget);
-    let config = CwaConfig::paper(budget).with_iterations(10);
+    let config = CwaConfig::paper(budget);
     println!(
-        "Fashion-MNIST: universal L∞ {}/255 perturbation, {epochs} epochs of 10 batches of 50 images; \
-         evaluated on 500 other images",
+        "Fashion-MNIST: universal L∞ {}/255 perturbation, {epochs} epochs of 20 batches of 50 training \
+         images; evaluated on the 1,000-image test slice",
         options.budget
     );
 
@@ -240,23 +247,19 @@ fn zoo(options: &Options) -> Result<()> {
     pictures("random sign", &noise, &evaluation.images.images, &attacked, &options.out, (0.5 / budget) as f32)?;
     rows.push(Row { name: "random ±ε".into(), seconds: 0.0, rates });
     let amplify = (0.5 / budget) as f32;
-    let run = |rows: &mut Vec<Row>, row: Result<Row>| -> Result<()> {
-        rows.push(row?);
-        Ok(())
-    };
     let loss_mean = mi_fgsm(threat, 10, 1.0).with_combination(Combination::LossMean);
     let mi = loss_mean.clone().named("MI (loss ensemble)");
-    run(&mut rows, train(&mi, &universal, &ensemble, &batches, &objective, &evaluation, &options.out, amplify))?;
+    rows.push(train(&mi, &universal, &ensemble, &batches, &objective, &evaluation, &options.out, amplify)?);
     let adam = loss_mean.with_outer(Adam::new(config.step_size)).named("Adam (loss ensemble)");
-    run(&mut rows, train(&adam, &universal, &ensemble, &batches, &objective, &evaluation, &options.out, amplify))?;
+    rows.push(train(&adam, &universal, &ensemble, &batches, &objective, &evaluation, &options.out, amplify)?);
     let mi_cwa = Cwa::mi_cwa(config.clone());
-    run(&mut rows, train(&mi_cwa, &universal, &ensemble, &batches, &objective, &evaluation, &options.out, amplify))?;
+    rows.push(train(&mi_cwa, &universal, &ensemble, &batches, &objective, &evaluation, &options.out, amplify)?);
     let adam_cwa = Cwa::adam_cwa(config);
-    run(&mut rows, train(&adam_cwa, &universal, &ensemble, &batches, &objective, &evaluation, &options.out, amplify))?;
+    rows.push(train(&adam_cwa, &universal, &ensemble, &batches, &objective, &evaluation, &options.out, amplify)?);
 
     let columns: Vec<String> = evaluation.models.iter().map(|(n, _)| n.clone()).collect();
     table(
-        "Error rate % on the 500 evaluation images (surrogates, then held-out models)",
+        "Error rate % on the 1,000 test images (surrogates, then held-out models)",
         &columns,
         ZOO_HELD_OUT.len(),
         &rows,
@@ -325,6 +328,12 @@ fn patch(options: &Options) -> Result<()> {
         seed: SEED,
         ..CwaConfig::paper(16.0 / 255.0)
     };
+    // Adam-CWA with the optimizers of the authors' detection code: Adam-AMSGrad inner steps
+    // (T-SEA's rate 0.03) and an Adam outer step (0.05), plus the paper's reverse step.
+    let adam_cwa = Cwa::adam_cwa(config.clone())
+        .with_inner(Adam { amsgrad: true, ..Adam::new(0.03) })
+        .with_outer(Adam::new(0.05))
+        .named("Adam-CWA (Adam inner)");
     let grey = Tensor::<B, 4>::full([1, 3, options.size, options.size], 0.5, &device);
     let mut rows = vec![];
     let (rates, _) = evaluation.rates(&universal.variable, grey)?;
@@ -338,9 +347,8 @@ fn patch(options: &Options) -> Result<()> {
         .with_outer(Adam::new(config.step_size))
         .named("Adam (loss ensemble)");
     rows.push(train(&loss_ensemble, &universal, &ensemble, &batches, &*objective, &evaluation, &options.out, 1.0)?);
-    let mi_cwa = Cwa::mi_cwa(config.clone());
+    let mi_cwa = Cwa::mi_cwa(config);
     rows.push(train(&mi_cwa, &universal, &ensemble, &batches, &*objective, &evaluation, &options.out, 1.0)?);
-    let adam_cwa = Cwa::adam_cwa(config);
     rows.push(train(&adam_cwa, &universal, &ensemble, &batches, &*objective, &evaluation, &options.out, 1.0)?);
 
     let columns: Vec<String> = evaluation.models.iter().map(|(n, _)| n.clone()).collect();
