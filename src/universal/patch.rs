@@ -306,15 +306,13 @@ impl Patch {
 /// Total variation of `[1, C, h, w]`: the mean absolute difference of vertical neighbours
 /// plus that of horizontal neighbours (0 for a 1-pixel side).
 pub fn total_variation<B: Backend>(patch: Tensor<B, 4>) -> Tensor<B, 1> {
-    let [_, _, h, w] = patch.dims();
+    let [_, c, h, w] = patch.dims();
     let mut tv = Tensor::<B, 1>::zeros([1], &patch.device());
     if h > 1 {
-        let d = patch.clone().slice([0..1, 0..patch.dims()[1], 1..h])
-            - patch.clone().slice([0..1, 0..patch.dims()[1], 0..h - 1]);
+        let d = patch.clone().slice([0..1, 0..c, 1..h]) - patch.clone().slice([0..1, 0..c, 0..h - 1]);
         tv = tv + d.abs().mean().reshape([1]);
     }
     if w > 1 {
-        let c = patch.dims()[1];
         let d = patch.clone().slice([0..1, 0..c, 0..h, 1..w]) - patch.slice([0..1, 0..c, 0..h, 0..w - 1]);
         tv = tv + d.abs().mean().reshape([1]);
     }

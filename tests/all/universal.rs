@@ -9,7 +9,7 @@ use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness::snapshot::Snapshot;
 use common_weakness::universal::{
-    Batch, Checkpoints, Eot, Patch, Placement, Region, Schedule, Universal, UniversalVariable,
+    total_variation, Batch, Checkpoints, Eot, Patch, Placement, Region, Schedule, Universal, UniversalVariable,
 };
 
 use crate::common::{device, images, mlp_ensemble, values, B};
@@ -245,6 +245,15 @@ fn bad_datasets_are_typed_errors_naming_the_batch() {
     let error =
         Universal::new(UniversalVariable::Perturbation, 0).train(&attack, &ensemble, &dataset(1, 2), &untargeted);
     assert!(matches!(error, Err(Error::InvalidParameter { name: "epochs", .. })));
+}
+
+#[test]
+fn total_variation_is_the_mean_neighbour_difference_in_each_direction() {
+    // [[0, 1], [1, 1]]: vertical differences 1 and 0, horizontal 1 and 0: 0.5 + 0.5.
+    let patch = Tensor::<B, 4>::from_floats([[[[0.0, 1.0], [1.0, 1.0]]]], &device());
+    assert_abs_diff_eq!(values(total_variation(patch))[0], 1.0, epsilon = 1e-6);
+    assert_eq!(values(total_variation(Tensor::<B, 4>::full([1, 3, 4, 4], 0.3, &device())))[0], 0.0);
+    assert_eq!(values(total_variation(Tensor::<B, 4>::ones([1, 1, 1, 1], &device())))[0], 0.0);
 }
 
 #[test]
