@@ -1,9 +1,9 @@
 //! The dataset loop: epochs over mini-batches, one step of the attack's engine per batch.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
-use std::path::PathBuf;
-
+use burn::lr_scheduler::LrScheduler;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,6 @@ use crate::observe::{Control, IterationRecord, Observer, RunInfo, StopReason};
 use crate::rng::AttackRng;
 use crate::schedule::Alrs;
 use crate::snapshot::{Saved, Snapshot};
-use burn::lr_scheduler::LrScheduler;
 
 /// How the size of every step changes from one epoch to the next.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -220,7 +219,7 @@ impl Universal {
     {
         at_least_one("checkpoints.every", checkpoints.every)?;
         let setup = self.setup(attack, ensemble, batches, objective)?;
-        let fingerprint = fingerprint(&setup.info);
+        let fingerprint = fingerprint(&setup.info)?;
         let device = batches[0].images.device();
         let resume = match checkpoints.path.is_file() {
             false => None,
@@ -480,9 +479,9 @@ impl Checkpoint {
 }
 
 /// The run's description without the number of epochs (which may grow between runs).
-fn fingerprint(info: &RunInfo) -> serde_json::Value {
-    let mut value = serde_json::to_value(info).expect("a RunInfo is JSON");
+fn fingerprint(info: &RunInfo) -> Result<serde_json::Value> {
+    let mut value = serde_json::to_value(info)?;
     value["config"]["universal"]["epochs"] = serde_json::Value::Null;
     value["iterations"] = serde_json::Value::Null;
-    value
+    Ok(value)
 }
