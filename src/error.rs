@@ -115,6 +115,14 @@ pub enum Error {
         /// How many logits are NaN.
         count: usize,
     },
+    /// Embeddings compared by cosine hold NaN or infinite values.
+    #[error(
+        "{count} embedding values are NaN or infinite: no cosine can be computed (is the encoder or its input broken?)"
+    )]
+    NonFiniteEmbedding {
+        /// How many values are not finite.
+        count: usize,
+    },
     /// A gradient or an optimizer's update was NaN or infinite: an attack stops rather than
     /// turn it into a step (a sign of NaN is a full step on some backends).
     #[error(

@@ -47,6 +47,11 @@ pub enum LossKind {
         /// How many of the highest scores are averaged (≥ 1).
         top_k: usize,
     },
+    /// Targeted embedding matching `1 − cos(f(x), f(x_target))` (minimised): pulls each
+    /// model's embedding of the adversarial image toward its embedding of a target image
+    /// (the strongest recent attacks on vision encoders). Needs target images
+    /// ([`Objective::embedding_match`]); no labels.
+    EmbeddingMatch,
 }
 
 /// What a custom loss receives for one model (or for the combined ensemble output).
@@ -55,8 +60,9 @@ pub struct LossInput<B: Backend> {
     pub outputs: Tensor<B, 2>,
     /// One-hot labels `[N, K]`, when the objective has labels.
     pub one_hot: Option<Tensor<B, 2>>,
-    /// The same model's outputs at the clean images, `[N, K]` (no gradient).
-    pub clean_outputs: Tensor<B, 2>,
+    /// The same model's outputs at the reference images, `[N, K]` (no gradient): the clean
+    /// images, or the target images of [`Objective::embedding_match`].
+    pub reference_outputs: Tensor<B, 2>,
 }
 
 type CustomLoss<B> = Arc<dyn Fn(LossInput<B>) -> Tensor<B, 1> + Send + Sync>;
@@ -85,6 +91,7 @@ pub struct Objective<B: Backend> {
     goal: Goal,
     labels: Option<Vec<usize>>,
     loss: Loss<B>,
+    target_images: Option<Tensor<B, 4>>,
 }
 
 impl<B: Backend> fmt::Debug for Objective<B> {
@@ -97,6 +104,7 @@ impl<B: Backend> fmt::Debug for Objective<B> {
             .field("goal", &self.goal)
             .field("labels", &self.labels)
             .field("loss", &loss)
+            .field("target_images", &self.target_images.as_ref().map(|t| t.dims()))
             .finish()
     }
 }
@@ -104,12 +112,22 @@ impl<B: Backend> fmt::Debug for Objective<B> {
 impl<B: Backend> Objective<B> {
     /// Untargeted cross-entropy: move each image away from its true label.
     pub fn untargeted(labels: Vec<usize>) -> Self {
-        Self { goal: Goal::Untargeted, labels: Some(labels), loss: Loss::Builtin(LossKind::CrossEntropy) }
+        Self {
+            goal: Goal::Untargeted,
+            labels: Some(labels),
+            loss: Loss::Builtin(LossKind::CrossEntropy),
+            target_images: None,
+        }
     }
 
     /// Targeted cross-entropy: move each image towards its target label.
     pub fn targeted(targets: Vec<usize>) -> Self {
-        Self { goal: Goal::Targeted, labels: Some(targets), loss: Loss::Builtin(LossKind::CrossEntropy) }
+        Self {
+            goal: Goal::Targeted,
+            labels: Some(targets),
+            loss: Loss::Builtin(LossKind::CrossEntropy),
+            target_images: None,
+        }
     }
 
     /// Untargeted feature distortion: push each model's output away from its clean output.
@@ -117,7 +135,12 @@ impl<B: Backend> Objective<B> {
     /// Its gradient is exactly zero at the clean images, so attacks using it need a random
     /// start (they refuse to run without one rather than silently return the clean images).
     pub fn feature_distortion() -> Self {
-        Self { goal: Goal::Untargeted, labels: None, loss: Loss::Builtin(LossKind::FeatureDistortion) }
+        Self {
+            goal: Goal::Untargeted,
+            labels: None,
+            loss: Loss::Builtin(LossKind::FeatureDistortion),
+            target_images: None,
+        }
     }
 
     /// A user loss: `loss(input)` returns the per-sample values `[N]` to **minimise**.
@@ -125,13 +148,42 @@ impl<B: Backend> Objective<B> {
         labels: Option<Vec<usize>>,
         loss: impl Fn(LossInput<B>) -> Tensor<B, 1> + Send + Sync + 'static,
     ) -> Self {
-        Self { goal: Goal::Untargeted, labels, loss: Loss::Custom(Arc::new(loss)) }
+        Self { goal: Goal::Untargeted, labels, loss: Loss::Custom(Arc::new(loss)), target_images: None }
     }
 
     /// Detector confidence ([`LossKind::Confidence`]): minimise the mean of each image's
     /// `top_k` highest scores.
     pub fn confidence(top_k: usize) -> Self {
-        Self { goal: Goal::Untargeted, labels: None, loss: Loss::Builtin(LossKind::Confidence { top_k }) }
+        Self {
+            goal: Goal::Untargeted,
+            labels: None,
+            loss: Loss::Builtin(LossKind::Confidence { top_k }),
+            target_images: None,
+        }
+    }
+
+    /// Targeted embedding matching ([`LossKind::EmbeddingMatch`]): pull every model's
+    /// embedding of each image toward its embedding of `targets`, `[N, C, H, W]` (one target
+    /// per image) or `[1, C, H, W]` (one target for all), pixels in `[0, 1]`.
+    ///
+    /// ```
+    /// use burn::backend::{Autodiff, NdArray};
+    /// use burn::tensor::Tensor;
+    /// use common_weakness::objective::{Goal, Objective};
+    ///
+    /// type B = Autodiff<NdArray>;
+    /// let target = Tensor::<B, 4>::ones([1, 3, 8, 8], &Default::default());
+    /// let objective = Objective::embedding_match(target);
+    /// assert_eq!(objective.goal(), Goal::Targeted);
+    /// assert!(objective.validate(5).is_ok()); // one target for five images
+    /// ```
+    pub fn embedding_match(targets: Tensor<B, 4>) -> Self {
+        Self {
+            goal: Goal::Targeted,
+            labels: None,
+            loss: Loss::Builtin(LossKind::EmbeddingMatch),
+            target_images: Some(targets),
+        }
     }
 
     /// Replaces the loss with a built-in one, keeping goal and labels.
@@ -148,6 +200,11 @@ impl<B: Backend> Objective<B> {
     /// The labels (true classes or targets), if any.
     pub fn labels(&self) -> Option<&[usize]> {
         self.labels.as_deref()
+    }
+
+    /// The target images of [`Objective::embedding_match`], if any.
+    pub fn target_images(&self) -> Option<&Tensor<B, 4>> {
+        self.target_images.as_ref()
     }
 
     /// The built-in loss, or `None` for a custom one.
@@ -175,6 +232,17 @@ impl<B: Backend> Objective<B> {
             }
             Loss::Builtin(LossKind::Margin { confidence }) => crate::check::non_negative("confidence", confidence),
             Loss::Builtin(LossKind::Confidence { top_k }) => crate::check::at_least_one("top_k", top_k),
+            Loss::Builtin(LossKind::EmbeddingMatch) => match &self.target_images {
+                None => {
+                    Err(Error::InvalidObjective("embedding matching needs target images (Objective::embedding_match)"))
+                }
+                Some(targets) if targets.dims()[0] != 1 && targets.dims()[0] != images => Err(Error::Shape {
+                    what: "target images",
+                    expected: format!("one target for all images or one per image (1 or {images})"),
+                    actual: targets.dims().to_vec(),
+                }),
+                Some(_) => Ok(()),
+            },
             _ => Ok(()),
         }
     }
@@ -185,8 +253,10 @@ impl<B: Backend> Objective<B> {
         if matches!(self.loss, Loss::Builtin(LossKind::CrossEntropy | LossKind::Margin { .. })) && classes < 2 {
             return Err(Error::TooFewClasses { model: model.to_string(), classes });
         }
-        let uses_classes =
-            !matches!(self.loss, Loss::Builtin(LossKind::FeatureDistortion | LossKind::Confidence { .. }));
+        let uses_classes = !matches!(
+            self.loss,
+            Loss::Builtin(LossKind::FeatureDistortion | LossKind::Confidence { .. } | LossKind::EmbeddingMatch)
+        );
         if let (true, Some(labels)) = (uses_classes, &self.labels) {
             if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
                 return Err(Error::LabelOutOfRange { index, label, classes });
@@ -233,9 +303,16 @@ impl<B: Backend> Objective<B> {
             }
             Loss::Builtin(kind) => *kind,
         };
-        let LossInput { outputs, one_hot, clean_outputs } = input;
+        let LossInput { outputs, one_hot, reference_outputs } = input;
         Ok(match (kind, one_hot) {
-            (LossKind::FeatureDistortion, _) => (outputs - clean_outputs).square().sum_dim(1).squeeze_dim(1).neg(),
+            (LossKind::FeatureDistortion, _) => (outputs - reference_outputs).square().sum_dim(1).squeeze_dim(1).neg(),
+            (LossKind::EmbeddingMatch, _) => {
+                let dot = (outputs.clone() * reference_outputs.clone()).sum_dim(1);
+                let squared_norms = outputs.square().sum_dim(1) * reference_outputs.square().sum_dim(1);
+                // A zero embedding has no direction: its cosine is 0 with a finite gradient,
+                // not NaN (the floor comes before the square root).
+                (dot / squared_norms.clamp_min(1e-24).sqrt()).neg().add_scalar(1.0).squeeze_dim(1)
+            }
             (LossKind::Confidence { top_k }, _) => {
                 let k = top_k.min(outputs.dims()[1]);
                 let (_, highest) = outputs.clone().detach().topk_with_indices(k, 1);

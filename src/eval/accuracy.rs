@@ -11,6 +11,24 @@ use crate::objective::Goal;
 /// Fails with [`Error::Shape`] when there are no classes (`K = 0`) and with
 /// [`Error::NonFiniteLogits`] when a logit is NaN: no class can be predicted from it.
 pub fn predictions<B: Backend>(logits: Tensor<B, 2>) -> Result<Vec<usize>> {
+    Ok(top_k_predictions(logits, 1)?.into_iter().map(|row| row[0]).collect())
+}
+
+/// The `k` highest-scoring classes of each row of `logits` `[N, K]`, best first (equal
+/// scores in class order); all `K` classes when `k > K`.
+///
+/// Fails as [`predictions`] does, and with [`Error::InvalidParameter`] for `k = 0`.
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::tensor::Tensor;
+/// use common_weakness::eval::top_k_predictions;
+///
+/// let logits = Tensor::<NdArray, 2>::from_floats([[0.1, 3.0, 2.0, -1.0]], &Default::default());
+/// assert_eq!(top_k_predictions(logits, 2).unwrap(), vec![vec![1, 2]]);
+/// ```
+pub fn top_k_predictions<B: Backend>(logits: Tensor<B, 2>, k: usize) -> Result<Vec<Vec<usize>>> {
+    crate::check::at_least_one("k", k)?;
     let [images, classes] = logits.dims();
     if classes == 0 {
         return Err(Error::Shape { what: "logits", expected: "[N, K] with K >= 1".into(), actual: vec![images, 0] });
@@ -23,10 +41,11 @@ pub fn predictions<B: Backend>(logits: Tensor<B, 2>) -> Result<Vec<usize>> {
     Ok(values
         .chunks(classes)
         .map(|row| {
-            row.iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
-                .0
+            let mut order: Vec<usize> = (0..classes).collect();
+            // Stable: equal scores keep class order, so the first of equal maxima comes first.
+            order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+            order.truncate(k);
+            order
         })
         .collect())
 }

@@ -1,4 +1,4 @@
-//! Mean pairwise cosine similarity of per-model gradients (the paper's closeness proxy).
+//! Cosine similarities: of per-model gradients (the paper's closeness proxy) and of embeddings.
 
 use burn::tensor::{backend::Backend, Tensor};
 
@@ -37,4 +37,51 @@ pub fn mean_pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Op
     let pairs = (n * (n - 1)) as f32;
     let per_sample = (total - diagonal).div_scalar(pairs);
     Ok(Some(crate::host::to_vec(per_sample.mean())[0] as f64))
+}
+
+/// The cosine similarity of each row of `a` `[N, K]` with the same row of `b` (an image's
+/// clean and adversarial embeddings, say); a zero row has similarity 0.
+///
+/// Fails with [`Error::Shape`] when the shapes differ and with [`Error::NonFiniteEmbedding`]
+/// when an embedding holds a NaN or an infinity.
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::tensor::Tensor;
+/// use common_weakness::eval::row_cosine;
+///
+/// let device = Default::default();
+/// let a = Tensor::<NdArray, 2>::from_floats([[1.0, 0.0], [1.0, 1.0]], &device);
+/// let b = Tensor::<NdArray, 2>::from_floats([[0.0, 2.0], [3.0, 3.0]], &device);
+/// let cos = row_cosine(a, b).unwrap();
+/// assert!(cos[0].abs() < 1e-9 && (cos[1] - 1.0).abs() < 1e-6);
+/// ```
+pub fn row_cosine<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Result<Vec<f64>> {
+    let [rows, width] = a.dims();
+    if b.dims() != [rows, width] {
+        return Err(Error::Shape {
+            what: "embeddings compared by cosine",
+            expected: format!("[{rows}, {width}] (the first's)"),
+            actual: b.dims().to_vec(),
+        });
+    }
+    let (a, b) = (crate::host::to_vec(a), crate::host::to_vec(b));
+    let non_finite = a.iter().chain(&b).filter(|v| !v.is_finite()).count();
+    if non_finite > 0 {
+        return Err(Error::NonFiniteEmbedding { count: non_finite });
+    }
+    Ok(a.chunks(width.max(1))
+        .zip(b.chunks(width.max(1)))
+        .map(|(x, y)| {
+            let dot: f64 = x.iter().zip(y).map(|(&p, &q)| p as f64 * q as f64).sum();
+            let norms = x.iter().map(|&p| (p as f64).powi(2)).sum::<f64>().sqrt()
+                * y.iter().map(|&q| (q as f64).powi(2)).sum::<f64>().sqrt();
+            if norms > 0.0 {
+                dot / norms
+            } else {
+                0.0
+            }
+        })
+        .take(rows)
+        .collect())
 }

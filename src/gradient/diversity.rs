@@ -4,7 +4,7 @@ use burn::tensor::ops::PadMode;
 use burn::tensor::{backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::check::positive;
+use crate::check::{non_negative, positive};
 use crate::error::{Error, Result};
 use crate::planar::resize_bilinear;
 use crate::rng::AttackRng;
@@ -32,6 +32,18 @@ pub enum InputDiversity {
         /// Largest shift in pixels (the authors: 23 for 224×224 images).
         padding: usize,
     },
+    /// A random resized crop, always applied: a square-proportioned window covering a
+    /// fraction `s ~ U(min_scale, max_scale)` of the image's area (sides `√s·H × √s·W`), at a
+    /// random offset, resized back to H×W (bilinear). The local crops of recent attacks on
+    /// vision encoders (scale 0.5–0.9).
+    Crop {
+        /// Smallest area fraction (> 0).
+        #[serde(with = "crate::json_float")]
+        min_scale: f64,
+        /// Largest area fraction (≤ 1, ≥ `min_scale`).
+        #[serde(with = "crate::json_float")]
+        max_scale: f64,
+    },
 }
 
 /// The largest [`InputDiversity::Translate`] padding: beyond it the padded batch alone
@@ -44,11 +56,16 @@ impl InputDiversity {
         InputDiversity::ResizePad { probability: 0.5, resize_rate: 1.1 }
     }
 
+    /// Random crops covering 50–90% of the image's area.
+    pub fn crop() -> Self {
+        InputDiversity::Crop { min_scale: 0.5, max_scale: 0.9 }
+    }
+
     /// Checks the parameters.
     pub fn validate(&self) -> Result<()> {
         match *self {
             InputDiversity::ResizePad { probability, resize_rate } => {
-                crate::check::non_negative("probability", probability)?;
+                non_negative("probability", probability)?;
                 if probability > 1.0 {
                     return Err(Error::InvalidParameter {
                         name: "probability",
@@ -64,6 +81,17 @@ impl InputDiversity {
                 requirement: "must be at most 4096 pixels (the padded images are held in memory)",
             }),
             InputDiversity::Translate { .. } => Ok(()),
+            InputDiversity::Crop { min_scale, max_scale } => {
+                positive("min_scale", min_scale)?;
+                if max_scale > 1.0 || max_scale.is_nan() {
+                    return Err(Error::InvalidParameter {
+                        name: "max_scale",
+                        value: max_scale,
+                        requirement: "must be <= 1 (a crop cannot exceed the image)",
+                    });
+                }
+                non_negative("max_scale - min_scale", max_scale - min_scale)
+            }
         }
     }
 
@@ -96,6 +124,14 @@ impl InputDiversity {
                     let dx = ((rng.unit() * span) as usize).min(2 * padding);
                     Placement::Translate { padding, offset: [dy, dx] }
                 }
+                InputDiversity::Crop { min_scale, max_scale } => {
+                    let scale = min_scale + rng.unit() as f64 * (max_scale - min_scale);
+                    let side = |length: usize| ((scale.sqrt() * length as f64).round() as usize).clamp(1, length);
+                    let size = [side(h), side(w)];
+                    let top = ((rng.unit() * (h - size[0] + 1) as f32) as usize).min(h - size[0]);
+                    let left = ((rng.unit() * (w - size[1] + 1) as f32) as usize).min(w - size[1]);
+                    Placement::Crop { size, offset: [top, left] }
+                }
             })
             .collect()
     }
@@ -107,6 +143,7 @@ pub(crate) enum Placement {
     Identity,
     ResizePad { size: [usize; 2], canvas: [usize; 2], offset: [usize; 2] },
     Translate { padding: usize, offset: [usize; 2] },
+    Crop { size: [usize; 2], offset: [usize; 2] },
 }
 
 impl Placement {
@@ -121,6 +158,9 @@ impl Placement {
             }
             Placement::Translate { padding: p, offset: [dy, dx] } => {
                 image.pad((p, p, p, p), PadMode::Constant(0.0)).narrow(2, dy, h).narrow(3, dx, w)
+            }
+            Placement::Crop { size: [crop_h, crop_w], offset: [top, left] } => {
+                resize_bilinear(image.narrow(2, top, crop_h).narrow(3, left, crop_w), [h, w])
             }
         }
     }

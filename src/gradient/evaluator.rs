@@ -14,11 +14,13 @@ use crate::ensemble::{Combination, Ensemble};
 use crate::error::{Error, Result};
 use crate::objective::{LossInput, Objective};
 
-/// What one model needs to evaluate the objective: its labels and clean outputs.
+/// What one model needs to evaluate the objective: its labels, its clean outputs and the
+/// outputs the loss compares against (the clean ones, or those at the target images).
 #[derive(Clone)]
 struct Context<B: Backend> {
     one_hot: Option<Tensor<B, 2>>,
     clean: Tensor<B, 2>,
+    reference: Tensor<B, 2>,
 }
 
 /// A differentiable transform of the images applied before the models (input diversity).
@@ -60,8 +62,9 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
         self.ensemble.weights()
     }
 
-    /// Runs every model once on the clean images, checking output shapes, label ranges and
-    /// (for logit combinations) equal output sizes.
+    /// Runs every model once on the clean images (and on the objective's target images, if
+    /// any), checking output shapes, label ranges and (for logit combinations) equal output
+    /// sizes.
     pub fn new(
         ensemble: &'a Ensemble<B>,
         objective: &'a Objective<B>,
@@ -70,6 +73,20 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
     ) -> Result<Self> {
         let shape = clean.dims();
         let device = clean.device();
+        let targets = objective.target_images();
+        if let Some(targets) = targets {
+            let [count, channels, height, width] = targets.dims();
+            if [channels, height, width] != shape[1..] || (count != 1 && count != shape[0]) {
+                return Err(Error::Shape {
+                    what: "target images",
+                    expected: format!(
+                        "[1 or {}, {}, {}, {}] (the images' shape)",
+                        shape[0], shape[1], shape[2], shape[3]
+                    ),
+                    actual: targets.dims().to_vec(),
+                });
+            }
+        }
         let mut contexts = Vec::with_capacity(ensemble.len());
         for member in ensemble.members() {
             member.check_input(shape)?;
@@ -83,7 +100,22 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
                 });
             }
             objective.check_classes(member.name(), dims[1])?;
-            contexts.push(Context { one_hot: objective.one_hot(dims[1], &device), clean: outputs });
+            let reference = match targets {
+                None => outputs.clone(),
+                Some(targets) => {
+                    let reference = member.forward(targets.clone()).detach();
+                    let expected = [targets.dims()[0], dims[1]];
+                    if reference.dims() != expected {
+                        return Err(Error::ModelOutputShape {
+                            model: member.name().to_string(),
+                            images: expected[0],
+                            actual: reference.dims().to_vec(),
+                        });
+                    }
+                    reference.expand([shape[0], dims[1]])
+                }
+            };
+            contexts.push(Context { one_hot: objective.one_hot(dims[1], &device), clean: outputs, reference });
         }
         let combined = match combination {
             Combination::LossMean => None,
@@ -101,10 +133,13 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
                         });
                     }
                 }
-                let outputs = contexts.iter().map(|c| c.clean.clone()).collect();
+                let combine = |part: fn(&Context<B>) -> &Tensor<B, 2>| {
+                    combine_logits(ensemble.weights(), combination, contexts.iter().map(|c| part(c).clone()).collect())
+                };
                 Some(Context {
                     one_hot: first.one_hot.clone(),
-                    clean: combine_logits(ensemble.weights(), combination, outputs),
+                    clean: combine(|c| &c.clean),
+                    reference: combine(|c| &c.reference),
                 })
             }
         };
@@ -115,7 +150,7 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
         self.objective.per_sample(LossInput {
             outputs,
             one_hot: context.one_hot.clone(),
-            clean_outputs: context.clean.clone(),
+            reference_outputs: context.reference.clone(),
         })
     }
 

@@ -159,3 +159,21 @@ fn batch_independence_check_needs_two_images() {
     let e = common_weakness::surrogate::check_batch_independence(&pixels, images(1, [1, 1, 2, 2], 0.0, 1.0), 1e-6);
     assert!(matches!(e, Err(Error::InvalidParameter { .. })));
 }
+
+#[test]
+fn evaluation_helpers_name_bad_input() {
+    use common_weakness::eval::{row_cosine, top_k_predictions, wilson_interval};
+    let logits = Tensor::<B, 2>::from_floats([[0.0, f32::NAN]], &device());
+    assert!(matches!(top_k_predictions(logits, 5), Err(Error::NonFiniteLogits { count: 1 })));
+    let ok = Tensor::<B, 2>::from_floats([[0.0, 1.0]], &device());
+    assert!(matches!(top_k_predictions(ok.clone(), 0), Err(Error::InvalidParameter { name: "k", .. })));
+    assert_eq!(top_k_predictions(ok.clone(), 5).unwrap(), vec![vec![1, 0]]);
+    let wide = Tensor::<B, 2>::from_floats([[0.0, 1.0, 2.0]], &device());
+    assert!(matches!(row_cosine(ok.clone(), wide), Err(Error::Shape { .. })));
+    let infinite = Tensor::<B, 2>::from_floats([[f32::INFINITY, 1.0]], &device());
+    assert!(matches!(row_cosine(ok, infinite), Err(Error::NonFiniteEmbedding { count: 1 })));
+    assert!(matches!(wilson_interval(3, 2), Err(Error::InvalidParameter { name: "successes", .. })));
+    assert!(matches!(wilson_interval(0, 0), Err(Error::InvalidParameter { name: "trials", .. })));
+    let [low, high] = wilson_interval(20, 20).unwrap();
+    assert!((low - 0.8389).abs() < 1e-4 && high == 1.0, "{low} {high}");
+}

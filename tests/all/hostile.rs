@@ -232,7 +232,7 @@ fn classification_losses_refuse_one_class_models_and_rank_any_logits() {
     let input = common_weakness::objective::LossInput {
         outputs: outputs.clone(),
         one_hot: Some(one_hot),
-        clean_outputs: outputs,
+        reference_outputs: outputs,
     };
     let margin = Objective::<B>::untargeted(vec![0]).with_loss(LossKind::Margin { confidence: 1e36 });
     let loss = super::common::values(margin.per_sample(input).unwrap());

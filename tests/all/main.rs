@@ -6,6 +6,7 @@ mod attacks;
 mod backend_agreement;
 mod batch;
 mod common;
+mod encoders;
 mod errors;
 mod estimators;
 mod gradient_mode;

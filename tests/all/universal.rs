@@ -261,7 +261,7 @@ fn the_confidence_loss_is_the_mean_of_the_highest_scores() {
     let objective = Objective::<B>::confidence(2);
     let outputs = Tensor::<B, 2>::from_floats([[0.1, 0.9, 0.5, 0.7], [0.3, 0.2, 0.0, 0.1]], &device());
     let input =
-        common_weakness::objective::LossInput { outputs: outputs.clone(), one_hot: None, clean_outputs: outputs };
+        common_weakness::objective::LossInput { outputs: outputs.clone(), one_hot: None, reference_outputs: outputs };
     let loss = values(objective.per_sample(input).unwrap());
     assert_abs_diff_eq!(loss[0], 0.8, epsilon = 1e-6);
     assert_abs_diff_eq!(loss[1], 0.25, epsilon = 1e-6);
