@@ -103,3 +103,33 @@ fn a_short_attack_raises_the_surrogate_losses_and_survives_the_png_round_trip() 
         "after the PNG round trip ‖δ‖∞ = {linf} > budget + one grey level"
     );
 }
+
+#[test]
+fn encoders_embed_photos_batch_independently_and_matching_pulls_toward_the_target() {
+    let Some(assets) = assets() else { return };
+    let (photos, _) = photos(&assets, 3);
+    let batch = images::load::<B, _>(&paths(&photos), 224, 224, &device()).unwrap();
+    let load = |v: LiteVariant| EfficientNetLite::<B>::load(v, assets.weights(v), &device()).unwrap();
+    let lite0 = load(LiteVariant::Lite0);
+    let (direct, encoded) =
+        (values(lite0.features(batch.clone())), values(lite0.clone().into_encoder().forward(batch.clone())));
+    let difference = direct.iter().zip(&encoded).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(difference < 1e-4, "the encoder's outputs differ from `features` by {difference}");
+    let encoders: Vec<Box<dyn Surrogate<B>>> =
+        vec![Box::new(lite0.into_encoder()), Box::new(load(LiteVariant::Lite1).into_encoder())];
+    assert_eq!(encoders[0].name(), "efficientnet-lite0-encoder");
+    assert_eq!(encoders[0].forward(batch.clone()).dims(), [3, 1280]);
+    check_batch_independence(encoders[0].as_ref(), batch.clone(), 1e-3).unwrap();
+
+    // Photo 0 pulled toward the embedding of photo 2, through random crops.
+    let ensemble = Ensemble::new(encoders).unwrap();
+    let objective = Objective::embedding_match(batch.clone().slice(2..3));
+    let crops = GradientEstimator::default().with_diversity(InputDiversity::crop());
+    let attack = Cwa::mi_cwa(CwaConfig { iterations: 2, ..CwaConfig::paper(16.0 / 255.0) })
+        .with_combination(Combination::LossMean)
+        .with_gradient(crops);
+    let outcome = attack.run(&ensemble, batch.slice(0..1), &objective).unwrap();
+    for (model, (before, after)) in outcome.initial_loss.iter().zip(&outcome.final_loss).enumerate() {
+        assert!(after < before, "encoder {model}: cosine distance to the target {before} -> {after}");
+    }
+}

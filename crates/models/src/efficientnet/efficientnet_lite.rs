@@ -242,20 +242,33 @@ impl<B: Backend> EfficientNetLite<B> {
 impl<B: SurrogateOps> EfficientNetLite<B> {
     /// ImageNet logits `[N, 1000]` of RGB images `[N, 3, H, W]` in `[0, 1]`.
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.features(images).matmul(self.classifier_weight.val()) + self.classifier_bias.val().unsqueeze()
+    }
+
+    /// The image embedding `[N, 1280]`: the globally pooled output of the head convolution,
+    /// the penultimate features that the classifier reads.
+    pub fn features(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let mut x = self.stem.forward(images * 2.0 - 1.0);
         for block in &self.blocks {
             x = block.forward(x);
         }
         let x = self.head.forward(x);
         let [n, c, h, w] = x.dims();
-        let pooled = x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c]);
-        pooled.matmul(self.classifier_weight.val()) + self.classifier_bias.val().unsqueeze()
+        x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c])
     }
 
     /// This model as a [`Surrogate`](common_weakness::surrogate::Surrogate) named after its variant
     /// (`efficientnet-lite0`, ...), with frozen parameters.
     pub fn into_surrogate(self) -> EfficientNetLiteSurrogate<B> {
         from_module(self.variant.name(), self, |model: &EfficientNetLite<B>, images| model.forward(images))
+    }
+
+    /// This model as an encoder: a surrogate whose outputs are [`features`](Self::features)
+    /// (no classifier), named `efficientnet-lite0-encoder`, ..., with frozen parameters. For
+    /// the label-free objectives (`Objective::feature_distortion`, `Objective::embedding_match`).
+    pub fn into_encoder(self) -> EfficientNetLiteSurrogate<B> {
+        let name = format!("{}-encoder", self.variant.name());
+        from_module(name, self, |model: &EfficientNetLite<B>, images| model.features(images))
     }
 }
 
