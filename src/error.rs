@@ -71,7 +71,10 @@ pub enum Error {
         requirement: &'static str,
     },
     /// Models whose outputs are combined (or scored against labels) disagree in output size.
-    #[error("model `{model}` outputs {actual} values per image but `{first}` outputs {expected}")]
+    #[error(
+        "model `{model}` outputs {actual} values per image but `{first}` outputs {expected}; the logit \
+         combinations need equal sizes (encoders of different widths: use Combination::LossMean)"
+    )]
     OutputMismatch {
         /// The first model's name.
         first: String,
