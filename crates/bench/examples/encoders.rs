@@ -19,7 +19,9 @@
 //!
 //! It prints one row per (split, loss, budget, iterations, method, model), writes
 //! `results.json` / `results.csv` and, for the first split, a contact sheet per run
-//! (original | perturbation × 5 | adversarial) to the output folder.
+//! (original | perturbation × 5 | adversarial) and a small JPEG per setting comparing the
+//! methods on the first three photos (original | target, for matching | one column per
+//! method, in `--methods` order) to the output folder.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -290,6 +292,10 @@ fn main() -> Result<()> {
             );
             for &budget in &options.budgets {
                 for &iterations in &options.iterations {
+                    let mut columns = vec![clean.clone()];
+                    if loss == Loss::Matching {
+                        columns.push(targets.clone());
+                    }
                     for &method in &options.methods {
                         let run_started = Instant::now();
                         let adversarial = match attack(method, loss, budget as f64 / 255.0, iterations, ssa_samples) {
@@ -336,6 +342,12 @@ fn main() -> Result<()> {
                             let sheet = options.out.join("contact_sheets").join(format!("{name}.png"));
                             images::contact_sheet(&clean, &adversarial, 5.0, sheet)?;
                         }
+                        columns.push(adversarial);
+                    }
+                    if target_model == held_out[0] {
+                        let name = format!("{loss:?}-{budget}-{iterations}.jpg").to_lowercase();
+                        let columns: Vec<_> = columns.iter().collect();
+                        images::comparison_grid(&columns, 3, 160, options.out.join("previews").join(name))?;
                     }
                 }
             }

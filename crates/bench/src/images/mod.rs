@@ -6,6 +6,7 @@
 //! survives; `examples/imagenet_transfer.rs` of this crate reports both.
 
 mod contact_sheet;
+mod grid;
 
 use std::path::Path;
 
@@ -15,6 +16,7 @@ use image::imageops::FilterType;
 use image::{ImageBuffer, Rgb, RgbImage};
 
 pub use contact_sheet::contact_sheet;
+pub use grid::comparison_grid;
 
 use common_weakness::Error as AttackError;
 

@@ -87,3 +87,25 @@ fn nan_pixels_are_refused_instead_of_written_black() {
     assert!(matches!(e, Error::Attack(AttackError::InvalidPixels { count: 1, .. })), "{e}");
     assert!(!file.exists());
 }
+
+#[test]
+fn a_comparison_grid_has_one_tile_per_column_and_row_and_refuses_mismatched_columns() {
+    let folder = scratch("grid");
+    let (a, b) = (random_images(7, [4, 3, 10, 12], 0.0, 1.0), Tensor::<B, 4>::full([4, 3, 10, 12], 0.4, &device()));
+    images::comparison_grid(&[&a, &b], 3, 16, folder.join("grid.jpg")).unwrap();
+    let decoded = image::open(folder.join("grid.jpg")).unwrap().to_rgb8();
+    assert_eq!(decoded.dimensions(), (2 * 16, 3 * 16));
+    // The flat grey column survives the resize and the JPEG round trip within a few levels.
+    let grey = (0.4f32 * 255.0).round();
+    assert!(decoded.enumerate_pixels().filter(|(x, _, _)| *x >= 20).all(|(_, _, p)| (p[0] as f32 - grey).abs() <= 4.0));
+    let other = random_images(8, [4, 3, 10, 10], 0.0, 1.0);
+    assert!(matches!(
+        images::comparison_grid(&[&a, &other], 3, 16, folder.join("bad.jpg")),
+        Err(Error::Attack(AttackError::Shape { .. }))
+    ));
+    assert!(matches!(
+        images::comparison_grid::<B>(&[], 3, 16, folder.join("empty.jpg")),
+        Err(Error::Attack(AttackError::Shape { .. }))
+    ));
+    std::fs::remove_dir_all(&folder).unwrap();
+}
