@@ -191,6 +191,51 @@ struct Row {
     seconds: f64,
 }
 
+impl Row {
+    const HEADER: &str = "budget iters method   model                               cosine [95% CI]    top-1 changed    top-5 changed       target hit  seconds";
+    const CSV_HEADER: &str = "split,loss,budget_255,iterations,method,model,role,cosine,cosine_low,cosine_high,top1_changed,top5_changed,target_hit,photos,seconds";
+
+    /// The row as a line of the printed table.
+    fn line(&self) -> String {
+        let v = &self.verdict;
+        format!(
+            "{:>6} {:>5} {:<8} {:<28} {:>22} {:>16} {:>16} {:>16} {:>8.0}",
+            format!("{}/255", self.budget),
+            self.iterations,
+            format!("{:?}", self.method),
+            format!("{} ({})", self.model, self.role),
+            format!("{:.3} [{:.3}, {:.3}]", v.cosine[0], v.cosine[1], v.cosine[2]),
+            v.top1_changed.cell(),
+            v.top5_changed.cell(),
+            v.target_hit.map(|r| r.cell()).unwrap_or_else(|| "-".into()),
+            self.seconds
+        )
+    }
+
+    /// The row as a line of `results.csv`.
+    fn csv(&self) -> String {
+        let v = &self.verdict;
+        format!(
+            "{},{:?},{},{},{:?},{},{},{:.4},{:.4},{:.4},{},{},{},{},{:.1}",
+            self.split,
+            self.loss,
+            self.budget,
+            self.iterations,
+            self.method,
+            self.model,
+            self.role,
+            v.cosine[0],
+            v.cosine[1],
+            v.cosine[2],
+            v.top1_changed.count,
+            v.top5_changed.count,
+            v.target_hit.map(|t| t.count.to_string()).unwrap_or_default(),
+            v.top1_changed.of,
+            self.seconds
+        )
+    }
+}
+
 /// A model as the judge sees it (no autodiff), with its clean views computed once.
 struct Judge {
     name: String,
@@ -278,18 +323,7 @@ fn main() -> Result<()> {
                 Loss::Matching => Objective::embedding_match(targets.clone()),
             };
             println!("\n{split}, {loss:?}: held-out {}; % with 95% Wilson intervals", judges[target_model].name);
-            println!(
-                "{:>6} {:>5} {:<8} {:<28} {:>22} {:>16} {:>16} {:>16} {:>8}",
-                "budget",
-                "iters",
-                "method",
-                "model",
-                "cosine [95% CI]",
-                "top-1 changed",
-                "top-5 changed",
-                "target hit",
-                "seconds"
-            );
+            println!("{}", Row::HEADER);
             for &budget in &options.budgets {
                 for &iterations in &options.iterations {
                     let mut columns = vec![clean.clone()];
@@ -322,19 +356,7 @@ fn main() -> Result<()> {
                                 verdict: judge.verdict(adversarial.clone().inner(), &target_order, loss)?,
                                 seconds,
                             };
-                            let v = &row.verdict;
-                            println!(
-                                "{:>6} {:>5} {:<8} {:<28} {:>22} {:>16} {:>16} {:>16} {:>8.0}",
-                                format!("{budget}/255"),
-                                iterations,
-                                format!("{method:?}"),
-                                format!("{} ({})", row.model, row.role),
-                                format!("{:.3} [{:.3}, {:.3}]", v.cosine[0], v.cosine[1], v.cosine[2]),
-                                v.top1_changed.cell(),
-                                v.top5_changed.cell(),
-                                v.target_hit.map(|r| r.cell()).unwrap_or_else(|| "-".into()),
-                                seconds
-                            );
+                            println!("{}", row.line());
                             rows.push(row);
                         }
                         if target_model == held_out[0] {
@@ -357,27 +379,9 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&options.out)?;
     std::fs::write(options.out.join("results.json"), serde_json::to_string_pretty(&rows)?)?;
     let mut csv = std::fs::File::create(options.out.join("results.csv"))?;
-    writeln!(csv, "split,loss,budget_255,iterations,method,model,role,cosine,cosine_low,cosine_high,top1_changed,top5_changed,target_hit,photos,seconds")?;
-    for r in &rows {
-        writeln!(
-            csv,
-            "{},{:?},{},{},{:?},{},{},{:.4},{:.4},{:.4},{},{},{},{},{:.1}",
-            r.split,
-            r.loss,
-            r.budget,
-            r.iterations,
-            r.method,
-            r.model,
-            r.role,
-            r.verdict.cosine[0],
-            r.verdict.cosine[1],
-            r.verdict.cosine[2],
-            r.verdict.top1_changed.count,
-            r.verdict.top5_changed.count,
-            r.verdict.target_hit.map(|t| t.count.to_string()).unwrap_or_default(),
-            r.verdict.top1_changed.of,
-            r.seconds
-        )?;
+    writeln!(csv, "{}", Row::CSV_HEADER)?;
+    for row in &rows {
+        writeln!(csv, "{}", row.csv())?;
     }
     println!(
         "\nresults.json/csv and contact sheets in {}; total {:.0} s",
