@@ -110,24 +110,19 @@ impl<B: Backend> fmt::Debug for Objective<B> {
 }
 
 impl<B: Backend> Objective<B> {
+    /// A built-in loss without target images.
+    fn builtin(goal: Goal, labels: Option<Vec<usize>>, kind: LossKind) -> Self {
+        Self { goal, labels, loss: Loss::Builtin(kind), target_images: None }
+    }
+
     /// Untargeted cross-entropy: move each image away from its true label.
     pub fn untargeted(labels: Vec<usize>) -> Self {
-        Self {
-            goal: Goal::Untargeted,
-            labels: Some(labels),
-            loss: Loss::Builtin(LossKind::CrossEntropy),
-            target_images: None,
-        }
+        Self::builtin(Goal::Untargeted, Some(labels), LossKind::CrossEntropy)
     }
 
     /// Targeted cross-entropy: move each image towards its target label.
     pub fn targeted(targets: Vec<usize>) -> Self {
-        Self {
-            goal: Goal::Targeted,
-            labels: Some(targets),
-            loss: Loss::Builtin(LossKind::CrossEntropy),
-            target_images: None,
-        }
+        Self::builtin(Goal::Targeted, Some(targets), LossKind::CrossEntropy)
     }
 
     /// Untargeted feature distortion: push each model's output away from its clean output.
@@ -135,12 +130,7 @@ impl<B: Backend> Objective<B> {
     /// Its gradient is exactly zero at the clean images, so attacks using it need a random
     /// start (they refuse to run without one rather than silently return the clean images).
     pub fn feature_distortion() -> Self {
-        Self {
-            goal: Goal::Untargeted,
-            labels: None,
-            loss: Loss::Builtin(LossKind::FeatureDistortion),
-            target_images: None,
-        }
+        Self::builtin(Goal::Untargeted, None, LossKind::FeatureDistortion)
     }
 
     /// A user loss: `loss(input)` returns the per-sample values `[N]` to **minimise**.
@@ -154,12 +144,7 @@ impl<B: Backend> Objective<B> {
     /// Detector confidence ([`LossKind::Confidence`]): minimise the mean of each image's
     /// `top_k` highest scores.
     pub fn confidence(top_k: usize) -> Self {
-        Self {
-            goal: Goal::Untargeted,
-            labels: None,
-            loss: Loss::Builtin(LossKind::Confidence { top_k }),
-            target_images: None,
-        }
+        Self::builtin(Goal::Untargeted, None, LossKind::Confidence { top_k })
     }
 
     /// Targeted embedding matching ([`LossKind::EmbeddingMatch`]): pull every model's
@@ -178,12 +163,7 @@ impl<B: Backend> Objective<B> {
     /// assert!(objective.validate(5).is_ok()); // one target for five images
     /// ```
     pub fn embedding_match(targets: Tensor<B, 4>) -> Self {
-        Self {
-            goal: Goal::Targeted,
-            labels: None,
-            loss: Loss::Builtin(LossKind::EmbeddingMatch),
-            target_images: Some(targets),
-        }
+        Self { target_images: Some(targets), ..Self::builtin(Goal::Targeted, None, LossKind::EmbeddingMatch) }
     }
 
     /// Replaces the loss with a built-in one, keeping goal and labels.

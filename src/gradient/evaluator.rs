@@ -73,10 +73,11 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
     ) -> Result<Self> {
         let shape = clean.dims();
         let device = clean.device();
+        // `Objective::validate`, run before every evaluator, has checked the target count.
         let targets = objective.target_images();
         if let Some(targets) = targets {
-            let [count, channels, height, width] = targets.dims();
-            if [channels, height, width] != shape[1..] || (count != 1 && count != shape[0]) {
+            let [_, channels, height, width] = targets.dims();
+            if [channels, height, width] != shape[1..] {
                 return Err(Error::Shape {
                     what: "target images",
                     expected: format!(
@@ -136,11 +137,12 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
                 let combine = |part: fn(&Context<B>) -> &Tensor<B, 2>| {
                     combine_logits(ensemble.weights(), combination, contexts.iter().map(|c| part(c).clone()).collect())
                 };
-                Some(Context {
-                    one_hot: first.one_hot.clone(),
-                    clean: combine(|c| &c.clean),
-                    reference: combine(|c| &c.reference),
-                })
+                let clean = combine(|c| &c.clean);
+                let reference = match targets {
+                    None => clean.clone(),
+                    Some(_) => combine(|c| &c.reference),
+                };
+                Some(Context { one_hot: first.one_hot.clone(), clean, reference })
             }
         };
         Ok(Self { ensemble, objective, combination, contexts, combined })
