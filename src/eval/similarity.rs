@@ -70,8 +70,11 @@ pub fn row_cosine<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Result<Vec<f6
     if non_finite > 0 {
         return Err(Error::NonFiniteEmbedding { count: non_finite });
     }
-    Ok(a.chunks(width.max(1))
-        .zip(b.chunks(width.max(1)))
+    if width == 0 {
+        return Ok(vec![0.0; rows]);
+    }
+    Ok(a.chunks(width)
+        .zip(b.chunks(width))
         .map(|(x, y)| {
             let dot: f64 = x.iter().zip(y).map(|(&p, &q)| p as f64 * q as f64).sum();
             let norms = x.iter().map(|&p| (p as f64).powi(2)).sum::<f64>().sqrt()
@@ -82,6 +85,5 @@ pub fn row_cosine<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Result<Vec<f6
                 0.0
             }
         })
-        .take(rows)
         .collect())
 }

@@ -172,6 +172,8 @@ fn evaluation_helpers_name_bad_input() {
     assert!(matches!(row_cosine(ok.clone(), wide), Err(Error::Shape { .. })));
     let infinite = Tensor::<B, 2>::from_floats([[f32::INFINITY, 1.0]], &device());
     assert!(matches!(row_cosine(ok, infinite), Err(Error::NonFiniteEmbedding { count: 1 })));
+    let empty = Tensor::<B, 2>::zeros([2, 0], &device());
+    assert_eq!(row_cosine(empty.clone(), empty).unwrap(), vec![0.0, 0.0], "zero-width rows have similarity 0");
     assert!(matches!(wilson_interval(3, 2), Err(Error::InvalidParameter { name: "successes", .. })));
     assert!(matches!(wilson_interval(0, 0), Err(Error::InvalidParameter { name: "trials", .. })));
     let [low, high] = wilson_interval(20, 20).unwrap();
