@@ -253,10 +253,11 @@ impl Judge {
         clean: Tensor<DefaultBackend, 4>,
         targets: Tensor<DefaultBackend, 4>,
     ) -> Result<Self> {
+        let clean_embedding = model.features(clean);
         Ok(Self {
             name: name.to_string(),
-            clean_embedding: model.features(clean.clone()),
-            clean_top1: top_k_predictions(model.forward(clean), 1)?.concat(),
+            clean_top1: top_k_predictions(model.classify(clean_embedding.clone()), 1)?.concat(),
+            clean_embedding,
             target_embedding: model.features(targets),
             model,
         })
@@ -265,8 +266,8 @@ impl Judge {
     /// This model's verdict on `adversarial`; photo i's target is photo `order[i]`.
     fn verdict(&self, adversarial: Tensor<DefaultBackend, 4>, order: &[usize], loss: Loss) -> Result<Verdict> {
         let n = order.len();
-        let embedding = self.model.features(adversarial.clone());
-        let top5 = top_k_predictions(self.model.forward(adversarial), 5)?;
+        let embedding = self.model.features(adversarial);
+        let top5 = top_k_predictions(self.model.classify(embedding.clone()), 5)?;
         let reference = match loss {
             Loss::Distortion => self.clean_embedding.clone(),
             Loss::Matching => self.target_embedding.clone(),

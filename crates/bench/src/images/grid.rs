@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use image::imageops::FilterType;
 use image::RgbImage;
 
-use super::to_rgb8;
+use super::{create_parent, to_rgb8};
 use common_weakness::Error as AttackError;
 
 use crate::error::{Error, Result};
@@ -55,9 +55,7 @@ pub fn comparison_grid<B: Backend>(
             image::imageops::replace(&mut grid, &small, (column as u32 * tile).into(), (row as u32 * tile).into());
         }
     }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
+    create_parent(path)?;
     let file = std::fs::File::create(path)?;
     image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::BufWriter::new(file), 90)
         .encode_image(&grid)

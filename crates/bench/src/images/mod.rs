@@ -22,11 +22,17 @@ use common_weakness::Error as AttackError;
 
 use crate::error::{Error, Result};
 
-/// Writes an 8-bit RGB image as PNG, creating parent folders.
-fn write_png(image: &RgbImage, path: &Path) -> Result<()> {
+/// Creates the folders above `path`, if any.
+fn create_parent(path: &Path) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
+    Ok(())
+}
+
+/// Writes an 8-bit RGB image as PNG, creating parent folders.
+fn write_png(image: &RgbImage, path: &Path) -> Result<()> {
+    create_parent(path)?;
     image
         .save_with_format(path, image::ImageFormat::Png)
         .map_err(|source| Error::Image { path: path.to_path_buf(), source })

@@ -242,7 +242,13 @@ impl<B: Backend> EfficientNetLite<B> {
 impl<B: SurrogateOps> EfficientNetLite<B> {
     /// ImageNet logits `[N, 1000]` of RGB images `[N, 3, H, W]` in `[0, 1]`.
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        self.features(images).matmul(self.classifier_weight.val()) + self.classifier_bias.val().unsqueeze()
+        self.classify(self.features(images))
+    }
+
+    /// ImageNet logits `[N, 1000]` of embeddings `[N, 1280]` from [`features`](Self::features):
+    /// the classifier alone, for callers that need both without running the network twice.
+    pub fn classify(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+        features.matmul(self.classifier_weight.val()) + self.classifier_bias.val().unsqueeze()
     }
 
     /// The image embedding `[N, 1280]`: the globally pooled output of the head convolution,
