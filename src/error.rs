@@ -33,6 +33,14 @@ pub enum Error {
         /// Labels given.
         labels: usize,
     },
+    /// The image indices given to an attack run are not one per image.
+    #[error("{indices} image indices for a batch of {images} images: give one index per image")]
+    IndexMismatch {
+        /// Images in the batch.
+        images: usize,
+        /// Indices given.
+        indices: usize,
+    },
     /// A label (or target class) is not a valid class index of the models.
     #[error("label {label} of image {index} is out of range: the models have {classes} classes")]
     LabelOutOfRange {

@@ -130,7 +130,7 @@ impl ThreatModel {
             Norm::L2 => {
                 let direction = norm::Normalization::L2.apply(rng.normal::<B>(shape, device));
                 let dim = (shape[1] * shape[2] * shape[3]) as f32;
-                let radii: Vec<f32> = (0..shape[0]).map(|_| budget * rng.unit().powf(1.0 / dim)).collect();
+                let radii: Vec<f32> = (0..shape[0]).map(|image| budget * rng.unit_for(image).powf(1.0 / dim)).collect();
                 let radii = crate::host::tensor::<B, 1>(radii, [shape[0]], device);
                 norm::scale_per_sample(direction, radii)
             }

@@ -74,18 +74,65 @@ pub struct AttackOutcome<B: AutodiffBackend> {
 ///
 /// Attacks are `Send + Sync` and keep no state between runs: one attack can run on several
 /// threads at once, each run with its own seeded randomness.
+///
+/// Every random draw of a per-image attack is keyed by the attack's seed and the image's
+/// index in the whole image set ([`AttackRng::per_image`](crate::rng::AttackRng::per_image)):
+/// attacked in any batch, order or shard, with its index given to
+/// [`run_indexed`](Attack::run_indexed), an image gets the same adversarial example (up to
+/// the backend's floating-point differences between batch sizes; bit for bit on ndarray).
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::tensor::{Int, Tensor};
+/// use common_weakness::attack::{di_mi_fgsm, Attack};
+/// use common_weakness::ensemble::Ensemble;
+/// use common_weakness::objective::Objective;
+/// use common_weakness::observe::Silent;
+/// use common_weakness::surrogate::from_fn;
+/// use common_weakness::threat::ThreatModel;
+///
+/// type B = Autodiff<NdArray>;
+/// let device = Default::default();
+/// let model = from_fn("sums", |x: Tensor<B, 4>| x.clone().flatten(1, 3).sum_dim(1).cat(vec![x.flatten(1, 3).mean_dim(1)], 1));
+/// let ensemble = Ensemble::new(vec![Box::new(model)]).unwrap();
+/// let images = Tensor::<B, 4>::ones([4, 1, 8, 8], &device).mul_scalar(0.5);
+/// let labels = Tensor::<B, 1, Int>::from_ints([0, 1, 0, 1], &device);
+/// let attack = di_mi_fgsm(ThreatModel::linf(0.1), 5, 1.0, 3);
+/// let whole = attack.run(&ensemble, images.clone(), &Objective::cross_entropy(labels.clone())).unwrap();
+/// // The last two images as a shard of their own, with their indices in the whole set.
+/// let shard = attack
+///     .run_indexed(&ensemble, images.narrow(0, 2, 2), &Objective::cross_entropy(labels.narrow(0, 2, 2)), &[2, 3], &mut Silent)
+///     .unwrap();
+/// assert_eq!(whole.adversarial.narrow(0, 2, 2).into_data(), shard.adversarial.into_data());
+/// ```
 pub trait Attack<B: AutodiffBackend>: Send + Sync {
     /// The attack's display name.
     fn name(&self) -> &str;
 
-    /// Attacks `images` (`[N, C, H, W]`, pixels in `[0, 1]`), reporting to `observer`.
+    /// Attacks `images` (`[N, C, H, W]`, pixels in `[0, 1]`), image `i` being image
+    /// `image_indices[i]` of the whole image set (one index per image, or
+    /// [`Error::IndexMismatch`](crate::error::Error::IndexMismatch)); reports to `observer`.
+    fn run_indexed(
+        &self,
+        ensemble: &Ensemble<B>,
+        images: Tensor<B, 4>,
+        objective: &Objective<B>,
+        image_indices: &[usize],
+        observer: &mut dyn Observer,
+    ) -> Result<AttackOutcome<B>>;
+
+    /// Attacks `images` (`[N, C, H, W]`, pixels in `[0, 1]`), images `0..N` of their set,
+    /// reporting to `observer`.
     fn run_observed(
         &self,
         ensemble: &Ensemble<B>,
         images: Tensor<B, 4>,
         objective: &Objective<B>,
         observer: &mut dyn Observer,
-    ) -> Result<AttackOutcome<B>>;
+    ) -> Result<AttackOutcome<B>> {
+        let indices: Vec<usize> = (0..images.dims()[0]).collect();
+        self.run_indexed(ensemble, images, objective, &indices, observer)
+    }
 
     /// Attacks `images` silently.
     fn run(&self, ensemble: &Ensemble<B>, images: Tensor<B, 4>, objective: &Objective<B>) -> Result<AttackOutcome<B>> {
@@ -99,14 +146,15 @@ impl<B: AutodiffBackend, T: Iterate<B>> Attack<B> for T {
         self.plan().name
     }
 
-    fn run_observed(
+    fn run_indexed(
         &self,
         ensemble: &Ensemble<B>,
         images: Tensor<B, 4>,
         objective: &Objective<B>,
+        image_indices: &[usize],
         observer: &mut dyn Observer,
     ) -> Result<AttackOutcome<B>> {
-        run::drive(self, ensemble, images, objective, observer)
+        run::drive(self, ensemble, images, objective, image_indices, observer)
     }
 }
 

@@ -73,6 +73,7 @@ pub(crate) fn drive<B: AutodiffBackend, A: Iterate<B>>(
     ensemble: &Ensemble<B>,
     images: Tensor<B, 4>,
     objective: &Objective<B>,
+    image_indices: &[usize],
     observer: &mut dyn Observer,
 ) -> Result<AttackOutcome<B>> {
     let plan = attack.plan();
@@ -81,6 +82,9 @@ pub(crate) fn drive<B: AutodiffBackend, A: Iterate<B>>(
     input::check_images(&images)?;
     let x_nat = images.inner();
     let batch = x_nat.dims()[0];
+    if image_indices.len() != batch {
+        return Err(Error::IndexMismatch { images: batch, indices: image_indices.len() });
+    }
     objective.validate(batch)?;
     check_random_start(objective, plan.random_start)?;
     attack.validate()?;
@@ -93,6 +97,7 @@ pub(crate) fn drive<B: AutodiffBackend, A: Iterate<B>>(
         backend: B::name(&x_nat.device()),
         models: names.clone(),
         images: batch,
+        image_indices: image_indices.to_vec(),
         iterations: plan.iterations,
     };
     let initial_loss = batch_means(evaluator.clean_losses()?, names.len());
@@ -100,7 +105,7 @@ pub(crate) fn drive<B: AutodiffBackend, A: Iterate<B>>(
     observer.start(&info);
 
     let variable = Variable::Images { x_nat: x_nat.clone(), threat: plan.threat };
-    let mut run = Run::new(evaluator, variable, AttackRng::new(plan.seed), names);
+    let mut run = Run::new(evaluator, variable, AttackRng::per_image(plan.seed, image_indices), names);
     let mut x = match plan.random_start {
         true => plan.threat.random_start(&x_nat, &mut run.rng),
         false => x_nat.clone(),

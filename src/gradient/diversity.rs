@@ -102,34 +102,34 @@ impl InputDiversity {
         apply_all(&placements, images)
     }
 
-    /// Draws one transform per image of a `[N, C, H, W]` batch.
+    /// Draws one transform per image of a `[N, C, H, W]` batch, each from its image's stream.
     pub(crate) fn draw(&self, shape: [usize; 4], rng: &mut AttackRng) -> Vec<Placement> {
         let [n, _, h, w] = shape;
         (0..n)
-            .map(|_| match *self {
+            .map(|image| match *self {
                 InputDiversity::ResizePad { probability, resize_rate } => {
                     let (big_h, big_w) = ((h as f64 * resize_rate) as usize, (w as f64 * resize_rate) as usize);
-                    if (rng.unit() as f64) >= probability || big_h <= h {
+                    if (rng.unit_for(image) as f64) >= probability || big_h <= h {
                         return Placement::Identity;
                     }
-                    let size_h = h + (rng.unit() * (big_h - h) as f32) as usize;
+                    let size_h = h + (rng.unit_for(image) * (big_h - h) as f32) as usize;
                     let size_w = (size_h * w).div_ceil(h).min(big_w);
-                    let top = (rng.unit() * (big_h - size_h + 1) as f32) as usize;
-                    let left = (rng.unit() * (big_w - size_w + 1) as f32) as usize;
+                    let top = (rng.unit_for(image) * (big_h - size_h + 1) as f32) as usize;
+                    let left = (rng.unit_for(image) * (big_w - size_w + 1) as f32) as usize;
                     Placement::ResizePad { size: [size_h, size_w], canvas: [big_h, big_w], offset: [top, left] }
                 }
                 InputDiversity::Translate { padding } => {
                     let span = (2 * padding + 1) as f32;
-                    let dy = ((rng.unit() * span) as usize).min(2 * padding);
-                    let dx = ((rng.unit() * span) as usize).min(2 * padding);
+                    let dy = ((rng.unit_for(image) * span) as usize).min(2 * padding);
+                    let dx = ((rng.unit_for(image) * span) as usize).min(2 * padding);
                     Placement::Translate { padding, offset: [dy, dx] }
                 }
                 InputDiversity::Crop { min_scale, max_scale } => {
-                    let scale = min_scale + rng.unit() as f64 * (max_scale - min_scale);
+                    let scale = min_scale + rng.unit_for(image) as f64 * (max_scale - min_scale);
                     let side = |length: usize| ((scale.sqrt() * length as f64).round() as usize).clamp(1, length);
                     let size = [side(h), side(w)];
-                    let top = ((rng.unit() * (h - size[0] + 1) as f32) as usize).min(h - size[0]);
-                    let left = ((rng.unit() * (w - size[1] + 1) as f32) as usize).min(w - size[1]);
+                    let top = ((rng.unit_for(image) * (h - size[0] + 1) as f32) as usize).min(h - size[0]);
+                    let left = ((rng.unit_for(image) * (w - size[1] + 1) as f32) as usize).min(w - size[1]);
                     Placement::Crop { size, offset: [top, left] }
                 }
             })

@@ -49,6 +49,12 @@ pub struct RunInfo {
     pub models: Vec<String>,
     /// Images in the batch.
     pub images: usize,
+    /// Each image's index in the whole image set, which keys its random stream
+    /// ([`AttackRng::per_image`](crate::rng::AttackRng::per_image)); `0..images` unless the
+    /// run was given others ([`Attack::run_indexed`](crate::attack::Attack::run_indexed)).
+    /// Empty for universal runs, whose draws are not per image.
+    #[serde(default)]
+    pub image_indices: Vec<usize>,
     /// Iterations configured.
     pub iterations: usize,
 }

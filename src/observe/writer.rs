@@ -22,7 +22,7 @@ pub enum RecordFormat {
 ///
 /// let mut writer = RecordWriter::new(Vec::new(), RecordFormat::Csv);
 /// let info = RunInfo { attack: "MI-CWA".into(), config: serde_json::Value::Null, seed: 0,
-///     backend: "ndarray".into(), models: vec!["a".into()], images: 1, iterations: 1 };
+///     backend: "ndarray".into(), models: vec!["a".into()], images: 1, image_indices: vec![0], iterations: 1 };
 /// writer.start(&info);
 /// writer.observe(&IterationRecord { iteration: 1, loss_per_model: vec![-0.5], gradient_cosine: None,
 ///     perturbation_linf: 0.06, perturbation_l2: 1.0, seconds: 0.01 });

@@ -283,6 +283,7 @@ impl Universal {
             backend: B::name(&first.images.device()),
             models: ensemble.names().into_iter().map(String::from).collect(),
             images: batches.iter().map(Batch::len).sum(),
+            image_indices: Vec::new(),
             iterations: self.epochs.saturating_mul(batches.len()),
         };
         Ok(Setup { objectives, info, shape })

@@ -17,4 +17,5 @@ mod observers;
 mod properties;
 mod roles;
 mod serde_config;
+mod sharding;
 mod universal;

@@ -41,6 +41,7 @@ fn progress_lines_name_models_and_measurements() {
         backend: "ndarray".into(),
         models: vec!["a".into(), "b".into()],
         images: 2,
+        image_indices: vec![0, 1],
         iterations: 10,
     };
     progress.start(&info);

@@ -19,6 +19,9 @@ pub enum Error {
     /// A result file could not be written as JSON.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    /// The result files of a sharded run could not be merged.
+    #[error(transparent)]
+    Merge(#[from] crate::shard::MergeError),
     /// An image file could not be read, decoded or written.
     #[error("image `{path}`: {source}")]
     Image {

@@ -20,7 +20,14 @@
 //! cargo run --release --example transfer_table                  # 32 images, ~10 minutes on 2 cores
 //! cargo run --release --example transfer_table -- --full        # all 1,000 images of the slice
 //! cargo run --release --example transfer_table -- --images 200 --attacks MI-FGSM,MI-CWA --out docs/results
+//! # The same run in two processes (or on two machines), then merged: identical tables.
+//! cargo run --release --example transfer_table -- --images 200 --shard 1/2 --out shard-1
+//! cargo run --release --example transfer_table -- --images 200 --shard 2/2 --out shard-2
+//! cargo run --release --example transfer_table -- --merge shard-1,shard-2 --out merged
 //! ```
+//!
+//! A shard writes its success counts; the landscape measurements need every image in one
+//! process and run only unsharded.
 
 mod chart;
 mod landscape;
@@ -38,6 +45,7 @@ use common_weakness::eval::{predictions, success_rate, SuccessRate};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, RandomizedSmoothing, ResizePad, Target};
+use common_weakness_bench::shard::{merge, Mergeable, Shard, ShardFile};
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::ZooModel;
@@ -65,6 +73,14 @@ struct Options {
     /// Skip the landscape measurements.
     #[arg(long)]
     no_landscape: bool,
+    /// Attack only shard k of N equal parts of the images (e.g. `2/4`); merge the shards'
+    /// output folders with `--merge`.
+    #[arg(long, default_value = "1/1")]
+    shard: Shard,
+    /// Merge the output folders of the shards of one run (comma-separated) into `--out`,
+    /// attacking nothing.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["images", "full", "attacks", "shard"])]
+    merge: Vec<PathBuf>,
     /// The output folder.
     #[arg(long, default_value = "transfer-table")]
     out: PathBuf,
@@ -103,7 +119,7 @@ fn attacks(budget: f64, filter: &Option<Vec<String>>) -> Vec<(String, AttackSpec
 }
 
 /// One (budget, attack, row) cell of the table.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Cell {
     budget: String,
     attack: String,
@@ -112,12 +128,35 @@ struct Cell {
     seconds: f64,
 }
 
+/// The cells of the shards add up: successes, images and seconds.
+impl Mergeable for Cell {
+    fn key(&self) -> String {
+        format!("{} {} {}", self.budget, self.attack, self.row)
+    }
+
+    fn absorb(&mut self, other: Self) {
+        self.success = mean_rate(&[self.success, other.success]);
+        self.seconds += other.seconds;
+    }
+}
+
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
+    if !options.merge.is_empty() {
+        return merge_shards(&options.merge, &options.out);
+    }
     let image_count = if options.full { 1000 } else { options.images.into() };
+    let shard = options.shard;
+    let indices: Vec<usize> = shard.range(image_count).collect();
+    if indices.is_empty() {
+        eprintln!("shard {shard} of {image_count} images holds no image: use fewer shards");
+        std::process::exit(2);
+    }
     let started = Instant::now();
     let device = Default::default();
     let (images, labels) = FashionMnist::test_slice()?.head::<B>(image_count, &device);
+    let images = images.narrow(0, indices[0], indices.len());
+    let labels = labels[indices[0]..indices[0] + indices.len()].to_vec();
     let surrogates: Vec<Box<dyn Surrogate<B>>> =
         SURROGATES.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
     let plain = |m: ZooModel| -> Result<Box<dyn Target<B>>> { Ok(Box::new(m.load::<B>(&device)?)) };
@@ -128,13 +167,14 @@ fn main() -> Result<()> {
     targets.push(Box::new(Defended::new(wide()?, Jpeg::new(75)?, SEED)));
     targets.push(Box::new(RandomizedSmoothing::new(wide()?, 0.25, 20, SEED)?));
 
-    println!("Fashion-MNIST test slice: {} images; clean accuracy", labels.len());
+    println!("Fashion-MNIST test slice: {} images (shard {shard}); clean accuracy", labels.len());
     let accuracy = |predicted: &[usize]| {
         predicted.iter().zip(&labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64
     };
     let clean_surrogates: Vec<Vec<usize>> =
         surrogates.iter().map(|s| predictions(s.forward(images.clone()))).collect::<common_weakness::Result<_>>()?;
-    let clean_targets: Vec<Vec<usize>> = targets.iter().map(|t| t.predict(images.clone())).collect::<Result<_>>()?;
+    let clean_targets: Vec<Vec<usize>> =
+        targets.iter().map(|t| t.predict_indexed(images.clone(), &indices)).collect::<Result<_>>()?;
     for (name, predicted) in surrogates.iter().map(|s| s.name().to_string()).zip(&clean_surrogates) {
         println!("  surrogate {name:<32} {:5.1}%", 100.0 * accuracy(predicted));
     }
@@ -151,7 +191,10 @@ fn main() -> Result<()> {
         println!("\nbudget {budget}/255: {} attacks", list.len());
         for (name, spec) in list {
             let timer = Instant::now();
-            let adversarial = spec.build::<B>().run(&ensemble, images.clone(), &objective)?.adversarial;
+            let adversarial = spec
+                .build::<B>()
+                .run_indexed(&ensemble, images.clone(), &objective, &indices, &mut Silent)?
+                .adversarial;
             let seconds = timer.elapsed().as_secs_f64();
             let cell = |row: String, success| Cell {
                 budget: format!("{budget}/255"),
@@ -168,7 +211,7 @@ fn main() -> Result<()> {
             cells.push(cell("white-box (mean of 4)".into(), mean_rate(&white_box)));
             let mut summary = Vec::new();
             for (target, clean) in targets.iter().zip(&clean_targets) {
-                let predicted = target.predict(adversarial.clone())?;
+                let predicted = target.predict_indexed(adversarial.clone(), &indices)?;
                 let rate = success_rate(Goal::Untargeted, &labels, &labels, clean, &predicted)?;
                 summary.push(format!("{:.0}", 100.0 * rate.over_all()));
                 cells.push(cell(target.target_name().to_string(), rate));
@@ -186,23 +229,10 @@ fn main() -> Result<()> {
         }
     }
 
-    std::fs::create_dir_all(&options.out)?;
-    let rows: Vec<String> = std::iter::once("white-box (mean of 4)".to_string())
-        .chain(targets.iter().map(|t| t.target_name().to_string()))
-        .collect();
-    let mut markdown = String::new();
-    for budget in BUDGETS {
-        let label = format!("{budget}/255");
-        let selected: Vec<&Cell> = cells.iter().filter(|c| c.budget == label).collect();
-        write_csv(&options.out.join(format!("transfer-{budget}.csv")), &selected)?;
-        markdown += &markdown_table(&label, &rows, &selected);
-        if budget == BUDGETS[0] {
-            chart::bars(&options.out.join(format!("transfer-{budget}.svg")), &label, &rows[1..], &selected)?;
-        }
-    }
-    std::fs::write(options.out.join("results.json"), serde_json::to_string_pretty(&cells)?)?;
-
-    if !options.no_landscape {
+    let mut markdown = write_tables(&options.out, &ShardFile { shard, images: image_count, results: cells })?;
+    if shard != Shard::WHOLE {
+        println!("shard {shard}: no landscape measurements (they need every image in one process)");
+    } else if !options.no_landscape {
         let chosen: Vec<(String, Tensor<B, 4>)> = ["MI-FGSM", "MI-SAM", "MI-CSE", "MI-CWA"]
             .iter()
             .filter_map(|name| adversarials.get(*name).map(|x| (name.to_string(), x.clone())))
@@ -217,6 +247,47 @@ fn main() -> Result<()> {
     std::fs::write(options.out.join("tables.md"), &markdown)?;
     println!("\n{markdown}");
     println!("wrote {} in {:.0} s", options.out.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Writes the CSV tables, the bar chart, `results.json` (the cells with their shard) and
+/// returns the markdown tables.
+fn write_tables(out: &std::path::Path, file: &ShardFile<Cell>) -> Result<String> {
+    std::fs::create_dir_all(out)?;
+    let cells = &file.results;
+    let mut rows: Vec<String> = Vec::new();
+    for cell in cells {
+        if !rows.contains(&cell.row) {
+            rows.push(cell.row.clone());
+        }
+    }
+    let mut markdown = String::new();
+    for budget in BUDGETS {
+        let label = format!("{budget}/255");
+        let selected: Vec<&Cell> = cells.iter().filter(|c| c.budget == label).collect();
+        if selected.is_empty() {
+            continue;
+        }
+        write_csv(&out.join(format!("transfer-{budget}.csv")), &selected)?;
+        markdown += &markdown_table(&label, &rows, &selected);
+        if budget == BUDGETS[0] {
+            chart::bars(&out.join(format!("transfer-{budget}.svg")), &label, &rows[1..], &selected)?;
+        }
+    }
+    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(file)?)?;
+    Ok(markdown)
+}
+
+/// `--merge`: the tables of a whole run from its shards' output folders.
+fn merge_shards(folders: &[PathBuf], out: &std::path::Path) -> Result<()> {
+    let mut files: Vec<ShardFile<Cell>> = Vec::with_capacity(folders.len());
+    for folder in folders {
+        files.push(serde_json::from_str(&std::fs::read_to_string(folder.join("results.json"))?)?);
+    }
+    let images = files.first().map_or(0, |f| f.images);
+    let markdown = write_tables(out, &ShardFile { shard: Shard::WHOLE, images, results: merge(files)? })?;
+    std::fs::write(out.join("tables.md"), &markdown)?;
+    println!("{markdown}\nmerged {} shards into {}", folders.len(), out.display());
     Ok(())
 }
 

@@ -47,8 +47,27 @@ pub trait Target<B: Backend> {
     /// surrogates, which are targets too.)
     fn target_name(&self) -> &str;
 
-    /// The predicted class of each image `[N, C, H, W]` (pixels in `[0, 1]`).
-    fn predict(&self, images: Tensor<B, 4>) -> Result<Vec<usize>>;
+    /// The predicted class of each image `[N, C, H, W]` (pixels in `[0, 1]`), image `i`
+    /// being image `image_indices[i]` of the whole set: a randomised defence draws each
+    /// image's randomness from that image's stream of its seed, so that an image gets the
+    /// same prediction in any batch, order or shard.
+    fn predict_indexed(&self, images: Tensor<B, 4>, image_indices: &[usize]) -> Result<Vec<usize>>;
+
+    /// The predicted class of each image, images `0..N` of their set.
+    fn predict(&self, images: Tensor<B, 4>) -> Result<Vec<usize>> {
+        let indices: Vec<usize> = (0..images.dims()[0]).collect();
+        self.predict_indexed(images, &indices)
+    }
+}
+
+/// The checks before a prediction: valid pixels, one index per image.
+fn check_batch<B: Backend>(images: &Tensor<B, 4>, image_indices: &[usize]) -> Result<()> {
+    check_images(images)?;
+    let count = images.dims()[0];
+    match image_indices.len() == count {
+        true => Ok(()),
+        false => Err(common_weakness::Error::IndexMismatch { images: count, indices: image_indices.len() }.into()),
+    }
 }
 
 /// The arg-max prediction of a surrogate, after the checks an attack makes.
@@ -69,7 +88,8 @@ macro_rules! surrogate_targets {
             fn target_name(&self) -> &str {
                 Surrogate::name(self)
             }
-            fn predict(&self, images: Tensor<B, 4>) -> Result<Vec<usize>> {
+            fn predict_indexed(&self, images: Tensor<B, 4>, image_indices: &[usize]) -> Result<Vec<usize>> {
+                check_batch(&images, image_indices)?;
                 predict_plain(self, images)
             }
         }
@@ -92,8 +112,9 @@ pub trait Preprocessing {
     fn apply<B: Backend>(&self, images: Tensor<B, 4>, rng: &mut AttackRng) -> Result<Tensor<B, 4>>;
 }
 
-/// A model behind a [`Preprocessing`]. Random draws restart from `seed` at every call, so the
-/// same images always get the same predictions.
+/// A model behind a [`Preprocessing`]. Random draws restart from `seed` at every call, each
+/// image drawing from its own stream ([`AttackRng::per_image`]), so the same image always
+/// gets the same prediction.
 #[derive(Clone, Debug)]
 pub struct Defended<S, P> {
     model: S,
@@ -123,9 +144,9 @@ impl<B: Backend, S: Surrogate<B>, P: Preprocessing> Target<B> for Defended<S, P>
         &self.name
     }
 
-    fn predict(&self, images: Tensor<B, 4>) -> Result<Vec<usize>> {
-        check_images(&images)?;
-        let transformed = self.preprocessing.apply(images, &mut AttackRng::new(self.seed))?;
+    fn predict_indexed(&self, images: Tensor<B, 4>, image_indices: &[usize]) -> Result<Vec<usize>> {
+        check_batch(&images, image_indices)?;
+        let transformed = self.preprocessing.apply(images, &mut AttackRng::per_image(self.seed, image_indices))?;
         predict_plain(&self.model, transformed)
     }
 }

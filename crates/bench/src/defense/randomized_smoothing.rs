@@ -3,9 +3,8 @@
 
 use burn::tensor::{backend::Backend, Tensor};
 
-use super::Target;
+use super::{check_batch, Target};
 use crate::error::Result;
-use common_weakness::attack::check_images;
 use common_weakness::check::{at_least_one, positive};
 use common_weakness::eval::predictions;
 use common_weakness::rng::AttackRng;
@@ -13,7 +12,8 @@ use common_weakness::surrogate::Surrogate;
 
 /// Predicts the class the model returns most often on `samples` noisy copies
 /// `x + N(0, σ²)` of each image (ties go to the smaller class index). Noise is not clipped to
-/// `[0, 1]`, as in Cohen et al.; draws restart from `seed` at every call.
+/// `[0, 1]`, as in Cohen et al.; draws restart from `seed` at every call, from each image's
+/// own stream.
 #[derive(Clone, Debug)]
 pub struct RandomizedSmoothing<S> {
     model: S,
@@ -41,11 +41,11 @@ impl<B: Backend, S: Surrogate<B>> Target<B> for RandomizedSmoothing<S> {
         &self.name
     }
 
-    fn predict(&self, images: Tensor<B, 4>) -> Result<Vec<usize>> {
-        check_images(&images)?;
+    fn predict_indexed(&self, images: Tensor<B, 4>, image_indices: &[usize]) -> Result<Vec<usize>> {
+        check_batch(&images, image_indices)?;
         self.model.check_input(images.dims())?;
         let shape = images.dims();
-        let mut rng = AttackRng::new(self.seed);
+        let mut rng = AttackRng::per_image(self.seed, image_indices);
         let mut votes: Vec<Vec<usize>> = vec![Vec::new(); shape[0]];
         for _ in 0..self.samples {
             let noise = rng.normal::<B>(shape, &images.device()).mul_scalar(self.sigma);

@@ -103,3 +103,28 @@ fn smoothing_takes_the_majority_vote() {
     let smoothed = RandomizedSmoothing::new(brightness(), 0.25, 101, 5).unwrap();
     assert_eq!(smoothed.predict(x).unwrap(), vec![1]);
 }
+
+/// Each image's randomised prediction depends on its index in the set, not on its batch:
+/// shards and reversed batches predict what the whole batch does.
+#[test]
+fn randomised_defences_predict_each_image_the_same_in_any_shard_or_order() {
+    let x = images(11, [8, 1, 8, 8], 0.47, 0.53);
+    let smoothing = RandomizedSmoothing::new(brightness(), 0.5, 1, 3).unwrap();
+    let resize_pad = Defended::new(brightness(), ResizePad::new(), 3);
+    let targets: [&dyn Target<B>; 2] = [&smoothing, &resize_pad];
+    for target in targets {
+        let whole = target.predict(x.clone()).unwrap();
+        let mut sharded = target.predict_indexed(x.clone().narrow(0, 0, 3), &[0, 1, 2]).unwrap();
+        sharded.extend(target.predict_indexed(x.clone().narrow(0, 3, 5), &[3, 4, 5, 6, 7]).unwrap());
+        assert_eq!(whole, sharded, "{}", target.target_name());
+        let reversed = x.clone().flip([0]);
+        let mut backwards = target.predict_indexed(reversed, &[7, 6, 5, 4, 3, 2, 1, 0]).unwrap();
+        backwards.reverse();
+        assert_eq!(whole, backwards, "{}", target.target_name());
+    }
+    // The draws do depend on the index: other indices, other votes.
+    let shifted = smoothing.predict_indexed(x.clone(), &[8, 9, 10, 11, 12, 13, 14, 15]).unwrap();
+    assert_ne!(smoothing.predict(x.clone()).unwrap(), shifted);
+    let e = smoothing.predict_indexed(x, &[0]).unwrap_err();
+    assert!(matches!(e, Error::Attack(AttackError::IndexMismatch { images: 8, indices: 1 })), "{e}");
+}

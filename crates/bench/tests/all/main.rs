@@ -6,4 +6,5 @@ mod common;
 mod defenses;
 mod image_files;
 mod imagenet;
+mod shard;
 mod trained;

@@ -1,0 +1,144 @@
+//! Image sets split across processes or machines.
+//!
+//! Shard `k/N` of a run over `n` images attacks images `⌊(k−1)·n/N⌋ .. ⌊k·n/N⌋`, passing
+//! their indices in the whole set to the attack
+//! ([`Attack::run_indexed`](common_weakness::attack::Attack::run_indexed)) and to the
+//! randomised defences ([`Target::predict_indexed`](crate::defense::Target::predict_indexed)),
+//! so every image gets the adversarial example and the predictions it gets in a single run.
+//! Each shard writes its counts to a [`ShardFile`]; [`merge`] adds them up.
+//!
+//! ```
+//! use common_weakness_bench::shard::Shard;
+//!
+//! let shard: Shard = "2/3".parse().unwrap();
+//! assert_eq!(shard.range(10), 3..6);
+//! assert_eq!(Shard::WHOLE.range(10), 0..10);
+//! assert!("0/3".parse::<Shard>().is_err() && "4/3".parse::<Shard>().is_err());
+//! ```
+
+use std::fmt;
+use std::ops::Range;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Shard `index` (1-based) of `count` equal parts of an image set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// Which part, from 1 to `count`.
+    pub index: usize,
+    /// How many parts.
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole set as one shard.
+    pub const WHOLE: Shard = Shard { index: 1, count: 1 };
+
+    /// The images of this shard in a set of `total`: consecutive, and the shards `1..=count`
+    /// cover `0..total` once.
+    pub fn range(&self, total: usize) -> Range<usize> {
+        let bound = |k: usize| k * total / self.count;
+        bound(self.index - 1)..bound(self.index)
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    /// `k/N` with `1 ≤ k ≤ N`.
+    fn from_str(value: &str) -> Result<Self, String> {
+        let invalid = || format!("invalid shard `{value}`: expected k/N with 1 <= k <= N, e.g. 2/4");
+        let (index, count) = value.split_once('/').ok_or_else(invalid)?;
+        let (index, count): (usize, usize) =
+            (index.trim().parse().map_err(|_| invalid())?, count.trim().parse().map_err(|_| invalid())?);
+        match (1..=count).contains(&index) {
+            true => Ok(Shard { index, count }),
+            false => Err(invalid()),
+        }
+    }
+}
+
+/// A result that adds up across shards: a count of successes, a time.
+pub trait Mergeable {
+    /// What identifies the result (the same in every shard), e.g. budget, attack and target.
+    fn key(&self) -> String;
+    /// Adds another shard's result for the same key.
+    fn absorb(&mut self, other: Self);
+}
+
+/// What one shard of a benchmark run writes: which shard, of how many images, and its
+/// results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardFile<T> {
+    /// The shard.
+    pub shard: Shard,
+    /// Images in the whole set (not in the shard).
+    pub images: usize,
+    /// The shard's results, in the order they were produced.
+    pub results: Vec<T>,
+}
+
+/// Why shard files cannot be merged.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MergeError {
+    /// No file was given.
+    #[error("no shard files to merge")]
+    Empty,
+    /// The files do not split one set into the same number of shards, each once.
+    #[error("the shards do not cover the set once: expected shards 1..={count} of {images} images, got {got}")]
+    Coverage {
+        /// Shards in the first file's split.
+        count: usize,
+        /// Images in the first file's set.
+        images: usize,
+        /// The shards found, as `k/N of n`.
+        got: String,
+    },
+    /// A result of one shard has no counterpart in another.
+    #[error(
+        "shard {shard} has no result `{key}`, which shard 1 has (or the reverse): were they run with the same options?"
+    )]
+    Unmatched {
+        /// The shard lacking it (or holding an extra one).
+        shard: Shard,
+        /// The result's key.
+        key: String,
+    },
+}
+
+/// The results of a whole run from the files of all its shards (in any order): each result
+/// absorbs its counterparts from the other shards, in the first shard's order.
+pub fn merge<T: Mergeable>(mut files: Vec<ShardFile<T>>) -> Result<Vec<T>, MergeError> {
+    files.sort_by_key(|f| f.shard.index);
+    let first = files.first().ok_or(MergeError::Empty)?;
+    let (count, images) = (first.shard.count, first.images);
+    let covered = files.len() == count
+        && files.iter().enumerate().all(|(i, f)| f.shard == Shard { index: i + 1, count } && f.images == images);
+    if !covered {
+        let got = files.iter().map(|f| format!("{} of {}", f.shard, f.images)).collect::<Vec<_>>().join(", ");
+        return Err(MergeError::Coverage { count, images, got });
+    }
+    let mut files = files.into_iter();
+    let mut merged = files.next().expect("checked above").results;
+    for file in files {
+        if file.results.len() != merged.len() {
+            let key = merged.first().map(Mergeable::key).unwrap_or_default();
+            return Err(MergeError::Unmatched { shard: file.shard, key });
+        }
+        for result in file.results {
+            let key = result.key();
+            match merged.iter_mut().find(|m| m.key() == key) {
+                Some(m) => m.absorb(result),
+                None => return Err(MergeError::Unmatched { shard: file.shard, key }),
+            }
+        }
+    }
+    Ok(merged)
+}

@@ -1,0 +1,73 @@
+//! Shards of an image set: their ranges, parsing, and merging their results.
+
+use common_weakness_bench::shard::{merge, MergeError, Mergeable, Shard, ShardFile};
+
+#[test]
+fn shards_cover_the_set_once_in_order() {
+    for total in 0..40 {
+        for count in 1..9 {
+            let ranges: Vec<_> = (1..=count).map(|index| Shard { index, count }.range(total)).collect();
+            assert_eq!(ranges[0].start, 0);
+            assert_eq!(ranges[count - 1].end, total);
+            assert!(ranges.windows(2).all(|w| w[0].end == w[1].start), "{total} images, {count} shards");
+            assert!(ranges.iter().all(|r| r.len() <= total.div_ceil(count)));
+        }
+    }
+}
+
+#[test]
+fn shards_parse_from_k_of_n() {
+    assert_eq!("3/4".parse::<Shard>(), Ok(Shard { index: 3, count: 4 }));
+    assert_eq!(Shard { index: 3, count: 4 }.to_string(), "3/4");
+    for bad in ["", "3", "0/4", "5/4", "1/0", "a/4", "-1/4"] {
+        let e = bad.parse::<Shard>().unwrap_err();
+        assert!(e.contains("expected k/N"), "{bad}: {e}");
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Count {
+    name: &'static str,
+    successes: usize,
+}
+
+impl Mergeable for Count {
+    fn key(&self) -> String {
+        self.name.into()
+    }
+    fn absorb(&mut self, other: Self) {
+        self.successes += other.successes;
+    }
+}
+
+fn file(index: usize, count: usize, results: Vec<Count>) -> ShardFile<Count> {
+    ShardFile { shard: Shard { index, count }, images: 10, results }
+}
+
+#[test]
+fn merging_adds_counts_of_every_shard_in_any_order() {
+    let a = |n| Count { name: "a", successes: n };
+    let b = |n| Count { name: "b", successes: n };
+    let merged = merge(vec![file(2, 2, vec![b(4), a(1)]), file(1, 2, vec![a(2), b(3)])]).unwrap();
+    assert_eq!(merged, vec![a(3), b(7)]);
+    assert_eq!(merge(vec![file(1, 1, vec![a(5)])]).unwrap(), vec![a(5)]);
+}
+
+#[test]
+fn merging_refuses_missing_duplicate_or_mismatched_shards() {
+    let a = || Count { name: "a", successes: 1 };
+    assert_eq!(merge::<Count>(vec![]), Err(MergeError::Empty));
+    for files in [
+        vec![file(1, 3, vec![a()]), file(2, 3, vec![a()])],
+        vec![file(1, 2, vec![a()]), file(1, 2, vec![a()])],
+        vec![file(1, 2, vec![a()]), ShardFile { images: 11, ..file(2, 2, vec![a()]) }],
+    ] {
+        assert!(matches!(merge(files), Err(MergeError::Coverage { .. })));
+    }
+    let other = Count { name: "other", successes: 1 };
+    let e = merge(vec![file(1, 2, vec![a()]), file(2, 2, vec![other])]).unwrap_err();
+    assert_eq!(e, MergeError::Unmatched { shard: Shard { index: 2, count: 2 }, key: "other".into() });
+    assert!(e.to_string().contains("same options"));
+    let e = merge(vec![file(1, 2, vec![a()]), file(2, 2, vec![])]).unwrap_err();
+    assert!(matches!(e, MergeError::Unmatched { .. }));
+}

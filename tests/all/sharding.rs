@@ -1,0 +1,104 @@
+//! Image sets attacked in shards, batches of any size or any order give every image the same
+//! adversarial example as one run over the whole set: every random draw is keyed by the
+//! run's seed and the image's index.
+
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::Tensor;
+use common_weakness::attack::{pgd, registry_at, Attack, Cwa, CwaConfig, VisitOrder};
+use common_weakness::ensemble::Ensemble;
+use common_weakness::gradient::{GradientEstimator, InputDiversity};
+use common_weakness::objective::Objective;
+use common_weakness::observe::Silent;
+use common_weakness::rng::AttackRng;
+use common_weakness::surrogate::from_fn;
+use common_weakness::threat::ThreatModel;
+use common_weakness::Error;
+
+use super::common::{device, images, mlp, values, B};
+
+const IMAGES: usize = 6;
+const SHAPE: [usize; 4] = [IMAGES, 1, 12, 12];
+
+/// Two MLPs and a small convolutional model over 12 × 12 images, 4 classes.
+fn ensemble() -> Ensemble<B> {
+    let mut rng = AttackRng::new(40);
+    let kernels = rng.normal::<B>([3, 1, 3, 3], &device()).mul_scalar(0.5);
+    let head = rng.normal::<B>([1, 1, 3 * 10 * 10, 4], &device()).reshape([3 * 10 * 10, 4]).mul_scalar(0.05);
+    let conv = from_fn("conv", move |x: Tensor<B, 4>| {
+        conv2d(x, kernels.clone(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
+            .tanh()
+            .flatten::<2>(1, 3)
+            .matmul(head.clone())
+    });
+    Ensemble::new(vec![mlp("mlp0", 100, 144, 8, 4), mlp("mlp1", 101, 144, 8, 4), Box::new(conv)]).unwrap()
+}
+
+fn labels(indices: &[usize]) -> Vec<usize> {
+    indices.iter().map(|i| i % 4).collect()
+}
+
+/// The adversarial examples of the images `indices` of the set, attacked as one batch.
+fn attack_at(attack: &dyn Attack<B>, ensemble: &Ensemble<B>, set: &Tensor<B, 4>, indices: &[usize]) -> Vec<Vec<f32>> {
+    let ids = Tensor::from_data(
+        burn::tensor::TensorData::new(indices.iter().map(|&i| i as i64).collect(), [indices.len()]),
+        &device(),
+    );
+    let batch = set.clone().select(0, ids);
+    let objective = Objective::untargeted(labels(indices));
+    let outcome = attack.run_indexed(ensemble, batch, &objective, indices, &mut Silent).unwrap();
+    assert_eq!(outcome.info.image_indices, indices);
+    let per_image = SHAPE[1..].iter().product::<usize>();
+    values(outcome.adversarial).chunks(per_image).map(<[f32]>::to_vec).collect()
+}
+
+/// One run over the whole set against two shards and a shuffled single batch: bit for bit.
+fn assert_shard_invariant(name: &str, attack: &dyn Attack<B>) {
+    let ensemble = ensemble();
+    let set = images(5, SHAPE, 0.0, 1.0);
+    let whole = attack_at(attack, &ensemble, &set, &(0..IMAGES).collect::<Vec<_>>());
+    let mut sharded = attack_at(attack, &ensemble, &set, &[0, 1]);
+    sharded.extend(attack_at(attack, &ensemble, &set, &[2, 3, 4, 5]));
+    let shuffled_order = [4, 1, 5, 0, 3, 2];
+    let shuffled = attack_at(attack, &ensemble, &set, &shuffled_order);
+    for image in 0..IMAGES {
+        assert!(whole[image] == sharded[image], "{name}: image {image} differs between the whole run and its shard");
+        let position = shuffled_order.iter().position(|&k| k == image).unwrap();
+        assert!(
+            whole[image] == shuffled[position],
+            "{name}: image {image} differs between the whole run and a shuffled batch"
+        );
+    }
+}
+
+#[test]
+fn every_registry_attack_gives_each_image_the_same_example_in_any_shard_or_order() {
+    for entry in registry_at(ThreatModel::linf(0.1)) {
+        assert_shard_invariant(entry.name, entry.defaults.build::<B>().as_ref());
+    }
+}
+
+#[test]
+fn random_starts_input_diversity_crops_and_shuffled_visits_are_per_image() {
+    let config = CwaConfig { random_start: true, ..CwaConfig::paper(0.1) }.with_seed(3);
+    let crops = GradientEstimator::default().with_diversity(InputDiversity::crop());
+    let cwa = Cwa::mi_cwa(config).with_order(VisitOrder::Shuffled).with_gradient(crops);
+    assert_shard_invariant("MI-CWA (random start, crops, shuffled visits)", &cwa);
+    assert_shard_invariant("PGD, L2", &pgd(ThreatModel::l2(1.0), 5, 0.25, 9));
+}
+
+#[test]
+fn different_indices_give_different_draws_and_a_wrong_count_is_refused() {
+    let ensemble = ensemble();
+    let set = images(5, SHAPE, 0.0, 1.0);
+    let attack = pgd(ThreatModel::linf(0.1), 1, 0.025, 1);
+    // The same image under two indices starts from two different random points.
+    let as_zero = attack_at(&attack, &ensemble, &set, &[0]);
+    let objective = Objective::untargeted(labels(&[0]));
+    let as_seven = attack.run_indexed(&ensemble, set.clone().narrow(0, 0, 1), &objective, &[7], &mut Silent).unwrap();
+    assert!(as_zero[0] != values(as_seven.adversarial));
+    let e = attack
+        .run_indexed(&ensemble, set.narrow(0, 0, 2), &Objective::untargeted(vec![0, 1]), &[0], &mut Silent)
+        .unwrap_err();
+    assert!(matches!(e, Error::IndexMismatch { images: 2, indices: 1 }), "{e}");
+}
