@@ -1,6 +1,7 @@
 //! Ensembles of surrogate models.
 
 use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -81,6 +82,8 @@ pub struct Ensemble<B: Backend> {
     members: Vec<Box<dyn Surrogate<B>>>,
     weights: Vec<f64>,
     gradient_mode: GradientMode,
+    /// Where each model lives, when set; every model on the images' device otherwise.
+    devices: Option<Vec<B::Device>>,
 }
 
 impl<B: Backend> Ensemble<B> {
@@ -90,7 +93,7 @@ impl<B: Backend> Ensemble<B> {
             return Err(Error::EmptyEnsemble);
         }
         let weights = vec![1.0; members.len()];
-        Ok(Self { members, weights, gradient_mode: GradientMode::default() })
+        Ok(Self { members, weights, gradient_mode: GradientMode::default(), devices: None })
     }
 
     /// Sets one weight per model (finite, ≥ 0, not all zero).
@@ -114,6 +117,64 @@ impl<B: Backend> Ensemble<B> {
     pub fn with_gradient_mode(mut self, mode: GradientMode) -> Self {
         self.gradient_mode = mode;
         self
+    }
+
+    /// Declares the device each model lives on (its parameters were loaded there), one per
+    /// model: several GPUs of one backend, or devices of Burn's remote backend. The attack
+    /// keeps its iterate on the images' device and moves, for every forward pass of model
+    /// `i`, the images to `devices[i]` and the outputs back; under autodiff the gradient
+    /// returns the same way ([`Ensemble::forward`]). The results equal those of an ensemble
+    /// on one device up to the backends' floating-point differences.
+    ///
+    /// What crosses devices per gradient of one model: the images `[N, C, H, W]` out, the
+    /// outputs `[N, K]` back, and for a gradient the outputs' gradient `[N, K]` out and the
+    /// images' gradient `[N, C, H, W]` back. The losses and the combined logits of
+    /// [`Combination::LogitMean`] and [`Combination::LogitSum`] are formed on the images'
+    /// device, where every model's outputs arrive.
+    ///
+    /// ```
+    /// use burn::backend::{Autodiff, NdArray};
+    /// use burn::tensor::Tensor;
+    /// use common_weakness::ensemble::Ensemble;
+    /// use common_weakness::surrogate::from_fn;
+    ///
+    /// type B = Autodiff<NdArray>;
+    /// let model = || Box::new(from_fn("sum", |x: Tensor<B, 4>| x.flatten(1, 3).sum_dim(1)));
+    /// let cpu = Default::default(); // a GPU backend has several: `CudaDevice::new(1)`, ...
+    /// let ensemble = Ensemble::new(vec![model(), model()]).unwrap().with_devices(vec![cpu, cpu]).unwrap();
+    /// assert_eq!(ensemble.devices().unwrap().len(), 2);
+    /// assert!(Ensemble::new(vec![model()]).unwrap().with_devices(vec![cpu, cpu]).is_err());
+    /// ```
+    pub fn with_devices(mut self, devices: Vec<B::Device>) -> Result<Self> {
+        if devices.len() != self.members.len() {
+            return Err(Error::Shape {
+                what: "ensemble devices",
+                expected: format!("one device per model ({})", self.members.len()),
+                actual: vec![devices.len()],
+            });
+        }
+        self.devices = Some(devices);
+        Ok(self)
+    }
+
+    /// The devices set by [`Ensemble::with_devices`], in model order.
+    pub fn devices(&self) -> Option<&[B::Device]> {
+        self.devices.as_deref()
+    }
+
+    /// Model `index`'s outputs for `images`, on the images' device: through the model's own
+    /// device when [`Ensemble::with_devices`] placed it elsewhere (differentiable: under
+    /// autodiff the gradient travels back the same way). Every forward pass of an attack
+    /// goes through here.
+    pub fn forward(&self, index: usize, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let member = &self.members[index];
+        match self.devices.as_ref().map(|devices| &devices[index]) {
+            Some(device) if *device != images.device() => {
+                let home = images.device();
+                member.forward(images.to_device(device)).to_device(&home)
+            }
+            _ => member.forward(images),
+        }
     }
 
     /// Number of models.

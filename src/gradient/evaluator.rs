@@ -89,9 +89,9 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
             }
         }
         let mut contexts = Vec::with_capacity(ensemble.len());
-        for member in ensemble.members() {
+        for (index, member) in ensemble.members().iter().enumerate() {
             member.check_input(shape)?;
-            let outputs = member.forward(Tensor::from_inner(clean.clone())).detach();
+            let outputs = ensemble.forward(index, Tensor::from_inner(clean.clone())).detach();
             let dims = outputs.dims();
             if dims[0] != shape[0] || dims[1] == 0 {
                 return Err(Error::ModelOutputShape {
@@ -104,7 +104,7 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
             let reference = match targets {
                 None => outputs.clone(),
                 Some(targets) => {
-                    let reference = member.forward(targets.clone()).detach();
+                    let reference = ensemble.forward(index, targets.clone()).detach();
                     let expected = [targets.dims()[0], dims[1]];
                     if reference.dims() != expected {
                         return Err(Error::ModelOutputShape {
@@ -169,7 +169,7 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
 
     /// Per-sample loss of model `index` at `x`: one forward pass, no backward.
     pub fn model_loss(&self, index: usize, x: &Tensor<B::InnerBackend, 4>) -> Result<Tensor<B::InnerBackend, 1>> {
-        let outputs = self.ensemble.members()[index].forward(Tensor::from_inner(x.clone())).detach();
+        let outputs = self.ensemble.forward(index, Tensor::from_inner(x.clone())).detach();
         Ok(self.loss(&self.contexts[index], outputs)?.inner())
     }
 
@@ -182,7 +182,7 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
     ) -> Result<Evaluation<B::InnerBackend>> {
         let input = Tensor::<B, 4>::from_inner(x.clone()).require_grad();
         let seen = transform.map_or_else(|| input.clone(), |t| t(input.clone()));
-        let outputs = self.ensemble.members()[index].forward(seen);
+        let outputs = self.ensemble.forward(index, seen);
         let loss = self.loss(&self.contexts[index], outputs)?;
         let gradient = backward(&input, loss.clone());
         let loss = loss.detach().inner();
@@ -202,7 +202,8 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
         }
         let input = Tensor::<B, 4>::from_inner(x.clone()).require_grad();
         let seen = transform.map_or_else(|| input.clone(), |t| t(input.clone()));
-        let outputs: Vec<Tensor<B, 2>> = self.ensemble.members().iter().map(|m| m.forward(seen.clone())).collect();
+        let outputs: Vec<Tensor<B, 2>> =
+            (0..self.ensemble.len()).map(|i| self.ensemble.forward(i, seen.clone())).collect();
         let mut losses = Vec::with_capacity(outputs.len());
         let root = match &self.combined {
             Some(context) => {
@@ -240,9 +241,9 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
         let input = Tensor::<B, 4>::from_inner(x.clone()).require_grad();
         let seen = transform.map(|t| t(input.clone()));
         let seen_values = seen.as_ref().map_or_else(|| x.clone(), |s| s.clone().inner());
-        let members = self.ensemble.members();
+        let models = self.ensemble.len();
         let shares = model_shares(self.ensemble.weights(), self.combination);
-        let mut losses = Vec::with_capacity(members.len());
+        let mut losses = Vec::with_capacity(models);
         let mut gradient: Option<Tensor<B::InnerBackend, 4>> = None;
         let mut add = |g: Tensor<B::InnerBackend, 4>| {
             gradient = Some(match gradient.take() {
@@ -253,9 +254,9 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
         // Each model's share of the root's gradient, as a function of its outputs.
         let root = match &self.combined {
             Some(context) => {
-                let mut outputs = Vec::with_capacity(members.len());
-                for (index, (member, c)) in members.iter().zip(&self.contexts).enumerate() {
-                    let output = member.forward(Tensor::from_inner(seen_values.clone())).detach();
+                let mut outputs = Vec::with_capacity(models);
+                for (index, c) in self.contexts.iter().enumerate() {
+                    let output = self.ensemble.forward(index, Tensor::from_inner(seen_values.clone())).detach();
                     losses.push((index, self.loss(c, output.clone())?.inner()));
                     outputs.push(output);
                 }
@@ -264,18 +265,21 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
                 let upstream = combined
                     .grad(&root.clone().sum().backward())
                     .unwrap_or_else(|| combined.clone().inner().zeros_like());
-                for (member, share) in members.iter().zip(&shares) {
+                for (index, share) in shares.iter().enumerate() {
                     let leaf = Tensor::<B, 4>::from_inner(seen_values.clone()).require_grad();
                     let upstream = Tensor::from_inner(upstream.clone().mul_scalar(*share));
-                    add(backward(&leaf, (member.forward(leaf.clone()) * upstream).sum_dim(1).squeeze_dim(1)));
+                    add(backward(
+                        &leaf,
+                        (self.ensemble.forward(index, leaf.clone()) * upstream).sum_dim(1).squeeze_dim(1),
+                    ));
                 }
                 root.detach().inner()
             }
             None => {
                 let mut root: Option<Tensor<B::InnerBackend, 1>> = None;
-                for (index, ((member, c), share)) in members.iter().zip(&self.contexts).zip(&shares).enumerate() {
+                for (index, (c, share)) in self.contexts.iter().zip(&shares).enumerate() {
                     let leaf = Tensor::<B, 4>::from_inner(seen_values.clone()).require_grad();
-                    let loss = self.loss(c, member.forward(leaf.clone()))?;
+                    let loss = self.loss(c, self.ensemble.forward(index, leaf.clone()))?;
                     losses.push((index, loss.clone().detach().inner()));
                     let weighted = loss.mul_scalar(*share);
                     root = Some(match root {

@@ -425,6 +425,8 @@ impl SurrogateOps for burn::backend::LibTorch {
 default_surrogate_ops!(
     #[cfg(feature = "wgpu")]
     burn::backend::Wgpu,
+    #[cfg(feature = "remote")]
+    burn::backend::RemoteBackend,
     #[cfg(feature = "cuda")]
     burn::backend::Cuda,
 );

@@ -111,3 +111,45 @@ fn ndarray_surrogates_are_batch_independent() {
     let (_, _, gaps) = BackendKind::Ndarray.run(Agreement).unwrap();
     assert!(gaps.iter().all(|&g| g <= 1e-4), "gaps {gaps:?}");
 }
+
+/// Adversarial pixels of MI-CWA under the logit mean (one joint backward pass, then model by
+/// model) and the loss mean, with model `i` on `devices[i]` and the images on `home`.
+fn split_over_devices<Bk: AutodiffBackend + SurrogateOps>(home: &Bk::Device, devices: [Bk::Device; 3]) -> Vec<f32> {
+    let ensemble = |mode: GradientMode| {
+        let members =
+            vec![tiny_cnn::<Bk>(10, &devices[0]), tiny_cnn::<Bk>(20, &devices[1]), mlp::<Bk>(30, &devices[2])];
+        Ensemble::new(members).unwrap().with_devices(devices.to_vec()).unwrap().with_gradient_mode(mode)
+    };
+    let images = seeded::<Bk, 4>(5, [2, 3, 8, 8], home).mul_scalar(0.5).add_scalar(0.5);
+    let objective = Objective::untargeted(vec![0, 3]);
+    let config = CwaConfig::paper(0.5).with_threat(ThreatModel::l2(0.5)).with_iterations(3).with_seed(11);
+    let mut pixels = Vec::new();
+    for (mode, combination) in [
+        (GradientMode::Joint, Combination::LogitMean),
+        (GradientMode::PerModel, Combination::LogitMean),
+        (GradientMode::Auto, Combination::LossMean),
+    ] {
+        let attack = Cwa::mi_cwa(config.clone()).with_combination(combination);
+        let outcome = attack.run(&ensemble(mode), images.clone(), &objective).unwrap();
+        assert_eq!(outcome.adversarial.device(), *home, "the adversarial images stay on the images' device");
+        pixels.extend(outcome.adversarial.into_data().convert::<f32>().to_vec::<f32>().unwrap());
+    }
+    pixels
+}
+
+/// On one device the placement is a no-op. (Burn 0.21 cannot move a tensor between two wgpu
+/// devices: burn-cubecl's `to_device` takes cubecl's server-to-server path, which wgpu does
+/// not implement, so the split itself is tested on the remote backend, in the bench crate.)
+#[test]
+fn an_ensemble_placed_on_its_own_device_is_unchanged() {
+    type N = burn::backend::Autodiff<burn::backend::NdArray>;
+    let cpu = Default::default();
+    let placed = split_over_devices::<N>(&cpu, [cpu, cpu, cpu]);
+    let objective = Objective::untargeted(vec![0, 3]);
+    let members = vec![tiny_cnn::<N>(10, &cpu), tiny_cnn::<N>(20, &cpu), mlp::<N>(30, &cpu)];
+    let plain = Ensemble::new(members).unwrap().with_gradient_mode(GradientMode::Joint);
+    let images = seeded::<N, 4>(5, [2, 3, 8, 8], &cpu).mul_scalar(0.5).add_scalar(0.5);
+    let config = CwaConfig::paper(0.5).with_threat(ThreatModel::l2(0.5)).with_iterations(3).with_seed(11);
+    let adversarial = Cwa::mi_cwa(config).run(&plain, images, &objective).unwrap().adversarial;
+    assert_eq!(placed[..2 * 3 * 8 * 8], adversarial.into_data().to_vec::<f32>().unwrap()[..]);
+}

@@ -6,5 +6,6 @@ mod common;
 mod defenses;
 mod image_files;
 mod imagenet;
+mod remote;
 mod shard;
 mod trained;

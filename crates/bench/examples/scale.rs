@@ -1,0 +1,189 @@
+//! Throughput of one ensemble shared by several threads: MI-CWA on the Fashion-MNIST zoo's
+//! four surrogates, the images split into batches that `--threads` threads attack at once,
+//! each batch with its images' indices in the set (so every thread count gives the same
+//! adversarial examples, which the program checks).
+//!
+//! ```text
+//! cargo run --release --example scale -- --images 64 --batch 16 --threads 1,2
+//! ```
+//!
+//! Prints, per thread count, the wall time, images per second and the speed-up over the
+//! first thread count.
+//!
+//! `--remote` also times the attack on one batch with the four surrogates on a server of
+//! Burn's remote backend on this machine (flex behind it, on a free loopback port) against
+//! the same attack run locally: the median time per iteration and the bytes the loopback
+//! interface carried per iteration (`/proc/net/dev`, both directions, everything on the
+//! machine's loopback during the run).
+
+use std::time::Instant;
+
+use burn::backend::remote::RemoteDevice;
+use burn::backend::{Autodiff, RemoteBackend};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
+use common_weakness::backend::DefaultBackend;
+use common_weakness::prelude::*;
+use common_weakness::surrogate::SurrogateOps;
+use common_weakness_bench::Result;
+use common_weakness_models::datasets::FashionMnist;
+use common_weakness_models::zoo::ZooModel;
+
+type B = Autodiff<DefaultBackend>;
+
+const SURROGATES: [ZooModel; 4] = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer];
+
+/// Throughput of attacks on several threads sharing one ensemble.
+#[derive(clap::Parser, Debug)]
+struct Options {
+    /// Images of the committed test slice to attack.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    images: u16,
+    /// Images per batch (one attack run).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    batch: u16,
+    /// The thread counts to time, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Attack iterations.
+    #[arg(long, default_value_t = 10)]
+    iterations: usize,
+    /// Also time one batch on a local server of Burn's remote backend.
+    #[arg(long)]
+    remote: bool,
+}
+
+/// The adversarial examples of every batch, attacked by `threads` threads taking batches in
+/// turn; in set order.
+fn attack_all(
+    attack: &dyn Attack<B>,
+    ensemble: &Ensemble<B>,
+    batches: &[(Tensor<B, 4>, Vec<usize>, Vec<usize>)],
+    threads: usize,
+) -> Result<Vec<Tensor<B, 4>>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Tensor<B, 4>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Result<Vec<(usize, Tensor<B, 4>)>> {
+                    let mut mine = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((images, labels, indices)) = batches.get(index) else { return Ok(mine) };
+                        let objective = Objective::untargeted(labels.clone());
+                        let outcome = attack.run_indexed(ensemble, images.clone(), &objective, indices, &mut Silent)?;
+                        mine.push((index, outcome.adversarial));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("an attack thread panicked")).collect::<Result<Vec<_>>>()
+    })?
+    .into_iter()
+    .flatten()
+    .collect();
+    done.sort_by_key(|(index, _)| *index);
+    Ok(done.into_iter().map(|(_, x)| x).collect())
+}
+
+fn main() -> Result<()> {
+    let options = <Options as clap::Parser>::parse();
+    let device = Default::default();
+    let data = FashionMnist::test_slice()?;
+    let total = usize::from(options.images);
+    let batches: Vec<(Tensor<B, 4>, Vec<usize>, Vec<usize>)> = (0..total)
+        .step_by(options.batch.into())
+        .map(|start| {
+            let indices: Vec<usize> = (start..(start + usize::from(options.batch)).min(total)).collect();
+            let (images, labels) = data.batch::<B>(&indices, &device)?;
+            Ok((images, labels, indices))
+        })
+        .collect::<Result<_>>()?;
+    let surrogates: Vec<Box<dyn Surrogate<B>>> =
+        SURROGATES.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
+    let ensemble = Ensemble::new(surrogates)?;
+    let attack = Cwa::mi_cwa(CwaConfig::paper(16.0 / 255.0).with_iterations(options.iterations));
+    println!(
+        "MI-CWA, {} iterations, 4 surrogates, {total} images in {} batches of up to {}, backend {}",
+        options.iterations,
+        batches.len(),
+        options.batch,
+        <B as burn::tensor::backend::Backend>::name(&device),
+    );
+    let mut first: Option<(f64, Vec<f32>)> = None;
+    for &threads in &options.threads {
+        let started = Instant::now();
+        let adversarial = attack_all(&attack, &ensemble, &batches, threads.max(1))?;
+        let seconds = started.elapsed().as_secs_f64();
+        let pixels: Vec<f32> = Tensor::cat(adversarial, 0).into_data().convert::<f32>().to_vec().expect("f32 pixels");
+        let (speedup, same) = match &first {
+            None => (1.0, "reference".to_string()),
+            Some((base, reference)) => {
+                let worst = reference.iter().zip(&pixels).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                (base / seconds, format!("max |Δ| {worst:.1e} from the first"))
+            }
+        };
+        println!(
+            "  {threads} thread(s): {seconds:7.2} s  {:7.2} images/s  speed-up {speedup:.2}x  ({same})",
+            total as f64 / seconds
+        );
+        first.get_or_insert((seconds, pixels));
+    }
+    if options.remote {
+        remote(&data, &batches[0].2, options.iterations)?;
+    }
+    Ok(())
+}
+
+/// Bytes received on the loopback interface so far (`/proc/net/dev`).
+fn loopback_bytes() -> Result<u64> {
+    let table = std::fs::read_to_string("/proc/net/dev")?;
+    let line = table.lines().find(|l| l.trim_start().starts_with("lo:"));
+    Ok(line.and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// MI-CWA on the images `indices` with the surrogates loaded on `device`: the median seconds
+/// per iteration, the loopback bytes of the run, and the adversarial pixels.
+fn timed_attack<Bk: AutodiffBackend + SurrogateOps>(
+    data: &FashionMnist,
+    indices: &[usize],
+    iterations: usize,
+    device: &Bk::Device,
+) -> Result<(f64, u64, Vec<f32>)> {
+    let (images, labels) = data.batch::<Bk>(indices, device)?;
+    let surrogates: Vec<Box<dyn Surrogate<Bk>>> =
+        SURROGATES.iter().map(|m| m.load(device)).collect::<common_weakness_models::Result<_>>()?;
+    let ensemble = Ensemble::new(surrogates)?;
+    let attack = Cwa::mi_cwa(CwaConfig::paper(16.0 / 255.0).with_iterations(iterations));
+    let before = loopback_bytes()?;
+    let outcome = attack.run_indexed(&ensemble, images, &Objective::untargeted(labels), indices, &mut Silent)?;
+    let bytes = loopback_bytes()? - before;
+    let mut seconds: Vec<f64> = outcome.records.iter().map(|r| r.seconds).collect();
+    seconds.sort_by(f64::total_cmp);
+    let pixels = outcome.adversarial.into_data().convert::<f32>().to_vec().expect("f32 pixels");
+    Ok((seconds[seconds.len() / 2], bytes, pixels))
+}
+
+/// The remote measurement: one server of Burn's remote backend on a free loopback port.
+fn remote(data: &FashionMnist, indices: &[usize], iterations: usize) -> Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.spawn(burn::server::start_websocket_async::<burn::backend::Flex>(Default::default(), port));
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let device = RemoteDevice::new(&format!("ws://127.0.0.1:{port}"));
+    let (local, _, local_pixels) = timed_attack::<B>(data, indices, iterations, &Default::default())?;
+    let (remote, bytes, remote_pixels) = timed_attack::<Autodiff<RemoteBackend>>(data, indices, iterations, &device)?;
+    let worst = local_pixels.iter().zip(&remote_pixels).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    println!(
+        "remote backend, one batch of {}: {local:.3} s per iteration locally, {remote:.3} s through a loopback server \
+         ({:.2}x); loopback traffic {:.2} MB per iteration (the whole run over {iterations} iterations); max |Δ| {worst:.1e}",
+        indices.len(),
+        remote / local,
+        bytes as f64 / iterations as f64 / 1e6
+    );
+    runtime.shutdown_background();
+    Ok(())
+}

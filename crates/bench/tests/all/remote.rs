@@ -1,0 +1,112 @@
+//! Attacks on Burn's remote backend: a websocket server on this machine (flex behind it),
+//! started and stopped by the test; the attack addresses it as a device and must give the
+//! adversarial examples of the same ensemble run locally.
+//!
+//! One server, not two: in Burn 0.21 a tensor moved between two servers gets a transfer id
+//! from a counter that never advances (`burn-remote`'s `get_next_transfer_id` increments a
+//! copy), so two transfers in flight at once — three models' outputs coming back — wait for
+//! each other forever. docs/scale.md has the details.
+
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use burn::backend::remote::RemoteDevice;
+use burn::backend::{Autodiff, Flex, RemoteBackend};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Tensor, TensorData};
+use common_weakness::attack::{Attack, Cwa, CwaConfig};
+use common_weakness::ensemble::{Combination, Ensemble};
+use common_weakness::objective::Objective;
+use common_weakness::rng::AttackRng;
+use common_weakness::surrogate::{from_fn, Surrogate};
+use common_weakness::threat::ThreatModel;
+
+/// Websocket servers of Burn's remote backend on free ports of this machine; they stop when
+/// this is dropped.
+struct Servers {
+    runtime: Option<tokio::runtime::Runtime>,
+    ports: Vec<u16>,
+}
+
+impl Servers {
+    fn start(count: usize) -> Self {
+        let listeners: Vec<TcpListener> = (0..count).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+        let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().unwrap().port()).collect();
+        drop(listeners);
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        for &port in &ports {
+            runtime.spawn(burn::server::start_websocket_async::<Flex>(Default::default(), port));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for &port in &ports {
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "the server on port {port} did not start within 30 s");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Self { runtime: Some(runtime), ports }
+    }
+
+    fn device(&self, index: usize) -> RemoteDevice {
+        RemoteDevice::new(&format!("ws://127.0.0.1:{}", self.ports[index]))
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn seeded<Bk: AutodiffBackend, const D: usize>(seed: u64, shape: [usize; D], device: &Bk::Device) -> Tensor<Bk, D> {
+    let mut rng = AttackRng::new(seed);
+    let values: Vec<f32> = (0..shape.iter().product()).map(|_| rng.unit() - 0.5).collect();
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// A tanh MLP over 3 × 8 × 8 images, 4 classes, its weights on `device`.
+fn mlp<Bk: AutodiffBackend>(seed: u64, device: &Bk::Device) -> Box<dyn Surrogate<Bk>> {
+    let w1 = seeded::<Bk, 2>(seed, [3 * 8 * 8, 6], device).mul_scalar(0.6);
+    let w2 = seeded::<Bk, 2>(seed + 1, [6, 4], device).mul_scalar(2.0);
+    Box::new(from_fn(format!("mlp{seed}"), move |x: Tensor<Bk, 4>| {
+        x.flatten::<2>(1, 3).matmul(w1.clone()).tanh().matmul(w2.clone()).mul_scalar(3.0)
+    }))
+}
+
+/// MI-CWA (L2, 3 iterations) under the logit mean and the loss mean, with model `i` on
+/// `devices[i]` and the images on `home`: the adversarial pixels.
+fn attack<Bk: AutodiffBackend>(home: &Bk::Device, devices: [Bk::Device; 3]) -> Vec<f32> {
+    let images = seeded::<Bk, 4>(5, [2, 3, 8, 8], home).add_scalar(0.5);
+    let objective = Objective::untargeted(vec![0, 3]);
+    let config = CwaConfig::paper(0.5).with_threat(ThreatModel::l2(0.5)).with_iterations(3).with_seed(11);
+    let mut pixels = Vec::new();
+    for combination in [Combination::LogitMean, Combination::LossMean] {
+        let members = vec![mlp::<Bk>(10, &devices[0]), mlp::<Bk>(20, &devices[1]), mlp::<Bk>(30, &devices[2])];
+        let ensemble = Ensemble::new(members).unwrap().with_devices(devices.to_vec()).unwrap();
+        let attack = Cwa::mi_cwa(config.clone()).with_combination(combination);
+        let outcome = attack.run(&ensemble, images.clone(), &objective).unwrap();
+        pixels.extend(outcome.adversarial.into_data().convert::<f32>().to_vec::<f32>().unwrap());
+    }
+    pixels
+}
+
+#[test]
+fn an_ensemble_on_a_remote_server_matches_the_local_run() {
+    let local = attack::<Autodiff<Flex>>(&Default::default(), Default::default());
+    let servers = Servers::start(1);
+    let device = servers.device(0);
+    // Bounded in time: a hung connection fails the test instead of hanging CI.
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let remote = attack::<Autodiff<RemoteBackend>>(&device, [device.clone(), device.clone(), device.clone()]);
+        sender.send(remote).ok();
+    });
+    let remote = receiver.recv_timeout(Duration::from_secs(120)).expect("the remote attack finished within 120 s");
+    drop(servers);
+    let worst = local.iter().zip(&remote).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert_eq!(local.len(), remote.len());
+    assert!(worst <= 1e-5, "remote and local runs differ by {worst}");
+}
