@@ -121,11 +121,12 @@ fn encoders_embed_photos_batch_independently_and_matching_pulls_toward_the_targe
     assert_eq!(encoders[0].forward(batch.clone()).dims(), [3, 1280]);
     check_batch_independence(encoders[0].as_ref(), batch.clone(), 1e-3).unwrap();
 
-    // Photo 0 pulled toward the embedding of photo 2, through random crops.
+    // Photo 0 pulled toward the embedding of photo 2, through random crops (five iterations:
+    // two can end with one encoder slightly further away, depending on the crops drawn).
     let ensemble = Ensemble::new(encoders).unwrap();
     let objective = Objective::embedding_match(batch.clone().slice(2..3));
     let crops = GradientEstimator::default().with_diversity(InputDiversity::crop());
-    let attack = Cwa::mi_cwa(CwaConfig { iterations: 2, ..CwaConfig::paper(16.0 / 255.0) })
+    let attack = Cwa::mi_cwa(CwaConfig { iterations: 5, ..CwaConfig::paper(16.0 / 255.0) })
         .with_combination(Combination::LossMean)
         .with_gradient(crops);
     let outcome = attack.run(&ensemble, batch.slice(0..1), &objective).unwrap();
