@@ -83,7 +83,7 @@ pub struct AttackOutcome<B: AutodiffBackend> {
 ///
 /// ```
 /// use burn::backend::{Autodiff, NdArray};
-/// use burn::tensor::{Int, Tensor};
+/// use burn::tensor::Tensor;
 /// use common_weakness::attack::{di_mi_fgsm, Attack};
 /// use common_weakness::ensemble::Ensemble;
 /// use common_weakness::objective::Objective;
@@ -93,15 +93,19 @@ pub struct AttackOutcome<B: AutodiffBackend> {
 ///
 /// type B = Autodiff<NdArray>;
 /// let device = Default::default();
-/// let model = from_fn("sums", |x: Tensor<B, 4>| x.clone().flatten(1, 3).sum_dim(1).cat(vec![x.flatten(1, 3).mean_dim(1)], 1));
+/// let model = from_fn("two", |x: Tensor<B, 4>| {
+///     let flat = x.flatten::<2>(1, 3);
+///     Tensor::cat(vec![flat.clone().sum_dim(1), flat.neg().sum_dim(1)], 1)
+/// });
 /// let ensemble = Ensemble::new(vec![Box::new(model)]).unwrap();
 /// let images = Tensor::<B, 4>::ones([4, 1, 8, 8], &device).mul_scalar(0.5);
-/// let labels = Tensor::<B, 1, Int>::from_ints([0, 1, 0, 1], &device);
-/// let attack = di_mi_fgsm(ThreatModel::linf(0.1), 5, 1.0, 3);
-/// let whole = attack.run(&ensemble, images.clone(), &Objective::cross_entropy(labels.clone())).unwrap();
+/// let labels = vec![0, 1, 0, 1];
+/// // DI-MI-FGSM draws a random resize and pad per image and iteration.
+/// let attack = di_mi_fgsm(ThreatModel::linf(0.1), 5, 1.0).with_seed(3);
+/// let whole = attack.run(&ensemble, images.clone(), &Objective::untargeted(labels.clone())).unwrap();
 /// // The last two images as a shard of their own, with their indices in the whole set.
 /// let shard = attack
-///     .run_indexed(&ensemble, images.narrow(0, 2, 2), &Objective::cross_entropy(labels.narrow(0, 2, 2)), &[2, 3], &mut Silent)
+///     .run_indexed(&ensemble, images.narrow(0, 2, 2), &Objective::untargeted(labels[2..].to_vec()), &[2, 3], &mut Silent)
 ///     .unwrap();
 /// assert_eq!(whole.adversarial.narrow(0, 2, 2).into_data(), shard.adversarial.into_data());
 /// ```
