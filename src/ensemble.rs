@@ -29,8 +29,11 @@ pub enum Combination {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum GradientMode {
-    /// [`PerModel`](Self::PerModel) where it costs nothing ([`Combination::LossMean`]),
-    /// [`Joint`](Self::Joint) otherwise.
+    /// [`PerModel`](Self::PerModel) where it costs nothing ([`Combination::LossMean`]) or
+    /// where the ensemble is placed on devices ([`Ensemble::with_devices`]), [`Joint`](Self::Joint)
+    /// otherwise. On devices, model by model is what keeps Burn 0.21's remote backend from
+    /// deadlocking: a joint backward pass sends every remote model its outputs' gradient at
+    /// once, and two transfers in flight out of one server share a transfer id there.
     #[default]
     Auto,
     /// Forward every model, then one backward pass through all of them: peak memory holds
@@ -45,10 +48,11 @@ pub enum GradientMode {
 }
 
 impl GradientMode {
-    /// Whether the ensemble gradient under `combination` is computed model by model.
-    pub fn per_model(self, combination: Combination) -> bool {
+    /// Whether the ensemble gradient under `combination` is computed model by model, for an
+    /// ensemble placed on devices or not.
+    pub fn per_model(self, combination: Combination, on_devices: bool) -> bool {
         match self {
-            GradientMode::Auto => combination == Combination::LossMean,
+            GradientMode::Auto => on_devices || combination == Combination::LossMean,
             GradientMode::Joint => false,
             GradientMode::PerModel => true,
         }
@@ -124,7 +128,9 @@ impl<B: Backend> Ensemble<B> {
     /// keeps its iterate on the images' device and moves, for every forward pass of model
     /// `i`, the images to `devices[i]` and the outputs back; under autodiff the gradient
     /// returns the same way ([`Ensemble::forward`]). The results equal those of an ensemble
-    /// on one device up to the backends' floating-point differences.
+    /// on one device up to the backends' floating-point differences. Placed on devices, the
+    /// ensemble gradient is computed model by model unless [`GradientMode::Joint`] is set
+    /// ([`GradientMode::Auto`] says why).
     ///
     /// What crosses devices per gradient of one model: the images `[N, C, H, W]` out, the
     /// outputs `[N, K]` back, and for a gradient the outputs' gradient `[N, K]` out and the

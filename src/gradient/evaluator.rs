@@ -197,7 +197,7 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
         x: &Tensor<B::InnerBackend, 4>,
         transform: InputTransform<'_, B>,
     ) -> Result<Evaluation<B::InnerBackend>> {
-        if self.ensemble.gradient_mode().per_model(self.combination) {
+        if self.ensemble.gradient_mode().per_model(self.combination, self.ensemble.devices().is_some()) {
             return self.ensemble_per_model(x, transform);
         }
         let input = Tensor::<B, 4>::from_inner(x.clone()).require_grad();

@@ -11,8 +11,8 @@
 //! first thread count.
 //!
 //! `--remote` also times the attack on one batch with the four surrogates on a server of
-//! Burn's remote backend on this machine (flex behind it, on a free loopback port) against
-//! the same attack run locally: the median time per iteration and the bytes the loopback
+//! Burn's remote backend on this machine (flex behind it, on a free loopback port), then
+//! split over two such servers, against the same attack run locally: the median time per iteration and the bytes the loopback
 //! interface carried per iteration (`/proc/net/dev`, both directions, everything on the
 //! machine's loopback during the run).
 
@@ -142,18 +142,24 @@ fn loopback_bytes() -> Result<u64> {
     Ok(line.and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
-/// MI-CWA on the images `indices` with the surrogates loaded on `device`: the median seconds
-/// per iteration, the loopback bytes of the run, and the adversarial pixels.
+/// MI-CWA on the images `indices`, on `home`, with surrogate `i` loaded on `devices[i]` (all
+/// on `home` without `devices`): the median seconds per iteration, the loopback bytes of the
+/// run, and the adversarial pixels.
 fn timed_attack<Bk: AutodiffBackend + SurrogateOps>(
     data: &FashionMnist,
     indices: &[usize],
     iterations: usize,
-    device: &Bk::Device,
+    home: &Bk::Device,
+    devices: Option<Vec<Bk::Device>>,
 ) -> Result<(f64, u64, Vec<f32>)> {
-    let (images, labels) = data.batch::<Bk>(indices, device)?;
+    let (images, labels) = data.batch::<Bk>(indices, home)?;
+    let placed = devices.clone().unwrap_or_else(|| vec![home.clone(); SURROGATES.len()]);
     let surrogates: Vec<Box<dyn Surrogate<Bk>>> =
-        SURROGATES.iter().map(|m| m.load(device)).collect::<common_weakness_models::Result<_>>()?;
-    let ensemble = Ensemble::new(surrogates)?;
+        SURROGATES.iter().zip(&placed).map(|(m, d)| m.load(d)).collect::<common_weakness_models::Result<_>>()?;
+    let mut ensemble = Ensemble::new(surrogates)?;
+    if let Some(devices) = devices {
+        ensemble = ensemble.with_devices(devices)?;
+    }
     let attack = Cwa::mi_cwa(CwaConfig::paper(16.0 / 255.0).with_iterations(iterations));
     let before = loopback_bytes()?;
     let outcome = attack.run_indexed(&ensemble, images, &Objective::untargeted(labels), indices, &mut Silent)?;
@@ -164,26 +170,38 @@ fn timed_attack<Bk: AutodiffBackend + SurrogateOps>(
     Ok((seconds[seconds.len() / 2], bytes, pixels))
 }
 
-/// The remote measurement: one server of Burn's remote backend on a free loopback port.
+/// The remote measurement: two servers of Burn's remote backend on free loopback ports; the
+/// ensemble on the first, then split over both (surrogates 1 and 3 on the second).
 fn remote(data: &FashionMnist, indices: &[usize], iterations: usize) -> Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
+    let ports = [free_port()?, free_port()?];
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.spawn(burn::server::start_websocket_async::<burn::backend::Flex>(Default::default(), port));
-    let deadline = Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    for port in ports {
+        runtime.spawn(burn::server::start_websocket_async::<burn::backend::Flex>(Default::default(), port));
     }
-    let device = RemoteDevice::new(&format!("ws://127.0.0.1:{port}"));
-    let (local, _, local_pixels) = timed_attack::<B>(data, indices, iterations, &Default::default())?;
-    let (remote, bytes, remote_pixels) = timed_attack::<Autodiff<RemoteBackend>>(data, indices, iterations, &device)?;
-    let worst = local_pixels.iter().zip(&remote_pixels).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    println!(
-        "remote backend, one batch of {}: {local:.3} s per iteration locally, {remote:.3} s through a loopback server \
-         ({:.2}x); loopback traffic {:.2} MB per iteration (the whole run over {iterations} iterations); max |Δ| {worst:.1e}",
-        indices.len(),
-        remote / local,
-        bytes as f64 / iterations as f64 / 1e6
-    );
-    runtime.shutdown_background();
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    for port in ports {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    let [a, b] = ports.map(|port| RemoteDevice::new(&format!("ws://127.0.0.1:{port}")));
+    let (local, _, local_pixels) = timed_attack::<B>(data, indices, iterations, &Default::default(), None)?;
+    println!("remote backend, one batch of {}: {local:.3} s per iteration locally", indices.len());
+    let split = vec![a.clone(), b.clone(), a.clone(), b];
+    for (what, devices) in
+        [("one loopback server", None), ("two loopback servers (models 1, 3 on the second)", Some(split))]
+    {
+        let (remote, bytes, pixels) = timed_attack::<Autodiff<RemoteBackend>>(data, indices, iterations, &a, devices)?;
+        let worst = local_pixels.iter().zip(&pixels).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        println!(
+            "  {what}: {remote:.3} s per iteration ({:.2}x local); loopback traffic {:.2} MB per iteration; max |Δ| {worst:.1e} from local",
+            remote / local,
+            bytes as f64 / iterations as f64 / 1e6
+        );
+    }
+    // The servers live until the process exits: stopping them first would break the
+    // client's open connections, on which burn-remote's client panics.
+    std::mem::forget(runtime);
     Ok(())
 }

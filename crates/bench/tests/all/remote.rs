@@ -2,10 +2,12 @@
 //! started and stopped by the test; the attack addresses it as a device and must give the
 //! adversarial examples of the same ensemble run locally.
 //!
-//! One server, not two: in Burn 0.21 a tensor moved between two servers gets a transfer id
-//! from a counter that never advances (`burn-remote`'s `get_next_transfer_id` increments a
-//! copy), so two transfers in flight at once — three models' outputs coming back — wait for
-//! each other forever. docs/scale.md has the details.
+//! Two servers work because an ensemble on devices computes its gradient model by model
+//! (`GradientMode::Auto`): in Burn 0.21 every transfer between servers after the first gets
+//! transfer id 1 (`burn-remote`'s `get_next_transfer_id` increments a copy of its counter),
+//! so two transfers in flight out of one server at once — a joint backward pass sending
+//! every remote model its outputs' gradient — wait for each other forever. docs/scale.md has
+//! the details.
 
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
@@ -93,20 +95,36 @@ fn attack<Bk: AutodiffBackend>(home: &Bk::Device, devices: [Bk::Device; 3]) -> V
     pixels
 }
 
-#[test]
-fn an_ensemble_on_a_remote_server_matches_the_local_run() {
-    let local = attack::<Autodiff<Flex>>(&Default::default(), Default::default());
-    let servers = Servers::start(1);
-    let device = servers.device(0);
-    // Bounded in time: a hung connection fails the test instead of hanging CI.
+/// The attack with its images on `home` and model `i` on `devices[i]`, on Burn's remote
+/// backend, in a thread of its own: None when it did not finish within `limit` (a hung
+/// connection fails the test instead of hanging CI).
+fn remote_attack(home: RemoteDevice, devices: [RemoteDevice; 3], limit: Duration) -> Option<Vec<f32>> {
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
-        let remote = attack::<Autodiff<RemoteBackend>>(&device, [device.clone(), device.clone(), device.clone()]);
-        sender.send(remote).ok();
+        sender.send(attack::<Autodiff<RemoteBackend>>(&home, devices)).ok();
     });
-    let remote = receiver.recv_timeout(Duration::from_secs(120)).expect("the remote attack finished within 120 s");
+    receiver.recv_timeout(limit).ok()
+}
+
+fn assert_matches(local: &[f32], remote: &[f32], what: &str) {
+    assert_eq!(local.len(), remote.len(), "{what}: as many pixels as the local run");
+    let worst = local.iter().zip(remote).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst <= 1e-5, "{what} and the local run differ by {worst}");
+}
+
+#[test]
+fn ensembles_on_one_and_on_two_remote_servers_match_the_local_run() {
+    let local = attack::<Autodiff<Flex>>(&Default::default(), Default::default());
+    assert!(!local.is_empty());
+    let servers = Servers::start(2);
+    let (a, b) = (servers.device(0), servers.device(1));
+    let limit = Duration::from_secs(120);
+    let one =
+        remote_attack(a.clone(), [a.clone(), a.clone(), a.clone()], limit).expect("one server: done within 120 s");
+    assert_matches(&local, &one, "one server");
+    // Split: the images and the second model on one server, the other two models on the
+    // other; every forward and backward pass of models 0 and 2 crosses between them.
+    let two = remote_attack(a.clone(), [b.clone(), a, b], limit).expect("two servers: done within 120 s");
+    assert_matches(&local, &two, "two servers");
     drop(servers);
-    let worst = local.iter().zip(&remote).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert_eq!(local.len(), remote.len());
-    assert!(worst <= 1e-5, "remote and local runs differ by {worst}");
 }
