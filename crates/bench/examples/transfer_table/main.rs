@@ -45,7 +45,7 @@ use common_weakness::eval::{predictions, success_rate, SuccessRate};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, RandomizedSmoothing, ResizePad, Target};
-use common_weakness_bench::shard::{merge, Mergeable, Shard, ShardFile};
+use common_weakness_bench::shard::{merge_folders, Mergeable, Shard, ShardFile};
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::ZooModel;
@@ -135,7 +135,7 @@ impl Mergeable for Cell {
     }
 
     fn absorb(&mut self, other: Self) {
-        self.success = mean_rate(&[self.success, other.success]);
+        self.success = self.success + other.success;
         self.seconds += other.seconds;
     }
 }
@@ -208,7 +208,7 @@ fn main() -> Result<()> {
                 let predicted = predictions(surrogate.forward(adversarial.clone()))?;
                 white_box.push(success_rate(Goal::Untargeted, &labels, &labels, clean, &predicted)?);
             }
-            cells.push(cell("white-box (mean of 4)".into(), mean_rate(&white_box)));
+            cells.push(cell("white-box (mean of 4)".into(), white_box.iter().copied().sum()));
             let mut summary = Vec::new();
             for (target, clean) in targets.iter().zip(&clean_targets) {
                 let predicted = target.predict_indexed(adversarial.clone(), &indices)?;
@@ -219,7 +219,7 @@ fn main() -> Result<()> {
             println!(
                 "  {name:<11} {:6.1} s  white-box {:5.1}%  targets {}  [{:.0} s elapsed]",
                 seconds,
-                100.0 * mean_rate(&white_box).over_all(),
+                100.0 * white_box.iter().copied().sum::<SuccessRate>().over_all(),
                 summary.join(" "),
                 started.elapsed().as_secs_f64()
             );
@@ -280,28 +280,10 @@ fn write_tables(out: &std::path::Path, file: &ShardFile<Cell>) -> Result<String>
 
 /// `--merge`: the tables of a whole run from its shards' output folders.
 fn merge_shards(folders: &[PathBuf], out: &std::path::Path) -> Result<()> {
-    let mut files: Vec<ShardFile<Cell>> = Vec::with_capacity(folders.len());
-    for folder in folders {
-        files.push(serde_json::from_str(&std::fs::read_to_string(folder.join("results.json"))?)?);
-    }
-    let images = files.first().map_or(0, |f| f.images);
-    let markdown = write_tables(out, &ShardFile { shard: Shard::WHOLE, images, results: merge(files)? })?;
+    let markdown = write_tables(out, &merge_folders::<Cell>(folders)?)?;
     std::fs::write(out.join("tables.md"), &markdown)?;
     println!("{markdown}\nmerged {} shards into {}", folders.len(), out.display());
     Ok(())
-}
-
-/// The mean of several success rates (as a rate over the summed counts).
-fn mean_rate(rates: &[SuccessRate]) -> SuccessRate {
-    rates.iter().fold(
-        SuccessRate { images: 0, clean_correct: 0, successes: 0, successes_on_clean_correct: 0 },
-        |a, r| SuccessRate {
-            images: a.images + r.images,
-            clean_correct: a.clean_correct + r.clean_correct,
-            successes: a.successes + r.successes,
-            successes_on_clean_correct: a.successes_on_clean_correct + r.successes_on_clean_correct,
-        },
-    )
 }
 
 fn write_csv(path: &std::path::Path, cells: &[&Cell]) -> Result<()> {
