@@ -51,7 +51,7 @@ pub fn top_k_predictions<B: Backend>(logits: Tensor<B, 2>, k: usize) -> Result<V
 }
 
 /// Attack success against one target, with both denominators users ask for.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SuccessRate {
     /// Images attacked.
     pub images: usize,
@@ -101,9 +101,7 @@ impl std::ops::Add for SuccessRate {
 
 impl std::iter::Sum for SuccessRate {
     fn sum<I: Iterator<Item = SuccessRate>>(rates: I) -> SuccessRate {
-        rates.fold(SuccessRate { images: 0, clean_correct: 0, successes: 0, successes_on_clean_correct: 0 }, |a, r| {
-            a + r
-        })
+        rates.fold(SuccessRate::default(), |a, r| a + r)
     }
 }
 

@@ -143,13 +143,15 @@ fn main() -> Result<()> {
     let attacks = options.attacks.0.clone();
     let assets = ImagenetAssets::locate()?;
     let device = Default::default();
-    let all_photos = assets.photos()?.len().min(options.photos.into());
-    let indices: Vec<usize> = options.shard.range(all_photos).collect();
-    if indices.is_empty() {
+    let mut every_photo = assets.photos()?;
+    let all_photos = every_photo.len().min(options.photos.into());
+    let range = options.shard.range(all_photos);
+    if range.is_empty() {
         eprintln!("shard {} of {all_photos} photos holds no photo: use fewer shards", options.shard);
         std::process::exit(2);
     }
-    let photos: Vec<_> = assets.photos()?.into_iter().skip(indices[0]).take(indices.len()).collect();
+    let photos: Vec<_> = every_photo.drain(range.clone()).collect();
+    let indices: Vec<usize> = range.collect();
     let labels: Vec<usize> = photos.iter().map(|p| p.label).collect();
     let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
     let clean: Tensor<B, 4> = images::load(&paths, 224, 224, &device)?;

@@ -12,9 +12,9 @@
 //!
 //! `--remote` also times the attack on one batch with the four surrogates on a server of
 //! Burn's remote backend on this machine (flex behind it, on a free loopback port), then
-//! split over two such servers, against the same attack run locally: the median time per iteration and the bytes the loopback
-//! interface carried per iteration (`/proc/net/dev`, both directions, everything on the
-//! machine's loopback during the run).
+//! split over two such servers, against the same attack run locally: the median time per
+//! iteration and the bytes the loopback interface carried per iteration (`/proc/net/dev`,
+//! both directions, everything on the machine's loopback during the run).
 
 use std::time::Instant;
 
@@ -119,7 +119,7 @@ fn main() -> Result<()> {
         let (speedup, same) = match &first {
             None => (1.0, "reference".to_string()),
             Some((base, reference)) => {
-                let worst = reference.iter().zip(&pixels).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                let worst = max_difference(reference, &pixels);
                 (base / seconds, format!("max |Δ| {worst:.1e} from the first"))
             }
         };
@@ -133,6 +133,11 @@ fn main() -> Result<()> {
         remote(&data, &batches[0].2, options.iterations)?;
     }
     Ok(())
+}
+
+/// The largest difference between two runs' pixels.
+fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max)
 }
 
 /// Bytes received on the loopback interface so far (`/proc/net/dev`).
@@ -193,7 +198,7 @@ fn remote(data: &FashionMnist, indices: &[usize], iterations: usize) -> Result<(
         [("one loopback server", None), ("two loopback servers (models 1, 3 on the second)", Some(split))]
     {
         let (remote, bytes, pixels) = timed_attack::<Autodiff<RemoteBackend>>(data, indices, iterations, &a, devices)?;
-        let worst = local_pixels.iter().zip(&pixels).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        let worst = max_difference(&local_pixels, &pixels);
         println!(
             "  {what}: {remote:.3} s per iteration ({:.2}x local); loopback traffic {:.2} MB per iteration; max |Δ| {worst:.1e} from local",
             remote / local,
