@@ -4,6 +4,7 @@
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
+use super::order::VisitOrder;
 use super::{Attack, Cwa, Rap, Svre};
 use crate::error::Result;
 use crate::optim::AnyOptimizer;
@@ -57,6 +58,44 @@ impl AttackConfig {
     /// `custom`: only the crate's optimizers can be rebuilt from JSON.
     pub fn from_record(config: &serde_json::Value) -> Result<Self> {
         Ok(Self::deserialize(config)?)
+    }
+
+    /// Whether the attack draws random numbers — a random start, a shuffled or random visiting
+    /// order, input diversity or sampling — so that its result depends on its seed. A
+    /// benchmark repeats such attacks over several seeds ([`with_seed`](Self::with_seed)).
+    ///
+    /// ```
+    /// use common_weakness::attack::registry;
+    ///
+    /// let random: Vec<&str> =
+    ///     registry().into_iter().filter(|e| e.defaults.config().uses_randomness()).map(|e| e.name).collect();
+    /// assert_eq!(random, ["PGD", "DI-MI-FGSM", "VMI-FGSM", "SSA", "SVRE", "VMI-CWA", "SSA-CWA"]);
+    /// ```
+    pub fn uses_randomness(&self) -> bool {
+        match self {
+            AttackConfig::Cwa(attack) => {
+                let s = &attack.settings;
+                s.random_start
+                    || s.order != VisitOrder::Fixed
+                    || s.ensemble_gradient.is_random()
+                    || s.model_gradient.is_random()
+            }
+            AttackConfig::Svre(attack) => {
+                let c = &attack.config;
+                c.random_start || c.order != VisitOrder::Fixed || c.gradient.is_random()
+            }
+            AttackConfig::Rap(attack) => attack.config.random_start || attack.config.gradient.is_random(),
+        }
+    }
+
+    /// The same attack with another seed for every random choice.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        match &mut self {
+            AttackConfig::Cwa(attack) => attack.settings.seed = seed,
+            AttackConfig::Svre(attack) => attack.config.seed = seed,
+            AttackConfig::Rap(attack) => attack.config.seed = seed,
+        }
+        self
     }
 
     /// The attack, ready to run.

@@ -6,8 +6,8 @@ use crate::error::{Error, Result};
 use crate::norm::{self, Normalization};
 
 /// Mean cosine similarity over all pairs `i < j` of the given gradients, computed per sample
-/// and then averaged over the batch. `None` for fewer than two gradients. Zero gradients
-/// count as similarity 0 (never NaN).
+/// and then averaged over the batch ([`pairwise_cosine`] per sample). `None` for fewer than
+/// two gradients. Zero gradients count as similarity 0 (never NaN).
 ///
 /// The authors' routine flattens each gradient over the whole batch and averages the upper
 /// triangle *including* the diagonal ones; this one excludes the diagonal and works per
@@ -15,6 +15,27 @@ use crate::norm::{self, Normalization};
 ///
 /// Fails with [`Error::Shape`] when the gradients' shapes differ.
 pub fn mean_pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Option<f64>> {
+    Ok(pairwise_cosine(gradients)?.map(|per_sample| per_sample.iter().sum::<f64>() / per_sample.len().max(1) as f64))
+}
+
+/// For each sample, the mean cosine similarity over all pairs `i < j` of the given
+/// gradients `[N, C, H, W]`: one value per sample. `None` for fewer than two gradients.
+/// Zero gradients count as similarity 0 (never NaN).
+///
+/// Fails with [`Error::Shape`] when the gradients' shapes differ.
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::tensor::Tensor;
+/// use common_weakness::eval::pairwise_cosine;
+///
+/// let device = Default::default();
+/// let a = Tensor::<NdArray, 4>::from_floats([[[[1.0, 0.0]]], [[[1.0, 1.0]]]], &device);
+/// let b = Tensor::<NdArray, 4>::from_floats([[[[0.0, 3.0]]], [[[2.0, 2.0]]]], &device);
+/// let cosines = pairwise_cosine(&[a, b]).unwrap().unwrap();
+/// assert!(cosines[0].abs() < 1e-6 && (cosines[1] - 1.0).abs() < 1e-6);
+/// ```
+pub fn pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Option<Vec<f64>>> {
     let n = gradients.len();
     if n < 2 {
         return Ok(None);
@@ -36,7 +57,7 @@ pub fn mean_pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Op
     let diagonal = stacked.square().sum_dims(&[1, 2]).flatten::<1>(0, 2);
     let pairs = (n * (n - 1)) as f32;
     let per_sample = (total - diagonal).div_scalar(pairs);
-    Ok(Some(crate::host::to_vec(per_sample.mean())[0] as f64))
+    Ok(Some(crate::host::to_vec(per_sample).into_iter().map(f64::from).collect()))
 }
 
 /// The cosine similarity of each row of `a` `[N, K]` with the same row of `b` (an image's

@@ -121,6 +121,12 @@ impl GradientEstimator {
         *self == Self::default()
     }
 
+    /// True when the estimate draws random numbers (input diversity or sampling), so that
+    /// the attack's seed changes it.
+    pub fn is_random(&self) -> bool {
+        self.diversity.is_some() || self.sampling.is_some()
+    }
+
     /// Checks every part's parameters.
     pub fn validate(&self) -> Result<()> {
         if let Some(diversity) = &self.diversity {

@@ -3,10 +3,10 @@
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
-use super::{mean, Landscape, Scope};
+use super::{widen, Landscape, Scope};
 use crate::check::{at_least_one, positive};
 use crate::error::Result;
-use crate::eval::mean_pairwise_cosine;
+use crate::eval::pairwise_cosine;
 use crate::host;
 use crate::norm;
 use crate::threat::ThreatModel;
@@ -16,26 +16,26 @@ use crate::threat::ThreatModel;
 pub struct NearbyOptimum<B: AutodiffBackend> {
     /// The optimum p (per image), within the search radius of the start and in `[0, 1]`.
     pub point: Tensor<B, 4>,
-    /// Mean per-image L2 distance ‖p − x‖₂.
-    pub l2_distance: f64,
-    /// Mean per-image L∞ distance ‖p − x‖∞.
-    pub linf_distance: f64,
-    /// Mean objective at x.
-    pub loss_at_start: f64,
-    /// Mean objective at p (lower: the descent found a better point).
-    pub loss_at_optimum: f64,
+    /// Per-image L2 distance ‖p − x‖₂.
+    pub l2_distance: Vec<f64>,
+    /// Per-image L∞ distance ‖p − x‖∞.
+    pub linf_distance: Vec<f64>,
+    /// Per-image objective at x.
+    pub loss_at_start: Vec<f64>,
+    /// Per-image objective at p (lower: the descent found a better point).
+    pub loss_at_optimum: Vec<f64>,
 }
 
 impl<B: AutodiffBackend> Landscape<'_, B> {
-    /// Mean pairwise cosine similarity of the models' gradients at `x` (per image, then
-    /// averaged; the paper's closeness proxy, Thm 3.2). `None` with fewer than two models.
-    pub fn gradient_cosine(&self, x: &Tensor<B, 4>) -> Result<Option<f64>> {
+    /// Mean pairwise cosine similarity of the models' gradients at `x`, one value per image
+    /// (the paper's closeness proxy, Thm 3.2). `None` with fewer than two models.
+    pub fn gradient_cosine(&self, x: &Tensor<B, 4>) -> Result<Option<Vec<f64>>> {
         self.check_point(x)?;
         let x = x.clone().inner();
         let gradients = (0..self.names.len())
             .map(|i| Ok(self.evaluate(Scope::Model(i), &x)?.gradient))
             .collect::<Result<Vec<_>>>()?;
-        mean_pairwise_cosine(&gradients)
+        pairwise_cosine(&gradients)
     }
 
     /// Model `scope`'s nearby optimum from `x`: `steps` BIM steps of size `step_size` that
@@ -59,14 +59,14 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
         let mut loss_at_start = None;
         for _ in 0..steps {
             let evaluation = self.evaluate(scope, &point)?;
-            loss_at_start.get_or_insert_with(|| mean(&host::to_vec(evaluation.loss.clone())));
+            loss_at_start.get_or_insert_with(|| widen(host::to_vec(evaluation.loss.clone())));
             point = ball.project(point - evaluation.gradient.sign().mul_scalar(step_size as f32), &start);
         }
-        let loss_at_optimum = mean(&self.loss(scope, &point)?);
+        let loss_at_optimum = widen(self.loss(scope, &point)?);
         let difference = point.clone() - start;
         Ok(NearbyOptimum {
-            l2_distance: mean(&host::to_vec(norm::l2(difference.clone()))),
-            linf_distance: mean(&host::to_vec(norm::linf(difference))),
+            l2_distance: widen(host::to_vec(norm::l2(difference.clone()))),
+            linf_distance: widen(host::to_vec(norm::linf(difference))),
             loss_at_start: loss_at_start.expect("at least one step"),
             loss_at_optimum,
             point: Tensor::from_inner(point),

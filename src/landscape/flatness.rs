@@ -3,7 +3,7 @@
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
-use super::{mean, Landscape, Scope};
+use super::{widen, Landscape, Scope};
 use crate::check::{at_least_one, positive};
 use crate::error::Result;
 use crate::host;
@@ -12,11 +12,18 @@ use crate::rng::AttackRng;
 use crate::threat::ThreatModel;
 
 impl<B: AutodiffBackend> Landscape<'_, B> {
-    /// Sharpness: the mean over images of `max_{‖δ‖∞ ≤ radius} L(x + δ) − L(x)`, the largest
-    /// increase of the objective within the ball (and `[0, 1]`), estimated by `steps` PGD
-    /// ascent steps of size `radius / 4` from a seeded random start. At least 0 (δ = 0 is a
-    /// candidate); small means flat.
-    pub fn sharpness(&self, scope: Scope, x: &Tensor<B, 4>, radius: f64, steps: usize, seed: u64) -> Result<f64> {
+    /// Sharpness per image: `max_{‖δ‖∞ ≤ radius} L(x + δ) − L(x)`, the largest increase of
+    /// the objective within the ball (and `[0, 1]`), estimated by `steps` PGD ascent steps of
+    /// size `radius / 4` from a seeded random start. At least 0 (δ = 0 is a candidate); small
+    /// means flat.
+    pub fn sharpness(
+        &self,
+        scope: Scope,
+        x: &Tensor<B, 4>,
+        radius: f64,
+        steps: usize,
+        seed: u64,
+    ) -> Result<Vec<f64>> {
         positive("radius", radius)?;
         at_least_one("steps", steps)?;
         self.check_point(x)?;
@@ -39,7 +46,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
             }
             point = ball.project(point + evaluation.gradient.sign().mul_scalar(radius / 4.0), &start);
         }
-        Ok(mean(&best))
+        Ok(widen(best))
     }
 
     /// The largest-magnitude eigenvalue of the objective's input Hessian at each image, by
@@ -71,7 +78,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
             self.check_finite(scope, "Hessian-vector product", &hv)?;
             // Rayleigh quotient vᵀHv per image (‖v‖ = 1).
             let quotient = norm::flatten(v * hv.clone()).sum_dim(1).squeeze_dim::<1>(1);
-            eigenvalues = host::to_vec(quotient).into_iter().map(f64::from).collect();
+            eigenvalues = widen(host::to_vec(quotient));
             v = Normalization::L2.apply(hv);
         }
         Ok(eigenvalues)

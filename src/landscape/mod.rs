@@ -13,7 +13,9 @@
 //!   iteration on finite-difference Hessian-vector products: Burn has no double backward);
 //! - [`curve`](Landscape::curve): the loss along a direction, the paper's 1-D landscape.
 //!
-//! Every quantity is computed per image and averaged, so it does not depend on the batch.
+//! Every quantity is computed per image and returned per image (average them, or compare two
+//! methods image by image with [`eval::mean_interval`](crate::eval::mean_interval) on the
+//! differences), so it does not depend on the batch; loss curves are means over the images.
 
 mod closeness;
 mod curve;
@@ -173,4 +175,9 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
 /// The mean of a per-image vector.
 fn mean(values: &[f32]) -> f64 {
     values.iter().map(|&v| v as f64).sum::<f64>() / values.len().max(1) as f64
+}
+
+/// A per-image vector read back from the device, in `f64`.
+fn widen(values: Vec<f32>) -> Vec<f64> {
+    values.into_iter().map(f64::from).collect()
 }

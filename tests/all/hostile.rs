@@ -281,7 +281,7 @@ fn landscape_measurements_are_finite_or_an_error_naming_the_model() {
     assert!(matches!(e, Error::NonFiniteMeasurement { quantity: "gradient", .. }), "{e}");
     let e = landscape.top_hessian_eigenvalue(Scope::Ensemble, &black_pixel(), 3, 1e-2, 0).unwrap_err();
     assert!(e.to_string().contains("of the ensemble"), "{e}");
-    assert!(landscape.sharpness(Scope::Model(0), &black_pixel(), 0.05, 2, 0).unwrap().is_finite());
+    assert!(landscape.sharpness(Scope::Model(0), &black_pixel(), 0.05, 2, 0).unwrap().iter().all(|s| s.is_finite()));
     // NaN points and directions are refused before any model sees them.
     let nan = tensor4(vec![f32::NAN, 0.5, 0.5, 0.5], [1, 1, 2, 2]);
     assert!(matches!(landscape.losses(Scope::Model(0), &nan), Err(Error::InvalidPixels { .. })));

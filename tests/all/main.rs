@@ -18,4 +18,5 @@ mod properties;
 mod roles;
 mod serde_config;
 mod sharding;
+mod statistics;
 mod universal;
