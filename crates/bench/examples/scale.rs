@@ -25,6 +25,7 @@ use burn::tensor::Tensor;
 use common_weakness::backend::DefaultBackend;
 use common_weakness::prelude::*;
 use common_weakness::surrogate::SurrogateOps;
+use common_weakness_bench::parallel::{attack_batches, IndexedBatch};
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::ZooModel;
@@ -53,50 +54,17 @@ struct Options {
     remote: bool,
 }
 
-/// The adversarial examples of every batch, attacked by `threads` threads taking batches in
-/// turn; in set order.
-fn attack_all(
-    attack: &dyn Attack<B>,
-    ensemble: &Ensemble<B>,
-    batches: &[(Tensor<B, 4>, Vec<usize>, Vec<usize>)],
-    threads: usize,
-) -> Result<Vec<Tensor<B, 4>>> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, Tensor<B, 4>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| -> Result<Vec<(usize, Tensor<B, 4>)>> {
-                    let mut mine = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((images, labels, indices)) = batches.get(index) else { return Ok(mine) };
-                        let objective = Objective::untargeted(labels.clone());
-                        let outcome = attack.run_indexed(ensemble, images.clone(), &objective, indices, &mut Silent)?;
-                        mine.push((index, outcome.adversarial));
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().expect("an attack thread panicked")).collect::<Result<Vec<_>>>()
-    })?
-    .into_iter()
-    .flatten()
-    .collect();
-    done.sort_by_key(|(index, _)| *index);
-    Ok(done.into_iter().map(|(_, x)| x).collect())
-}
-
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
     let device = Default::default();
     let data = FashionMnist::test_slice()?;
     let total = usize::from(options.images);
-    let batches: Vec<(Tensor<B, 4>, Vec<usize>, Vec<usize>)> = (0..total)
+    let batches: Vec<IndexedBatch<B>> = (0..total)
         .step_by(options.batch.into())
         .map(|start| {
             let indices: Vec<usize> = (start..(start + usize::from(options.batch)).min(total)).collect();
             let (images, labels) = data.batch::<B>(&indices, &device)?;
-            Ok((images, labels, indices))
+            Ok(IndexedBatch { images, labels, indices })
         })
         .collect::<Result<_>>()?;
     let surrogates: Vec<Box<dyn Surrogate<B>>> =
@@ -113,7 +81,7 @@ fn main() -> Result<()> {
     let mut first: Option<(f64, Vec<f32>)> = None;
     for &threads in &options.threads {
         let started = Instant::now();
-        let adversarial = attack_all(&attack, &ensemble, &batches, threads.max(1))?;
+        let adversarial = attack_batches(&attack, &ensemble, &batches, threads)?;
         let seconds = started.elapsed().as_secs_f64();
         let pixels: Vec<f32> = Tensor::cat(adversarial, 0).into_data().convert::<f32>().to_vec().expect("f32 pixels");
         let (speedup, same) = match &first {
@@ -130,7 +98,7 @@ fn main() -> Result<()> {
         first.get_or_insert((seconds, pixels));
     }
     if options.remote {
-        remote(&data, &batches[0].2, options.iterations)?;
+        remote(&data, &batches[0].indices, options.iterations)?;
     }
     Ok(())
 }

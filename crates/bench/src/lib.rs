@@ -7,12 +7,14 @@
 //! - [`defense`]: black-box targets behind input transformations (bit depth, resize-and-pad,
 //!   JPEG, randomized smoothing), as in the paper's table;
 //! - [`images`]: JPEG/PNG files in and out, 8-bit quantisation and contact sheets;
+//! - [`parallel`]: attacks on several batches at once, on threads sharing one ensemble;
 //! - [`shard`]: image sets split across processes or machines, and their results merged.
 #![warn(missing_docs)]
 
 pub mod defense;
 mod error;
 pub mod images;
+pub mod parallel;
 pub mod shard;
 
 pub use error::{Error, Result};

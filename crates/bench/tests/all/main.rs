@@ -6,6 +6,7 @@ mod common;
 mod defenses;
 mod image_files;
 mod imagenet;
+mod parallel;
 mod remote;
 mod shard;
 mod trained;

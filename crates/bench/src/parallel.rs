@@ -1,0 +1,84 @@
+//! Attacks on several batches at once, on threads sharing one ensemble.
+//!
+//! Every random draw of a per-image attack is keyed by the image's index in the whole set
+//! ([`Attack::run_indexed`]), so splitting a set into batches and attacking them on any number
+//! of threads gives each image the adversarial example a single run gives it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
+use common_weakness::attack::Attack;
+use common_weakness::ensemble::Ensemble;
+use common_weakness::objective::Objective;
+use common_weakness::observe::Silent;
+
+use crate::Result;
+
+/// Images with their labels and their indices in the whole set.
+#[derive(Clone, Debug)]
+pub struct IndexedBatch<B: AutodiffBackend> {
+    /// `[N, C, H, W]` images in `[0, 1]`.
+    pub images: Tensor<B, 4>,
+    /// True classes, one per image.
+    pub labels: Vec<usize>,
+    /// Each image's index in the whole set.
+    pub indices: Vec<usize>,
+}
+
+impl<B: AutodiffBackend> IndexedBatch<B> {
+    /// `images` and `labels` split into `parts` consecutive batches of nearly equal size (as
+    /// many as there are images at most), with `indices` (the images' indices in the set).
+    pub fn split(images: Tensor<B, 4>, labels: &[usize], indices: &[usize], parts: usize) -> Vec<Self> {
+        let n = labels.len();
+        let parts = parts.clamp(1, n.max(1));
+        (0..parts)
+            .map(|k| (k * n / parts, (k + 1) * n / parts))
+            .filter(|(start, end)| end > start)
+            .map(|(start, end)| IndexedBatch {
+                images: images.clone().narrow(0, start, end - start),
+                labels: labels[start..end].to_vec(),
+                indices: indices[start..end].to_vec(),
+            })
+            .collect()
+    }
+}
+
+/// The untargeted adversarial examples of every batch, attacked by `threads` threads taking
+/// batches in turn; in batch order.
+pub fn attack_batches<B: AutodiffBackend>(
+    attack: &dyn Attack<B>,
+    ensemble: &Ensemble<B>,
+    batches: &[IndexedBatch<B>],
+    threads: usize,
+) -> Result<Vec<Tensor<B, 4>>> {
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, Tensor<B, 4>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                scope.spawn(|| -> Result<Vec<(usize, Tensor<B, 4>)>> {
+                    let mut mine = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(batch) = batches.get(index) else { return Ok(mine) };
+                        let objective = Objective::untargeted(batch.labels.clone());
+                        let outcome = attack.run_indexed(
+                            ensemble,
+                            batch.images.clone(),
+                            &objective,
+                            &batch.indices,
+                            &mut Silent,
+                        )?;
+                        mine.push((index, outcome.adversarial));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("an attack thread panicked")).collect::<Result<Vec<_>>>()
+    })?
+    .into_iter()
+    .flatten()
+    .collect();
+    done.sort_by_key(|(index, _)| *index);
+    Ok(done.into_iter().map(|(_, x)| x).collect())
+}
