@@ -16,14 +16,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
     /// the objective within the ball (and `[0, 1]`), estimated by `steps` PGD ascent steps of
     /// size `radius / 4` from a seeded random start. At least 0 (δ = 0 is a candidate); small
     /// means flat.
-    pub fn sharpness(
-        &self,
-        scope: Scope,
-        x: &Tensor<B, 4>,
-        radius: f64,
-        steps: usize,
-        seed: u64,
-    ) -> Result<Vec<f64>> {
+    pub fn sharpness(&self, scope: Scope, x: &Tensor<B, 4>, radius: f64, steps: usize, seed: u64) -> Result<Vec<f64>> {
         positive("radius", radius)?;
         at_least_one("steps", steps)?;
         self.check_point(x)?;
