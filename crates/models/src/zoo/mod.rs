@@ -80,11 +80,13 @@ pub enum ZooModel {
     Mixer,
     /// [`SmallCnn`]'s architecture, adversarially trained with this crate's PGD.
     AdversarialCnn,
+    /// [`LargeKernelCnn`]'s architecture, adversarially trained with this crate's PGD.
+    AdversarialLargeKernel,
 }
 
 impl ZooModel {
     /// Every model, in the order of `docs/zoo.md`.
-    pub const ALL: [ZooModel; 8] = [
+    pub const ALL: [ZooModel; 9] = [
         ZooModel::Mlp,
         ZooModel::SmallCnn,
         ZooModel::WideCnn,
@@ -93,6 +95,7 @@ impl ZooModel {
         ZooModel::LargeKernel,
         ZooModel::Mixer,
         ZooModel::AdversarialCnn,
+        ZooModel::AdversarialLargeKernel,
     ];
 
     /// Short name: the weights file stem and the name in tables.
@@ -106,7 +109,13 @@ impl ZooModel {
             ZooModel::LargeKernel => "large-kernel",
             ZooModel::Mixer => "mixer",
             ZooModel::AdversarialCnn => "cnn-small-adv",
+            ZooModel::AdversarialLargeKernel => "large-kernel-adv",
         }
+    }
+
+    /// Whether the model was trained on PGD adversarial examples (Madry et al. 2018).
+    pub fn is_adversarially_trained(self) -> bool {
+        matches!(self, ZooModel::AdversarialCnn | ZooModel::AdversarialLargeKernel)
     }
 
     /// The model called `name`.
@@ -137,7 +146,9 @@ impl ZooModel {
             ZooModel::WideCnn => boxed(self, load_net::<B, WideCnn<B>>(path, device)?),
             ZooModel::ResNet => boxed(self, load_net::<B, ResNet<B>>(path, device)?),
             ZooModel::Separable => boxed(self, load_net::<B, SeparableCnn<B>>(path, device)?),
-            ZooModel::LargeKernel => boxed(self, load_net::<B, LargeKernelCnn<B>>(path, device)?),
+            ZooModel::LargeKernel | ZooModel::AdversarialLargeKernel => {
+                boxed(self, load_net::<B, LargeKernelCnn<B>>(path, device)?)
+            }
             ZooModel::Mixer => boxed(self, load_net::<B, Mixer<B>>(path, device)?),
         })
     }
@@ -173,13 +184,15 @@ pub fn load_net<B: SurrogateOps, N: ZooNet<B>>(path: impl AsRef<Path>, device: &
     Ok(net)
 }
 
-/// Saves a network's parameters as safetensors (tensor names are the module paths).
+/// Saves a network's parameters as safetensors (tensor names are the module paths), replacing
+/// any file at `path`.
 pub fn save_net<B: SurrogateOps, N: ZooNet<B>>(net: &N, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let mut store =
-        SafetensorsStore::from_file(path).metadata("producer", "common-weakness crates/bench/examples/train_zoo.rs");
+    let mut store = SafetensorsStore::from_file(path)
+        .overwrite(true)
+        .metadata("producer", "common-weakness crates/bench/examples/train_zoo.rs");
     net.save_into(&mut store).map_err(|e| Error::Weights { path: path.to_path_buf(), problem: e.to_string() })
 }
