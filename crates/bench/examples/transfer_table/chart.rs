@@ -4,7 +4,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{attack_order, Cell};
+use super::table::{RowKind, Summary};
 use common_weakness_bench::{Error, Result};
 
 fn plot_error(e: impl std::fmt::Display) -> Error {
@@ -25,9 +25,19 @@ pub const COLOURS: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-/// Grouped bars: one group per attack, one bar per target, height = success over all images.
-pub fn bars(path: &Path, budget: &str, targets: &[String], cells: &[&Cell]) -> Result<()> {
-    let attacks = attack_order(cells);
+/// Grouped bars: one group per attack, one bar per held-out target, height = success over all
+/// images (the mean over seeds).
+pub fn bars(path: &Path, budget: &str, summaries: &[Summary]) -> Result<()> {
+    let mut attacks: Vec<&str> = Vec::new();
+    let mut targets: Vec<&str> = Vec::new();
+    for s in summaries {
+        if !attacks.contains(&s.attack) {
+            attacks.push(s.attack);
+        }
+        if s.kind != RowKind::WhiteBox && !targets.contains(&s.row) {
+            targets.push(s.row);
+        }
+    }
     let width = 140 + 70 * attacks.len() as u32;
     let root = SVGBackend::new(path, (width.max(700), 520)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
@@ -50,14 +60,14 @@ pub fn bars(path: &Path, budget: &str, targets: &[String], cells: &[&Cell]) -> R
     for (t, target) in targets.iter().enumerate() {
         let colour = COLOURS[t % COLOURS.len()];
         let bars = attacks.iter().enumerate().filter_map(|(a, attack)| {
-            let cell = cells.iter().find(|c| &c.row == target && c.attack == *attack)?;
+            let summary = summaries.iter().find(|s| s.row == *target && s.attack == *attack)?;
             let left = a as f64 + 0.1 + t as f64 * slot;
-            Some(Rectangle::new([(left, 0.0), (left + slot, 100.0 * cell.success.over_all())], colour.filled()))
+            Some(Rectangle::new([(left, 0.0), (left + slot, 100.0 * summary.rate())], colour.filled()))
         });
         chart
             .draw_series(bars)
             .map_err(plot_error)?
-            .label(target.as_str())
+            .label(*target)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
     }
     for (a, attack) in attacks.iter().enumerate() {

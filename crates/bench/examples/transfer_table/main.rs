@@ -1,24 +1,35 @@
 //! The paper's transfer table on real data and real models: every attack of the crate against
-//! the Fashion-MNIST zoo, plus the closeness and flatness measurements that explain it.
+//! the Fashion-MNIST zoo, with 95% intervals, paired tests, and the closeness and flatness
+//! measurements that explain it.
 //!
-//! - Surrogates (the ensemble attacked): `mlp`, `cnn-small`, `resnet`, `mixer` (four
-//!   families). Held-out targets: `cnn-wide`, `separable`, `large-kernel`, the adversarially
-//!   trained `cnn-small-adv`, and `cnn-wide` behind four input defences (bit depth 3, R&P,
-//!   JPEG q75, randomized smoothing σ = 0.25 over 20 draws).
+//! - Two ensemble shapes (`--ensemble`). `paper` (the default), shaped like the paper's:
+//!   normally trained `mlp`, `cnn-small`, `resnet`, `mixer` (four families) plus the
+//!   adversarially trained `cnn-small-adv`. `normal`: the four normal models alone, for
+//!   comparison (`cnn-small-adv` then joins the held-out targets). Held-out in both:
+//!   `cnn-wide`, `separable`, `large-kernel`, the adversarially trained `large-kernel-adv`,
+//!   and `cnn-wide` behind four input defences (bit depth 3, R&P, JPEG q75, randomized
+//!   smoothing σ = 0.25 over 20 draws). Attacks never see the held-out models.
 //! - Untargeted, L∞ budgets 16/255 (the paper's) and 32/255, 10 iterations, registry
-//!   defaults (`examples/list_attacks.rs`), on the committed held-out test slice.
-//! - Cells: attack success rate (%), over all images and over the images the target got right
-//!   when clean; white-box rows are the mean over the four surrogates.
-//! - Landscape (MI-FGSM, MI-SAM, MI-CSE, MI-CWA at 16/255): gradient cosine between the
-//!   surrogates, distance to each undefended target's nearby optimum, sharpness and top Hessian
-//!   eigenvalue of the ensemble loss, and 1-D loss curves toward each target's optimum.
+//!   defaults (`examples/list_attacks.rs`; RAP with 10 iterations), on the committed test
+//!   slice. Attacks that draw random numbers run with seeds `0..--seeds` (3 by default). The
+//!   images are split over `--threads` threads sharing the ensemble (per-image seeds: the same
+//!   adversarial examples as one thread).
+//! - Cells: success rate over all images with its 95% Wilson interval; MI-CWA against MI-FGSM
+//!   and against the best method not from the paper, per held-out model, by McNemar's exact
+//!   test; the margin of MI-CWA over MI-FGSM on normal and on adversarially trained held-out
+//!   models, with an interval over images, beside the paper's.
+//! - Landscape (MI-FGSM, MI-SAM, MI-CSE, MI-CWA at 16/255, every image): gradient cosine
+//!   between the surrogates, distance to each undefended held-out model's nearby optimum and
+//!   the loss drop to it, sharpness and top Hessian eigenvalue of the ensemble loss, each a
+//!   mean with its interval and as a paired difference from MI-FGSM; 1-D loss curves.
 //!
-//! Writes `transfer-{16,32}.csv`, `results.json`, `transfer-16.svg` (bar chart),
+//! Writes `transfer-{16,32}.csv` (every seed), `results.json`, `transfer-16.svg` (bar chart),
 //! `landscape.svg` (curves) and `tables.md` (markdown tables) to the output folder.
 //!
 //! ```text
-//! cargo run --release --example transfer_table                  # 32 images, ~10 minutes on 2 cores
-//! cargo run --release --example transfer_table -- --full        # all 1,000 images of the slice
+//! cargo run --release --example transfer_table                    # 100 images, ~15 minutes on 2 cores
+//! cargo run --release --example transfer_table -- --ensemble normal
+//! cargo run --release --example transfer_table -- --full          # all 1,000 images of the slice
 //! cargo run --release --example transfer_table -- --images 200 --attacks MI-FGSM,MI-CWA --out docs/results
 //! # The same run in two processes (or on two machines), then merged: identical tables.
 //! cargo run --release --example transfer_table -- --images 200 --shard 1/2 --out shard-1
@@ -26,50 +37,85 @@
 //! cargo run --release --example transfer_table -- --merge shard-1,shard-2 --out merged
 //! ```
 //!
-//! A shard writes its success counts; the landscape measurements need every image in one
+//! A shard writes its per-image outcomes; the landscape measurements need every image in one
 //! process and run only unsharded.
 
 mod chart;
 mod landscape;
+mod table;
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::backend::Autodiff;
 use burn::tensor::Tensor;
-use common_weakness::attack::{registry, registry_at, AttackSpec, RapConfig};
+use common_weakness::attack::{registry, registry_at, AttackConfig, AttackSpec, RapConfig};
 use common_weakness::backend::DefaultBackend;
 use common_weakness::eval::{predictions, success_rate, SuccessRate};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, RandomizedSmoothing, ResizePad, Target};
-use common_weakness_bench::shard::{merge_folders, Mergeable, Shard, ShardFile};
+use common_weakness_bench::parallel::{attack_batches, IndexedBatch};
+use common_weakness_bench::shard::{merge_folders, Shard, ShardFile};
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::ZooModel;
+use table::{outcome_string, Cell, RowKind};
 
 type B = Autodiff<DefaultBackend>;
 
-const SURROGATES: [ZooModel; 4] = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer];
-const TARGETS: [ZooModel; 4] =
-    [ZooModel::WideCnn, ZooModel::Separable, ZooModel::LargeKernel, ZooModel::AdversarialCnn];
+const NORMAL_SURROGATES: [ZooModel; 4] = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer];
+const HELD_OUT: [ZooModel; 4] =
+    [ZooModel::WideCnn, ZooModel::Separable, ZooModel::LargeKernel, ZooModel::AdversarialLargeKernel];
 const BUDGETS: [u32; 2] = [16, 32];
-const SEED: u64 = 0;
+/// The seed of the defences' randomness.
+const DEFENCE_SEED: u64 = 0;
+
+/// Which surrogates the ensemble holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum EnsembleShape {
+    /// Four normally trained families plus the adversarially trained `cnn-small-adv`, as the
+    /// paper mixes normal and robust surrogates.
+    Paper,
+    /// The four normally trained families alone.
+    Normal,
+}
+
+impl EnsembleShape {
+    /// The surrogates and the undefended held-out models.
+    fn members(self) -> (Vec<ZooModel>, Vec<ZooModel>) {
+        match self {
+            EnsembleShape::Paper => ([&NORMAL_SURROGATES[..], &[ZooModel::AdversarialCnn]].concat(), HELD_OUT.to_vec()),
+            EnsembleShape::Normal => {
+                (NORMAL_SURROGATES.to_vec(), [&HELD_OUT[..], &[ZooModel::AdversarialCnn]].concat())
+            }
+        }
+    }
+}
 
 /// The paper's transfer table and landscape measurements on the Fashion-MNIST zoo.
 #[derive(clap::Parser, Debug)]
 struct Options {
-    /// Images of the committed test slice to attack.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    /// Images of the committed test slice to attack (the first ones).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
     images: u16,
     /// All 1,000 images of the slice (same as `--images 1000`).
     #[arg(long, conflicts_with = "images")]
     full: bool,
+    /// The surrogates: `paper` (four normal families and one adversarially trained model) or
+    /// `normal` (the four normal ones).
+    #[arg(long, value_enum, default_value = "paper")]
+    ensemble: EnsembleShape,
+    /// Seeds of the attacks that draw random numbers (seeds 0, 1, …).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    seeds: u64,
     /// The attacks: `all` or a comma-separated list of registry names (case-insensitive).
     #[arg(long, default_value = "all", value_parser = parse_attacks)]
     attacks: AttackFilter,
+    /// Threads attacking parts of the images at once (the same adversarial examples as one
+    /// thread; default: the machine's cores).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Skip the landscape measurements.
     #[arg(long)]
     no_landscape: bool,
@@ -79,7 +125,7 @@ struct Options {
     shard: Shard,
     /// Merge the output folders of the shards of one run (comma-separated) into `--out`,
     /// attacking nothing.
-    #[arg(long, value_delimiter = ',', conflicts_with_all = ["images", "full", "attacks", "shard"])]
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["images", "full", "attacks", "shard", "seeds", "ensemble"])]
     merge: Vec<PathBuf>,
     /// The output folder.
     #[arg(long, default_value = "transfer-table")]
@@ -104,7 +150,7 @@ fn parse_attacks(value: &str) -> std::result::Result<AttackFilter, String> {
 
 /// The attacks at one budget: the registry's defaults (RAP with 10 iterations like the rest,
 /// rather than its paper's 400), filtered by `--attacks`.
-fn attacks(budget: f64, filter: &Option<Vec<String>>) -> Vec<(String, AttackSpec)> {
+fn attacks(budget: f64, filter: &Option<Vec<String>>) -> Vec<(String, AttackConfig)> {
     registry_at(ThreatModel::linf(budget))
         .into_iter()
         .filter(|e| filter.as_ref().is_none_or(|names| names.contains(&e.name.to_lowercase())))
@@ -113,32 +159,13 @@ fn attacks(budget: f64, filter: &Option<Vec<String>>) -> Vec<(String, AttackSpec
                 AttackSpec::Rap(config) => AttackSpec::Rap(RapConfig { iterations: 10, ..config }),
                 spec => spec,
             };
-            (e.name.to_string(), spec)
+            (e.name.to_string(), spec.config())
         })
         .collect()
 }
 
-/// One (budget, attack, row) cell of the table.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Cell {
-    budget: String,
-    attack: String,
-    row: String,
-    success: SuccessRate,
-    seconds: f64,
-}
-
-/// The cells of the shards add up: successes, images and seconds.
-impl Mergeable for Cell {
-    fn key(&self) -> String {
-        format!("{} {} {}", self.budget, self.attack, self.row)
-    }
-
-    fn absorb(&mut self, other: Self) {
-        self.success = self.success + other.success;
-        self.seconds += other.seconds;
-    }
-}
+/// A held-out target with its row kind.
+type Row = (Box<dyn Target<B>>, RowKind);
 
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
@@ -157,91 +184,107 @@ fn main() -> Result<()> {
     let (images, labels) = FashionMnist::test_slice()?.head::<B>(image_count, &device);
     let images = images.narrow(0, indices[0], indices.len());
     let labels = labels[indices[0]..indices[0] + indices.len()].to_vec();
+    let (surrogate_models, held_out) = options.ensemble.members();
     let surrogates: Vec<Box<dyn Surrogate<B>>> =
-        SURROGATES.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
-    let plain = |m: ZooModel| -> Result<Box<dyn Target<B>>> { Ok(Box::new(m.load::<B>(&device)?)) };
-    let mut targets: Vec<Box<dyn Target<B>>> = TARGETS.iter().map(|&m| plain(m)).collect::<Result<_>>()?;
+        surrogate_models.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
+    let mut rows: Vec<Row> = Vec::new();
+    for &model in &held_out {
+        let kind = if model.is_adversarially_trained() { RowKind::Robust } else { RowKind::Normal };
+        rows.push((Box::new(model.load::<B>(&device)?), kind));
+    }
     let wide = || ZooModel::WideCnn.load::<B>(&device);
-    targets.push(Box::new(Defended::new(wide()?, BitDepth::new(3)?, SEED)));
-    targets.push(Box::new(Defended::new(wide()?, ResizePad::new(), SEED)));
-    targets.push(Box::new(Defended::new(wide()?, Jpeg::new(75)?, SEED)));
-    targets.push(Box::new(RandomizedSmoothing::new(wide()?, 0.25, 20, SEED)?));
+    rows.push((Box::new(Defended::new(wide()?, BitDepth::new(3)?, DEFENCE_SEED)), RowKind::Defended));
+    rows.push((Box::new(Defended::new(wide()?, ResizePad::new(), DEFENCE_SEED)), RowKind::Defended));
+    rows.push((Box::new(Defended::new(wide()?, Jpeg::new(75)?, DEFENCE_SEED)), RowKind::Defended));
+    rows.push((Box::new(RandomizedSmoothing::new(wide()?, 0.25, 20, DEFENCE_SEED)?), RowKind::Defended));
 
-    println!("Fashion-MNIST test slice: {} images (shard {shard}); clean accuracy", labels.len());
+    println!(
+        "Fashion-MNIST test slice: {} images (shard {shard}), {:?} ensemble; clean accuracy",
+        labels.len(),
+        options.ensemble
+    );
     let accuracy = |predicted: &[usize]| {
         predicted.iter().zip(&labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64
     };
     let clean_surrogates: Vec<Vec<usize>> =
         surrogates.iter().map(|s| predictions(s.forward(images.clone()))).collect::<common_weakness::Result<_>>()?;
-    let clean_targets: Vec<Vec<usize>> =
-        targets.iter().map(|t| t.predict_indexed(images.clone(), &indices)).collect::<Result<_>>()?;
+    let clean_rows: Vec<Vec<usize>> =
+        rows.iter().map(|(t, _)| t.predict_indexed(images.clone(), &indices)).collect::<Result<_>>()?;
     for (name, predicted) in surrogates.iter().map(|s| s.name().to_string()).zip(&clean_surrogates) {
         println!("  surrogate {name:<32} {:5.1}%", 100.0 * accuracy(predicted));
     }
-    for (target, predicted) in targets.iter().zip(&clean_targets) {
-        println!("  target    {:<32} {:5.1}%", target.target_name(), 100.0 * accuracy(predicted));
+    for ((target, _), predicted) in rows.iter().zip(&clean_rows) {
+        println!("  held out  {:<32} {:5.1}%", target.target_name(), 100.0 * accuracy(predicted));
     }
 
     let ensemble = Ensemble::new(surrogates)?;
-    let objective = Objective::untargeted(labels.clone());
+    let score = |clean: &[usize], predicted: &[usize]| -> Result<(SuccessRate, String)> {
+        let rate = success_rate(Goal::Untargeted, &labels, &labels, clean, predicted)?;
+        Ok((rate, outcome_string(predicted.iter().zip(&labels).map(|(p, l)| p != l))))
+    };
+    let threads = options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let batches = IndexedBatch::split(images.clone(), &labels, &indices, threads);
     let mut cells = Vec::new();
-    let mut adversarials: BTreeMap<String, Tensor<B, 4>> = BTreeMap::new();
+    let mut adversarials: Vec<(String, Tensor<B, 4>)> = Vec::new();
     for budget in BUDGETS {
         let list = attacks(budget as f64 / 255.0, &options.attacks.0);
         println!("\nbudget {budget}/255: {} attacks", list.len());
-        for (name, spec) in list {
-            let timer = Instant::now();
-            let adversarial = spec
-                .build::<B>()
-                .run_indexed(&ensemble, images.clone(), &objective, &indices, &mut Silent)?
-                .adversarial;
-            let seconds = timer.elapsed().as_secs_f64();
-            let cell = |row: String, success| Cell {
-                budget: format!("{budget}/255"),
-                attack: name.clone(),
-                row,
-                success,
-                seconds,
-            };
-            let mut white_box = Vec::new();
-            for (surrogate, clean) in ensemble.members().iter().zip(&clean_surrogates) {
-                let predicted = predictions(surrogate.forward(adversarial.clone()))?;
-                white_box.push(success_rate(Goal::Untargeted, &labels, &labels, clean, &predicted)?);
-            }
-            cells.push(cell("white-box (mean of 4)".into(), white_box.iter().copied().sum()));
-            let mut summary = Vec::new();
-            for (target, clean) in targets.iter().zip(&clean_targets) {
-                let predicted = target.predict_indexed(adversarial.clone(), &indices)?;
-                let rate = success_rate(Goal::Untargeted, &labels, &labels, clean, &predicted)?;
-                summary.push(format!("{:.0}", 100.0 * rate.over_all()));
-                cells.push(cell(target.target_name().to_string(), rate));
-            }
-            println!(
-                "  {name:<11} {:6.1} s  white-box {:5.1}%  targets {}  [{:.0} s elapsed]",
-                seconds,
-                100.0 * white_box.iter().copied().sum::<SuccessRate>().over_all(),
-                summary.join(" "),
-                started.elapsed().as_secs_f64()
-            );
-            if budget == BUDGETS[0] {
-                adversarials.insert(name, adversarial);
+        for (name, config) in list {
+            let seeds = if config.uses_randomness() { options.seeds } else { 1 };
+            for seed in 0..seeds {
+                let timer = Instant::now();
+                let attack = config.clone().with_seed(seed).build::<B>();
+                let adversarial = Tensor::cat(attack_batches(attack.as_ref(), &ensemble, &batches, threads)?, 0);
+                let seconds = timer.elapsed().as_secs_f64();
+                let cell = |row: String, kind, (success, outcomes)| Cell {
+                    budget: format!("{budget}/255"),
+                    attack: name.clone(),
+                    seed,
+                    row,
+                    kind,
+                    success,
+                    outcomes,
+                    seconds,
+                };
+                let (mut pooled, mut pooled_outcomes) = (SuccessRate::default(), String::new());
+                for (surrogate, clean) in ensemble.members().iter().zip(&clean_surrogates) {
+                    let (rate, outcomes) = score(clean, &predictions(surrogate.forward(adversarial.clone()))?)?;
+                    pooled = pooled + rate;
+                    pooled_outcomes += &outcomes;
+                }
+                let white_box = format!("white-box (pool of {})", ensemble.len());
+                cells.push(cell(white_box, RowKind::WhiteBox, (pooled, pooled_outcomes)));
+                let mut summary = Vec::new();
+                for ((target, kind), clean) in rows.iter().zip(&clean_rows) {
+                    let scored = score(clean, &target.predict_indexed(adversarial.clone(), &indices)?)?;
+                    summary.push(format!("{:.0}", 100.0 * scored.0.over_all()));
+                    cells.push(cell(target.target_name().to_string(), *kind, scored));
+                }
+                println!(
+                    "  {name:<11} seed {seed} {seconds:6.1} s  white-box {:5.1}%  held out {}  [{:.0} s elapsed]",
+                    100.0 * pooled.over_all(),
+                    summary.join(" "),
+                    started.elapsed().as_secs_f64()
+                );
+                if budget == BUDGETS[0] && seed == 0 {
+                    adversarials.push((name.clone(), adversarial));
+                }
             }
         }
     }
 
-    let mut markdown = write_tables(&options.out, &ShardFile { shard, images: image_count, results: cells })?;
+    let file = ShardFile { shard, images: image_count, results: cells };
+    let mut markdown = write_tables(&options.out, &file)?;
     if shard != Shard::WHOLE {
         println!("shard {shard}: no landscape measurements (they need every image in one process)");
     } else if !options.no_landscape {
-        let chosen: Vec<(String, Tensor<B, 4>)> = ["MI-FGSM", "MI-SAM", "MI-CSE", "MI-CWA"]
-            .iter()
-            .filter_map(|name| adversarials.get(*name).map(|x| (name.to_string(), x.clone())))
-            .collect();
+        let chosen: Vec<(String, Tensor<B, 4>)> =
+            adversarials.into_iter().filter(|(name, _)| landscape::METHODS.contains(&name.as_str())).collect();
         if !chosen.is_empty() {
             let target_models: Vec<Box<dyn Surrogate<B>>> =
-                TARGETS.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
+                held_out.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
             let target_ensemble = Ensemble::new(target_models)?;
-            markdown += &landscape::report(&ensemble, &target_ensemble, &objective, &images, &chosen, &options.out)?;
+            markdown += &landscape::report(&ensemble, &target_ensemble, &labels, &images, &chosen, &options.out)?;
         }
     }
     std::fs::write(options.out.join("tables.md"), &markdown)?;
@@ -252,26 +295,22 @@ fn main() -> Result<()> {
 
 /// Writes the CSV tables, the bar chart, `results.json` (the cells with their shard) and
 /// returns the markdown tables.
-fn write_tables(out: &std::path::Path, file: &ShardFile<Cell>) -> Result<String> {
+fn write_tables(out: &Path, file: &ShardFile<Cell>) -> Result<String> {
     std::fs::create_dir_all(out)?;
-    let cells = &file.results;
-    let mut rows: Vec<String> = Vec::new();
-    for cell in cells {
-        if !rows.contains(&cell.row) {
-            rows.push(cell.row.clone());
-        }
-    }
     let mut markdown = String::new();
     for budget in BUDGETS {
         let label = format!("{budget}/255");
-        let selected: Vec<&Cell> = cells.iter().filter(|c| c.budget == label).collect();
+        let selected: Vec<&Cell> = file.results.iter().filter(|c| c.budget == label).collect();
         if selected.is_empty() {
             continue;
         }
-        write_csv(&out.join(format!("transfer-{budget}.csv")), &selected)?;
-        markdown += &markdown_table(&label, &rows, &selected);
+        table::write_csv(&out.join(format!("transfer-{budget}.csv")), &selected)?;
+        let summaries = table::summarise(&selected);
+        markdown += &table::success_table(&label, &summaries)?;
+        markdown += &table::paired_tests(&label, &summaries)?;
+        markdown += &table::margins(&label, &summaries)?;
         if budget == BUDGETS[0] {
-            chart::bars(&out.join(format!("transfer-{budget}.svg")), &label, &rows[1..], &selected)?;
+            chart::bars(&out.join(format!("transfer-{budget}.svg")), &label, &summaries)?;
         }
     }
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(file)?)?;
@@ -279,67 +318,9 @@ fn write_tables(out: &std::path::Path, file: &ShardFile<Cell>) -> Result<String>
 }
 
 /// `--merge`: the tables of a whole run from its shards' output folders.
-fn merge_shards(folders: &[PathBuf], out: &std::path::Path) -> Result<()> {
+fn merge_shards(folders: &[PathBuf], out: &Path) -> Result<()> {
     let markdown = write_tables(out, &merge_folders::<Cell>(folders)?)?;
     std::fs::write(out.join("tables.md"), &markdown)?;
     println!("{markdown}\nmerged {} shards into {}", folders.len(), out.display());
     Ok(())
-}
-
-fn write_csv(path: &std::path::Path, cells: &[&Cell]) -> Result<()> {
-    let mut csv = String::from("budget,attack,row,success_all,success_clean_correct,images,clean_correct,seconds\n");
-    for c in cells {
-        writeln!(
-            csv,
-            "{},{},\"{}\",{:.4},{:.4},{},{},{:.2}",
-            c.budget,
-            c.attack,
-            c.row,
-            c.success.over_all(),
-            c.success.over_clean_correct(),
-            c.success.images,
-            c.success.clean_correct,
-            c.seconds
-        )
-        .expect("writing to a String");
-    }
-    Ok(std::fs::write(path, csv)?)
-}
-
-/// The attacks of `cells`, each once, in the order they ran.
-fn attack_order<'a>(cells: &[&'a Cell]) -> Vec<&'a str> {
-    let mut attacks: Vec<&str> = Vec::new();
-    for c in cells {
-        if !attacks.contains(&c.attack.as_str()) {
-            attacks.push(&c.attack);
-        }
-    }
-    attacks
-}
-
-/// Rows = targets, columns = attacks, cells "all / clean-correct" in %.
-fn markdown_table(budget: &str, rows: &[String], cells: &[&Cell]) -> String {
-    let attacks = attack_order(cells);
-    let mut out = format!("\n### L∞ {budget}: success rate %, all images / clean-correct images\n\n| target |");
-    for a in &attacks {
-        out += &format!(" {a} |");
-    }
-    out += "\n|---|";
-    out += &"---:|".repeat(attacks.len());
-    out += "\n";
-    for row in rows {
-        out += &format!("| {row} |");
-        for a in &attacks {
-            let cell = cells.iter().find(|c| &c.row == row && c.attack == *a).expect("every cell was computed");
-            out +=
-                &format!(" {:.0}/{:.0} |", 100.0 * cell.success.over_all(), 100.0 * cell.success.over_clean_correct());
-        }
-        out += "\n";
-    }
-    out += "| seconds per attack |";
-    for a in &attacks {
-        let cell = cells.iter().find(|c| c.attack == *a).expect("every attack has cells");
-        out += &format!(" {:.0} |", cell.seconds);
-    }
-    out + "\n"
 }

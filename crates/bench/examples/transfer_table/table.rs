@@ -1,0 +1,273 @@
+//! The table's cells, their summaries over seeds with 95% Wilson intervals, the paired
+//! (McNemar) tests and the margins of MI-CWA over MI-FGSM, as CSV and markdown.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use common_weakness::attack::registry;
+use common_weakness::eval::{mcnemar, mean_interval, wilson_interval, SuccessRate};
+use common_weakness_bench::shard::Mergeable;
+use common_weakness_bench::Result;
+use serde::{Deserialize, Serialize};
+
+/// What a row of the table attacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RowKind {
+    /// The surrogates themselves, pooled.
+    WhiteBox,
+    /// A normally trained held-out model.
+    Normal,
+    /// An adversarially trained held-out model.
+    Robust,
+    /// A held-out model behind an input defence.
+    Defended,
+}
+
+/// One (budget, attack, seed, row) cell of the table.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Cell {
+    pub budget: String,
+    pub attack: String,
+    pub seed: u64,
+    pub row: String,
+    pub kind: RowKind,
+    pub success: SuccessRate,
+    /// Per image, `1` where the attack succeeded, in image order (the white-box row: the
+    /// surrogates one after the other).
+    pub outcomes: String,
+    pub seconds: f64,
+}
+
+/// The cells of the shards add up: counts and seconds add, outcomes follow each other.
+impl Mergeable for Cell {
+    fn key(&self) -> String {
+        format!("{} {} {} {}", self.budget, self.attack, self.seed, self.row)
+    }
+
+    fn absorb(&mut self, other: Self) {
+        self.success = self.success + other.success;
+        self.outcomes += &other.outcomes;
+        self.seconds += other.seconds;
+    }
+}
+
+/// Per-image outcomes as text.
+pub fn outcome_string(successes: impl IntoIterator<Item = bool>) -> String {
+    successes.into_iter().map(|s| if s { '1' } else { '0' }).collect()
+}
+
+fn outcome_bits(outcomes: &str) -> Vec<bool> {
+    outcomes.chars().map(|c| c == '1').collect()
+}
+
+/// One (budget, attack, row) of the table: its cells over the seeds.
+pub struct Summary<'a> {
+    pub attack: &'a str,
+    pub row: &'a str,
+    pub kind: RowKind,
+    /// The counts of every seed added up.
+    pub pooled: SuccessRate,
+    pub seeds: usize,
+    /// Seed 0's cell: its per-image outcomes pair with another attack's.
+    pub first: &'a Cell,
+    pub seconds: f64,
+}
+
+impl Summary<'_> {
+    /// The success rate over all images, the mean over seeds.
+    pub fn rate(&self) -> f64 {
+        self.pooled.over_all()
+    }
+
+    /// The 95% Wilson interval of the success rate over all images: at the images of one
+    /// seed, with the seeds' mean count of successes.
+    pub fn interval(&self) -> Result<[f64; 2]> {
+        let images = self.pooled.images / self.seeds;
+        let successes = (self.pooled.successes as f64 / self.seeds as f64).round() as usize;
+        Ok(wilson_interval(successes, images)?)
+    }
+}
+
+/// The summaries of one budget's cells, in the order the cells were produced.
+pub fn summarise<'a>(cells: &[&'a Cell]) -> Vec<Summary<'a>> {
+    let mut summaries: Vec<Summary> = Vec::new();
+    for cell in cells {
+        match summaries.iter_mut().find(|s| s.attack == cell.attack && s.row == cell.row) {
+            Some(s) => {
+                s.pooled = s.pooled + cell.success;
+                s.seeds += 1;
+                s.seconds += cell.seconds;
+                if cell.seed < s.first.seed {
+                    s.first = cell;
+                }
+            }
+            None => summaries.push(Summary {
+                attack: &cell.attack,
+                row: &cell.row,
+                kind: cell.kind,
+                pooled: cell.success,
+                seeds: 1,
+                first: cell,
+                seconds: cell.seconds,
+            }),
+        }
+    }
+    summaries
+}
+
+/// Items in first-seen order.
+fn ordered<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for item in items {
+        if !seen.contains(&item) {
+            seen.push(item);
+        }
+    }
+    seen
+}
+
+/// Every cell, one line per seed.
+pub fn write_csv(path: &Path, cells: &[&Cell]) -> Result<()> {
+    let mut csv =
+        String::from("budget,attack,seed,row,kind,success_all,success_clean_correct,images,clean_correct,seconds\n");
+    for c in cells {
+        writeln!(
+            csv,
+            "{},{},{},\"{}\",{:?},{:.4},{:.4},{},{},{:.2}",
+            c.budget,
+            c.attack,
+            c.seed,
+            c.row,
+            c.kind,
+            c.success.over_all(),
+            c.success.over_clean_correct(),
+            c.success.images,
+            c.success.clean_correct,
+            c.seconds
+        )
+        .expect("writing to a String");
+    }
+    Ok(std::fs::write(path, csv)?)
+}
+
+/// Rows = attacks, columns = targets; cells "rate [low–high]" in % over all images.
+pub fn success_table(budget: &str, summaries: &[Summary]) -> Result<String> {
+    let attacks = ordered(summaries.iter().map(|s| s.attack));
+    let rows = ordered(summaries.iter().map(|s| s.row));
+    let mut out = format!(
+        "\n### L∞ {budget}: success rate % over all images [95% Wilson interval]\n\n\
+         Attacks that draw random numbers: the mean over their seeds (seeds in brackets after the name).\n\n| attack |"
+    );
+    for row in &rows {
+        out += &format!(" {row} |");
+    }
+    out += " seconds |\n|---|";
+    out += &"---:|".repeat(rows.len() + 1);
+    out += "\n";
+    for attack in &attacks {
+        let of_attack: Vec<&Summary> = summaries.iter().filter(|s| s.attack == *attack).collect();
+        let seeds = of_attack[0].seeds;
+        out += &match seeds {
+            1 => format!("| {attack} |"),
+            _ => format!("| {attack} ({seeds}) |"),
+        };
+        for row in &rows {
+            let s = of_attack.iter().find(|s| s.row == *row).expect("every cell was computed");
+            let [low, high] = s.interval()?;
+            out += &format!(" {:.0} [{:.0}–{:.0}] |", 100.0 * s.rate(), 100.0 * low, 100.0 * high);
+        }
+        out += &format!(" {:.0} |\n", of_attack[0].seconds);
+    }
+    Ok(out)
+}
+
+/// The paper's own methods (CWA and its ablations), which "the best other method" excludes.
+fn is_paper_method(attack: &str) -> bool {
+    registry().iter().any(|e| e.name == attack && e.reference.starts_with("Chen et al."))
+}
+
+/// `a` against `b` on one row: rates, difference, discordant counts and the McNemar p-value
+/// (seed 0's outcomes where an attack has several seeds).
+fn paired_cells(a: &Summary, b: &Summary) -> Result<String> {
+    let test = mcnemar(&outcome_bits(&a.first.outcomes), &outcome_bits(&b.first.outcomes))?;
+    Ok(format!(
+        "{:.1} | {:+.1} | {}/{} | {:.3} |",
+        100.0 * b.rate(),
+        100.0 * (a.rate() - b.rate()),
+        test.only_first,
+        test.only_second,
+        test.p_value
+    ))
+}
+
+/// Per held-out row: MI-CWA against MI-FGSM and against the best method not from the paper.
+pub fn paired_tests(budget: &str, summaries: &[Summary]) -> Result<String> {
+    let find = |attack: &str, row: &str| summaries.iter().find(|s| s.attack == attack && s.row == row);
+    let mut out = format!(
+        "\n### L∞ {budget}: MI-CWA against MI-FGSM and against the best other method, paired by image\n\n\
+         Δ: MI-CWA minus the other, in points; `a/b`: images only MI-CWA / only the other broke; p: McNemar's \
+         exact test (seed 0 where an attack has several).\n\n\
+         | target | MI-CWA % | MI-FGSM % | Δ | a/b | p | best other | its % | Δ | a/b | p |\n\
+         |---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n"
+    );
+    let rows = ordered(summaries.iter().filter(|s| s.kind != RowKind::WhiteBox).map(|s| s.row));
+    for row in rows {
+        let (Some(cwa), Some(mi)) = (find("MI-CWA", row), find("MI-FGSM", row)) else {
+            continue;
+        };
+        let best = summaries
+            .iter()
+            .filter(|s| s.row == row && !is_paper_method(s.attack))
+            .max_by(|a, b| a.rate().total_cmp(&b.rate()))
+            .expect("MI-FGSM is one");
+        out += &format!(
+            "| {row} | {:.1} | {} {} | {}\n",
+            100.0 * cwa.rate(),
+            paired_cells(cwa, mi)?,
+            best.attack,
+            paired_cells(cwa, best)?
+        );
+    }
+    Ok(out)
+}
+
+/// MI-CWA minus MI-FGSM, averaged over the held-out rows of `kind`, per image, with the
+/// interval of the per-image mean; `None` when the run lacks either attack or such a row.
+pub fn margin(summaries: &[Summary], kind: RowKind) -> Result<Option<(usize, [f64; 3])>> {
+    let rows: Vec<&str> = ordered(summaries.iter().filter(|s| s.kind == kind).map(|s| s.row));
+    let outcomes = |attack: &str, row: &str| {
+        summaries.iter().find(|s| s.attack == attack && s.row == row).map(|s| outcome_bits(&s.first.outcomes))
+    };
+    let mut per_image: Vec<f64> = Vec::new();
+    for row in &rows {
+        let (Some(cwa), Some(mi)) = (outcomes("MI-CWA", row), outcomes("MI-FGSM", row)) else {
+            return Ok(None);
+        };
+        per_image.resize(cwa.len(), 0.0);
+        for (i, (c, m)) in cwa.iter().zip(&mi).enumerate() {
+            per_image[i] += (*c as u8 as f64 - *m as u8 as f64) / rows.len() as f64;
+        }
+    }
+    if per_image.len() < 2 {
+        return Ok(None);
+    }
+    let estimate = mean_interval(&per_image)?;
+    Ok(Some((rows.len(), [estimate.mean, estimate.low, estimate.high].map(|v| 100.0 * v))))
+}
+
+/// The margins of MI-CWA over MI-FGSM on normal and on adversarially trained held-out
+/// models, beside the paper's (ImageNet, 16/255, Table 1).
+pub fn margins(budget: &str, summaries: &[Summary]) -> Result<String> {
+    let mut out = format!(
+        "\n### L∞ {budget}: MI-CWA minus MI-FGSM, mean over held-out models [95% interval over images]\n\n\
+         | held-out models | this run | the paper (ImageNet, 16/255) |\n|---|---:|---:|\n"
+    );
+    for (kind, label, paper) in
+        [(RowKind::Normal, "normally trained", "+14"), (RowKind::Robust, "adversarially trained", "+38")]
+    {
+        if let Some((count, [mean, low, high])) = margin(summaries, kind)? {
+            out += &format!("| {label} ({count}) | {mean:+.1} [{low:+.1}, {high:+.1}] | {paper} |\n");
+        }
+    }
+    Ok(out)
+}
