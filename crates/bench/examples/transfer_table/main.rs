@@ -27,7 +27,7 @@
 //! `landscape.svg` (curves) and `tables.md` (markdown tables) to the output folder.
 //!
 //! ```text
-//! cargo run --release --example transfer_table                    # 100 images, ~15 minutes on 2 cores
+//! cargo run --release --example transfer_table                    # 100 images, ~12 minutes on 2 cores
 //! cargo run --release --example transfer_table -- --ensemble normal
 //! cargo run --release --example transfer_table -- --full          # all 1,000 images of the slice
 //! cargo run --release --example transfer_table -- --images 200 --attacks MI-FGSM,MI-CWA --out docs/results
