@@ -8,8 +8,9 @@
 //! After training, each model's white-box robust accuracy is measured on the committed
 //! 1,000-image test slice: PGD-20 at L∞ 0.1 (steps of 0.0125, random start).
 //!
-//! Each model has its own number of epochs over the 60,000 images (`default_schedule`; about
-//! 90 minutes in all on 2 cores); `--epochs` and `--images` override it for every model.
+//! Each model has its own number of epochs over the 60,000 images (`default_epochs`; about 90
+//! minutes of CPU in all, 50 minutes on 2 cores as two processes, `docs/zoo.md`); `--epochs`
+//! and `--images` override it for every model.
 //!
 //! ```text
 //! scripts/fetch-fashion-mnist.sh               # apt-get install dataset-fashion-mnist
@@ -86,15 +87,13 @@ fn parse_models(value: &str) -> std::result::Result<Models, String> {
 }
 
 /// The default epochs over the 60,000 training images of each model, sized so that the
-/// whole zoo trains in about 90 minutes on 2 cores (the slow global-average-pooling networks
-/// and the adversarially trained ones get fewer).
+/// whole zoo trains in about 90 minutes of CPU (the slow global-average-pooling networks and
+/// the adversarially trained ones get fewer).
 fn default_epochs(model: ZooModel) -> usize {
     match model {
         ZooModel::Mlp => 20,
         ZooModel::SmallCnn | ZooModel::ResNet => 10,
-        ZooModel::LargeKernel => 8,
-        ZooModel::Separable => 8,
-        ZooModel::WideCnn => 8,
+        ZooModel::WideCnn | ZooModel::Separable | ZooModel::LargeKernel => 8,
         ZooModel::Mixer => 6,
         ZooModel::AdversarialCnn | ZooModel::AdversarialLargeKernel => 5,
     }
