@@ -1,18 +1,26 @@
-//! Batch normalisation frozen into a per-channel affine map.
+//! Batch normalisation frozen in inference mode, whatever the backend.
 
+use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::BatchNorm;
 use burn::tensor::{backend::Backend, Tensor};
 
-/// Inference-mode batch normalisation: `y = x·scale + shift` per channel, with
-/// `scale = γ/√(running_var + ε)` and `shift = β − running_mean·scale`.
+/// Inference-mode batch normalisation: `y = (x − running_mean)/√(running_var + ε)·γ + β` per
+/// channel, on every backend, autodiff included.
 ///
 /// burn 0.21's [`BatchNorm`] uses *batch* statistics whenever the backend tracks gradients,
 /// so a model attacked on an `Autodiff` backend silently runs in training mode and each
-/// image's logits depend on the rest of the batch. Replace every `BatchNorm` of a surrogate
-/// with `FrozenBatchNorm::from(&batch_norm)` (same input and output shapes) before
-/// attacking; [`check_batch_independence`](super::check_batch_independence) tells you
-/// whether you need to.
+/// image's logits depend on the rest of the batch. `FrozenBatchNorm` has `BatchNorm`'s fields
+/// (`gamma`, `beta`, `running_mean`, `running_var`, `epsilon`) under the same names, so:
+///
+/// - in a hand-written module, replace each `BatchNorm` with `FrozenBatchNorm::from(&batch_norm)`,
+///   or declare the field as `FrozenBatchNorm` and build it with [`FrozenBatchNormConfig`];
+///   weights saved from a `BatchNorm` load into it by name;
+/// - in Burn code generated from ONNX by burn-onnx, [`freeze_generated_batch_norm`] makes the
+///   swap in the generated source (one call in the build script).
+///
+/// [`check_batch_independence`](super::check_batch_independence) tells you whether a model
+/// needs it.
 ///
 /// ```
 /// use burn::backend::{Autodiff, NdArray};
@@ -30,17 +38,59 @@ use burn::tensor::{backend::Backend, Tensor};
 /// ```
 #[derive(Module, Debug)]
 pub struct FrozenBatchNorm<B: Backend> {
-    /// Per-channel multiplier.
-    pub scale: Param<Tensor<B, 1>>,
-    /// Per-channel offset.
-    pub shift: Param<Tensor<B, 1>>,
+    /// Per-channel scale γ.
+    pub gamma: Param<Tensor<B, 1>>,
+    /// Per-channel offset β.
+    pub beta: Param<Tensor<B, 1>>,
+    /// Per-channel mean, fixed.
+    pub running_mean: Param<Tensor<B, 1>>,
+    /// Per-channel variance, fixed.
+    pub running_var: Param<Tensor<B, 1>>,
+    /// Added to the variance before the square root.
+    pub epsilon: f64,
+}
+
+/// Configuration of a [`FrozenBatchNorm`], with [`burn::nn::BatchNormConfig`]'s builder
+/// methods, so that code written for `BatchNormConfig` builds a `FrozenBatchNorm` unchanged.
+#[derive(Config, Debug)]
+pub struct FrozenBatchNormConfig {
+    /// The number of channels.
+    pub num_features: usize,
+    /// Added to the variance before the square root.
+    #[config(default = 1e-5)]
+    pub epsilon: f64,
+    /// Accepted for compatibility with `BatchNormConfig` and ignored: frozen statistics are never
+    /// updated.
+    #[config(default = 0.1)]
+    pub momentum: f64,
+}
+
+impl FrozenBatchNormConfig {
+    /// The identity batch norm (γ = 1, β = 0, mean 0, variance 1) of `num_features` channels,
+    /// to be overwritten by loaded weights.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> FrozenBatchNorm<B> {
+        let ones = || Param::from_tensor(Tensor::ones([self.num_features], device));
+        let zeros = || Param::from_tensor(Tensor::zeros([self.num_features], device));
+        FrozenBatchNorm {
+            gamma: ones(),
+            beta: zeros(),
+            running_mean: zeros(),
+            running_var: ones(),
+            epsilon: self.epsilon,
+        }
+    }
 }
 
 impl<B: Backend> From<&BatchNorm<B>> for FrozenBatchNorm<B> {
     fn from(bn: &BatchNorm<B>) -> Self {
-        let scale = bn.gamma.val() / bn.running_var.value().add_scalar(bn.epsilon).sqrt();
-        let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
-        Self { scale: Param::from_tensor(scale.detach()), shift: Param::from_tensor(shift.detach()) }
+        let frozen = |t: Tensor<B, 1>| Param::from_tensor(t.detach());
+        Self {
+            gamma: frozen(bn.gamma.val()),
+            beta: frozen(bn.beta.val()),
+            running_mean: frozen(bn.running_mean.value()),
+            running_var: frozen(bn.running_var.value()),
+            epsilon: bn.epsilon,
+        }
     }
 }
 
@@ -49,6 +99,29 @@ impl<B: Backend> FrozenBatchNorm<B> {
     pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
         let mut shape = [1; D];
         shape[1] = input.dims()[1];
-        input * self.scale.val().reshape(shape) + self.shift.val().reshape(shape)
+        let scale = self.gamma.val() / self.running_var.val().add_scalar(self.epsilon).sqrt();
+        let shift = self.beta.val() - self.running_mean.val() * scale.clone();
+        input * scale.reshape(shape) + shift.reshape(shape)
     }
+}
+
+/// Rewrites Burn source generated by burn-onnx (0.21) so that its batch norms are
+/// [`FrozenBatchNorm`]s: the generated `use burn::nn::BatchNorm;` and
+/// `use burn::nn::BatchNormConfig;` become imports of this crate's types under the same names.
+/// The fields, the configuration calls and the weight names stay as generated. Call it in the
+/// build script on each generated `.rs` file; source without batch norm comes back unchanged.
+///
+/// ```
+/// use common_weakness::surrogate::freeze_generated_batch_norm;
+///
+/// let generated = "use burn::nn::BatchNorm;\nuse burn::nn::BatchNormConfig;\n";
+/// let frozen = freeze_generated_batch_norm(generated);
+/// assert!(frozen.contains("use common_weakness::surrogate::FrozenBatchNorm as BatchNorm;"));
+/// assert!(!frozen.contains("burn::nn::BatchNorm"));
+/// ```
+pub fn freeze_generated_batch_norm(source: &str) -> String {
+    source.replace("use burn::nn::BatchNorm;", "use common_weakness::surrogate::FrozenBatchNorm as BatchNorm;").replace(
+        "use burn::nn::BatchNormConfig;",
+        "use common_weakness::surrogate::FrozenBatchNormConfig as BatchNormConfig;",
+    )
 }

@@ -1,0 +1,65 @@
+//! Generates a Burn model from each ONNX file that scripts/export-onnx-models.sh made, with
+//! burn-onnx, and swaps burn's `BatchNorm` for the inference-mode `FrozenBatchNorm` (burn 0.21's
+//! `BatchNorm` uses batch statistics whenever autodiff is on, so an attacked CNN would run in
+//! training mode). A model whose ONNX file is absent is left out (`cfg(onnx_<name>)` unset), and
+//! so are its tests.
+use std::path::PathBuf;
+
+use common_weakness::surrogate::freeze_generated_batch_norm;
+
+/// The models `src/models.rs` knows, by file stem.
+const MODELS: [&str; 10] = [
+    "resnet18",
+    "vgg11",
+    "densenet121",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "vit_b_16",
+    "efficientnet_lite0",
+    "efficientnet_lite1",
+    "efficientnet_lite2",
+];
+
+fn main() {
+    println!("cargo::rerun-if-env-changed=COMMON_WEAKNESS_ONNX");
+    println!("cargo::rerun-if-env-changed=HOME");
+    let dir = match std::env::var_os("COMMON_WEAKNESS_ONNX") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/common-weakness/onnx"),
+    };
+    println!("cargo::rerun-if-changed={}", dir.display());
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    std::fs::create_dir_all(out.join("onnx")).expect("create OUT_DIR/onnx");
+    let mut failures = String::new();
+    for name in MODELS {
+        println!("cargo::rustc-check-cfg=cfg(onnx_{name})");
+        let onnx = dir.join(format!("{name}.onnx"));
+        println!("cargo::rerun-if-changed={}", onnx.display());
+        if !onnx.exists() {
+            continue;
+        }
+        // burn-onnx panics on what it cannot import (an unsupported operator, a graph its type
+        // inference rejects). That is a finding about the model, not a reason to fail the
+        // build: record it for `load` to report, and go on with the other models.
+        let generate =
+            || burn_onnx::ModelGen::new().input(onnx.to_str().expect("UTF-8 path")).out_dir("onnx/").run_from_script();
+        if let Err(panic) = std::panic::catch_unwind(generate) {
+            let reason = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "burn-onnx panicked".into());
+            println!("cargo::warning=burn-onnx could not import {name}: {reason}");
+            failures.push_str(&format!("    ({name:?}, {reason:?}),\n"));
+            continue;
+        }
+        let generated = out.join(format!("onnx/{name}.rs"));
+        let source = std::fs::read_to_string(&generated).expect("burn-onnx wrote the model");
+        std::fs::write(&generated, freeze_generated_batch_norm(&source)).expect("rewrite the generated model");
+        println!("cargo::rustc-cfg=onnx_{name}");
+    }
+    let failures = format!("/// Models whose ONNX file burn-onnx could not import, with its message.\npub(crate) const IMPORT_FAILURES: &[(&str, &str)] = &[\n{failures}];\n");
+    std::fs::write(out.join("onnx/import_failures.rs"), failures).expect("write import_failures.rs");
+    println!("cargo::rustc-env=COMMON_WEAKNESS_ONNX_DIR={}", dir.display());
+}

@@ -1,0 +1,52 @@
+//! # common-weakness-onnx
+//!
+//! Bring your own model: architectures exported from PyTorch to ONNX, turned into Burn code by
+//! burn-onnx at build time, and wrapped as [`Surrogate`]s
+//! of `[0, 1]` pixels (normalisation inside) for the attacks of `common-weakness`.
+//!
+//! - `scripts/export-onnx-models.sh` exports the paper's victim families from torchvision
+//!   (seeded random weights) and EfficientNet-Lite0/1/2 (real ImageNet weights) with PyTorch
+//!   2.9.0, together with PyTorch's logits and input gradients as parity references;
+//! - the build script generates a Burn module from every ONNX file it finds and swaps Burn's
+//!   `BatchNorm`, which uses batch statistics under autodiff, for the inference-mode
+//!   [`FrozenBatchNorm`](common_weakness::surrogate::FrozenBatchNorm) with
+//!   [`freeze_generated_batch_norm`](common_weakness::surrogate::freeze_generated_batch_norm);
+//! - [`load`] gives the surrogate, [`Reference`] PyTorch's figures to compare against.
+//!
+//! `docs/models.md` gives the commands for your own model and the parity figures.
+//!
+//! ```no_run
+//! use burn::backend::{Autodiff, Flex};
+//! use common_weakness_onnx::{load, Architecture};
+//!
+//! let device = Default::default();
+//! let resnet = load::<Autodiff<Flex>>(Architecture::ResNet18, &device)?;
+//! # Ok::<(), common_weakness_onnx::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+extern crate alloc; // the generated code names `alloc::vec::Vec`
+
+mod architecture;
+mod error;
+pub mod generated;
+mod parity;
+mod reference;
+
+pub use architecture::{onnx_dir, Architecture};
+pub use error::{Error, Result};
+pub use parity::{relative_error, relative_l2_error, Parity};
+pub use reference::Reference;
+
+use burn::tensor::backend::Backend;
+use common_weakness::surrogate::Surrogate;
+
+/// `model` as a surrogate on `device`: the generated network with the weights the build wrote,
+/// batch norm frozen, inputs `[N, 3, H, W]` in `[0, 1]` normalised inside, outputs ImageNet
+/// logits `[N, 1000]`.
+///
+/// Fails with [`Error::NotGenerated`] when the model's ONNX file was absent at build time, and
+/// with [`Error::File`] when its weights do not load.
+pub fn load<B: Backend>(model: Architecture, device: &B::Device) -> Result<Box<dyn Surrogate<B>>> {
+    generated::load(model, device)
+}

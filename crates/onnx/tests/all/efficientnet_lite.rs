@@ -1,0 +1,113 @@
+//! EfficientNet-Lite0/1/2 through ONNX against the crate's own implementation, on the real
+//! ImageNet weights and the foolbox photos.
+
+use burn::backend::{Autodiff, NdArray};
+use burn::tensor::backend::AutodiffBackend;
+use common_weakness::attack::{mi_fgsm, Attack};
+use common_weakness::ensemble::Ensemble;
+use common_weakness::eval::predictions;
+use common_weakness::objective::Objective;
+use common_weakness::surrogate::{Surrogate, SurrogateOps};
+use common_weakness::threat::ThreatModel;
+use common_weakness_bench::images;
+use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
+use common_weakness_onnx::{load, relative_error, relative_l2_error, Architecture};
+
+use crate::{generated, B};
+
+fn assets() -> Option<ImagenetAssets> {
+    match ImagenetAssets::locate() {
+        Ok(assets) => Some(assets),
+        Err(e) if std::env::var_os("COMMON_WEAKNESS_REQUIRE_ASSETS").is_some() => {
+            panic!("COMMON_WEAKNESS_REQUIRE_ASSETS is set but the ImageNet assets are missing: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
+fn values<A: AutodiffBackend, const D: usize>(x: burn::tensor::Tensor<A, D>) -> Vec<f32> {
+    x.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+}
+
+fn own<A: SurrogateOps>(assets: &ImagenetAssets, variant: LiteVariant) -> Box<dyn Surrogate<A>> {
+    Box::new(
+        EfficientNetLite::<A>::load(variant, assets.weights(variant), &Default::default()).unwrap().into_surrogate(),
+    )
+}
+
+/// The first `count` photos at 224 × 224 and their labels.
+fn photos<A: AutodiffBackend>(assets: &ImagenetAssets, count: usize) -> (burn::tensor::Tensor<A, 4>, Vec<usize>) {
+    let photos: Vec<_> = assets.photos().unwrap().into_iter().take(count).collect();
+    let paths: Vec<_> = photos.iter().map(|p| p.path.as_path()).collect();
+    (images::load::<A, _>(&paths, 224, 224, &Default::default()).unwrap(), photos.iter().map(|p| p.label).collect())
+}
+
+/// The perturbation `x_adv − x` of MI-FGSM with L2 steps (ε = 2, μ = 1) on four photos, with
+/// `model` as the only surrogate.
+fn perturbation<A: AutodiffBackend>(
+    assets: &ImagenetAssets,
+    model: Box<dyn Surrogate<A>>,
+    iterations: usize,
+) -> Vec<f32> {
+    let (clean, labels) = photos::<A>(assets, 4);
+    let ensemble = Ensemble::new(vec![model]).unwrap();
+    let attack = mi_fgsm(ThreatModel::l2(2.0), iterations, 1.0);
+    values(attack.run(&ensemble, clean.clone(), &Objective::untargeted(labels)).unwrap().adversarial - clean)
+}
+
+/// Same top-1 class on all 20 photos, logits within 1e-3 (relative), and the first attack step
+/// (which depends on the input gradient alone) within 5e-3 relative L2 with either
+/// implementation as the surrogate.
+fn same_as_the_crates_own(variant: LiteVariant, imported: Architecture) {
+    let Some(assets) = assets() else { return };
+    if !generated(imported) {
+        return;
+    }
+    let (batch, _) = photos::<B>(&assets, 20);
+    let onnx = || load::<B>(imported, &Default::default()).unwrap();
+    let (own_logits, onnx_logits) = (own::<B>(&assets, variant).forward(batch.clone()), onnx().forward(batch));
+    assert_eq!(predictions(onnx_logits.clone()).unwrap(), predictions(own_logits.clone()).unwrap());
+    let logits_error = relative_error(&values(onnx_logits), &values(own_logits));
+    let step =
+        relative_l2_error(&perturbation(&assets, onnx(), 1), &perturbation(&assets, own::<B>(&assets, variant), 1));
+    eprintln!("{variant}: logits differ by {logits_error:.1e}, first attack steps by {step:.1e}");
+    assert!(logits_error <= 1e-3, "{variant}: logits differ by {logits_error:.1e} (relative)");
+    assert!(step <= 5e-3, "{variant}: first MI-FGSM steps differ by {step:.1e} (relative L2)");
+}
+
+#[test]
+fn efficientnet_lite0_through_onnx_is_the_crates_own() {
+    same_as_the_crates_own(LiteVariant::Lite0, Architecture::EfficientNetLite0);
+}
+
+#[test]
+fn efficientnet_lite1_through_onnx_is_the_crates_own() {
+    same_as_the_crates_own(LiteVariant::Lite1, Architecture::EfficientNetLite1);
+}
+
+#[test]
+fn efficientnet_lite2_through_onnx_is_the_crates_own() {
+    same_as_the_crates_own(LiteVariant::Lite2, Architecture::EfficientNetLite2);
+}
+
+/// Over ten iterations float32 rounding compounds (a unit crossing a ReLU6 kink changes the next
+/// gradients), so no two implementations give bit-equal examples. The imported model's
+/// examples must be as close to the crate's own as the crate's own are across two backends
+/// (flex and ndarray).
+#[test]
+fn ten_iterations_on_the_imported_lite0_stay_within_the_spread_between_backends() {
+    let Some(assets) = assets() else { return };
+    if !generated(Architecture::EfficientNetLite0) {
+        return;
+    }
+    let variant = LiteVariant::Lite0;
+    let on_flex = perturbation(&assets, own::<B>(&assets, variant), 10);
+    let on_ndarray = perturbation(&assets, own::<Autodiff<NdArray>>(&assets, variant), 10);
+    let imported = perturbation(&assets, load::<B>(Architecture::EfficientNetLite0, &Default::default()).unwrap(), 10);
+    let (backends, onnx) = (relative_l2_error(&on_ndarray, &on_flex), relative_l2_error(&imported, &on_flex));
+    eprintln!("ten iterations: flex vs ndarray {backends:.1e}; imported vs own on flex {onnx:.1e}");
+    assert!(onnx <= backends.max(1e-3), "imported {onnx:.1e} vs the backends' spread {backends:.1e}");
+}
