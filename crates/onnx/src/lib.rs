@@ -35,7 +35,7 @@ mod reference;
 
 pub use architecture::{onnx_dir, Architecture};
 pub use error::{Error, Result};
-pub use parity::{relative_error, relative_l2_error, Parity};
+pub use parity::{logits_and_gradient, relative_error, relative_l2_error, Parity};
 pub use reference::Reference;
 
 use burn::tensor::backend::Backend;

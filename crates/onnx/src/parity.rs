@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use burn::tensor::{activation::log_softmax, backend::AutodiffBackend, Int, Tensor, TensorData};
-use common_weakness::surrogate::check_batch_independence;
+use common_weakness::surrogate::{check_batch_independence, Surrogate};
 
 use crate::{load, Architecture, Reference, Result};
 
@@ -50,18 +50,12 @@ impl Parity {
         let surrogate = load::<B>(model, device)?;
         let load_seconds = started.elapsed().as_secs_f64();
 
+        // Timed on the second pass: the first also allocates the backend's buffers.
+        logits_and_gradient(surrogate.as_ref(), &reference, device);
         let started = Instant::now();
-        let images = reference.images::<B>(device).require_grad();
-        let logits = surrogate.forward(images.clone());
-        let [n, classes] = logits.dims();
-        let labels = reference.labels.iter().map(|&l| l as i64).collect::<Vec<_>>();
-        let labels = Tensor::<B, 2, Int>::from_data(TensorData::new(labels, [n, 1]), device);
-        let loss = log_softmax(logits.clone(), 1).gather(1, labels).sum().neg();
-        let gradient = images.grad(&loss.backward()).expect("the pixels require gradients");
+        let (logits, gradient) = logits_and_gradient(surrogate.as_ref(), &reference, device);
         let gradient_seconds = started.elapsed().as_secs_f64();
-
-        let logits = logits.into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits");
-        let gradient = gradient.into_data().convert::<f32>().to_vec::<f32>().expect("f32 gradient");
+        let classes = logits.len() / reference.labels.len().max(1);
         let top1 = |values: &[f32]| -> Vec<usize> {
             values
                 .chunks(classes)
@@ -83,6 +77,24 @@ impl Parity {
             gradient_seconds,
         })
     }
+}
+
+/// `surrogate`'s logits on the reference batch and the input gradient of their summed
+/// cross-entropy (the quantities PyTorch's reference holds), as row-major vectors.
+pub fn logits_and_gradient<B: AutodiffBackend>(
+    surrogate: &dyn Surrogate<B>,
+    reference: &Reference,
+    device: &B::Device,
+) -> (Vec<f32>, Vec<f32>) {
+    let images = reference.images::<B>(device).require_grad();
+    let logits = surrogate.forward(images.clone());
+    let n = logits.dims()[0];
+    let labels = reference.labels.iter().map(|&l| l as i64).collect::<Vec<_>>();
+    let labels = Tensor::<B, 2, Int>::from_data(TensorData::new(labels, [n, 1]), device);
+    let loss = log_softmax(logits.clone(), 1).gather(1, labels).sum().neg();
+    let gradient = images.grad(&loss.backward()).expect("the pixels require gradients");
+    let values = |data: TensorData| data.convert::<f32>().to_vec::<f32>().expect("f32 values");
+    (values(logits.into_data()), values(gradient.into_data()))
 }
 
 /// The largest absolute difference relative to the largest absolute expected value,
