@@ -12,20 +12,6 @@ use common_weakness_models::{ImagenetAssets, LabelledPhoto};
 
 use crate::common::{device, values, B};
 
-/// The assets, or `None` after saying why the test is skipped.
-fn assets() -> Option<ImagenetAssets> {
-    match ImagenetAssets::locate() {
-        Ok(assets) => Some(assets),
-        Err(e) if std::env::var_os("COMMON_WEAKNESS_REQUIRE_ASSETS").is_some() => {
-            panic!("COMMON_WEAKNESS_REQUIRE_ASSETS is set but the ImageNet assets are missing: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
-
 fn photos(assets: &ImagenetAssets, count: usize) -> (Vec<LabelledPhoto>, Vec<usize>) {
     let photos: Vec<_> = assets.photos().unwrap().into_iter().take(count).collect();
     let labels = photos.iter().map(|p| p.label).collect();
@@ -38,7 +24,7 @@ fn paths(photos: &[LabelledPhoto]) -> Vec<&std::path::Path> {
 
 #[test]
 fn clean_top1_matches_the_reference_implementation() {
-    let Some(assets) = assets() else { return };
+    let Some(assets) = ImagenetAssets::locate_or_skip() else { return };
     let (photos, labels) = photos(&assets, 20);
     let device = Default::default();
     let batch = images::load::<NdArray, _>(&paths(&photos), 224, 224, &device).unwrap();
@@ -54,7 +40,7 @@ fn clean_top1_matches_the_reference_implementation() {
 
 #[test]
 fn one_photo_alone_gives_the_logits_it_gets_in_a_batch_of_twenty() {
-    let Some(assets) = assets() else { return };
+    let Some(assets) = ImagenetAssets::locate_or_skip() else { return };
     let (photos, _) = photos(&assets, 20);
     let batch = images::load::<B, _>(&paths(&photos), 224, 224, &device()).unwrap();
     let model = EfficientNetLite::<B>::load(LiteVariant::Lite0, assets.weights(LiteVariant::Lite0), &device())
@@ -70,7 +56,7 @@ fn one_photo_alone_gives_the_logits_it_gets_in_a_batch_of_twenty() {
 
 #[test]
 fn a_short_attack_raises_the_surrogate_losses_and_survives_the_png_round_trip() {
-    let Some(assets) = assets() else { return };
+    let Some(assets) = ImagenetAssets::locate_or_skip() else { return };
     let (photos, labels) = photos(&assets, 4);
     let clean = images::load::<B, _>(&paths(&photos), 224, 224, &device()).unwrap();
     let surrogates: Vec<Box<dyn Surrogate<B>>> = [LiteVariant::Lite0, LiteVariant::Lite1]
@@ -106,7 +92,7 @@ fn a_short_attack_raises_the_surrogate_losses_and_survives_the_png_round_trip() 
 
 #[test]
 fn encoders_embed_photos_batch_independently_and_matching_pulls_toward_the_target() {
-    let Some(assets) = assets() else { return };
+    let Some(assets) = ImagenetAssets::locate_or_skip() else { return };
     let (photos, _) = photos(&assets, 3);
     let batch = images::load::<B, _>(&paths(&photos), 224, 224, &device()).unwrap();
     let load = |v: LiteVariant| EfficientNetLite::<B>::load(v, assets.weights(v), &device()).unwrap();

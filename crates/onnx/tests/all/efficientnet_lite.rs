@@ -15,19 +15,6 @@ use common_weakness_onnx::{load, relative_error, relative_l2_error, Architecture
 
 use crate::{generated, B};
 
-fn assets() -> Option<ImagenetAssets> {
-    match ImagenetAssets::locate() {
-        Ok(assets) => Some(assets),
-        Err(e) if std::env::var_os("COMMON_WEAKNESS_REQUIRE_ASSETS").is_some() => {
-            panic!("COMMON_WEAKNESS_REQUIRE_ASSETS is set but the ImageNet assets are missing: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
-
 fn values<A: AutodiffBackend, const D: usize>(x: burn::tensor::Tensor<A, D>) -> Vec<f32> {
     x.into_data().convert::<f32>().to_vec::<f32>().unwrap()
 }
@@ -62,7 +49,7 @@ fn perturbation<A: AutodiffBackend>(
 /// (which depends on the input gradient alone) within 5e-3 relative L2 with either
 /// implementation as the surrogate.
 fn same_as_the_crates_own(variant: LiteVariant, imported: Architecture) {
-    let Some(assets) = assets() else { return };
+    let Some(assets) = ImagenetAssets::locate_or_skip() else { return };
     if !generated(imported) {
         return;
     }
@@ -99,7 +86,7 @@ fn efficientnet_lite2_through_onnx_is_the_crates_own() {
 /// (flex and ndarray).
 #[test]
 fn ten_iterations_on_the_imported_lite0_stay_within_the_spread_between_backends() {
-    let Some(assets) = assets() else { return };
+    let Some(assets) = ImagenetAssets::locate_or_skip() else { return };
     if !generated(Architecture::EfficientNetLite0) {
         return;
     }

@@ -13,7 +13,7 @@ use common_weakness_onnx::Architecture;
 pub type B = Autodiff<Flex>;
 
 /// Whether `model` was generated; if not, says why the test is skipped (or fails under
-/// `COMMON_WEAKNESS_REQUIRE_ASSETS`).
+/// `COMMON_WEAKNESS_REQUIRE_ASSETS`, `skip_or_fail`).
 pub fn generated(model: Architecture) -> bool {
     if model.is_generated() {
         return true;
@@ -22,9 +22,6 @@ pub fn generated(model: Architecture) -> bool {
         Some(reason) => format!("burn-onnx could not import {model}: {reason}"),
         None => format!("{} was absent at build time", model.onnx_file().display()),
     };
-    if std::env::var_os("COMMON_WEAKNESS_REQUIRE_ASSETS").is_some() {
-        panic!("COMMON_WEAKNESS_REQUIRE_ASSETS is set but {why}");
-    }
-    eprintln!("skipped: {why}");
+    common_weakness_models::skip_or_fail(&why);
     false
 }
