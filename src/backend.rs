@@ -130,6 +130,11 @@ impl BackendKind {
 
     /// Runs `task` on this backend, or fails with [`Error::BackendNotEnabled`] when the build
     /// lacks its feature.
+    // A build without backend features (a user's own backend) has only the error arm.
+    #[cfg_attr(
+        not(any(feature = "flex", feature = "ndarray", feature = "tch", feature = "wgpu", feature = "cuda")),
+        allow(unused_imports, unused_variables)
+    )]
     pub fn run<T: BackendTask>(self, task: T) -> Result<T::Output> {
         use burn::backend::Autodiff;
         match self {

@@ -1,0 +1,5 @@
+//! The detection harness's tests in one binary.
+
+mod metrics;
+mod nms;
+mod scene;
