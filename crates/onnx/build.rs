@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use common_weakness::surrogate::freeze_generated_batch_norm;
 
-/// The models `src/models.rs` knows, by file stem.
+/// The models `src/architecture.rs` knows, by file stem.
 const MODELS: [&str; 10] = [
     "resnet18",
     "vgg11",

@@ -5,6 +5,16 @@ use std::path::PathBuf;
 /// An architecture imported from ONNX: the paper's victim families from torchvision 0.24
 /// (randomly initialised, seeded: torchvision's weights cannot be fetched here) and
 /// EfficientNet-Lite0/1/2 with their real ImageNet weights.
+///
+/// ```
+/// use common_weakness_onnx::Architecture;
+///
+/// let vit = Architecture::from_name("vit_b_16").unwrap();
+/// assert_eq!(vit, Architecture::VitB16);
+/// assert!(vit.fixed_batch() && !vit.has_real_weights());
+/// assert_eq!(vit.normalisation().0, [0.485, 0.456, 0.406]); // ImageNet mean, applied inside
+/// assert!(Architecture::EfficientNetLite0.has_real_weights());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Architecture {
     /// torchvision `resnet18`.
