@@ -9,6 +9,7 @@ which scripts/export-onnx-models.sh installs. Writes to OUT_DIR:
   <name>.onnx            the model; input `pixels` [N, 3, 224, 224] normalised as the family
                          expects (the Rust surrogate normalises [0, 1] pixels); dynamic batch
   <name>.logits.f32      PyTorch's logits on the reference batch, [N, 1000] little-endian f32
+  <name>.features.f32    the classifier's input (the penultimate features), [N, width]
   <name>.gradient.f32    d/dx of the summed cross-entropy w.r.t. the [0, 1] pixels, [N, 3, 224, 224]
   <name>.gradient64.f32  the same computed in float64 (stored as f32), the precise reference
   inputs.f32             the reference batch in [0, 1], [N, 3, 224, 224]
@@ -132,6 +133,26 @@ def normalise(x, norm):
     return (x - mean) / std
 
 
+class WithFeatures(torch.nn.Module):
+    """The model with a second output: the input of its last linear layer (the classifier),
+    the penultimate features an encoder attack compares. Exported as the graph's second output
+    `features`, so one generated model serves as classifier and as encoder."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.classifier = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+
+    def forward(self, x):
+        captured = []
+        hook = self.classifier.register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0]))
+        try:
+            logits = self.model(x)
+        finally:
+            hook.remove()
+        return logits, captured[-1].flatten(1)
+
+
 def logits_and_gradient(model, x, labels, norm):
     """The logits, and d/dx of the summed cross-entropy with respect to the [0, 1] pixels."""
     pixels = x.clone().requires_grad_(True)
@@ -148,13 +169,15 @@ def export(model, example, path, dynamic_batch):
     torch.backends.mha.set_fastpath_enabled(False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # In eval mode: the exporter restores the module's training flag afterwards, and a
+        # wrapper left in training mode would put the model into it (batch statistics, dropout).
         torch.onnx.export(
-            model,
+            WithFeatures(model).eval(),
             (example,),
             str(path),
             input_names=["pixels"],
-            output_names=["logits"],
-            dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None,
+            output_names=["logits", "features"],
+            dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}, "features": {0: "batch"}} if dynamic_batch else None,
             opset_version=17,
             dynamo=False,
         )
@@ -225,8 +248,11 @@ def main():
             print(f"{name}: not exported: {models[name]['export_error']}", flush=True)
             continue
         export_seconds = round(time.time() - started, 1)
+        assert not model.training, "the references must come from the model in eval mode"
         logits, gradient = logits_and_gradient(model, x, labels, norm)
         write(out / f"{name}.logits.f32", logits)
+        with torch.no_grad():
+            write(out / f"{name}.features.f32", WithFeatures(model).eval()(normalise(x, norm))[1])
         write(out / f"{name}.gradient.f32", gradient)
         # The same in float64: PyTorch's own float32 gradient differs from it by up to 1e-2
         # (relative to the largest value) in ReLU networks, where rounding decides which side of
@@ -238,6 +264,7 @@ def main():
             "parameters": sum(p.numel() for p in model.parameters()),
             "real_weights": name in LITE,
             "batch": 1 if name in STATIC_BATCH else "dynamic",
+            "features": WithFeatures(model).classifier.in_features,
             "export_seconds": export_seconds,
         }
         print(f"{name}: exported ({models[name]['parameters'] / 1e6:.1f} M parameters)", flush=True)

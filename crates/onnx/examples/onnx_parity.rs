@@ -54,18 +54,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let started = Instant::now();
     println!(
-        "| model | weights | import | logits | gradient, max (PyTorch f32) | gradient, L2 (PyTorch f32) \
+        "| model | weights | import | logits | features | gradient, max (PyTorch f32) | gradient, L2 (PyTorch f32) \
          | top-1 equal | batch dependence | forward + backward, s (crate's own) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for model in models {
         let weights = if model.has_real_weights() { "ImageNet" } else { "random, seed 0" };
         match Parity::measure::<B>(model, &Default::default()) {
             Ok(p) => {
                 let own = own_seconds(model).map(|s| format!(" ({s:.2})")).unwrap_or_default();
                 println!(
-                    "| {model} | {weights} | ok | {:.1e} | {:.1e} ({:.1e}) | {:.1e} ({:.1e}) | {} | {:.1e} | {:.2}{own} |",
+                    "| {model} | {weights} | ok | {:.1e} | {:.1e} | {:.1e} ({:.1e}) | {:.1e} ({:.1e}) | {} | {:.1e} | {:.2}{own} |",
                     p.logits,
+                    p.features,
                     p.gradient,
                     p.torch_gradient,
                     p.gradient_l2,
@@ -75,7 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     p.gradient_seconds,
                 )
             }
-            Err(e) => println!("| {model} | {weights} | **failed**: {e} | | | | | | |"),
+            Err(e) => println!("| {model} | {weights} | **failed**: {e} | | | | | | | |"),
         }
     }
     eprintln!("compared in {:.0} s", started.elapsed().as_secs_f64());

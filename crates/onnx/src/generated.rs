@@ -36,16 +36,26 @@ macro_rules! generated {
             }
         }
 
-        /// `model` with its weights loaded, as a surrogate of `[0, 1]` pixels.
-        pub(crate) fn load<B: Backend>(model: Architecture, device: &B::Device) -> Result<Box<dyn Surrogate<B>>> {
+        /// `model` with its weights loaded, as a surrogate of `[0, 1]` pixels returning `output`.
+        pub(crate) fn load<B: Backend>(model: Architecture, output: Output, device: &B::Device) -> Result<Box<dyn Surrogate<B>>> {
+            let name = match output {
+                Output::Logits => model.name().to_string(),
+                Output::Features => format!("{}-encoder", model.name()),
+            };
             match model {
                 $(
                     #[cfg($cfg)]
                     Architecture::$variant => {
                         let mut module = $module::Model::<B>::new(device);
                         load_weights(model, &mut module)?;
-                        surrogate(model, from_module(model.name(), module, move |m: &$module::Model<B>, x: Tensor<B, 4>| {
-                            forward_in_batches(model, x, |x| m.forward(x))
+                        surrogate(model, from_module(name, module, move |m: &$module::Model<B>, x: Tensor<B, 4>| {
+                            forward_in_batches(model, x, |x| {
+                                let (logits, features) = m.forward(x);
+                                match output {
+                                    Output::Logits => logits,
+                                    Output::Features => features,
+                                }
+                            })
                         }))
                     }
                 )*
@@ -57,6 +67,14 @@ macro_rules! generated {
             }
         }
     };
+}
+
+/// Which of a generated model's two outputs a surrogate returns: the logits, or the input of
+/// the classifier (the penultimate features), which the export adds as a second graph output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Output {
+    Logits,
+    Features,
 }
 
 generated! {

@@ -11,7 +11,8 @@
 //!   `BatchNorm`, which uses batch statistics under autodiff, for the inference-mode
 //!   [`FrozenBatchNorm`](common_weakness::surrogate::FrozenBatchNorm) with
 //!   [`freeze_generated_batch_norm`](common_weakness::surrogate::freeze_generated_batch_norm);
-//! - [`load`] gives the surrogate, [`Reference`] PyTorch's figures to compare against.
+//! - [`load`] gives the surrogate, [`load_encoder`] the same network as an encoder (its
+//!   penultimate features), [`Reference`] PyTorch's figures to compare against.
 //!
 //! `docs/models.md` gives the commands for your own model and the parity figures.
 //!
@@ -48,5 +49,13 @@ use common_weakness::surrogate::Surrogate;
 /// Fails with [`Error::NotGenerated`] when the model's ONNX file was absent at build time, and
 /// with [`Error::File`] when its weights do not load.
 pub fn load<B: Backend>(model: Architecture, device: &B::Device) -> Result<Box<dyn Surrogate<B>>> {
-    generated::load(model, device)
+    generated::load(model, generated::Output::Logits, device)
+}
+
+/// `model` as an encoder: the same network and weights as [`load`], returning the input of its
+/// classifier (the penultimate features, `[N, width]`, e.g. 512 for ResNet-18, 768 for ViT-B/16,
+/// 1280 for EfficientNet-Lite) instead of logits, for the label-free objectives
+/// (`Objective::feature_distortion`, `Objective::embedding_match`). Named `<model>-encoder`.
+pub fn load_encoder<B: Backend>(model: Architecture, device: &B::Device) -> Result<Box<dyn Surrogate<B>>> {
+    generated::load(model, generated::Output::Features, device)
 }

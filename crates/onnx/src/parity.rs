@@ -6,7 +6,7 @@ use std::time::Instant;
 use burn::tensor::{activation::log_softmax, backend::AutodiffBackend, Int, Tensor, TensorData};
 use common_weakness::surrogate::{check_batch_independence, Surrogate};
 
-use crate::{load, Architecture, Reference, Result};
+use crate::{load, load_encoder, Architecture, Reference, Result};
 
 /// One model's agreement with PyTorch on the reference batch. Errors are relative to the
 /// largest reference value ([`relative_error`]); gradients are compared with PyTorch's float64
@@ -19,6 +19,9 @@ pub struct Parity {
     pub model: Architecture,
     /// Relative error of the logits.
     pub logits: f32,
+    /// Relative error of the encoder's outputs ([`load_encoder`](crate::load_encoder)), the
+    /// penultimate features.
+    pub features: f32,
     /// Relative error of the input gradient of the summed cross-entropy against PyTorch's
     /// float64 gradient.
     pub gradient: f32,
@@ -56,6 +59,9 @@ impl Parity {
         let (logits, gradient) = logits_and_gradient(surrogate.as_ref(), &reference, device);
         let gradient_seconds = started.elapsed().as_secs_f64();
         let classes = logits.len() / reference.labels.len().max(1);
+        let encoder = load_encoder::<B>(model, device)?;
+        let features = encoder.forward(reference.images::<B>(device)).into_data().convert::<f32>();
+        let features = features.to_vec::<f32>().expect("f32 features");
         let top1 = |values: &[f32]| -> Vec<usize> {
             values
                 .chunks(classes)
@@ -66,6 +72,7 @@ impl Parity {
         Ok(Self {
             model,
             logits: relative_error(&logits, &reference.logits),
+            features: relative_error(&features, &reference.features),
             gradient: relative_error(&gradient, &reference.gradient64),
             torch_gradient: relative_error(&reference.gradient, &reference.gradient64),
             gradient_vs_torch32: relative_error(&gradient, &reference.gradient),

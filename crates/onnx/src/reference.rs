@@ -8,7 +8,8 @@ use crate::{onnx_dir, Architecture, Error, Result};
 
 /// The reference batch and one model's PyTorch logits and input gradient on it, for parity
 /// checks: `inputs` `[N, 3, 224, 224]` in `[0, 1]` (N foolbox photos), `labels`, `logits`
-/// `[N, 1000]` and `gradient` of the summed cross-entropy with respect to `inputs`, computed in
+/// `[N, 1000]`, penultimate `features`, and `gradient` of the summed cross-entropy with
+/// respect to `inputs`, computed in
 /// float32 and, as the precise reference, in float64 (`gradient64`).
 #[derive(Clone, Debug)]
 pub struct Reference {
@@ -20,6 +21,8 @@ pub struct Reference {
     pub labels: Vec<usize>,
     /// PyTorch's logits, `[N, 1000]` row-major.
     pub logits: Vec<f32>,
+    /// PyTorch's penultimate features (the classifier's input), `[N, width]` row-major.
+    pub features: Vec<f32>,
     /// PyTorch's input gradient, shaped like `inputs`.
     pub gradient: Vec<f32>,
     /// PyTorch's input gradient computed in float64 (rounded to f32).
@@ -45,7 +48,10 @@ impl Reference {
             dims.try_into().map_err(|d| file_error(&manifest_path, format!("inputs shape {d:?} is not 4-d")))?;
         let pixels: usize = shape.iter().product();
         let name = model.name();
+        let width: usize = serde_json::from_value(manifest["models"][name]["features"].clone())
+            .map_err(|e| file_error(&manifest_path, format!("models.{name}.features: {e}")))?;
         Ok(Self {
+            features: floats(dir.join(format!("{name}.features.f32")), shape[0] * width)?,
             inputs: floats(dir.join("inputs.f32"), pixels)?,
             logits: floats(dir.join(format!("{name}.logits.f32")), shape[0] * 1000)?,
             gradient: floats(dir.join(format!("{name}.gradient.f32")), pixels)?,

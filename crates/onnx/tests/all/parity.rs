@@ -1,10 +1,12 @@
 //! Each imported architecture against PyTorch: logits, input gradients, batch independence.
 
+use common_weakness::surrogate::Surrogate;
 use common_weakness_onnx::{relative_error, relative_l2_error, Architecture, Parity, Reference};
 
 use crate::{generated, B};
 
-/// Logits within 1e-3 of PyTorch's (relative to the largest logit), the same top-1 classes,
+/// Logits and the encoder's penultimate features within 1e-3 of PyTorch's (relative to the
+/// largest value), the same top-1 classes,
 /// the input gradient no further from PyTorch's float64 gradient (relative L2) than 1e-3 or
 /// three times PyTorch's own float32 error, whichever is larger, and each image's logits the
 /// same alone as in the batch (batch norm frozen).
@@ -13,8 +15,11 @@ fn agrees_with_pytorch(model: Architecture) {
         return;
     }
     let parity = Parity::measure::<B>(model, &Default::default()).unwrap();
+    let encoder = common_weakness_onnx::load_encoder::<B>(model, &Default::default()).unwrap();
+    assert_eq!(encoder.name(), format!("{model}-encoder"));
     eprintln!("{parity:?}");
     assert!(parity.logits <= 1e-3, "{model}: logits differ from PyTorch's by {:.1e} (relative)", parity.logits);
+    assert!(parity.features <= 1e-3, "{model}: encoder features differ from PyTorch's by {:.1e}", parity.features);
     assert!(parity.same_top1, "{model}: top-1 classes differ from PyTorch's");
     let allowed = (3.0 * parity.torch_gradient_l2).max(1e-3);
     assert!(
