@@ -141,7 +141,11 @@ class WithFeatures(torch.nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
-        self.classifier = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+        if not linear:
+            raise ValueError("the model has no torch.nn.Linear to take as its classifier; export it with a features output of its own")
+        # The last one declared; for torchvision's families, also the last one run.
+        self.classifier = linear[-1]
 
     def forward(self, x):
         captured = []
