@@ -2,7 +2,8 @@
 //!
 //! Each scene is a square RGB image: a procedural texture (smooth value noise in a random
 //! colour, plus a faint random grating) with 1–4 items pasted at random scales and positions,
-//! each item's grey levels used as its opacity and tinted with a random colour. The boxes are
+//! each item's grey levels used as its opacity and tinted with a random colour that stands
+//! out from the background under it. The boxes are
 //! the tight boxes of the pasted items' visible pixels, the classes their Fashion-MNIST labels.
 //! Scene `index` of seed `seed` depends on nothing else: any subset of scenes can be made
 //! in any order, on any machine.
@@ -161,7 +162,7 @@ pub fn generate(config: &SceneConfig, items: &Items, seed: u64, index: usize) ->
         if objects.iter().any(|o| iou(&o.bbox, &bbox) > config.max_overlap) {
             continue;
         }
-        let tint: [f32; 3] = std::array::from_fn(|_| rng.random_range(0.0..1.0f32));
+        let tint = contrasting_tint(&pixels, size, &bbox, &mut rng);
         for y in 0..side {
             for x in 0..side {
                 let a = alpha[y * side + x];
@@ -174,6 +175,34 @@ pub fn generate(config: &SceneConfig, items: &Items, seed: u64, index: usize) ->
         objects.push(GroundTruth { class: items.classes[item], bbox });
     }
     Ok(Scene { size, pixels, objects })
+}
+
+/// A random colour at least 0.4 away (Euclidean, RGB in [0, 1]) from the mean colour of the
+/// background inside `bbox`, so that no object blends into its surroundings; after 20 draws
+/// the farthest one drawn.
+fn contrasting_tint(pixels: &[f32], size: usize, bbox: &BoundingBox, rng: &mut ChaCha8Rng) -> [f32; 3] {
+    let (x0, y0, x1, y1) = (bbox.x_min as usize, bbox.y_min as usize, bbox.x_max as usize, bbox.y_max as usize);
+    let count = ((x1 - x0) * (y1 - y0)).max(1) as f32;
+    let mean: [f32; 3] = std::array::from_fn(|c| {
+        (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| (y, x)))
+            .map(|(y, x)| pixels[(c * size + y) * size + x])
+            .sum::<f32>()
+            / count
+    });
+    let distance = |t: &[f32; 3]| t.iter().zip(&mean).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt();
+    let mut draw = || -> [f32; 3] { std::array::from_fn(|_| rng.random_range(0.0..1.0f32)) };
+    let mut best = draw();
+    for _ in 1..20 {
+        if distance(&best) >= 0.4 {
+            break;
+        }
+        let tint = draw();
+        if distance(&tint) > distance(&best) {
+            best = tint;
+        }
+    }
+    best
 }
 
 /// A smooth random texture: value noise on a coarse random grid in a random colour, with a

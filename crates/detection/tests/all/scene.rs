@@ -30,6 +30,28 @@ fn boxes_lie_inside_the_image_and_follow_the_settings() {
 }
 
 #[test]
+fn opaque_objects_stand_out_from_the_background() {
+    // The opaque item's colour is its tint; the mean of the rows right above and below the box
+    // approximates the background under it (a smooth texture). The generator keeps the tint
+    // 0.4 from that background; with uniform random tints instead, scene 82 of these 200 comes
+    // within 0.2 of it (checked).
+    let items = Items::new(vec![vec![255; 28 * 28]], vec![0]).unwrap();
+    let config = SceneConfig { min_objects: 1, max_objects: 1, ..SceneConfig::default() };
+    for index in 0..200 {
+        let scene = generate(&config, &items, 1, index).unwrap();
+        let (b, size) = (scene.objects[0].bbox, scene.size);
+        let (x0, x1, y0, y1) = (b.x_min as usize, b.x_max as usize, b.y_min as usize, b.y_max as usize);
+        let rows: Vec<usize> = [y0.checked_sub(1), (y1 < size).then_some(y1)].into_iter().flatten().collect();
+        let at = |c: usize, x: usize, y: usize| scene.pixels[(c * size + y) * size + x];
+        let ring = |c: usize| {
+            rows.iter().flat_map(|&y| (x0..x1).map(move |x| at(c, x, y))).sum::<f32>() / (rows.len() * (x1 - x0)) as f32
+        };
+        let distance = (0..3).map(|c| (at(c, x0, y0) - ring(c)).powi(2)).sum::<f32>().sqrt();
+        assert!(distance >= 0.2, "scene {index}: the object's colour is {distance} from the background around it");
+    }
+}
+
+#[test]
 fn a_scene_depends_on_its_seed_and_index_only() {
     let (config, items) = (SceneConfig::default(), items());
     let scene = generate(&config, &items, 11, 5).unwrap();
