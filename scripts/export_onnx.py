@@ -157,26 +157,29 @@ class WithFeatures(torch.nn.Module):
         return logits, captured[-1].flatten(1)
 
 
-def logits_and_gradient(model, x, labels, norm):
-    """The logits, and d/dx of the summed cross-entropy with respect to the [0, 1] pixels."""
+def outputs_and_gradient(wrapped, x, labels, norm):
+    """The logits and features of a `WithFeatures` model, and d/dx of the summed cross-entropy
+    with respect to the [0, 1] pixels, from one forward pass."""
     pixels = x.clone().requires_grad_(True)
-    logits = model(normalise(pixels, norm))
+    logits, features = wrapped(normalise(pixels, norm))
     (gradient,) = torch.autograd.grad(F.cross_entropy(logits, labels, reduction="sum"), pixels)
-    return logits.float(), gradient.float()
+    return logits.float(), features.detach().float(), gradient.float()
 
 
 def export(model, example, path, dynamic_batch):
-    """TorchScript-based export at opset 17. PyTorch's fused attention fast path
+    """Exports `WithFeatures(model)` (returned, in eval mode) with outputs `logits` and
+    `features`: TorchScript-based, opset 17. PyTorch's fused attention fast path
     (`aten::_native_multi_head_attention`, taken in eval mode without gradients) has no ONNX
     form, so it is switched off: the graph spells attention out as matrix products and a
     softmax."""
     torch.backends.mha.set_fastpath_enabled(False)
+    # In eval mode: the exporter restores the module's training flag afterwards, and a wrapper
+    # left in training mode would put the model into it (batch statistics, dropout).
+    wrapped = WithFeatures(model).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # In eval mode: the exporter restores the module's training flag afterwards, and a
-        # wrapper left in training mode would put the model into it (batch statistics, dropout).
         torch.onnx.export(
-            WithFeatures(model).eval(),
+            wrapped,
             (example,),
             str(path),
             input_names=["pixels"],
@@ -185,9 +188,10 @@ def export(model, example, path, dynamic_batch):
             opset_version=17,
             dynamo=False,
         )
-    model = fold_constants(onnx.load(str(path)))
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    graph = fold_constants(onnx.load(str(path)))
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(path))
+    return wrapped
 
 
 def fold_constants(model, largest=4096):
@@ -246,29 +250,28 @@ def main():
         started = time.time()
         try:
             example = normalise(x, norm)[:1] if name in STATIC_BATCH else normalise(x, norm)
-            export(model, example, out / f"{name}.onnx", dynamic_batch=name not in STATIC_BATCH)
+            wrapped = export(model, example, out / f"{name}.onnx", dynamic_batch=name not in STATIC_BATCH)
         except Exception as error:  # an unsupported operator is a finding: record it, go on
             models[name] = {"export_error": f"{type(error).__name__}: {str(error).splitlines()[-1]}"}
             print(f"{name}: not exported: {models[name]['export_error']}", flush=True)
             continue
         export_seconds = round(time.time() - started, 1)
         assert not model.training, "the references must come from the model in eval mode"
-        logits, gradient = logits_and_gradient(model, x, labels, norm)
+        logits, features, gradient = outputs_and_gradient(wrapped, x, labels, norm)
         write(out / f"{name}.logits.f32", logits)
-        with torch.no_grad():
-            write(out / f"{name}.features.f32", WithFeatures(model).eval()(normalise(x, norm))[1])
+        write(out / f"{name}.features.f32", features)
         write(out / f"{name}.gradient.f32", gradient)
         # The same in float64: PyTorch's own float32 gradient differs from it by up to 1e-2
         # (relative to the largest value) in ReLU networks, where rounding decides which side of
         # a kink a unit is on. That is the noise floor any float32 implementation is held to.
-        _, gradient64 = logits_and_gradient(model.double(), x.double(), labels, norm)
+        _, _, gradient64 = outputs_and_gradient(wrapped.double(), x.double(), labels, norm)
         write(out / f"{name}.gradient64.f32", gradient64)
         models[name] = {
             "normalisation": {"mean": norm[0], "std": norm[1]},
             "parameters": sum(p.numel() for p in model.parameters()),
             "real_weights": name in LITE,
             "batch": 1 if name in STATIC_BATCH else "dynamic",
-            "features": WithFeatures(model).classifier.in_features,
+            "features": wrapped.classifier.in_features,
             "export_seconds": export_seconds,
         }
         print(f"{name}: exported ({models[name]['parameters'] / 1e6:.1f} M parameters)", flush=True)

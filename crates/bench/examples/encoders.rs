@@ -430,8 +430,7 @@ fn main() -> Result<()> {
 
 /// Writes `results.json` (the rows with their shard and per-photo cosines) and `results.csv`.
 fn write_results(out: &std::path::Path, file: &ShardFile<Row>) -> Result<()> {
-    std::fs::create_dir_all(out)?;
-    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(file)?)?;
+    file.save(out)?;
     let mut csv = std::fs::File::create(out.join("results.csv"))?;
     writeln!(csv, "{}", Row::CSV_HEADER)?;
     for row in &file.results {

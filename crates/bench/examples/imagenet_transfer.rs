@@ -240,8 +240,7 @@ fn main() -> Result<()> {
 
 /// Writes `results.json` (the rows with their shard) and `results.csv` to `out`.
 fn write_results(out: &std::path::Path, file: &ShardFile<Row>) -> Result<()> {
-    std::fs::create_dir_all(out)?;
-    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(file)?)?;
+    file.save(out)?;
     let mut csv = std::fs::File::create(out.join("results.csv"))?;
     writeln!(csv, "split,attack,model,role,success_all,success_clean_correct,success_all_after_png,success_clean_correct_after_png,seconds_per_iteration")?;
     for r in &file.results {

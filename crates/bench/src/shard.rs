@@ -18,7 +18,7 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::de::DeserializeOwned;
@@ -145,12 +145,26 @@ pub fn merge<T: Mergeable>(mut files: Vec<ShardFile<T>>) -> Result<Vec<T>, Merge
     Ok(merged)
 }
 
+/// The file a shard's results are written to in its output folder, and read from by
+/// [`merge_folders`].
+pub const RESULTS_FILE: &str = "results.json";
+
+impl<T: Serialize> ShardFile<T> {
+    /// Writes this file as [`RESULTS_FILE`] in `folder` (created if needed), for
+    /// [`merge_folders`].
+    pub fn save(&self, folder: &Path) -> crate::Result<()> {
+        std::fs::create_dir_all(folder)?;
+        std::fs::write(folder.join(RESULTS_FILE), serde_json::to_string_pretty(self)?)?;
+        Ok(())
+    }
+}
+
 /// `--merge` of the benchmark programs: the whole run from its shards' output folders, each
-/// holding the `results.json` a shard writes (a [`ShardFile`]).
+/// holding the [`RESULTS_FILE`] a shard writes ([`ShardFile::save`]).
 pub fn merge_folders<T: Mergeable + DeserializeOwned>(folders: &[PathBuf]) -> crate::Result<ShardFile<T>> {
     let mut files: Vec<ShardFile<T>> = Vec::with_capacity(folders.len());
     for folder in folders {
-        files.push(serde_json::from_str(&std::fs::read_to_string(folder.join("results.json"))?)?);
+        files.push(serde_json::from_str(&std::fs::read_to_string(folder.join(RESULTS_FILE))?)?);
     }
     let images = files.first().map_or(0, |f| f.images);
     Ok(ShardFile { shard: Shard::WHOLE, images, results: merge(files)? })

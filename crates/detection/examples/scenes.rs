@@ -36,11 +36,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for index in 0..args.columns * args.rows {
         let scene = generate(&config, &items, args.seed, index)?;
         let (left, top) = ((index as u32 % columns) * (size + gap), (index as u32 / columns) * (size + gap));
-        let plane = (size * size) as usize;
         for y in 0..size {
             for x in 0..size {
-                let at = (y * size + x) as usize;
-                let rgb = [0, 1, 2].map(|c| (scene.pixels[c * plane + at] * 255.0).round() as u8);
+                let rgb = [0, 1, 2].map(|c| (scene.pixel(c, x as usize, y as usize) * 255.0).round() as u8);
                 gallery.put_pixel(left + x, top + y, image::Rgb(rgb));
             }
         }

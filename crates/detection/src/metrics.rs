@@ -27,7 +27,7 @@ fn check(ground_truth: &[Vec<GroundTruth>], detections: &[Vec<Detection>], iou_t
     if ground_truth.len() != detections.len() {
         return Err(invalid("detections", detections.len(), "one list of detections per image of the ground truth"));
     }
-    if !(0.0..=1.0).contains(&iou_threshold) || iou_threshold == 0.0 {
+    if !(iou_threshold > 0.0 && iou_threshold <= 1.0) {
         return Err(invalid("iou_threshold", iou_threshold, "must be within (0, 1]"));
     }
     if let Some(bad) = detections.iter().flatten().find(|d| !d.score.is_finite()) {

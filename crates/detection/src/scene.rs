@@ -127,6 +127,13 @@ pub struct Scene {
     pub objects: Vec<GroundTruth>,
 }
 
+impl Scene {
+    /// The value of `channel` (0 red, 1 green, 2 blue) at column `x`, row `y`.
+    pub fn pixel(&self, channel: usize, x: usize, y: usize) -> f32 {
+        self.pixels[(channel * self.size + y) * self.size + x]
+    }
+}
+
 /// Scene `index` of the set made from `items` with `seed`.
 pub fn generate(config: &SceneConfig, items: &Items, seed: u64, index: usize) -> Result<Scene> {
     config.validate()?;

@@ -313,7 +313,7 @@ fn write_tables(out: &Path, file: &ShardFile<Cell>) -> Result<String> {
             chart::bars(&out.join(format!("transfer-{budget}.svg")), &label, &summaries)?;
         }
     }
-    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(file)?)?;
+    file.save(out)?;
     Ok(markdown)
 }
 

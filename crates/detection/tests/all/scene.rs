@@ -1,11 +1,19 @@
 //! Scenes composed from the committed Fashion-MNIST slice.
 
 use common_weakness_detection::iou;
-use common_weakness_detection::scene::{generate, Items, SceneConfig};
+use common_weakness_detection::scene::{generate, Items, Scene, SceneConfig};
 use common_weakness_models::datasets::FashionMnist;
 
 fn items() -> Items {
     Items::fashion_mnist(&FashionMnist::test_slice().unwrap()).unwrap()
+}
+
+/// Scene `index` of `seed` holding one fully opaque 28 × 28 item of class `class`: its box is
+/// the whole scaled square, and every pixel in it is the item's tint.
+fn opaque_scene(class: usize, seed: u64, index: usize) -> Scene {
+    let items = Items::new(vec![vec![255; 28 * 28]], vec![class]).unwrap();
+    let config = SceneConfig { min_objects: 1, max_objects: 1, ..SceneConfig::default() };
+    generate(&config, &items, seed, index).unwrap()
 }
 
 #[test]
@@ -35,18 +43,17 @@ fn opaque_objects_stand_out_from_the_background() {
     // approximates the background under it (a smooth texture). The generator keeps the tint
     // 0.4 from that background; with uniform random tints instead, scene 82 of these 200 comes
     // within 0.2 of it (checked).
-    let items = Items::new(vec![vec![255; 28 * 28]], vec![0]).unwrap();
-    let config = SceneConfig { min_objects: 1, max_objects: 1, ..SceneConfig::default() };
     for index in 0..200 {
-        let scene = generate(&config, &items, 1, index).unwrap();
-        let (b, size) = (scene.objects[0].bbox, scene.size);
+        let scene = opaque_scene(0, 1, index);
+        let b = scene.objects[0].bbox;
         let (x0, x1, y0, y1) = (b.x_min as usize, b.x_max as usize, b.y_min as usize, b.y_max as usize);
-        let rows: Vec<usize> = [y0.checked_sub(1), (y1 < size).then_some(y1)].into_iter().flatten().collect();
-        let at = |c: usize, x: usize, y: usize| scene.pixels[(c * size + y) * size + x];
+        let rows: Vec<usize> = [y0.checked_sub(1), (y1 < scene.size).then_some(y1)].into_iter().flatten().collect();
         let ring = |c: usize| {
-            rows.iter().flat_map(|&y| (x0..x1).map(move |x| at(c, x, y))).sum::<f32>() / (rows.len() * (x1 - x0)) as f32
+            let sum: f32 =
+                rows.iter().flat_map(|&y| (x0..x1).map(move |x| (x, y))).map(|(x, y)| scene.pixel(c, x, y)).sum();
+            sum / (rows.len() * (x1 - x0)) as f32
         };
-        let distance = (0..3).map(|c| (at(c, x0, y0) - ring(c)).powi(2)).sum::<f32>().sqrt();
+        let distance = (0..3).map(|c| (scene.pixel(c, x0, y0) - ring(c)).powi(2)).sum::<f32>().sqrt();
         assert!(distance >= 0.2, "scene {index}: the object's colour is {distance} from the background around it");
     }
 }
@@ -62,19 +69,16 @@ fn a_scene_depends_on_its_seed_and_index_only() {
 
 #[test]
 fn an_opaque_item_fills_exactly_its_box_in_one_colour() {
-    // A fully opaque 28 × 28 item: its tight box is the whole scaled square, every pixel in it
-    // is the item's tint, and the texture shows right outside it.
-    let items = Items::new(vec![vec![255; 28 * 28]], vec![4]).unwrap();
-    let config = SceneConfig { min_objects: 1, max_objects: 1, ..SceneConfig::default() };
+    // The tight box of a fully opaque item is the whole scaled square, every pixel in it is the
+    // item's tint, and the texture shows right outside it.
     for index in 0..5 {
-        let scene = generate(&config, &items, 9, index).unwrap();
+        let scene = opaque_scene(4, 9, index);
         let [object] = scene.objects[..] else { panic!("one object expected") };
         let b = object.bbox;
         assert_eq!(object.class, 4);
         assert_eq!(b.width(), b.height());
         assert!((64.0..=128.0).contains(&b.width()), "{b:?}");
-        let size = scene.size;
-        let at = |c: usize, x: usize, y: usize| scene.pixels[(c * size + y) * size + x];
+        let at = |c: usize, x: usize, y: usize| scene.pixel(c, x, y);
         let (x0, y0, x1, y1) = (b.x_min as usize, b.y_min as usize, b.x_max as usize, b.y_max as usize);
         let tint: Vec<f32> = (0..3).map(|c| at(c, x0, y0)).collect();
         for y in y0..y1 {
