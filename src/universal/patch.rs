@@ -8,7 +8,7 @@
 //! pixel.
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::ops::GridSampleOptions;
+use burn::tensor::ops::{GridSampleOptions, PadMode};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -120,14 +120,21 @@ pub struct Patch {
     pub tv_weight: f64,
 }
 
-/// The draws of one batch: one sampling grid and coverage mask per paste layer.
+/// The draws of one batch: for every paste (layer `l`, image `n`), the square window of the
+/// image it can touch, the sampling grid and coverage inside that window, and its jitter.
+/// Rendering only the windows (a few percent of the image for patches on objects) keeps the
+/// bilinear sampling and its backward pass proportional to the patch's footprint.
 pub(crate) struct Pastes<B: Backend> {
-    /// `[L·N, H, W, 2]`: for layer `l` and image `n`, where each pixel reads the patch.
+    /// `[L·N, S_h, S_w, 2]`: for each paste, where each pixel of its window reads the patch.
     grid: Tensor<B, 4>,
     /// `[L·N, 1, H, W]`: how much of each pixel the paste covers.
     coverage: Tensor<B, 4>,
     /// `[L·N, 1, 1, 1]` contrast and brightness, and `[L·N, C, h, w]` noise, when EOT draws them.
     jitter: Option<(Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>)>,
+    /// Each paste's window: its top-left corner; every window is `S_h × S_w`.
+    windows: Vec<(usize, usize)>,
+    /// The image's height and width.
+    image: (usize, usize),
     layers: usize,
 }
 
@@ -229,20 +236,33 @@ impl Patch {
             per_image.push(pastes);
         }
         let layers = per_image.iter().map(Vec::len).max().unwrap_or(0).max(1);
-        let mut grid = Vec::with_capacity(layers * n * h * w * 2);
+        // One window size for all: the widest footprint (with a texel of bilinear fringe and
+        // a pixel of rounding on each side), at most the image.
+        let texel = (self.height as f64).recip().max((self.width as f64).recip());
+        let widest =
+            per_image.iter().flatten().map(|p| 2.0 * p.reach(texel) + 2.0).fold(1.0f64, f64::max).ceil() as usize;
+        let window = (widest.min(h), widest.min(w));
+        let mut grid = Vec::with_capacity(layers * n * window.0 * window.1 * 2);
+        let mut windows = Vec::with_capacity(layers * n);
         let mut contrast = Vec::with_capacity(layers * n);
         let mut brightness = Vec::with_capacity(layers * n);
         for layer in 0..layers {
             for pastes in &per_image {
                 match pastes.get(layer) {
                     Some(paste) => {
-                        paste.grid(h, w, &mut grid);
+                        let corner = |centre: f64, side: usize, extent: usize| {
+                            ((centre - side as f64 / 2.0).floor().max(0.0) as usize).min(extent - side)
+                        };
+                        let corner = (corner(paste.centre.0, window.0, h), corner(paste.centre.1, window.1, w));
+                        paste.grid(corner, window, &mut grid);
+                        windows.push(corner);
                         contrast.push(paste.contrast as f32);
                         brightness.push(paste.brightness as f32);
                     }
                     None => {
                         // Far outside the patch: reads zeros, covers nothing.
-                        grid.extend(std::iter::repeat_n(4.0f32, h * w * 2));
+                        grid.extend(std::iter::repeat_n(4.0f32, window.0 * window.1 * 2));
+                        windows.push((0, 0));
                         contrast.push(1.0);
                         brightness.push(0.0);
                     }
@@ -250,9 +270,13 @@ impl Patch {
             }
         }
         let count = layers * n;
-        let grid = crate::host::tensor::<B, 4>(grid, [count, h, w, 2], &device);
-        let coverage =
-            Tensor::<B, 4>::ones([count, 1, self.height, self.width], &device).grid_sample_2d(grid.clone(), options());
+        let grid = crate::host::tensor::<B, 4>(grid, [count, window.0, window.1, 2], &device);
+        let image = (h, w);
+        let coverage = place(
+            Tensor::<B, 4>::ones([count, 1, self.height, self.width], &device).grid_sample_2d(grid.clone(), options()),
+            &windows,
+            image,
+        );
         let jitter = (!self.eot.is_identity()).then(|| {
             let noise = self.eot.noise as f32;
             (
@@ -261,7 +285,7 @@ impl Patch {
                 rng.uniform::<B>([count, channels, self.height, self.width], -noise, noise, &device),
             )
         });
-        Pastes { grid, coverage, jitter, layers }
+        Pastes { grid, coverage, jitter, windows, image, layers }
     }
 
     /// `images` with the patch `patch` (`[1, C, h, w]`) pasted as drawn in `pastes`;
@@ -278,7 +302,7 @@ impl Patch {
         if let Some((contrast, brightness, noise)) = &pastes.jitter {
             patches = (patches * contrast.clone() + brightness.clone() + noise.clone()).clamp(0.0, 1.0);
         }
-        let rendered = patches.grid_sample_2d(pastes.grid.clone(), options());
+        let rendered = place(patches.grid_sample_2d(pastes.grid.clone(), options()), &pastes.windows, pastes.image);
         let coverage = pastes.coverage.clone();
         let mut out = images;
         for layer in 0..pastes.layers {
@@ -319,6 +343,21 @@ pub fn total_variation<B: Backend>(patch: Tensor<B, 4>) -> Tensor<B, 1> {
     tv
 }
 
+/// Windows `[count, C, S_h, S_w]` put in place in `[count, C, H, W]` images of zeros, window
+/// `k` with its top-left corner at `corners[k]`.
+fn place<B: Backend>(windows: Tensor<B, 4>, corners: &[(usize, usize)], (h, w): (usize, usize)) -> Tensor<B, 4> {
+    let [_, _, side_h, side_w] = windows.dims();
+    let placed = corners
+        .iter()
+        .enumerate()
+        .map(|(k, &(top, left))| {
+            let padding = [(top, h - top - side_h), (left, w - left - side_w)];
+            windows.clone().narrow(0, k, 1).pad(padding, PadMode::Constant(0.0))
+        })
+        .collect();
+    Tensor::cat(placed, 0)
+}
+
 /// Bilinear, zeros outside, pixel-centre convention (PyTorch's `align_corners=False`).
 fn options() -> GridSampleOptions {
     GridSampleOptions::default()
@@ -341,15 +380,25 @@ fn on_box(r: &Region, relative_scale: f64, ph: f64, pw: f64) -> ((f64, f64), (f6
 }
 
 impl Paste {
-    /// Appends, for every pixel of an `h × w` image, the patch coordinates it reads
-    /// (`grid_sample_2d`'s `[x, y]` in `[−1, 1]` over the patch).
-    fn grid(&self, h: usize, w: usize, out: &mut Vec<f32>) {
+    /// How far from its centre the paste can change a pixel: half the diagonal of its
+    /// rotated footprint, plus one patch texel (`texel` of its side) of bilinear fringe.
+    fn reach(&self, texel: f64) -> f64 {
+        let (sin, cos) = self.angle.sin_cos();
+        let (half_h, half_w) = (self.size.0 / 2.0, self.size.1 / 2.0);
+        let fringe = texel * self.size.0.max(self.size.1);
+        (cos.abs() * half_w + sin.abs() * half_h).max(sin.abs() * half_w + cos.abs() * half_h) + fringe
+    }
+
+    /// Appends, for every pixel of the `height × width` window whose top-left corner is
+    /// `(top, left)`, the patch coordinates it reads (`grid_sample_2d`'s `[x, y]` in
+    /// `[−1, 1]` over the patch).
+    fn grid(&self, (top, left): (usize, usize), (height, width): (usize, usize), out: &mut Vec<f32>) {
         let (cy, cx) = self.centre;
         let (half_h, half_w) = (self.size.0 / 2.0, self.size.1 / 2.0);
         let (sin, cos) = self.angle.sin_cos();
-        for i in 0..h {
+        for i in top..top + height {
             let dy = i as f64 + 0.5 - cy;
-            for j in 0..w {
+            for j in left..left + width {
                 let dx = j as f64 + 0.5 - cx;
                 // Rotate the image offset back into the patch's frame.
                 let u = cos * dx + sin * dy;
