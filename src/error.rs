@@ -81,7 +81,7 @@ pub enum Error {
     /// Models whose outputs are combined (or scored against labels) disagree in output size.
     #[error(
         "model `{model}` outputs {actual} values per image but `{first}` outputs {expected}; the logit \
-         combinations need equal sizes (encoders of different widths: use Combination::LossMean)"
+         combinations need equal sizes (encoders or detectors of different widths: use Combination::LossMean)"
     )]
     OutputMismatch {
         /// The first model's name.

@@ -48,6 +48,18 @@ impl BoundingBox {
         self.y_max - self.y_min
     }
 
+    /// The same box as the attack library's [`Region`](common_weakness::universal::Region),
+    /// where patches placed on objects go.
+    pub fn region(&self) -> common_weakness::universal::Region {
+        let edge = f64::from;
+        common_weakness::universal::Region {
+            left: edge(self.x_min),
+            top: edge(self.y_min),
+            right: edge(self.x_max),
+            bottom: edge(self.y_max),
+        }
+    }
+
     /// Whether the box lies inside a `width × height` image.
     pub fn is_inside(&self, width: usize, height: usize) -> bool {
         self.x_min >= 0.0 && self.y_min >= 0.0 && self.x_max <= width as f32 && self.y_max <= height as f32

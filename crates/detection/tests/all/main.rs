@@ -1,5 +1,7 @@
 //! The detection harness's tests in one binary.
 
+mod detector;
 mod metrics;
 mod nms;
+mod placement;
 mod scene;
