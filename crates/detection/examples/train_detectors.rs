@@ -120,10 +120,11 @@ fn train<N: DetectorNet<Train> + AutodiffModule<Train>>(
             }
         }
         eprintln!();
+        let frozen = net.clone().no_grad();
         println!(
             "  epoch {epoch}: loss {:.4}, test mAP@0.5 {:.3}, {:.0} s",
             total / steps_per_epoch as f64,
-            test.mean_average_precision(&device, |images| detect(&net.clone().no_grad(), images))?,
+            test.mean_average_precision(&device, |images| detect(&frozen, images))?,
             started.elapsed().as_secs_f64()
         );
     }
