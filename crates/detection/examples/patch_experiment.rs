@@ -472,17 +472,8 @@ fn examples(evaluation: &Evaluation, patch: &Tensor<B, 4>, surrogates: &[Family]
             let truth = evaluation.truth[k].iter().map(|g| (g.bbox, [255, 0, 0]));
             let kept = found.iter().filter(|d| d.score >= 0.3).map(|d| (d.bbox, [0, 255, 0]));
             for (b, colour) in truth.chain(kept) {
-                let (x0, y0) = (b.x_min as u32, b.y_min as u32);
-                let (x1, y1) = ((b.x_max as u32).clamp(x0 + 1, size) - 1, (b.y_max as u32).clamp(y0 + 1, size) - 1);
-                for x in x0..=x1 {
-                    for y in [y0, y1] {
-                        sheet.put_pixel(left + x, top + y, image::Rgb(colour));
-                    }
-                }
-                for y in y0..=y1 {
-                    for x in [x0, x1] {
-                        sheet.put_pixel(left + x, top + y, image::Rgb(colour));
-                    }
+                for (x, y) in b.outline(w, h) {
+                    sheet.put_pixel(left + x as u32, top + y as u32, image::Rgb(colour));
                 }
             }
         }

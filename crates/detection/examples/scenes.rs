@@ -43,17 +43,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         for object in &scene.objects {
-            let b = object.bbox;
-            let (x0, y0, x1, y1) = (b.x_min as u32, b.y_min as u32, b.x_max as u32 - 1, b.y_max as u32 - 1);
-            for x in x0..=x1 {
-                for y in [y0, y1] {
-                    gallery.put_pixel(left + x, top + y, image::Rgb([255, 0, 0]));
-                }
-            }
-            for y in y0..=y1 {
-                for x in [x0, x1] {
-                    gallery.put_pixel(left + x, top + y, image::Rgb([255, 0, 0]));
-                }
+            for (x, y) in object.bbox.outline(config.size, config.size) {
+                gallery.put_pixel(left + x as u32, top + y as u32, image::Rgb([255, 0, 0]));
             }
         }
         let names: Vec<_> = scene.objects.iter().map(|o| CLASSES[o.class]).collect();

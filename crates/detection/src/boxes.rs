@@ -60,6 +60,42 @@ impl BoundingBox {
         }
     }
 
+    /// The pixels `(x, y)` of the box's one-pixel outline in a `width × height` image, each
+    /// once: pixel columns `⌊x_min⌋ ..= ⌈x_max⌉ − 1` and rows likewise, clipped to the image
+    /// (a box thinner than a pixel still gets one). Empty when the box lies wholly outside.
+    ///
+    /// ```
+    /// use common_weakness_detection::BoundingBox;
+    ///
+    /// let b = BoundingBox::new(1.0, 1.0, 4.0, 3.0).unwrap();
+    /// let outline = b.outline(8, 8);
+    /// assert_eq!(outline.len(), 3 + 3); // rows 1 and 2 of columns 1..=3: all on the border
+    /// assert!(outline.contains(&(3, 2)) && !outline.contains(&(4, 2)));
+    /// ```
+    pub fn outline(&self, width: usize, height: usize) -> Vec<(usize, usize)> {
+        let span = |low: f32, high: f32, size: usize| {
+            let first = low.max(0.0).floor() as usize;
+            let last = (high.ceil().max(0.0) as usize).clamp(first + 1, size.max(first + 1)) - 1;
+            (high >= 0.0 && first < size).then_some((first, last))
+        };
+        let (Some((x0, x1)), Some((y0, y1))) =
+            (span(self.x_min, self.x_max, width), span(self.y_min, self.y_max, height))
+        else {
+            return Vec::new();
+        };
+        let mut pixels: Vec<(usize, usize)> = (x0..=x1).map(|x| (x, y0)).collect();
+        if y1 > y0 {
+            pixels.extend((x0..=x1).map(|x| (x, y1)));
+        }
+        for y in y0 + 1..y1 {
+            pixels.push((x0, y));
+            if x1 > x0 {
+                pixels.push((x1, y));
+            }
+        }
+        pixels
+    }
+
     /// Whether the box lies inside a `width × height` image.
     pub fn is_inside(&self, width: usize, height: usize) -> bool {
         self.x_min >= 0.0 && self.y_min >= 0.0 && self.x_max <= width as f32 && self.y_max <= height as f32

@@ -1,5 +1,6 @@
 //! The detection harness's tests in one binary.
 
+mod boxes;
 mod detector;
 mod metrics;
 mod nms;
