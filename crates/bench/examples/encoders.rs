@@ -23,7 +23,8 @@
 //! the rows of the whole run: counts added, per-photo cosines concatenated.
 //!
 //! It prints one row per (split, loss, budget, iterations, method, model), writes
-//! `results.json` / `results.csv` and, for the first split, a contact sheet per run
+//! `results.json` / `results.csv`, the paired per-photo differences of each CWA method from
+//! its base method on the held-out model (`paired.csv`) and, for the first split, a contact sheet per run
 //! (original | perturbation × 5 | adversarial) and a small JPEG per setting comparing the
 //! methods on the first three photos (original | target, for matching | one column per
 //! method, in `--methods` order) to the output folder.
@@ -37,7 +38,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
 use common_weakness::attack::{mi_fgsm, ssa, Attack, Cwa, CwaConfig};
 use common_weakness::backend::DefaultBackend;
-use common_weakness::eval::{mean_interval, row_cosine, top_k_predictions, wilson_interval};
+use common_weakness::eval::{mean_interval, row_cosine, top_k_predictions, wilson_interval, MeanInterval};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness_bench::images;
@@ -436,7 +437,8 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Writes `results.json` (the rows with their shard and per-photo cosines) and `results.csv`.
+/// Writes `results.json` (the rows with their shard and per-photo cosines), `results.csv` and
+/// `paired.csv` (see [`paired_differences`]), and prints the paired differences.
 fn write_results(out: &std::path::Path, file: &ShardFile<Row>) -> Result<()> {
     file.save(out)?;
     let mut csv = std::fs::File::create(out.join("results.csv"))?;
@@ -444,5 +446,67 @@ fn write_results(out: &std::path::Path, file: &ShardFile<Row>) -> Result<()> {
     for row in &file.results {
         writeln!(csv, "{}", row.csv())?;
     }
+    let paired = paired_differences(&file.results)?;
+    let mut csv = std::fs::File::create(out.join("paired.csv"))?;
+    writeln!(
+        csv,
+        "split,loss,budget_255,iterations,comparison,model,difference,difference_low,difference_high,photos"
+    )?;
+    if !paired.is_empty() {
+        println!("\nheld-out cosine, CWA method minus its base method on the same photos (distortion: < 0 is CWA further from clean; matching: > 0 is CWA closer to the target)");
+    }
+    for (row, base, difference) in paired {
+        let comparison = format!("{:?} - {:?}", row.method, base);
+        println!(
+            "{} {:?} {}/255 {:>4} it {comparison:<16} {:+.3} [{:+.3}, {:+.3}] over {} photos",
+            row.split,
+            row.loss,
+            row.budget,
+            row.iterations,
+            difference.mean,
+            difference.low,
+            difference.high,
+            difference.count
+        );
+        writeln!(
+            csv,
+            "{},{:?},{},{},{comparison},{},{:.4},{:.4},{:.4},{}",
+            row.split,
+            row.loss,
+            row.budget,
+            row.iterations,
+            row.model,
+            difference.mean,
+            difference.low,
+            difference.high,
+            difference.count
+        )?;
+    }
     Ok(())
+}
+
+/// For each held-out row of a CWA method whose base method ran in the same results (MI-CWA
+/// and MI-FGSM, SSA-CWA and SSA), the per-photo difference of the held-out model's cosines,
+/// CWA minus base, with its 95% interval: a paired comparison, whose interval is narrower than
+/// the two rows' intervals side by side because the photos' own difficulty cancels.
+fn paired_differences(rows: &[Row]) -> Result<Vec<(&Row, Method, MeanInterval)>> {
+    let mut paired = Vec::new();
+    for row in rows.iter().filter(|r| r.role == "held-out") {
+        let base = match row.method {
+            Method::MiCwa => Method::MiFgsm,
+            Method::SsaCwa => Method::Ssa,
+            _ => continue,
+        };
+        let same_run = |r: &&Row| {
+            (r.method, &r.split, r.loss, r.budget, r.iterations, &r.model)
+                == (base, &row.split, row.loss, row.budget, row.iterations, &row.model)
+        };
+        let Some(reference) = rows.iter().find(same_run) else { continue };
+        let differences: Vec<f64> =
+            row.verdict.cosines.iter().zip(&reference.verdict.cosines).map(|(cwa, base)| cwa - base).collect();
+        if differences.len() >= 2 {
+            paired.push((row, base, mean_interval(&differences)?));
+        }
+    }
+    Ok(paired)
 }
