@@ -43,6 +43,7 @@ use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness_bench::images;
 use common_weakness_bench::shard::{merge_folders, Mergeable, Shard, ShardFile};
+use common_weakness_bench::splits::LiteSplits;
 use common_weakness_bench::Result;
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
 
@@ -63,9 +64,9 @@ struct Options {
     /// The objectives, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "distortion,matching")]
     losses: Vec<Loss>,
-    /// `main` holds Lite2 out; `all` runs every leave-one-out split.
-    #[arg(long, value_enum, default_value_t = Splits::Main)]
-    splits: Splits,
+    /// The leave-one-out splits: `main` holds Lite2 out, `others` Lite1 then Lite0, `all` all three.
+    #[arg(long, default_value_t = LiteSplits::Main)]
+    splits: LiteSplits,
     /// Spectrum copies per SSA gradient (the authors use 20; each costs one pass per model).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
     ssa_samples: u16,
@@ -104,16 +105,6 @@ enum Loss {
     Distortion,
     /// Targeted embedding matching with random crops.
     Matching,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
-enum Splits {
-    /// Lite0 + Lite1 attack, Lite2 judges.
-    Main,
-    /// The two other leave-one-out splits: Lite1 held out, then Lite0.
-    Others,
-    /// All three: Lite2, Lite1 and Lite0 held out.
-    All,
 }
 
 /// The attack for `method` on the embedding losses: the models' losses averaged
@@ -351,11 +342,7 @@ fn main() -> Result<()> {
     );
 
     let ssa_samples = options.ssa_samples.into();
-    let held_out: &[usize] = match options.splits {
-        Splits::Main => &[2],
-        Splits::Others => &[1, 0],
-        Splits::All => &[2, 1, 0],
-    };
+    let held_out = options.splits.held_out();
     let mut rows = Vec::new();
     for &target_model in held_out {
         let surrogates: Vec<usize> = (0..judges.len()).filter(|&i| i != target_model).collect();

