@@ -92,6 +92,10 @@ enum Method {
     Noise,
     #[value(name = "mi-fgsm")]
     MiFgsm,
+    /// MI-FGSM stepping like MI-CWA's outer step (α = ε/5, not ε/T): the step-size control
+    /// for comparing the two.
+    #[value(name = "mi-fgsm-large-step")]
+    MiFgsmLargeStep,
     Ssa,
     #[value(name = "mi-cwa")]
     MiCwa,
@@ -132,6 +136,11 @@ fn attack(
     Some(match method {
         Method::Noise => return None,
         Method::MiFgsm => configure(mi_fgsm(threat, iterations, 1.0).with_ensemble_gradient(crops), loss),
+        Method::MiFgsmLargeStep => {
+            let mut attack = mi_fgsm(threat, iterations, 1.0).with_ensemble_gradient(crops.clone());
+            attack.outer.step_size = config.step_size;
+            configure(attack, loss)
+        }
         Method::Ssa => configure(ssa(threat, iterations, 1.0).with_ensemble_gradient(spectrum), loss),
         Method::MiCwa => configure(Cwa::mi_cwa(config).with_gradient(crops), loss),
         Method::SsaCwa => {
@@ -473,26 +482,29 @@ fn write_results(out: &std::path::Path, file: &ShardFile<Row>) -> Result<()> {
 }
 
 /// For each held-out row of a CWA method whose base method ran in the same results (MI-CWA
-/// and MI-FGSM, SSA-CWA and SSA), the per-photo difference of the held-out model's cosines,
-/// CWA minus base, with its 95% interval: a paired comparison, whose interval is narrower than
-/// the two rows' intervals side by side because the photos' own difficulty cancels.
+/// and MI-FGSM at either step size, SSA-CWA and SSA), the per-photo difference of the held-out
+/// model's cosines, CWA minus base, with its 95% interval: a paired comparison, whose interval
+/// is narrower than the two rows' intervals side by side because the photos' own difficulty
+/// cancels.
 fn paired_differences(rows: &[Row]) -> Result<Vec<(&Row, Method, MeanInterval)>> {
     let mut paired = Vec::new();
     for row in rows.iter().filter(|r| r.role == "held-out") {
-        let base = match row.method {
-            Method::MiCwa => Method::MiFgsm,
-            Method::SsaCwa => Method::Ssa,
+        let bases: &[Method] = match row.method {
+            Method::MiCwa => &[Method::MiFgsm, Method::MiFgsmLargeStep],
+            Method::SsaCwa => &[Method::Ssa],
             _ => continue,
         };
-        let same_run = |r: &&Row| {
-            (r.method, &r.split, r.loss, r.budget, r.iterations, &r.model)
-                == (base, &row.split, row.loss, row.budget, row.iterations, &row.model)
-        };
-        let Some(reference) = rows.iter().find(same_run) else { continue };
-        let differences: Vec<f64> =
-            row.verdict.cosines.iter().zip(&reference.verdict.cosines).map(|(cwa, base)| cwa - base).collect();
-        if differences.len() >= 2 {
-            paired.push((row, base, mean_interval(&differences)?));
+        for &base in bases {
+            let same_run = |r: &&Row| {
+                (r.method, &r.split, r.loss, r.budget, r.iterations, &r.model)
+                    == (base, &row.split, row.loss, row.budget, row.iterations, &row.model)
+            };
+            let Some(reference) = rows.iter().find(same_run) else { continue };
+            let differences: Vec<f64> =
+                row.verdict.cosines.iter().zip(&reference.verdict.cosines).map(|(cwa, base)| cwa - base).collect();
+            if differences.len() >= 2 {
+                paired.push((row, base, mean_interval(&differences)?));
+            }
         }
     }
     Ok(paired)
