@@ -137,7 +137,7 @@ fn attack(
         Method::Noise => return None,
         Method::MiFgsm => configure(mi_fgsm(threat, iterations, 1.0).with_ensemble_gradient(crops), loss),
         Method::MiFgsmLargeStep => {
-            let mut attack = mi_fgsm(threat, iterations, 1.0).with_ensemble_gradient(crops.clone());
+            let mut attack = mi_fgsm(threat, iterations, 1.0).with_ensemble_gradient(crops);
             attack.outer.step_size = config.step_size;
             configure(attack, loss)
         }
