@@ -75,8 +75,10 @@ impl BoundingBox {
     pub fn outline(&self, width: usize, height: usize) -> Vec<(usize, usize)> {
         let span = |low: f32, high: f32, size: usize| {
             let first = low.max(0.0).floor() as usize;
-            let last = (high.ceil().max(0.0) as usize).clamp(first + 1, size.max(first + 1)) - 1;
-            (high >= 0.0 && first < size).then_some((first, last))
+            if high < 0.0 || first >= size {
+                return None;
+            }
+            Some((first, (high.ceil() as usize).clamp(first + 1, size) - 1))
         };
         let (Some((x0, x1)), Some((y0, y1))) =
             (span(self.x_min, self.x_max, width), span(self.y_min, self.y_max, height))
