@@ -46,12 +46,14 @@ impl<B: SurrogateOps> ZooNet<B> for SmallCnn<B> {
     }
 }
 
-/// conv 3×3 (32) → conv 3×3 stride 2 (64) → conv 3×3 stride 2 (64) → global average → 10.
+/// conv 3×3 (32) → conv 3×3 stride 2 (64) → conv 3×3 stride 2 (128) → conv 3×3 (128) → global
+/// average → 10.
 #[derive(Module, Debug)]
 pub struct WideCnn<B: Backend> {
     conv1: Conv<B>,
     conv2: Conv<B>,
     conv3: Conv<B>,
+    conv4: Conv<B>,
     output: Linear<B>,
 }
 
@@ -60,15 +62,16 @@ impl<B: SurrogateOps> ZooNet<B> for WideCnn<B> {
         Self {
             conv1: Conv::new(1, 32, 3, 1, device),
             conv2: Conv::new(32, 64, 3, 2, device),
-            conv3: Conv::new(64, 64, 3, 2, device),
-            output: LinearConfig::new(64, CLASSES).init(device),
+            conv3: Conv::new(64, 128, 3, 2, device),
+            conv4: Conv::new(128, 128, 3, 1, device),
+            output: LinearConfig::new(128, CLASSES).init(device),
         }
     }
 
     fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = relu(self.conv1.forward(standardize(images)));
         let x = relu(self.conv3.forward(relu(self.conv2.forward(x))));
-        self.output.forward(global_average(x))
+        self.output.forward(global_average(relu(self.conv4.forward(x))))
     }
 }
 

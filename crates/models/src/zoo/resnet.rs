@@ -38,6 +38,7 @@ pub struct ResNet<B: Backend> {
     down1: Conv<B>,
     block2: ResidualBlock<B>,
     down2: Conv<B>,
+    block3: ResidualBlock<B>,
     output: Linear<B>,
 }
 
@@ -48,14 +49,16 @@ impl<B: SurrogateOps> ZooNet<B> for ResNet<B> {
             block1: ResidualBlock::new(8, device),
             down1: Conv::new(8, 16, 3, 2, device),
             block2: ResidualBlock::new(16, device),
-            down2: Conv::new(16, 32, 3, 2, device),
-            output: LinearConfig::new(32, CLASSES).init(device),
+            down2: Conv::new(16, 64, 3, 2, device),
+            block3: ResidualBlock::new(64, device),
+            output: LinearConfig::new(64, CLASSES).init(device),
         }
     }
 
     fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = self.block1.forward(relu(self.stem.forward(standardize(images))));
         let x = self.block2.forward(relu(self.down1.forward(x)));
-        self.output.forward(global_average(relu(self.down2.forward(x))))
+        let x = self.block3.forward(relu(self.down2.forward(x)));
+        self.output.forward(global_average(x))
     }
 }

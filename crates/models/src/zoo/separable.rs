@@ -12,7 +12,7 @@ use super::cnn::global_average;
 use super::conv::Conv;
 use super::{standardize, ZooNet, CLASSES};
 
-/// Depthwise 3×3 (one filter per channel, stride 2) then pointwise 1×1.
+/// Depthwise 3×3 (one filter per channel, stride 2 or 1) then pointwise 1×1.
 #[derive(Module, Debug)]
 pub struct SeparableBlock<B: Backend> {
     depthwise: Conv<B>,
@@ -20,8 +20,8 @@ pub struct SeparableBlock<B: Backend> {
 }
 
 impl<B: SurrogateOps> SeparableBlock<B> {
-    fn new(input: usize, output: usize, device: &B::Device) -> Self {
-        Self { depthwise: Conv::depthwise(input, 3, 2, device), pointwise: Conv::new(input, output, 1, 1, device) }
+    fn new(input: usize, output: usize, stride: usize, device: &B::Device) -> Self {
+        Self { depthwise: Conv::depthwise(input, 3, stride, device), pointwise: Conv::new(input, output, 1, 1, device) }
     }
 
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
@@ -35,6 +35,7 @@ pub struct SeparableCnn<B: Backend> {
     stem: Conv<B>,
     block1: SeparableBlock<B>,
     block2: SeparableBlock<B>,
+    block3: SeparableBlock<B>,
     output: Linear<B>,
 }
 
@@ -42,14 +43,16 @@ impl<B: SurrogateOps> ZooNet<B> for SeparableCnn<B> {
     fn init(device: &B::Device) -> Self {
         Self {
             stem: Conv::new(1, 32, 3, 1, device),
-            block1: SeparableBlock::new(32, 64, device),
-            block2: SeparableBlock::new(64, 128, device),
-            output: LinearConfig::new(128, CLASSES).init(device),
+            block1: SeparableBlock::new(32, 64, 2, device),
+            block2: SeparableBlock::new(64, 128, 2, device),
+            block3: SeparableBlock::new(128, 256, 1, device),
+            output: LinearConfig::new(256, CLASSES).init(device),
         }
     }
 
     fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = relu(self.stem.forward(standardize(images)));
-        self.output.forward(global_average(self.block2.forward(self.block1.forward(x))))
+        let x = self.block2.forward(self.block1.forward(x));
+        self.output.forward(global_average(self.block3.forward(x)))
     }
 }

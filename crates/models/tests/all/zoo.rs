@@ -58,9 +58,9 @@ fn im2col_convolution_equals_burns_conv2d_with_its_gradient() {
 const DOCUMENTED_ACCURACY: [(ZooModel, f64); 9] = [
     (ZooModel::Mlp, 0.889),
     (ZooModel::SmallCnn, 0.923),
-    (ZooModel::WideCnn, 0.866),
-    (ZooModel::ResNet, 0.864),
-    (ZooModel::Separable, 0.848),
+    (ZooModel::WideCnn, 0.918),
+    (ZooModel::ResNet, 0.914),
+    (ZooModel::Separable, 0.917),
     (ZooModel::LargeKernel, 0.903),
     (ZooModel::Mixer, 0.894),
     (ZooModel::AdversarialCnn, 0.834),
