@@ -20,6 +20,12 @@ fn wilson_interval_matches_hand_computed_values() {
     let ([a, b], [c, d]) = (wilson_interval(3, 17).unwrap(), wilson_interval(14, 17).unwrap());
     approx::assert_abs_diff_eq!(a, 1.0 - d, epsilon = 1e-12);
     approx::assert_abs_diff_eq!(b, 1.0 - c, epsilon = 1e-12);
+    // None or all of n: the interval ends exactly at 0 or 1, for every n (rounding once put the
+    // lower end of 0 of 89 a hair above 0, outside its own proportion).
+    for n in 1..=1000 {
+        assert_eq!(wilson_interval(0, n).unwrap()[0], 0.0, "0 of {n}");
+        assert_eq!(wilson_interval(n, n).unwrap()[1], 1.0, "{n} of {n}");
+    }
 }
 
 #[test]

@@ -97,10 +97,10 @@ struct Recipe {
     learning_rate: f64,
 }
 
-/// Each model's default recipe. Epochs are sized so that the whole zoo trains in about an
-/// hour on 2 cores (the adversarially trained models get fewer). The three
-/// global-average-pooling networks, which have no normalisation layer, learn slowly at 1e-3
-/// and get 3e-3 (`docs/zoo.md`).
+/// Each model's default recipe: enough epochs to reach its family's usual accuracy on a
+/// 2-core CPU in minutes, fewer for the adversarially trained models, whose every batch costs
+/// a PGD attack. The three global-average-pooling networks, which have no normalisation
+/// layer, learn slowly at 1e-3 and get 3e-3 (`docs/zoo.md`).
 fn recipe(model: ZooModel) -> Recipe {
     let (epochs, learning_rate) = match model {
         ZooModel::Mlp => (20, 1e-3),
