@@ -29,8 +29,8 @@ impl<B: SurrogateOps> ResidualBlock<B> {
     }
 }
 
-/// stem 3×3 (8) → residual block → 3×3 stride 2 (16) → residual block → 3×3 stride 2 (32)
-/// → global average → 10.
+/// stem 3×3 (8) → residual block → 3×3 stride 2 (16) → residual block → 3×3 stride 2 (64)
+/// → residual block → global average → 10.
 #[derive(Module, Debug)]
 pub struct ResNet<B: Backend> {
     stem: Conv<B>,

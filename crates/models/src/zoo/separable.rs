@@ -29,7 +29,8 @@ impl<B: SurrogateOps> SeparableBlock<B> {
     }
 }
 
-/// 3×3 (32) → separable (64, stride 2) → separable (128, stride 2) → global average → 10.
+/// 3×3 (32) → separable (64, stride 2) → separable (128, stride 2) → separable (256) → global
+/// average → 10.
 #[derive(Module, Debug)]
 pub struct SeparableCnn<B: Backend> {
     stem: Conv<B>,
