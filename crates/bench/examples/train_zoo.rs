@@ -126,12 +126,14 @@ fn accuracy<B: SurrogateOps, N: ZooNet<B>>(net: &N, data: &FashionMnist, device:
     Ok(correct as f64 / data.len() as f64)
 }
 
-fn train<B, N>(model: ZooModel, seed: u64, options: &Options, data: &Data, device: &B::Device) -> Result<()>
+fn train<B, N>(model: ZooModel, options: &Options, data: &Data, device: &B::Device) -> Result<()>
 where
     B: AutodiffBackend + SurrogateOps,
     N: ZooNet<B> + AutodiffModule<B> + 'static,
 {
     let Data { train, test } = data;
+    // Model `i` of `ZooModel::ALL` is seeded with `i + 1` (weights and batch order).
+    let seed = ZooModel::ALL.iter().position(|&m| m == model).expect("a zoo model") as u64 + 1;
     <B as Backend>::seed(device, seed);
     let mut net = N::init(device);
     let parameters = net.num_params();
@@ -238,20 +240,18 @@ impl BackendTask for TrainZoo {
     fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) -> Result<()> {
         let TrainZoo { options, data } = self;
         for &model in &options.models.0 {
-            let seed = ZooModel::ALL.iter().position(|&m| m == model).expect("a zoo model") as u64 + 1;
-            let args = (model, seed, &options, &data, &device);
             match model {
-                ZooModel::Mlp => train::<B, Mlp<B>>(args.0, args.1, args.2, args.3, args.4)?,
+                ZooModel::Mlp => train::<B, Mlp<B>>(model, &options, &data, &device)?,
                 ZooModel::SmallCnn | ZooModel::AdversarialCnn => {
-                    train::<B, SmallCnn<B>>(args.0, args.1, args.2, args.3, args.4)?
+                    train::<B, SmallCnn<B>>(model, &options, &data, &device)?
                 }
-                ZooModel::WideCnn => train::<B, WideCnn<B>>(args.0, args.1, args.2, args.3, args.4)?,
-                ZooModel::ResNet => train::<B, ResNet<B>>(args.0, args.1, args.2, args.3, args.4)?,
-                ZooModel::Separable => train::<B, SeparableCnn<B>>(args.0, args.1, args.2, args.3, args.4)?,
+                ZooModel::WideCnn => train::<B, WideCnn<B>>(model, &options, &data, &device)?,
+                ZooModel::ResNet => train::<B, ResNet<B>>(model, &options, &data, &device)?,
+                ZooModel::Separable => train::<B, SeparableCnn<B>>(model, &options, &data, &device)?,
                 ZooModel::LargeKernel | ZooModel::AdversarialLargeKernel => {
-                    train::<B, LargeKernelCnn<B>>(args.0, args.1, args.2, args.3, args.4)?
+                    train::<B, LargeKernelCnn<B>>(model, &options, &data, &device)?
                 }
-                ZooModel::Mixer => train::<B, Mixer<B>>(args.0, args.1, args.2, args.3, args.4)?,
+                ZooModel::Mixer => train::<B, Mixer<B>>(model, &options, &data, &device)?,
             }
         }
         Ok(())
