@@ -30,7 +30,7 @@
 //! cargo run --release --example transfer_table                    # 100 images, ~14 minutes on 2 cores
 //! cargo run --release --example transfer_table -- --ensemble normal
 //! cargo run --release --example transfer_table -- --full          # all 1,000 images of the slice
-//! # LibTorch, 2.4x faster on 2 cores (scripts/setup-libtorch.sh first; docs/results.md)
+//! # LibTorch, about twice as fast on 2 cores (scripts/setup-libtorch.sh first; docs/results.md)
 //! cargo run --release --features tch --example transfer_table -- --backend tch --full
 //! cargo run --release --example transfer_table -- --images 200 --attacks MI-FGSM,MI-CWA --out docs/results
 //! # The same run in two processes (or on two machines), then merged: identical tables.
