@@ -64,7 +64,8 @@ struct Options {
     /// The objectives, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "distortion,matching")]
     losses: Vec<Loss>,
-    /// The leave-one-out splits: `main` holds Lite2 out, `others` Lite1 then Lite0, `all` all three.
+    /// The leave-one-out splits: `main` holds Lite2 out, `others` Lite1 then Lite0, `all` all
+    /// three, `lite0`/`lite1`/`lite2` that model alone.
     #[arg(long, default_value_t = LiteSplits::Main)]
     splits: LiteSplits,
     /// Spectrum copies per SSA gradient (the authors use 20; each costs one pass per model).
