@@ -5,7 +5,10 @@
 //! so are its tests.
 use std::path::PathBuf;
 
-use common_weakness::surrogate::freeze_generated_batch_norm;
+#[path = "src/freeze.rs"]
+mod freeze;
+
+use freeze::freeze_generated_batch_norm;
 
 /// The models `src/architecture.rs` knows, by file stem.
 const MODELS: [&str; 10] = [

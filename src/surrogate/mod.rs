@@ -14,7 +14,7 @@ mod normalized;
 pub use backend_ops::{frozen_conv2d, hardtanh, SurrogateOps};
 pub use batch_check::{check_batch_independence, BatchIndependence};
 pub use closure::{from_fn, FnSurrogate};
-pub use frozen_batch_norm::{freeze_generated_batch_norm, FrozenBatchNorm, FrozenBatchNormConfig};
+pub use frozen_batch_norm::{FrozenBatchNorm, FrozenBatchNormConfig};
 pub use module::{from_module, ModuleSurrogate};
 pub use normalized::Normalized;
 

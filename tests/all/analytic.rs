@@ -11,7 +11,7 @@ use common_weakness::prelude::*;
 
 use super::common::{linear, minimise_output, tensor4, values, B};
 
-type Inner = burn::backend::NdArray<f32>;
+type Inner = burn::backend::Flex;
 
 fn grad(v: Vec<f32>) -> Tensor<Inner, 4> {
     let n = v.len();

@@ -1,6 +1,6 @@
 //! Shared test fixtures: the test backend and analytic surrogates.
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
 use common_weakness::ensemble::Ensemble;
 use common_weakness::objective::LossInput;
@@ -8,8 +8,10 @@ use common_weakness::objective::Objective;
 use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{from_fn, Surrogate};
 
-/// The backend every CPU test runs on.
-pub type TestBackend = Autodiff<NdArray<f32>>;
+/// The backend every CPU test runs on: burn-flex, the default backend. Its kernels are compiled,
+/// optimised, inside burn-flex, so the tests run fast without optimising the test code itself
+/// (the build budget in docs/architecture.md); burn-ndarray's generic kernels would not.
+pub type TestBackend = Autodiff<Flex>;
 pub type B = TestBackend;
 
 pub fn device() -> burn::tensor::Device<B> {

@@ -14,7 +14,7 @@ use common_weakness::universal::{
 
 use crate::common::{device, images, mlp_ensemble, values, B};
 
-type InnerB = burn::backend::NdArray<f32>;
+type InnerB = burn::backend::Flex;
 
 fn untargeted(batch: &Batch<B>) -> Objective<B> {
     Objective::untargeted(batch.labels.clone().unwrap())

@@ -35,31 +35,7 @@ pub struct ImagenetAssets {
     root: PathBuf,
 }
 
-/// The environment variable that turns a test's "skipped: downloads missing" into a failure
-/// (`.ci/run` sets it, so that CI cannot pass by skipping).
-pub const REQUIRE_DOWNLOADS_ENV: &str = "COMMON_WEAKNESS_REQUIRE_ASSETS";
-
-/// For tests that need downloaded files: prints `skipped: {why}`, or panics with `why` when
-/// [`REQUIRE_DOWNLOADS_ENV`] is set.
-pub fn skip_or_fail(why: &str) {
-    if std::env::var_os(REQUIRE_DOWNLOADS_ENV).is_some() {
-        panic!("{REQUIRE_DOWNLOADS_ENV} is set but {why}");
-    }
-    eprintln!("skipped: {why}");
-}
-
 impl ImagenetAssets {
-    /// For tests: the assets, or `None` after [`skip_or_fail`] has said why they are missing.
-    pub fn locate_or_skip() -> Option<Self> {
-        match Self::locate() {
-            Ok(assets) => Some(assets),
-            Err(e) => {
-                skip_or_fail(&format!("the ImageNet assets are missing: {e}"));
-                None
-            }
-        }
-    }
-
     /// The environment variable that overrides the folder.
     pub const ENV: &'static str = "COMMON_WEAKNESS_ASSETS";
 

@@ -21,7 +21,7 @@ mod efficientnet;
 mod error;
 pub mod zoo;
 
-pub use assets::{skip_or_fail, ImagenetAssets, LabelledPhoto, REQUIRE_DOWNLOADS_ENV};
+pub use assets::{ImagenetAssets, LabelledPhoto};
 pub use common_weakness::schedule::Alrs;
 pub use efficientnet::{EfficientNetLite, EfficientNetLiteSurrogate, LiteVariant};
 pub use error::{Error, Result};

@@ -10,7 +10,7 @@
 //! - the build script generates a Burn module from every ONNX file it finds and swaps Burn's
 //!   `BatchNorm`, which uses batch statistics under autodiff, for the inference-mode
 //!   [`FrozenBatchNorm`](common_weakness::surrogate::FrozenBatchNorm) with
-//!   [`freeze_generated_batch_norm`](common_weakness::surrogate::freeze_generated_batch_norm);
+//!   [`freeze_generated_batch_norm`];
 //! - [`load`] gives the surrogate, [`load_encoder`] the same network as an encoder (its
 //!   penultimate features), [`Reference`] PyTorch's figures to compare against.
 //!
@@ -30,12 +30,14 @@ extern crate alloc; // the generated code names `alloc::vec::Vec`
 
 mod architecture;
 mod error;
+mod freeze;
 pub mod generated;
 mod parity;
 mod reference;
 
 pub use architecture::{onnx_dir, Architecture};
 pub use error::{Error, Result};
+pub use freeze::freeze_generated_batch_norm;
 pub use parity::{logits_and_gradient, relative_error, relative_l2_error, Parity};
 pub use reference::Reference;
 

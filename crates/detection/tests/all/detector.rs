@@ -1,7 +1,7 @@
 //! The detector families: shapes, confidences, the loss, learning, decoding and the
 //! committed weights.
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
 use burn::tensor::backend::Backend;
@@ -12,7 +12,7 @@ use common_weakness_detection::detector::{
 use common_weakness_detection::scene::{Items, SceneConfig};
 use common_weakness_models::datasets::FashionMnist;
 
-type B = Autodiff<NdArray>;
+type B = Autodiff<Flex>;
 
 fn scenes(seed: u64, count: usize) -> SceneSet {
     let items = Items::fashion_mnist(&FashionMnist::test_slice().unwrap()).unwrap();
@@ -74,7 +74,7 @@ fn family_names_round_trip_and_missing_weights_are_an_error() {
         assert_eq!(Family::from_name(family.name()), Some(family));
     }
     assert_eq!(Family::from_name("yolo"), None);
-    let error = Family::Grid.load_from::<NdArray>("/nonexistent/yolo-grid.safetensors", &Default::default());
+    let error = Family::Grid.load_from::<Flex>("/nonexistent/yolo-grid.safetensors", &Default::default());
     assert!(error.err().unwrap().to_string().contains("train_detectors"));
 }
 
@@ -88,9 +88,9 @@ fn committed_detectors_reach_their_documented_map() {
     let device = Default::default();
     let set = scenes(2, 200);
     for (family, documented) in DOCUMENTED_MAP {
-        let detector = family.load::<NdArray>(&device).unwrap();
+        let detector = family.load::<Flex>(&device).unwrap();
         assert_eq!(detector.family(), family);
-        let (images, _) = set.batch::<NdArray>(&[0, 1], &device);
+        let (images, _) = set.batch::<Flex>(&[0, 1], &device);
         let through_surrogate: Vec<f32> = detector.surrogate().forward(images.clone()).into_data().to_vec().unwrap();
         let direct: Vec<f32> = detector.confidence(images).into_data().to_vec().unwrap();
         assert_eq!(through_surrogate, direct, "{family}: the surrogate outputs the confidences");

@@ -1,7 +1,7 @@
 //! Patches placed on the objects of generated scenes, through the attack library's
 //! `Placement::OnBoxes`.
 
-use burn::backend::NdArray;
+use burn::backend::Flex;
 use burn::tensor::Tensor;
 use common_weakness::rng::AttackRng;
 use common_weakness::universal::{Patch, Placement, UniversalVariable};
@@ -9,7 +9,7 @@ use common_weakness_detection::dataset::SceneSet;
 use common_weakness_detection::scene::{Items, SceneConfig};
 use common_weakness_models::datasets::FashionMnist;
 
-type B = NdArray;
+type B = Flex;
 
 fn scenes() -> SceneSet {
     let items = Items::fashion_mnist(&FashionMnist::test_slice().unwrap()).unwrap();

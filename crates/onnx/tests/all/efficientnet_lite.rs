@@ -13,7 +13,7 @@ use common_weakness_bench::images;
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
 use common_weakness_onnx::{load, relative_error, relative_l2_error, Architecture};
 
-use crate::{generated, B};
+use crate::{require_generated, B};
 
 fn values<A: AutodiffBackend, const D: usize>(x: burn::tensor::Tensor<A, D>) -> Vec<f32> {
     x.into_data().convert::<f32>().to_vec::<f32>().unwrap()
@@ -49,10 +49,8 @@ fn perturbation<A: AutodiffBackend>(
 /// (which depends on the input gradient alone) within 5e-3 relative L2 with either
 /// implementation as the surrogate.
 fn same_as_the_crates_own(variant: LiteVariant, imported: Architecture) {
-    let Some(assets) = ImagenetAssets::locate_or_skip() else { return };
-    if !generated(imported) {
-        return;
-    }
+    let assets = ImagenetAssets::locate().unwrap_or_else(|e| panic!("{e}"));
+    require_generated(imported);
     let (batch, _) = photos::<B>(&assets, 20);
     let onnx = || load::<B>(imported, &Default::default()).unwrap();
     let (own_logits, onnx_logits) = (own::<B>(&assets, variant).forward(batch.clone()), onnx().forward(batch));
@@ -66,16 +64,19 @@ fn same_as_the_crates_own(variant: LiteVariant, imported: Architecture) {
 }
 
 #[test]
+#[ignore = "needs the ImageNet assets and the ONNX exports: scripts/fetch-imagenet-assets.sh, scripts/export-onnx-models.sh"]
 fn efficientnet_lite0_through_onnx_is_the_crates_own() {
     same_as_the_crates_own(LiteVariant::Lite0, Architecture::EfficientNetLite0);
 }
 
 #[test]
+#[ignore = "needs the ImageNet assets and the ONNX exports: scripts/fetch-imagenet-assets.sh, scripts/export-onnx-models.sh"]
 fn efficientnet_lite1_through_onnx_is_the_crates_own() {
     same_as_the_crates_own(LiteVariant::Lite1, Architecture::EfficientNetLite1);
 }
 
 #[test]
+#[ignore = "needs the ImageNet assets and the ONNX exports: scripts/fetch-imagenet-assets.sh, scripts/export-onnx-models.sh"]
 fn efficientnet_lite2_through_onnx_is_the_crates_own() {
     same_as_the_crates_own(LiteVariant::Lite2, Architecture::EfficientNetLite2);
 }
@@ -85,11 +86,10 @@ fn efficientnet_lite2_through_onnx_is_the_crates_own() {
 /// examples must be as close to the crate's own as the crate's own are across two backends
 /// (flex and ndarray).
 #[test]
+#[ignore = "needs the ImageNet assets and the ONNX exports: scripts/fetch-imagenet-assets.sh, scripts/export-onnx-models.sh"]
 fn ten_iterations_on_the_imported_lite0_stay_within_the_spread_between_backends() {
-    let Some(assets) = ImagenetAssets::locate_or_skip() else { return };
-    if !generated(Architecture::EfficientNetLite0) {
-        return;
-    }
+    let assets = ImagenetAssets::locate().unwrap_or_else(|e| panic!("{e}"));
+    require_generated(Architecture::EfficientNetLite0);
     let variant = LiteVariant::Lite0;
     let on_flex = perturbation(&assets, own::<B>(&assets, variant), 10);
     let on_ndarray = perturbation(&assets, own::<Autodiff<NdArray>>(&assets, variant), 10);

@@ -1,7 +1,7 @@
 //! The ONNX-imported models' tests in one binary (each test binary re-monomorphises Burn's
-//! kernels). They need the ONNX files of `scripts/export-onnx-models.sh` (and the ImageNet
-//! assets); without them each test prints why it is skipped and passes, unless
-//! `COMMON_WEAKNESS_REQUIRE_ASSETS=1` (set by `.ci/run`) makes that a failure.
+//! kernels). Those that need the ONNX files of `scripts/export-onnx-models.sh` (and the
+//! ImageNet assets) are `#[ignore]`d with the reason, so `cargo test` reports them as ignored;
+//! `cargo test -- --ignored` runs them (`.ci/run` does), and each fails saying what is missing.
 
 mod efficientnet_lite;
 mod frozen_batch_norm;
@@ -12,16 +12,16 @@ use common_weakness_onnx::Architecture;
 
 pub type B = Autodiff<Flex>;
 
-/// Whether `model` was generated; if not, says why the test is skipped (or fails under
-/// `COMMON_WEAKNESS_REQUIRE_ASSETS`, `skip_or_fail`).
-pub fn generated(model: Architecture) -> bool {
+/// Panics, saying why, unless `model` was generated at build time.
+pub fn require_generated(model: Architecture) {
     if model.is_generated() {
-        return true;
+        return;
     }
-    let why = match model.import_failure() {
-        Some(reason) => format!("burn-onnx could not import {model}: {reason}"),
-        None => format!("{} was absent at build time", model.onnx_file().display()),
-    };
-    common_weakness_models::skip_or_fail(&why);
-    false
+    match model.import_failure() {
+        Some(reason) => panic!("burn-onnx could not import {model}: {reason}"),
+        None => panic!(
+            "{} was absent at build time: run scripts/export-onnx-models.sh, then rebuild",
+            model.onnx_file().display()
+        ),
+    }
 }

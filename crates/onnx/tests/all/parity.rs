@@ -3,7 +3,7 @@
 use common_weakness::surrogate::Surrogate;
 use common_weakness_onnx::{relative_error, relative_l2_error, Architecture, Parity, Reference};
 
-use crate::{generated, B};
+use crate::{require_generated, B};
 
 /// Logits and the encoder's penultimate features within 1e-3 of PyTorch's (relative to the
 /// largest value), the same top-1 classes,
@@ -11,9 +11,7 @@ use crate::{generated, B};
 /// three times PyTorch's own float32 error, whichever is larger, and each image's logits the
 /// same alone as in the batch (batch norm frozen).
 fn agrees_with_pytorch(model: Architecture) {
-    if !generated(model) {
-        return;
-    }
+    require_generated(model);
     let parity = Parity::measure::<B>(model, &Default::default()).unwrap();
     let encoder = common_weakness_onnx::load_encoder::<B>(model, &Default::default()).unwrap();
     assert_eq!(encoder.name(), format!("{model}-encoder"));
@@ -36,6 +34,7 @@ macro_rules! parity_tests {
     ($($test:ident $variant:ident),* $(,)?) => {
         $(
             #[test]
+            #[ignore = "needs the ONNX exports: scripts/export-onnx-models.sh"]
             fn $test() {
                 agrees_with_pytorch(Architecture::$variant);
             }
