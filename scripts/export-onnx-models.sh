@@ -12,7 +12,8 @@
 # built for torch 2.9.0) and onnx to that environment, from PyPI.
 #
 # Idempotent: when the folder holds every file and was written by the current export script,
-# nothing is done. Building `common-weakness-onnx` afterwards generates the Burn code.
+# nothing is done. Building `common-weakness-onnx` with its `import` feature afterwards
+# generates the Burn code.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${COMMON_WEAKNESS_ONNX:-$HOME/.cache/common-weakness/onnx}"

@@ -1,8 +1,8 @@
 //! # common-weakness
 //!
 //! Transferable adversarial examples from an ensemble of surrogate models, built on
-//! [Burn](https://burn.dev) and generic over its backends (ndarray on the CPU by default,
-//! wgpu, CUDA).
+//! [Burn](https://burn.dev) and generic over its backends (burn-flex and burn-ndarray on the CPU
+//! by default; LibTorch, wgpu and CUDA behind features).
 //!
 //! The centre is the **Common Weakness Attack** (CWA) of Chen et al., *Rethinking Model
 //! Ensemble in Transfer-based Adversarial Attacks* (ICLR 2024): a meta-optimizer made of a

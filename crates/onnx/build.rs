@@ -1,14 +1,13 @@
 //! Generates a Burn model from each ONNX file that scripts/export-onnx-models.sh made, with
 //! burn-onnx, and swaps burn's `BatchNorm` for the inference-mode `FrozenBatchNorm` (burn 0.21's
 //! `BatchNorm` uses batch statistics whenever autodiff is on, so an attacked CNN would run in
-//! training mode). A model whose ONNX file is absent is left out (`cfg(onnx_<name>)` unset), and
-//! so are its tests.
+//! training mode). A model whose ONNX file is absent is left out (`cfg(onnx_<name>)` unset); so
+//! is every model when the crate is built without its `import` feature, which brings burn-onnx.
 use std::path::PathBuf;
 
+#[cfg(feature = "import")]
 #[path = "src/freeze.rs"]
 mod freeze;
-
-use freeze::freeze_generated_batch_norm;
 
 /// The models `src/architecture.rs` knows, by file stem.
 const MODELS: [&str; 10] = [
@@ -42,27 +41,42 @@ fn main() {
         if !onnx.exists() {
             continue;
         }
-        // burn-onnx panics on what it cannot import (an unsupported operator, a graph its type
-        // inference rejects). That is a finding about the model, not a reason to fail the
-        // build: record it for `load` to report, and go on with the other models.
-        let generate =
-            || burn_onnx::ModelGen::new().input(onnx.to_str().expect("UTF-8 path")).out_dir("onnx/").run_from_script();
-        if let Err(panic) = std::panic::catch_unwind(generate) {
-            let reason = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "burn-onnx panicked".into());
-            println!("cargo::warning=burn-onnx could not import {name}: {reason}");
+        if let Err(reason) = generate(&onnx, &out, name) {
+            println!("cargo::warning={name} not generated: {reason}");
             failures.push_str(&format!("    ({name:?}, {reason:?}),\n"));
             continue;
         }
-        let generated = out.join(format!("onnx/{name}.rs"));
-        let source = std::fs::read_to_string(&generated).expect("burn-onnx wrote the model");
-        std::fs::write(&generated, freeze_generated_batch_norm(&source)).expect("rewrite the generated model");
         println!("cargo::rustc-cfg=onnx_{name}");
     }
     let failures = format!("/// Models whose ONNX file burn-onnx could not import, with its message.\npub(crate) const IMPORT_FAILURES: &[(&str, &str)] = &[\n{failures}];\n");
     std::fs::write(out.join("onnx/import_failures.rs"), failures).expect("write import_failures.rs");
     println!("cargo::rustc-env=COMMON_WEAKNESS_ONNX_DIR={}", dir.display());
+}
+
+/// Generates `OUT_DIR/onnx/{name}.rs` from `onnx` with burn-onnx and freezes its batch norms.
+#[cfg(feature = "import")]
+fn generate(onnx: &std::path::Path, out: &std::path::Path, name: &str) -> Result<(), String> {
+    // burn-onnx panics on what it cannot import (an unsupported operator, a graph its type
+    // inference rejects). That is a finding about the model, not a reason to fail the build:
+    // `load` reports it, and the other models are generated.
+    let generate =
+        || burn_onnx::ModelGen::new().input(onnx.to_str().expect("UTF-8 path")).out_dir("onnx/").run_from_script();
+    std::panic::catch_unwind(generate).map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .map(|message| format!("burn-onnx could not import it: {message}"))
+            .unwrap_or_else(|| "burn-onnx panicked".into())
+    })?;
+    let generated = out.join(format!("onnx/{name}.rs"));
+    let source = std::fs::read_to_string(&generated).expect("burn-onnx wrote the model");
+    std::fs::write(&generated, freeze::freeze_generated_batch_norm(&source)).expect("rewrite the generated model");
+    Ok(())
+}
+
+/// Without the `import` feature burn-onnx is not built, so nothing is generated.
+#[cfg(not(feature = "import"))]
+fn generate(_onnx: &std::path::Path, _out: &std::path::Path, _name: &str) -> Result<(), String> {
+    Err("common-weakness-onnx was built without its `import` feature (--features common-weakness-onnx/import)".into())
 }

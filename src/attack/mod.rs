@@ -79,7 +79,8 @@ pub struct AttackOutcome<B: AutodiffBackend> {
 /// index in the whole image set ([`AttackRng::per_image`](crate::rng::AttackRng::per_image)):
 /// attacked in any batch, order or shard, with its index given to
 /// [`run_indexed`](Attack::run_indexed), an image gets the same adversarial example (up to
-/// the backend's floating-point differences between batch sizes; bit for bit on ndarray).
+/// the backend's floating-point differences between batch sizes; bit for bit on flex and
+/// ndarray for the small models of the sharding test).
 ///
 /// ```
 /// use burn::backend::{Autodiff, NdArray};

@@ -4,7 +4,7 @@
 //! adversarial examples, which the program checks).
 //!
 //! ```text
-//! cargo run --release --example scale -- --images 64 --batch 16 --threads 1,2
+//! cargo run --release --features common-weakness-bench/remote --example scale -- --images 64 --batch 16 --threads 1,2
 //! ```
 //!
 //! Prints, per thread count, the wall time, images per second and the speed-up over the

@@ -3,7 +3,7 @@
 //! `RemoteDevice::new("ws://host:port")`, the library's `remote` feature).
 //!
 //! ```text
-//! cargo run --release --example surrogate_server -- --backend flex --port 3000 --listen-all
+//! cargo run --release --features common-weakness-bench/remote --example surrogate_server -- --backend flex --port 3000 --listen-all
 //! ```
 //!
 //! **Read docs/scale.md first.** Burn 0.21's websocket server listens on every interface

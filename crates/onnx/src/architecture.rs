@@ -106,7 +106,8 @@ impl Architecture {
         crate::generated::weights_file(self).is_some()
     }
 
-    /// Why burn-onnx could not import this model at build time, if it tried and failed.
+    /// Why no Burn code was generated from this model's ONNX file although the file was there
+    /// at build time: burn-onnx's message, or the missing `import` feature.
     pub fn import_failure(self) -> Option<&'static str> {
         crate::generated::import_failure(self)
     }

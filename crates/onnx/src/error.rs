@@ -15,7 +15,7 @@ pub enum Error {
     /// The model's ONNX file was not there when this crate was built, so no code exists for it.
     #[error(
         "model `{model}` was not generated: its ONNX file `{expected}` was absent at build time; \
-         run scripts/export-onnx-models.sh, then rebuild"
+         run scripts/export-onnx-models.sh, then build with --features common-weakness-onnx/import"
     )]
     NotGenerated {
         /// The architecture asked for.
@@ -23,12 +23,13 @@ pub enum Error {
         /// Where the build looked for its ONNX file.
         expected: PathBuf,
     },
-    /// The ONNX file was there, but burn-onnx 0.21 could not turn it into Burn code.
-    #[error("burn-onnx could not import `{model}`: {reason} (docs/models.md lists what to do)")]
+    /// The ONNX file was there, but no Burn code was generated from it: burn-onnx 0.21 could
+    /// not import it, or the crate was built without its `import` feature.
+    #[error("model `{model}` was not generated from its ONNX file: {reason} (docs/models.md)")]
     ImportFailed {
         /// The architecture asked for.
         model: Architecture,
-        /// burn-onnx's message.
+        /// burn-onnx's message, or the missing feature.
         reason: String,
     },
     /// A weights or reference file could not be read or does not fit the model.

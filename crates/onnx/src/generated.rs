@@ -1,5 +1,22 @@
 //! The Burn code burn-onnx generated at build time, one module per ONNX file that was present,
 //! and the surrogates built from it.
+// Without any ONNX file nothing is generated, and the loading code below uses none of its
+// imports and arguments.
+#![cfg_attr(
+    not(any(
+        onnx_resnet18,
+        onnx_vgg11,
+        onnx_densenet121,
+        onnx_mobilenet_v3_small,
+        onnx_efficientnet_b0,
+        onnx_convnext_tiny,
+        onnx_vit_b_16,
+        onnx_efficientnet_lite0,
+        onnx_efficientnet_lite1,
+        onnx_efficientnet_lite2
+    )),
+    allow(unused_imports, unused_variables)
+)]
 
 use std::path::PathBuf;
 

@@ -4,9 +4,11 @@
 #[path = "../../../../tests/all/common.rs"]
 mod common;
 mod defenses;
+mod docs;
 mod image_files;
 mod imagenet;
 mod parallel;
+#[cfg(feature = "remote")]
 mod remote;
 mod shard;
 mod trained;

@@ -18,9 +18,10 @@ pub fn require_generated(model: Architecture) {
         return;
     }
     match model.import_failure() {
-        Some(reason) => panic!("burn-onnx could not import {model}: {reason}"),
+        Some(reason) => panic!("{model} was not generated: {reason}"),
         None => panic!(
-            "{} was absent at build time: run scripts/export-onnx-models.sh, then rebuild",
+            "{} was absent at build time: run scripts/export-onnx-models.sh, then build with \
+             --features common-weakness-onnx/import",
             model.onnx_file().display()
         ),
     }
