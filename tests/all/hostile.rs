@@ -69,7 +69,7 @@ fn mlp_ensemble_member() -> Box<dyn Surrogate<B>> {
 
 #[test]
 fn a_huge_but_finite_gradient_still_steps_along_its_direction() {
-    // Its sum of squares overflows f32; the L2 normalisation used to give ∞ and a zero step.
+    // Its sum of squares overflows f32: a naive L2 normalisation gives ∞ and a zero step.
     let huge = from_fn("huge", |x: Tensor<B, 4>| {
         let s = x.flatten::<2>(1, 3).sum_dim(1).mul_scalar(1e30);
         Tensor::cat(vec![s.clone(), s.neg()], 1)
@@ -225,7 +225,7 @@ fn classification_losses_refuse_one_class_models_and_rank_any_logits() {
     let e = e.unwrap_err();
     assert!(matches!(e, Error::TooFewClasses { ref model, classes: 1 } if model == "one-logit"), "{e}");
 
-    // The margin used to mask the label with −1e30, which beat logits below it.
+    // Masking the label with a constant such as −1e30 would beat logits below it.
     let device = super::common::device();
     let outputs = Tensor::<B, 2>::from_floats([[-1e35, -2e35, -3e35]], &device);
     let one_hot = Tensor::<B, 2>::from_floats([[1.0, 0.0, 0.0]], &device);
@@ -273,8 +273,8 @@ fn landscape_measurements_are_finite_or_an_error_naming_the_model() {
     let ensemble = Ensemble::new(vec![mlp_ensemble_member(), square_root_model("root")]).unwrap();
     let objective = Objective::untargeted(vec![0]);
     let landscape = Landscape::new(&ensemble, &objective, Combination::LogitMean, &black_pixel()).unwrap();
-    // The square root's gradient is infinite at the black pixel: sharpness and the Hessian
-    // used to come back NaN, the nearby optimum from a NaN-signed step.
+    // The square root's gradient is infinite at the black pixel: unchecked, sharpness and the
+    // Hessian come back NaN, the nearby optimum from a NaN-signed step.
     let e = landscape.top_hessian_eigenvalue(Scope::Model(1), &black_pixel(), 3, 1e-2, 0).unwrap_err();
     assert!(matches!(e, Error::NonFiniteMeasurement { ref scope, .. } if scope == "model `root`"), "{e}");
     let e = landscape.nearby_optimum(Scope::Model(1), &black_pixel(), 2, 0.01, 0.1).unwrap_err();
@@ -294,7 +294,7 @@ fn misuse_outside_attacks_is_an_error_not_a_panic() {
     use common_weakness::eval::{mean_pairwise_cosine, predictions};
     use common_weakness::surrogate::Normalized;
     let device = super::common::device();
-    // Zero classes, and NaN logits (class 0 used to be "predicted").
+    // Zero classes, and NaN logits (a plain argmax would "predict" class 0).
     let e = predictions(Tensor::<B, 2>::zeros([2, 0], &device)).unwrap_err();
     assert!(matches!(e, Error::Shape { what: "logits", .. }), "{e}");
     let nan = Tensor::<B, 2>::from_floats([[f32::NAN, 1.0], [0.0, 1.0]], &device);
