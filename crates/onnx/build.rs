@@ -48,7 +48,7 @@ fn main() {
         }
         println!("cargo::rustc-cfg=onnx_{name}");
     }
-    let failures = format!("/// Models whose ONNX file burn-onnx could not import, with its message.\npub(crate) const IMPORT_FAILURES: &[(&str, &str)] = &[\n{failures}];\n");
+    let failures = format!("/// Models whose ONNX file was there but gave no code: burn-onnx's message, or the missing feature.\npub(crate) const IMPORT_FAILURES: &[(&str, &str)] = &[\n{failures}];\n");
     std::fs::write(out.join("onnx/import_failures.rs"), failures).expect("write import_failures.rs");
     println!("cargo::rustc-env=COMMON_WEAKNESS_ONNX_DIR={}", dir.display());
 }

@@ -12,6 +12,11 @@ use common_weakness_models::{ImagenetAssets, LabelledPhoto};
 
 use crate::common::{device, values, B};
 
+/// The assets, or a panic whose message says how to fetch them.
+fn require_assets() -> ImagenetAssets {
+    ImagenetAssets::locate().unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn photos(assets: &ImagenetAssets, count: usize) -> (Vec<LabelledPhoto>, Vec<usize>) {
     let photos: Vec<_> = assets.photos().unwrap().into_iter().take(count).collect();
     let labels = photos.iter().map(|p| p.label).collect();
@@ -25,7 +30,7 @@ fn paths(photos: &[LabelledPhoto]) -> Vec<&std::path::Path> {
 #[test]
 #[ignore = "needs the ImageNet assets: scripts/fetch-imagenet-assets.sh"]
 fn clean_top1_matches_the_reference_implementation() {
-    let assets = ImagenetAssets::locate().unwrap_or_else(|e| panic!("{e}"));
+    let assets = require_assets();
     let (photos, labels) = photos(&assets, 20);
     let device = Default::default();
     let batch = images::load::<Flex, _>(&paths(&photos), 224, 224, &device).unwrap();
@@ -42,7 +47,7 @@ fn clean_top1_matches_the_reference_implementation() {
 #[test]
 #[ignore = "needs the ImageNet assets: scripts/fetch-imagenet-assets.sh"]
 fn one_photo_alone_gives_the_logits_it_gets_in_a_batch_of_twenty() {
-    let assets = ImagenetAssets::locate().unwrap_or_else(|e| panic!("{e}"));
+    let assets = require_assets();
     let (photos, _) = photos(&assets, 20);
     let batch = images::load::<B, _>(&paths(&photos), 224, 224, &device()).unwrap();
     let model = EfficientNetLite::<B>::load(LiteVariant::Lite0, assets.weights(LiteVariant::Lite0), &device())
@@ -59,7 +64,7 @@ fn one_photo_alone_gives_the_logits_it_gets_in_a_batch_of_twenty() {
 #[test]
 #[ignore = "needs the ImageNet assets: scripts/fetch-imagenet-assets.sh"]
 fn a_short_attack_raises_the_surrogate_losses_and_survives_the_png_round_trip() {
-    let assets = ImagenetAssets::locate().unwrap_or_else(|e| panic!("{e}"));
+    let assets = require_assets();
     let (photos, labels) = photos(&assets, 4);
     let clean = images::load::<B, _>(&paths(&photos), 224, 224, &device()).unwrap();
     let surrogates: Vec<Box<dyn Surrogate<B>>> = [LiteVariant::Lite0, LiteVariant::Lite1]
@@ -96,7 +101,7 @@ fn a_short_attack_raises_the_surrogate_losses_and_survives_the_png_round_trip() 
 #[test]
 #[ignore = "needs the ImageNet assets: scripts/fetch-imagenet-assets.sh"]
 fn encoders_embed_photos_batch_independently_and_matching_pulls_toward_the_target() {
-    let assets = ImagenetAssets::locate().unwrap_or_else(|e| panic!("{e}"));
+    let assets = require_assets();
     let (photos, _) = photos(&assets, 3);
     let batch = images::load::<B, _>(&paths(&photos), 224, 224, &device()).unwrap();
     let load = |v: LiteVariant| EfficientNetLite::<B>::load(v, assets.weights(v), &device()).unwrap();

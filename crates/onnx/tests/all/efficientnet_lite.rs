@@ -13,7 +13,7 @@ use common_weakness_bench::images;
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
 use common_weakness_onnx::{load, relative_error, relative_l2_error, Architecture};
 
-use crate::{require_generated, B};
+use crate::{require_assets, require_generated, B};
 
 fn values<A: AutodiffBackend, const D: usize>(x: burn::tensor::Tensor<A, D>) -> Vec<f32> {
     x.into_data().convert::<f32>().to_vec::<f32>().unwrap()
@@ -49,7 +49,7 @@ fn perturbation<A: AutodiffBackend>(
 /// (which depends on the input gradient alone) within 5e-3 relative L2 with either
 /// implementation as the surrogate.
 fn same_as_the_crates_own(variant: LiteVariant, imported: Architecture) {
-    let assets = ImagenetAssets::locate().unwrap_or_else(|e| panic!("{e}"));
+    let assets = require_assets();
     require_generated(imported);
     let (batch, _) = photos::<B>(&assets, 20);
     let onnx = || load::<B>(imported, &Default::default()).unwrap();
@@ -88,7 +88,7 @@ fn efficientnet_lite2_through_onnx_is_the_crates_own() {
 #[test]
 #[ignore = "needs the ImageNet assets and the ONNX exports: scripts/fetch-imagenet-assets.sh, scripts/export-onnx-models.sh"]
 fn ten_iterations_on_the_imported_lite0_stay_within_the_spread_between_backends() {
-    let assets = ImagenetAssets::locate().unwrap_or_else(|e| panic!("{e}"));
+    let assets = require_assets();
     require_generated(Architecture::EfficientNetLite0);
     let variant = LiteVariant::Lite0;
     let on_flex = perturbation(&assets, own::<B>(&assets, variant), 10);

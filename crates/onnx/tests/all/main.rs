@@ -8,9 +8,15 @@ mod frozen_batch_norm;
 mod parity;
 
 use burn::backend::{Autodiff, Flex};
+use common_weakness_models::ImagenetAssets;
 use common_weakness_onnx::Architecture;
 
 pub type B = Autodiff<Flex>;
+
+/// The ImageNet assets, or a panic whose message says how to fetch them.
+pub fn require_assets() -> ImagenetAssets {
+    ImagenetAssets::locate().unwrap_or_else(|e| panic!("{e}"))
+}
 
 /// Panics, saying why, unless `model` was generated at build time.
 pub fn require_generated(model: Architecture) {
