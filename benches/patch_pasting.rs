@@ -17,7 +17,7 @@ type B = Autodiff<NdArray>;
 
 fn pasting(c: &mut Criterion) {
     let device = Default::default();
-    let images = AttackRng::new(1).uniform::<B>([8, 3, 256, 256], 0.0, 1.0, &device);
+    let images = AttackRng::new(1).uniform::([8, 3, 256, 256], 0.0, 1.0, &device);
     let region = |left: f64, top: f64, side: f64| Region { left, top, right: left + side, bottom: top + side };
     let boxes: Vec<Vec<Region>> = (0..8)
         .map(|i| {
@@ -28,7 +28,7 @@ fn pasting(c: &mut Criterion) {
     let batch = Batch::with_boxes(images, boxes);
     let patch = Patch::new(32, 32, Placement::OnBoxes { relative_scale: 0.2 }).with_eot(Eot::default());
     let variable = UniversalVariable::Patch(patch);
-    let value = Tensor::<B, 4>::full([1, 3, 32, 32], 0.5, &device).require_grad();
+    let value = Tensor::<4>::full([1, 3, 32, 32], 0.5, &device).require_grad();
     let mut rng = AttackRng::new(0);
     c.bench_function("paste_on_boxes_forward_backward", |b| {
         b.iter(|| {

@@ -36,20 +36,20 @@ const SIZE: usize = 16;
 const AMPLITUDE: f32 = 0.15;
 
 /// A classifier over 3×16×16 images.
-trait Classify<B: Backend> {
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2>;
+trait Classify {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2>;
 }
 
 #[derive(Module, Debug)]
-struct Cnn<B: Backend> {
-    conv1: Conv2d<B>,
-    conv2: Conv2d<B>,
+struct Cnn {
+    conv1: Conv2d,
+    conv2: Conv2d,
     pool: AdaptiveAvgPool2d,
-    output: Linear<B>,
+    output: Linear,
 }
 
-impl<B: Backend> Cnn<B> {
-    fn new(width: usize, kernel: usize, stride: usize, device: &B::Device) -> Self {
+impl Cnn {
+    fn new(width: usize, kernel: usize, stride: usize, device: &Device) -> Self {
         let padding = PaddingConfig2d::Explicit(kernel / 2, kernel / 2, kernel / 2, kernel / 2);
         Self {
             conv1: Conv2dConfig::new([3, width], [kernel, kernel])
@@ -66,15 +66,15 @@ impl<B: Backend> Cnn<B> {
     }
 }
 
-impl<B: Backend> Classify<B> for Cnn<B> {
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+impl Classify for Cnn {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let x = relu(self.conv2.forward(relu(self.conv1.forward(x))));
         self.output.forward(self.pool.forward(x).flatten(1, 3))
     }
 }
 
 /// Stripe images: class k sets the orientation.
-fn dataset<B: Backend>(seed: u64, count: usize, device: &B::Device) -> (Tensor<B, 4>, Vec<usize>) {
+fn dataset(seed: u64, count: usize, device: &Device) -> (Tensor<4>, Vec<usize>) {
     let mut rng = AttackRng::new(seed);
     let mut pixels = Vec::with_capacity(count * 3 * SIZE * SIZE);
     let labels: Vec<usize> = (0..count).map(|i| i % CLASSES).collect();
@@ -102,24 +102,24 @@ fn dataset<B: Backend>(seed: u64, count: usize, device: &B::Device) -> (Tensor<B
     (Tensor::from_data(TensorData::new(pixels, [count, 3, SIZE, SIZE]), device), labels)
 }
 
-fn train<B: AutodiffBackend, M: AutodiffModule<B> + Classify<B>>(
+fn train<M: AutodiffModule + Classify>(
     mut model: M,
-    x: &Tensor<B, 4>,
+    x: &Tensor<4>,
     labels: &[usize],
 ) -> M {
     let device = x.device();
-    let targets = Tensor::<B, 1, Int>::from_data(
+    let targets = Tensor::<1, Int>::from_data(
         TensorData::new(labels.iter().map(|&l| l as i64).collect(), [labels.len()]),
         &device,
     );
-    let mut optimizer = AdamConfig::new().init::<B, M>();
+    let mut optimizer = AdamConfig::new().init::<M>();
     let loss = CrossEntropyLossConfig::new().init(&device);
     let batch = 100;
     for _epoch in 0..8 {
         for start in (0..labels.len()).step_by(batch) {
             let xb = x.clone().narrow(0, start, batch);
             let yb = targets.clone().narrow(0, start, batch);
-            let grads = GradientsParams::from_grads::<B, M>(loss.forward(model.forward(xb), yb).backward(), &model);
+            let grads = GradientsParams::from_grads::<M>(loss.forward(model.forward(xb), yb).backward(), &model);
             model = optimizer.step(3e-3, model, grads);
         }
     }

@@ -73,26 +73,26 @@ impl GradientMode {
 /// use common_weakness::ensemble::Ensemble;
 ///
 /// type B = Autodiff<NdArray>;
-/// let a = from_fn("a", |x: Tensor<B, 4>| x.flatten(1, 3));
-/// let b = from_fn("b", |x: Tensor<B, 4>| x.flatten(1, 3).neg());
+/// let a = from_fn("a", |x: Tensor<4>| x.flatten(1, 3));
+/// let b = from_fn("b", |x: Tensor<4>| x.flatten(1, 3).neg());
 /// let ensemble = Ensemble::new(vec![Box::new(a), Box::new(b)])
 ///     .unwrap()
 ///     .with_weights(vec![2.0, 1.0])
 ///     .unwrap();
 /// assert_eq!(ensemble.names(), vec!["a", "b"]);
-/// assert!(Ensemble::<B>::new(vec![]).is_err());
+/// assert!(Ensemble::::new(vec![]).is_err());
 /// ```
-pub struct Ensemble<B: Backend> {
-    members: Vec<Box<dyn Surrogate<B>>>,
+pub struct Ensemble {
+    members: Vec<Box<dyn Surrogate>>,
     weights: Vec<f64>,
     gradient_mode: GradientMode,
     /// Where each model lives, when set; every model on the images' device otherwise.
-    devices: Option<Vec<B::Device>>,
+    devices: Option<Vec<Device>>,
 }
 
-impl<B: Backend> Ensemble<B> {
+impl Ensemble {
     /// An ensemble of `members` with equal weights. Fails on an empty list.
-    pub fn new(members: Vec<Box<dyn Surrogate<B>>>) -> Result<Self> {
+    pub fn new(members: Vec<Box<dyn Surrogate>>) -> Result<Self> {
         if members.is_empty() {
             return Err(Error::EmptyEnsemble);
         }
@@ -145,13 +145,13 @@ impl<B: Backend> Ensemble<B> {
     /// use common_weakness::surrogate::from_fn;
     ///
     /// type B = Autodiff<NdArray>;
-    /// let model = || Box::new(from_fn("sum", |x: Tensor<B, 4>| x.flatten(1, 3).sum_dim(1)));
+    /// let model = || Box::new(from_fn("sum", |x: Tensor<4>| x.flatten(1, 3).sum_dim(1)));
     /// let cpu = Default::default(); // a GPU backend has several: `CudaDevice::new(1)`, ...
     /// let ensemble = Ensemble::new(vec![model(), model()]).unwrap().with_devices(vec![cpu, cpu]).unwrap();
     /// assert_eq!(ensemble.devices().unwrap().len(), 2);
     /// assert!(Ensemble::new(vec![model()]).unwrap().with_devices(vec![cpu, cpu]).is_err());
     /// ```
-    pub fn with_devices(mut self, devices: Vec<B::Device>) -> Result<Self> {
+    pub fn with_devices(mut self, devices: Vec<Device>) -> Result<Self> {
         if devices.len() != self.members.len() {
             return Err(Error::Shape {
                 what: "ensemble devices",
@@ -164,7 +164,7 @@ impl<B: Backend> Ensemble<B> {
     }
 
     /// The devices set by [`Ensemble::with_devices`], in model order.
-    pub fn devices(&self) -> Option<&[B::Device]> {
+    pub fn devices(&self) -> Option<&[Device]> {
         self.devices.as_deref()
     }
 
@@ -172,7 +172,7 @@ impl<B: Backend> Ensemble<B> {
     /// device when [`Ensemble::with_devices`] placed it elsewhere (differentiable: under
     /// autodiff the gradient travels back the same way). Every forward pass of an attack
     /// goes through here.
-    pub fn forward(&self, index: usize, images: Tensor<B, 4>) -> Tensor<B, 2> {
+    pub fn forward(&self, index: usize, images: Tensor<4>) -> Tensor<2> {
         let member = &self.members[index];
         match self.devices.as_ref().map(|devices| &devices[index]) {
             Some(device) if *device != images.device() => {
@@ -194,7 +194,7 @@ impl<B: Backend> Ensemble<B> {
     }
 
     /// The models, in order.
-    pub fn members(&self) -> &[Box<dyn Surrogate<B>>] {
+    pub fn members(&self) -> &[Box<dyn Surrogate>] {
         &self.members
     }
 

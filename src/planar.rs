@@ -6,7 +6,7 @@ use burn::tensor::{backend::Backend, Tensor};
 
 /// `rows · x · colsᵀ` on every `[H, W]` plane: `x` `[N, C, H, W]`, `rows` `[H', H]`,
 /// `cols` `[W', W]`, result `[N, C, H', W']`.
-pub(crate) fn separable<B: Backend>(rows: Tensor<B, 2>, x: Tensor<B, 4>, cols: Tensor<B, 2>) -> Tensor<B, 4> {
+pub(crate) fn separable(rows: Tensor<2>, x: Tensor<4>, cols: Tensor<2>) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
     let [out_h, _] = rows.dims();
     let [out_w, _] = cols.dims();
@@ -17,7 +17,7 @@ pub(crate) fn separable<B: Backend>(rows: Tensor<B, 2>, x: Tensor<B, 4>, cols: T
 
 /// The `[output, input]` matrix of 1-D bilinear interpolation with half-pixel centres
 /// (PyTorch's `align_corners=False`, torchvision's `Resize` without antialiasing).
-pub fn bilinear_matrix<B: Backend>(output: usize, input: usize, device: &B::Device) -> Tensor<B, 2> {
+pub fn bilinear_matrix(output: usize, input: usize, device: &Device) -> Tensor<2> {
     let mut weights = vec![0.0f32; output * input];
     let scale = input as f64 / output as f64;
     for i in 0..output {
@@ -45,7 +45,7 @@ pub fn bilinear_matrix<B: Backend>(output: usize, input: usize, device: &B::Devi
 /// let values = up.into_data().to_vec::<f32>().unwrap();
 /// assert_eq!((values[0], values[1], values[15]), (0.0, 0.25, 3.0));
 /// ```
-pub fn resize_bilinear<B: Backend>(x: Tensor<B, 4>, [height, width]: [usize; 2]) -> Tensor<B, 4> {
+pub fn resize_bilinear(x: Tensor<4>, [height, width]: [usize; 2]) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     if [h, w] == [height, width] {
         return x;

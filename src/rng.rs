@@ -83,7 +83,7 @@ impl AttackRng {
 
     /// A tensor of i.i.d. values uniform in `[low, high)`; image `i` of the batch (the first
     /// dimension) from image `i`'s stream.
-    pub fn uniform<B: Backend>(&mut self, shape: [usize; 4], low: f32, high: f32, device: &B::Device) -> Tensor<B, 4> {
+    pub fn uniform(&mut self, shape: [usize; 4], low: f32, high: f32, device: &Device) -> Tensor<4> {
         let per_image: usize = shape[1..].iter().product();
         let mut values = Vec::with_capacity(shape[0] * per_image);
         for image in 0..shape[0] {
@@ -95,7 +95,7 @@ impl AttackRng {
 
     /// A tensor of i.i.d. standard normal values (Box–Muller); image `i` of the batch from
     /// image `i`'s stream.
-    pub fn normal<B: Backend>(&mut self, shape: [usize; 4], device: &B::Device) -> Tensor<B, 4> {
+    pub fn normal(&mut self, shape: [usize; 4], device: &Device) -> Tensor<4> {
         let per_image: usize = shape[1..].iter().product();
         let mut values = Vec::with_capacity(shape[0] * per_image + 1);
         for image in 0..shape[0] {

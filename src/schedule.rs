@@ -87,17 +87,17 @@ impl Alrs {
 
 impl LrScheduler for Alrs {
     /// (learning rate, last epoch loss).
-    type Record<B: Backend> = (LearningRate, f64);
+    type Record = (LearningRate, f64);
 
     fn step(&mut self) -> LearningRate {
         self.learning_rate
     }
 
-    fn to_record<B: Backend>(&self) -> Self::Record<B> {
+    fn to_record(&self) -> Self::Record {
         (self.learning_rate, self.last_loss)
     }
 
-    fn load_record<B: Backend>(mut self, (learning_rate, last_loss): Self::Record<B>) -> Self {
+    fn load_record(mut self, (learning_rate, last_loss): Self::Record) -> Self {
         self.learning_rate = learning_rate;
         self.last_loss = last_loss;
         self

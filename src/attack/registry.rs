@@ -192,7 +192,7 @@ impl AttackSpec {
     }
 
     /// Builds the attack (through [`config`](Self::config)).
-    pub fn build<B: AutodiffBackend>(&self) -> Box<dyn Attack<B>> {
+    pub fn build(&self) -> Box<dyn Attack> {
         self.config().build()
     }
 }

@@ -14,7 +14,7 @@ use crate::norm::{self, Normalization};
 /// sample.
 ///
 /// Fails with [`Error::Shape`] when the gradients' shapes differ.
-pub fn mean_pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Option<f64>> {
+pub fn mean_pairwise_cosine(gradients: &[Tensor<4>]) -> Result<Option<f64>> {
     Ok(pairwise_cosine(gradients)?.map(|per_sample| per_sample.iter().sum::<f64>() / per_sample.len().max(1) as f64))
 }
 
@@ -35,7 +35,7 @@ pub fn mean_pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Op
 /// let cosines = pairwise_cosine(&[a, b]).unwrap().unwrap();
 /// assert!(cosines[0].abs() < 1e-6 && (cosines[1] - 1.0).abs() < 1e-6);
 /// ```
-pub fn pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Option<Vec<f64>>> {
+pub fn pairwise_cosine(gradients: &[Tensor<4>]) -> Result<Option<Vec<f64>>> {
     let n = gradients.len();
     if n < 2 {
         return Ok(None);
@@ -49,9 +49,9 @@ pub fn pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Option<
         });
     }
     // [N, n, D]: each sample's unit gradients, one row per model.
-    let units: Vec<Tensor<B, 2>> =
+    let units: Vec<Tensor<2>> =
         gradients.iter().map(|g| norm::flatten(Normalization::L2.apply(g.clone()))).collect();
-    let stacked: Tensor<B, 3> = Tensor::stack(units, 1);
+    let stacked: Tensor<3> = Tensor::stack(units, 1);
     let gram = stacked.clone().matmul(stacked.clone().swap_dims(1, 2)); // [N, n, n]
     let total = gram.sum_dims(&[1, 2]).flatten::<1>(0, 2);
     let diagonal = stacked.square().sum_dims(&[1, 2]).flatten::<1>(0, 2);
@@ -77,7 +77,7 @@ pub fn pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Option<
 /// let cos = row_cosine(a, b).unwrap();
 /// assert!(cos[0].abs() < 1e-9 && (cos[1] - 1.0).abs() < 1e-6);
 /// ```
-pub fn row_cosine<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Result<Vec<f64>> {
+pub fn row_cosine(a: Tensor<2>, b: Tensor<2>) -> Result<Vec<f64>> {
     let [rows, width] = a.dims();
     if b.dims() != [rows, width] {
         return Err(Error::Shape {

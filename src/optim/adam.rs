@@ -62,25 +62,25 @@ impl Adam {
 
 /// Adam's moments and step count (the state of [`Adam`]).
 #[derive(Clone, Debug)]
-pub struct AdamState<B: Backend> {
-    first: Tensor<B, 4>,
-    second: Tensor<B, 4>,
-    second_max: Tensor<B, 4>,
+pub struct AdamState {
+    first: Tensor<4>,
+    second: Tensor<4>,
+    second_max: Tensor<4>,
     steps: i32,
 }
 
-impl<B: Backend> Optimizer<B> for Adam {
+impl Optimizer for Adam {
     fn config(&self) -> serde_json::Value {
         serde_json::to_value(super::AnyOptimizer::from(*self)).unwrap_or_default()
     }
 
-    type State = AdamState<B>;
+    type State = AdamState;
 
-    fn init(&self, like: &Tensor<B, 4>) -> AdamState<B> {
+    fn init(&self, like: &Tensor<4>) -> AdamState {
         AdamState { first: like.zeros_like(), second: like.zeros_like(), second_max: like.zeros_like(), steps: 0 }
     }
 
-    fn step(&self, gradient: Tensor<B, 4>, state: &mut AdamState<B>) -> Tensor<B, 4> {
+    fn step(&self, gradient: Tensor<4>, state: &mut AdamState) -> Tensor<4> {
         let g = self.normalize.apply(gradient);
         let (b1, b2) = (self.beta1, self.beta2);
         state.steps += 1;
@@ -106,19 +106,19 @@ impl<B: Backend> Optimizer<B> for Adam {
     }
 }
 
-impl<B: Backend> Snapshot<B> for AdamState<B> {
+impl Snapshot for AdamState {
     fn save(&self) -> Saved {
-        let steps = Snapshot::<B>::save(&self.steps);
+        let steps = Snapshot::::save(&self.steps);
         Saved::List(vec![self.first.save(), self.second.save(), self.second_max.save(), steps])
     }
 
-    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+    fn load(saved: &Saved, device: &Device) -> Result<Self> {
         let [first, second, second_max, steps] = saved.fields()?;
         Ok(Self {
             first: Snapshot::load(first, device)?,
             second: Snapshot::load(second, device)?,
             second_max: Snapshot::load(second_max, device)?,
-            steps: Snapshot::<B>::load(steps, device)?,
+            steps: Snapshot::::load(steps, device)?,
         })
     }
 }

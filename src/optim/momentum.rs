@@ -76,18 +76,18 @@ impl Momentum {
     }
 }
 
-impl<B: Backend> Optimizer<B> for Momentum {
+impl Optimizer for Momentum {
     fn config(&self) -> serde_json::Value {
         serde_json::to_value(super::AnyOptimizer::from(*self)).unwrap_or_default()
     }
 
-    type State = Tensor<B, 4>;
+    type State = Tensor<4>;
 
-    fn init(&self, like: &Tensor<B, 4>) -> Tensor<B, 4> {
+    fn init(&self, like: &Tensor<4>) -> Tensor<4> {
         like.zeros_like()
     }
 
-    fn step(&self, gradient: Tensor<B, 4>, buffer: &mut Tensor<B, 4>) -> Tensor<B, 4> {
+    fn step(&self, gradient: Tensor<4>, buffer: &mut Tensor<4>) -> Tensor<4> {
         *buffer = buffer.clone().mul_scalar(self.momentum as f32) + self.normalize.apply(gradient);
         self.direction.apply(buffer.clone()).mul_scalar(-self.step_size as f32)
     }
@@ -97,7 +97,7 @@ impl<B: Backend> Optimizer<B> for Momentum {
         non_negative("momentum", self.momentum)
     }
 
-    fn look_ahead(&self, buffer: &Tensor<B, 4>) -> Option<Tensor<B, 4>> {
+    fn look_ahead(&self, buffer: &Tensor<4>) -> Option<Tensor<4>> {
         self.look_ahead.then(|| buffer.clone().mul_scalar((-self.step_size * self.momentum) as f32))
     }
 }

@@ -52,16 +52,16 @@ impl Sgd {
     }
 }
 
-impl<B: Backend> Optimizer<B> for Sgd {
+impl Optimizer for Sgd {
     fn config(&self) -> serde_json::Value {
         serde_json::to_value(super::AnyOptimizer::from(*self)).unwrap_or_default()
     }
 
     type State = ();
 
-    fn init(&self, _like: &Tensor<B, 4>) {}
+    fn init(&self, _like: &Tensor<4>) {}
 
-    fn step(&self, gradient: Tensor<B, 4>, _state: &mut ()) -> Tensor<B, 4> {
+    fn step(&self, gradient: Tensor<4>, _state: &mut ()) -> Tensor<4> {
         self.direction.apply(self.normalize.apply(gradient)).mul_scalar(-self.step_size as f32)
     }
 

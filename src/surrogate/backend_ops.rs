@@ -80,18 +80,18 @@ pub trait SurrogateOps: Backend {
     }
 }
 
-fn float<B: Backend, const D: usize>(tensor: FloatTensor<B>) -> Tensor<B, D> {
+fn float<const D: usize>(tensor: FloatTensor) -> Tensor<D> {
     Tensor::from_primitive(TensorPrimitive::Float(tensor))
 }
 
 /// `conv2d` on constant weights, through [`SurrogateOps`]: use it in a surrogate's forward
 /// pass for convolutions whose weights are frozen (every attack's case).
-pub fn frozen_conv2d<B: SurrogateOps>(
-    x: Tensor<B, 4>,
-    weight: Tensor<B, 4>,
-    bias: Option<Tensor<B, 1>>,
+pub fn frozen_conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
-) -> Tensor<B, 4> {
+) -> Tensor<4> {
     float(B::frozen_conv2d(
         x.into_primitive().tensor(),
         weight.into_primitive().tensor(),
@@ -102,13 +102,13 @@ pub fn frozen_conv2d<B: SurrogateOps>(
 
 /// `x` clamped to `[min, max]` as an activation (ReLU6: `hardtanh(x, 0.0, 6.0)`), through
 /// [`SurrogateOps`]. Its gradient is zero at and beyond the bounds.
-pub fn hardtanh<B: SurrogateOps, const D: usize>(x: Tensor<B, D>, min: f32, max: f32) -> Tensor<B, D> {
+pub fn hardtanh<const D: usize>(x: Tensor<D>, min: f32, max: f32) -> Tensor<D> {
     float(B::hardtanh(x.into_primitive().tensor(), min, max))
 }
 
 /// The weight of the input-gradient convolution: per group, input and output channels swapped,
 /// kernel flipped in both spatial dimensions. `[out, in / g, kh, kw]` → `[in, out / g, kh, kw]`.
-fn input_gradient_weight<B: Backend>(weight: Tensor<B, 4>, groups: usize) -> Tensor<B, 4> {
+fn input_gradient_weight(weight: Tensor<4>, groups: usize) -> Tensor<4> {
     let [out_channels, in_per_group, kh, kw] = weight.dims();
     let out_per_group = out_channels / groups;
     weight
@@ -123,45 +123,45 @@ struct FrozenConv2dBackward;
 
 /// How [`FrozenConv2dBackward`] computes the input gradient.
 #[derive(Debug, Clone)]
-enum InputGradient<B: Backend> {
+enum InputGradient {
     /// Stride 1: a convolution with the input-gradient weight, padded `kernel − 1 − padding`.
-    Convolution { gradient_weight: FloatTensor<B>, options: ConvOptions<2> },
+    Convolution { gradient_weight: FloatTensor, options: ConvOptions<2> },
     /// Strided: the transposed convolution, sized to the input.
-    Transposed { weight: FloatTensor<B>, options: ConvTransposeOptions<2> },
+    Transposed { weight: FloatTensor, options: ConvTransposeOptions<2> },
 }
 
-impl<B: SurrogateOps> Backward<B, 1> for FrozenConv2dBackward {
-    type State = InputGradient<B>;
+impl Backward<1> for FrozenConv2dBackward {
+    type State = InputGradient;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [Some(node_x)] = ops.parents else { return };
-        let grad = grads.consume::<B>(&ops.node);
+        let grad = grads.consume::(&ops.node);
         let x_grad = match ops.state {
             InputGradient::Convolution { gradient_weight, options } => {
                 B::frozen_conv2d(grad, gradient_weight, None, options)
             }
             InputGradient::Transposed { weight, options } => B::frozen_conv_transpose2d(grad, weight, options),
         };
-        grads.register::<B>(node_x.id, x_grad);
+        grads.register::(node_x.id, x_grad);
     }
 }
 
 #[derive(Debug)]
 struct HardtanhBackward;
 
-impl<B: SurrogateOps> Backward<B, 1> for HardtanhBackward {
+impl Backward<1> for HardtanhBackward {
     /// The forward output and the bounds.
-    type State = (FloatTensor<B>, f32, f32);
+    type State = (FloatTensor, f32, f32);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [Some(node_x)] = ops.parents else { return };
-        let grad = grads.consume::<B>(&ops.node);
+        let grad = grads.consume::(&ops.node);
         let (output, min, max) = ops.state;
-        grads.register::<B>(node_x.id, B::hardtanh_backward(output, grad, min, max));
+        grads.register::(node_x.id, B::hardtanh_backward(output, grad, min, max));
     }
 }
 
-impl<B: SurrogateOps, C: CheckpointStrategy> SurrogateOps for Autodiff<B, C> {
+impl<C: CheckpointStrategy> SurrogateOps for Autodiff<C> {
     const IM2COL_CONV: bool = B::IM2COL_CONV;
 
     fn frozen_conv2d(
@@ -182,7 +182,7 @@ impl<B: SurrogateOps, C: CheckpointStrategy> SurrogateOps for Autodiff<B, C> {
                 let [kh, kw] = [w_shape[2], w_shape[3]];
                 let state = if options.stride == [1, 1] && options.padding[0] < kh && options.padding[1] < kw {
                     let [ph, pw] = options.padding;
-                    let gradient_weight = input_gradient_weight::<B>(float(weight.primitive), options.groups);
+                    let gradient_weight = input_gradient_weight::(float(weight.primitive), options.groups);
                     InputGradient::Convolution {
                         gradient_weight: gradient_weight.into_primitive().tensor(),
                         options: ConvOptions::new([1, 1], [kh - 1 - ph, kw - 1 - pw], [1, 1], options.groups),
@@ -455,12 +455,12 @@ mod tests {
             (2, 4, 6, 3, 1, 2, 6),
             (3, 3, 3, 5, 2, 1, 11),
         ] {
-            let x = Tensor::<B, 4>::random([2, in_c, size, size], Distribution::Normal(0.0, 1.0), &device);
+            let x = Tensor::<4>::random([2, in_c, size, size], Distribution::Normal(0.0, 1.0), &device);
             let w =
-                Tensor::<B, 4>::random([out_c, in_c / groups, kernel, kernel], Distribution::Normal(0.0, 1.0), &device);
-            let bias = Tensor::<B, 1>::random([out_c], Distribution::Normal(0.0, 1.0), &device);
+                Tensor::<4>::random([out_c, in_c / groups, kernel, kernel], Distribution::Normal(0.0, 1.0), &device);
+            let bias = Tensor::<1>::random([out_c], Distribution::Normal(0.0, 1.0), &device);
             let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], groups);
-            let upstream = |y: &Tensor<B, 4>| Tensor::<B, 4>::random(y.dims(), Distribution::Default, &device);
+            let upstream = |y: &Tensor<4>| Tensor::<4>::random(y.dims(), Distribution::Default, &device);
 
             let x1 = x.clone().require_grad();
             let y1 = conv2d(x1.clone(), w.clone(), Some(bias.clone()), options.clone());

@@ -18,9 +18,9 @@ pub struct BatchIndependence {
 /// Run it on the backend you attack with (an `Autodiff` one): burn 0.21's `BatchNorm` only
 /// uses batch statistics there. Attacks assume batch-independent surrogates; a
 /// batch-dependent one makes each image's adversarial example depend on its neighbours.
-pub fn check_batch_independence<B: Backend, S: Surrogate<B> + ?Sized>(
+pub fn check_batch_independence<S: Surrogate + ?Sized>(
     surrogate: &S,
-    images: Tensor<B, 4>,
+    images: Tensor<4>,
     tolerance: f32,
 ) -> Result<BatchIndependence> {
     crate::check::non_negative("tolerance", tolerance as f64)?;

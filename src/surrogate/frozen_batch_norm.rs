@@ -31,22 +31,22 @@ use burn::tensor::{backend::Backend, Tensor};
 ///
 /// type B = Autodiff<NdArray>;
 /// let device = Default::default();
-/// let bn = BatchNormConfig::new(3).init::<B>(&device); // running mean 0, var 1
+/// let bn = BatchNormConfig::new(3).init::(&device); // running mean 0, var 1
 /// let frozen = FrozenBatchNorm::from(&bn);
-/// let x = Tensor::<B, 4>::ones([2, 3, 4, 4], &device);
+/// let x = Tensor::<4>::ones([2, 3, 4, 4], &device);
 /// let y = frozen.forward(x.clone());
 /// assert!(y.sub(x).abs().max().into_scalar() < 1e-4);
 /// ```
 #[derive(Module, Debug)]
-pub struct FrozenBatchNorm<B: Backend> {
+pub struct FrozenBatchNorm {
     /// Per-channel scale γ.
-    pub gamma: Param<Tensor<B, 1>>,
+    pub gamma: Param<Tensor<1>>,
     /// Per-channel offset β.
-    pub beta: Param<Tensor<B, 1>>,
+    pub beta: Param<Tensor<1>>,
     /// Per-channel mean, fixed.
-    pub running_mean: Param<Tensor<B, 1>>,
+    pub running_mean: Param<Tensor<1>>,
     /// Per-channel variance, fixed.
-    pub running_var: Param<Tensor<B, 1>>,
+    pub running_var: Param<Tensor<1>>,
     /// Added to the variance before the square root.
     pub epsilon: f64,
 }
@@ -69,7 +69,7 @@ pub struct FrozenBatchNormConfig {
 impl FrozenBatchNormConfig {
     /// The identity batch norm (γ = 1, β = 0, mean 0, variance 1) of `num_features` channels,
     /// to be overwritten by loaded weights.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> FrozenBatchNorm<B> {
+    pub fn init(&self, device: &Device) -> FrozenBatchNorm {
         let ones = || Param::from_tensor(Tensor::ones([self.num_features], device));
         let zeros = || Param::from_tensor(Tensor::zeros([self.num_features], device));
         FrozenBatchNorm {
@@ -82,9 +82,9 @@ impl FrozenBatchNormConfig {
     }
 }
 
-impl<B: Backend> From<&BatchNorm<B>> for FrozenBatchNorm<B> {
-    fn from(bn: &BatchNorm<B>) -> Self {
-        let frozen = |t: Tensor<B, 1>| Param::from_tensor(t.detach());
+impl From<&BatchNorm> for FrozenBatchNorm {
+    fn from(bn: &BatchNorm) -> Self {
+        let frozen = |t: Tensor<1>| Param::from_tensor(t.detach());
         Self {
             gamma: frozen(bn.gamma.val()),
             beta: frozen(bn.beta.val()),
@@ -95,9 +95,9 @@ impl<B: Backend> From<&BatchNorm<B>> for FrozenBatchNorm<B> {
     }
 }
 
-impl<B: Backend> FrozenBatchNorm<B> {
+impl FrozenBatchNorm {
     /// Applies the affine map over dimension 1 (channels) of an input of any rank ≥ 2.
-    pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
+    pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let mut shape = [1; D];
         shape[1] = input.dims()[1];
         let scale = self.gamma.val() / self.running_var.val().add_scalar(self.epsilon).sqrt();

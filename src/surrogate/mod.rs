@@ -32,9 +32,9 @@ use crate::error::Result;
 /// serve attacks on several threads at once.
 ///
 /// [`Ensemble`]: crate::ensemble::Ensemble
-pub trait Surrogate<B: Backend>: Send + Sync {
+pub trait Surrogate: Send + Sync {
     /// Outputs `[N, K]` for images `[N, C, H, W]` in `[0, 1]`.
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2>;
+    fn forward(&self, images: Tensor<4>) -> Tensor<2>;
 
     /// A name for reports and error messages.
     fn name(&self) -> &str;
@@ -46,8 +46,8 @@ pub trait Surrogate<B: Backend>: Send + Sync {
     }
 }
 
-impl<B: Backend, S: Surrogate<B> + ?Sized> Surrogate<B> for Box<S> {
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+impl<S: Surrogate + ?Sized> Surrogate for Box<S> {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         (**self).forward(images)
     }
     fn name(&self) -> &str {

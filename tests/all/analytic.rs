@@ -137,7 +137,7 @@ fn cwa_with_one_model_no_reverse_and_identity_inner_step_is_mi_fgsm() {
     // iterate is at most 9α from x_nat when the last sweep starts, and s·|g| < α) and the
     // subtraction q = x − (x − s·g) loses almost no precision.
     let images = super::common::images(3, [4, 3, 2, 2], 0.35, 0.65);
-    let objective = Objective::<B>::untargeted(vec![0, 1, 2, 0]);
+    let objective = Objective::::untargeted(vec![0, 1, 2, 0]);
     let threat = ThreatModel::linf(0.3);
     let mi = mi_fgsm(threat, 10, 1.0);
     let mut cwa = Cwa::mi_cse(CwaConfig::paper(threat.budget)).with_inner(Sgd::plain(3e-3)).with_outer(mi.outer);
@@ -177,7 +177,7 @@ fn ni_fgsm_takes_gradients_at_the_look_ahead_point() {
     assert_ne!(ni_by_hand, mi_by_hand, "the test must separate NI from MI");
 
     let weights = super::common::tensor4(c.to_vec(), [1, 1, 2, 2]);
-    let quadratic = common_weakness::surrogate::from_fn("quadratic", move |x: Tensor<B, 4>| {
+    let quadratic = common_weakness::surrogate::from_fn("quadratic", move |x: Tensor<4>| {
         let centred = x.sub_scalar(0.5);
         (centred.clone() * centred * weights.clone()).flatten::<2>(1, 3).sum_dim(1)
     });
@@ -215,7 +215,7 @@ fn svre_with_one_model_and_one_inner_step_is_mi_fgsm() {
     use common_weakness::attack::{Svre, SvreConfig};
     let ensemble = Ensemble::new(vec![super::common::mlp("m", 3, 12, 8, 3)]).unwrap();
     let images = super::common::images(4, [3, 3, 2, 2], 0.0, 1.0);
-    let objective = Objective::<B>::untargeted(vec![0, 1, 2]);
+    let objective = Objective::::untargeted(vec![0, 1, 2]);
     let threat = ThreatModel::linf(16.0 / 255.0);
     let svre = Svre::new(SvreConfig { inner_steps: Some(1), ..SvreConfig::paper(threat) });
     let expected = mi_fgsm(threat, 10, 1.0).run(&ensemble, images.clone(), &objective).unwrap().adversarial;
@@ -230,7 +230,7 @@ fn rap_before_its_late_start_is_mi_fgsm() {
     use common_weakness::attack::{Rap, RapConfig};
     let ensemble = super::common::mlp_ensemble(2, 12, 3);
     let images = super::common::images(5, [3, 3, 2, 2], 0.0, 1.0);
-    let objective = Objective::<B>::untargeted(vec![2, 1, 0]);
+    let objective = Objective::::untargeted(vec![2, 1, 0]);
     let threat = ThreatModel::linf(16.0 / 255.0);
     let mi = mi_fgsm(threat, 10, 1.0);
     let rap = Rap::new(RapConfig { iterations: 10, late_start: 10, ..RapConfig::paper(threat) }).with_outer(mi.outer);

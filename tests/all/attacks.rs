@@ -114,7 +114,7 @@ fn loss_mean_combines_encoders_with_different_embedding_sizes() {
 #[test]
 fn custom_losses_and_weights_are_used() {
     // Minimise the first output only: the gradient of model "a" is its first weight column.
-    let objective = Objective::<B>::custom(None, |input: LossInput<B>| input.outputs.narrow(1, 0, 1).squeeze_dim(1));
+    let objective = Objective::::custom(None, |input: LossInput| input.outputs.narrow(1, 0, 1).squeeze_dim(1));
     let ensemble = Ensemble::new(vec![mlp("a", 1, 12, 8, 3), mlp("b", 2, 12, 8, 3)])
         .unwrap()
         .with_weights(vec![1.0, 0.0])
@@ -129,7 +129,7 @@ fn custom_losses_and_weights_are_used() {
 
 #[test]
 fn zero_gradients_give_no_nan() {
-    let constant = from_fn("constant", |x: Tensor<B, 4>| x.flatten::<2>(1, 3).mul_scalar(0.0).narrow(1, 0, 2));
+    let constant = from_fn("constant", |x: Tensor<4>| x.flatten::<2>(1, 3).mul_scalar(0.0).narrow(1, 0, 2));
     let ensemble = Ensemble::new(vec![Box::new(constant.clone()), Box::new(constant)]).unwrap();
     let x = images(7, [2, 3, 2, 2], 0.0, 1.0);
     for config in [CwaConfig::paper(0.1), CwaConfig::reference(0.1)] {

@@ -16,10 +16,10 @@ use super::common::{linear, minimise_output, tensor4, values};
 #[derive(Default)]
 struct Recorder(Mutex<Vec<Vec<f32>>>);
 
-impl<B: Backend> Optimizer<B> for Recorder {
+impl Optimizer for Recorder {
     type State = ();
-    fn init(&self, _like: &Tensor<B, 4>) {}
-    fn step(&self, gradient: Tensor<B, 4>, _state: &mut ()) -> Tensor<B, 4> {
+    fn init(&self, _like: &Tensor<4>) {}
+    fn step(&self, gradient: Tensor<4>, _state: &mut ()) -> Tensor<4> {
         self.0.lock().unwrap().push(gradient.clone().into_data().convert::<f32>().to_vec::<f32>().unwrap());
         gradient.mul_scalar(-1e-3)
     }

@@ -30,14 +30,14 @@ fn attack_configs_round_trip_through_json() {
 
 /// Runs `attack`, rebuilds it from the JSON text of its record alone, runs that, and checks
 /// both give the same images.
-fn reruns_from_its_record(attack: &dyn Attack<B>) {
+fn reruns_from_its_record(attack: &dyn Attack) {
     let ensemble = mlp_ensemble(2, 48, 4);
     let x = images(3, [2, 3, 4, 4], 0.0, 1.0);
     let objective = Objective::untargeted(vec![1, 2]);
     let outcome = attack.run(&ensemble, x.clone(), &objective).unwrap();
     let text = serde_json::to_string(&outcome.info.config).unwrap();
     let config = AttackConfig::from_record(&serde_json::from_str(&text).unwrap()).unwrap();
-    let again = config.build::<B>().run(&ensemble, x, &objective).unwrap();
+    let again = config.build::().run(&ensemble, x, &objective).unwrap();
     assert_eq!(again.info.config, outcome.info.config, "{}", attack.name());
     assert_eq!(values(again.adversarial), values(outcome.adversarial), "{}", attack.name());
 }

@@ -121,10 +121,10 @@ fn attack(
     budget: f64,
     iterations: usize,
     ssa_samples: usize,
-) -> Option<Box<dyn Attack<B>>> {
-    fn configure<R, I, O>(mut attack: Cwa<R, I, O>, loss: Loss) -> Box<dyn Attack<B>>
+) -> Option<Box<dyn Attack>> {
+    fn configure<R, I, O>(mut attack: Cwa<R, I, O>, loss: Loss) -> Box<dyn Attack>
     where
-        Cwa<R, I, O>: Attack<B> + 'static,
+        Cwa<R, I, O>: Attack + 'static,
     {
         attack.settings.random_start = loss == Loss::Distortion;
         Box::new(attack.with_combination(Combination::LossMean))
@@ -327,7 +327,7 @@ fn main() -> Result<()> {
     let device = Default::default();
     let photos: Vec<_> = assets.photos()?.into_iter().take(options.photos.into()).collect();
     let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
-    let every_photo: Tensor<B, 4> = images::load(&paths, 224, 224, &device)?;
+    let every_photo: Tensor<4> = images::load(&paths, 224, 224, &device)?;
     let n = photos.len();
     // Photo i's matching target is photo i + 10 of the whole set, in every shard.
     let range = options.shard.range(n);
@@ -342,7 +342,7 @@ fn main() -> Result<()> {
     let mut encoders = Vec::new();
     let mut judges = Vec::new();
     for variant in LiteVariant::ALL {
-        let model = EfficientNetLite::<B>::load(variant, assets.weights(variant), &device)?;
+        let model = EfficientNetLite::::load(variant, assets.weights(variant), &device)?;
         judges.push(Judge::new(variant.name(), model.valid(), clean.clone().inner(), targets.clone().inner())?);
         encoders.push(model.into_encoder());
     }
@@ -361,7 +361,7 @@ fn main() -> Result<()> {
             surrogates.iter().map(|&i| judges[i].name.as_str()).collect::<Vec<_>>().join(" + "),
             judges[target_model].name
         );
-        let members = surrogates.iter().map(|&i| Box::new(encoders[i].clone()) as Box<dyn Surrogate<B>>).collect();
+        let members = surrogates.iter().map(|&i| Box::new(encoders[i].clone()) as Box<dyn Surrogate>).collect();
         let ensemble = Ensemble::new(members)?;
         for &loss in &options.losses {
             let objective = match loss {

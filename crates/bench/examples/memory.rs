@@ -74,18 +74,18 @@ struct Memory(Args);
 impl BackendTask for Memory {
     type Output = common_weakness_bench::Result<serde_json::Value>;
 
-    fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) -> Self::Output {
+    fn run(self, device: Device) -> Self::Output {
         let args = self.0;
         let assets = ImagenetAssets::locate()?;
         let photos: Vec<_> = assets.photos()?.into_iter().take(args.images).collect();
         let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
-        let x = images::load::<B, _>(&paths, 224, 224, &device)?;
+        let x = images::load::<_>(&paths, 224, 224, &device)?;
         let weights = assets.weights(LiteVariant::Lite0);
-        let shared = EfficientNetLite::<B>::load(LiteVariant::Lite0, &weights, &device)?;
+        let shared = EfficientNetLite::::load(LiteVariant::Lite0, &weights, &device)?;
         let mut members = Vec::new();
         for _ in 0..args.models {
             let model = if args.separate_weights {
-                EfficientNetLite::<B>::load(LiteVariant::Lite0, &weights, &device)?
+                EfficientNetLite::::load(LiteVariant::Lite0, &weights, &device)?
             } else {
                 shared.clone()
             };

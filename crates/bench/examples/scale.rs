@@ -59,15 +59,15 @@ fn main() -> Result<()> {
     let device = Default::default();
     let data = FashionMnist::test_slice()?;
     let total = usize::from(options.images);
-    let batches: Vec<IndexedBatch<B>> = (0..total)
+    let batches: Vec<IndexedBatch> = (0..total)
         .step_by(options.batch.into())
         .map(|start| {
             let indices: Vec<usize> = (start..(start + usize::from(options.batch)).min(total)).collect();
-            let (images, labels) = data.batch::<B>(&indices, &device)?;
+            let (images, labels) = data.batch::(&indices, &device)?;
             Ok(IndexedBatch { images, labels, indices })
         })
         .collect::<Result<_>>()?;
-    let surrogates: Vec<Box<dyn Surrogate<B>>> =
+    let surrogates: Vec<Box<dyn Surrogate>> =
         SURROGATES.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
     let ensemble = Ensemble::new(surrogates)?;
     let attack = Cwa::mi_cwa(CwaConfig::paper(16.0 / 255.0).with_iterations(options.iterations));
@@ -159,7 +159,7 @@ fn remote(data: &FashionMnist, indices: &[usize], iterations: usize) -> Result<(
         }
     }
     let [a, b] = ports.map(|port| RemoteDevice::new(&format!("ws://127.0.0.1:{port}")));
-    let (local, _, local_pixels) = timed_attack::<B>(data, indices, iterations, &Default::default(), None)?;
+    let (local, _, local_pixels) = timed_attack::(data, indices, iterations, &Default::default(), None)?;
     println!("remote backend, one batch of {}: {local:.3} s per iteration locally", indices.len());
     let split = vec![a.clone(), b.clone(), a.clone(), b];
     for (what, devices) in

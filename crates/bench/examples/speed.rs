@@ -59,21 +59,21 @@ struct Speed(Args);
 impl BackendTask for Speed {
     type Output = common_weakness_bench::Result<serde_json::Value>;
 
-    fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) -> Self::Output {
+    fn run(self, device: Device) -> Self::Output {
         let args = self.0;
         let assets = ImagenetAssets::locate()?;
         let photos = assets.photos()?;
         let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
         let labels: Vec<usize> = photos.iter().map(|p| p.label).collect();
-        let x = images::load::<B, _>(&paths, 224, 224, &device)?;
+        let x = images::load::<_>(&paths, 224, 224, &device)?;
         let variants = [LiteVariant::Lite0, LiteVariant::Lite1];
         let mut models = Vec::new();
         for variant in variants {
-            models.push(EfficientNetLite::<B>::load(variant, assets.weights(variant), &device)?.into_surrogate());
+            models.push(EfficientNetLite::::load(variant, assets.weights(variant), &device)?.into_surrogate());
         }
 
         let one_hot: Vec<f32> = labels.iter().flat_map(|&l| (0..1000).map(move |c| f32::from(c == l))).collect();
-        let one_hot = Tensor::<B, 2>::from_data(TensorData::new(one_hot, [labels.len(), 1000]), &device);
+        let one_hot = Tensor::<2>::from_data(TensorData::new(one_hot, [labels.len(), 1000]), &device);
         let mut pass_seconds = BTreeMap::new();
         for (variant, model) in variants.iter().zip(&models) {
             let pass = || {
@@ -92,7 +92,7 @@ impl BackendTask for Speed {
         let ensemble = Ensemble::new(models.into_iter().map(|m| Box::new(m) as Box<_>).collect())?;
         let objective = Objective::untargeted(labels);
         let mut attacks = BTreeMap::new();
-        let runs: [(&str, Box<dyn Attack<B>>, f64); 2] = [
+        let runs: [(&str, Box<dyn Attack>, f64); 2] = [
             ("mi_fgsm", Box::new(mi_fgsm(ThreatModel::linf(args.budget), args.iterations, 1.0)), 1.0),
             ("mi_cwa", Box::new(Cwa::mi_cwa(CwaConfig::paper(args.budget).with_iterations(args.iterations))), 2.0),
         ];

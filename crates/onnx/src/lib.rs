@@ -50,7 +50,7 @@ use common_weakness::surrogate::Surrogate;
 ///
 /// Fails with [`Error::NotGenerated`] when the model's ONNX file was absent at build time, and
 /// with [`Error::File`] when its weights do not load.
-pub fn load<B: Backend>(model: Architecture, device: &B::Device) -> Result<Box<dyn Surrogate<B>>> {
+pub fn load(model: Architecture, device: &Device) -> Result<Box<dyn Surrogate>> {
     generated::load(model, generated::Output::Logits, device)
 }
 
@@ -58,6 +58,6 @@ pub fn load<B: Backend>(model: Architecture, device: &B::Device) -> Result<Box<d
 /// classifier (the penultimate features, `[N, width]`, e.g. 512 for ResNet-18, 768 for ViT-B/16,
 /// 1280 for EfficientNet-Lite) instead of logits, for the label-free objectives
 /// (`Objective::feature_distortion`, `Objective::embedding_match`). Named `<model>-encoder`.
-pub fn load_encoder<B: Backend>(model: Architecture, device: &B::Device) -> Result<Box<dyn Surrogate<B>>> {
+pub fn load_encoder(model: Architecture, device: &Device) -> Result<Box<dyn Surrogate>> {
     generated::load(model, generated::Output::Features, device)
 }

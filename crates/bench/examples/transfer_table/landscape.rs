@@ -34,12 +34,12 @@ type Measured = [Vec<f64>; 5];
 
 /// Measures every image, prints markdown tables, and draws `landscape.svg` (curves averaged
 /// over the first batch of images).
-pub fn report<B: AutodiffBackend>(
-    surrogates: &Ensemble<B>,
-    targets: &Ensemble<B>,
+pub fn report(
+    surrogates: &Ensemble,
+    targets: &Ensemble,
     labels: &[usize],
-    clean: &Tensor<B, 4>,
-    adversarials: &[(String, Tensor<B, 4>)],
+    clean: &Tensor<4>,
+    adversarials: &[(String, Tensor<4>)],
     out: &Path,
 ) -> Result<String> {
     let n = labels.len();

@@ -52,7 +52,7 @@ impl Preprocessing for Jpeg {
         format!("JPEG q{}", self.quality)
     }
 
-    fn apply<B: Backend>(&self, images: Tensor<B, 4>, _rng: &mut AttackRng) -> Result<Tensor<B, 4>> {
+    fn apply(&self, images: Tensor<4>, _rng: &mut AttackRng) -> Result<Tensor<4>> {
         let shape = images.dims();
         let [n, channels, height, width] = shape;
         let colour = match channels {

@@ -18,13 +18,13 @@ use super::common::{device, TestBackend as TB};
 
 // Burn's `Module` derive recognises the backend parameter by its name `B`.
 #[derive(Module, Debug)]
-struct Net<B: Backend> {
-    hidden: Linear<B>,
-    output: Linear<B>,
+struct Net {
+    hidden: Linear,
+    output: Linear,
 }
 
-impl<B: Backend> Net<B> {
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+impl Net {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.output.forward(relu(self.hidden.forward(x.flatten(1, 3))))
     }
 }

@@ -21,11 +21,11 @@ fn scenes(seed: u64, count: usize) -> SceneSet {
 
 /// Shapes, confidences in [0, 1], a finite loss, and a loss that 20 Adam steps on one
 /// batch lower by a fifth.
-fn check_family<N: DetectorNet<B> + AutodiffModule<B>>(candidates: usize, channels: usize) {
+fn check_family<N: DetectorNet + AutodiffModule>(candidates: usize, channels: usize) {
     let device = Default::default();
     <B as Backend>::seed(&device, 7);
     let set = scenes(11, 4);
-    let (images, truth) = set.batch::<B>(&[0, 1, 2, 3], &device);
+    let (images, truth) = set.batch::(&[0, 1, 2, 3], &device);
     let mut net = N::init(&device);
     let raw = net.forward(images.clone());
     assert_eq!(raw.dims(), [4, candidates, channels]);
@@ -34,7 +34,7 @@ fn check_family<N: DetectorNet<B> + AutodiffModule<B>>(candidates: usize, channe
     assert!(confidence.iter().all(|c| (0.0..=1.0).contains(c)), "confidences outside [0, 1]");
     let first = N::loss(raw, &truth).into_scalar();
     assert!(first.is_finite() && first > 0.0, "loss {first}");
-    let mut optimizer = AdamConfig::new().init::<B, N>();
+    let mut optimizer = AdamConfig::new().init::<N>();
     for _ in 0..20 {
         let loss = N::loss(net.forward(images.clone()), &truth);
         let grads = GradientsParams::from_grads(loss.backward(), &net);
@@ -50,22 +50,22 @@ fn check_family<N: DetectorNet<B> + AutodiffModule<B>>(candidates: usize, channe
 
 #[test]
 fn grid_detector_learns() {
-    check_family::<GridNet<B>>(256, 15);
+    check_family::<GridNet>(256, 15);
 }
 
 #[test]
 fn anchor_detector_learns() {
-    check_family::<AnchorNet<B>>(960, 15);
+    check_family::<AnchorNet>(960, 15);
 }
 
 #[test]
 fn heatmap_detector_learns() {
-    check_family::<HeatmapNet<B>>(1024, 14);
+    check_family::<HeatmapNet>(1024, 14);
 }
 
 #[test]
 fn per_pixel_detector_learns() {
-    check_family::<PerPixelNet<B>>(1024, 15);
+    check_family::<PerPixelNet>(1024, 15);
 }
 
 #[test]

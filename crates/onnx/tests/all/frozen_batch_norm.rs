@@ -10,20 +10,20 @@ use common_weakness::surrogate::{check_batch_independence, from_fn, FrozenBatchN
 use crate::B;
 
 #[derive(Module, Debug)]
-struct WithBatchNorm<B: Backend> {
-    norm: BatchNorm<B>,
+struct WithBatchNorm {
+    norm: BatchNorm,
 }
 
 #[derive(Module, Debug)]
-struct WithFrozen<B: Backend> {
-    norm: FrozenBatchNorm<B>,
+struct WithFrozen {
+    norm: FrozenBatchNorm,
 }
 
-fn floats<B: Backend>(values: &[f32], device: &B::Device) -> Tensor<B, 1> {
+fn floats(values: &[f32], device: &Device) -> Tensor<1> {
     Tensor::from_data(TensorData::new(values.to_vec(), [values.len()]), device)
 }
 
-fn pixels<B: Backend>(device: &B::Device) -> Tensor<B, 4> {
+fn pixels(device: &Device) -> Tensor<4> {
     let values: Vec<f32> = (0..48).map(|i| ((i * 37) % 17) as f32 / 8.0 - 1.0).collect();
     Tensor::from_data(TensorData::new(values, [4, 3, 2, 2]), device)
 }
@@ -43,13 +43,13 @@ fn batch_norm_weights_saved_by_burn_load_into_frozen_batch_norm_by_name() {
 
     // Inference-mode reference: burn's BatchNorm on a backend without autodiff.
     let expected = original.norm.forward(pixels::<Flex>(&device)).into_data().to_vec::<f32>().unwrap();
-    let mut frozen = WithFrozen { norm: FrozenBatchNormConfig::new(3).with_epsilon(1e-3).init::<B>(&device) };
+    let mut frozen = WithFrozen { norm: FrozenBatchNormConfig::new(3).with_epsilon(1e-3).init::(&device) };
     frozen.load_from(&mut BurnpackStore::from_bytes(Some(bytes))).unwrap();
-    let actual = frozen.norm.forward(pixels::<B>(&device)).into_data().to_vec::<f32>().unwrap();
+    let actual = frozen.norm.forward(pixels::(&device)).into_data().to_vec::<f32>().unwrap();
     for (a, e) in actual.iter().zip(&expected) {
         approx::assert_relative_eq!(a, e, epsilon = 1e-5);
     }
     // And under autodiff each image is normalised on its own.
-    let surrogate = from_fn("frozen", move |x: Tensor<B, 4>| frozen.norm.forward(x).flatten::<2>(1, 3));
-    check_batch_independence(&surrogate, pixels::<B>(&device), 1e-6).unwrap();
+    let surrogate = from_fn("frozen", move |x: Tensor<4>| frozen.norm.forward(x).flatten::<2>(1, 3));
+    check_batch_independence(&surrogate, pixels::(&device), 1e-6).unwrap();
 }
