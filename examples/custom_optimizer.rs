@@ -8,7 +8,6 @@
 //! ```
 
 use burn::backend::Autodiff;
-use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use common_weakness::backend::DefaultBackend;
 use common_weakness::optim::Optimizer;

@@ -12,15 +12,14 @@
 use std::time::Instant;
 
 use burn::backend::Autodiff;
-use burn::module::{AutodiffModule, Module};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
 use burn::tensor::activation::relu;
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use common_weakness::attack::{registry, AttackSpec, RapConfig};
 use common_weakness::backend::DefaultBackend;
 use common_weakness::eval::{predictions, success_rate};

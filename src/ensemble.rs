@@ -1,7 +1,6 @@
 //! Ensembles of surrogate models.
 
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};

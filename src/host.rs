@@ -1,6 +1,6 @@
 //! Moving small tensors between the device and the host.
 
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// Reads a tensor back as `f32` values (any float dtype is converted first).
 pub(crate) fn to_vec<const D: usize>(x: Tensor<D>) -> Vec<f32> {

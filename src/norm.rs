@@ -4,7 +4,7 @@
 //! the name says otherwise ([`Normalization::L1Batch`], kept only to reproduce the authors'
 //! code). Every division is guarded: a zero input gives a zero output, never NaN.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// Norms below this value are treated as this value when dividing (zero stays zero).

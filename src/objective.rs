@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};

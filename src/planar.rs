@@ -2,7 +2,7 @@
 //! 2-D DCT. Matrix products have a backward pass on every Burn backend, unlike bilinear
 //! `interpolate` (burn-ndarray 0.21 panics on its backward).
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 
 /// `rows · x · colsᵀ` on every `[H, W]` plane: `x` `[N, C, H, W]`, `rows` `[H', H]`,
 /// `cols` `[W', W]`, result `[N, C, H', W']`.

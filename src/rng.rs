@@ -9,7 +9,7 @@
 //! order in which models are visited) from the seed alone. An image therefore gets the same
 //! adversarial example whatever batch, order or shard it is attacked in.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

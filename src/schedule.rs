@@ -5,7 +5,6 @@
 
 use burn::lr_scheduler::LrScheduler;
 use burn::optim::LearningRate;
-use burn::tensor::backend::Backend;
 
 use crate::check::{positive, unit_interval};
 use crate::error::{Error, Result};

@@ -24,7 +24,7 @@
 //! assert_eq!(adam.step(g.clone(), &mut a).into_data(), adam.step(g, &mut b).into_data());
 //! ```
 
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};

@@ -3,7 +3,7 @@
 //! An adversarial image `x` is admissible when `‖x − x_nat‖ ≤ budget` in the chosen norm,
 //! **per sample**, and every pixel lies in `[0, 1]`.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::check::positive;

@@ -1,7 +1,6 @@
 //! The generalised Common Weakness Attack loop (Chen et al., ICLR 2024, Algorithm 4).
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::order::VisitOrder;

@@ -1,6 +1,6 @@
 //! Checks of the images an attack is given, and a checked constructor for them.
 
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Error, Result};
 

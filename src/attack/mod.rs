@@ -44,7 +44,6 @@ pub(crate) use run::{check_random_start, finite, Run, Shared, Variable};
 pub use schema::AttackConfig;
 pub use svre::{Svre, SvreConfig};
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
 use crate::ensemble::Ensemble;

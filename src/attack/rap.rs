@@ -1,7 +1,6 @@
 //! RAP: reverse adversarial perturbation (Qin et al., NeurIPS 2022).
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::run::{Iterate, Of, Plan, Run};

@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm};

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 
 use super::{input, AttackOutcome};

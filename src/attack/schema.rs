@@ -1,7 +1,6 @@
 //! The one configuration schema of every attack the crate can build, and what every run
 //! records.
 
-use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::order::VisitOrder;

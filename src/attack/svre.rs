@@ -1,7 +1,6 @@
 //! SVRE: stochastic variance-reduced ensemble attack (Xiong et al., CVPR 2022).
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::order::VisitOrder;

@@ -1,6 +1,6 @@
 //! Predictions and success rates of (possibly black-box) classifiers.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};

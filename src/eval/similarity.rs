@@ -1,6 +1,6 @@
 //! Cosine similarities: of per-model gradients (the paper's closeness proxy) and of embeddings.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use crate::error::{Error, Result};
 use crate::norm::{self, Normalization};

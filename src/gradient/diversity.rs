@@ -1,7 +1,7 @@
 //! DI: input diversity, a random differentiable transform of the input.
 
 use burn::tensor::ops::PadMode;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{non_negative, positive};

@@ -1,7 +1,6 @@
 //! The gradient estimator: diversity, sampling and smoothing composed.
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::diversity::{apply_all, InputDiversity};

@@ -7,7 +7,6 @@
 //! image's gradient is independent of the batch it shares (the authors' batch-mean CE scales
 //! gradients by 1/N; every update rule of the CWA family is invariant to that scale).
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 
 use crate::ensemble::{Combination, Ensemble};

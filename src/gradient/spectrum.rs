@@ -1,7 +1,7 @@
 //! The 2-D DCT as matrix products (so it runs on every backend) and SSA's spectrum
 //! transform.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use crate::planar::separable;
 use crate::rng::AttackRng;

@@ -1,6 +1,5 @@
 //! Closeness: how aligned the models' gradients are, and how far each model's nearby optimum is.
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
 use super::{widen, Landscape, Scope};

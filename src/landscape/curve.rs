@@ -1,6 +1,5 @@
 //! 1-D loss curves: the paper's landscape figure.
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
 use super::{mean, Landscape, Scope};

@@ -1,6 +1,5 @@
 //! Flatness: the worst loss increase nearby, and the top Hessian eigenvalue.
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
 use super::{widen, Landscape, Scope};

@@ -24,7 +24,6 @@ mod flatness;
 pub use closeness::NearbyOptimum;
 pub use curve::offsets;
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
 use crate::ensemble::{Combination, Ensemble};

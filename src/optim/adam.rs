@@ -1,6 +1,6 @@
 //! Adam (and AMSGrad) with PyTorch's defaults.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;

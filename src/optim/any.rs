@@ -1,7 +1,7 @@
 //! Any built-in optimizer as one serialisable type: how a configuration names the optimizer
 //! of a role, and what every built-in optimizer records about itself.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{Adam, AdamState, Momentum, Nesterov, Optimizer, PatchWise, Sgd};

@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use burn::backend::{Autodiff, NdArray};
-//! use burn::tensor::{backend::Backend, Tensor};
+//! use burn::tensor::Tensor;
 //! use common_weakness::optim::Optimizer;
 //! use common_weakness::prelude::*;
 //!
@@ -60,7 +60,7 @@ pub use patch_wise::PatchWise;
 pub use roles::{Ascent, InnerOptimizer, ModelGradient, OuterOptimizer, PseudoGradient, ReverseOptimizer};
 pub use sgd::Sgd;
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use crate::error::Result;
 

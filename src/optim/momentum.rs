@@ -1,6 +1,6 @@
 //! Heavy-ball momentum on normalised gradients: MI-FGSM and the CWA inner rule.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;

@@ -1,6 +1,6 @@
 //! Nesterov momentum on normalised gradients.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;

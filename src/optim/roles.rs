@@ -14,7 +14,7 @@
 //! its loss (a robust model's gradients are orders of magnitude smaller than a normal
 //! model's): a custom inner optimizer gets it without asking.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::Optimizer;
 use crate::norm::Normalization;

@@ -1,6 +1,6 @@
 //! Stateless steps: plain SGD, sign SGD (FGSM/BIM) and normalised SGD.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;

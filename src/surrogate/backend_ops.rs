@@ -20,7 +20,6 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::Autodiff;
-use burn::tensor::backend::Backend;
 // `FloatTensorOps` is needed by the implementations for burn-flex and burn-ndarray only.
 #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(unused_imports))]
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, FloatTensor, FloatTensorOps, ModuleOps};

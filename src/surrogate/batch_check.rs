@@ -1,6 +1,6 @@
 //! Detects surrogates whose outputs depend on the batch.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::Surrogate;
 use crate::error::{Error, Result};

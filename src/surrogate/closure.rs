@@ -1,6 +1,6 @@
 //! A surrogate from a closure.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::Surrogate;
 

@@ -3,7 +3,7 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::BatchNorm;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 
 /// Inference-mode batch normalisation: `y = (x − running_mean)/√(running_var + ε)·γ + β` per
 /// channel, on every backend, autodiff included.

@@ -18,7 +18,7 @@ pub use frozen_batch_norm::{FrozenBatchNorm, FrozenBatchNormConfig};
 pub use module::{from_module, ModuleSurrogate};
 pub use normalized::Normalized;
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use crate::error::Result;
 

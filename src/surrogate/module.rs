@@ -1,7 +1,7 @@
 //! A surrogate from a Burn module.
 
 use burn::module::Module;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::Surrogate;
 

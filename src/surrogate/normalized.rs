@@ -1,6 +1,6 @@
 //! Per-channel normalisation (and optional resizing) inside the model.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::Surrogate;
 use crate::check::positive;

@@ -1,7 +1,7 @@
 //! One mini-batch of a dataset: images, and the labels or boxes the objective and the patch
 //! placement need.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};

@@ -7,7 +7,6 @@
 //! a whole-pixel position is copied exactly: each covered pixel's gradient goes to one patch
 //! pixel.
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::{GridSampleOptions, PadMode};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};

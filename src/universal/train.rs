@@ -4,8 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::lr_scheduler::LrScheduler;
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::batch::Batch;

@@ -1,7 +1,6 @@
 //! The universal variables: one perturbation or one patch shared by every image.
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::batch::Batch;

@@ -9,7 +9,6 @@
 //! GPU kinds (`tch-cuda`, `cuda`) join when
 //! `COMMON_WEAKNESS_GPU=1`.
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Tensor, TensorData};
 use common_weakness::attack::{mi_fgsm, CwaConfig};

@@ -4,7 +4,6 @@
 
 use std::sync::Mutex;
 
-use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use common_weakness::attack::{AnchorPoint, Cwa, CwaConfig};
 use common_weakness::optim::Optimizer;

@@ -34,7 +34,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::backend::Autodiff;
-use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
 use common_weakness::attack::{mi_fgsm, ssa, Attack, Cwa, CwaConfig};
 use common_weakness::backend::DefaultBackend;

@@ -29,8 +29,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use common_weakness::attack::{registry, AttackSpec, RapConfig};
 use common_weakness::backend::{BackendKind, BackendTask};
 use common_weakness::eval::{predictions, success_rate, wilson_interval, SuccessRate};

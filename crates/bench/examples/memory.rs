@@ -10,9 +10,9 @@
 //!
 //! `cargo run --release --example memory -- --models 4 --mode per-model`
 
+use burn::tensor::Device;
 use std::time::Instant;
 
-use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, ValueEnum};
 use common_weakness::attack::{mi_fgsm, Attack};
 use common_weakness::backend::{BackendKind, BackendTask};

@@ -20,7 +20,6 @@ use std::time::Instant;
 
 use burn::backend::remote::RemoteDevice;
 use burn::backend::{Autodiff, RemoteBackend};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use common_weakness::backend::DefaultBackend;
 use common_weakness::prelude::*;

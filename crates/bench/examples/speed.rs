@@ -15,8 +15,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::tensor::activation::log_softmax;
-use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use clap::Parser;
 use common_weakness::attack::{mi_fgsm, Attack, Cwa, CwaConfig};
 use common_weakness::backend::{BackendKind, BackendTask};

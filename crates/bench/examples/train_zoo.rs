@@ -26,11 +26,9 @@
 use std::time::Instant;
 
 use burn::lr_scheduler::LrScheduler as _;
-use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{Device, ElementConversion, Int, Tensor, TensorData};
 use common_weakness::attack::pgd;
 use common_weakness::backend::{BackendKind, BackendTask};
 use common_weakness::eval::predictions;

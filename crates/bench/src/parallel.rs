@@ -6,7 +6,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use common_weakness::attack::Attack;
 use common_weakness::backend::BackendKind;

@@ -17,9 +17,7 @@ use std::time::Instant;
 
 use burn::backend::Autodiff;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
-use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use common_weakness::backend::DefaultBackend;
 use common_weakness::rng::AttackRng;

@@ -1,7 +1,7 @@
 //! A fixed set of generated scenes held in memory, served as tensors for training, attacks
 //! and evaluation.
 
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use common_weakness::universal::Batch;
 
 use crate::boxes::{Detection, GroundTruth};

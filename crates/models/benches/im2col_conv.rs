@@ -10,10 +10,9 @@
 use std::time::{Duration, Instant};
 
 use burn::module::Param;
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::{Device, Distribution, Tensor};
 use common_weakness::backend::{BackendKind, BackendTask};
 use common_weakness::surrogate::SurrogateOps;
 use common_weakness_models::zoo::Conv;

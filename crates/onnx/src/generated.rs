@@ -20,7 +20,7 @@
 
 use std::path::PathBuf;
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 use burn_store::{BurnpackStore, ModuleSnapshot};
 use common_weakness::surrogate::{from_module, Normalized, Surrogate};
 

@@ -41,7 +41,7 @@ pub use freeze::freeze_generated_batch_norm;
 pub use parity::{logits_and_gradient, relative_error, relative_l2_error, Parity};
 pub use reference::Reference;
 
-use burn::tensor::backend::Backend;
+use burn::tensor::Device;
 use common_weakness::surrogate::Surrogate;
 
 /// `model` as a surrogate on `device`: the generated network with the weights the build wrote,

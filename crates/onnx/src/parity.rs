@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use burn::tensor::{activation::log_softmax, backend::AutodiffBackend, Int, Tensor, TensorData};
+use burn::tensor::{Device, activation::log_softmax, Int, Tensor, TensorData};
 use common_weakness::surrogate::{check_batch_independence, Surrogate};
 
 use crate::{load, load_encoder, Architecture, Reference, Result};

@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use common_weakness::ensemble::{Combination, Ensemble};
 use common_weakness::eval::mean_interval;

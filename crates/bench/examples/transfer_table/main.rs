@@ -49,8 +49,7 @@ mod table;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use common_weakness::attack::{registry, registry_at, AttackConfig, AttackSpec, RapConfig};
 use common_weakness::backend::{BackendKind, BackendTask};
 use common_weakness::eval::{predictions, success_rate, SuccessRate};

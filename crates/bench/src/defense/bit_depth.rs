@@ -1,6 +1,6 @@
 //! Bit-depth reduction (Xu et al., "Feature Squeezing", NDSS 2018).
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::Preprocessing;
 use common_weakness::Error as AttackError;

@@ -1,7 +1,7 @@
 //! JPEG compression (Guo et al., "Countering Adversarial Images using Input
 //! Transformations", ICLR 2018; Dziugaite et al. 2016).
 
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use image::codecs::jpeg::JpegEncoder;
 use image::{ExtendedColorType, ImageDecoder};
 

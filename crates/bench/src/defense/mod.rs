@@ -33,7 +33,7 @@ pub use jpeg::Jpeg;
 pub use randomized_smoothing::RandomizedSmoothing;
 pub use resize_pad::ResizePad;
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use crate::error::Result;
 use common_weakness::attack::check_images;

@@ -1,7 +1,7 @@
 //! Randomized smoothing (Cohen et al., "Certified Adversarial Robustness via Randomized
 //! Smoothing", ICML 2019), as a prediction rule.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::{check_batch, Target};
 use crate::error::Result;

@@ -1,7 +1,7 @@
 //! Random resizing and padding (Xie et al., "Mitigating Adversarial Effects Through
 //! Randomization", ICLR 2018).
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::Preprocessing;
 use crate::error::Result;

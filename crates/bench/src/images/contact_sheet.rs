@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use image::RgbImage;
 

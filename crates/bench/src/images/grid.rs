@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use image::imageops::FilterType;
 use image::RgbImage;

@@ -10,8 +10,7 @@ mod grid;
 
 use std::path::Path;
 
-use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use image::imageops::FilterType;
 use image::{ImageBuffer, Rgb, RgbImage};
 

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use burn::backend::remote::RemoteDevice;
 use burn::backend::{Autodiff, Flex, RemoteBackend};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use common_weakness::attack::{Attack, Cwa, CwaConfig};
 use common_weakness::ensemble::{Combination, Ensemble};

@@ -6,7 +6,6 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
 use burn::tensor::activation::relu;
-use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use common_weakness::attack::{bim, di_mi_fgsm, fgsm, mi_fgsm, pgd, ssa, ti_mi_fgsm, vmi_fgsm, CwaConfig};
 use common_weakness::eval::predictions;

@@ -5,9 +5,8 @@
 
 use burn::module::Module;
 use burn::tensor::activation::{log_softmax, relu, softmax};
-use burn::tensor::backend::Backend;
 use burn::tensor::module::max_pool2d;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use common_weakness::surrogate::SurrogateOps;
 use common_weakness_models::zoo::Conv;
 

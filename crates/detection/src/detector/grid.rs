@@ -4,8 +4,7 @@
 
 use burn::module::Module;
 use burn::tensor::activation::{leaky_relu, log_softmax, sigmoid, softmax};
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use common_weakness::surrogate::SurrogateOps;
 use common_weakness_models::zoo::Conv;
 

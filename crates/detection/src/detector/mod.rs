@@ -28,9 +28,8 @@ pub use per_pixel::PerPixelNet;
 use std::path::{Path, PathBuf};
 
 use burn::module::{Module, Param};
-use burn::tensor::backend::Backend;
 use burn::tensor::module::avg_pool2d;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use burn_store::{ModuleSnapshot, SafetensorsStore};
 use common_weakness::surrogate::{from_module, Surrogate, SurrogateOps};
 use common_weakness_models::zoo::Conv;

@@ -6,8 +6,7 @@
 
 use burn::module::Module;
 use burn::tensor::activation::{gelu, sigmoid};
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use common_weakness::surrogate::SurrogateOps;
 use common_weakness_models::zoo::Conv;
 

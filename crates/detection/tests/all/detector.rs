@@ -2,9 +2,7 @@
 //! committed weights.
 
 use burn::backend::{Autodiff, Flex};
-use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
-use burn::tensor::backend::Backend;
 use common_weakness_detection::dataset::SceneSet;
 use common_weakness_detection::detector::{
     detect, AnchorNet, DetectorNet, Family, GridNet, HeatmapNet, PerPixelNet, INPUT_SIZE,

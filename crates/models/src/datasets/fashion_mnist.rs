@@ -2,8 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::idx::{read_idx, IdxArray};
 use crate::error::{Error, Result};

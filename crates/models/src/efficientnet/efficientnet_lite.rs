@@ -11,8 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::{Module, Param};
-use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
 use super::folded_conv::{same_padding, ConvWeights, FoldedConv};

@@ -1,9 +1,8 @@
 //! A convolution with its batch norm folded in, TensorFlow "same" padding, and optional ReLU6.
 
 use burn::module::{Module, Param};
-use burn::tensor::backend::Backend;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use common_weakness::surrogate::{frozen_conv2d, hardtanh, SurrogateOps};
 

@@ -13,10 +13,9 @@
 
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
-use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 
 use common_weakness::surrogate::SurrogateOps;
 

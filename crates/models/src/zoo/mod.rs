@@ -33,8 +33,7 @@ pub use separable::SeparableCnn;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use burn_store::{ModuleSnapshot, SafetensorsStore};
 
 use crate::error::{Error, Result};

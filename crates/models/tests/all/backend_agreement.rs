@@ -1,7 +1,6 @@
 //! Backend agreement of the zoo: its convolutions run im2col on ndarray and `conv2d`
 //! elsewhere (flex, ndarray by default; tch, wgpu with their features), with the same logits.
 
-use burn::tensor::backend::AutodiffBackend;
 use common_weakness::backend::{BackendKind, BackendTask};
 use common_weakness::surrogate::SurrogateOps;
 use common_weakness_models::datasets::FashionMnist;

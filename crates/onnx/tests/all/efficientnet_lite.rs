@@ -2,7 +2,6 @@
 //! ImageNet weights and the foolbox photos.
 
 use burn::backend::{Autodiff, NdArray};
-use burn::tensor::backend::AutodiffBackend;
 use common_weakness::attack::{mi_fgsm, Attack};
 use common_weakness::ensemble::Ensemble;
 use common_weakness::eval::predictions;

@@ -3,7 +3,7 @@
 use burn::backend::Flex;
 use burn::module::{Module, RunningState};
 use burn::nn::{BatchNorm, BatchNormConfig};
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use burn_store::{BurnpackStore, ModuleSnapshot};
 use common_weakness::surrogate::{check_batch_independence, from_fn, FrozenBatchNorm, FrozenBatchNormConfig};
 
