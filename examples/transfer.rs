@@ -137,7 +137,7 @@ fn accuracy(model: &dyn Surrogate<Train>, x: Tensor<Train, 4>, labels: &[usize])
 fn main() -> Result<()> {
     let device = Default::default();
     // Burn draws initial weights from its backend's global RNG: seed it so the run repeats.
-    <Train as Backend>::seed(&device, 1);
+    device.seed(1);
     let started = Instant::now();
     let (train_x, train_y) = dataset::<Train>(1, 1200, &device);
     let (test_x, test_y) = dataset::<Train>(2, 100, &device);

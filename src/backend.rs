@@ -119,6 +119,36 @@ impl BackendKind {
     }
 }
 
+impl BackendKind {
+    /// The kind a device belongs to (its autodiff wrapper ignored); `None` for a backend this
+    /// crate does not name (a remote device, a user's own).
+    pub fn of(device: &Device) -> Option<BackendKind> {
+        use burn::backend::DispatchDevice;
+        #[allow(unreachable_patterns)]
+        match device.clone().inner().as_dispatch() {
+            #[cfg(feature = "flex")]
+            DispatchDevice::Flex(_) => Some(BackendKind::Flex),
+            #[cfg(feature = "ndarray")]
+            DispatchDevice::NdArray(_) => Some(BackendKind::Ndarray),
+            #[cfg(feature = "tch")]
+            DispatchDevice::LibTorch(burn::backend::libtorch::LibTorchDevice::Cpu) => Some(BackendKind::Tch),
+            #[cfg(feature = "tch")]
+            DispatchDevice::LibTorch(burn::backend::libtorch::LibTorchDevice::Cuda(_)) => Some(BackendKind::TchCuda),
+            #[cfg(any(feature = "wgpu", feature = "cuda"))]
+            DispatchDevice::Cube(cube) => match format!("{cube:?}").contains("Cuda") {
+                true => Some(BackendKind::Cuda),
+                false => Some(BackendKind::Wgpu),
+            },
+            _ => None,
+        }
+    }
+
+    /// The backend's name for run records: the kind's name, or the device as Burn prints it.
+    pub fn name_of(device: &Device) -> String {
+        BackendKind::of(device).map_or_else(|| format!("{:?}", device.clone().inner()), |kind| kind.name().to_string())
+    }
+}
+
 impl Default for BackendKind {
     /// The fastest CPU backend of this build: flex, else ndarray, else LibTorch, else the
     /// first GPU backend enabled (flex is the crate's default feature; see

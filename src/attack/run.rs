@@ -93,7 +93,7 @@ pub(crate) fn drive<A: Iterate>(
         attack: plan.name.to_string(),
         config: plan.config,
         seed: plan.seed,
-        backend: B::name(&x_nat.device()),
+        backend: crate::backend::BackendKind::name_of(&x_nat.device()),
         models: names.clone(),
         images: batch,
         image_indices: image_indices.to_vec(),

@@ -278,7 +278,7 @@ impl Universal {
             attack: plan.name.to_string(),
             config: serde_json::json!({ "universal": self, "attack": plan.config }),
             seed: plan.seed,
-            backend: B::name(&first.images.device()),
+            backend: crate::backend::BackendKind::name_of(&first.images.device()),
             models: ensemble.names().into_iter().map(String::from).collect(),
             images: batches.iter().map(Batch::len).sum(),
             image_indices: Vec::new(),

@@ -37,7 +37,7 @@ fn records_describe_every_iteration() {
     assert_eq!(outcome.records.len(), 10);
     assert_eq!(outcome.info.models, vec!["mlp0", "mlp1", "mlp2"]);
     assert_eq!(outcome.info.attack, "MI-CWA");
-    assert_eq!(outcome.info.backend, <B as burn::tensor::backend::Backend>::name(&Default::default()));
+    assert_eq!(outcome.info.backend, common_weakness::backend::BackendKind::name_of(&super::common::device()));
     for (i, record) in outcome.records.iter().enumerate() {
         assert_eq!(record.iteration, i + 1);
         assert_eq!(record.loss_per_model.len(), 3);

@@ -75,7 +75,7 @@ fn main() -> Result<()> {
         options.iterations,
         batches.len(),
         options.batch,
-        <B as burn::tensor::backend::Backend>::name(&device),
+        common_weakness::backend::BackendKind::name_of(&device),
     );
     let mut first: Option<(f64, Vec<f32>)> = None;
     for &threads in &options.threads {

@@ -131,7 +131,7 @@ where
     let Data { train, test } = data;
     // Model `i` of `ZooModel::ALL` is seeded with `i + 1` (weights and batch order).
     let seed = ZooModel::ALL.iter().position(|&m| m == model).expect("a zoo model") as u64 + 1;
-    <B as Backend>::seed(device, seed);
+    device.seed(seed);
     let mut net = N::init(device);
     let parameters = net.num_params();
     let mut optimizer = AdamConfig::new().init::<N>();

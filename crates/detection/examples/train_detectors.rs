@@ -85,7 +85,7 @@ fn train<N: DetectorNet<Train> + AutodiffModule<Train>>(
     test: &SceneSet,
 ) -> Result<(), Error> {
     let device = Default::default();
-    <Train as Backend>::seed(&device, seed);
+    device.seed(seed);
     let mut net = N::init(&device);
     let mut optimizer =
         AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(10.0))).init::<Train, N>();

@@ -21,7 +21,7 @@ fn scenes(seed: u64, count: usize) -> SceneSet {
 /// batch lower by a fifth.
 fn check_family<N: DetectorNet + AutodiffModule>(candidates: usize, channels: usize) {
     let device = Default::default();
-    <B as Backend>::seed(&device, 7);
+    device.seed(7);
     let set = scenes(11, 4);
     let (images, truth) = set.batch::(&[0, 1, 2, 3], &device);
     let mut net = N::init(&device);

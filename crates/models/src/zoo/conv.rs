@@ -7,7 +7,7 @@
 //! the same function with a backward pass made of matrix products and slices: 2.6–12× faster
 //! forward + backward for the zoo's dense layers on ndarray, but 1.6–4.8× slower than
 //! burn-flex's own `conv2d` (`cargo bench --bench im2col_conv`, `docs/performance.md`). So the
-//! backend decides ([`SurrogateOps::IM2COL_CONV`]), and depthwise layers always use `conv2d`
+//! device's backend decides (im2col on burn-ndarray only), and depthwise layers always use `conv2d`
 //! (there is no matrix product to win). The parameters are laid out as in Burn's `Conv2d`
 //! (`weight [out, in / groups, k, k]`, `bias [out]`).
 
@@ -17,7 +17,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Device, Tensor};
 
-use common_weakness::surrogate::SurrogateOps;
+use common_weakness::backend::BackendKind;
 
 /// A k×k convolution with zero padding `k / 2`, a stride, and either one group or one group
 /// per channel (depthwise).
@@ -56,9 +56,9 @@ impl Conv {
     }
 
     /// `[N, in, H, W]` → `[N, out, ⌈H / stride⌉, ⌈W / stride⌉]`, by the backend's faster
-    /// route ([`SurrogateOps::IM2COL_CONV`]).
+    /// route (im2col on burn-ndarray, `conv2d` elsewhere).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        if B::IM2COL_CONV {
+        if BackendKind::of(&x.device()) == Some(BackendKind::Ndarray) {
             self.forward_im2col(x)
         } else {
             self.forward_conv2d(x)
