@@ -64,7 +64,7 @@ fn models(n: usize) -> Vec<Box<dyn Surrogate>> {
 
 fn bench(c: &mut Criterion) {
     let device = Default::default();
-    let images = AttackRng::new(1).uniform::([BATCH, 3, 32, 32], 0.0, 1.0, &device);
+    let images = AttackRng::new(1).uniform([BATCH, 3, 32, 32], 0.0, 1.0, &device);
     let labels: Vec<usize> = (0..BATCH).map(|i| i % CLASSES).collect();
     let targets =
         Tensor::<1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i64).collect(), [BATCH]), &device);

@@ -17,7 +17,7 @@ type B = Autodiff<NdArray>;
 
 fn pasting(c: &mut Criterion) {
     let device = Default::default();
-    let images = AttackRng::new(1).uniform::([8, 3, 256, 256], 0.0, 1.0, &device);
+    let images = AttackRng::new(1).uniform([8, 3, 256, 256], 0.0, 1.0, &device);
     let region = |left: f64, top: f64, side: f64| Region { left, top, right: left + side, bottom: top + side };
     let boxes: Vec<Vec<Region>> = (0..8)
         .map(|i| {

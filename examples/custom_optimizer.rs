@@ -53,7 +53,7 @@ impl Optimizer for SignedRms {
     }
 }
 
-type B = Autodiff<DefaultBackend>;
+type B = Autodiff;
 
 fn linear(name: &'static str, weights: [[f32; 2]; 4]) -> Box<dyn common_weakness::surrogate::Surrogate> {
     Box::new(from_fn(name, move |x: Tensor<4>| {

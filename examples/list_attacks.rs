@@ -18,7 +18,7 @@ fn main() -> Result<(), serde_json::Error> {
             "step_size": 0.00627, "inner_step_size": 50.0, "reverse_step_size": 0.00209,
             "momentum": 1.0, "flavor": "Paper", "random_start": false, "seed": 7}"#,
     )?;
-    let attack = spec.build::<Autodiff<DefaultBackend>>();
+    let attack = spec.build::<Autodiff>();
     println!("built from JSON: {}", attack.name());
     Ok(())
 }

@@ -27,7 +27,7 @@ use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{from_module, Surrogate};
 
-type Train = Autodiff<DefaultBackend>;
+type Train = Autodiff;
 
 const CLASSES: usize = 4;
 const SIZE: usize = 16;
@@ -125,11 +125,11 @@ fn train<M: AutodiffModule + Classify>(
     model
 }
 
-fn boxed<M: Classify<Train> + Module<Train> + Sync + 'static>(name: &str, model: M) -> Box<dyn Surrogate<Train>> {
-    Box::new(from_module(name.to_string(), model, |m: &M, x: Tensor<Train, 4>| m.forward(x)))
+fn boxed<M: Classify + Module + Sync + 'static>(name: &str, model: M) -> Box<dyn Surrogate> {
+    Box::new(from_module(name.to_string(), model, |m: &M, x: Tensor<4>| m.forward(x)))
 }
 
-fn accuracy(model: &dyn Surrogate<Train>, x: Tensor<Train, 4>, labels: &[usize]) -> Result<f64> {
+fn accuracy(model: &dyn Surrogate, x: Tensor<4>, labels: &[usize]) -> Result<f64> {
     let predicted = predictions(model.forward(x).detach())?;
     Ok(predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64)
 }
@@ -139,11 +139,11 @@ fn main() -> Result<()> {
     // Burn draws initial weights from its backend's global RNG: seed it so the run repeats.
     device.seed(1);
     let started = Instant::now();
-    let (train_x, train_y) = dataset::<Train>(1, 1200, &device);
-    let (test_x, test_y) = dataset::<Train>(2, 100, &device);
+    let (train_x, train_y) = dataset(1, 1200, &device);
+    let (test_x, test_y) = dataset(2, 100, &device);
 
     eprintln!("training four CNNs on {} synthetic stripe images...", train_y.len());
-    let zoo: Vec<Box<dyn Surrogate<Train>>> = vec![
+    let zoo: Vec<Box<dyn Surrogate>> = vec![
         boxed("cnn-3x3", train(Cnn::new(8, 3, 1, &device), &train_x, &train_y)),
         boxed("cnn-7x7", train(Cnn::new(8, 7, 1, &device), &train_x, &train_y)),
         boxed("cnn-5x5-strided", train(Cnn::new(12, 5, 2, &device), &train_x, &train_y)),
@@ -175,7 +175,7 @@ fn main() -> Result<()> {
     println!("\nuntargeted, L∞ budget 16/255, 10 iterations, {} test images", test_y.len());
     println!("{:<20} {:>22} {:>26} {:>10}", "attack", "surrogate accuracy", "target accuracy (transfer)", "time");
     for (name, spec) in &attacks {
-        let attack = spec.build::<Train>();
+        let attack = spec.build();
         let t = Instant::now();
         let outcome = attack.run(&ensemble, test_x.clone(), &objective)?;
         let seconds = t.elapsed().as_secs_f64();

@@ -126,9 +126,9 @@ impl ThreatModel {
     ) -> Tensor<4> {
         let budget = self.budget as f32;
         match self.norm {
-            Norm::Linf => rng.uniform::(shape, -budget, budget, device),
+            Norm::Linf => rng.uniform(shape, -budget, budget, device),
             Norm::L2 => {
-                let direction = norm::Normalization::L2.apply(rng.normal::(shape, device));
+                let direction = norm::Normalization::L2.apply(rng.normal(shape, device));
                 let dim = (shape[1] * shape[2] * shape[3]) as f32;
                 let radii: Vec<f32> = (0..shape[0]).map(|image| budget * rng.unit_for(image).powf(1.0 / dim)).collect();
                 let radii = crate::host::tensor::<1>(radii, [shape[0]], device);

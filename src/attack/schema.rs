@@ -35,7 +35,7 @@ use crate::optim::AnyOptimizer;
 ///     .with_gradient(GradientEstimator::default().with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 1.0 }));
 /// let first = composed.run(&ensemble, images.clone(), &objective)?;
 /// // The record alone rebuilds the attack.
-/// let again = AttackConfig::from_record(&first.info.config)?.build::();
+/// let again = AttackConfig::from_record(&first.info.config)?.build();
 /// let second = again.run(&ensemble, images, &objective)?;
 /// assert_eq!(first.adversarial.into_data(), second.adversarial.into_data());
 /// # Ok::<(), common_weakness::Error>(())

@@ -186,7 +186,7 @@ impl GradientEstimator {
         let device = x.device();
         let box_noise = |rng: &mut AttackRng, range: f64| {
             let half = (range * budget) as f32;
-            x.clone() + rng.uniform::(shape, -half, half, &device)
+            x.clone() + rng.uniform(shape, -half, half, &device)
         };
         let mut evaluation = match self.sampling {
             None

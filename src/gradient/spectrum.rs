@@ -41,7 +41,7 @@ pub fn spectrum_sample(x: &Tensor<4>, rho: f32, sigma: f32, rng: &mut AttackRng)
     }
     let shape = x.dims();
     let device = x.device();
-    let noisy = x.clone() + rng.normal::(shape, &device).mul_scalar(sigma);
-    let mask = rng.uniform::(shape, 1.0 - rho, 1.0 + rho, &device);
+    let noisy = x.clone() + rng.normal(shape, &device).mul_scalar(sigma);
+    let mask = rng.uniform(shape, 1.0 - rho, 1.0 + rho, &device);
     idct2(dct2(noisy) * mask)
 }

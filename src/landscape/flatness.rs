@@ -24,7 +24,7 @@ impl Landscape<'_> {
         let ball = ThreatModel::linf(radius);
         let radius = radius as f32;
         let mut rng = AttackRng::new(seed);
-        let noise = rng.uniform::(start.dims(), -radius, radius, &start.device());
+        let noise = rng.uniform(start.dims(), -radius, radius, &start.device());
         let mut point = (start.clone() + noise).clamp(0.0, 1.0);
         let mut best = vec![0.0f32; base.len()];
         for step in 0..=steps {
@@ -61,7 +61,7 @@ impl Landscape<'_> {
         self.check_point(x)?;
         let x = x.clone().inner();
         let h = finite_difference as f32;
-        let mut v = Normalization::L2.apply(AttackRng::new(seed).normal::(x.dims(), &x.device()));
+        let mut v = Normalization::L2.apply(AttackRng::new(seed).normal(x.dims(), &x.device()));
         let mut eigenvalues = vec![0.0; x.dims()[0]];
         for _ in 0..iterations {
             let plus = self.evaluate(scope, &(x.clone() + v.clone().mul_scalar(h)))?.gradient;

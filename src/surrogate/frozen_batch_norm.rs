@@ -31,7 +31,7 @@ use burn::tensor::{Device, Tensor};
 ///
 /// type B = Autodiff<NdArray>;
 /// let device = Default::default();
-/// let bn = BatchNormConfig::new(3).init::(&device); // running mean 0, var 1
+/// let bn = BatchNormConfig::new(3).init(&device); // running mean 0, var 1
 /// let frozen = FrozenBatchNorm::from(&bn);
 /// let x = Tensor::<4>::ones([2, 3, 4, 4], &device);
 /// let y = frozen.forward(x.clone());

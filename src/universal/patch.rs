@@ -281,7 +281,7 @@ impl Patch {
             (
                 crate::host::tensor::<4>(contrast, [count, 1, 1, 1], &device),
                 crate::host::tensor::<4>(brightness, [count, 1, 1, 1], &device),
-                rng.uniform::([count, channels, self.height, self.width], -noise, noise, &device),
+                rng.uniform([count, channels, self.height, self.width], -noise, noise, &device),
             )
         });
         Pastes { grid, coverage, jitter, windows, image, layers }

@@ -317,7 +317,7 @@ impl Universal {
                 let mut rng = AttackRng::new(plan.seed);
                 let device = batches[0].images.device();
                 let v =
-                    self.variable.init::(shape, &plan.threat, plan.random_start, &mut rng, &device);
+                    self.variable.init(shape, &plan.threat, plan.random_start, &mut rng, &device);
                 Progress {
                     epochs_done: 0,
                     v,
@@ -349,7 +349,7 @@ impl Universal {
                     project: Box::new(move |v| variable.project(v, &threat)),
                     images: batch.images.dims(),
                     scale: threat.budget,
-                    penalty: variable.penalty::(batch.len()),
+                    penalty: variable.penalty(batch.len()),
                     step_scale,
                 };
                 let rng = std::mem::replace(&mut progress.rng, AttackRng::new(0));
@@ -446,7 +446,7 @@ impl Checkpoint {
             variable: progress.v.save(),
             attack_state: progress.attack_state.as_ref().map(Snapshot::save),
             rng: progress.rng.save(),
-            schedule: progress.alrs.as_ref().map(|a| a.to_record::()),
+            schedule: progress.alrs.as_ref().map(|a| a.to_record()),
             records: progress.records.clone(),
             epoch_losses: progress.epoch_losses.clone(),
             step_scales: progress.step_scales.clone(),
@@ -460,7 +460,7 @@ impl Checkpoint {
         device: &Device,
     ) -> Result<Progress<S>> {
         let alrs = match (schedule.start()?, self.schedule) {
-            (Some(alrs), Some(record)) => Some(alrs.load_record::(record)),
+            (Some(alrs), Some(record)) => Some(alrs.load_record(record)),
             (None, None) => None,
             _ => return Err(Error::InvalidCheckpoint("the schedule's state does not match its settings".into())),
         };

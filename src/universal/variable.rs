@@ -112,7 +112,7 @@ impl UniversalVariable {
         images: usize,
     ) -> Option<Box<dyn Fn(Tensor<4>) -> Tensor<4> + '_>> {
         match self {
-            Self::Patch(patch) if patch.tv_weight > 0.0 => Some(Box::new(move |v| patch.tv_gradient::(&v, images))),
+            Self::Patch(patch) if patch.tv_weight > 0.0 => Some(Box::new(move |v| patch.tv_gradient(&v, images))),
             _ => None,
         }
     }

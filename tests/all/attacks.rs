@@ -7,7 +7,7 @@ use common_weakness::observe::{Control, IterationRecord, StopReason};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::from_fn;
 
-use super::common::{images, mlp, mlp_ensemble, values, B};
+use super::common::{images, mlp, mlp_ensemble, values};
 
 fn labels() -> Vec<usize> {
     vec![0, 1, 2]

@@ -17,19 +17,19 @@ use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{check_batch_independence, from_fn, frozen_conv2d, hardtanh, Surrogate, SurrogateOps};
 
-fn seeded<Bk: AutodiffBackend, const D: usize>(seed: u64, shape: [usize; D], device: &Bk::Device) -> Tensor<Bk, D> {
+fn seeded<const D: usize>(seed: u64, shape: [usize; D], device: &Device) -> Tensor<D> {
     let mut rng = AttackRng::new(seed);
     let values: Vec<f32> = (0..shape.iter().product()).map(|_| (rng.unit() - 0.5) * 2.0).collect();
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
 /// A tiny MBConv-like CNN: uneven padding, stride-2 stem, depthwise 3×3, 1×1, ReLU6.
-fn tiny_cnn<Bk: AutodiffBackend + SurrogateOps>(seed: u64, device: &Bk::Device) -> Box<dyn Surrogate<Bk>> {
-    let stem = seeded::<Bk, 4>(seed, [6, 3, 3, 3], device).mul_scalar(0.5);
-    let depthwise = seeded::<Bk, 4>(seed + 1, [6, 1, 3, 3], device);
-    let bias = seeded::<Bk, 1>(seed + 2, [6], device);
-    let project = seeded::<Bk, 4>(seed + 3, [4, 6, 1, 1], device);
-    Box::new(from_fn(format!("cnn{seed}"), move |x: Tensor<Bk, 4>| {
+fn tiny_cnn(seed: u64, device: &Device) -> Box<dyn Surrogate> {
+    let stem = seeded::<4>(seed, [6, 3, 3, 3], device).mul_scalar(0.5);
+    let depthwise = seeded::<4>(seed + 1, [6, 1, 3, 3], device);
+    let bias = seeded::<1>(seed + 2, [6], device);
+    let project = seeded::<4>(seed + 3, [4, 6, 1, 1], device);
+    Box::new(from_fn(format!("cnn{seed}"), move |x: Tensor<4>| {
         let x = x.pad([(0, 1), (0, 1)], PadMode::Constant(0.0));
         let x = frozen_conv2d(x, stem.clone(), None, ConvOptions::new([2, 2], [0, 0], [1, 1], 1));
         let x = hardtanh(x, 0.0, 6.0);
@@ -40,10 +40,10 @@ fn tiny_cnn<Bk: AutodiffBackend + SurrogateOps>(seed: u64, device: &Bk::Device) 
     }))
 }
 
-fn mlp<Bk: AutodiffBackend>(seed: u64, device: &Bk::Device) -> Box<dyn Surrogate<Bk>> {
-    let w1 = seeded::<Bk, 2>(seed, [3 * 8 * 8, 6], device).mul_scalar(0.3);
-    let w2 = seeded::<Bk, 2>(seed + 1, [6, 4], device);
-    Box::new(from_fn(format!("mlp{seed}"), move |x: Tensor<Bk, 4>| {
+fn mlp(seed: u64, device: &Device) -> Box<dyn Surrogate> {
+    let w1 = seeded::<2>(seed, [3 * 8 * 8, 6], device).mul_scalar(0.3);
+    let w2 = seeded::<2>(seed + 1, [6, 4], device);
+    Box::new(from_fn(format!("mlp{seed}"), move |x: Tensor<4>| {
         x.flatten::<2>(1, 3).matmul(w1.clone()).tanh().matmul(w2.clone()).mul_scalar(3.0)
     }))
 }
@@ -54,12 +54,12 @@ struct Agreement;
 impl BackendTask for Agreement {
     type Output = (Vec<f32>, Vec<f64>, Vec<f32>);
 
-    fn run<Bk: AutodiffBackend + SurrogateOps>(self, device: Bk::Device) -> Self::Output {
-        let members = || vec![tiny_cnn::<Bk>(10, &device), tiny_cnn::<Bk>(20, &device), mlp::<Bk>(30, &device)];
+    fn run(self, device: Device) -> Self::Output {
+        let members = || vec![tiny_cnn(10, &device), tiny_cnn(20, &device), mlp(30, &device)];
         let images = {
             let mut rng = AttackRng::new(5);
             let pixels: Vec<f32> = (0..2 * 3 * 8 * 8).map(|_| rng.unit()).collect();
-            Tensor::<Bk, 4>::from_data(TensorData::new(pixels, [2, 3, 8, 8]), &device)
+            Tensor::<4>::from_data(TensorData::new(pixels, [2, 3, 8, 8]), &device)
         };
         let gaps = members()
             .iter()
@@ -72,7 +72,7 @@ impl BackendTask for Agreement {
         let estimator = GradientEstimator::default()
             .with_sampling(Sampling::Spectrum { samples: 2, rho: 0.5, sigma: 0.05 })
             .with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 1.0 });
-        let attacks: Vec<Box<dyn Attack<Bk>>> = vec![
+        let attacks: Vec<Box<dyn Attack>> = vec![
             Box::new(Cwa::mi_cwa(config.clone()).with_model_gradient(estimator)),
             Box::new(Cwa::mi_cwa(config)),
             Box::new(mi_fgsm(ThreatModel::l2(0.5), 3, 1.0)),
@@ -113,13 +113,13 @@ fn ndarray_surrogates_are_batch_independent() {
 
 /// Adversarial pixels of MI-CWA under the logit mean (one joint backward pass, then model by
 /// model) and the loss mean, with model `i` on `devices[i]` and the images on `home`.
-fn split_over_devices<Bk: AutodiffBackend + SurrogateOps>(home: &Bk::Device, devices: [Bk::Device; 3]) -> Vec<f32> {
+fn split_over_devices(home: &Device, devices: [Device; 3]) -> Vec<f32> {
     let ensemble = |mode: GradientMode| {
         let members =
-            vec![tiny_cnn::<Bk>(10, &devices[0]), tiny_cnn::<Bk>(20, &devices[1]), mlp::<Bk>(30, &devices[2])];
+            vec![tiny_cnn(10, &devices[0]), tiny_cnn(20, &devices[1]), mlp(30, &devices[2])];
         Ensemble::new(members).unwrap().with_devices(devices.to_vec()).unwrap().with_gradient_mode(mode)
     };
-    let images = seeded::<Bk, 4>(5, [2, 3, 8, 8], home).mul_scalar(0.5).add_scalar(0.5);
+    let images = seeded::<4>(5, [2, 3, 8, 8], home).mul_scalar(0.5).add_scalar(0.5);
     let objective = Objective::untargeted(vec![0, 3]);
     let config = CwaConfig::paper(0.5).with_threat(ThreatModel::l2(0.5)).with_iterations(3).with_seed(11);
     let mut pixels = Vec::new();

@@ -6,7 +6,7 @@ use common_weakness::attack::CwaConfig;
 use common_weakness::prelude::*;
 use common_weakness::surrogate::{check_batch_independence, from_fn, FrozenBatchNorm};
 
-use super::common::{device, images, mlp_ensemble, values, B};
+use super::common::{device, images, mlp_ensemble, values};
 
 fn attack_each_alone(attack: &dyn Attack, ensemble: &Ensemble, x: Tensor<4>, labels: &[usize]) -> Vec<f32> {
     let mut out = Vec::new();
@@ -60,7 +60,7 @@ fn bn_model(bn: BatchNorm) -> impl Surrogate {
 }
 
 fn trained_batch_norm() -> BatchNorm {
-    let mut bn = BatchNormConfig::new(3).init::(&device());
+    let mut bn = BatchNormConfig::new(3).init(&device());
     bn.running_mean = burn::module::RunningState::new(Tensor::from_floats([0.2, 0.5, -0.1], &device()));
     bn.running_var = burn::module::RunningState::new(Tensor::from_floats([0.5, 2.0, 1.5], &device()));
     bn

@@ -1,21 +1,17 @@
 //! Shared test fixtures: the test backend and analytic surrogates.
 
-use burn::backend::{Autodiff, Flex};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use common_weakness::ensemble::Ensemble;
 use common_weakness::objective::LossInput;
 use common_weakness::objective::Objective;
 use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{from_fn, Surrogate};
 
-/// The backend every CPU test runs on: burn-flex, the default backend. Its kernels are compiled,
-/// optimised, inside burn-flex, so the tests run fast without optimising the test code itself
-/// (the build budget in docs/architecture.md); burn-ndarray's generic kernels would not.
-pub type TestBackend = Autodiff<Flex>;
-pub type B = TestBackend;
-
-pub fn device() -> burn::tensor::Device {
-    Default::default()
+/// The device every CPU test runs on: burn-flex, the default backend, with autodiff. Its
+/// kernels are compiled, optimised, inside burn-flex, so the tests run fast without optimising
+/// the test code itself (the build budget in docs/architecture.md).
+pub fn device() -> Device {
+    Device::flex().autodiff()
 }
 
 pub fn tensor4(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
@@ -28,11 +24,11 @@ pub fn values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
 
 /// Images with pixels uniform in [low, high).
 pub fn images(seed: u64, shape: [usize; 4], low: f32, high: f32) -> Tensor<4> {
-    AttackRng::new(seed).uniform::(shape, low, high, &device())
+    AttackRng::new(seed).uniform(shape, low, high, &device())
 }
 
 fn gaussian(rng: &mut AttackRng, rows: usize, cols: usize, scale: f32) -> Tensor<2> {
-    let t = rng.normal::([1, 1, rows, cols], &device()).reshape([rows, cols]);
+    let t = rng.normal([1, 1, rows, cols], &device()).reshape([rows, cols]);
     t.mul_scalar(scale)
 }
 

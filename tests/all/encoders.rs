@@ -8,7 +8,7 @@ use common_weakness::objective::LossInput;
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 
-use super::common::{device, images, mlp, values, B};
+use super::common::{device, images, mlp, values};
 
 /// A linear encoder `f(x) = W·vec(x)` with `W` `[width, pixels]` given row by row, as a closure
 /// over the flattened images.

@@ -6,7 +6,7 @@ use common_weakness::optim::{Adam, Momentum, Sgd};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::{from_fn, Normalized};
 
-use super::common::{device, images, mlp, mlp_ensemble, tensor4, B};
+use super::common::{device, images, mlp, mlp_ensemble, tensor4};
 
 fn attack() -> Cwa<Sgd, Momentum, Momentum> {
     Cwa::mi_cwa(CwaConfig::paper(0.1))
@@ -53,13 +53,13 @@ fn wrong_rank_or_channel_count() {
 fn raw_data_of_the_wrong_rank_or_range() {
     use burn::tensor::TensorData;
     use common_weakness::attack::images_from_data;
-    let rank3 = images_from_data::(TensorData::new(vec![0.5f32; 8], [2, 2, 2]), &device());
+    let rank3 = images_from_data(TensorData::new(vec![0.5f32; 8], [2, 2, 2]), &device());
     assert!(matches!(rank3, Err(Error::Shape { ref actual, .. }) if actual == &vec![2, 2, 2]));
-    let empty = images_from_data::(TensorData::new(Vec::<f32>::new(), [0, 1, 2, 2]), &device());
+    let empty = images_from_data(TensorData::new(Vec::<f32>::new(), [0, 1, 2, 2]), &device());
     assert!(matches!(empty, Err(Error::EmptyBatch { .. })));
-    let bright = images_from_data::(TensorData::new(vec![2.0f32; 4], [1, 1, 2, 2]), &device());
+    let bright = images_from_data(TensorData::new(vec![2.0f32; 4], [1, 1, 2, 2]), &device());
     assert!(matches!(bright, Err(Error::InvalidPixels { count: 4, .. })));
-    let bytes_as_floats = images_from_data::(TensorData::new(vec![0.25f64; 4], [1, 1, 2, 2]), &device());
+    let bytes_as_floats = images_from_data(TensorData::new(vec![0.25f64; 4], [1, 1, 2, 2]), &device());
     assert_eq!(bytes_as_floats.unwrap().dims(), [1, 1, 2, 2]);
 }
 

@@ -7,7 +7,7 @@ use common_weakness::optim::Momentum;
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 
-use super::common::{device, images, mlp_ensemble, values, B};
+use super::common::{device, images, mlp_ensemble, values};
 
 fn max_difference(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
@@ -18,7 +18,7 @@ fn dct_is_orthonormal_and_exactly_invertible() {
     let x = images(1, [2, 3, 5, 7], -1.0, 1.0);
     let round_trip = idct2(dct2(x.clone()));
     assert!(max_difference(&values(round_trip), &values(x)) < 1e-5);
-    let d = dct_matrix::(6, &device());
+    let d = dct_matrix(6, &device());
     let identity = values(d.clone().matmul(d.transpose()));
     for (i, v) in identity.iter().enumerate() {
         let expected = if i / 6 == i % 6 { 1.0 } else { 0.0 };
@@ -261,7 +261,7 @@ fn every_gradient_estimator_composes_with_every_attack() {
         ]
     };
     let run =
-        |config: &AttackConfig| values(config.build::().run(&ensemble, x.clone(), &objective).unwrap().adversarial);
+        |config: &AttackConfig| values(config.build().run(&ensemble, x.clone(), &objective).unwrap().adversarial);
     let plain: Vec<Vec<f32>> = attacks(GradientEstimator::default()).iter().map(run).collect();
     for (name, estimator) in estimators {
         for (attack, plain) in attacks(estimator).iter().zip(&plain) {

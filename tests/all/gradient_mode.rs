@@ -4,7 +4,7 @@
 use common_weakness::attack::{di_mi_fgsm, mi_fgsm, Attack, Cwa, CwaConfig};
 use common_weakness::prelude::*;
 
-use super::common::{images, mlp_ensemble, values, B};
+use super::common::{images, mlp_ensemble, values};
 
 fn run(attack: &dyn Attack, mode: GradientMode) -> (Vec<f32>, Vec<f64>) {
     let ensemble = mlp_ensemble(3, 3 * 8 * 8, 4).with_weights(vec![1.0, 2.5, 0.5]).unwrap().with_gradient_mode(mode);

@@ -11,7 +11,7 @@ use common_weakness::prelude::*;
 use common_weakness::surrogate::{from_fn, Surrogate};
 use common_weakness::Stage;
 
-use super::common::{images, mlp_ensemble, tensor4, B};
+use super::common::{images, mlp_ensemble, tensor4};
 
 /// Logits `[Σ√x, −Σ√x]`: finite at a black pixel, with an infinite input gradient there.
 fn square_root_model(name: &str) -> Box<dyn Surrogate> {
@@ -152,7 +152,7 @@ fn a_nan_setting_reads_back_from_json_and_is_then_refused_by_name() {
     let json = serde_json::to_string(&spec).unwrap();
     assert!(json.contains(r#""budget":"NaN""#) && json.contains(r#""momentum":"inf""#), "{json}");
     let back: AttackSpec = serde_json::from_str(&json).unwrap();
-    let e = back.build::().run(
+    let e = back.build().run(
         &mlp_ensemble(1, 4, 3),
         images(1, [1, 1, 2, 2], 0.0, 1.0),
         &Objective::untargeted(vec![0]),

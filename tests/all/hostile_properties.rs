@@ -21,7 +21,7 @@ use common_weakness::surrogate::{from_fn, Surrogate};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use super::common::{mlp, tensor4, values, B};
+use super::common::{mlp, tensor4, values};
 
 /// Settings a careful user would pick.
 const NORMAL: [f64; 5] = [0.01, 0.03, 0.1, 0.5, 2.0];
@@ -347,7 +347,7 @@ fn check(case: &Case) -> std::result::Result<Outcome, String> {
         let ensemble = ensemble(case, &mut faults)?;
         let objective = objective(case, &mut faults);
         let x = images(case, &mut faults);
-        let attack = composed(&spec, case).build::();
+        let attack = composed(&spec, case).build();
         let outcome = attack.run_observed(&ensemble, x.clone(), &objective, &mut StopAfterThree)?;
         Ok((spec, x, outcome))
     }));

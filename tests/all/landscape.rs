@@ -7,7 +7,7 @@ use common_weakness::objective::LossInput;
 use common_weakness::objective::Objective;
 use common_weakness::surrogate::{from_fn, Surrogate};
 
-use crate::common::{tensor4, values, B};
+use crate::common::{tensor4, values};
 
 const SHAPE: [usize; 4] = [2, 1, 3, 3];
 const PIXELS: usize = 9;

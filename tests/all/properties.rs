@@ -8,7 +8,7 @@ use common_weakness::optim::Nesterov;
 use common_weakness::prelude::*;
 use proptest::prelude::*;
 
-use super::common::{images, mlp_ensemble, values, B};
+use super::common::{images, mlp_ensemble, values};
 
 fn threat_strategy() -> impl Strategy<Value = ThreatModel> {
     prop_oneof![(0.001f64..0.5).prop_map(ThreatModel::linf), (0.01f64..3.0).prop_map(ThreatModel::l2),]

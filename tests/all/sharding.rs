@@ -15,7 +15,7 @@ use common_weakness::surrogate::from_fn;
 use common_weakness::threat::ThreatModel;
 use common_weakness::Error;
 
-use super::common::{device, images, mlp, values, B};
+use super::common::{device, images, mlp, values};
 
 const IMAGES: usize = 6;
 const SHAPE: [usize; 4] = [IMAGES, 1, 12, 12];
@@ -23,8 +23,8 @@ const SHAPE: [usize; 4] = [IMAGES, 1, 12, 12];
 /// Two MLPs and a small convolutional model over 12 × 12 images, 4 classes.
 fn ensemble() -> Ensemble {
     let mut rng = AttackRng::new(40);
-    let kernels = rng.normal::([3, 1, 3, 3], &device()).mul_scalar(0.5);
-    let head = rng.normal::([1, 1, 3 * 10 * 10, 4], &device()).reshape([3 * 10 * 10, 4]).mul_scalar(0.05);
+    let kernels = rng.normal([3, 1, 3, 3], &device()).mul_scalar(0.5);
+    let head = rng.normal([1, 1, 3 * 10 * 10, 4], &device()).reshape([3 * 10 * 10, 4]).mul_scalar(0.05);
     let conv = from_fn("conv", move |x: Tensor<4>| {
         conv2d(x, kernels.clone(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
             .tanh()
@@ -74,7 +74,7 @@ fn assert_shard_invariant(name: &str, attack: &dyn Attack) {
 #[test]
 fn every_registry_attack_gives_each_image_the_same_example_in_any_shard_or_order() {
     for entry in registry_at(ThreatModel::linf(0.1)) {
-        assert_shard_invariant(entry.name, entry.defaults.build::().as_ref());
+        assert_shard_invariant(entry.name, entry.defaults.build().as_ref());
     }
 }
 

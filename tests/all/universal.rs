@@ -12,7 +12,7 @@ use common_weakness::universal::{
     total_variation, Batch, Checkpoints, Eot, Patch, Placement, Region, Schedule, Universal, UniversalVariable,
 };
 
-use crate::common::{device, images, mlp_ensemble, values, B};
+use crate::common::{device, images, mlp_ensemble, values};
 
 type InnerB = burn::backend::Flex;
 

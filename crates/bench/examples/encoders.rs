@@ -46,7 +46,7 @@ use common_weakness_bench::splits::LiteSplits;
 use common_weakness_bench::Result;
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
 
-type B = Autodiff<DefaultBackend>;
+type B = Autodiff;
 
 /// Label-free attacks on EfficientNet-Lite encoders, judged by an unseen model.
 #[derive(clap::Parser, Debug)]
@@ -260,11 +260,11 @@ impl Row {
 /// A model as the judge sees it (no autodiff), with its clean views computed once.
 struct Judge {
     name: String,
-    model: EfficientNetLite<DefaultBackend>,
-    clean_embedding: Tensor<DefaultBackend, 2>,
+    model: EfficientNetLite,
+    clean_embedding: Tensor<2>,
     clean_top1: Vec<usize>,
     /// Its embeddings of the matching targets (photo i's target in row i).
-    target_embedding: Tensor<DefaultBackend, 2>,
+    target_embedding: Tensor<2>,
     /// Its top-1 classes of the matching targets.
     target_top1: Vec<usize>,
 }
@@ -272,9 +272,9 @@ struct Judge {
 impl Judge {
     fn new(
         name: &str,
-        model: EfficientNetLite<DefaultBackend>,
-        clean: Tensor<DefaultBackend, 4>,
-        targets: Tensor<DefaultBackend, 4>,
+        model: EfficientNetLite,
+        clean: Tensor<4>,
+        targets: Tensor<4>,
     ) -> Result<Self> {
         let clean_embedding = model.features(clean);
         let target_embedding = model.features(targets);
@@ -289,7 +289,7 @@ impl Judge {
     }
 
     /// This model's verdict on `adversarial`.
-    fn verdict(&self, adversarial: Tensor<DefaultBackend, 4>, loss: Loss) -> Result<Verdict> {
+    fn verdict(&self, adversarial: Tensor<4>, loss: Loss) -> Result<Verdict> {
         let n = adversarial.dims()[0];
         let embedding = self.model.features(adversarial);
         let top5 = top_k_predictions(self.model.classify(embedding.clone()), 5)?;

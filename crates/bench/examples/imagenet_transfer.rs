@@ -153,7 +153,7 @@ impl BackendTask for ImagenetTransfer {
     type Output = Result<()>;
 
     fn run(self, device: Device) -> Result<()> {
-        run::(self.options, device)
+        run(self.options, device)
     }
 }
 
@@ -209,7 +209,7 @@ fn run(options: Options, device: Device) -> Result<()> {
             "attack", "white-box S1", "white-box S2", "transfer", "transfer after PNG", "s/iter"
         );
         for (name, spec) in &attacks {
-            let attack = spec.build::();
+            let attack = spec.build();
             let started = Instant::now();
             let outcome = attack.run_indexed(&ensemble, clean.clone(), &objective, &indices, &mut Silent)?;
             let seconds_per_iteration = started.elapsed().as_secs_f64() / outcome.records.len().max(1) as f64;

@@ -29,7 +29,7 @@ use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::ZooModel;
 
-type B = Autodiff<DefaultBackend>;
+type B = Autodiff;
 
 const SURROGATES: [ZooModel; 4] = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer];
 
@@ -62,7 +62,7 @@ fn main() -> Result<()> {
         .step_by(options.batch.into())
         .map(|start| {
             let indices: Vec<usize> = (start..(start + usize::from(options.batch)).min(total)).collect();
-            let (images, labels) = data.batch::(&indices, &device)?;
+            let (images, labels) = data.batch(&indices, &device)?;
             Ok(IndexedBatch { images, labels, indices })
         })
         .collect::<Result<_>>()?;
@@ -117,16 +117,16 @@ fn loopback_bytes() -> Result<u64> {
 /// MI-CWA on the images `indices`, on `home`, with surrogate `i` loaded on `devices[i]` (all
 /// on `home` without `devices`): the median seconds per iteration, the loopback bytes of the
 /// run, and the adversarial pixels.
-fn timed_attack<Bk: AutodiffBackend + SurrogateOps>(
+fn timed_attack(
     data: &FashionMnist,
     indices: &[usize],
     iterations: usize,
-    home: &Bk::Device,
-    devices: Option<Vec<Bk::Device>>,
+    home: &Device,
+    devices: Option<Vec<Device>>,
 ) -> Result<(f64, u64, Vec<f32>)> {
-    let (images, labels) = data.batch::<Bk>(indices, home)?;
+    let (images, labels) = data.batch(indices, home)?;
     let placed = devices.clone().unwrap_or_else(|| vec![home.clone(); SURROGATES.len()]);
-    let surrogates: Vec<Box<dyn Surrogate<Bk>>> =
+    let surrogates: Vec<Box<dyn Surrogate>> =
         SURROGATES.iter().zip(&placed).map(|(m, d)| m.load(d)).collect::<common_weakness_models::Result<_>>()?;
     let mut ensemble = Ensemble::new(surrogates)?;
     if let Some(devices) = devices {
@@ -158,7 +158,7 @@ fn remote(data: &FashionMnist, indices: &[usize], iterations: usize) -> Result<(
         }
     }
     let [a, b] = ports.map(|port| RemoteDevice::new(&format!("ws://127.0.0.1:{port}")));
-    let (local, _, local_pixels) = timed_attack::(data, indices, iterations, &Default::default(), None)?;
+    let (local, _, local_pixels) = timed_attack(data, indices, iterations, &Default::default(), None)?;
     println!("remote backend, one batch of {}: {local:.3} s per iteration locally", indices.len());
     let split = vec![a.clone(), b.clone(), a.clone(), b];
     for (what, devices) in

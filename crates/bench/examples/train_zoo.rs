@@ -117,7 +117,7 @@ fn accuracy<N: ZooNet>(net: &N, data: &FashionMnist, device: &Device) -> Result<
     let mut correct = 0;
     for start in (0..data.len()).step_by(1000) {
         let indices: Vec<usize> = (start..(start + 1000).min(data.len())).collect();
-        let (x, labels) = data.batch::(&indices, device)?;
+        let (x, labels) = data.batch(&indices, device)?;
         let predicted = predictions(frozen.forward(x))?;
         correct += predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
     }
@@ -149,7 +149,7 @@ where
         order.truncate(images);
         let (mut total, mut batches) = (0.0, 0);
         for (step, indices) in order.chunks(BATCH).enumerate() {
-            let (mut x, labels) = train.batch::(indices, device)?;
+            let (mut x, labels) = train.batch(indices, device)?;
             if adversarial {
                 let current =
                     Ensemble::new(vec![Box::new(from_module("current", net.clone(), |n: &N, x| n.forward(x)))])?;
@@ -206,7 +206,7 @@ where
 {
     let frozen = net.clone().no_grad();
     let surrogate = Ensemble::new(vec![Box::new(from_module("trained", frozen, |n: &N, x| n.forward(x)))])?;
-    let (images, labels) = FashionMnist::test_slice()?.head::(1000, device);
+    let (images, labels) = FashionMnist::test_slice()?.head(1000, device);
     let clean = predictions(surrogate.members()[0].forward(images.clone()))?;
     let (steps, step_size) = EVALUATION_PGD;
     let attack = pgd(ThreatModel::linf(ADVERSARIAL_BUDGET), steps, step_size, 0);

@@ -41,7 +41,7 @@ use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::ZooModel;
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
 
-type B = Autodiff<DefaultBackend>;
+type B = Autodiff;
 /// Each training batch's objective.
 type BatchObjective = dyn Fn(&Batch) -> Objective;
 
@@ -205,8 +205,8 @@ fn zoo(options: &Options) -> Result<()> {
     let device = Default::default();
     let epochs = options.epochs.unwrap_or(5);
     let budget = options.budget as f64 / 255.0;
-    let (training, training_labels) = FashionMnist::train()?.head::(1000, &device);
-    let (test, test_labels) = FashionMnist::test_slice()?.head::(1000, &device);
+    let (training, training_labels) = FashionMnist::train()?.head(1000, &device);
+    let (test, test_labels) = FashionMnist::test_slice()?.head(1000, &device);
     let batches: Vec<Batch> = (0..20)
         .map(|i| {
             let rows = i * 50..(i + 1) * 50;
@@ -214,10 +214,10 @@ fn zoo(options: &Options) -> Result<()> {
         })
         .collect();
     let surrogates =
-        ZOO_SURROGATES.iter().map(|m| m.load::(&device)).collect::<common_weakness_models::Result<_>>()?;
+        ZOO_SURROGATES.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
     let ensemble = Ensemble::new(surrogates)?;
     let held_out: Vec<_> =
-        ZOO_HELD_OUT.iter().map(|m| m.load::(&device)).collect::<common_weakness_models::Result<_>>()?;
+        ZOO_HELD_OUT.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
     let mut models: Vec<(String, &dyn Surrogate)> =
         ensemble.members().iter().map(|m| (m.name().to_string(), m.as_ref())).collect();
     models.extend(held_out.iter().map(|m| (m.name().to_string(), m.as_ref())));
@@ -242,7 +242,7 @@ fn zoo(options: &Options) -> Result<()> {
         seconds: 0.0,
         rates: evaluation.rates(&universal.variable, Tensor::zeros([1, 1, 28, 28], &device))?.0,
     }];
-    let noise = AttackRng::new(SEED).uniform::([1, 1, 28, 28], -1.0, 1.0, &device).sign().mul_scalar(budget);
+    let noise = AttackRng::new(SEED).uniform([1, 1, 28, 28], -1.0, 1.0, &device).sign().mul_scalar(budget);
     let (rates, attacked) = evaluation.rates(&universal.variable, noise.clone())?;
     pictures("random sign", &noise, &evaluation.images.images, &attacked, &options.out, (0.5 / budget) as f32)?;
     rows.push(Row { name: "random ±ε".into(), seconds: 0.0, rates });
@@ -338,7 +338,7 @@ fn patch(options: &Options) -> Result<()> {
     let mut rows = vec![];
     let (rates, _) = evaluation.rates(&universal.variable, grey)?;
     rows.push(Row { name: "grey patch".into(), seconds: 0.0, rates });
-    let random = AttackRng::new(SEED).uniform::([1, 3, options.size, options.size], 0.0, 1.0, &device);
+    let random = AttackRng::new(SEED).uniform([1, 3, options.size, options.size], 0.0, 1.0, &device);
     let (rates, attacked) = evaluation.rates(&universal.variable, random.clone())?;
     pictures("random patch", &random, &evaluation.images.images, &attacked, &options.out, 1.0)?;
     rows.push(Row { name: "random patch".into(), seconds: 0.0, rates });

@@ -41,7 +41,7 @@ use common_weakness_models::datasets::FashionMnist;
 use plotters::prelude::*;
 use serde::Serialize;
 
-type B = Autodiff<DefaultBackend>;
+type B = Autodiff;
 type Error = Box<dyn std::error::Error>;
 
 /// Seed of the test scenes (as in `train_detectors`).
@@ -182,13 +182,13 @@ fn main() -> Result<(), Error> {
         return Err("--surrogates takes two different detectors".into());
     }
     let detectors: Vec<Box<dyn Detector>> =
-        Family::ALL.iter().map(|f| f.load::(&device)).collect::<Result<_, _>>()?;
+        Family::ALL.iter().map(|f| f.load(&device)).collect::<Result<_, _>>()?;
     let config = SceneConfig::default();
     let train_items = Items::fashion_mnist(&FashionMnist::train()?)?;
     let test_items = Items::fashion_mnist(&FashionMnist::test_slice()?)?;
     let patch_set = SceneSet::generate(&config, &train_items, PATCH_SEED, 0, options.patch_scenes)?;
     let test_set = SceneSet::generate(&config, &test_items, TEST_SEED, 0, options.test_scenes)?;
-    let training = patch_set.batches::(options.batch, &device)?;
+    let training = patch_set.batches(options.batch, &device)?;
     let patch = Patch::new(
         options.patch_size,
         options.patch_size,
@@ -198,7 +198,7 @@ fn main() -> Result<(), Error> {
     .with_tv_weight(TV_WEIGHT);
     let variable = UniversalVariable::Patch(patch);
     let evaluation = Evaluation {
-        batches: test_set.batches::(25, &device)?,
+        batches: test_set.batches(25, &device)?,
         truth: test_set.ground_truth(),
         detectors,
         variable,
@@ -219,7 +219,7 @@ fn main() -> Result<(), Error> {
     let mut patches: Vec<(String, Tensor<4>)> = Vec::new();
     let controls = [
         ("grey patch", Tensor::full([1, 3, side, side], 0.5, &device)),
-        ("random-noise patch", AttackRng::new(SEED).uniform::([1, 3, side, side], 0.0, 1.0, &device)),
+        ("random-noise patch", AttackRng::new(SEED).uniform([1, 3, side, side], 0.0, 1.0, &device)),
     ];
     for (name, p) in controls {
         rows.push(Row { name: name.into(), seconds: 0.0, map: evaluation.map(Some(&p))?, epoch_losses: vec![] });

@@ -29,7 +29,7 @@ use common_weakness_detection::scene::{Items, SceneConfig};
 use common_weakness_detection::GroundTruth;
 use common_weakness_models::datasets::FashionMnist;
 
-type Train = Autodiff<DefaultBackend>;
+type Train = Autodiff;
 type Error = Box<dyn std::error::Error>;
 
 /// Seed of the training scenes.
@@ -77,7 +77,7 @@ fn parse_families(value: &str) -> Result<Families, String> {
     Ok(Families(value.split(',').map(parse).collect::<Result<_, _>>()?))
 }
 
-fn train<N: DetectorNet<Train> + AutodiffModule<Train>>(
+fn train<N: DetectorNet + AutodiffModule>(
     family: Family,
     seed: u64,
     options: &Options,
@@ -88,7 +88,7 @@ fn train<N: DetectorNet<Train> + AutodiffModule<Train>>(
     device.seed(seed);
     let mut net = N::init(&device);
     let mut optimizer =
-        AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(10.0))).init::<Train, N>();
+        AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(10.0))).init::<N>();
     let mut rng = AttackRng::new(seed);
     let started = Instant::now();
     println!("{family}: {} parameters", net.num_params());
@@ -141,8 +141,8 @@ fn occluded_batch(
     set: &SceneSet,
     indices: &[usize],
     rng: &mut AttackRng,
-    device: &burn::tensor::Device<Train>,
-) -> (Tensor<Train, 4>, Vec<Vec<GroundTruth>>) {
+    device: &burn::tensor::Device,
+) -> (Tensor<4>, Vec<Vec<GroundTruth>>) {
     let occlude = rng.unit() < 0.5;
     let (relative_scale, grey, level) = (0.1 + 0.2 * rng.unit(), rng.unit() < 0.5, rng.unit());
     let size = INPUT_SIZE;
@@ -187,10 +187,10 @@ fn main() -> Result<(), Error> {
     for &family in &options.families.0 {
         let seed = Family::ALL.iter().position(|&f| f == family).expect("a family") as u64 + 1;
         match family {
-            Family::Grid => train::<GridNet<Train>>(family, seed, &options, &train_set, &test_set)?,
-            Family::Anchors => train::<AnchorNet<Train>>(family, seed, &options, &train_set, &test_set)?,
-            Family::Heatmap => train::<HeatmapNet<Train>>(family, seed, &options, &train_set, &test_set)?,
-            Family::PerPixel => train::<PerPixelNet<Train>>(family, seed, &options, &train_set, &test_set)?,
+            Family::Grid => train::<GridNet>(family, seed, &options, &train_set, &test_set)?,
+            Family::Anchors => train::<AnchorNet>(family, seed, &options, &train_set, &test_set)?,
+            Family::Heatmap => train::<HeatmapNet>(family, seed, &options, &train_set, &test_set)?,
+            Family::PerPixel => train::<PerPixelNet>(family, seed, &options, &train_set, &test_set)?,
         }
     }
     Ok(())

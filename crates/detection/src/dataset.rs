@@ -96,7 +96,7 @@ impl SceneSet {
         Ok(indices
             .chunks(batch_size)
             .map(|chunk| {
-                let (images, truth) = self.batch::(chunk, device);
+                let (images, truth) = self.batch(chunk, device);
                 let boxes = truth.iter().map(|objects| objects.iter().map(|o| o.bbox.region()).collect()).collect();
                 Batch::with_boxes(images, boxes)
             })
@@ -112,7 +112,7 @@ impl SceneSet {
     ) -> Result<f64> {
         let mut detections = Vec::with_capacity(self.len());
         for indices in (0..self.len()).collect::<Vec<_>>().chunks(25) {
-            detections.extend(detect(self.batch::(indices, device).0)?);
+            detections.extend(detect(self.batch(indices, device).0)?);
         }
         mean_average_precision(&self.ground_truth(), &detections, 0.5)
     }

@@ -35,7 +35,7 @@ impl BackendTask for Layers {
     type Output = ();
 
     fn run(self, device: Device) {
-        layers::(&device)
+        layers(&device)
     }
 }
 

@@ -60,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for model in models {
         let weights = if model.has_real_weights() { "ImageNet" } else { "random, seed 0" };
-        match Parity::measure::(model, &Default::default()) {
+        match Parity::measure(model, &Default::default()) {
             Ok(p) => {
                 let own = own_seconds(model).map(|s| format!(" ({s:.2})")).unwrap_or_default();
                 println!(

@@ -50,7 +50,7 @@ impl Parity {
     pub fn measure(model: Architecture, device: &Device) -> Result<Self> {
         let reference = Reference::load(model)?;
         let started = Instant::now();
-        let surrogate = load::(model, device)?;
+        let surrogate = load(model, device)?;
         let load_seconds = started.elapsed().as_secs_f64();
 
         // Timed on the second pass: the first also allocates the backend's buffers.
@@ -59,8 +59,8 @@ impl Parity {
         let (logits, gradient) = logits_and_gradient(surrogate.as_ref(), &reference, device);
         let gradient_seconds = started.elapsed().as_secs_f64();
         let classes = logits.len() / reference.labels.len().max(1);
-        let encoder = load_encoder::(model, device)?;
-        let features = encoder.forward(reference.images::(device)).into_data().convert::<f32>();
+        let encoder = load_encoder(model, device)?;
+        let features = encoder.forward(reference.images(device)).into_data().convert::<f32>();
         let features = features.to_vec::<f32>().expect("f32 features");
         let top1 = |values: &[f32]| -> Vec<usize> {
             values
@@ -68,7 +68,7 @@ impl Parity {
                 .map(|row| (0..classes).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0))
                 .collect()
         };
-        let batch = check_batch_independence(surrogate.as_ref(), reference.images::(device), f32::MAX)?;
+        let batch = check_batch_independence(surrogate.as_ref(), reference.images(device), f32::MAX)?;
         Ok(Self {
             model,
             logits: relative_error(&logits, &reference.logits),
@@ -93,7 +93,7 @@ pub fn logits_and_gradient(
     reference: &Reference,
     device: &Device,
 ) -> (Vec<f32>, Vec<f32>) {
-    let images = reference.images::(device).require_grad();
+    let images = reference.images(device).require_grad();
     let logits = surrogate.forward(images.clone());
     let n = logits.dims()[0];
     let labels = reference.labels.iter().map(|&l| l as i64).collect::<Vec<_>>();

@@ -188,7 +188,7 @@ impl BackendTask for TransferTable {
     type Output = Result<()>;
 
     fn run(self, device: Device) -> Result<()> {
-        run::(self.options, device)
+        run(self.options, device)
     }
 }
 
@@ -201,7 +201,7 @@ fn run(options: Options, device: Device) -> Result<()> {
         std::process::exit(2);
     }
     let started = Instant::now();
-    let (images, labels) = FashionMnist::test_slice()?.head::(image_count, &device);
+    let (images, labels) = FashionMnist::test_slice()?.head(image_count, &device);
     let images = images.narrow(0, indices[0], indices.len());
     let labels = labels[indices[0]..indices[0] + indices.len()].to_vec();
     let (surrogate_models, held_out) = options.ensemble.members();
@@ -210,9 +210,9 @@ fn run(options: Options, device: Device) -> Result<()> {
     let mut rows: Vec<Row> = Vec::new();
     for &model in &held_out {
         let kind = if model.is_adversarially_trained() { RowKind::Robust } else { RowKind::Normal };
-        rows.push((Box::new(model.load::(&device)?), kind));
+        rows.push((Box::new(model.load(&device)?), kind));
     }
-    let wide = || ZooModel::WideCnn.load::(&device);
+    let wide = || ZooModel::WideCnn.load(&device);
     rows.push((Box::new(Defended::new(wide()?, BitDepth::new(3)?, DEFENCE_SEED)), RowKind::Defended));
     rows.push((Box::new(Defended::new(wide()?, ResizePad::new(), DEFENCE_SEED)), RowKind::Defended));
     rows.push((Box::new(Defended::new(wide()?, Jpeg::new(75)?, DEFENCE_SEED)), RowKind::Defended));
@@ -255,7 +255,7 @@ fn run(options: Options, device: Device) -> Result<()> {
             let seeds = if config.uses_randomness() { options.seeds } else { 1 };
             for seed in 0..seeds {
                 let timer = Instant::now();
-                let attack = config.clone().with_seed(seed).build::();
+                let attack = config.clone().with_seed(seed).build();
                 let adversarial = Tensor::cat(attack_batches(attack.as_ref(), &ensemble, &batches, threads)?, 0);
                 let seconds = timer.elapsed().as_secs_f64();
                 let cell = |row: String, kind, (success, outcomes)| Cell {

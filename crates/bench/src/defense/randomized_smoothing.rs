@@ -48,7 +48,7 @@ impl<S: Surrogate> Target for RandomizedSmoothing<S> {
         let mut rng = AttackRng::per_image(self.seed, image_indices);
         let mut votes: Vec<Vec<usize>> = vec![Vec::new(); shape[0]];
         for _ in 0..self.samples {
-            let noise = rng.normal::(shape, &images.device()).mul_scalar(self.sigma);
+            let noise = rng.normal(shape, &images.device()).mul_scalar(self.sigma);
             for (image, class) in predictions(self.model.forward(images.clone() + noise))?.into_iter().enumerate() {
                 votes[image].push(class);
             }

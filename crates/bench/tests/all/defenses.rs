@@ -7,7 +7,7 @@ use common_weakness::Error as AttackError;
 use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, Preprocessing, RandomizedSmoothing, ResizePad, Target};
 use common_weakness_bench::Error;
 
-use crate::common::{images, tensor4, values, B};
+use crate::common::{images, tensor4, values};
 
 /// Class 1 when the image is brighter than 0.5 on average, else 0.
 fn brightness() -> impl Surrogate + Clone {

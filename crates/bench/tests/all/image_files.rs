@@ -5,7 +5,7 @@ use common_weakness::Error as AttackError;
 use common_weakness_bench::images;
 use common_weakness_bench::Error;
 
-use crate::common::{device, images as random_images, values, B};
+use crate::common::{device, images as random_images, values};
 
 fn scratch(name: &str) -> std::path::PathBuf {
     let folder = std::env::temp_dir().join(format!("common-weakness-{name}-{}", std::process::id()));
@@ -104,7 +104,7 @@ fn a_comparison_grid_has_one_tile_per_column_and_row_and_refuses_mismatched_colu
         Err(Error::Attack(AttackError::Shape { .. }))
     ));
     assert!(matches!(
-        images::comparison_grid::(&[], 3, 16, folder.join("empty.jpg")),
+        images::comparison_grid(&[], 3, 16, folder.join("empty.jpg")),
         Err(Error::Attack(AttackError::Shape { .. }))
     ));
     std::fs::remove_dir_all(&folder).unwrap();

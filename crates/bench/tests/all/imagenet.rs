@@ -10,7 +10,7 @@ use common_weakness_bench::images;
 use common_weakness_models::{EfficientNetLite, LiteVariant};
 use common_weakness_models::{ImagenetAssets, LabelledPhoto};
 
-use crate::common::{device, values, B};
+use crate::common::{device, values};
 
 /// The assets, or a panic whose message says how to fetch them.
 fn require_assets() -> ImagenetAssets {

@@ -62,30 +62,30 @@ impl Drop for Servers {
     }
 }
 
-fn seeded<Bk: AutodiffBackend, const D: usize>(seed: u64, shape: [usize; D], device: &Bk::Device) -> Tensor<Bk, D> {
+fn seeded<const D: usize>(seed: u64, shape: [usize; D], device: &Device) -> Tensor<D> {
     let mut rng = AttackRng::new(seed);
     let values: Vec<f32> = (0..shape.iter().product()).map(|_| rng.unit() - 0.5).collect();
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
 /// A tanh MLP over 3 × 8 × 8 images, 4 classes, its weights on `device`.
-fn mlp<Bk: AutodiffBackend>(seed: u64, device: &Bk::Device) -> Box<dyn Surrogate<Bk>> {
-    let w1 = seeded::<Bk, 2>(seed, [3 * 8 * 8, 6], device).mul_scalar(0.6);
-    let w2 = seeded::<Bk, 2>(seed + 1, [6, 4], device).mul_scalar(2.0);
-    Box::new(from_fn(format!("mlp{seed}"), move |x: Tensor<Bk, 4>| {
+fn mlp(seed: u64, device: &Device) -> Box<dyn Surrogate> {
+    let w1 = seeded::<2>(seed, [3 * 8 * 8, 6], device).mul_scalar(0.6);
+    let w2 = seeded::<2>(seed + 1, [6, 4], device).mul_scalar(2.0);
+    Box::new(from_fn(format!("mlp{seed}"), move |x: Tensor<4>| {
         x.flatten::<2>(1, 3).matmul(w1.clone()).tanh().matmul(w2.clone()).mul_scalar(3.0)
     }))
 }
 
 /// MI-CWA (L2, 3 iterations) under the logit mean and the loss mean, with model `i` on
 /// `devices[i]` and the images on `home`: the adversarial pixels.
-fn attack<Bk: AutodiffBackend>(home: &Bk::Device, devices: [Bk::Device; 3]) -> Vec<f32> {
-    let images = seeded::<Bk, 4>(5, [2, 3, 8, 8], home).add_scalar(0.5);
+fn attack(home: &Device, devices: [Device; 3]) -> Vec<f32> {
+    let images = seeded::<4>(5, [2, 3, 8, 8], home).add_scalar(0.5);
     let objective = Objective::untargeted(vec![0, 3]);
     let config = CwaConfig::paper(0.5).with_threat(ThreatModel::l2(0.5)).with_iterations(3).with_seed(11);
     let mut pixels = Vec::new();
     for combination in [Combination::LogitMean, Combination::LossMean] {
-        let members = vec![mlp::<Bk>(10, &devices[0]), mlp::<Bk>(20, &devices[1]), mlp::<Bk>(30, &devices[2])];
+        let members = vec![mlp(10, &devices[0]), mlp(20, &devices[1]), mlp(30, &devices[2])];
         let ensemble = Ensemble::new(members).unwrap().with_devices(devices.to_vec()).unwrap();
         let attack = Cwa::mi_cwa(config.clone()).with_combination(combination);
         let outcome = attack.run(&ensemble, images.clone(), &objective).unwrap();

@@ -106,10 +106,10 @@ impl DetectorNet for AnchorNet {
         }
         let matched = positive.iter().sum::<f32>().max(1.0);
         let log_probability = log_softmax(raw.clone().narrow(2, 0, 1 + CLASSES), 2);
-        let cross_entropy = (log_probability * host::(target, [n, count, 1 + CLASSES], &device)).sum_dim(2).neg();
-        let classification = (cross_entropy * host::(weight, [n, count, 1], &device)).sum();
-        let error = raw.narrow(2, 1 + CLASSES, 4) - host::(offsets, [n, count, 4], &device);
-        let boxes = (smooth_l1(error) * host::(positive, [n, count, 1], &device)).sum();
+        let cross_entropy = (log_probability * host(target, [n, count, 1 + CLASSES], &device)).sum_dim(2).neg();
+        let classification = (cross_entropy * host(weight, [n, count, 1], &device)).sum();
+        let error = raw.narrow(2, 1 + CLASSES, 4) - host(offsets, [n, count, 4], &device);
+        let boxes = (smooth_l1(error) * host(positive, [n, count, 1], &device)).sum();
         (classification + boxes).div_scalar(matched)
     }
 

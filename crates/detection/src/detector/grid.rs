@@ -82,13 +82,13 @@ impl DetectorNet for GridNet {
             }
         }
         let weight: Vec<f32> = object.iter().map(|&o| o + NO_OBJECT * (1.0 - o)).collect();
-        let object = host::(object, [n, cells, 1], &device);
-        let weight = host::(weight, [n, cells, 1], &device);
+        let object = host(object, [n, cells, 1], &device);
+        let weight = host(weight, [n, cells, 1], &device);
         let objectness = (bce_with_logits(raw.clone().narrow(2, 0, 1), object.clone()) * weight).sum();
         let log_probability = log_softmax(raw.clone().narrow(2, 1, CLASSES), 2);
-        let classification = (log_probability * host::(class, [n, cells, CLASSES], &device)).sum().neg();
-        let offset_error = sigmoid(raw.clone().narrow(2, 1 + CLASSES, 2)) - host::(offset, [n, cells, 2], &device);
-        let size_error = raw.narrow(2, 3 + CLASSES, 2) - host::(size, [n, cells, 2], &device);
+        let classification = (log_probability * host(class, [n, cells, CLASSES], &device)).sum().neg();
+        let offset_error = sigmoid(raw.clone().narrow(2, 1 + CLASSES, 2)) - host(offset, [n, cells, 2], &device);
+        let size_error = raw.narrow(2, 3 + CLASSES, 2) - host(size, [n, cells, 2], &device);
         let boxes = ((offset_error.powi_scalar(2) + size_error.powi_scalar(2)) * object).sum().mul_scalar(COORDINATES);
         (objectness + classification + boxes).div_scalar(n as f32)
     }

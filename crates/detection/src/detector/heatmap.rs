@@ -106,8 +106,8 @@ impl DetectorNet for HeatmapNet {
         }
         let objects = centre.iter().sum::<f32>().max(1.0);
         let peak: Vec<f32> = heat.iter().map(|&h| if h >= 1.0 { 1.0 } else { 0.0 }).collect();
-        let heat = host::(heat, [n, positions, CLASSES], &device);
-        let peak = host::(peak, [n, positions, CLASSES], &device);
+        let heat = host(heat, [n, positions, CLASSES], &device);
+        let peak = host(peak, [n, positions, CLASSES], &device);
         let logits = raw.clone().narrow(2, 0, CLASSES);
         let p = sigmoid(logits.clone());
         // ln p = −softplus(−x), ln(1 − p) = −softplus(x).
@@ -118,8 +118,8 @@ impl DetectorNet for HeatmapNet {
             * peak.neg().add_scalar(1.0);
         let focal = (positive + negative).sum();
         let predicted = Tensor::cat(vec![sigmoid(raw.clone().narrow(2, CLASSES, 2)), raw.narrow(2, CLASSES + 2, 2)], 2);
-        let error = (predicted - host::(geometry, [n, positions, 4], &device)).abs();
-        let boxes = (error * host::(centre, [n, positions, 1], &device)).sum();
+        let error = (predicted - host(geometry, [n, positions, 4], &device)).abs();
+        let boxes = (error * host(centre, [n, positions, 1], &device)).sum();
         (focal + boxes).div_scalar(objects)
     }
 

@@ -106,17 +106,17 @@ impl DetectorNet for PerPixelNet {
             }
         }
         let positives = positive.iter().sum::<f32>().max(1.0);
-        let target = host::(class, [n, positions, CLASSES], &device);
+        let target = host(class, [n, positions, CLASSES], &device);
         let logits = raw.clone().narrow(2, 0, CLASSES);
         let p = sigmoid(logits.clone());
         let p_true = p.clone() * target.clone() + p.neg().add_scalar(1.0) * target.clone().neg().add_scalar(1.0);
         let alpha = target.clone().mul_scalar(2.0 * ALPHA - 1.0).add_scalar(1.0 - ALPHA);
         let focal = (alpha * p_true.neg().add_scalar(1.0).powi_scalar(GAMMA) * bce_with_logits(logits, target)).sum();
-        let positive = host::(positive, [n, positions, 1], &device);
+        let positive = host(positive, [n, positions, 1], &device);
         let predicted = raw.clone().narrow(2, CLASSES, 4).clamp(-6.0, 4.0).exp().mul_scalar(SCALE);
-        let iou = edge_iou(predicted, host::(edges, [n, positions, 4], &device));
+        let iou = edge_iou(predicted, host(edges, [n, positions, 4], &device));
         let boxes = (iou.clamp_min(1e-6).log().neg() * positive.clone()).sum();
-        let centre = bce_with_logits(raw.narrow(2, CLASSES + 4, 1), host::(centreness, [n, positions, 1], &device));
+        let centre = bce_with_logits(raw.narrow(2, CLASSES + 4, 1), host(centreness, [n, positions, 1], &device));
         (focal + boxes + (centre * positive).sum()).div_scalar(positives)
     }
 

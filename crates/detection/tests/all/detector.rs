@@ -23,7 +23,7 @@ fn check_family<N: DetectorNet + AutodiffModule>(candidates: usize, channels: us
     let device = Default::default();
     device.seed(7);
     let set = scenes(11, 4);
-    let (images, truth) = set.batch::(&[0, 1, 2, 3], &device);
+    let (images, truth) = set.batch(&[0, 1, 2, 3], &device);
     let mut net = N::init(&device);
     let raw = net.forward(images.clone());
     assert_eq!(raw.dims(), [4, candidates, channels]);

@@ -19,14 +19,14 @@ fn scenes() -> SceneSet {
 #[test]
 fn batches_carry_every_scene_with_its_boxes_in_order() {
     let set = scenes();
-    let batches = set.batches::(5, &Default::default()).unwrap();
+    let batches = set.batches(5, &Default::default()).unwrap();
     assert_eq!(batches.iter().map(|b| b.len()).collect::<Vec<_>>(), vec![5, 5, 2]);
     let boxes: Vec<_> = batches.iter().flat_map(|b| b.boxes.clone().unwrap()).collect();
     for (scene, regions) in set.scenes().iter().zip(&boxes) {
         let expected: Vec<_> = scene.objects.iter().map(|o| o.bbox.region()).collect();
         assert_eq!(regions, &expected);
     }
-    assert!(set.batches::(0, &Default::default()).is_err());
+    assert!(set.batches(0, &Default::default()).is_err());
 }
 
 #[test]
@@ -37,7 +37,7 @@ fn a_patch_on_boxes_covers_a_square_of_a_fifth_of_each_diagonal_at_each_centre()
     let variable = UniversalVariable::Patch(patch);
     // A patch of −1 everywhere: every pixel it covers fully reads −1, which no scene holds.
     let value = Tensor::<4>::full([1, 3, 8, 8], -1.0, &device);
-    for batch in set.batches::(4, &device).unwrap() {
+    for batch in set.batches(4, &device).unwrap() {
         let pasted = variable.apply_to(value.clone(), &batch, &mut AttackRng::new(0));
         let [n, _, h, w] = pasted.dims();
         let changed: Vec<f32> = (pasted - batch.images.clone()).abs().sum_dim(1).into_data().to_vec().unwrap();

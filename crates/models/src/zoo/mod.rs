@@ -10,8 +10,8 @@
 //!
 //! type B = Autodiff<NdArray>;
 //! let device = Default::default();
-//! let model = ZooModel::SmallCnn.load::(&device).unwrap(); // a boxed, frozen Surrogate
-//! let (images, labels) = FashionMnist::test_slice().unwrap().head::(100, &device);
+//! let model = ZooModel::SmallCnn.load(&device).unwrap(); // a boxed, frozen Surrogate
+//! let (images, labels) = FashionMnist::test_slice().unwrap().head(100, &device);
 //! let correct = predictions(model.forward(images)).unwrap().iter().zip(&labels).filter(|(p, l)| p == l).count();
 //! assert!(correct > 80);
 //! ```

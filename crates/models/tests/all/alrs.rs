@@ -31,10 +31,10 @@ fn custom_thresholds_and_the_burn_scheduler_interface() {
     alrs.end_epoch(0.99995).unwrap(); // δ = 5e-5 < 1e-4 and δ/L < 1e-4
     assert_eq!(alrs.step(), 0.05);
     assert_eq!(alrs.step(), 0.05, "step() only reports the rate; epochs change it");
-    let record = LrScheduler::to_record::(&alrs);
-    let restored = Alrs::new(0.3).unwrap().load_record::(record);
+    let record = LrScheduler::to_record(&alrs);
+    let restored = Alrs::new(0.3).unwrap().load_record(record);
     assert_eq!(restored.learning_rate(), 0.05);
-    let mut restored = Alrs::with_thresholds(0.05, 1e-4, 1e-4, 0.5).unwrap().load_record::(record);
+    let mut restored = Alrs::with_thresholds(0.05, 1e-4, 1e-4, 0.5).unwrap().load_record(record);
     restored.end_epoch(0.99995).unwrap(); // same loss as the last epoch: decays again
     assert_eq!(restored.learning_rate(), 0.025);
 }

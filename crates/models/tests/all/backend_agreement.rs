@@ -12,12 +12,12 @@ struct ZooLogits;
 impl BackendTask for ZooLogits {
     type Output = Vec<f32>;
 
-    fn run<Bk: AutodiffBackend + SurrogateOps>(self, device: Bk::Device) -> Self::Output {
-        let (images, _) = FashionMnist::test_slice().unwrap().head::<Bk>(16, &device);
+    fn run(self, device: Device) -> Self::Output {
+        let (images, _) = FashionMnist::test_slice().unwrap().head(16, &device);
         [ZooModel::SmallCnn, ZooModel::WideCnn, ZooModel::Separable, ZooModel::LargeKernel]
             .into_iter()
             .flat_map(|model| {
-                let logits = model.load::<Bk>(&device).unwrap().forward(images.clone());
+                let logits = model.load(&device).unwrap().forward(images.clone());
                 logits.into_data().convert::<f32>().to_vec::<f32>().unwrap()
             })
             .collect()

@@ -12,7 +12,7 @@ use common_weakness_bench::images;
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
 use common_weakness_onnx::{load, relative_error, relative_l2_error, Architecture};
 
-use crate::{require_assets, require_generated, B};
+use crate::{require_assets, require_generated};
 
 fn values<A: AutodiffBackend, const D: usize>(x: burn::tensor::Tensor<A, D>) -> Vec<f32> {
     x.into_data().convert::<f32>().to_vec::<f32>().unwrap()
@@ -50,13 +50,13 @@ fn perturbation<A: AutodiffBackend>(
 fn same_as_the_crates_own(variant: LiteVariant, imported: Architecture) {
     let assets = require_assets();
     require_generated(imported);
-    let (batch, _) = photos::(&assets, 20);
-    let onnx = || load::(imported, &Default::default()).unwrap();
-    let (own_logits, onnx_logits) = (own::(&assets, variant).forward(batch.clone()), onnx().forward(batch));
+    let (batch, _) = photos(&assets, 20);
+    let onnx = || load(imported, &Default::default()).unwrap();
+    let (own_logits, onnx_logits) = (own(&assets, variant).forward(batch.clone()), onnx().forward(batch));
     assert_eq!(predictions(onnx_logits.clone()).unwrap(), predictions(own_logits.clone()).unwrap());
     let logits_error = relative_error(&values(onnx_logits), &values(own_logits));
     let step =
-        relative_l2_error(&perturbation(&assets, onnx(), 1), &perturbation(&assets, own::(&assets, variant), 1));
+        relative_l2_error(&perturbation(&assets, onnx(), 1), &perturbation(&assets, own(&assets, variant), 1));
     eprintln!("{variant}: logits differ by {logits_error:.1e}, first attack steps by {step:.1e}");
     assert!(logits_error <= 1e-3, "{variant}: logits differ by {logits_error:.1e} (relative)");
     assert!(step <= 5e-3, "{variant}: first MI-FGSM steps differ by {step:.1e} (relative L2)");
@@ -90,9 +90,9 @@ fn ten_iterations_on_the_imported_lite0_stay_within_the_spread_between_backends(
     let assets = require_assets();
     require_generated(Architecture::EfficientNetLite0);
     let variant = LiteVariant::Lite0;
-    let on_flex = perturbation(&assets, own::(&assets, variant), 10);
+    let on_flex = perturbation(&assets, own(&assets, variant), 10);
     let on_ndarray = perturbation(&assets, own::<Autodiff<NdArray>>(&assets, variant), 10);
-    let imported = perturbation(&assets, load::(Architecture::EfficientNetLite0, &Default::default()).unwrap(), 10);
+    let imported = perturbation(&assets, load(Architecture::EfficientNetLite0, &Default::default()).unwrap(), 10);
     let (backends, onnx) = (relative_l2_error(&on_ndarray, &on_flex), relative_l2_error(&imported, &on_flex));
     eprintln!("ten iterations: flex vs ndarray {backends:.1e}; imported vs own on flex {onnx:.1e}");
     assert!(onnx <= backends.max(1e-3), "imported {onnx:.1e} vs the backends' spread {backends:.1e}");

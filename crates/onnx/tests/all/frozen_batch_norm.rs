@@ -7,7 +7,6 @@ use burn::tensor::{Device, Tensor, TensorData};
 use burn_store::{BurnpackStore, ModuleSnapshot};
 use common_weakness::surrogate::{check_batch_independence, from_fn, FrozenBatchNorm, FrozenBatchNormConfig};
 
-use crate::B;
 
 #[derive(Module, Debug)]
 struct WithBatchNorm {
@@ -43,13 +42,13 @@ fn batch_norm_weights_saved_by_burn_load_into_frozen_batch_norm_by_name() {
 
     // Inference-mode reference: burn's BatchNorm on a backend without autodiff.
     let expected = original.norm.forward(pixels::<Flex>(&device)).into_data().to_vec::<f32>().unwrap();
-    let mut frozen = WithFrozen { norm: FrozenBatchNormConfig::new(3).with_epsilon(1e-3).init::(&device) };
+    let mut frozen = WithFrozen { norm: FrozenBatchNormConfig::new(3).with_epsilon(1e-3).init(&device) };
     frozen.load_from(&mut BurnpackStore::from_bytes(Some(bytes))).unwrap();
-    let actual = frozen.norm.forward(pixels::(&device)).into_data().to_vec::<f32>().unwrap();
+    let actual = frozen.norm.forward(pixels(&device)).into_data().to_vec::<f32>().unwrap();
     for (a, e) in actual.iter().zip(&expected) {
         approx::assert_relative_eq!(a, e, epsilon = 1e-5);
     }
     // And under autodiff each image is normalised on its own.
     let surrogate = from_fn("frozen", move |x: Tensor<4>| frozen.norm.forward(x).flatten::<2>(1, 3));
-    check_batch_independence(&surrogate, pixels::(&device), 1e-6).unwrap();
+    check_batch_independence(&surrogate, pixels(&device), 1e-6).unwrap();
 }
