@@ -56,7 +56,7 @@ fn models(n: usize) -> Vec<Box<dyn Surrogate>> {
     let device = Default::default();
     (0..n)
         .map(|i| {
-            Box::new(from_module(format!("cnn{i}"), SmallCnn::::new(&device), |m: &SmallCnn, x| m.forward(x)))
+            Box::new(from_module(format!("cnn{i}"), SmallCnn::new(&device), |m: &SmallCnn, x| m.forward(x)))
                 as Box<dyn Surrogate>
         })
         .collect()

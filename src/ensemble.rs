@@ -79,7 +79,7 @@ impl GradientMode {
 ///     .with_weights(vec![2.0, 1.0])
 ///     .unwrap();
 /// assert_eq!(ensemble.names(), vec!["a", "b"]);
-/// assert!(Ensemble::::new(vec![]).is_err());
+/// assert!(Ensemble::new(vec![]).is_err());
 /// ```
 pub struct Ensemble {
     members: Vec<Box<dyn Surrogate>>,

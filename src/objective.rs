@@ -80,8 +80,8 @@ enum Loss {
 /// use common_weakness::objective::{LossKind, Objective};
 ///
 /// type B = Autodiff<NdArray>;
-/// let untargeted = Objective::::untargeted(vec![3, 1, 4]);
-/// let targeted = Objective::::targeted(vec![0, 0, 0]).with_loss(LossKind::Margin { confidence: 5.0 });
+/// let untargeted = Objective::untargeted(vec![3, 1, 4]);
+/// let targeted = Objective::targeted(vec![0, 0, 0]).with_loss(LossKind::Margin { confidence: 5.0 });
 /// assert_eq!(untargeted.labels(), Some(&[3, 1, 4][..]));
 /// assert!(targeted.validate(3).is_ok());
 /// assert!(targeted.validate(4).is_err()); // 4 images, 3 labels

@@ -17,7 +17,7 @@
 //! let mut state = adam.init(&Tensor::<4>::zeros([1, 1, 2, 2], &device));
 //! adam.step(Tensor::ones([1, 1, 2, 2], &device), &mut state);
 //! let json = serde_json::to_string(&state.save()).unwrap();
-//! let back = Snapshot::::load(&serde_json::from_str::<Saved>(&json).unwrap(), &device).unwrap();
+//! let back = Snapshot::load(&serde_json::from_str::<Saved>(&json).unwrap(), &device).unwrap();
 //! // The restored state takes the same next step.
 //! let (mut a, mut b) = (state, back);
 //! let g = Tensor::<4>::from_floats([[[[0.3, -0.2], [1.0, 0.0]]]], &device);

@@ -203,7 +203,7 @@ where
         let memories = || (0..run.models()).map(|_| EstimatorState::default()).collect();
         SvreState {
             outer: self.outer.init(x),
-            inner: Optimizer::::init(&self.inner(), x),
+            inner: Optimizer::init(&self.inner(), x),
             anchor_memories: memories(),
             inner_memories: memories(),
         }
@@ -235,7 +235,7 @@ where
 
         let inner = self.inner();
         if c.reset_inner_momentum {
-            state.inner = Optimizer::::init(&inner, &x);
+            state.inner = Optimizer::init(&inner, &x);
         }
         let mut x_inner = x.clone();
         let visits = c.order.visits(n, c.inner_steps.unwrap_or(n), &mut run.rng);

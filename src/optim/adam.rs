@@ -108,7 +108,7 @@ impl Optimizer for Adam {
 
 impl Snapshot for AdamState {
     fn save(&self) -> Saved {
-        let steps = Snapshot::::save(&self.steps);
+        let steps = Snapshot::save(&self.steps);
         Saved::List(vec![self.first.save(), self.second.save(), self.second_max.save(), steps])
     }
 
@@ -118,7 +118,7 @@ impl Snapshot for AdamState {
             first: Snapshot::load(first, device)?,
             second: Snapshot::load(second, device)?,
             second_max: Snapshot::load(second_max, device)?,
-            steps: Snapshot::::load(steps, device)?,
+            steps: Snapshot::load(steps, device)?,
         })
     }
 }

@@ -125,11 +125,11 @@ impl Optimizer for AnyOptimizer {
 
     fn validate(&self) -> Result<()> {
         match self {
-            AnyOptimizer::Sgd(o) => Optimizer::::validate(o),
-            AnyOptimizer::Momentum(o) => Optimizer::::validate(o),
-            AnyOptimizer::Nesterov(o) => Optimizer::::validate(o),
-            AnyOptimizer::PatchWise(o) => Optimizer::::validate(o),
-            AnyOptimizer::Adam(o) => Optimizer::::validate(o),
+            AnyOptimizer::Sgd(o) => Optimizer::validate(o),
+            AnyOptimizer::Momentum(o) => Optimizer::validate(o),
+            AnyOptimizer::Nesterov(o) => Optimizer::validate(o),
+            AnyOptimizer::PatchWise(o) => Optimizer::validate(o),
+            AnyOptimizer::Adam(o) => Optimizer::validate(o),
         }
     }
 

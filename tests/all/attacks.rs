@@ -114,7 +114,7 @@ fn loss_mean_combines_encoders_with_different_embedding_sizes() {
 #[test]
 fn custom_losses_and_weights_are_used() {
     // Minimise the first output only: the gradient of model "a" is its first weight column.
-    let objective = Objective::::custom(None, |input: LossInput| input.outputs.narrow(1, 0, 1).squeeze_dim(1));
+    let objective = Objective::custom(None, |input: LossInput| input.outputs.narrow(1, 0, 1).squeeze_dim(1));
     let ensemble = Ensemble::new(vec![mlp("a", 1, 12, 8, 3), mlp("b", 2, 12, 8, 3)])
         .unwrap()
         .with_weights(vec![1.0, 0.0])

@@ -117,7 +117,7 @@ fn target_images_of_the_wrong_count_or_shape_are_named() {
     let error = attack.run(&ensemble, x.clone(), &wrong_size).unwrap_err();
     assert!(matches!(error, Error::Shape { what: "target images", .. }), "{error}");
     assert!(error.to_string().contains("[1 or 3, 3, 2, 2]"), "{error}");
-    let no_targets = Objective::::feature_distortion().with_loss(LossKind::EmbeddingMatch);
+    let no_targets = Objective::feature_distortion().with_loss(LossKind::EmbeddingMatch);
     let error = attack.run(&ensemble, x, &no_targets).unwrap_err();
     assert!(matches!(error, Error::InvalidObjective(_)), "{error}");
 }

@@ -18,7 +18,7 @@ fn run_err(attack: &dyn Attack, ensemble: &Ensemble, x: Tensor<4>, objective: &O
 
 #[test]
 fn empty_ensemble() {
-    assert!(matches!(Ensemble::::new(vec![]), Err(Error::EmptyEnsemble)));
+    assert!(matches!(Ensemble::new(vec![]), Err(Error::EmptyEnsemble)));
 }
 
 #[test]
@@ -128,9 +128,9 @@ fn bad_weights_and_objectives() {
     assert!(matches!(two().with_weights(vec![1.0, -1.0]), Err(Error::InvalidParameter { .. })));
     assert!(matches!(two().with_weights(vec![0.0, 0.0]), Err(Error::InvalidParameter { .. })));
     assert!(matches!(two().with_weights(vec![f64::NAN, 1.0]), Err(Error::InvalidParameter { .. })));
-    let targeted_features = Objective::::targeted(vec![0]).with_loss(LossKind::FeatureDistortion);
+    let targeted_features = Objective::targeted(vec![0]).with_loss(LossKind::FeatureDistortion);
     assert!(matches!(targeted_features.validate(1), Err(Error::InvalidObjective(_))));
-    let unlabelled = Objective::::feature_distortion().with_loss(LossKind::CrossEntropy);
+    let unlabelled = Objective::feature_distortion().with_loss(LossKind::CrossEntropy);
     assert!(matches!(unlabelled.validate(1), Err(Error::InvalidObjective(_))));
 }
 

@@ -234,7 +234,7 @@ fn classification_losses_refuse_one_class_models_and_rank_any_logits() {
         one_hot: Some(one_hot),
         reference_outputs: outputs,
     };
-    let margin = Objective::::untargeted(vec![0]).with_loss(LossKind::Margin { confidence: 1e36 });
+    let margin = Objective::untargeted(vec![0]).with_loss(LossKind::Margin { confidence: 1e36 });
     let loss = super::common::values(margin.per_sample(input).unwrap());
     assert!((loss[0] - 1e35).abs() < 1e30, "z_y − max_(j≠y) z_j = 1e35, got {}", loss[0]);
 }

@@ -258,14 +258,14 @@ fn total_variation_is_the_mean_neighbour_difference_in_each_direction() {
 
 #[test]
 fn the_confidence_loss_is_the_mean_of_the_highest_scores() {
-    let objective = Objective::::confidence(2);
+    let objective = Objective::confidence(2);
     let outputs = Tensor::<2>::from_floats([[0.1, 0.9, 0.5, 0.7], [0.3, 0.2, 0.0, 0.1]], &device());
     let input =
         common_weakness::objective::LossInput { outputs: outputs.clone(), one_hot: None, reference_outputs: outputs };
     let loss = values(objective.per_sample(input).unwrap());
     assert_abs_diff_eq!(loss[0], 0.8, epsilon = 1e-6);
     assert_abs_diff_eq!(loss[1], 0.25, epsilon = 1e-6);
-    assert!(Objective::::confidence(0).validate(1).is_err());
+    assert!(Objective::confidence(0).validate(1).is_err());
 }
 
 /// Stops the run after step `stop`; counts the steps it sees.

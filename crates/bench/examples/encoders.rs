@@ -341,7 +341,7 @@ fn main() -> Result<()> {
     let mut encoders = Vec::new();
     let mut judges = Vec::new();
     for variant in LiteVariant::ALL {
-        let model = EfficientNetLite::::load(variant, assets.weights(variant), &device)?;
+        let model = EfficientNetLite::load(variant, assets.weights(variant), &device)?;
         judges.push(Judge::new(variant.name(), model.valid(), clean.clone().inner(), targets.clone().inner())?);
         encoders.push(model.into_encoder());
     }

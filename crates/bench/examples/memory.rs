@@ -79,13 +79,13 @@ impl BackendTask for Memory {
         let assets = ImagenetAssets::locate()?;
         let photos: Vec<_> = assets.photos()?.into_iter().take(args.images).collect();
         let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
-        let x = images::load::<_>(&paths, 224, 224, &device)?;
+        let x = images::load(&paths, 224, 224, &device)?;
         let weights = assets.weights(LiteVariant::Lite0);
-        let shared = EfficientNetLite::::load(LiteVariant::Lite0, &weights, &device)?;
+        let shared = EfficientNetLite::load(LiteVariant::Lite0, &weights, &device)?;
         let mut members = Vec::new();
         for _ in 0..args.models {
             let model = if args.separate_weights {
-                EfficientNetLite::::load(LiteVariant::Lite0, &weights, &device)?
+                EfficientNetLite::load(LiteVariant::Lite0, &weights, &device)?
             } else {
                 shared.clone()
             };

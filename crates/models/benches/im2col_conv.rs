@@ -49,9 +49,9 @@ fn layers(device: &Device) {
         (32, 32, 28, 3, 2, true),
     ] {
         let conv = if depthwise {
-            Conv::::depthwise(input, kernel, stride, device)
+            Conv::depthwise(input, kernel, stride, device)
         } else {
-            Conv::::new(input, output, kernel, stride, device)
+            Conv::new(input, output, kernel, stride, device)
         };
         let weight: &Param<Tensor<4>> = &conv.weight;
         let x = Tensor::<4>::random([128, input, size, size], Distribution::Default, device).require_grad();

@@ -35,7 +35,7 @@ fn own_seconds(model: Architecture) -> Option<f64> {
     };
     let (assets, reference) = (ImagenetAssets::locate().ok()?, Reference::load(model).ok()?);
     let device = Default::default();
-    let own = EfficientNetLite::::load(variant, assets.weights(variant), &device).ok()?.into_surrogate();
+    let own = EfficientNetLite::load(variant, assets.weights(variant), &device).ok()?.into_surrogate();
     logits_and_gradient(&own as &dyn Surrogate, &reference, &device);
     let started = Instant::now();
     logits_and_gradient(&own as &dyn Surrogate, &reference, &device);

@@ -63,7 +63,7 @@ macro_rules! generated {
                 $(
                     #[cfg($cfg)]
                     Architecture::$variant => {
-                        let mut module = $module::Model::::new(device);
+                        let mut module = $module::Model::new(device);
                         load_weights(model, &mut module)?;
                         surrogate(model, from_module(name, module, move |m: &$module::Model, x: Tensor<4>| {
                             forward_in_batches(model, x, |x| {

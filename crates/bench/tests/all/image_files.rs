@@ -21,7 +21,7 @@ fn png_round_trip_gives_the_quantized_pixels() {
     for (i, file) in files.iter().enumerate() {
         images::save_png(&batch, i, file).unwrap();
     }
-    let reloaded = images::load::<_>(&files, 5, 7, &device()).unwrap();
+    let reloaded = images::load(&files, 5, 7, &device()).unwrap();
     let quantized = images::quantize(batch.clone());
     assert_eq!(values(reloaded.clone()), values(quantized.clone()));
     // Quantisation moves every pixel by at most half a grey level, onto the 256 levels.
@@ -53,12 +53,12 @@ fn bad_files_and_arguments_are_clear_errors() {
     let folder = scratch("errors");
     let text = folder.join("not-an-image.jpg");
     std::fs::write(&text, "hello").unwrap();
-    assert!(matches!(images::load::<_>(&[&text], 4, 4, &device()), Err(Error::Image { .. })));
-    assert!(matches!(images::load::<_>(&[folder.join("absent.png")], 4, 4, &device()), Err(Error::Image { .. })));
+    assert!(matches!(images::load(&[&text], 4, 4, &device()), Err(Error::Image { .. })));
+    assert!(matches!(images::load(&[folder.join("absent.png")], 4, 4, &device()), Err(Error::Image { .. })));
     assert!(matches!(images::read_rgb(&text, 0, 4), Err(Error::Attack(AttackError::InvalidParameter { .. }))));
     let empty: [&str; 0] = [];
     assert!(matches!(
-        images::load::<_>(&empty, 4, 4, &device()),
+        images::load(&empty, 4, 4, &device()),
         Err(Error::Attack(AttackError::InvalidParameter { .. }))
     ));
 

@@ -49,8 +49,8 @@ fn clean_top1_matches_the_reference_implementation() {
 fn one_photo_alone_gives_the_logits_it_gets_in_a_batch_of_twenty() {
     let assets = require_assets();
     let (photos, _) = photos(&assets, 20);
-    let batch = images::load::<_>(&paths(&photos), 224, 224, &device()).unwrap();
-    let model = EfficientNetLite::::load(LiteVariant::Lite0, assets.weights(LiteVariant::Lite0), &device())
+    let batch = images::load(&paths(&photos), 224, 224, &device()).unwrap();
+    let model = EfficientNetLite::load(LiteVariant::Lite0, assets.weights(LiteVariant::Lite0), &device())
         .unwrap()
         .into_surrogate();
     // Attack mode: the autodiff backend, where burn's own BatchNorm would use batch statistics.
@@ -66,11 +66,11 @@ fn one_photo_alone_gives_the_logits_it_gets_in_a_batch_of_twenty() {
 fn a_short_attack_raises_the_surrogate_losses_and_survives_the_png_round_trip() {
     let assets = require_assets();
     let (photos, labels) = photos(&assets, 4);
-    let clean = images::load::<_>(&paths(&photos), 224, 224, &device()).unwrap();
+    let clean = images::load(&paths(&photos), 224, 224, &device()).unwrap();
     let surrogates: Vec<Box<dyn Surrogate>> = [LiteVariant::Lite0, LiteVariant::Lite1]
         .into_iter()
         .map(|v| {
-            let model = EfficientNetLite::::load(v, assets.weights(v), &device()).unwrap();
+            let model = EfficientNetLite::load(v, assets.weights(v), &device()).unwrap();
             Box::new(model.into_surrogate()) as Box<dyn Surrogate>
         })
         .collect();
@@ -88,7 +88,7 @@ fn a_short_attack_raises_the_surrogate_losses_and_survives_the_png_round_trip() 
     for (i, file) in files.iter().enumerate() {
         images::save_png(&outcome.adversarial, i, file).unwrap();
     }
-    let reloaded = images::load::<_>(&files, 224, 224, &device()).unwrap();
+    let reloaded = images::load(&files, 224, 224, &device()).unwrap();
     std::fs::remove_dir_all(&folder).unwrap();
     assert_eq!(values(reloaded.clone()), values(images::quantize(outcome.adversarial)));
     let linf = values(reloaded - clean).into_iter().fold(0.0f32, |m, d| m.max(d.abs()));
@@ -103,8 +103,8 @@ fn a_short_attack_raises_the_surrogate_losses_and_survives_the_png_round_trip() 
 fn encoders_embed_photos_batch_independently_and_matching_pulls_toward_the_target() {
     let assets = require_assets();
     let (photos, _) = photos(&assets, 3);
-    let batch = images::load::<_>(&paths(&photos), 224, 224, &device()).unwrap();
-    let load = |v: LiteVariant| EfficientNetLite::::load(v, assets.weights(v), &device()).unwrap();
+    let batch = images::load(&paths(&photos), 224, 224, &device()).unwrap();
+    let load = |v: LiteVariant| EfficientNetLite::load(v, assets.weights(v), &device()).unwrap();
     let lite0 = load(LiteVariant::Lite0);
     let (direct, encoded) =
         (values(lite0.features(batch.clone())), values(lite0.clone().into_encoder().forward(batch.clone())));

@@ -57,7 +57,7 @@ fn train(hidden: usize) -> Net {
     let loss = CrossEntropyLossConfig::new().init(&device());
     for _ in 0..200 {
         let l = loss.forward(net.forward(x.clone()), targets.clone());
-        let grads = GradientsParams::from_grads::<_>(l.backward(), &net);
+        let grads = GradientsParams::from_grads(l.backward(), &net);
         net = optimizer.step(0.02, net, grads);
     }
     net

@@ -130,7 +130,7 @@ impl MbConv {
 /// type B = Autodiff<NdArray>;
 /// # fn main() -> common_weakness_models::Result<()> {
 /// let weights = "efficientnet-lite0.safetensors"; // see `assets::ImagenetAssets::weights`
-/// let model = EfficientNetLite::::load(LiteVariant::Lite0, weights, &Default::default())?;
+/// let model = EfficientNetLite::load(LiteVariant::Lite0, weights, &Default::default())?;
 /// let surrogate = model.into_surrogate(); // parameters frozen, ready for an `Ensemble`
 /// # Ok(()) }
 /// ```

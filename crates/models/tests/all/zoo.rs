@@ -24,9 +24,9 @@ fn im2col_convolution_equals_burns_conv2d_with_its_gradient() {
         (4, 4, 3, 1, true, 8),
     ] {
         let conv = if depthwise {
-            Conv::::depthwise(input, kernel, stride, &device())
+            Conv::depthwise(input, kernel, stride, &device())
         } else {
-            Conv::::new(input, output, kernel, stride, &device())
+            Conv::new(input, output, kernel, stride, &device())
         };
         let x = images(1, [2, input, size, size], -1.0, 1.0).require_grad();
         let ours = conv.forward_im2col(x.clone());
