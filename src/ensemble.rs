@@ -66,12 +66,10 @@ impl GradientMode {
 /// baselines). The CWA inner sweep visits every model once per iteration whatever its weight.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::surrogate::from_fn;
 /// use common_weakness::ensemble::Ensemble;
 ///
-/// type B = Autodiff<NdArray>;
 /// let a = from_fn("a", |x: Tensor<4>| x.flatten(1, 3));
 /// let b = from_fn("b", |x: Tensor<4>| x.flatten(1, 3).neg());
 /// let ensemble = Ensemble::new(vec![Box::new(a), Box::new(b)])
@@ -138,12 +136,10 @@ impl Ensemble {
     /// device, where every model's outputs arrive.
     ///
     /// ```
-    /// use burn::backend::{Autodiff, NdArray};
     /// use burn::tensor::Tensor;
     /// use common_weakness::ensemble::Ensemble;
     /// use common_weakness::surrogate::from_fn;
     ///
-    /// type B = Autodiff<NdArray>;
     /// let model = || Box::new(from_fn("sum", |x: Tensor<4>| x.flatten(1, 3).sum_dim(1)));
     /// let cpu = Default::default(); // a GPU backend has several: `CudaDevice::new(1)`, ...
     /// let ensemble = Ensemble::new(vec![model(), model()]).unwrap().with_devices(vec![cpu, cpu]).unwrap();

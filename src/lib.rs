@@ -11,12 +11,10 @@
 //! MI-FGSM, MI-SAM, MI-CSE, MI-CWA and Adam-CWA.
 //!
 //! ```
-//! use burn::backend::{Autodiff, NdArray};
 //! use burn::tensor::Tensor;
 //! use common_weakness::prelude::*;
 //! use common_weakness::surrogate::from_fn;
 //!
-//! type B = Autodiff<NdArray>;
 //! let device = Default::default();
 //! let model = |name: &'static str, sign: f32| {
 //!     from_fn(name, move |x: Tensor<4>| {

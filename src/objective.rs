@@ -76,10 +76,8 @@ enum Loss {
 /// A goal, its labels, and the loss to minimise.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use common_weakness::objective::{LossKind, Objective};
 ///
-/// type B = Autodiff<NdArray>;
 /// let untargeted = Objective::untargeted(vec![3, 1, 4]);
 /// let targeted = Objective::targeted(vec![0, 0, 0]).with_loss(LossKind::Margin { confidence: 5.0 });
 /// assert_eq!(untargeted.labels(), Some(&[3, 1, 4][..]));
@@ -152,11 +150,9 @@ impl Objective {
     /// per image) or `[1, C, H, W]` (one target for all), pixels in `[0, 1]`.
     ///
     /// ```
-    /// use burn::backend::{Autodiff, NdArray};
     /// use burn::tensor::Tensor;
     /// use common_weakness::objective::{Goal, Objective};
     ///
-    /// type B = Autodiff<NdArray>;
     /// let target = Tensor::<4>::ones([1, 3, 8, 8], &Default::default());
     /// let objective = Objective::embedding_match(target);
     /// assert_eq!(objective.goal(), Goal::Targeted);

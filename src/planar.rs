@@ -35,11 +35,10 @@ pub fn bilinear_matrix(output: usize, input: usize, device: &Device) -> Tensor<2
 /// backend.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::planar::resize_bilinear;
 ///
-/// let x = Tensor::<NdArray, 4>::from_floats([[[[0.0, 1.0], [2.0, 3.0]]]], &Default::default());
+/// let x = Tensor::<4>::from_floats([[[[0.0, 1.0], [2.0, 3.0]]]], &Default::default());
 /// let up = resize_bilinear(x, [4, 4]);
 /// assert_eq!(up.dims(), [1, 1, 4, 4]);
 /// let values = up.into_data().to_vec::<f32>().unwrap();

@@ -19,14 +19,13 @@ use crate::host;
 /// for per-image attacks, one per image.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use common_weakness::rng::AttackRng;
 ///
 /// let device = Default::default();
 /// // Images 3 and 4 of a set, attacked in one batch of two ...
-/// let pair = AttackRng::per_image(7, &[3, 4]).uniform::<NdArray>([2, 1, 2, 2], 0.0, 1.0, &device);
+/// let pair = AttackRng::per_image(7, &[3, 4]).uniform([2, 1, 2, 2], 0.0, 1.0, &device);
 /// // ... get the same noise as image 4 attacked alone.
-/// let alone = AttackRng::per_image(7, &[4]).uniform::<NdArray>([1, 1, 2, 2], 0.0, 1.0, &device);
+/// let alone = AttackRng::per_image(7, &[4]).uniform([1, 1, 2, 2], 0.0, 1.0, &device);
 /// assert_eq!(pair.narrow(0, 1, 1).into_data(), alone.into_data());
 /// ```
 #[derive(Clone, Debug)]

@@ -6,12 +6,10 @@
 //! same f32), so a resumed run continues from the very same bits.
 //!
 //! ```
-//! use burn::backend::NdArray;
 //! use burn::tensor::Tensor;
 //! use common_weakness::optim::{Adam, Optimizer};
 //! use common_weakness::snapshot::{Saved, Snapshot};
 //!
-//! type B = NdArray;
 //! let device = Default::default();
 //! let adam = Adam::new(0.01);
 //! let mut state = adam.init(&Tensor::<4>::zeros([1, 1, 2, 2], &device));

@@ -94,12 +94,10 @@ impl LoopSettings {
 ///   all of them for the reverse step, plus n forward/backward passes for the sweep.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::prelude::*;
 /// use common_weakness::surrogate::from_fn;
 ///
-/// type B = Autodiff<NdArray>;
 /// let device = Default::default();
 /// // Two linear "classifiers" over 4 pixels, 2 classes each.
 /// let a = from_fn("a", |x: Tensor<4>| {

@@ -8,15 +8,14 @@ use crate::error::{Error, Result};
 /// data has rank 4 (`[N, C, H, W]`), no empty dimension, and finite pixels in `[0, 1]`.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::TensorData;
 /// use common_weakness::Error;
 /// use common_weakness::attack::images_from_data;
 ///
 /// let device = Default::default();
-/// let ok = images_from_data::<NdArray>(TensorData::new(vec![0.5f32; 12], [1, 3, 2, 2]), &device);
+/// let ok = images_from_data(TensorData::new(vec![0.5f32; 12], [1, 3, 2, 2]), &device);
 /// assert_eq!(ok.unwrap().dims(), [1, 3, 2, 2]);
-/// let flat = images_from_data::<NdArray>(TensorData::new(vec![0.5f32; 12], [3, 4]), &device);
+/// let flat = images_from_data(TensorData::new(vec![0.5f32; 12], [3, 4]), &device);
 /// assert!(matches!(flat, Err(Error::Shape { .. })));
 /// ```
 pub fn images_from_data(data: TensorData, device: &Device) -> Result<Tensor<4>> {
@@ -33,13 +32,12 @@ pub fn images_from_data(data: TensorData, device: &Device) -> Result<Tensor<4>> 
 /// as every attack does before it starts ([`Error::EmptyBatch`], [`Error::InvalidPixels`]).
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::attack::check_images;
 ///
 /// let device = Default::default();
-/// assert!(check_images(&Tensor::<NdArray, 4>::full([1, 3, 2, 2], 0.5, &device)).is_ok());
-/// assert!(check_images(&Tensor::<NdArray, 4>::full([1, 3, 2, 2], 1.5, &device)).is_err());
+/// assert!(check_images(&Tensor::<4>::full([1, 3, 2, 2], 0.5, &device)).is_ok());
+/// assert!(check_images(&Tensor::<4>::full([1, 3, 2, 2], 1.5, &device)).is_err());
 /// ```
 pub fn check_images(images: &Tensor<4>) -> Result<()> {
     let shape = images.dims();

@@ -82,7 +82,6 @@ pub struct AttackOutcome {
 /// ndarray for the small models of the sharding test).
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::attack::{di_mi_fgsm, Attack};
 /// use common_weakness::ensemble::Ensemble;
@@ -91,7 +90,6 @@ pub struct AttackOutcome {
 /// use common_weakness::surrogate::from_fn;
 /// use common_weakness::threat::ThreatModel;
 ///
-/// type B = Autodiff<NdArray>;
 /// let device = Default::default();
 /// let model = from_fn("two", |x: Tensor<4>| {
 ///     let flat = x.flatten::<2>(1, 3);

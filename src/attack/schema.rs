@@ -15,14 +15,12 @@ use crate::optim::AnyOptimizer;
 /// again from its JSON alone.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::attack::AttackConfig;
 /// use common_weakness::gradient::{GaussianSmoothing, GradientEstimator};
 /// use common_weakness::optim::Adam;
 /// use common_weakness::prelude::*;
 ///
-/// type B = Autodiff<NdArray>;
 /// let model = from_fn("brightness", |x: Tensor<4>| {
 ///     let mean = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]);
 ///     Tensor::cat(vec![mean.clone(), mean.neg()], 1)

@@ -20,11 +20,10 @@ pub fn predictions(logits: Tensor<2>) -> Result<Vec<usize>> {
 /// Fails as [`predictions`] does, and with [`Error::InvalidParameter`] for `k = 0`.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::eval::top_k_predictions;
 ///
-/// let logits = Tensor::<NdArray, 2>::from_floats([[0.1, 3.0, 2.0, -1.0]], &Default::default());
+/// let logits = Tensor::<2>::from_floats([[0.1, 3.0, 2.0, -1.0]], &Default::default());
 /// assert_eq!(top_k_predictions(logits, 2).unwrap(), vec![vec![1, 2]]);
 /// ```
 pub fn top_k_predictions(logits: Tensor<2>, k: usize) -> Result<Vec<Vec<usize>>> {

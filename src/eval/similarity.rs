@@ -25,13 +25,12 @@ pub fn mean_pairwise_cosine(gradients: &[Tensor<4>]) -> Result<Option<f64>> {
 /// Fails with [`Error::Shape`] when the gradients' shapes differ.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::eval::pairwise_cosine;
 ///
 /// let device = Default::default();
-/// let a = Tensor::<NdArray, 4>::from_floats([[[[1.0, 0.0]]], [[[1.0, 1.0]]]], &device);
-/// let b = Tensor::<NdArray, 4>::from_floats([[[[0.0, 3.0]]], [[[2.0, 2.0]]]], &device);
+/// let a = Tensor::<4>::from_floats([[[[1.0, 0.0]]], [[[1.0, 1.0]]]], &device);
+/// let b = Tensor::<4>::from_floats([[[[0.0, 3.0]]], [[[2.0, 2.0]]]], &device);
 /// let cosines = pairwise_cosine(&[a, b]).unwrap().unwrap();
 /// assert!(cosines[0].abs() < 1e-6 && (cosines[1] - 1.0).abs() < 1e-6);
 /// ```
@@ -67,13 +66,12 @@ pub fn pairwise_cosine(gradients: &[Tensor<4>]) -> Result<Option<Vec<f64>>> {
 /// when an embedding holds a NaN or an infinity.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::eval::row_cosine;
 ///
 /// let device = Default::default();
-/// let a = Tensor::<NdArray, 2>::from_floats([[1.0, 0.0], [1.0, 1.0]], &device);
-/// let b = Tensor::<NdArray, 2>::from_floats([[0.0, 2.0], [3.0, 3.0]], &device);
+/// let a = Tensor::<2>::from_floats([[1.0, 0.0], [1.0, 1.0]], &device);
+/// let b = Tensor::<2>::from_floats([[0.0, 2.0], [3.0, 3.0]], &device);
 /// let cos = row_cosine(a, b).unwrap();
 /// assert!(cos[0].abs() < 1e-9 && (cos[1] - 1.0).abs() < 1e-6);
 /// ```

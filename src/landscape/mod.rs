@@ -44,7 +44,6 @@ pub enum Scope {
 /// The objective of a set of models around given images.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::landscape::{Landscape, Scope};
 /// use common_weakness::objective::LossInput;
@@ -52,7 +51,6 @@ pub enum Scope {
 /// use common_weakness::ensemble::{Combination, Ensemble};
 /// use common_weakness::objective::Objective;
 ///
-/// type B = Autodiff<NdArray>;
 /// // L(x) = 3·Σ(x − 0.5)²: Hessian 6·I.
 /// let bowl = from_fn("bowl", |x: Tensor<4>| (x - 0.5).square().flatten::<2>(1, 3).sum_dim(1).mul_scalar(3.0));
 /// let models = Ensemble::new(vec![Box::new(bowl)]).unwrap();

@@ -19,14 +19,13 @@ use crate::snapshot::{Saved, Snapshot};
 /// authors used; note that Burn's own `AdamConfig` defaults to ε = 1e-5.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::optim::{Adam, Optimizer};
 ///
 /// let device = Default::default();
 /// let adam = Adam::new(0.01);
-/// let g = Tensor::<NdArray, 4>::from_floats([[[[2.0, -0.5]]]], &device);
-/// let mut state = Optimizer::<NdArray>::init(&adam, &g);
+/// let g = Tensor::<4>::from_floats([[[[2.0, -0.5]]]], &device);
+/// let mut state = Optimizer::init(&adam, &g);
 /// // The first Adam step is ≈ −lr·sign(g).
 /// let update = adam.step(g, &mut state).into_data().to_vec::<f32>().unwrap();
 /// assert!((update[0] + 0.01).abs() < 1e-6 && (update[1] - 0.01).abs() < 1e-6);

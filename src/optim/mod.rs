@@ -14,7 +14,6 @@
 //! Writing your own takes a struct and one impl, and it plugs into any role:
 //!
 //! ```
-//! use burn::backend::{Autodiff, NdArray};
 //! use burn::tensor::Tensor;
 //! use common_weakness::optim::Optimizer;
 //! use common_weakness::prelude::*;
@@ -30,7 +29,6 @@
 //!     }
 //! }
 //!
-//! type B = Autodiff<NdArray>;
 //! let model = from_fn("brightness", |x: Tensor<4>| {
 //!     let mean = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]);
 //!     Tensor::cat(vec![mean.clone(), mean.neg()], 1)

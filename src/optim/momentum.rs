@@ -20,14 +20,13 @@ use crate::norm::{Direction, Normalization};
 /// look-ahead point `x − step_size·μ·m` instead of at `x`.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::optim::{Momentum, Optimizer};
 ///
 /// let device = Default::default();
 /// let mi = Momentum::mi(0.1, 1.0);
-/// let g = Tensor::<NdArray, 4>::from_floats([[[[1.0, -3.0]]]], &device);
-/// let mut state = Optimizer::<NdArray>::init(&mi, &g);
+/// let g = Tensor::<4>::from_floats([[[[1.0, -3.0]]]], &device);
+/// let mut state = Optimizer::init(&mi, &g);
 /// let update = mi.step(g, &mut state); // m = [0.25, -0.75]
 /// assert_eq!(update.into_data().to_vec::<f32>().unwrap(), vec![-0.1, 0.1]);
 /// ```

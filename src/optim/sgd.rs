@@ -13,13 +13,12 @@ use crate::norm::{Direction, Normalization};
 /// `Sgd::sign(α)` is the FGSM / BIM step; `Sgd::plain(α)` is gradient descent.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::optim::{Optimizer, Sgd};
 ///
 /// let device = Default::default();
-/// let g = Tensor::<NdArray, 4>::from_floats([[[[0.5, -2.0, 0.0]]]], &device);
-/// let update = Optimizer::<NdArray>::step(&Sgd::sign(0.1), g, &mut ());
+/// let g = Tensor::<4>::from_floats([[[[0.5, -2.0, 0.0]]]], &device);
+/// let update = Optimizer::step(&Sgd::sign(0.1), g, &mut ());
 /// assert_eq!(update.into_data().to_vec::<f32>().unwrap(), vec![-0.1, 0.1, 0.0]);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -14,11 +14,9 @@ pub struct FnSurrogate<F> {
 /// Wraps `forward` (images `[N, C, H, W]` → outputs `[N, K]`) as a named surrogate.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::surrogate::{from_fn, Surrogate};
 ///
-/// type B = Autodiff<NdArray>;
 /// // A two-class "model": the mean brightness against its negation.
 /// let model = from_fn("brightness", |x: Tensor<4>| {
 ///     let mean = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]);

@@ -24,12 +24,10 @@ use burn::tensor::{Device, Tensor};
 /// needs it.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::nn::BatchNormConfig;
 /// use burn::tensor::Tensor;
 /// use common_weakness::surrogate::FrozenBatchNorm;
 ///
-/// type B = Autodiff<NdArray>;
 /// let device = Default::default();
 /// let bn = BatchNormConfig::new(3).init(&device); // running mean 0, var 1
 /// let frozen = FrozenBatchNorm::from(&bn);

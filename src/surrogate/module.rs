@@ -17,12 +17,10 @@ pub struct ModuleSurrogate<M, F> {
 /// passes compute only the input gradient.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::nn::{Linear, LinearConfig};
 /// use burn::tensor::Tensor;
 /// use common_weakness::surrogate::{from_module, Surrogate};
 ///
-/// type B = Autodiff<NdArray>;
 /// let device = Default::default();
 /// let linear: Linear = LinearConfig::new(4, 3).init(&device);
 /// let model = from_module("linear", linear, |m: &Linear, x: Tensor<4>| {

@@ -12,11 +12,9 @@ use crate::planar::resize_bilinear;
 /// optionally resizing `x` first (bilinear), so that attacks stay in `[0, 1]` pixel space.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::surrogate::{from_fn, Normalized, Surrogate};
 ///
-/// type B = Autodiff<NdArray>;
 /// let identity = from_fn("pixels", |x: Tensor<4>| x.flatten(1, 3));
 /// let model = Normalized::new(identity, vec![0.5], vec![0.25]).unwrap();
 /// let out = model.forward(Tensor::ones([1, 1, 1, 2], &Default::default()));

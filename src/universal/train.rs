@@ -99,12 +99,10 @@ impl Schedule {
 /// perturbation; its seed seeds every draw.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::prelude::*;
 /// use common_weakness::universal::{Batch, Universal, UniversalVariable};
 ///
-/// type B = Autodiff<NdArray>;
 /// let device = Default::default();
 /// let brightness = |name: &'static str, sign: f32| {
 ///     from_fn(name, move |x: Tensor<4>| {

@@ -12,13 +12,12 @@ use crate::scene::{generate, Items, Scene, SceneConfig};
 /// Scenes `first..first + count` of a seed, generated once (on every core) and kept.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use common_weakness_detection::dataset::SceneSet;
 /// use common_weakness_detection::scene::{Items, SceneConfig};
 ///
 /// let items = Items::new(vec![vec![255u8; 28 * 28]], vec![4]).unwrap();
 /// let set = SceneSet::generate(&SceneConfig::default(), &items, 3, 10, 5).unwrap();
-/// let (images, truth) = set.batch::<NdArray>(&[0, 4], &Default::default());
+/// let (images, truth) = set.batch(&[0, 4], &Default::default());
 /// assert_eq!(images.dims(), [2, 3, 256, 256]);
 /// assert_eq!(truth[1], set.scenes()[4].objects);
 /// ```

@@ -7,12 +7,10 @@
 //! outputs), so plain and defended models sit in one list of targets.
 //!
 //! ```
-//! use burn::backend::{Autodiff, NdArray};
 //! use burn::tensor::Tensor;
 //! use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, Target};
 //! use common_weakness::surrogate::from_fn;
 //!
-//! type B = Autodiff<NdArray>;
 //! let model = from_fn("brightness", |x: Tensor<4>| {
 //!     let mean = x.mean_dim(1).mean_dim(2).mean_dim(3).reshape([-1, 1]);
 //!     Tensor::cat(vec![mean.clone().neg(), mean], 1) // class 1 when bright

@@ -64,11 +64,10 @@ pub fn read_rgb(path: impl AsRef<Path>, height: usize, width: usize) -> Result<V
 /// Loads image files as one batch `[N, 3, height, width]` in `[0, 1]` (see [`read_rgb`]).
 ///
 /// ```no_run
-/// use burn::backend::NdArray;
 /// use common_weakness_bench::images;
 ///
 /// # fn main() -> common_weakness_bench::Result<()> {
-/// let batch = images::load::<NdArray, _>(&["cat.jpg", "dog.png"], 224, 224, &Default::default())?;
+/// let batch = images::load::<_>(&["cat.jpg", "dog.png"], 224, 224, &Default::default())?;
 /// assert_eq!(batch.dims(), [2, 3, 224, 224]);
 /// # Ok(()) }
 /// ```

@@ -136,13 +136,12 @@ impl std::fmt::Display for Family {
 /// are its candidates' confidences, for attacks ([`common_weakness::objective::Objective::confidence`]).
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness_detection::detector::Family;
 ///
 /// let device = Default::default();
-/// let detector = Family::Grid.load::<NdArray>(&device).unwrap(); // the committed weights
-/// let scenes = Tensor::<NdArray, 4>::full([2, 3, 256, 256], 0.5, &device);
+/// let detector = Family::Grid.load(&device).unwrap(); // the committed weights
+/// let scenes = Tensor::<4>::full([2, 3, 256, 256], 0.5, &device);
 /// assert_eq!(detector.confidence(scenes.clone()).dims(), [2, 256]); // one per grid cell
 /// assert_eq!(detector.surrogate().name(), "yolo-grid");
 /// assert_eq!(detector.detect(scenes).unwrap().len(), 2); // detections per scene

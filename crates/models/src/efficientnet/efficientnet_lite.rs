@@ -124,10 +124,8 @@ impl MbConv {
 /// (x·2 − 1, the models' training normalisation); it returns the 1000 ImageNet logits.
 ///
 /// ```no_run
-/// use burn::backend::{Autodiff, NdArray};
 /// use common_weakness_models::{EfficientNetLite, LiteVariant};
 ///
-/// type B = Autodiff<NdArray>;
 /// # fn main() -> common_weakness_models::Result<()> {
 /// let weights = "efficientnet-lite0.safetensors"; // see `assets::ImagenetAssets::weights`
 /// let model = EfficientNetLite::load(LiteVariant::Lite0, weights, &Default::default())?;

@@ -3,12 +3,10 @@
 //! (`docs/zoo.md` lists architectures, accuracies and tensor names).
 //!
 //! ```
-//! use burn::backend::{Autodiff, NdArray};
 //! use common_weakness_models::datasets::FashionMnist;
 //! use common_weakness::eval::predictions;
 //! use common_weakness_models::zoo::ZooModel;
 //!
-//! type B = Autodiff<NdArray>;
 //! let device = Default::default();
 //! let model = ZooModel::SmallCnn.load(&device).unwrap(); // a boxed, frozen Surrogate
 //! let (images, labels) = FashionMnist::test_slice().unwrap().head(100, &device);
