@@ -49,53 +49,48 @@ fn mlp(seed: u64, device: &Device) -> Box<dyn Surrogate> {
 }
 
 /// Adversarial pixels and final losses of three attacks, and the batch-independence gaps.
-struct Agreement;
 
-impl BackendTask for Agreement {
-    type Output = (Vec<f32>, Vec<f64>, Vec<f32>);
-
-    fn run(self, device: Device) -> Self::Output {
-        let members = || vec![tiny_cnn(10, &device), tiny_cnn(20, &device), mlp(30, &device)];
-        let images = {
-            let mut rng = AttackRng::new(5);
-            let pixels: Vec<f32> = (0..2 * 3 * 8 * 8).map(|_| rng.unit()).collect();
-            Tensor::<4>::from_data(TensorData::new(pixels, [2, 3, 8, 8]), &device)
-        };
-        let gaps = members()
-            .iter()
-            .map(|m| check_batch_independence(m.as_ref(), images.clone(), 1e-4).unwrap().max_difference)
-            .collect();
-        let ensemble = Ensemble::new(members()).unwrap();
-        let objective = Objective::untargeted(vec![0, 3]);
-        // L2 steps (no sign) so that rounding differences between backends stay small.
-        let config = CwaConfig::paper(0.5).with_threat(ThreatModel::l2(0.5)).with_iterations(3).with_seed(11);
-        let estimator = GradientEstimator::default()
-            .with_sampling(Sampling::Spectrum { samples: 2, rho: 0.5, sigma: 0.05 })
-            .with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 1.0 });
-        let attacks: Vec<Box<dyn Attack>> = vec![
-            Box::new(Cwa::mi_cwa(config.clone()).with_model_gradient(estimator)),
-            Box::new(Cwa::mi_cwa(config)),
-            Box::new(mi_fgsm(ThreatModel::l2(0.5), 3, 1.0)),
-        ];
-        let (mut pixels, mut losses) = (Vec::new(), Vec::new());
-        for attack in attacks {
-            let outcome = attack.run(&ensemble, images.clone(), &objective).unwrap();
-            pixels.extend(outcome.adversarial.into_data().convert::<f32>().to_vec::<f32>().unwrap());
-            losses.extend(outcome.final_loss);
-        }
-        (pixels, losses, gaps)
+fn agreement(args: Args, device: Device) -> (Vec<f32>, Vec<f64>, Vec<f32>) {
+    let members = || vec![tiny_cnn(10, &device), tiny_cnn(20, &device), mlp(30, &device)];
+    let images = {
+        let mut rng = AttackRng::new(5);
+        let pixels: Vec<f32> = (0..2 * 3 * 8 * 8).map(|_| rng.unit()).collect();
+        Tensor::<4>::from_data(TensorData::new(pixels, [2, 3, 8, 8]), &device)
+    };
+    let gaps = members()
+        .iter()
+        .map(|m| check_batch_independence(m.as_ref(), images.clone(), 1e-4).unwrap().max_difference)
+        .collect();
+    let ensemble = Ensemble::new(members()).unwrap();
+    let objective = Objective::untargeted(vec![0, 3]);
+    // L2 steps (no sign) so that rounding differences between backends stay small.
+    let config = CwaConfig::paper(0.5).with_threat(ThreatModel::l2(0.5)).with_iterations(3).with_seed(11);
+    let estimator = GradientEstimator::default()
+        .with_sampling(Sampling::Spectrum { samples: 2, rho: 0.5, sigma: 0.05 })
+        .with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 1.0 });
+    let attacks: Vec<Box<dyn Attack>> = vec![
+        Box::new(Cwa::mi_cwa(config.clone()).with_model_gradient(estimator)),
+        Box::new(Cwa::mi_cwa(config)),
+        Box::new(mi_fgsm(ThreatModel::l2(0.5), 3, 1.0)),
+    ];
+    let (mut pixels, mut losses) = (Vec::new(), Vec::new());
+    for attack in attacks {
+        let outcome = attack.run(&ensemble, images.clone(), &objective).unwrap();
+        pixels.extend(outcome.adversarial.into_data().convert::<f32>().to_vec::<f32>().unwrap());
+        losses.extend(outcome.final_loss);
     }
+    (pixels, losses, gaps)
 }
 
 #[test]
 fn every_backend_agrees_with_ndarray() {
     let gpu = std::env::var_os("COMMON_WEAKNESS_GPU").is_some();
-    let (reference, reference_losses, _) = BackendKind::Ndarray.run(Agreement).unwrap();
+    let (reference, reference_losses, _) = agreement(BackendKind::Ndarray.device().unwrap());
     for kind in BackendKind::enabled_kinds() {
         if kind == BackendKind::Ndarray || (matches!(kind, BackendKind::TchCuda | BackendKind::Cuda) && !gpu) {
             continue;
         }
-        let (pixels, losses, gaps) = kind.run(Agreement).unwrap();
+        let (pixels, losses, gaps) = agreement(kind.device().unwrap());
         let worst = reference.iter().zip(&pixels).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(worst < 1e-4, "ndarray and {kind} differ by {worst}");
         for (a, b) in reference_losses.iter().zip(&losses) {
@@ -107,7 +102,7 @@ fn every_backend_agrees_with_ndarray() {
 
 #[test]
 fn ndarray_surrogates_are_batch_independent() {
-    let (_, _, gaps) = BackendKind::Ndarray.run(Agreement).unwrap();
+    let (_, _, gaps) = agreement(BackendKind::Ndarray.device().unwrap());
     assert!(gaps.iter().all(|&g| g <= 1e-4), "gaps {gaps:?}");
 }
 

@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
 use common_weakness::attack::{registry, AttackSpec, RapConfig};
-use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::backend::BackendKind;
 use common_weakness::eval::{predictions, success_rate, wilson_interval, SuccessRate};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::{Surrogate, SurrogateOps};
@@ -141,22 +141,10 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let backend = options.backend;
-    backend.run(ImagenetTransfer { options })?
+    run(options, backend.device()?)
 }
 
 /// Every attack on every chosen split, on one backend.
-struct ImagenetTransfer {
-    options: Options,
-}
-
-impl BackendTask for ImagenetTransfer {
-    type Output = Result<()>;
-
-    fn run(self, device: Device) -> Result<()> {
-        run(self.options, device)
-    }
-}
-
 fn run(options: Options, device: Device) -> Result<()> {
     let attacks = options.attacks.0.clone();
     let assets = ImagenetAssets::locate()?;

@@ -30,7 +30,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
 use burn::tensor::{Device, ElementConversion, Int, Tensor, TensorData};
 use common_weakness::attack::pgd;
-use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::backend::BackendKind;
 use common_weakness::eval::predictions;
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
@@ -224,34 +224,22 @@ struct Data {
     test: FashionMnist,
 }
 
-/// Trains every chosen model on one backend.
-struct TrainZoo {
-    options: Options,
-    data: Data,
-}
-
-impl BackendTask for TrainZoo {
-    type Output = Result<()>;
-
-    fn run(self, device: Device) -> Result<()> {
-        let TrainZoo { options, data } = self;
-        for &model in &options.models.0 {
-            match model {
-                ZooModel::Mlp => train::<Mlp>(model, &options, &data, &device)?,
-                ZooModel::SmallCnn | ZooModel::AdversarialCnn => {
-                    train::<SmallCnn>(model, &options, &data, &device)?
-                }
-                ZooModel::WideCnn => train::<WideCnn>(model, &options, &data, &device)?,
-                ZooModel::ResNet => train::<ResNet>(model, &options, &data, &device)?,
-                ZooModel::Separable => train::<SeparableCnn>(model, &options, &data, &device)?,
-                ZooModel::LargeKernel | ZooModel::AdversarialLargeKernel => {
-                    train::<LargeKernelCnn>(model, &options, &data, &device)?
-                }
-                ZooModel::Mixer => train::<Mixer>(model, &options, &data, &device)?,
+/// Trains every chosen model on `device`.
+fn train_zoo(options: &Options, data: &Data, device: &Device) -> Result<()> {
+    for &model in &options.models.0 {
+        match model {
+            ZooModel::Mlp => train::<Mlp>(model, options, data, device)?,
+            ZooModel::SmallCnn | ZooModel::AdversarialCnn => train::<SmallCnn>(model, options, data, device)?,
+            ZooModel::WideCnn => train::<WideCnn>(model, options, data, device)?,
+            ZooModel::ResNet => train::<ResNet>(model, options, data, device)?,
+            ZooModel::Separable => train::<SeparableCnn>(model, options, data, device)?,
+            ZooModel::LargeKernel | ZooModel::AdversarialLargeKernel => {
+                train::<LargeKernelCnn>(model, options, data, device)?
             }
+            ZooModel::Mixer => train::<Mixer>(model, options, data, device)?,
         }
-        Ok(())
     }
+    Ok(())
 }
 
 fn main() -> Result<()> {
@@ -263,5 +251,5 @@ fn main() -> Result<()> {
         data.test.len(),
         options.backend
     );
-    options.backend.run(TrainZoo { options, data })?
+    train_zoo(&options, &data, &options.backend.device()?)
 }

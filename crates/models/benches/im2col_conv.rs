@@ -13,7 +13,7 @@ use burn::module::Param;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::backend::BackendKind;
 use common_weakness::surrogate::SurrogateOps;
 use common_weakness_models::zoo::Conv;
 
@@ -25,17 +25,7 @@ fn median(mut times: Vec<Duration>) -> f64 {
 fn main() {
     for kind in [BackendKind::Flex, BackendKind::Ndarray].into_iter().filter(|k| k.enabled()) {
         println!("{kind}");
-        kind.run(Layers).expect("an enabled backend");
-    }
-}
-
-struct Layers;
-
-impl BackendTask for Layers {
-    type Output = ();
-
-    fn run(self, device: Device) {
-        layers(&device)
+        layers(&kind.device().expect("an enabled backend"));
     }
 }
 

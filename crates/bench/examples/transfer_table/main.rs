@@ -51,7 +51,7 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
 use common_weakness::attack::{registry, registry_at, AttackConfig, AttackSpec, RapConfig};
-use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::backend::BackendKind;
 use common_weakness::eval::{predictions, success_rate, SuccessRate};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::{Surrogate, SurrogateOps};
@@ -176,22 +176,10 @@ fn main() -> Result<()> {
         return merge_shards(&options.merge, &options.out);
     }
     let backend = options.backend;
-    backend.run(TransferTable { options })?
+    run(options, backend.device()?)
 }
 
 /// The attacks, the tables and the landscape measurements on one backend.
-struct TransferTable {
-    options: Options,
-}
-
-impl BackendTask for TransferTable {
-    type Output = Result<()>;
-
-    fn run(self, device: Device) -> Result<()> {
-        run(self.options, device)
-    }
-}
-
 fn run(options: Options, device: Device) -> Result<()> {
     let image_count = if options.full { 1000 } else { options.images.into() };
     let shard = options.shard;
