@@ -12,7 +12,7 @@
 use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Tensor, TensorData};
 use common_weakness::attack::{mi_fgsm, CwaConfig};
-use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::backend::BackendKind;
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{check_batch_independence, from_fn, frozen_conv2d, hardtanh, Surrogate, SurrogateOps};

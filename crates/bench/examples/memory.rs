@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use common_weakness::attack::{mi_fgsm, Attack};
-use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::backend::BackendKind;
 use common_weakness::ensemble::{Combination, Ensemble, GradientMode};
 use common_weakness::objective::Objective;
 use common_weakness::surrogate::SurrogateOps;

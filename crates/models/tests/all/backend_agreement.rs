@@ -1,7 +1,7 @@
 //! Backend agreement of the zoo: its convolutions run im2col on ndarray and `conv2d`
 //! elsewhere (flex, ndarray by default; tch, wgpu with their features), with the same logits.
 
-use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::backend::BackendKind;
 use common_weakness::surrogate::SurrogateOps;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::ZooModel;
