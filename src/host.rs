@@ -4,7 +4,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 /// Reads a tensor back as `f32` values (any float dtype is converted first).
 pub(crate) fn to_vec<const D: usize>(x: Tensor<D>) -> Vec<f32> {
-    x.into_data().convert::<f32>().to_vec::<f32>().expect("data converted to f32 reads back as f32")
+    x.into_data().convert::<f32>().try_to_vec::<f32>().expect("data converted to f32 reads back as f32")
 }
 
 /// Builds a float tensor from host values.

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 /// assert!(matches!(flat, Err(Error::Shape { .. })));
 /// ```
 pub fn images_from_data(data: TensorData, device: &Device) -> Result<Tensor<4>> {
-    let shape: Vec<usize> = data.shape.iter().copied().collect();
+    let shape: Vec<usize> = data.shape().iter().copied().collect();
     if shape.len() != 4 {
         return Err(Error::Shape { what: "images", expected: "[N, C, H, W] (rank 4)".into(), actual: shape });
     }

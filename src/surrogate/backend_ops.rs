@@ -47,16 +47,18 @@ pub trait SurrogateOps: Backend {
     /// backward-data kernel).
     const SPECIALISED_CONV_BACKWARD: bool = true;
 
-    /// `conv2d(x, weight, bias, options)` for a `weight` and `bias` that need no gradient.
-    /// Under autodiff, falls back to Burn's `conv2d` when they do need one, or when the options
-    /// are outside what the specialised backward handles (dilation other than 1).
+    /// `conv2d(x, weight, bias, options)` for a `weight` and `bias` that need no gradient (a
+    /// layer without bias passes zeros: the kernels add it in the same pass). Under autodiff,
+    /// falls back to Burn's `conv2d` when they do need one, or when the options are outside
+    /// what the specialised backward handles (dilation other than 1, uneven padding of a
+    /// strided convolution).
     fn frozen_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        bias: Option<FloatTensor<Self>>,
+        bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        Self::conv2d(x, weight, bias, options)
+        Self::conv2d(x, weight, Some(bias), options)
     }
 
     /// `conv_transpose2d(x, weight, options)` without bias for a constant `weight`: the input
@@ -86,10 +88,11 @@ pub trait SurrogateOps: Backend {
 /// `conv2d` on constant weights, through [`SurrogateOps`]: use it in a surrogate's forward
 /// pass for convolutions whose weights are frozen (every attack's case).
 pub fn frozen_conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
     Tensor::from_dispatch(<Dispatch as SurrogateOps>::frozen_conv2d(
         x.into_dispatch(),
         weight.into_dispatch(),
-        bias.map(Tensor::into_dispatch),
+        bias.into_dispatch(),
         options,
     ))
 }
@@ -131,7 +134,9 @@ impl<B: SurrogateOps> Backward<B, 1> for FrozenConv2dBackward {
         let grad = grads.consume::<B>(&ops.node);
         let x_grad = match ops.state {
             InputGradient::Convolution { gradient_weight, options } => {
-                B::frozen_conv2d(grad, gradient_weight, None, options)
+                let channels = gradient_weight.shape()[0];
+                let zeros = B::float_zeros([channels].into(), &grad.device(), grad.dtype().into());
+                B::frozen_conv2d(grad, gradient_weight, zeros, options)
             }
             InputGradient::Transposed { weight, options } => B::frozen_conv_transpose2d(grad, weight, options),
         };
@@ -158,38 +163,51 @@ impl<B: SurrogateOps, C: CheckpointStrategy> SurrogateOps for Autodiff<B, C> {
     fn frozen_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        bias: Option<FloatTensor<Self>>,
+        bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        let constant = !weight.is_tracked() && bias.as_ref().is_none_or(|b| !b.is_tracked());
-        if !B::SPECIALISED_CONV_BACKWARD || !constant || options.dilation != [1, 1] {
-            return Self::conv2d(x, weight, bias, options);
-        }
+        let constant = !weight.is_tracked() && !bias.is_tracked();
         let (x_shape, w_shape) = (x.primitive().shape(), weight.primitive().shape());
+        let [kh, kw] = [w_shape[2], w_shape[3]];
+        let [(top, bottom), (left, right)] = options.padding;
+        // Stride 1 with each padding below the kernel: a convolution; strided and evenly
+        // padded: the transposed convolution; anything else takes Burn's backward.
+        let by_convolution = options.stride == [1, 1] && top.max(bottom) < kh && left.max(right) < kw;
+        let by_transposed = top == bottom && left == right;
+        if !B::SPECIALISED_CONV_BACKWARD
+            || !constant
+            || options.dilation != [1, 1]
+            || !(by_convolution || by_transposed)
+        {
+            return Self::conv2d(x, weight, Some(bias), options);
+        }
         let x_node = x.node();
         let weight = weight.into_primitive();
-        let output = B::frozen_conv2d(x.into_primitive(), weight.clone(), bias.map(|b| b.into_primitive()), options.clone());
+        let output = B::frozen_conv2d(x.into_primitive(), weight.clone(), bias.into_primitive(), options.clone());
         match FrozenConv2dBackward.prepare::<C>([x_node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let [kh, kw] = [w_shape[2], w_shape[3]];
-                let state = if options.stride == [1, 1] && options.padding[0] < kh && options.padding[1] < kw {
-                    let [ph, pw] = options.padding;
+                let state = if by_convolution {
                     InputGradient::Convolution {
                         gradient_weight: input_gradient_weight::<B>(weight, options.groups),
-                        options: ConvOptions::new([1, 1], [kh - 1 - ph, kw - 1 - pw], [1, 1], options.groups),
+                        options: ConvOptions {
+                            stride: [1, 1],
+                            padding: [(kh - 1 - top, kh - 1 - bottom), (kw - 1 - left, kw - 1 - right)],
+                            dilation: [1, 1],
+                            groups: options.groups,
+                        },
                     }
                 } else {
                     let output_shape = output.shape();
+                    let padding = [top, left];
                     let padding_out = |d: usize, k: usize| {
-                        let (stride, padding) = (options.stride[d], options.padding[d]);
-                        let covered = (output_shape[d + 2] - 1) * stride + k;
-                        (x_shape[d + 2] + 2 * padding).saturating_sub(covered)
+                        let covered = (output_shape[d + 2] - 1) * options.stride[d] + k;
+                        (x_shape[d + 2] + 2 * padding[d]).saturating_sub(covered)
                     };
                     InputGradient::Transposed {
                         weight,
                         options: ConvTransposeOptions::new(
                             options.stride,
-                            options.padding,
+                            padding,
                             [padding_out(0, kh), padding_out(1, kw)],
                             [1, 1],
                             options.groups,
@@ -215,25 +233,22 @@ impl<B: SurrogateOps, C: CheckpointStrategy> SurrogateOps for Autodiff<B, C> {
 /// burn-ndarray's GEMM is much faster than its convolution loop: 1×1 convolutions (stride 1,
 /// no padding, one group) run as a batched matrix product.
 #[cfg(feature = "ndarray")]
+#[allow(deprecated)] // burn-ndarray stays the reference of the backend-agreement tests
 impl SurrogateOps for burn::backend::NdArray {
     fn frozen_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        bias: Option<FloatTensor<Self>>,
+        bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         let [out_channels, in_channels, kh, kw] = weight.shape().dims();
-        if [kh, kw] != [1, 1] || options.stride != [1, 1] || options.padding != [0, 0] || options.groups != 1 {
-            return Self::conv2d(x, weight, bias, options);
+        if [kh, kw] != [1, 1] || options.stride != [1, 1] || options.padding != [(0, 0); 2] || options.groups != 1 {
+            return Self::conv2d(x, weight, Some(bias), options);
         }
         let [n, _, h, w] = x.shape().dims();
         let x = Self::float_reshape(x, [n, in_channels, h * w].into());
         let weight = Self::float_reshape(weight, [1, out_channels, in_channels].into());
-        let y = Self::float_matmul(weight, x);
-        let y = match bias {
-            Some(bias) => Self::float_add(y, Self::float_reshape(bias, [1, out_channels, 1].into())),
-            None => y,
-        };
+        let y = Self::float_add(Self::float_matmul(weight, x), Self::float_reshape(bias, [1, out_channels, 1].into()));
         Self::float_reshape(y, [n, out_channels, h, w].into())
     }
 }

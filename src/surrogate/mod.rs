@@ -4,6 +4,8 @@
 //! `[N, K]` (logits for classifiers, embeddings for encoders). Any normalisation or resizing
 //! belongs **inside** the surrogate ([`Normalized`]), so attacks always work in pixel space.
 
+// burn-ndarray (deprecated in Burn 0.22) is one of the extension's backends.
+#[allow(deprecated)]
 mod backend_ops;
 mod batch_check;
 mod closure;

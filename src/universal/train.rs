@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::lr_scheduler::LrScheduler;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -444,7 +443,7 @@ impl Checkpoint {
             variable: progress.v.save(),
             attack_state: progress.attack_state.as_ref().map(Snapshot::save),
             rng: progress.rng.save(),
-            schedule: progress.alrs.as_ref().map(|a| a.to_record()),
+            schedule: progress.alrs.as_ref().map(Alrs::state),
             records: progress.records.clone(),
             epoch_losses: progress.epoch_losses.clone(),
             step_scales: progress.step_scales.clone(),
@@ -458,7 +457,7 @@ impl Checkpoint {
         device: &Device,
     ) -> Result<Progress<S>> {
         let alrs = match (schedule.start()?, self.schedule) {
-            (Some(alrs), Some(record)) => Some(alrs.load_record(record)),
+            (Some(alrs), Some(state)) => Some(alrs.with_state(state)),
             (None, None) => None,
             _ => return Err(Error::InvalidCheckpoint("the schedule's state does not match its settings".into())),
         };
