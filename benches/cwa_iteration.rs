@@ -11,7 +11,7 @@
 //! scripts/bench-ratios.sh   # prints iteration / passes for each n
 //! ```
 
-use burn::backend::{Autodiff, NdArray};
+use burn::tensor::Device;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -23,7 +23,12 @@ use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{from_module, Surrogate};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
-type B = Autodiff<NdArray>;
+/// The device of these benchmarks: burn-ndarray (deprecated in Burn 0.22, kept so that the
+/// figures of `docs/performance.md` stay comparable) with autodiff.
+#[allow(deprecated)]
+fn device() -> Device {
+    Device::ndarray().autodiff()
+}
 const BATCH: usize = 16;
 const CLASSES: usize = 10;
 
@@ -53,7 +58,7 @@ impl SmallCnn {
 }
 
 fn models(n: usize) -> Vec<Box<dyn Surrogate>> {
-    let device = Default::default();
+    let device = device();
     (0..n)
         .map(|i| {
             Box::new(from_module(format!("cnn{i}"), SmallCnn::new(&device), |m: &SmallCnn, x| m.forward(x)))
@@ -63,7 +68,7 @@ fn models(n: usize) -> Vec<Box<dyn Surrogate>> {
 }
 
 fn bench(c: &mut Criterion) {
-    let device = Default::default();
+    let device = device();
     let images = AttackRng::new(1).uniform([BATCH, 3, 32, 32], 0.0, 1.0, &device);
     let labels: Vec<usize> = (0..BATCH).map(|i| i % CLASSES).collect();
     let targets =
@@ -82,7 +87,7 @@ fn bench(c: &mut Criterion) {
                     for model in &members {
                         let x = images.clone().detach().require_grad();
                         let grads = loss.forward(model.forward(x.clone()), targets.clone()).backward();
-                        checksum += x.grad(&grads).unwrap().sum().into_scalar();
+                        checksum += x.grad(&grads).unwrap().sum().into_scalar::<f32>();
                     }
                 }
                 checksum

@@ -7,16 +7,21 @@
 //! cargo bench --bench patch_pasting
 //! ```
 
-use burn::backend::{Autodiff, NdArray};
+use burn::tensor::Device;
 use burn::tensor::Tensor;
 use common_weakness::rng::AttackRng;
 use common_weakness::universal::{Batch, Eot, Patch, Placement, Region, UniversalVariable};
 use criterion::{criterion_group, criterion_main, Criterion};
 
-type B = Autodiff<NdArray>;
+/// The device of these benchmarks: burn-ndarray (deprecated in Burn 0.22, kept so that the
+/// figures of `docs/performance.md` stay comparable) with autodiff.
+#[allow(deprecated)]
+fn device() -> Device {
+    Device::ndarray().autodiff()
+}
 
 fn pasting(c: &mut Criterion) {
-    let device = Default::default();
+    let device = device();
     let images = AttackRng::new(1).uniform([8, 3, 256, 256], 0.0, 1.0, &device);
     let region = |left: f64, top: f64, side: f64| Region { left, top, right: left + side, bottom: top + side };
     let boxes: Vec<Vec<Region>> = (0..8)
@@ -34,7 +39,7 @@ fn pasting(c: &mut Criterion) {
         b.iter(|| {
             let pasted = variable.apply_to(value.clone(), &batch, &mut rng);
             let grads = pasted.sum().backward();
-            value.grad(&grads).expect("the patch has a gradient").sum().into_scalar()
+            value.grad(&grads).expect("the patch has a gradient").sum().into_scalar::<f32>()
         })
     });
 }

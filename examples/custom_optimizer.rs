@@ -7,9 +7,7 @@
 //! cargo run --release --example custom_optimizer
 //! ```
 
-use burn::backend::Autodiff;
 use burn::tensor::Tensor;
-use common_weakness::backend::DefaultBackend;
 use common_weakness::optim::Optimizer;
 use common_weakness::prelude::*;
 use common_weakness::surrogate::from_fn;
@@ -53,7 +51,6 @@ impl Optimizer for SignedRms {
     }
 }
 
-type B = Autodiff;
 
 fn linear(name: &'static str, weights: [[f32; 2]; 4]) -> Box<dyn common_weakness::surrogate::Surrogate> {
     Box::new(from_fn(name, move |x: Tensor<4>| {

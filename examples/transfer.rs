@@ -11,23 +11,20 @@
 
 use std::time::Instant;
 
-use burn::backend::Autodiff;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use common_weakness::attack::{registry, AttackSpec, RapConfig};
-use common_weakness::backend::DefaultBackend;
+use common_weakness::backend::BackendKind;
 use common_weakness::eval::{predictions, success_rate};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{from_module, Surrogate};
-
-type Train = Autodiff;
 
 const CLASSES: usize = 4;
 const SIZE: usize = 16;
@@ -101,7 +98,7 @@ fn dataset(seed: u64, count: usize, device: &Device) -> (Tensor<4>, Vec<usize>) 
     (Tensor::from_data(TensorData::new(pixels, [count, 3, SIZE, SIZE]), device), labels)
 }
 
-fn train<M: AutodiffModule + Classify>(
+fn train<M: Module + Classify>(
     mut model: M,
     x: &Tensor<4>,
     labels: &[usize],
@@ -111,14 +108,14 @@ fn train<M: AutodiffModule + Classify>(
         TensorData::new(labels.iter().map(|&l| l as i64).collect(), [labels.len()]),
         &device,
     );
-    let mut optimizer = AdamConfig::new().init::<M>();
+    let mut optimizer = AdamConfig::new().init();
     let loss = CrossEntropyLossConfig::new().init(&device);
     let batch = 100;
     for _epoch in 0..8 {
         for start in (0..labels.len()).step_by(batch) {
             let xb = x.clone().narrow(0, start, batch);
             let yb = targets.clone().narrow(0, start, batch);
-            let grads = GradientsParams::from_grads::<M>(loss.forward(model.forward(xb), yb).backward(), &model);
+            let grads = GradientsParams::from_grads(loss.forward(model.forward(xb), yb).backward(), &model);
             model = optimizer.step(3e-3, model, grads);
         }
     }
@@ -135,7 +132,7 @@ fn accuracy(model: &dyn Surrogate, x: Tensor<4>, labels: &[usize]) -> Result<f64
 }
 
 fn main() -> Result<()> {
-    let device = Default::default();
+    let device = BackendKind::default().device()?;
     // Burn draws initial weights from its backend's global RNG: seed it so the run repeats.
     device.seed(1);
     let started = Instant::now();

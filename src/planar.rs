@@ -41,7 +41,7 @@ pub fn bilinear_matrix(output: usize, input: usize, device: &Device) -> Tensor<2
 /// let x = Tensor::<4>::from_floats([[[[0.0, 1.0], [2.0, 3.0]]]], &Default::default());
 /// let up = resize_bilinear(x, [4, 4]);
 /// assert_eq!(up.dims(), [1, 1, 4, 4]);
-/// let values = up.into_data().to_vec::<f32>().unwrap();
+/// let values = up.into_data().try_to_vec::<f32>().unwrap();
 /// assert_eq!((values[0], values[1], values[15]), (0.0, 0.25, 3.0));
 /// ```
 pub fn resize_bilinear(x: Tensor<4>, [height, width]: [usize; 2]) -> Tensor<4> {

@@ -27,7 +27,7 @@ use crate::snapshot::{Saved, Snapshot};
 /// let g = Tensor::<4>::from_floats([[[[2.0, -0.5]]]], &device);
 /// let mut state = Optimizer::init(&adam, &g);
 /// // The first Adam step is ≈ −lr·sign(g).
-/// let update = adam.step(g, &mut state).into_data().to_vec::<f32>().unwrap();
+/// let update = adam.step(g, &mut state).into_data().try_to_vec::<f32>().unwrap();
 /// assert!((update[0] + 0.01).abs() < 1e-6 && (update[1] - 0.01).abs() < 1e-6);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -28,7 +28,7 @@ use crate::norm::{Direction, Normalization};
 /// let g = Tensor::<4>::from_floats([[[[1.0, -3.0]]]], &device);
 /// let mut state = Optimizer::init(&mi, &g);
 /// let update = mi.step(g, &mut state); // m = [0.25, -0.75]
-/// assert_eq!(update.into_data().to_vec::<f32>().unwrap(), vec![-0.1, 0.1]);
+/// assert_eq!(update.into_data().try_to_vec::<f32>().unwrap(), vec![-0.1, 0.1]);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

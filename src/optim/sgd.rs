@@ -19,7 +19,7 @@ use crate::norm::{Direction, Normalization};
 /// let device = Default::default();
 /// let g = Tensor::<4>::from_floats([[[[0.5, -2.0, 0.0]]]], &device);
 /// let update = Optimizer::step(&Sgd::sign(0.1), g, &mut ());
-/// assert_eq!(update.into_data().to_vec::<f32>().unwrap(), vec![-0.1, 0.1, 0.0]);
+/// assert_eq!(update.into_data().try_to_vec::<f32>().unwrap(), vec![-0.1, 0.1, 0.0]);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -18,7 +18,7 @@ use crate::planar::resize_bilinear;
 /// let identity = from_fn("pixels", |x: Tensor<4>| x.flatten(1, 3));
 /// let model = Normalized::new(identity, vec![0.5], vec![0.25]).unwrap();
 /// let out = model.forward(Tensor::ones([1, 1, 1, 2], &Default::default()));
-/// assert_eq!(out.into_data().to_vec::<f32>().unwrap(), vec![2.0, 2.0]);
+/// assert_eq!(out.into_data().try_to_vec::<f32>().unwrap(), vec![2.0, 2.0]);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Normalized<S> {

@@ -19,7 +19,7 @@ fn grad(v: Vec<f32>) -> Tensor<4> {
 }
 
 fn inner_values(x: Tensor<4>) -> Vec<f32> {
-    x.into_data().to_vec::<f32>().unwrap()
+    x.into_data().try_to_vec::<f32>().unwrap()
 }
 
 fn assert_all_close(actual: &[f32], expected: &[f32], epsilon: f32) {

@@ -10,7 +10,7 @@
 //! `COMMON_WEAKNESS_GPU=1`.
 
 use burn::tensor::ops::{ConvOptions, PadMode};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use common_weakness::attack::{mi_fgsm, CwaConfig};
 use common_weakness::backend::BackendKind;
 use common_weakness::prelude::*;
@@ -49,8 +49,7 @@ fn mlp(seed: u64, device: &Device) -> Box<dyn Surrogate> {
 }
 
 /// Adversarial pixels and final losses of three attacks, and the batch-independence gaps.
-
-fn agreement(args: Args, device: Device) -> (Vec<f32>, Vec<f64>, Vec<f32>) {
+fn agreement(device: Device) -> (Vec<f32>, Vec<f64>, Vec<f32>) {
     let members = || vec![tiny_cnn(10, &device), tiny_cnn(20, &device), mlp(30, &device)];
     let images = {
         let mut rng = AttackRng::new(5);
@@ -76,7 +75,7 @@ fn agreement(args: Args, device: Device) -> (Vec<f32>, Vec<f64>, Vec<f32>) {
     let (mut pixels, mut losses) = (Vec::new(), Vec::new());
     for attack in attacks {
         let outcome = attack.run(&ensemble, images.clone(), &objective).unwrap();
-        pixels.extend(outcome.adversarial.into_data().convert::<f32>().to_vec::<f32>().unwrap());
+        pixels.extend(outcome.adversarial.into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
         losses.extend(outcome.final_loss);
     }
     (pixels, losses, gaps)
@@ -126,7 +125,7 @@ fn split_over_devices(home: &Device, devices: [Device; 3]) -> Vec<f32> {
         let attack = Cwa::mi_cwa(config.clone()).with_combination(combination);
         let outcome = attack.run(&ensemble(mode), images.clone(), &objective).unwrap();
         assert_eq!(outcome.adversarial.device(), *home, "the adversarial images stay on the images' device");
-        pixels.extend(outcome.adversarial.into_data().convert::<f32>().to_vec::<f32>().unwrap());
+        pixels.extend(outcome.adversarial.into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
     }
     pixels
 }
@@ -136,14 +135,13 @@ fn split_over_devices(home: &Device, devices: [Device; 3]) -> Vec<f32> {
 /// not implement, so the split itself is tested on the remote backend, in the bench crate.)
 #[test]
 fn an_ensemble_placed_on_its_own_device_is_unchanged() {
-    type N = burn::backend::Autodiff<burn::backend::NdArray>;
-    let cpu = Default::default();
-    let placed = split_over_devices::<N>(&cpu, [cpu, cpu, cpu]);
+    let cpu = BackendKind::Ndarray.device().unwrap();
+    let placed = split_over_devices(&cpu, [cpu.clone(), cpu.clone(), cpu.clone()]);
     let objective = Objective::untargeted(vec![0, 3]);
-    let members = vec![tiny_cnn::<N>(10, &cpu), tiny_cnn::<N>(20, &cpu), mlp::<N>(30, &cpu)];
+    let members = vec![tiny_cnn(10, &cpu), tiny_cnn(20, &cpu), mlp(30, &cpu)];
     let plain = Ensemble::new(members).unwrap().with_gradient_mode(GradientMode::Joint);
-    let images = seeded::<N, 4>(5, [2, 3, 8, 8], &cpu).mul_scalar(0.5).add_scalar(0.5);
+    let images = seeded::<4>(5, [2, 3, 8, 8], &cpu).mul_scalar(0.5).add_scalar(0.5);
     let config = CwaConfig::paper(0.5).with_threat(ThreatModel::l2(0.5)).with_iterations(3).with_seed(11);
     let adversarial = Cwa::mi_cwa(config).run(&plain, images, &objective).unwrap().adversarial;
-    assert_eq!(placed[..2 * 3 * 8 * 8], adversarial.into_data().to_vec::<f32>().unwrap()[..]);
+    assert_eq!(placed[..2 * 3 * 8 * 8], adversarial.into_data().try_to_vec::<f32>().unwrap()[..]);
 }

@@ -19,7 +19,7 @@ pub fn tensor4(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
 }
 
 pub fn values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
-    x.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+    x.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
 /// Images with pixels uniform in [low, high).

@@ -34,7 +34,7 @@ fn gradient(
     let input = LossInput { outputs: encoder(x.clone()), one_hot: None, reference_outputs: encoder(reference) };
     let loss = objective.per_sample(input).unwrap();
     let grads = loss.clone().sum().backward();
-    let gradient = x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+    let gradient = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
     (values(loss), gradient)
 }
 

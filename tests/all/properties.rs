@@ -80,8 +80,8 @@ proptest! {
             x = x.slice_assign([0..1, 0..c, 0..h, 0..w], zeros);
         }
         for (kind, measure) in [
-            (Normalization::L1, norm::l1:: as fn(Tensor<4>) -> Tensor<1>),
-            (Normalization::L2, norm::l2::),
+            (Normalization::L1, norm::l1 as fn(Tensor<4>) -> Tensor<1>),
+            (Normalization::L2, norm::l2),
         ] {
             let norms = values(measure(kind.apply(x.clone())));
             for (i, n) in norms.into_iter().enumerate() {

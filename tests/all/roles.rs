@@ -19,7 +19,7 @@ impl Optimizer for Recorder {
     type State = ();
     fn init(&self, _like: &Tensor<4>) {}
     fn step(&self, gradient: Tensor<4>, _state: &mut ()) -> Tensor<4> {
-        self.0.lock().unwrap().push(gradient.clone().into_data().convert::<f32>().to_vec::<f32>().unwrap());
+        self.0.lock().unwrap().push(gradient.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
         gradient.mul_scalar(-1e-3)
     }
 }

@@ -290,7 +290,7 @@ impl Observer for StopAfter {
 fn resumes_bit_for_bit<A>(attack: &A, variable: UniversalVariable, stop: usize)
 where
     A: Engine,
-    A::State: Snapshot<InnerB>,
+    A::State: Snapshot,
 {
     let ensemble = mlp_ensemble(2, 16, 3);
     let batches = dataset(2, 3);

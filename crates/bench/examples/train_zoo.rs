@@ -126,7 +126,7 @@ fn accuracy<N: ZooNet>(net: &N, data: &FashionMnist, device: &Device) -> Result<
 
 fn train<N>(model: ZooModel, options: &Options, data: &Data, device: &Device) -> Result<()>
 where
-    N: ZooNet + AutodiffModule + 'static,
+    N: ZooNet + Module + 'static,
 {
     let Data { train, test } = data;
     // Model `i` of `ZooModel::ALL` is seeded with `i + 1` (weights and batch order).
@@ -134,7 +134,7 @@ where
     device.seed(seed);
     let mut net = N::init(device);
     let parameters = net.num_params();
-    let mut optimizer = AdamConfig::new().init::<N>();
+    let mut optimizer = AdamConfig::new().init();
     let recipe = recipe(model);
     let mut scheduler = Alrs::new(options.learning_rate.unwrap_or(recipe.learning_rate))?;
     let loss_fn = CrossEntropyLossConfig::new().init(device);
@@ -202,7 +202,7 @@ where
 /// slice.
 fn slice_accuracy<N>(net: &N, device: &Device) -> Result<(f64, f64)>
 where
-    N: ZooNet + AutodiffModule + 'static,
+    N: ZooNet + Module + 'static,
 {
     let frozen = net.clone().no_grad();
     let surrogate = Ensemble::new(vec![Box::new(from_module("trained", frozen, |n: &N, x| n.forward(x)))])?;

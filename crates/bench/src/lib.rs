@@ -23,5 +23,5 @@ pub use error::{Error, Result};
 
 /// Reads a tensor back as `f32` values.
 fn to_vec<const D: usize>(x: burn::tensor::Tensor<D>) -> Vec<f32> {
-    x.into_data().convert::<f32>().to_vec::<f32>().expect("data converted to f32 reads back as f32")
+    x.into_data().convert::<f32>().try_to_vec::<f32>().expect("data converted to f32 reads back as f32")
 }

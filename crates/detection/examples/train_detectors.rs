@@ -77,7 +77,7 @@ fn parse_families(value: &str) -> Result<Families, String> {
     Ok(Families(value.split(',').map(parse).collect::<Result<_, _>>()?))
 }
 
-fn train<N: DetectorNet + AutodiffModule>(
+fn train<N: DetectorNet + Module>(
     family: Family,
     seed: u64,
     options: &Options,
@@ -88,7 +88,7 @@ fn train<N: DetectorNet + AutodiffModule>(
     device.seed(seed);
     let mut net = N::init(&device);
     let mut optimizer =
-        AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(10.0))).init::<N>();
+        AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(10.0))).init();
     let mut rng = AttackRng::new(seed);
     let started = Instant::now();
     println!("{family}: {} parameters", net.num_params());

@@ -61,7 +61,7 @@ impl Parity {
         let classes = logits.len() / reference.labels.len().max(1);
         let encoder = load_encoder(model, device)?;
         let features = encoder.forward(reference.images(device)).into_data().convert::<f32>();
-        let features = features.to_vec::<f32>().expect("f32 features");
+        let features = features.try_to_vec::<f32>().expect("f32 features");
         let top1 = |values: &[f32]| -> Vec<usize> {
             values
                 .chunks(classes)
@@ -100,7 +100,7 @@ pub fn logits_and_gradient(
     let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [n, 1]), device);
     let loss = log_softmax(logits.clone(), 1).gather(1, labels).sum().neg();
     let gradient = images.grad(&loss.backward()).expect("the pixels require gradients");
-    let values = |data: TensorData| data.convert::<f32>().to_vec::<f32>().expect("f32 values");
+    let values = |data: TensorData| data.convert::<f32>().try_to_vec::<f32>().expect("f32 values");
     (values(logits.into_data()), values(gradient.into_data()))
 }
 

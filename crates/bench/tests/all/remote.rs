@@ -89,7 +89,7 @@ fn attack(home: &Device, devices: [Device; 3]) -> Vec<f32> {
         let ensemble = Ensemble::new(members).unwrap().with_devices(devices.to_vec()).unwrap();
         let attack = Cwa::mi_cwa(config.clone()).with_combination(combination);
         let outcome = attack.run(&ensemble, images.clone(), &objective).unwrap();
-        pixels.extend(outcome.adversarial.into_data().convert::<f32>().to_vec::<f32>().unwrap());
+        pixels.extend(outcome.adversarial.into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
     }
     pixels
 }

@@ -53,7 +53,7 @@ fn train(hidden: usize) -> Net {
         hidden: LinearConfig::new(16, hidden).init(&device()),
         output: LinearConfig::new(hidden, CLASSES).init(&device()),
     };
-    let mut optimizer = AdamConfig::new().init::<Net>();
+    let mut optimizer = AdamConfig::new().init();
     let loss = CrossEntropyLossConfig::new().init(&device());
     for _ in 0..200 {
         let l = loss.forward(net.forward(x.clone()), targets.clone());

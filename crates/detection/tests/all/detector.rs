@@ -19,7 +19,7 @@ fn scenes(seed: u64, count: usize) -> SceneSet {
 
 /// Shapes, confidences in [0, 1], a finite loss, and a loss that 20 Adam steps on one
 /// batch lower by a fifth.
-fn check_family<N: DetectorNet + AutodiffModule>(candidates: usize, channels: usize) {
+fn check_family<N: DetectorNet + Module>(candidates: usize, channels: usize) {
     let device = Default::default();
     device.seed(7);
     let set = scenes(11, 4);
@@ -32,7 +32,7 @@ fn check_family<N: DetectorNet + AutodiffModule>(candidates: usize, channels: us
     assert!(confidence.iter().all(|c| (0.0..=1.0).contains(c)), "confidences outside [0, 1]");
     let first = N::loss(raw, &truth).into_scalar();
     assert!(first.is_finite() && first > 0.0, "loss {first}");
-    let mut optimizer = AdamConfig::new().init::<N>();
+    let mut optimizer = AdamConfig::new().init();
     for _ in 0..20 {
         let loss = N::loss(net.forward(images.clone()), &truth);
         let grads = GradientsParams::from_grads(loss.backward(), &net);

@@ -14,7 +14,7 @@ fn zoo_logits(args: Args, device: Device) -> Vec<f32> {
         .into_iter()
         .flat_map(|model| {
             let logits = model.load(&device).unwrap().forward(images.clone());
-            logits.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+            logits.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
         })
         .collect()
 }

@@ -15,7 +15,7 @@ use common_weakness_onnx::{load, relative_error, relative_l2_error, Architecture
 use crate::{require_assets, require_generated};
 
 fn values<A: AutodiffBackend, const D: usize>(x: burn::tensor::Tensor<A, D>) -> Vec<f32> {
-    x.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+    x.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
 fn own<A: SurrogateOps>(assets: &ImagenetAssets, variant: LiteVariant) -> Box<dyn Surrogate<A>> {

@@ -30,7 +30,7 @@ fn pixels(device: &Device) -> Tensor<4> {
 #[test]
 fn batch_norm_weights_saved_by_burn_load_into_frozen_batch_norm_by_name() {
     let device = Default::default();
-    let mut norm = BatchNormConfig::new(3).with_epsilon(1e-3).init::<Flex>(&device);
+    let mut norm = BatchNormConfig::new(3).with_epsilon(1e-3).init(&device);
     norm.gamma = burn::module::Param::from_tensor(floats(&[1.5, 0.5, 2.0], &device));
     norm.beta = burn::module::Param::from_tensor(floats(&[0.1, -0.2, 0.3], &device));
     norm.running_mean = RunningState::new(floats(&[0.2, 0.5, -0.1], &device));
@@ -41,10 +41,10 @@ fn batch_norm_weights_saved_by_burn_load_into_frozen_batch_norm_by_name() {
     let bytes = store.get_bytes().unwrap();
 
     // Inference-mode reference: burn's BatchNorm on a backend without autodiff.
-    let expected = original.norm.forward(pixels::<Flex>(&device)).into_data().to_vec::<f32>().unwrap();
+    let expected = original.norm.forward(pixels::<Flex>(&device)).into_data().try_to_vec::<f32>().unwrap();
     let mut frozen = WithFrozen { norm: FrozenBatchNormConfig::new(3).with_epsilon(1e-3).init(&device) };
     frozen.load_from(&mut BurnpackStore::from_bytes(Some(bytes))).unwrap();
-    let actual = frozen.norm.forward(pixels(&device)).into_data().to_vec::<f32>().unwrap();
+    let actual = frozen.norm.forward(pixels(&device)).into_data().try_to_vec::<f32>().unwrap();
     for (a, e) in actual.iter().zip(&expected) {
         approx::assert_relative_eq!(a, e, epsilon = 1e-5);
     }
