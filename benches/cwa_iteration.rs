@@ -11,7 +11,6 @@
 //! scripts/bench-ratios.sh   # prints iteration / passes for each n
 //! ```
 
-use burn::tensor::Device;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;

@@ -11,8 +11,6 @@ use common_weakness::prelude::*;
 
 use super::common::{linear, minimise_output, tensor4, values};
 
-type Inner = burn::backend::Flex;
-
 fn grad(v: Vec<f32>) -> Tensor<4> {
     let n = v.len();
     Tensor::from_data(burn::tensor::TensorData::new(v, [1, 1, 1, n]), &Default::default())

@@ -15,7 +15,7 @@ use common_weakness::attack::{mi_fgsm, CwaConfig};
 use common_weakness::backend::BackendKind;
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
-use common_weakness::surrogate::{check_batch_independence, from_fn, frozen_conv2d, hardtanh, Surrogate, SurrogateOps};
+use common_weakness::surrogate::{check_batch_independence, from_fn, frozen_conv2d, hardtanh, Surrogate};
 
 fn seeded<const D: usize>(seed: u64, shape: [usize; D], device: &Device) -> Tensor<D> {
     let mut rng = AttackRng::new(seed);

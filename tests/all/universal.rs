@@ -14,8 +14,6 @@ use common_weakness::universal::{
 
 use crate::common::{device, images, mlp_ensemble, values};
 
-type InnerB = burn::backend::Flex;
-
 fn untargeted(batch: &Batch) -> Objective {
     Objective::untargeted(batch.labels.clone().unwrap())
 }
