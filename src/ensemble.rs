@@ -141,10 +141,11 @@ impl Ensemble {
     /// use common_weakness::surrogate::from_fn;
     ///
     /// let model = || Box::new(from_fn("sum", |x: Tensor<4>| x.flatten(1, 3).sum_dim(1)));
-    /// let cpu = Default::default(); // a GPU backend has several: `CudaDevice::new(1)`, ...
-    /// let ensemble = Ensemble::new(vec![model(), model()]).unwrap().with_devices(vec![cpu, cpu]).unwrap();
+    /// let cpu = burn::tensor::Device::default(); // a GPU backend has several: `Device::cuda(1)`, ...
+    /// let two = vec![cpu.clone(), cpu];
+    /// let ensemble = Ensemble::new(vec![model(), model()]).unwrap().with_devices(two.clone()).unwrap();
     /// assert_eq!(ensemble.devices().unwrap().len(), 2);
-    /// assert!(Ensemble::new(vec![model()]).unwrap().with_devices(vec![cpu, cpu]).is_err());
+    /// assert!(Ensemble::new(vec![model()]).unwrap().with_devices(two).is_err());
     /// ```
     pub fn with_devices(mut self, devices: Vec<Device>) -> Result<Self> {
         if devices.len() != self.members.len() {

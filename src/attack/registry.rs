@@ -19,12 +19,12 @@ use crate::threat::ThreatModel;
 /// let spec: AttackSpec = serde_json::from_str(
 ///     r#"{"attack": "mi-fgsm", "threat": {"norm": "Linf", "budget": 0.03}, "iterations": 10, "momentum": 1.0}"#,
 /// ).unwrap();
-/// let attack = spec.build::<Autodiff>();
+/// let attack = spec.build();
 /// assert_eq!(attack.name(), "MI-FGSM");
 /// let cwa: AttackSpec = serde_json::from_str(&serde_json::to_string(&AttackSpec::MiCwa(
 ///     common_weakness::attack::CwaConfig::paper(8.0 / 255.0),
 /// )).unwrap()).unwrap();
-/// assert_eq!(cwa.build::<Autodiff>().name(), "MI-CWA");
+/// assert_eq!(cwa.build().name(), "MI-CWA");
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -261,9 +261,7 @@ impl<'a> Evaluator<'a> {
                 }
                 let combined = combine_logits(self.ensemble.weights(), self.combination, outputs).require_grad();
                 let root = self.loss(context, combined.clone())?;
-                let upstream = combined
-                    .grad(&root.clone().sum().backward())
-                    .unwrap_or_else(|| combined.clone().inner().zeros_like());
+                let upstream = gradient_of(&combined, root.clone().sum());
                 for (index, share) in shares.iter().enumerate() {
                     let leaf = Tensor::<4>::from_inner(seen_values.clone()).require_grad();
                     let upstream = Tensor::from_inner(upstream.clone().mul_scalar(*share));
@@ -324,6 +322,17 @@ fn combine_logits(weights: &[f64], combination: Combination, outputs: Vec<Tensor
 /// Backward pass of the summed per-sample loss; a loss that does not depend on the input
 /// has a zero gradient.
 fn backward(input: &Tensor<4>, loss: Tensor<1>) -> Tensor<4> {
-    let grads = loss.sum().backward();
-    input.grad(&grads).unwrap_or_else(|| input.clone().inner().zeros_like())
+    gradient_of(input, loss.sum())
+}
+
+/// The gradient of the scalar `loss` with respect to `input` (a leaf that requires one), zero
+/// where the loss does not depend on it. Burn 0.22 panics on the backward pass of a tensor
+/// that recorded no graph (a constant model, a loss of no input), so that case is answered
+/// before it.
+pub(crate) fn gradient_of<const D: usize>(input: &Tensor<D>, loss: Tensor<1>) -> Tensor<D> {
+    let zero = || input.clone().inner().zeros_like();
+    if !loss.is_tracked() {
+        return zero();
+    }
+    input.grad(&loss.backward()).unwrap_or_else(zero)
 }

@@ -33,7 +33,7 @@ use burn::tensor::{Device, Tensor};
 /// let frozen = FrozenBatchNorm::from(&bn);
 /// let x = Tensor::<4>::ones([2, 3, 4, 4], &device);
 /// let y = frozen.forward(x.clone());
-/// assert!(y.sub(x).abs().max().into_scalar() < 1e-4);
+/// assert!(y.sub(x).abs().max().into_scalar::<f32>() < 1e-4);
 /// ```
 #[derive(Module, Debug)]
 pub struct FrozenBatchNorm {

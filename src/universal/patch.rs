@@ -321,8 +321,7 @@ impl Patch {
     ) -> Tensor<4> {
         let leaf = Tensor::<4>::from_inner(patch.clone()).require_grad();
         let penalty = total_variation(leaf.clone()).mul_scalar(self.tv_weight * images as f64);
-        let grads = penalty.backward();
-        leaf.grad(&grads).unwrap_or_else(|| patch.zeros_like())
+        crate::gradient::gradient_of(&leaf, penalty)
     }
 }
 
