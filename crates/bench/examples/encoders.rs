@@ -33,10 +33,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::backend::Autodiff;
+use burn::module::Module;
 use burn::tensor::Tensor;
+use common_weakness::backend::BackendKind;
 use common_weakness::attack::{mi_fgsm, ssa, Attack, Cwa, CwaConfig};
-use common_weakness::backend::DefaultBackend;
 use common_weakness::eval::{mean_interval, row_cosine, top_k_predictions, wilson_interval, MeanInterval};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
@@ -45,8 +45,6 @@ use common_weakness_bench::shard::{merge_folders, Mergeable, Shard, ShardFile};
 use common_weakness_bench::splits::LiteSplits;
 use common_weakness_bench::Result;
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
-
-type B = Autodiff;
 
 /// Label-free attacks on EfficientNet-Lite encoders, judged by an unseen model.
 #[derive(clap::Parser, Debug)]
@@ -323,7 +321,7 @@ fn main() -> Result<()> {
     }
     let started = Instant::now();
     let assets = ImagenetAssets::locate()?;
-    let device = Default::default();
+    let device = BackendKind::default().device()?;
     let photos: Vec<_> = assets.photos()?.into_iter().take(options.photos.into()).collect();
     let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
     let every_photo: Tensor<4> = images::load(&paths, 224, 224, &device)?;

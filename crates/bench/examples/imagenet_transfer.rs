@@ -34,7 +34,7 @@ use common_weakness::attack::{registry, AttackSpec, RapConfig};
 use common_weakness::backend::BackendKind;
 use common_weakness::eval::{predictions, success_rate, wilson_interval, SuccessRate};
 use common_weakness::prelude::*;
-use common_weakness::surrogate::{Surrogate, SurrogateOps};
+use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::images;
 use common_weakness_bench::shard::{merge_folders, Mergeable, Shard, ShardFile};
 use common_weakness_bench::splits::LiteSplits;

@@ -18,7 +18,6 @@ use common_weakness::attack::{mi_fgsm, Attack};
 use common_weakness::backend::BackendKind;
 use common_weakness::ensemble::{Combination, Ensemble, GradientMode};
 use common_weakness::objective::Objective;
-use common_weakness::surrogate::SurrogateOps;
 use common_weakness::threat::ThreatModel;
 use common_weakness_bench::images;
 use common_weakness_models::ImagenetAssets;

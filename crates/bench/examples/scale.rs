@@ -21,15 +21,11 @@ use std::time::Instant;
 use burn::backend::remote::RemoteDevice;
 use burn::backend::{Autodiff, RemoteBackend};
 use burn::tensor::Tensor;
-use common_weakness::backend::DefaultBackend;
 use common_weakness::prelude::*;
-use common_weakness::surrogate::SurrogateOps;
 use common_weakness_bench::parallel::{attack_batches, IndexedBatch};
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::ZooModel;
-
-type B = Autodiff;
 
 const SURROGATES: [ZooModel; 4] = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer];
 
@@ -55,7 +51,7 @@ struct Options {
 
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
-    let device = Default::default();
+    let device = BackendKind::default().device()?;
     let data = FashionMnist::test_slice()?;
     let total = usize::from(options.images);
     let batches: Vec<IndexedBatch> = (0..total)
@@ -82,7 +78,7 @@ fn main() -> Result<()> {
         let started = Instant::now();
         let adversarial = attack_batches(&attack, &ensemble, &batches, threads)?;
         let seconds = started.elapsed().as_secs_f64();
-        let pixels: Vec<f32> = Tensor::cat(adversarial, 0).into_data().convert::<f32>().to_vec().expect("f32 pixels");
+        let pixels: Vec<f32> = Tensor::cat(adversarial, 0).into_data().convert::<f32>().try_to_vec().expect("f32 pixels");
         let (speedup, same) = match &first {
             None => (1.0, "reference".to_string()),
             Some((base, reference)) => {
@@ -138,7 +134,7 @@ fn timed_attack(
     let bytes = loopback_bytes()? - before;
     let mut seconds: Vec<f64> = outcome.records.iter().map(|r| r.seconds).collect();
     seconds.sort_by(f64::total_cmp);
-    let pixels = outcome.adversarial.into_data().convert::<f32>().to_vec().expect("f32 pixels");
+    let pixels = outcome.adversarial.into_data().convert::<f32>().try_to_vec().expect("f32 pixels");
     Ok((seconds[seconds.len() / 2], bytes, pixels))
 }
 

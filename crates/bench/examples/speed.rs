@@ -21,7 +21,7 @@ use common_weakness::attack::{mi_fgsm, Attack, Cwa, CwaConfig};
 use common_weakness::backend::BackendKind;
 use common_weakness::ensemble::Ensemble;
 use common_weakness::objective::Objective;
-use common_weakness::surrogate::{Surrogate, SurrogateOps};
+use common_weakness::surrogate::Surrogate;
 use common_weakness::threat::ThreatModel;
 use common_weakness_bench::images;
 use common_weakness_models::ImagenetAssets;

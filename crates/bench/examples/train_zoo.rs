@@ -26,15 +26,16 @@
 use std::time::Instant;
 
 use burn::lr_scheduler::LrScheduler as _;
+use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
-use burn::tensor::{Device, ElementConversion, Int, Tensor, TensorData};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use common_weakness::attack::pgd;
 use common_weakness::backend::BackendKind;
 use common_weakness::eval::predictions;
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
-use common_weakness::surrogate::{from_module, SurrogateOps};
+use common_weakness::surrogate::from_module;
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::{
@@ -162,7 +163,7 @@ where
                 device,
             );
             let loss = loss_fn.forward(net.forward(x), targets);
-            total += loss.clone().into_scalar().elem::<f64>();
+            total += loss.clone().into_scalar::<f64>();
             batches += 1;
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optimizer.step(scheduler.step(), net, grads);

@@ -27,10 +27,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::backend::Autodiff;
 use burn::tensor::Tensor;
+use common_weakness::backend::BackendKind;
 use common_weakness::attack::{mi_fgsm, Engine};
-use common_weakness::backend::DefaultBackend;
 use common_weakness::eval::predictions;
 use common_weakness::optim::Adam;
 use common_weakness::prelude::*;
@@ -41,7 +40,6 @@ use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::ZooModel;
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
 
-type B = Autodiff;
 /// Each training batch's objective.
 type BatchObjective = dyn Fn(&Batch) -> Objective;
 
@@ -184,7 +182,7 @@ fn pictures(
     )?;
     // A perturbation is shown as 0.5 + amplify·δ (±ε black and white); a patch as it is.
     let picture =
-        if v.clone().min().into_scalar() < 0.0 { v.clone().mul_scalar(amplify).add_scalar(0.5) } else { v.clone() };
+        if v.clone().min().into_scalar::<f32>() < 0.0 { v.clone().mul_scalar(amplify).add_scalar(0.5) } else { v.clone() };
     images::save_png(&rgb(picture.clamp(0.0, 1.0)), 0, out.join(format!("{stem}.png")))
 }
 
@@ -202,7 +200,7 @@ fn table(title: &str, columns: &[String], held_out: usize, rows: &[Row]) {
 }
 
 fn zoo(options: &Options) -> Result<()> {
-    let device = Default::default();
+    let device = BackendKind::default().device()?;
     let epochs = options.epochs.unwrap_or(5);
     let budget = options.budget as f64 / 255.0;
     let (training, training_labels) = FashionMnist::train()?.head(1000, &device);
@@ -268,7 +266,7 @@ fn zoo(options: &Options) -> Result<()> {
 }
 
 fn patch(options: &Options) -> Result<()> {
-    let device = Default::default();
+    let device = BackendKind::default().device()?;
     let epochs = options.epochs.unwrap_or(30);
     let assets = ImagenetAssets::locate()?;
     let photos = assets.photos()?;

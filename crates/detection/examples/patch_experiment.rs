@@ -24,10 +24,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::backend::Autodiff;
 use burn::tensor::Tensor;
+use common_weakness::backend::BackendKind;
 use common_weakness::attack::{mi_fgsm, Engine};
-use common_weakness::backend::DefaultBackend;
 use common_weakness::observe::{Control, IterationRecord, Observer};
 use common_weakness::optim::{Adam, Momentum, Sgd};
 use common_weakness::prelude::*;
@@ -41,7 +40,6 @@ use common_weakness_models::datasets::FashionMnist;
 use plotters::prelude::*;
 use serde::Serialize;
 
-type B = Autodiff;
 type Error = Box<dyn std::error::Error>;
 
 /// Seed of the test scenes (as in `train_detectors`).
@@ -172,7 +170,7 @@ fn main() -> Result<(), Error> {
     let options = <Options as clap::Parser>::parse();
     let started = Instant::now();
     std::fs::create_dir_all(&options.out)?;
-    let device = Default::default();
+    let device = BackendKind::default().device()?;
     let surrogate_families: Vec<Family> = options
         .surrogates
         .iter()
@@ -385,7 +383,7 @@ fn table(rows: &[Row], surrogates: &[Family], options: &Options, seconds: f64) -
 fn rgb(t: &Tensor<4>) -> Result<(usize, usize, Vec<u8>), Error> {
     let [_, _, h, w] = t.dims();
     let v: Vec<f32> =
-        t.clone().clamp(0.0, 1.0).into_data().convert::<f32>().into_vec().map_err(|e| format!("{e:?}"))?;
+        t.clone().clamp(0.0, 1.0).into_data().convert::<f32>().try_into_vec().map_err(|e| format!("{e:?}"))?;
     let mut bytes = Vec::with_capacity(3 * h * w);
     for i in 0..h * w {
         bytes.extend((0..3).map(|c| (v[c * h * w + i] * 255.0).round() as u8));

@@ -15,11 +15,11 @@
 
 use std::time::Instant;
 
-use burn::backend::Autodiff;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Tensor, TensorData};
-use common_weakness::backend::DefaultBackend;
+use common_weakness::backend::BackendKind;
 use common_weakness::rng::AttackRng;
 use common_weakness_detection::dataset::SceneSet;
 use common_weakness_detection::detector::{
@@ -29,7 +29,6 @@ use common_weakness_detection::scene::{Items, SceneConfig};
 use common_weakness_detection::GroundTruth;
 use common_weakness_models::datasets::FashionMnist;
 
-type Train = Autodiff;
 type Error = Box<dyn std::error::Error>;
 
 /// Seed of the training scenes.
@@ -84,7 +83,7 @@ fn train<N: DetectorNet + Module>(
     train: &SceneSet,
     test: &SceneSet,
 ) -> Result<(), Error> {
-    let device = Default::default();
+    let device = BackendKind::default().device()?;
     device.seed(seed);
     let mut net = N::init(&device);
     let mut optimizer =
@@ -102,7 +101,7 @@ fn train<N: DetectorNet + Module>(
             let rate = options.learning_rate * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
             let (images, truth) = occluded_batch(train, indices, &mut rng, &device);
             let loss = N::loss(net.forward(images), &truth);
-            let value = loss.clone().into_scalar() as f64;
+            let value = loss.clone().into_scalar::<f64>();
             if !value.is_finite() {
                 return Err(format!("{family}: the loss is {value} at epoch {epoch}, step {step}").into());
             }

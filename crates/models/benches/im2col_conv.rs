@@ -14,7 +14,6 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use common_weakness::backend::BackendKind;
-use common_weakness::surrogate::SurrogateOps;
 use common_weakness_models::zoo::Conv;
 
 fn median(mut times: Vec<Duration>) -> f64 {

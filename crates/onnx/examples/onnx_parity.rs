@@ -14,7 +14,7 @@ use common_weakness::surrogate::Surrogate;
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
 use common_weakness_onnx::{logits_and_gradient, Architecture, Parity, Reference};
 
-type B = Autodiff<Flex>;
+type B = Autodiff;
 
 #[derive(Parser)]
 #[command(about = "Logits and input gradients of the ONNX-imported models against PyTorch's")]

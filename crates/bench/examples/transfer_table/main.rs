@@ -54,7 +54,7 @@ use common_weakness::attack::{registry, registry_at, AttackConfig, AttackSpec, R
 use common_weakness::backend::BackendKind;
 use common_weakness::eval::{predictions, success_rate, SuccessRate};
 use common_weakness::prelude::*;
-use common_weakness::surrogate::{Surrogate, SurrogateOps};
+use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, RandomizedSmoothing, ResizePad, Target};
 use common_weakness_bench::parallel::{attack_batches, share_cores, IndexedBatch};
 use common_weakness_bench::shard::{merge_folders, Shard, ShardFile};

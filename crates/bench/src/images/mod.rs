@@ -67,7 +67,7 @@ pub fn read_rgb(path: impl AsRef<Path>, height: usize, width: usize) -> Result<V
 /// use common_weakness_bench::images;
 ///
 /// # fn main() -> common_weakness_bench::Result<()> {
-/// let batch = images::load::<_>(&["cat.jpg", "dog.png"], 224, 224, &Default::default())?;
+/// let batch = images::load(&["cat.jpg", "dog.png"], 224, 224, &Default::default())?;
 /// assert_eq!(batch.dims(), [2, 3, 224, 224]);
 /// # Ok(()) }
 /// ```

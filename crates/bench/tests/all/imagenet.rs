@@ -2,7 +2,6 @@
 //! `scripts/fetch-imagenet-assets.sh`, so they are `#[ignore]`d: `cargo test -- --ignored` runs
 //! them (`.ci/run` does), and without the assets each fails saying how to fetch them.
 
-use burn::backend::Flex;
 use common_weakness::eval::predictions;
 use common_weakness::prelude::*;
 use common_weakness::surrogate::{check_batch_independence, Surrogate};
@@ -33,10 +32,10 @@ fn clean_top1_matches_the_reference_implementation() {
     let assets = require_assets();
     let (photos, labels) = photos(&assets, 20);
     let device = Default::default();
-    let batch = images::load::<Flex, _>(&paths(&photos), 224, 224, &device).unwrap();
+    let batch = images::load(&paths(&photos), 224, 224, &device).unwrap();
     // Correct photos out of 20 with the reference PyTorch implementation at 224 x 224.
     for (variant, reference) in LiteVariant::ALL.into_iter().zip([17, 19, 18]) {
-        let model = EfficientNetLite::<Flex>::load(variant, assets.weights(variant), &device).unwrap();
+        let model = EfficientNetLite::load(variant, assets.weights(variant), &device).unwrap();
         let predicted = predictions(model.forward(batch.clone())).unwrap();
         let correct = predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
         eprintln!("{variant}: {correct}/20 correct (reference {reference}/20); predictions {predicted:?}");

@@ -25,7 +25,7 @@ fn batches_on_threads_equal_one_run() {
             let batches = IndexedBatch::split(x.clone(), &labels, &indices, parts);
             assert_eq!(batches.len(), parts);
             let split = Tensor::cat(attack_batches(attack.as_ref(), &ensemble, &batches, threads).unwrap(), 0);
-            let difference = (split - whole.clone()).abs().max().into_scalar();
+            let difference: f32 = (split - whole.clone()).abs().max().into_scalar();
             assert!(difference < 1e-6, "{}: {parts} batches on {threads} threads differ by {difference}", entry.name);
         }
     }

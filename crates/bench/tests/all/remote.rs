@@ -37,7 +37,7 @@ impl Servers {
         drop(listeners);
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         for &port in &ports {
-            runtime.spawn(burn::server::start_websocket_async::<Flex>(Default::default(), port));
+            runtime.spawn(burn::server::start_websocket_async(Default::default(), port));
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         for &port in &ports {
@@ -113,7 +113,7 @@ fn assert_matches(local: &[f32], remote: &[f32], what: &str) {
 
 #[test]
 fn ensembles_on_one_and_on_two_remote_servers_match_the_local_run() {
-    let local = attack::<Autodiff<Flex>>(&Default::default(), Default::default());
+    let local = attack::<Autodiff>(&Default::default(), Default::default());
     assert!(!local.is_empty());
     let servers = Servers::start(2);
     let (a, b) = (servers.device(0), servers.device(1));

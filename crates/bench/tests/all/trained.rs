@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Int, Tensor, TensorData};
 use common_weakness::attack::{bim, di_mi_fgsm, fgsm, mi_fgsm, pgd, ssa, ti_mi_fgsm, vmi_fgsm, CwaConfig};
@@ -13,7 +13,7 @@ use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::from_module;
 
-use super::common::{device, TestBackend as TB};
+use super::common::device;
 
 // Burn's `Module` derive recognises the backend parameter by its name `B`.
 #[derive(Module, Debug)]

@@ -6,8 +6,8 @@
 use burn::module::Module;
 use burn::tensor::activation::{log_softmax, relu, softmax};
 use burn::tensor::module::max_pool2d;
+use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
-use common_weakness::surrogate::SurrogateOps;
 use common_weakness_models::zoo::Conv;
 
 use super::{arg_max, centred_box, host, probabilities, smooth_l1, stem_input, DetectorNet, CLASSES};
@@ -36,7 +36,7 @@ pub struct AnchorNet {
 }
 
 fn pool(x: Tensor<4>) -> Tensor<4> {
-    max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false)
+    max_pool2d(x, MaxPoolOptions::new([2, 2]))
 }
 
 impl DetectorNet for AnchorNet {

@@ -5,7 +5,6 @@
 use burn::module::Module;
 use burn::tensor::activation::{leaky_relu, log_softmax, sigmoid, softmax};
 use burn::tensor::{Device, Tensor};
-use common_weakness::surrogate::SurrogateOps;
 use common_weakness_models::zoo::Conv;
 
 use super::{arg_max, bce_with_logits, centred_box, host, prior_bias, probabilities, stem_input, DetectorNet, CLASSES};

@@ -7,7 +7,6 @@
 use burn::module::Module;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
-use common_weakness::surrogate::SurrogateOps;
 use common_weakness_models::zoo::Conv;
 
 use super::{centred_box, host, prior_bias, softplus, stem_input, DetectorNet, CLASSES};

@@ -29,9 +29,10 @@ use std::path::{Path, PathBuf};
 
 use burn::module::{Module, Param};
 use burn::tensor::module::avg_pool2d;
+use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_store::{ModuleSnapshot, SafetensorsStore};
-use common_weakness::surrogate::{from_module, Surrogate, SurrogateOps};
+use common_weakness::surrogate::{from_module, Surrogate};
 use common_weakness_models::zoo::Conv;
 
 use crate::boxes::{BoundingBox, Detection, GroundTruth};
@@ -187,7 +188,7 @@ pub fn detect<N: DetectorNet>(net: &N, images: Tensor<4>) -> Result<Vec<Vec<Dete
     let raw = net.forward(images);
     let [n, candidates, channels] = raw.dims();
     let values =
-        raw.into_data().convert::<f32>().into_vec::<f32>().map_err(|e| invalid("raw", format!("{e:?}"), "f32"))?;
+        raw.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| invalid("raw", format!("{e:?}"), "f32"))?;
     values
         .chunks(candidates * channels)
         .take(n)
@@ -237,7 +238,7 @@ pub fn save_net<N: DetectorNet>(net: &N, path: impl AsRef<Path>) -> Result<()> {
 /// What every detector does first: scene pixels standardised around mid-grey, and 2 × 2
 /// averaged to 128 × 128.
 fn stem_input(images: Tensor<4>) -> Tensor<4> {
-    avg_pool2d(images.sub_scalar(0.5).mul_scalar(4.0), [2, 2], [2, 2], [0, 0], true, false)
+    avg_pool2d(images.sub_scalar(0.5).mul_scalar(4.0), AvgPoolOptions::new([2, 2]))
 }
 
 /// `conv` with the bias of its output channels `channels` set to the logit of `prior`, so that
@@ -245,7 +246,7 @@ fn stem_input(images: Tensor<4>) -> Tensor<4> {
 /// it the many empty positions swamp the first steps of a focal or cross-entropy loss).
 fn prior_bias(mut conv: Conv, channels: std::ops::Range<usize>, prior: f32) -> Conv {
     let device = conv.bias.val().device();
-    let mut bias: Vec<f32> = conv.bias.val().into_data().convert::<f32>().into_vec().expect("f32 bias");
+    let mut bias: Vec<f32> = conv.bias.val().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 bias");
     bias[channels].fill((prior / (1.0 - prior)).ln());
     let count = bias.len();
     conv.bias = Param::from_tensor(Tensor::from_data(TensorData::new(bias, [count]), &device));

@@ -7,7 +7,6 @@
 use burn::module::Module;
 use burn::tensor::activation::{gelu, sigmoid};
 use burn::tensor::{Device, Tensor};
-use common_weakness::surrogate::SurrogateOps;
 use common_weakness_models::zoo::Conv;
 
 use super::{arg_max, bce_with_logits, edges_box, host, prior_bias, stem_input, DetectorNet, CLASSES};

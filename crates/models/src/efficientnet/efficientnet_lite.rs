@@ -16,7 +16,6 @@ use safetensors::{Dtype, SafeTensors};
 
 use super::folded_conv::{same_padding, ConvWeights, FoldedConv};
 use crate::error::{Error, Result};
-use common_weakness::surrogate::SurrogateOps;
 use common_weakness::surrogate::{from_module, ModuleSurrogate};
 
 /// Which EfficientNet-Lite.

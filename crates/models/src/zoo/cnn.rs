@@ -6,7 +6,6 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use common_weakness::surrogate::SurrogateOps;
 
 use super::conv::Conv;
 use super::{standardize, ZooNet, CLASSES};

@@ -6,7 +6,6 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
-use common_weakness::surrogate::SurrogateOps;
 
 use super::{standardize, ZooNet, CLASSES};
 

@@ -35,7 +35,6 @@ use burn::tensor::{Device, Tensor};
 use burn_store::{ModuleSnapshot, SafetensorsStore};
 
 use crate::error::{Error, Result};
-use common_weakness::surrogate::SurrogateOps;
 use common_weakness::surrogate::{from_module, Surrogate};
 
 /// Number of classes.

@@ -1,14 +1,13 @@
 //! Backend agreement of the zoo: its convolutions run im2col on ndarray and `conv2d`
 //! elsewhere (flex, ndarray by default; tch, wgpu with their features), with the same logits.
 
+use burn::tensor::Device;
 use common_weakness::backend::BackendKind;
-use common_weakness::surrogate::SurrogateOps;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::ZooModel;
 
 /// Logits of the zoo models with dense, strided and depthwise convolutions on 16 test images.
-
-fn zoo_logits(args: Args, device: Device) -> Vec<f32> {
+fn zoo_logits(device: Device) -> Vec<f32> {
     let (images, _) = FashionMnist::test_slice().unwrap().head(16, &device);
     [ZooModel::SmallCnn, ZooModel::WideCnn, ZooModel::Separable, ZooModel::LargeKernel]
         .into_iter()

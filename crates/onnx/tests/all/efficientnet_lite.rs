@@ -91,7 +91,7 @@ fn ten_iterations_on_the_imported_lite0_stay_within_the_spread_between_backends(
     require_generated(Architecture::EfficientNetLite0);
     let variant = LiteVariant::Lite0;
     let on_flex = perturbation(&assets, own(&assets, variant), 10);
-    let on_ndarray = perturbation(&assets, own::<Autodiff<NdArray>>(&assets, variant), 10);
+    let on_ndarray = perturbation(&assets, own::<Autodiff>(&assets, variant), 10);
     let imported = perturbation(&assets, load(Architecture::EfficientNetLite0, &Default::default()).unwrap(), 10);
     let (backends, onnx) = (relative_l2_error(&on_ndarray, &on_flex), relative_l2_error(&imported, &on_flex));
     eprintln!("ten iterations: flex vs ndarray {backends:.1e}; imported vs own on flex {onnx:.1e}");

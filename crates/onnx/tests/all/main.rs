@@ -11,7 +11,7 @@ use burn::backend::{Autodiff, Flex};
 use common_weakness_models::ImagenetAssets;
 use common_weakness_onnx::Architecture;
 
-pub type B = Autodiff<Flex>;
+pub type B = Autodiff;
 
 /// The ImageNet assets, or a panic whose message says how to fetch them.
 pub fn require_assets() -> ImagenetAssets {
