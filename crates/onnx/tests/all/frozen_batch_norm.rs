@@ -1,6 +1,5 @@
 //! `FrozenBatchNorm` as a drop-in for burn's `BatchNorm` in generated and saved models.
 
-use burn::backend::Flex;
 use burn::module::{Module, RunningState};
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -29,7 +28,7 @@ fn pixels(device: &Device) -> Tensor<4> {
 
 #[test]
 fn batch_norm_weights_saved_by_burn_load_into_frozen_batch_norm_by_name() {
-    let device = Default::default();
+    let device = Device::flex().autodiff();
     let mut norm = BatchNormConfig::new(3).with_epsilon(1e-3).init(&device);
     norm.gamma = burn::module::Param::from_tensor(floats(&[1.5, 0.5, 2.0], &device));
     norm.beta = burn::module::Param::from_tensor(floats(&[0.1, -0.2, 0.3], &device));
