@@ -18,9 +18,9 @@
 
 use std::time::Instant;
 
-use burn::backend::remote::RemoteDevice;
-use burn::backend::{Autodiff, RemoteBackend};
-use burn::tensor::Tensor;
+use burn::remote::RemoteHost;
+use burn::server::{RemoteServer, TokenAuthorizer, WebSocketTransport};
+use burn::tensor::{Device, Tensor};
 use common_weakness::prelude::*;
 use common_weakness_bench::parallel::{attack_batches, IndexedBatch};
 use common_weakness_bench::Result;
@@ -138,29 +138,37 @@ fn timed_attack(
     Ok((seconds[seconds.len() / 2], bytes, pixels))
 }
 
-/// The remote measurement: two servers of Burn's remote backend on free loopback ports; the
-/// ensemble on the first, then split over both (surrogates 1 and 3 on the second).
+/// The remote measurement: two servers of Burn's remote backend on loopback ports (a token
+/// required, as `surrogate_server` requires one); the ensemble on the first, then split over
+/// both (surrogates 1 and 3 on the second).
 fn remote(data: &FashionMnist, indices: &[usize], iterations: usize) -> Result<()> {
-    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
-    let ports = [free_port()?, free_port()?];
+    let token = "scale example";
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    for port in ports {
-        runtime.spawn(burn::server::start_websocket_async::<burn::backend::Flex>(Default::default(), port));
+    let mut urls = Vec::new();
+    for _ in 0..2 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        urls.push(format!("ws://{}", listener.local_addr()?));
+        let authorizer = TokenAuthorizer::new(token).expect("a non-empty token");
+        let serving = RemoteServer::new([Device::flex()])
+            .with_authorizer(authorizer)
+            .serve_async(WebSocketTransport::from_listener(listener));
+        runtime.spawn(serving);
     }
-    let deadline = Instant::now() + std::time::Duration::from_secs(30);
-    for port in ports {
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    }
-    let [a, b] = ports.map(|port| RemoteDevice::new(&format!("ws://127.0.0.1:{port}")));
-    let (local, _, local_pixels) = timed_attack(data, indices, iterations, &Default::default(), None)?;
+    let connect = |url: &String| {
+        Device::remote_options(&RemoteHost::websocket(url).with_credential(token))
+            .init()
+            .map(Device::autodiff)
+            .map_err(|e| std::io::Error::other(format!("connecting to {url}: {e}")))
+    };
+    let (a, b) = (connect(&urls[0])?, connect(&urls[1])?);
+    let local_device = Device::flex().autodiff();
+    let (local, _, local_pixels) = timed_attack(data, indices, iterations, &local_device, None)?;
     println!("remote backend, one batch of {}: {local:.3} s per iteration locally", indices.len());
     let split = vec![a.clone(), b.clone(), a.clone(), b];
     for (what, devices) in
         [("one loopback server", None), ("two loopback servers (models 1, 3 on the second)", Some(split))]
     {
-        let (remote, bytes, pixels) = timed_attack::<Autodiff<RemoteBackend>>(data, indices, iterations, &a, devices)?;
+        let (remote, bytes, pixels) = timed_attack(data, indices, iterations, &a, devices)?;
         let worst = max_difference(&local_pixels, &pixels);
         println!(
             "  {what}: {remote:.3} s per iteration ({:.2}x local); loopback traffic {:.2} MB per iteration; max |Δ| {worst:.1e} from local",

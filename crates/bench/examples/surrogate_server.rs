@@ -1,19 +1,30 @@
-//! A server of Burn's remote backend: hosts this machine's backend so that an attack on
-//! another machine can place surrogates on it (`Ensemble::with_devices` with
-//! `RemoteDevice::new("ws://host:port")`, the library's `remote` feature).
+//! A server of Burn's remote backend: hosts this machine's CPU backend so that an attack on
+//! another machine can place surrogates on it (`Ensemble::with_devices` with a device of
+//! `Device::remote_options(&RemoteHost::…)`, the library's `remote` feature; docs/scale.md).
 //!
 //! ```text
-//! cargo run --release --features common-weakness-bench/remote --example surrogate_server -- --backend flex --port 3000 --listen-all
+//! export COMMON_WEAKNESS_TOKEN=$(openssl rand -hex 32)     # or --token-file PATH
+//! cargo run --release --features common-weakness-bench/remote --example surrogate_server
+//! # websocket on 127.0.0.1:3000: reach it from another machine through `ssh -L 3000:localhost:3000`
+//! cargo run --release --features common-weakness-bench/remote --example surrogate_server -- --transport iroh
+//! # iroh (authenticated, encrypted): prints the server id that clients dial
 //! ```
 //!
-//! **Read docs/scale.md first.** Burn 0.21's websocket server listens on every interface
-//! (`0.0.0.0`) and has no authentication: anyone who reaches the port can run operations on
-//! this machine's backend and read its tensors. It cannot be bound to 127.0.0.1, so this
-//! program refuses to start until `--listen-all` says that this is understood. Run it on a
-//! trusted network, or with a firewall that admits only an SSH tunnel
-//! (`ssh -L 3000:localhost:3000 server`).
+//! Safe by default: websocket binds 127.0.0.1 unless `--listen ADDR` says otherwise, and every
+//! connection must present the token (from `COMMON_WEAKNESS_TOKEN` or `--token-file`, never
+//! the command line, which other users of the machine can read). Without a token the server
+//! does not start. Websocket is unencrypted: off loopback, anyone on the path reads the token
+//! and the tensors, so across machines use iroh or an SSH tunnel.
 
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+
+use burn::server::{IrohIdentity, IrohTransport, RemoteServer, TokenAuthorizer, Transport, WebSocketTransport};
+use burn::tensor::Device;
 use clap::{Parser, ValueEnum};
+
+/// The environment variable that holds the token.
+const TOKEN_VARIABLE: &str = "COMMON_WEAKNESS_TOKEN";
 
 /// Hosts this machine's backend for remote attacks.
 #[derive(Parser, Debug)]
@@ -21,38 +32,93 @@ struct Options {
     /// The backend that runs the operations.
     #[arg(long, value_enum, default_value_t = ServerBackend::Flex)]
     backend: ServerBackend,
-    /// The port to listen on.
-    #[arg(long, default_value_t = 3000)]
-    port: u16,
-    /// Confirms that the server listens on every interface, unauthenticated (Burn 0.21 offers
-    /// nothing else).
+    /// How clients reach the server.
+    #[arg(long, value_enum, default_value_t = TransportKind::Websocket)]
+    transport: TransportKind,
+    /// Websocket: the address to listen on. Loopback unless you choose otherwise.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// A file whose first line is the token (instead of the COMMON_WEAKNESS_TOKEN variable).
     #[arg(long)]
-    listen_all: bool,
+    token_file: Option<PathBuf>,
+    /// Iroh: the file that keeps the server's secret key, created on first use, so that its id
+    /// survives restarts.
+    #[arg(long, default_value = "surrogate-server.iroh-key")]
+    identity: PathBuf,
 }
 
-/// The CPU backends this program can host (both implement Burn's `BackendIr`).
+/// The CPU backends this program can host.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ServerBackend {
     Flex,
     Ndarray,
 }
 
-fn main() {
-    let options = Options::parse();
-    if !options.listen_all {
-        eprintln!(
-            "refusing to start: Burn 0.21's remote server listens on 0.0.0.0:{port} (every interface) without \
-             authentication, and cannot be bound to 127.0.0.1. Anyone who reaches the port can run operations \
-             here. Pass --listen-all on a trusted network or behind a firewall (docs/scale.md).",
-            port = options.port
-        );
-        std::process::exit(2);
+/// The transports of Burn's remote server.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TransportKind {
+    /// Unencrypted: loopback, a trusted network, or an SSH tunnel.
+    Websocket,
+    /// Authenticated and encrypted, across networks (through n0's public relays).
+    Iroh,
+}
+
+/// The token every client must present: from `--token-file` or the environment.
+fn token(options: &Options) -> Result<String, String> {
+    let token = match &options.token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("--token-file {}: {e}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        None => std::env::var(TOKEN_VARIABLE).unwrap_or_default(),
+    };
+    match token.is_empty() {
+        true => Err(format!(
+            "refusing to start without a token: every client must present one. Set {TOKEN_VARIABLE} (for \
+             example `export {TOKEN_VARIABLE}=$(openssl rand -hex 32)`) or pass --token-file PATH; the command \
+             line is not accepted, since other users of this machine can read it"
+        )),
+        false => Ok(token),
     }
-    println!("serving {:?} on 0.0.0.0:{} (Ctrl-C stops)", options.backend, options.port);
-    match options.backend {
-        ServerBackend::Flex => burn::server::start_websocket::<burn::backend::Flex>(Default::default(), options.port),
-        ServerBackend::Ndarray => {
-            burn::server::start_websocket::<burn::backend::NdArray>(Default::default(), options.port)
+}
+
+fn serve(options: Options) -> Result<(), String> {
+    let authorizer = TokenAuthorizer::new(token(&options)?).map_err(|e| format!("token: {e}"))?;
+    #[allow(deprecated)] // burn-ndarray, deprecated in Burn 0.22, stays a backend of this crate
+    let device = match options.backend {
+        ServerBackend::Flex => Device::flex(),
+        ServerBackend::Ndarray => Device::ndarray(),
+    };
+    let transport: Transport = match options.transport {
+        TransportKind::Websocket => {
+            let listener = TcpListener::bind(options.listen).map_err(|e| format!("--listen {}: {e}", options.listen))?;
+            if !options.listen.ip().is_loopback() {
+                eprintln!(
+                    "warning: websocket on {} is unencrypted: the token and the tensors cross the network in \
+                     clear. Prefer --transport iroh or an SSH tunnel to 127.0.0.1 (docs/scale.md).",
+                    options.listen
+                );
+            }
+            println!("serving {:?} over websocket on ws://{} (token required; Ctrl-C stops)", options.backend, options.listen);
+            WebSocketTransport::from_listener(listener).into()
         }
+        TransportKind::Iroh => {
+            let identity = IrohIdentity::load_or_create(&options.identity)
+                .map_err(|e| format!("--identity {}: {e}", options.identity.display()))?;
+            let transport = IrohTransport::new(identity);
+            println!("serving {:?} over iroh as {} (token required; Ctrl-C stops)", options.backend, transport.id());
+            transport.into()
+        }
+    };
+    RemoteServer::new([device]).with_authorizer(authorizer).serve(transport).map_err(|e| format!("serving: {e}"))
+}
+
+fn main() {
+    if let Err(message) = serve(Options::parse()) {
+        eprintln!("error: {message}");
+        std::process::exit(2);
     }
 }

@@ -1,21 +1,15 @@
-//! Attacks on Burn's remote backend: a websocket server on this machine (flex behind it),
-//! started and stopped by the test; the attack addresses it as a device and must give the
-//! adversarial examples of the same ensemble run locally.
-//!
-//! Two servers work because an ensemble on devices computes its gradient model by model
-//! (`GradientMode::Auto`): in Burn 0.21 every transfer between servers after the first gets
-//! transfer id 1 (`burn-remote`'s `get_next_transfer_id` increments a copy of its counter),
-//! so two transfers in flight out of one server at once — a joint backward pass sending
-//! every remote model its outputs' gradient — wait for each other forever. docs/scale.md has
-//! the details.
+//! Attacks on Burn's remote backend: websocket servers on this machine's loopback (flex behind
+//! them, a token required), started and stopped by the tests; the attack addresses them as
+//! devices and must give the adversarial examples of the same ensemble run locally. A client
+//! without the token or with a wrong one is refused, and the server keeps serving.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use burn::backend::remote::RemoteDevice;
-use burn::backend::{Autodiff, Flex, RemoteBackend};
-use burn::tensor::{Tensor, TensorData};
+use burn::remote::RemoteHost;
+use burn::server::{RemoteServer, TokenAuthorizer, WebSocketTransport};
+use burn::tensor::{Device, Tensor, TensorData};
 use common_weakness::attack::{Attack, Cwa, CwaConfig};
 use common_weakness::ensemble::{Combination, Ensemble};
 use common_weakness::objective::Objective;
@@ -23,34 +17,44 @@ use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{from_fn, Surrogate};
 use common_weakness::threat::ThreatModel;
 
-/// Websocket servers of Burn's remote backend on free ports of this machine; they stop when
-/// this is dropped.
+/// The token the test servers require.
+const TOKEN: &str = "the tests' token";
+
+/// Websocket servers of Burn's remote backend on free loopback ports of this machine, each
+/// requiring [`TOKEN`]; they stop when this is dropped.
 struct Servers {
     runtime: Option<tokio::runtime::Runtime>,
-    ports: Vec<u16>,
+    urls: Vec<String>,
 }
 
 impl Servers {
     fn start(count: usize) -> Self {
-        let listeners: Vec<TcpListener> = (0..count).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-        let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().unwrap().port()).collect();
-        drop(listeners);
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        for &port in &ports {
-            runtime.spawn(burn::server::start_websocket_async(Default::default(), port));
+        let mut urls = Vec::new();
+        for _ in 0..count {
+            // Bound here, before any client dials: the port is known and already listening.
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            urls.push(format!("ws://{}", listener.local_addr().unwrap()));
+            let server = RemoteServer::new([Device::flex()]).with_authorizer(TokenAuthorizer::new(TOKEN).unwrap());
+            let serving = server.serve_async(WebSocketTransport::from_listener(listener));
+            runtime.spawn(async move { serving.await.expect("the test server serves") });
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        for &port in &ports {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(Instant::now() < deadline, "the server on port {port} did not start within 30 s");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        Self { runtime: Some(runtime), ports }
+        Self { runtime: Some(runtime), urls }
     }
 
-    fn device(&self, index: usize) -> RemoteDevice {
-        RemoteDevice::new(&format!("ws://127.0.0.1:{}", self.ports[index]))
+    /// Server `index`'s device 0, connected with `token`, with autodiff.
+    fn device(&self, index: usize, token: Option<&str>) -> Option<Device> {
+        let url = self.urls[index].clone();
+        let token = token.map(str::to_string);
+        within(Duration::from_secs(30), move || {
+            let host = RemoteHost::websocket(&url);
+            let host = match token {
+                Some(token) => host.with_credential(token),
+                None => host,
+            };
+            Device::remote_options(&host).init().ok().map(Device::autodiff)
+        })
+        .flatten()
     }
 }
 
@@ -60,6 +64,16 @@ impl Drop for Servers {
             runtime.shutdown_background();
         }
     }
+}
+
+/// `work` in a thread of its own: None when it did not finish within `limit` (a hung
+/// connection fails the test instead of hanging CI).
+fn within<T: Send + 'static>(limit: Duration, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        sender.send(work()).ok();
+    });
+    receiver.recv_timeout(limit).ok()
 }
 
 fn seeded<const D: usize>(seed: u64, shape: [usize; D], device: &Device) -> Tensor<D> {
@@ -94,17 +108,6 @@ fn attack(home: &Device, devices: [Device; 3]) -> Vec<f32> {
     pixels
 }
 
-/// The attack with its images on `home` and model `i` on `devices[i]`, on Burn's remote
-/// backend, in a thread of its own: None when it did not finish within `limit` (a hung
-/// connection fails the test instead of hanging CI).
-fn remote_attack(home: RemoteDevice, devices: [RemoteDevice; 3], limit: Duration) -> Option<Vec<f32>> {
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        sender.send(attack::<Autodiff<RemoteBackend>>(&home, devices)).ok();
-    });
-    receiver.recv_timeout(limit).ok()
-}
-
 fn assert_matches(local: &[f32], remote: &[f32], what: &str) {
     assert_eq!(local.len(), remote.len(), "{what}: as many pixels as the local run");
     let worst = local.iter().zip(remote).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
@@ -113,17 +116,33 @@ fn assert_matches(local: &[f32], remote: &[f32], what: &str) {
 
 #[test]
 fn ensembles_on_one_and_on_two_remote_servers_match_the_local_run() {
-    let local = attack::<Autodiff>(&Default::default(), Default::default());
+    let flex = Device::flex().autodiff();
+    let local = attack(&flex, [flex.clone(), flex.clone(), flex.clone()]);
     assert!(!local.is_empty());
     let servers = Servers::start(2);
-    let (a, b) = (servers.device(0), servers.device(1));
+    let a = servers.device(0, Some(TOKEN)).expect("server 0 accepts its token");
+    let b = servers.device(1, Some(TOKEN)).expect("server 1 accepts its token");
     let limit = Duration::from_secs(120);
-    let one =
-        remote_attack(a.clone(), [a.clone(), a.clone(), a.clone()], limit).expect("one server: done within 120 s");
+    let (home, devices) = (a.clone(), [a.clone(), a.clone(), a.clone()]);
+    let one = within(limit, move || attack(&home, devices)).expect("one server: done within 120 s");
     assert_matches(&local, &one, "one server");
     // Split: the images and the second model on one server, the other two models on the
     // other; every forward and backward pass of models 0 and 2 crosses between them.
-    let two = remote_attack(a.clone(), [b.clone(), a, b], limit).expect("two servers: done within 120 s");
+    let (home, devices) = (a.clone(), [b.clone(), a, b]);
+    let two = within(limit, move || attack(&home, devices)).expect("two servers: done within 120 s");
     assert_matches(&local, &two, "two servers");
     drop(servers);
+}
+
+#[test]
+fn a_server_refuses_clients_without_its_token_and_keeps_serving() {
+    let servers = Servers::start(1);
+    assert!(servers.device(0, None).is_none(), "a client without a token was served");
+    assert!(servers.device(0, Some("not the token")).is_none(), "a client with a wrong token was served");
+    let device = servers.device(0, Some(TOKEN)).expect("the server still serves a client with its token");
+    let sum: f32 = within(Duration::from_secs(30), move || {
+        Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 2.0], [2]), &device).sum().into_scalar()
+    })
+    .expect("an operation on the server finishes");
+    assert_eq!(sum, 3.0);
 }
