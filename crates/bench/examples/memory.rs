@@ -120,9 +120,9 @@ impl BackendTask for Memory {
                 attack.settings.combination = combination;
                 Box::new(attack)
             }
-            AttackKind::MiCwa => Box::new(
-                Cwa::mi_cwa(CwaConfig::paper(budget).with_iterations(1)).with_combination(combination),
-            ),
+            AttackKind::MiCwa => {
+                Box::new(Cwa::mi_cwa(CwaConfig::paper(budget).with_iterations(1)).with_combination(combination))
+            }
         };
         let started = Instant::now();
         attack.run(&ensemble, x, &objective)?;
