@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Peak resident memory of one ensemble gradient against the number of surrogates, in both
 # gradient modes (docs/performance.md): n separate EfficientNet-Lite0 copies, the foolbox
-# photos, one MI-FGSM iteration per process (crates/bench/examples/memory.rs).
+# photos, one attack iteration per process (crates/bench/examples/memory.rs).
 #
-#   scripts/bench-memory.sh                       # flex, logit mean, n = 1 2 4 8, 20 photos
+#   scripts/bench-memory.sh                       # flex, MI-FGSM, logit mean, n = 1 2 4 8, 20 photos
 #   BACKEND=ndarray COMBINATION=loss-mean IMAGES=10 scripts/bench-memory.sh
 #   SEPARATE_WEIGHTS=1 scripts/bench-memory.sh    # each copy loads its own weights
+#   ATTACK=mi-cwa SEPARATE_WEIGHTS=1 scripts/bench-memory.sh   # one MI-CWA iteration
 #
 # FEATURES adds Cargo features to the build (e.g. `tch`, with scripts/setup-libtorch.sh's
 # environment, to reuse the speed benchmark's build).
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/common-weakness/target}"
 backend="${BACKEND:-flex}"
 combination="${COMBINATION:-logit-mean}"
+attack="${ATTACK:-mi-fgsm}"
 images="${IMAGES:-20}"
 counts="${MODELS:-1 2 4 8}"
 
@@ -25,7 +27,7 @@ mkdir -p "$out"
 for mode in joint per-model; do
     for n in $counts; do
         echo "$mode, $n models" >&2
-        "$CARGO_TARGET_DIR/release/examples/memory" --backend "$backend" --models "$n" \
+        "$CARGO_TARGET_DIR/release/examples/memory" --backend "$backend" --attack "$attack" --models "$n" \
             --mode "$mode" --combination "$combination" --images "$images" \
             ${SEPARATE_WEIGHTS:+--separate-weights} >>"$out/memory.jsonl"
     done
@@ -37,7 +39,7 @@ import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 r0 = rows[0]
 weights = "separate weights" if r0["separate_weights"] else "shared weights"
-print(f"EfficientNet-Lite0 copies ({weights}), {r0['images']} photos, {r0['backend']}, {r0['combination']}: "
+print(f"One {r0['attack']} iteration, EfficientNet-Lite0 copies ({weights}), {r0['images']} photos, {r0['backend']}, {r0['combination']}: "
       "peak resident MiB (growth from n = 1)\n")
 print("| models | joint | per-model | resident after loading the models |")
 print("|---:|---:|---:|---:|")

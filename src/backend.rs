@@ -5,7 +5,7 @@
 //! |---|---|---|---|
 //! | `flex` | `flex` (default) | CPU | Burn's newer embedded CPU backend; the fastest without PyTorch (`docs/performance.md`) |
 //! | `ndarray` | `ndarray` (default) | CPU | Burn's classic CPU backend |
-//! | `tch` | `tch` | CPU | LibTorch: PyTorch's speed (`scripts/setup-libtorch.sh`) |
+//! | `tch` | `tch` | CPU | LibTorch: PyTorch's kernels (`scripts/setup-libtorch.sh`) |
 //! | `tch-cuda` | `tch` | GPU 0 | LibTorch on CUDA |
 //! | `wgpu` | `wgpu` | default GPU | Vulkan / Metal / DX12; Mesa's lavapipe on a CPU |
 //! | `cuda` | `cuda` | GPU 0 | CubeCL's CUDA backend |

@@ -3,8 +3,9 @@
 //!
 //! Builds an ensemble of `--models` copies of EfficientNet-Lite0 (clones sharing one set of
 //! weights, so that the figure isolates the memory of the computation; `--separate-weights`
-//! loads each copy from the file), runs one MI-FGSM iteration (one combined ensemble
-//! gradient) on the foolbox photos with the chosen [`GradientMode`], and prints the process's
+//! loads each copy from the file), runs one iteration of `--attack` (MI-FGSM: one combined
+//! ensemble gradient; MI-CWA: that gradient for the reverse step, then one per model for the
+//! inner steps) on the foolbox photos with the chosen [`GradientMode`], and prints the process's
 //! peak resident memory (`VmHWM`) as JSON. Run one configuration per process: the peak is the
 //! process's.
 //!
@@ -14,7 +15,7 @@ use burn::tensor::Device;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use common_weakness::attack::{mi_fgsm, Attack};
+use common_weakness::attack::{mi_fgsm, Attack, Cwa, CwaConfig};
 use common_weakness::backend::BackendKind;
 use common_weakness::ensemble::{Combination, Ensemble, GradientMode};
 use common_weakness::objective::Objective;
@@ -31,6 +32,12 @@ enum Mode {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum AttackKind {
+    MiFgsm,
+    MiCwa,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum Rule {
     LogitMean,
     LogitSum,
@@ -43,6 +50,9 @@ struct Args {
     /// Backend: flex, ndarray, tch, tch-cuda, wgpu, cuda (those built in).
     #[arg(long, default_value_t = BackendKind::default())]
     backend: BackendKind,
+    /// The attack whose one iteration is measured.
+    #[arg(long, value_enum, default_value_t = AttackKind::MiFgsm)]
+    attack: AttackKind,
     /// Number of EfficientNet-Lite0 copies in the ensemble.
     #[arg(long, default_value_t = 1)]
     models: usize,
@@ -97,12 +107,22 @@ fn memory(args: Args, device: Device) -> common_weakness_bench::Result<serde_jso
     };
     let ensemble = Ensemble::new(members)?.with_gradient_mode(mode);
     let objective = Objective::untargeted(photos.iter().map(|p| p.label).collect());
+    let budget = 16.0 / 255.0;
+    let attack: Box<dyn Attack> = match args.attack {
+        AttackKind::MiFgsm => {
+            let mut attack = mi_fgsm(ThreatModel::linf(budget), 1, 1.0);
+            attack.settings.combination = combination;
+            Box::new(attack)
+        }
+        AttackKind::MiCwa => {
+            Box::new(Cwa::mi_cwa(CwaConfig::paper(budget).with_iterations(1)).with_combination(combination))
+        }
+    };
     let started = Instant::now();
-    let mut attack = mi_fgsm(ThreatModel::linf(16.0 / 255.0), 1, 1.0);
-    attack.settings.combination = combination;
     attack.run(&ensemble, x, &objective)?;
     Ok(json!({
         "backend": args.backend.name(),
+        "attack": format!("{:?}", args.attack),
         "models": args.models,
         "mode": format!("{:?}", args.mode),
         "combination": format!("{:?}", args.combination),
