@@ -78,7 +78,7 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-
+/// One iteration of the chosen attack on `device`; the peak memory as JSON.
 fn memory(args: Args, device: Device) -> common_weakness_bench::Result<serde_json::Value> {
     let assets = ImagenetAssets::locate()?;
     let photos: Vec<_> = assets.photos()?.into_iter().take(args.images).collect();
