@@ -30,9 +30,10 @@ pub enum Combination {
 pub enum GradientMode {
     /// [`PerModel`](Self::PerModel) where it costs nothing ([`Combination::LossMean`]) or
     /// where the ensemble is placed on devices ([`Ensemble::with_devices`]), [`Joint`](Self::Joint)
-    /// otherwise. On devices, model by model is what keeps Burn 0.21's remote backend from
-    /// deadlocking: a joint backward pass sends every remote model its outputs' gradient at
-    /// once, and two transfers in flight out of one server share a transfer id there.
+    /// otherwise. On devices, model by model kept Burn 0.21's remote backend from deadlocking
+    /// (a joint backward pass sent every remote model its outputs' gradient at once, and two
+    /// transfers in flight out of one server shared a transfer id there); it is the mode the
+    /// remote equality tests cover.
     #[default]
     Auto,
     /// Forward every model, then one backward pass through all of them: peak memory holds
