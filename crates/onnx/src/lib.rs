@@ -17,11 +17,10 @@
 //! `docs/models.md` gives the commands for your own model and the parity figures.
 //!
 //! ```no_run
-//! use burn::backend::{Autodiff, Flex};
+//! use burn::tensor::Device;
 //! use common_weakness_onnx::{load, Architecture};
 //!
-//! let device = Default::default();
-//! let resnet = load::<Autodiff<Flex>>(Architecture::ResNet18, &device)?;
+//! let resnet = load(Architecture::ResNet18, &Device::flex())?;
 //! # Ok::<(), common_weakness_onnx::Error>(())
 //! ```
 #![warn(missing_docs)]

@@ -40,7 +40,7 @@ fn batch_norm_weights_saved_by_burn_load_into_frozen_batch_norm_by_name() {
     let bytes = store.get_bytes().unwrap();
 
     // Inference-mode reference: burn's BatchNorm on a backend without autodiff.
-    let expected = original.norm.forward(pixels(&device)).into_data().try_to_vec::<f32>().unwrap();
+    let expected = original.norm.forward(pixels(&Device::flex())).into_data().try_to_vec::<f32>().unwrap();
     let mut frozen = WithFrozen { norm: FrozenBatchNormConfig::new(3).with_epsilon(1e-3).init(&device) };
     frozen.load_from(&mut BurnpackStore::from_bytes(Some(bytes))).unwrap();
     let actual = frozen.norm.forward(pixels(&device)).into_data().try_to_vec::<f32>().unwrap();
