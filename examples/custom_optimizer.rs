@@ -51,7 +51,6 @@ impl Optimizer for SignedRms {
     }
 }
 
-
 fn linear(name: &'static str, weights: [[f32; 2]; 4]) -> Box<dyn common_weakness::surrogate::Surrogate> {
     Box::new(from_fn(name, move |x: Tensor<4>| {
         let w = Tensor::<2>::from_floats(weights, &x.device());

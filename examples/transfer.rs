@@ -98,11 +98,7 @@ fn dataset(seed: u64, count: usize, device: &Device) -> (Tensor<4>, Vec<usize>) 
     (Tensor::from_data(TensorData::new(pixels, [count, 3, SIZE, SIZE]), device), labels)
 }
 
-fn train<M: Module + Classify>(
-    mut model: M,
-    x: &Tensor<4>,
-    labels: &[usize],
-) -> M {
+fn train<M: Module + Classify>(mut model: M, x: &Tensor<4>, labels: &[usize]) -> M {
     let device = x.device();
     let targets = Tensor::<1, Int>::from_data(
         TensorData::new(labels.iter().map(|&l| l as i64).collect(), [labels.len()]),

@@ -8,11 +8,7 @@ pub(crate) fn to_vec<const D: usize>(x: Tensor<D>) -> Vec<f32> {
 }
 
 /// Builds a float tensor from host values.
-pub(crate) fn tensor<const D: usize>(
-    values: Vec<f32>,
-    shape: [usize; D],
-    device: &Device,
-) -> Tensor<D> {
+pub(crate) fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 

@@ -132,10 +132,7 @@ impl Objective {
     }
 
     /// A user loss: `loss(input)` returns the per-sample values `[N]` to **minimise**.
-    pub fn custom(
-        labels: Option<Vec<usize>>,
-        loss: impl Fn(LossInput) -> Tensor<1> + Send + Sync + 'static,
-    ) -> Self {
+    pub fn custom(labels: Option<Vec<usize>>, loss: impl Fn(LossInput) -> Tensor<1> + Send + Sync + 'static) -> Self {
         Self { goal: Goal::Untargeted, labels, loss: Loss::Custom(Arc::new(loss)), target_images: None }
     }
 

@@ -105,7 +105,9 @@ impl LrScheduler for Alrs {
 
     /// The learning rate and the last epoch loss, as Burn's scalar record.
     fn to_record(&self) -> LrSchedulerRecord {
-        LrSchedulerRecord::new().with_scalar("learning_rate", self.learning_rate).with_scalar("last_loss", self.last_loss)
+        LrSchedulerRecord::new()
+            .with_scalar("learning_rate", self.learning_rate)
+            .with_scalar("last_loss", self.last_loss)
     }
 
     /// Restores [`to_record`](LrScheduler::to_record)'s scalars; a record without them leaves

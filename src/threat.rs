@@ -118,12 +118,7 @@ impl ThreatModel {
 
     /// A random perturbation of shape `shape` inside the ball (per sample): uniform in the L∞
     /// box, or uniform in the L2 ball.
-    pub fn random_perturbation(
-        &self,
-        shape: [usize; 4],
-        rng: &mut AttackRng,
-        device: &Device,
-    ) -> Tensor<4> {
+    pub fn random_perturbation(&self, shape: [usize; 4], rng: &mut AttackRng, device: &Device) -> Tensor<4> {
         let budget = self.budget as f32;
         match self.norm {
             Norm::Linf => rng.uniform(shape, -budget, budget, device),

@@ -290,12 +290,7 @@ where
         }
     }
 
-    fn iterate(
-        &self,
-        run: &mut Run<'_>,
-        state: &mut Self::State,
-        x_t: Tensor<4>,
-    ) -> Result<Tensor<4>> {
+    fn iterate(&self, run: &mut Run<'_>, state: &mut Self::State, x_t: Tensor<4>) -> Result<Tensor<4>> {
         let s = &self.settings;
         // 1. Reverse (sharpness) step: ascend the ensemble objective.
         let x_r = match (&self.reverse, state.reverse.as_mut()) {

@@ -206,12 +206,7 @@ where
         }
     }
 
-    fn iterate(
-        &self,
-        run: &mut Run<'_>,
-        state: &mut Self::State,
-        x: Tensor<4>,
-    ) -> Result<Tensor<4>> {
+    fn iterate(&self, run: &mut Run<'_>, state: &mut Self::State, x: Tensor<4>) -> Result<Tensor<4>> {
         let c = &self.config;
         if run.iteration() > c.late_start {
             if !c.persistent {

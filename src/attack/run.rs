@@ -55,12 +55,7 @@ pub trait Iterate: Send + Sync {
 
     /// One iteration from `x`: gradients through [`Run::gradient`], steps through
     /// [`Run::step`]; returns the next iterate.
-    fn iterate(
-        &self,
-        run: &mut Run<'_>,
-        state: &mut Self::State,
-        x: Tensor<4>,
-    ) -> Result<Tensor<4>>;
+    fn iterate(&self, run: &mut Run<'_>, state: &mut Self::State, x: Tensor<4>) -> Result<Tensor<4>>;
 }
 
 /// The attack loop of every per-image attack: start (every check, the clean evaluation),
@@ -161,9 +156,7 @@ pub(crate) enum Variable<'a> {
 }
 
 /// A function of an inner-backend tensor (a projection, a penalty's gradient).
-type InnerMap<'a> = Box<
-    dyn Fn(Tensor<4>) -> Tensor<4> + 'a,
->;
+type InnerMap<'a> = Box<dyn Fn(Tensor<4>) -> Tensor<4> + 'a>;
 
 /// A variable shared by a batch: how it becomes the images the models see, its admissible
 /// set and an optional penalty on the variable itself.
@@ -203,12 +196,7 @@ pub struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    pub(crate) fn new(
-        evaluator: Evaluator<'a>,
-        variable: Variable<'a>,
-        rng: AttackRng,
-        names: Vec<String>,
-    ) -> Self {
+    pub(crate) fn new(evaluator: Evaluator<'a>, variable: Variable<'a>, rng: AttackRng, names: Vec<String>) -> Self {
         Self {
             evaluator,
             variable,
@@ -365,11 +353,7 @@ impl<'a> Run<'a> {
 
     /// The record of the iteration that just ended, `perturbation` the change it measures
     /// (the adversarial images minus the clean ones, or a universal variable).
-    pub(crate) fn record(
-        &mut self,
-        perturbation: Tensor<4>,
-        started: Instant,
-    ) -> Result<IterationRecord> {
+    pub(crate) fn record(&mut self, perturbation: Tensor<4>, started: Instant) -> Result<IterationRecord> {
         Ok(IterationRecord {
             iteration: self.iteration,
             loss_per_model: self.iteration_losses()?,

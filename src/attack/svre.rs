@@ -209,12 +209,7 @@ where
         }
     }
 
-    fn iterate(
-        &self,
-        run: &mut Run<'_>,
-        state: &mut Self::State,
-        x: Tensor<4>,
-    ) -> Result<Tensor<4>> {
+    fn iterate(&self, run: &mut Run<'_>, state: &mut Self::State, x: Tensor<4>) -> Result<Tensor<4>> {
         let c = &self.config;
         let n = run.models();
         let weights = run.weights().to_vec();

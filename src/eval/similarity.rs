@@ -48,8 +48,7 @@ pub fn pairwise_cosine(gradients: &[Tensor<4>]) -> Result<Option<Vec<f64>>> {
         });
     }
     // [N, n, D]: each sample's unit gradients, one row per model.
-    let units: Vec<Tensor<2>> =
-        gradients.iter().map(|g| norm::flatten(Normalization::L2.apply(g.clone()))).collect();
+    let units: Vec<Tensor<2>> = gradients.iter().map(|g| norm::flatten(Normalization::L2.apply(g.clone()))).collect();
     let stacked: Tensor<3> = Tensor::stack(units, 1);
     let gram = stacked.clone().matmul(stacked.clone().swap_dims(1, 2)); // [N, n, n]
     let total = gram.sum_dims(&[1, 2]).flatten::<1>(0, 2);

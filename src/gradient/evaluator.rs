@@ -27,11 +27,7 @@ pub(crate) type InputTransform<'t> = Option<&'t dyn Fn(Tensor<4>) -> Tensor<4>>;
 
 /// Evaluates one gradient target (a model, or the combined ensemble) at a point, through an
 /// optional input transform.
-pub(crate) type Target<'a> = dyn Fn(
-        &Tensor<4>,
-        InputTransform<'_>,
-    ) -> Result<Evaluation>
-    + 'a;
+pub(crate) type Target<'a> = dyn Fn(&Tensor<4>, InputTransform<'_>) -> Result<Evaluation> + 'a;
 
 /// An input gradient with the per-sample losses of the models that produced it.
 pub(crate) struct Evaluation {
@@ -173,12 +169,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The gradient of model `index`'s objective at `x` (one forward and one backward pass).
-    pub fn model(
-        &self,
-        index: usize,
-        x: &Tensor<4>,
-        transform: InputTransform<'_>,
-    ) -> Result<Evaluation> {
+    pub fn model(&self, index: usize, x: &Tensor<4>, transform: InputTransform<'_>) -> Result<Evaluation> {
         let input = Tensor::<4>::from_inner(x.clone()).require_grad();
         let seen = transform.map_or_else(|| input.clone(), |t| t(input.clone()));
         let outputs = self.ensemble.forward(index, seen);
@@ -191,11 +182,7 @@ impl<'a> Evaluator<'a> {
     /// The gradient of the combined ensemble objective at `x`: a forward pass of every model
     /// and one backward pass through all of them, or model by model (see
     /// [`GradientMode`](crate::ensemble::GradientMode)).
-    pub fn ensemble(
-        &self,
-        x: &Tensor<4>,
-        transform: InputTransform<'_>,
-    ) -> Result<Evaluation> {
+    pub fn ensemble(&self, x: &Tensor<4>, transform: InputTransform<'_>) -> Result<Evaluation> {
         if self.ensemble.gradient_mode().per_model(self.combination, self.ensemble.devices().is_some()) {
             return self.ensemble_per_model(x, transform);
         }
@@ -232,11 +219,7 @@ impl<'a> Evaluator<'a> {
 
     /// [`Evaluator::ensemble`] one model's graph at a time. The models' gradients are taken at
     /// the transformed images and pulled back through the transform once at the end.
-    fn ensemble_per_model(
-        &self,
-        x: &Tensor<4>,
-        transform: InputTransform<'_>,
-    ) -> Result<Evaluation> {
+    fn ensemble_per_model(&self, x: &Tensor<4>, transform: InputTransform<'_>) -> Result<Evaluation> {
         let input = Tensor::<4>::from_inner(x.clone()).require_grad();
         let seen = transform.map(|t| t(input.clone()));
         let seen_values = seen.as_ref().map_or_else(|| x.clone(), |s| s.clone().inner());

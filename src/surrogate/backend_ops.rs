@@ -304,8 +304,8 @@ impl SurrogateOps for burn::backend::Flex {
 
 #[cfg(feature = "flex")]
 mod flex {
-    use burn::tensor::{Bytes, DType, Shape};
     use burn::backend::flex::{FlexTensor, Layout};
+    use burn::tensor::{Bytes, DType, Shape};
 
     /// One copy per core of consecutive images of a contiguous f32 `[N, ...]` tensor (empty
     /// when it is not worth splitting or not f32).
@@ -334,7 +334,9 @@ mod flex {
         let in_place = x.dtype() == DType::F32 && x.is_unique() && x.is_contiguous();
         if !in_place {
             let (min64, max64) = (f64::from(min), f64::from(max));
-            return burn::backend::flex::ops::unary::unary_op(x, clamp, move |v: f64| clamp_keeping_nan(v, min64, max64));
+            return burn::backend::flex::ops::unary::unary_op(x, clamp, move |v: f64| {
+                clamp_keeping_nan(v, min64, max64)
+            });
         }
         let (start, count) = (x.layout().start_offset(), x.layout().num_elements());
         let values = &mut x.storage_mut::<f32>()[start..start + count];
@@ -430,8 +432,8 @@ impl SurrogateOps for burn::backend::Remote {}
 #[cfg(all(test, feature = "ndarray"))]
 mod tests {
     use super::*;
-    use burn::tensor::Device;
     use burn::tensor::module::conv2d;
+    use burn::tensor::Device;
     use burn::tensor::Distribution;
 
     /// The specialised backward equals Burn's, for the strides, paddings and groupings of

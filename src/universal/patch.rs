@@ -289,12 +289,7 @@ impl Patch {
 
     /// `images` with the patch `patch` (`[1, C, h, w]`) pasted as drawn in `pastes`;
     /// differentiable in `patch`.
-    pub(crate) fn apply(
-        &self,
-        patch: Tensor<4>,
-        images: Tensor<4>,
-        pastes: &Pastes,
-    ) -> Tensor<4> {
+    pub(crate) fn apply(&self, patch: Tensor<4>, images: Tensor<4>, pastes: &Pastes) -> Tensor<4> {
         let n = images.dims()[0];
         let count = pastes.layers * n;
         let mut patches = patch.repeat_dim(0, count);
@@ -314,11 +309,7 @@ impl Patch {
 
     /// The gradient of `tv_weight · TV(patch)` with respect to `patch`, times `images` (the
     /// crate sums per-image losses, so the penalty is counted once per image).
-    pub(crate) fn tv_gradient(
-        &self,
-        patch: &Tensor<4>,
-        images: usize,
-    ) -> Tensor<4> {
+    pub(crate) fn tv_gradient(&self, patch: &Tensor<4>, images: usize) -> Tensor<4> {
         let leaf = Tensor::<4>::from_inner(patch.clone()).require_grad();
         let penalty = total_variation(leaf.clone()).mul_scalar(self.tv_weight * images as f64);
         crate::gradient::gradient_of(&leaf, penalty)

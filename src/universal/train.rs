@@ -313,8 +313,7 @@ impl Universal {
             None => {
                 let mut rng = AttackRng::new(plan.seed);
                 let device = batches[0].images.device();
-                let v =
-                    self.variable.init(shape, &plan.threat, plan.random_start, &mut rng, &device);
+                let v = self.variable.init(shape, &plan.threat, plan.random_start, &mut rng, &device);
                 Progress {
                     epochs_done: 0,
                     v,
@@ -451,11 +450,7 @@ impl Checkpoint {
     }
 
     /// The progress saved, for a run with `schedule` (the one the fingerprint holds).
-    fn restore<S: Snapshot>(
-        self,
-        schedule: &Schedule,
-        device: &Device,
-    ) -> Result<Progress<S>> {
+    fn restore<S: Snapshot>(self, schedule: &Schedule, device: &Device) -> Result<Progress<S>> {
         let alrs = match (schedule.start()?, self.schedule) {
             (Some(alrs), Some(state)) => Some(alrs.with_state(state)),
             (None, None) => None,

@@ -107,10 +107,7 @@ impl UniversalVariable {
     /// The gradient of the variable's own penalty (a patch's total variation) for a batch
     /// of `images` images, if it has one.
     #[allow(clippy::type_complexity)]
-    pub(crate) fn penalty(
-        &self,
-        images: usize,
-    ) -> Option<Box<dyn Fn(Tensor<4>) -> Tensor<4> + '_>> {
+    pub(crate) fn penalty(&self, images: usize) -> Option<Box<dyn Fn(Tensor<4>) -> Tensor<4> + '_>> {
         match self {
             Self::Patch(patch) if patch.tv_weight > 0.0 => Some(Box::new(move |v| patch.tv_gradient(&v, images))),
             _ => None,

@@ -109,8 +109,7 @@ fn ndarray_surrogates_are_batch_independent() {
 /// model) and the loss mean, with model `i` on `devices[i]` and the images on `home`.
 fn split_over_devices(home: &Device, devices: [Device; 3]) -> Vec<f32> {
     let ensemble = |mode: GradientMode| {
-        let members =
-            vec![tiny_cnn(10, &devices[0]), tiny_cnn(20, &devices[1]), mlp(30, &devices[2])];
+        let members = vec![tiny_cnn(10, &devices[0]), tiny_cnn(20, &devices[1]), mlp(30, &devices[2])];
         Ensemble::new(members).unwrap().with_devices(devices.to_vec()).unwrap().with_gradient_mode(mode)
     };
     let images = seeded::<4>(5, [2, 3, 8, 8], home).mul_scalar(0.5).add_scalar(0.5);

@@ -265,8 +265,7 @@ fn every_gradient_estimator_composes_with_every_attack() {
             Rap::new(rap.clone()).with_gradient(estimator).into(),
         ]
     };
-    let run =
-        |config: &AttackConfig| values(config.build().run(&ensemble, x.clone(), &objective).unwrap().adversarial);
+    let run = |config: &AttackConfig| values(config.build().run(&ensemble, x.clone(), &objective).unwrap().adversarial);
     let plain: Vec<Vec<f32>> = attacks(GradientEstimator::default()).iter().map(run).collect();
     for (name, estimator) in estimators {
         for (attack, plain) in attacks(estimator).iter().zip(&plain) {

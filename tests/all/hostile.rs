@@ -152,11 +152,8 @@ fn a_nan_setting_reads_back_from_json_and_is_then_refused_by_name() {
     let json = serde_json::to_string(&spec).unwrap();
     assert!(json.contains(r#""budget":"NaN""#) && json.contains(r#""momentum":"inf""#), "{json}");
     let back: AttackSpec = serde_json::from_str(&json).unwrap();
-    let e = back.build().run(
-        &mlp_ensemble(1, 4, 3),
-        images(1, [1, 1, 2, 2], 0.0, 1.0),
-        &Objective::untargeted(vec![0]),
-    );
+    let e =
+        back.build().run(&mlp_ensemble(1, 4, 3), images(1, [1, 1, 2, 2], 0.0, 1.0), &Objective::untargeted(vec![0]));
     assert!(matches!(e, Err(Error::InvalidParameter { name: "budget", .. })), "{:?}", e.err());
     let mut rap = serde_json::to_value(RapConfig::paper(ThreatModel::linf(0.1))).unwrap();
     rap["reverse_budget"] = serde_json::json!("-inf");

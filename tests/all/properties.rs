@@ -29,11 +29,7 @@ fn distances(threat: &ThreatModel, x: Tensor<4>, x_nat: Tensor<4>) -> Vec<f32> {
 
 /// Asserts that `x` is admissible: inside the ball (tolerance 1e-6, or relative 1e-5 for L2
 /// where each pixel's f32 rounding adds up over the image) and inside [0, 1].
-fn assert_admissible(
-    threat: &ThreatModel,
-    x: Tensor<4>,
-    x_nat: Tensor<4>,
-) -> std::result::Result<(), TestCaseError> {
+fn assert_admissible(threat: &ThreatModel, x: Tensor<4>, x_nat: Tensor<4>) -> std::result::Result<(), TestCaseError> {
     let tolerance = match threat.norm {
         Norm::Linf => 1e-6,
         Norm::L2 => 1e-6 + 1e-5 * threat.budget as f32,

@@ -106,9 +106,7 @@ fn every_registered_attack_round_trips_builds_and_runs() {
     }
     // Stochastic attacks take their seed from the spec (0 when absent).
     let spec = |seed: u64| AttackSpec::Ssa { threat: ThreatModel::linf(0.1), iterations: 3, momentum: 1.0, seed };
-    let run = |seed: u64| {
-        values(spec(seed).build().run(&ensemble, x.clone(), &objective).unwrap().adversarial)
-    };
+    let run = |seed: u64| values(spec(seed).build().run(&ensemble, x.clone(), &objective).unwrap().adversarial);
     assert_eq!(run(4), run(4));
     assert_ne!(run(4), run(5));
     let no_seed: AttackSpec = serde_json::from_str(

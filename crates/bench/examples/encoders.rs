@@ -35,8 +35,8 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::tensor::Tensor;
-use common_weakness::backend::BackendKind;
 use common_weakness::attack::{mi_fgsm, ssa, Attack, Cwa, CwaConfig};
+use common_weakness::backend::BackendKind;
 use common_weakness::eval::{mean_interval, row_cosine, top_k_predictions, wilson_interval, MeanInterval};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
@@ -112,13 +112,7 @@ enum Loss {
 /// The attack for `method` on the embedding losses: the models' losses averaged
 /// (`LossMean`, the paper's sum up to scale, and any embedding widths), a random start for
 /// distortion (its gradient is zero at the clean images), random crops for matching.
-fn attack(
-    method: Method,
-    loss: Loss,
-    budget: f64,
-    iterations: usize,
-    ssa_samples: usize,
-) -> Option<Box<dyn Attack>> {
+fn attack(method: Method, loss: Loss, budget: f64, iterations: usize, ssa_samples: usize) -> Option<Box<dyn Attack>> {
     fn configure<R, I, O>(mut attack: Cwa<R, I, O>, loss: Loss) -> Box<dyn Attack>
     where
         Cwa<R, I, O>: Attack + 'static,
@@ -268,12 +262,7 @@ struct Judge {
 }
 
 impl Judge {
-    fn new(
-        name: &str,
-        model: EfficientNetLite,
-        clean: Tensor<4>,
-        targets: Tensor<4>,
-    ) -> Result<Self> {
+    fn new(name: &str, model: EfficientNetLite, clean: Tensor<4>, targets: Tensor<4>) -> Result<Self> {
         let clean_embedding = model.features(clean);
         let target_embedding = model.features(targets);
         Ok(Self {

@@ -78,7 +78,8 @@ fn main() -> Result<()> {
         let started = Instant::now();
         let adversarial = attack_batches(&attack, &ensemble, &batches, threads)?;
         let seconds = started.elapsed().as_secs_f64();
-        let pixels: Vec<f32> = Tensor::cat(adversarial, 0).into_data().convert::<f32>().try_to_vec().expect("f32 pixels");
+        let pixels: Vec<f32> =
+            Tensor::cat(adversarial, 0).into_data().convert::<f32>().try_to_vec().expect("f32 pixels");
         let (speedup, same) = match &first {
             None => (1.0, "reference".to_string()),
             Some((base, reference)) => {

@@ -94,7 +94,8 @@ fn serve(options: Options) -> Result<(), String> {
     };
     let transport: Transport = match options.transport {
         TransportKind::Websocket => {
-            let listener = TcpListener::bind(options.listen).map_err(|e| format!("--listen {}: {e}", options.listen))?;
+            let listener =
+                TcpListener::bind(options.listen).map_err(|e| format!("--listen {}: {e}", options.listen))?;
             if !options.listen.ip().is_loopback() {
                 eprintln!(
                     "warning: websocket on {} is unencrypted: the token and the tensors cross the network in \
@@ -102,7 +103,10 @@ fn serve(options: Options) -> Result<(), String> {
                     options.listen
                 );
             }
-            println!("serving {:?} over websocket on ws://{} (token required; Ctrl-C stops)", options.backend, options.listen);
+            println!(
+                "serving {:?} over websocket on ws://{} (token required; Ctrl-C stops)",
+                options.backend, options.listen
+            );
             WebSocketTransport::from_listener(listener).into()
         }
         TransportKind::Iroh => {

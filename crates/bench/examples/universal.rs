@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::Tensor;
-use common_weakness::backend::BackendKind;
 use common_weakness::attack::{mi_fgsm, Engine};
+use common_weakness::backend::BackendKind;
 use common_weakness::eval::predictions;
 use common_weakness::optim::Adam;
 use common_weakness::prelude::*;
@@ -181,8 +181,11 @@ fn pictures(
         out.join(format!("{stem}-sheet.png")),
     )?;
     // A perturbation is shown as 0.5 + amplify·δ (±ε black and white); a patch as it is.
-    let picture =
-        if v.clone().min().into_scalar::<f32>() < 0.0 { v.clone().mul_scalar(amplify).add_scalar(0.5) } else { v.clone() };
+    let picture = if v.clone().min().into_scalar::<f32>() < 0.0 {
+        v.clone().mul_scalar(amplify).add_scalar(0.5)
+    } else {
+        v.clone()
+    };
     images::save_png(&rgb(picture.clamp(0.0, 1.0)), 0, out.join(format!("{stem}.png")))
 }
 
@@ -211,8 +214,7 @@ fn zoo(options: &Options) -> Result<()> {
             Batch::labelled(training.clone().slice(rows.clone()), training_labels[rows].to_vec())
         })
         .collect();
-    let surrogates =
-        ZOO_SURROGATES.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
+    let surrogates = ZOO_SURROGATES.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
     let ensemble = Ensemble::new(surrogates)?;
     let held_out: Vec<_> =
         ZOO_HELD_OUT.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
@@ -291,9 +293,7 @@ fn patch(options: &Options) -> Result<()> {
     models.extend(held_out.iter().map(|m| (m.name().to_string(), m.as_ref())));
 
     let (goal, objective): (Goal, Box<BatchObjective>) = match options.target {
-        None => {
-            (Goal::Untargeted, Box::new(|b: &Batch| Objective::untargeted(b.labels.clone().unwrap_or_default())))
-        }
+        None => (Goal::Untargeted, Box::new(|b: &Batch| Objective::untargeted(b.labels.clone().unwrap_or_default()))),
         Some(t) => (Goal::Targeted, Box::new(move |b: &Batch| Objective::targeted(vec![t; b.len()]))),
     };
     let eval_goal = match options.target {

@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::Tensor;
-use common_weakness::backend::BackendKind;
 use common_weakness::attack::{mi_fgsm, Engine};
+use common_weakness::backend::BackendKind;
 use common_weakness::observe::{Control, IterationRecord, Observer};
 use common_weakness::optim::{Adam, Momentum, Sgd};
 use common_weakness::prelude::*;
@@ -179,8 +179,7 @@ fn main() -> Result<(), Error> {
     if surrogate_families.len() != 2 || surrogate_families[0] == surrogate_families[1] {
         return Err("--surrogates takes two different detectors".into());
     }
-    let detectors: Vec<Box<dyn Detector>> =
-        Family::ALL.iter().map(|f| f.load(&device)).collect::<Result<_, _>>()?;
+    let detectors: Vec<Box<dyn Detector>> = Family::ALL.iter().map(|f| f.load(&device)).collect::<Result<_, _>>()?;
     let config = SceneConfig::default();
     let train_items = Items::fashion_mnist(&FashionMnist::train()?)?;
     let test_items = Items::fashion_mnist(&FashionMnist::test_slice()?)?;
@@ -195,12 +194,8 @@ fn main() -> Result<(), Error> {
     .with_eot(Eot::default())
     .with_tv_weight(TV_WEIGHT);
     let variable = UniversalVariable::Patch(patch);
-    let evaluation = Evaluation {
-        batches: test_set.batches(25, &device)?,
-        truth: test_set.ground_truth(),
-        detectors,
-        variable,
-    };
+    let evaluation =
+        Evaluation { batches: test_set.batches(25, &device)?, truth: test_set.ground_truth(), detectors, variable };
     println!(
         "{} patch-training scenes in {} batches, {} test scenes, {} objects; surrogates {}; {:.0} s",
         patch_set.len(),

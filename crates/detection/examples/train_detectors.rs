@@ -86,8 +86,7 @@ fn train<N: DetectorNet + Module>(
     let device = BackendKind::default().device()?;
     device.seed(seed);
     let mut net = N::init(&device);
-    let mut optimizer =
-        AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(10.0))).init();
+    let mut optimizer = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(10.0))).init();
     let mut rng = AttackRng::new(seed);
     let started = Instant::now();
     println!("{family}: {} parameters", net.num_params());

@@ -130,11 +130,7 @@ fn load_weights<M: ModuleSnapshot>(model: Architecture, module: &mut M) -> Resul
 /// Runs `forward` on the whole batch, or image by image for a model exported with a fixed batch
 /// of one ([`Architecture::fixed_batch`]).
 #[allow(dead_code)]
-fn forward_in_batches(
-    model: Architecture,
-    images: Tensor<4>,
-    forward: impl Fn(Tensor<4>) -> Tensor<2>,
-) -> Tensor<2> {
+fn forward_in_batches(model: Architecture, images: Tensor<4>, forward: impl Fn(Tensor<4>) -> Tensor<2>) -> Tensor<2> {
     if !model.fixed_batch() {
         return forward(images);
     }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use burn::tensor::{Device, activation::log_softmax, Int, Tensor, TensorData};
+use burn::tensor::{activation::log_softmax, Device, Int, Tensor, TensorData};
 use common_weakness::surrogate::{check_batch_independence, Surrogate};
 
 use crate::{load, load_encoder, Architecture, Reference, Result};
@@ -88,11 +88,7 @@ impl Parity {
 
 /// `surrogate`'s logits on the reference batch and the input gradient of their summed
 /// cross-entropy (the quantities PyTorch's reference holds), as row-major vectors.
-pub fn logits_and_gradient(
-    surrogate: &dyn Surrogate,
-    reference: &Reference,
-    device: &Device,
-) -> (Vec<f32>, Vec<f32>) {
+pub fn logits_and_gradient(surrogate: &dyn Surrogate, reference: &Reference, device: &Device) -> (Vec<f32>, Vec<f32>) {
     let images = reference.images(device).require_grad();
     let logits = surrogate.forward(images.clone());
     let n = logits.dims()[0];

@@ -71,12 +71,7 @@ pub fn read_rgb(path: impl AsRef<Path>, height: usize, width: usize) -> Result<V
 /// assert_eq!(batch.dims(), [2, 3, 224, 224]);
 /// # Ok(()) }
 /// ```
-pub fn load<P: AsRef<Path>>(
-    paths: &[P],
-    height: usize,
-    width: usize,
-    device: &Device,
-) -> Result<Tensor<4>> {
+pub fn load<P: AsRef<Path>>(paths: &[P], height: usize, width: usize, device: &Device) -> Result<Tensor<4>> {
     common_weakness::check::at_least_one("number of image files", paths.len())?;
     let mut pixels = Vec::with_capacity(paths.len() * 3 * height * width);
     for path in paths {

@@ -57,10 +57,7 @@ fn bad_files_and_arguments_are_clear_errors() {
     assert!(matches!(images::load(&[folder.join("absent.png")], 4, 4, &device()), Err(Error::Image { .. })));
     assert!(matches!(images::read_rgb(&text, 0, 4), Err(Error::Attack(AttackError::InvalidParameter { .. }))));
     let empty: [&str; 0] = [];
-    assert!(matches!(
-        images::load(&empty, 4, 4, &device()),
-        Err(Error::Attack(AttackError::InvalidParameter { .. }))
-    ));
+    assert!(matches!(images::load(&empty, 4, 4, &device()), Err(Error::Attack(AttackError::InvalidParameter { .. }))));
 
     let batch = random_images(1, [1, 3, 4, 4], 0.0, 1.0);
     assert!(matches!(images::save_png(&batch, 1, folder.join("x.png")), Err(Error::Attack(AttackError::Shape { .. }))));

@@ -112,11 +112,7 @@ impl Family {
     }
 
     /// The detector with weights from `path` (safetensors, tensor names the module paths).
-    pub fn load_from(
-        self,
-        path: impl AsRef<Path>,
-        device: &Device,
-    ) -> Result<Box<dyn Detector>> {
+    pub fn load_from(self, path: impl AsRef<Path>, device: &Device) -> Result<Box<dyn Detector>> {
         let path = path.as_ref();
         Ok(match self {
             Family::Grid => Box::new(Loaded { family: self, net: load_net::<GridNet>(path, device)? }),

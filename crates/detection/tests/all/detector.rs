@@ -2,8 +2,8 @@
 //! committed weights.
 
 use burn::module::Module;
-use burn::tensor::Device;
 use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::Device;
 use common_weakness_detection::dataset::SceneSet;
 use common_weakness_detection::detector::{
     detect, AnchorNet, DetectorNet, Family, GridNet, HeatmapNet, PerPixelNet, INPUT_SIZE,
@@ -88,7 +88,8 @@ fn committed_detectors_reach_their_documented_map() {
         let detector = family.load(&device).unwrap();
         assert_eq!(detector.family(), family);
         let (images, _) = set.batch(&[0, 1], &device);
-        let through_surrogate: Vec<f32> = detector.surrogate().forward(images.clone()).into_data().try_to_vec().unwrap();
+        let through_surrogate: Vec<f32> =
+            detector.surrogate().forward(images.clone()).into_data().try_to_vec().unwrap();
         let direct: Vec<f32> = detector.confidence(images).into_data().try_to_vec().unwrap();
         assert_eq!(through_surrogate, direct, "{family}: the surrogate outputs the confidences");
         let map = 100.0 * set.mean_average_precision(&device, |images| detector.detect(images)).unwrap();

@@ -144,8 +144,7 @@ pub struct EfficientNetLite {
 }
 
 /// The surrogate returned by [`EfficientNetLite::into_surrogate`].
-pub type EfficientNetLiteSurrogate =
-    ModuleSurrogate<EfficientNetLite, fn(&EfficientNetLite, Tensor<4>) -> Tensor<2>>;
+pub type EfficientNetLiteSurrogate = ModuleSurrogate<EfficientNetLite, fn(&EfficientNetLite, Tensor<4>) -> Tensor<2>>;
 
 impl EfficientNetLite {
     /// Loads safetensors weights that use the PyTorch `state_dict` names of

@@ -6,7 +6,6 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-
 use super::conv::Conv;
 use super::{standardize, ZooNet, CLASSES};
 

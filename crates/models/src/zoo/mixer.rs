@@ -6,7 +6,6 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
-
 use super::{standardize, ZooNet, CLASSES};
 
 const PATCH: usize = 4;

@@ -5,7 +5,6 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-
 use super::{standardize, ZooNet, CLASSES};
 
 /// 784 → 256 → 128 → 10 with ReLU.

@@ -130,11 +130,7 @@ impl ZooModel {
     }
 
     /// The model with weights from `path` (safetensors, the tensor names of `docs/zoo.md`).
-    pub fn load_from(
-        self,
-        path: impl AsRef<Path>,
-        device: &Device,
-    ) -> Result<Box<dyn Surrogate>> {
+    pub fn load_from(self, path: impl AsRef<Path>, device: &Device) -> Result<Box<dyn Surrogate>> {
         let path = path.as_ref();
         Ok(match self {
             ZooModel::Mlp => boxed(self, load_net::<Mlp>(path, device)?),

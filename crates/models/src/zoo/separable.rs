@@ -5,7 +5,6 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-
 use super::cnn::global_average;
 use super::conv::Conv;
 use super::{standardize, ZooNet, CLASSES};

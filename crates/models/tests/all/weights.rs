@@ -3,7 +3,7 @@
 
 use common_weakness_models::{EfficientNetLite, Error, ImagenetAssets, LiteVariant};
 
-use crate::common::{device};
+use crate::common::device;
 
 #[test]
 fn missing_or_malformed_weights_are_clear_errors() {

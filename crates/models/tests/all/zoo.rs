@@ -42,12 +42,16 @@ fn im2col_convolution_equals_burns_conv2d_with_its_gradient() {
         let g1 = (ours * weights.clone()).sum().backward();
         let g2 = (reference * weights).sum().backward();
         let (x1, x2) = (x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
-        for (a, b) in x1.into_data().try_to_vec::<f32>().unwrap().iter().zip(x2.into_data().try_to_vec::<f32>().unwrap()) {
+        for (a, b) in
+            x1.into_data().try_to_vec::<f32>().unwrap().iter().zip(x2.into_data().try_to_vec::<f32>().unwrap())
+        {
             approx::assert_abs_diff_eq!(*a, b, epsilon = 1e-4);
         }
         let w: &Param<Tensor<4>> = &conv.weight;
         let (w1, w2) = (w.grad(&g1).unwrap(), w.grad(&g2).unwrap());
-        for (a, b) in w1.into_data().try_to_vec::<f32>().unwrap().iter().zip(w2.into_data().try_to_vec::<f32>().unwrap()) {
+        for (a, b) in
+            w1.into_data().try_to_vec::<f32>().unwrap().iter().zip(w2.into_data().try_to_vec::<f32>().unwrap())
+        {
             approx::assert_abs_diff_eq!(*a, b, epsilon = 1e-3);
         }
     }

@@ -3,10 +3,10 @@
 
 use burn::tensor::{Device, Tensor};
 use common_weakness::attack::{mi_fgsm, Attack};
+use common_weakness::backend::BackendKind;
 use common_weakness::ensemble::Ensemble;
 use common_weakness::eval::predictions;
 use common_weakness::objective::Objective;
-use common_weakness::backend::BackendKind;
 use common_weakness::surrogate::Surrogate;
 use common_weakness::threat::ThreatModel;
 use common_weakness_bench::images;
@@ -56,8 +56,10 @@ fn same_as_the_crates_own(variant: LiteVariant, imported: Architecture) {
     let (own_logits, onnx_logits) = (own(&assets, variant, &device).forward(batch.clone()), onnx().forward(batch));
     assert_eq!(predictions(onnx_logits.clone()).unwrap(), predictions(own_logits.clone()).unwrap());
     let logits_error = relative_error(&values(onnx_logits), &values(own_logits));
-    let step =
-        relative_l2_error(&perturbation(&assets, onnx(), 1, &device), &perturbation(&assets, own(&assets, variant, &device), 1, &device));
+    let step = relative_l2_error(
+        &perturbation(&assets, onnx(), 1, &device),
+        &perturbation(&assets, own(&assets, variant, &device), 1, &device),
+    );
     eprintln!("{variant}: logits differ by {logits_error:.1e}, first attack steps by {step:.1e}");
     assert!(logits_error <= 1e-3, "{variant}: logits differ by {logits_error:.1e} (relative)");
     assert!(step <= 5e-3, "{variant}: first MI-FGSM steps differ by {step:.1e} (relative L2)");

@@ -6,7 +6,6 @@ use burn::tensor::{Device, Tensor, TensorData};
 use burn_store::{BurnpackStore, ModuleSnapshot};
 use common_weakness::surrogate::{check_batch_independence, from_fn, FrozenBatchNorm, FrozenBatchNormConfig};
 
-
 #[derive(Module, Debug)]
 struct WithBatchNorm {
     norm: BatchNorm,

@@ -4,7 +4,7 @@ use burn::tensor::Device;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_onnx::{relative_error, relative_l2_error, Architecture, Parity, Reference};
 
-use crate::{require_generated};
+use crate::require_generated;
 
 /// Logits and the encoder's penultimate features within 1e-3 of PyTorch's (relative to the
 /// largest value), the same top-1 classes,
