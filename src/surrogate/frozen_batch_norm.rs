@@ -8,8 +8,8 @@ use burn::tensor::{Device, Tensor};
 /// Inference-mode batch normalisation: `y = (x − running_mean)/√(running_var + ε)·γ + β` per
 /// channel, on every backend, autodiff included.
 ///
-/// burn 0.21's [`BatchNorm`] uses *batch* statistics whenever the backend tracks gradients,
-/// so a model attacked on an `Autodiff` backend silently runs in training mode and each
+/// Burn's [`BatchNorm`] uses *batch* statistics on an autodiff device unless the layer is
+/// frozen, so a model attacked there silently runs in training mode and each
 /// image's logits depend on the rest of the batch. `FrozenBatchNorm` has `BatchNorm`'s fields
 /// (`gamma`, `beta`, `running_mean`, `running_var`, `epsilon`) under the same names, so:
 ///
