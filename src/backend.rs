@@ -94,18 +94,17 @@ impl BackendKind {
         Self::ALL.into_iter().filter(|k| k.enabled()).collect()
     }
 
-    /// Runs `task` on this backend, or fails with [`Error::BackendNotEnabled`] when the build
-    /// lacks its feature.
     /// The device of this kind, with automatic differentiation: every tensor created on it
-    /// runs on this backend and records what gradients need.
+    /// runs on this backend and records what gradients need. Fails with
+    /// [`Error::BackendNotEnabled`] when the build lacks the kind's feature.
+    // burn-ndarray and burn-tch are deprecated in Burn 0.22; the crate keeps them (the
+    // reference of the backend-agreement tests; PyTorch's kernels) while Burn publishes them.
+    #[allow(deprecated)]
     pub fn device(self) -> Result<Device> {
         let device = match self {
             #[cfg(feature = "flex")]
             BackendKind::Flex => Device::flex(),
-            // burn-ndarray is deprecated in Burn 0.22; it stays the reference of the
-            // backend-agreement tests while Burn publishes it.
             #[cfg(feature = "ndarray")]
-            #[allow(deprecated)]
             BackendKind::Ndarray => Device::ndarray(),
             #[cfg(feature = "tch")]
             BackendKind::Tch => Device::libtorch(),
@@ -125,6 +124,7 @@ impl BackendKind {
 impl BackendKind {
     /// The kind a device belongs to (its autodiff wrapper ignored); `None` for a backend this
     /// crate does not name (a remote device, a user's own).
+    #[allow(deprecated)] // LibTorch's device variants (burn-tch is deprecated in Burn 0.22)
     pub fn of(device: &Device) -> Option<BackendKind> {
         use burn::backend::DispatchDevice;
         #[allow(unreachable_patterns)]

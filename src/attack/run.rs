@@ -147,6 +147,10 @@ pub(crate) enum Of {
 }
 
 /// What the engine optimises, and how the models see it.
+// A Burn 0.22 tensor is type-erased storage as large as the largest enabled backend's
+// (about 600 bytes with LibTorch and wgpu); boxing it would add an indirection per step for
+// a handful of values per run.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Variable<'a> {
     /// The images themselves (every per-image attack), kept inside the threat model around
     /// the clean images.

@@ -76,6 +76,7 @@ pub struct GradientEstimator {
 }
 
 /// What an estimator remembers between iterations for one gradient target (VMI's `v`).
+#[derive(Default)]
 pub(crate) struct EstimatorState {
     variance: Option<Tensor<4>>,
 }
@@ -87,12 +88,6 @@ impl crate::snapshot::Snapshot for EstimatorState {
 
     fn load(saved: &crate::snapshot::Saved, device: &Device) -> Result<Self> {
         Ok(Self { variance: crate::snapshot::Snapshot::load(saved, device)? })
-    }
-}
-
-impl Default for EstimatorState {
-    fn default() -> Self {
-        Self { variance: None }
     }
 }
 

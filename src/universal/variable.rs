@@ -23,6 +23,10 @@ pub enum UniversalVariable {
 }
 
 /// What one batch's step needs: how the variable becomes that batch's images.
+// A Burn 0.22 tensor is type-erased storage as large as the largest enabled backend's
+// (about 600 bytes with LibTorch and wgpu); boxing it would add an indirection per step for
+// a handful of values per run.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Draw {
     Perturbation,
     Patch(Pastes),

@@ -21,6 +21,7 @@ use std::time::Instant;
 use burn::remote::RemoteHost;
 use burn::server::{RemoteServer, TokenAuthorizer, WebSocketTransport};
 use burn::tensor::{Device, Tensor};
+use common_weakness::backend::BackendKind;
 use common_weakness::prelude::*;
 use common_weakness_bench::parallel::{attack_batches, IndexedBatch};
 use common_weakness_bench::Result;
@@ -71,7 +72,7 @@ fn main() -> Result<()> {
         options.iterations,
         batches.len(),
         options.batch,
-        common_weakness::backend::BackendKind::name_of(&device),
+        BackendKind::name_of(&device),
     );
     let mut first: Option<(f64, Vec<f32>)> = None;
     for &threads in &options.threads {
