@@ -101,30 +101,37 @@ impl BackendKind {
     // reference of the backend-agreement tests; PyTorch's kernels) while Burn publishes them.
     #[allow(deprecated)]
     pub fn device(self) -> Result<Device> {
-        let device = match self {
+        #[allow(unused_variables)] // no backend feature: only the last arm
+        let device = |device: Device| -> Result<Device> { Ok(device.autodiff()) };
+        match self {
             #[cfg(feature = "flex")]
-            BackendKind::Flex => Device::flex(),
+            BackendKind::Flex => device(Device::flex()),
             #[cfg(feature = "ndarray")]
-            BackendKind::Ndarray => Device::ndarray(),
+            BackendKind::Ndarray => device(Device::ndarray()),
             #[cfg(feature = "tch")]
-            BackendKind::Tch => Device::libtorch(),
+            BackendKind::Tch => device(Device::libtorch()),
             #[cfg(feature = "tch")]
-            BackendKind::TchCuda => Device::libtorch_cuda(0),
+            BackendKind::TchCuda => device(Device::libtorch_cuda(0)),
             #[cfg(feature = "wgpu")]
-            BackendKind::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+            BackendKind::Wgpu => device(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
             #[cfg(feature = "cuda")]
-            BackendKind::Cuda => Device::cuda(0),
+            BackendKind::Cuda => device(Device::cuda(0)),
             #[allow(unreachable_patterns)]
-            kind => return Err(Error::BackendNotEnabled { backend: kind.name(), feature: kind.feature() }),
-        };
-        Ok(device.autodiff())
+            kind => Err(Error::BackendNotEnabled { backend: kind.name(), feature: kind.feature() }),
+        }
     }
 }
 
 impl BackendKind {
     /// The kind a device belongs to (its autodiff wrapper ignored); `None` for a backend this
     /// crate does not name (a remote device, a user's own).
-    #[allow(deprecated)] // LibTorch's device variants (burn-tch is deprecated in Burn 0.22)
+    #[allow(deprecated)]
+    // LibTorch's device variants (burn-tch is deprecated in Burn 0.22)
+    // A build without backend features (a user's own backend) has only the last arm.
+    #[cfg_attr(
+        not(any(feature = "flex", feature = "ndarray", feature = "tch", feature = "wgpu", feature = "cuda")),
+        allow(unused_imports)
+    )]
     pub fn of(device: &Device) -> Option<BackendKind> {
         use burn::backend::DispatchDevice;
         #[allow(unreachable_patterns)]
