@@ -232,8 +232,8 @@ impl EfficientNetLite {
     }
 }
 
-/// Running the model needs [`SurrogateOps`], which every Burn backend enabled in this crate's
-/// features has (and Burn's autodiff backend over any backend).
+/// The model runs its convolutions and ReLU6 through `common_weakness::surrogate::SurrogateOps`,
+/// which every backend of this crate's features implements.
 impl EfficientNetLite {
     /// ImageNet logits `[N, 1000]` of RGB images `[N, 3, H, W]` in `[0, 1]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
