@@ -4,19 +4,21 @@
 //!
 //! ```text
 //! export COMMON_WEAKNESS_TOKEN=$(openssl rand -hex 32)     # or --token-file PATH
-//! cargo run --release --features common-weakness-bench/remote --example surrogate_server
+//! cargo run --release --features common-weakness-bench/remote --bin surrogate_server
 //! # websocket on 127.0.0.1:3000: reach it from another machine through `ssh -L 3000:localhost:3000`
-//! cargo run --release --features common-weakness-bench/remote --example surrogate_server -- --transport iroh
+//! cargo run --release --features common-weakness-bench/remote --bin surrogate_server -- --transport iroh
 //! # iroh (authenticated, encrypted): prints the server id that clients dial
 //! ```
 //!
-//! Safe by default: websocket binds 127.0.0.1 unless `--listen ADDR` says otherwise, and every
-//! connection must present the token (from `COMMON_WEAKNESS_TOKEN` or `--token-file`, never
-//! the command line, which other users of the machine can read). Without a token the server
-//! does not start. Websocket is unencrypted: off loopback, anyone on the path reads the token
-//! and the tensors, so across machines use iroh or an SSH tunnel.
+//! Safe by default: websocket binds 127.0.0.1 (port `--port`, 3000) unless `--listen ADDR` says
+//! otherwise, and every session must present the token (from `COMMON_WEAKNESS_TOKEN` or
+//! `--token-file`, never the command line, which other users of the machine can read). Without
+//! a token the server does not start. Websocket is unencrypted, and its route for tensors moving
+//! between servers takes no token in Burn 0.22.1: off loopback, anyone on the path reads the
+//! token and the tensors, and anyone who reaches the port can ask for tensors in transit. Across
+//! machines use iroh or an SSH tunnel.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 
 use burn::server::{IrohIdentity, IrohTransport, RemoteServer, TokenAuthorizer, Transport, WebSocketTransport};
@@ -35,9 +37,13 @@ struct Options {
     /// How clients reach the server.
     #[arg(long, value_enum, default_value_t = TransportKind::Websocket)]
     transport: TransportKind,
-    /// Websocket: the address to listen on. Loopback unless you choose otherwise.
-    #[arg(long, default_value = "127.0.0.1:3000")]
-    listen: SocketAddr,
+    /// Websocket: the port to listen on, on 127.0.0.1 (0: any free port, printed at start).
+    #[arg(long, default_value_t = 3000, conflicts_with = "listen")]
+    port: u16,
+    /// Websocket: the address to listen on instead of 127.0.0.1 (`0.0.0.0:3000`: every
+    /// interface). Unencrypted: prefer iroh or an SSH tunnel across machines.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
     /// A file whose first line is the token (instead of the COMMON_WEAKNESS_TOKEN variable).
     #[arg(long)]
     token_file: Option<PathBuf>,
@@ -94,19 +100,18 @@ fn serve(options: Options) -> Result<(), String> {
     };
     let transport: Transport = match options.transport {
         TransportKind::Websocket => {
-            let listener =
-                TcpListener::bind(options.listen).map_err(|e| format!("--listen {}: {e}", options.listen))?;
-            if !options.listen.ip().is_loopback() {
+            let address = options.listen.unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, options.port)));
+            let listener = TcpListener::bind(address).map_err(|e| format!("listening on {address}: {e}"))?;
+            let address = listener.local_addr().map_err(|e| format!("listening on {address}: {e}"))?;
+            if !address.ip().is_loopback() {
                 eprintln!(
-                    "warning: websocket on {} is unencrypted: the token and the tensors cross the network in \
-                     clear. Prefer --transport iroh or an SSH tunnel to 127.0.0.1 (docs/scale.md).",
-                    options.listen
+                    "warning: websocket on {address} is unencrypted, and its route for tensors moving between \
+                     servers takes no token: the token and the tensors cross the network in clear, and anyone \
+                     who reaches the port can ask for tensors in transit. Prefer --transport iroh or an SSH \
+                     tunnel to 127.0.0.1 (docs/scale.md)."
                 );
             }
-            println!(
-                "serving {:?} over websocket on ws://{} (token required; Ctrl-C stops)",
-                options.backend, options.listen
-            );
+            println!("serving {:?} over websocket on ws://{address} (token required; Ctrl-C stops)", options.backend);
             WebSocketTransport::from_listener(listener).into()
         }
         TransportKind::Iroh => {
