@@ -28,12 +28,11 @@ pub enum Combination {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum GradientMode {
-    /// [`PerModel`](Self::PerModel) where it costs nothing ([`Combination::LossMean`]) or
-    /// where the ensemble is placed on devices ([`Ensemble::with_devices`]), [`Joint`](Self::Joint)
-    /// otherwise. On devices, model by model kept Burn 0.21's remote backend from deadlocking
-    /// (a joint backward pass sent every remote model its outputs' gradient at once, and two
-    /// transfers in flight out of one server shared a transfer id there); it is the mode the
-    /// remote equality tests cover.
+    /// [`PerModel`](Self::PerModel) where it costs nothing ([`Combination::LossMean`]),
+    /// [`Joint`](Self::Joint) otherwise, wherever the models are placed
+    /// ([`Ensemble::with_devices`]): joint saves the extra forward pass per model, and on
+    /// Burn's remote backend it also saves round trips (measured on loopback servers, it was
+    /// the faster mode locally, on one server and split over two; docs/scale.md).
     #[default]
     Auto,
     /// Forward every model, then one backward pass through all of them: peak memory holds
@@ -48,11 +47,10 @@ pub enum GradientMode {
 }
 
 impl GradientMode {
-    /// Whether the ensemble gradient under `combination` is computed model by model, for an
-    /// ensemble placed on devices or not.
-    pub fn per_model(self, combination: Combination, on_devices: bool) -> bool {
+    /// Whether the ensemble gradient under `combination` is computed model by model.
+    pub fn per_model(self, combination: Combination) -> bool {
         match self {
-            GradientMode::Auto => on_devices || combination == Combination::LossMean,
+            GradientMode::Auto => combination == Combination::LossMean,
             GradientMode::Joint => false,
             GradientMode::PerModel => true,
         }
@@ -126,9 +124,8 @@ impl Ensemble {
     /// keeps its iterate on the images' device and moves, for every forward pass of model
     /// `i`, the images to `devices[i]` and the outputs back; under autodiff the gradient
     /// returns the same way ([`Ensemble::forward`]). The results equal those of an ensemble
-    /// on one device up to the backends' floating-point differences. Placed on devices, the
-    /// ensemble gradient is computed model by model unless [`GradientMode::Joint`] is set
-    /// ([`GradientMode::Auto`] says why).
+    /// on one device up to the backends' floating-point differences, in either
+    /// [`GradientMode`].
     ///
     /// What crosses devices per gradient of one model: the images `[N, C, H, W]` out, the
     /// outputs `[N, K]` back, and for a gradient the outputs' gradient `[N, K]` out and the

@@ -48,12 +48,10 @@ fn per_model_gradient_equals_joint_gradient() {
 }
 
 #[test]
-fn auto_mode_goes_model_by_model_where_it_is_free_or_the_ensemble_is_on_devices() {
-    assert!(GradientMode::Auto.per_model(Combination::LossMean, false));
-    assert!(!GradientMode::Auto.per_model(Combination::LogitMean, false));
-    assert!(!GradientMode::Auto.per_model(Combination::LogitSum, false));
-    assert!(GradientMode::Auto.per_model(Combination::LogitMean, true));
-    assert!(GradientMode::PerModel.per_model(Combination::LogitMean, false));
-    assert!(!GradientMode::Joint.per_model(Combination::LossMean, false));
-    assert!(!GradientMode::Joint.per_model(Combination::LogitMean, true));
+fn auto_mode_goes_model_by_model_only_where_it_is_free() {
+    assert!(GradientMode::Auto.per_model(Combination::LossMean));
+    assert!(!GradientMode::Auto.per_model(Combination::LogitMean));
+    assert!(!GradientMode::Auto.per_model(Combination::LogitSum));
+    assert!(GradientMode::PerModel.per_model(Combination::LogitMean));
+    assert!(!GradientMode::Joint.per_model(Combination::LossMean));
 }
