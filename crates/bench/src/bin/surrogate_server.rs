@@ -14,9 +14,9 @@
 //! otherwise, and every session must present the token (from `COMMON_WEAKNESS_TOKEN` or
 //! `--token-file`, never the command line, which other users of the machine can read). Without
 //! a token the server does not start. Websocket is unencrypted, and its route for tensors moving
-//! between servers takes no token in Burn 0.22.1: off loopback, anyone on the path reads the
-//! token and the tensors, and anyone who reaches the port can ask for tensors in transit. Across
-//! machines use iroh or an SSH tunnel.
+//! between servers takes no token in Burn 0.22.1 (a transfer's random id is the key, carried in
+//! clear): off loopback, anyone on the path reads the token and the tensors, and can fetch
+//! tensors in transit. Across machines use iroh or an SSH tunnel.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -105,10 +105,10 @@ fn serve(options: Options) -> Result<(), String> {
             let address = listener.local_addr().map_err(|e| format!("listening on {address}: {e}"))?;
             if !address.ip().is_loopback() {
                 eprintln!(
-                    "warning: websocket on {address} is unencrypted, and its route for tensors moving between \
-                     servers takes no token: the token and the tensors cross the network in clear, and anyone \
-                     who reaches the port can ask for tensors in transit. Prefer --transport iroh or an SSH \
-                     tunnel to 127.0.0.1 (docs/scale.md)."
+                    "warning: websocket on {address} is unencrypted: the token and the tensors cross the \
+                     network in clear, and whoever reads them can also fetch the tensors moving between \
+                     servers (that route takes no token). Prefer --transport iroh or an SSH tunnel to \
+                     127.0.0.1 (docs/scale.md)."
                 );
             }
             println!("serving {:?} over websocket on ws://{address} (token required; Ctrl-C stops)", options.backend);
