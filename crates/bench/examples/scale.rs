@@ -12,9 +12,10 @@
 //!
 //! `--remote` also times the attack on one batch with the four surrogates on a server of
 //! Burn's remote backend on this machine (flex behind it, on a free loopback port), then
-//! split over two such servers, against the same attack run locally: the median time per
-//! iteration and the bytes the loopback interface carried per iteration (`/proc/net/dev`,
-//! both directions, everything on the machine's loopback during the run).
+//! split over two such servers, against the same attack run locally, each with the ensemble
+//! gradient joint and model by model (`GradientMode`): the median time per iteration and the
+//! bytes the loopback interface carried per iteration (`/proc/net/dev`, everything on the
+//! machine's loopback during the run).
 
 use std::time::Instant;
 
@@ -113,20 +114,21 @@ fn loopback_bytes() -> Result<u64> {
 }
 
 /// MI-CWA on the images `indices`, on `home`, with surrogate `i` loaded on `devices[i]` (all
-/// on `home` without `devices`): the median seconds per iteration, the loopback bytes of the
-/// run, and the adversarial pixels.
+/// on `home` without `devices`) and the ensemble gradient computed in `mode`: the median
+/// seconds per iteration, the loopback bytes of the run, and the adversarial pixels.
 fn timed_attack(
     data: &FashionMnist,
     indices: &[usize],
     iterations: usize,
     home: &Device,
     devices: Option<Vec<Device>>,
+    mode: GradientMode,
 ) -> Result<(f64, u64, Vec<f32>)> {
     let (images, labels) = data.batch(indices, home)?;
     let placed = devices.clone().unwrap_or_else(|| vec![home.clone(); SURROGATES.len()]);
     let surrogates: Vec<Box<dyn Surrogate>> =
         SURROGATES.iter().zip(&placed).map(|(m, d)| m.load(d)).collect::<common_weakness_models::Result<_>>()?;
-    let mut ensemble = Ensemble::new(surrogates)?;
+    let mut ensemble = Ensemble::new(surrogates)?.with_gradient_mode(mode);
     if let Some(devices) = devices {
         ensemble = ensemble.with_devices(devices)?;
     }
@@ -164,19 +166,27 @@ fn remote(data: &FashionMnist, indices: &[usize], iterations: usize) -> Result<(
     };
     let (a, b) = (connect(&urls[0])?, connect(&urls[1])?);
     let local_device = Device::flex().autodiff();
-    let (local, _, local_pixels) = timed_attack(data, indices, iterations, &local_device, None)?;
-    println!("remote backend, one batch of {}: {local:.3} s per iteration locally", indices.len());
+    let run = |home: &Device, devices: Option<Vec<Device>>, mode| {
+        timed_attack(data, indices, iterations, home, devices, mode)
+    };
+    let (local, _, local_pixels) = run(&local_device, None, GradientMode::Joint)?;
+    println!("remote backend, one batch of {}: {local:.3} s per iteration locally (joint)", indices.len());
     let split = vec![a.clone(), b.clone(), a.clone(), b];
-    for (what, devices) in
-        [("one loopback server", None), ("two loopback servers (models 1, 3 on the second)", Some(split))]
-    {
-        let (remote, bytes, pixels) = timed_attack(data, indices, iterations, &a, devices)?;
-        let worst = max_difference(&local_pixels, &pixels);
-        println!(
-            "  {what}: {remote:.3} s per iteration ({:.2}x local); loopback traffic {:.2} MB per iteration; max |Δ| {worst:.1e} from local",
-            remote / local,
-            bytes as f64 / iterations as f64 / 1e6
-        );
+    let placements = [
+        ("locally", &local_device, None),
+        ("one loopback server", &a, Some(vec![a.clone(); SURROGATES.len()])),
+        ("two loopback servers (models 1, 3 on the second)", &a, Some(split)),
+    ];
+    for (what, home, devices) in placements {
+        for mode in [GradientMode::Joint, GradientMode::PerModel] {
+            let (seconds, bytes, pixels) = run(home, devices.clone(), mode)?;
+            let worst = max_difference(&local_pixels, &pixels);
+            println!(
+                "  {what}, {mode:?}: {seconds:.3} s per iteration ({:.2}x local joint); loopback traffic {:.2} MB per iteration; max |Δ| {worst:.1e} from local joint",
+                seconds / local,
+                bytes as f64 / iterations as f64 / 1e6
+            );
+        }
     }
     // The servers live until the process exits: stopping them first would break the
     // client's open connections, on which burn-remote's client panics.
