@@ -11,33 +11,36 @@
 //! scripts/bench-ratios.sh   # prints iteration / passes for each n
 //! ```
 
-use burn::backend::{Autodiff, NdArray};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
-use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{from_module, Surrogate};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
-type B = Autodiff<NdArray>;
+/// The device of these benchmarks: burn-ndarray (deprecated in Burn 0.22, kept so that the
+/// figures of `docs/performance.md` stay comparable) with autodiff.
+#[allow(deprecated)]
+fn device() -> Device {
+    Device::ndarray().autodiff()
+}
 const BATCH: usize = 16;
 const CLASSES: usize = 10;
 
 #[derive(Module, Debug)]
-struct SmallCnn<B: Backend> {
-    conv1: Conv2d<B>,
-    conv2: Conv2d<B>,
-    conv3: Conv2d<B>,
-    output: Linear<B>,
+struct SmallCnn {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    conv3: Conv2d,
+    output: Linear,
 }
 
-impl<B: Backend> SmallCnn<B> {
-    fn new(device: &B::Device) -> Self {
+impl SmallCnn {
+    fn new(device: &Device) -> Self {
         let pad = || PaddingConfig2d::Explicit(1, 1, 1, 1);
         Self {
             conv1: Conv2dConfig::new([3, 16], [3, 3]).with_padding(pad()).init(device),
@@ -47,28 +50,28 @@ impl<B: Backend> SmallCnn<B> {
         }
     }
 
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let x = relu(self.conv3.forward(relu(self.conv2.forward(relu(self.conv1.forward(x))))));
         self.output.forward(x.mean_dims(&[2, 3]).flatten(1, 3))
     }
 }
 
-fn models(n: usize) -> Vec<Box<dyn Surrogate<B>>> {
-    let device = Default::default();
+fn models(n: usize) -> Vec<Box<dyn Surrogate>> {
+    let device = device();
     (0..n)
         .map(|i| {
-            Box::new(from_module(format!("cnn{i}"), SmallCnn::<B>::new(&device), |m: &SmallCnn<B>, x| m.forward(x)))
-                as Box<dyn Surrogate<B>>
+            Box::new(from_module(format!("cnn{i}"), SmallCnn::new(&device), |m: &SmallCnn, x| m.forward(x)))
+                as Box<dyn Surrogate>
         })
         .collect()
 }
 
 fn bench(c: &mut Criterion) {
-    let device = Default::default();
-    let images = AttackRng::new(1).uniform::<B>([BATCH, 3, 32, 32], 0.0, 1.0, &device);
+    let device = device();
+    let images = AttackRng::new(1).uniform([BATCH, 3, 32, 32], 0.0, 1.0, &device);
     let labels: Vec<usize> = (0..BATCH).map(|i| i % CLASSES).collect();
     let targets =
-        Tensor::<B, 1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i64).collect(), [BATCH]), &device);
+        Tensor::<1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i64).collect(), [BATCH]), &device);
     let objective = Objective::untargeted(labels.clone());
     let loss = CrossEntropyLossConfig::new().init(&device);
 
@@ -83,7 +86,7 @@ fn bench(c: &mut Criterion) {
                     for model in &members {
                         let x = images.clone().detach().require_grad();
                         let grads = loss.forward(model.forward(x.clone()), targets.clone()).backward();
-                        checksum += x.grad(&grads).unwrap().sum().into_scalar();
+                        checksum += x.grad(&grads).unwrap().sum().into_scalar::<f32>();
                     }
                 }
                 checksum

@@ -7,17 +7,22 @@
 //! cargo bench --bench patch_pasting
 //! ```
 
-use burn::backend::{Autodiff, NdArray};
+use burn::tensor::Device;
 use burn::tensor::Tensor;
 use common_weakness::rng::AttackRng;
 use common_weakness::universal::{Batch, Eot, Patch, Placement, Region, UniversalVariable};
 use criterion::{criterion_group, criterion_main, Criterion};
 
-type B = Autodiff<NdArray>;
+/// The device of these benchmarks: burn-ndarray (deprecated in Burn 0.22, kept so that the
+/// figures of `docs/performance.md` stay comparable) with autodiff.
+#[allow(deprecated)]
+fn device() -> Device {
+    Device::ndarray().autodiff()
+}
 
 fn pasting(c: &mut Criterion) {
-    let device = Default::default();
-    let images = AttackRng::new(1).uniform::<B>([8, 3, 256, 256], 0.0, 1.0, &device);
+    let device = device();
+    let images = AttackRng::new(1).uniform([8, 3, 256, 256], 0.0, 1.0, &device);
     let region = |left: f64, top: f64, side: f64| Region { left, top, right: left + side, bottom: top + side };
     let boxes: Vec<Vec<Region>> = (0..8)
         .map(|i| {
@@ -28,13 +33,13 @@ fn pasting(c: &mut Criterion) {
     let batch = Batch::with_boxes(images, boxes);
     let patch = Patch::new(32, 32, Placement::OnBoxes { relative_scale: 0.2 }).with_eot(Eot::default());
     let variable = UniversalVariable::Patch(patch);
-    let value = Tensor::<B, 4>::full([1, 3, 32, 32], 0.5, &device).require_grad();
+    let value = Tensor::<4>::full([1, 3, 32, 32], 0.5, &device).require_grad();
     let mut rng = AttackRng::new(0);
     c.bench_function("paste_on_boxes_forward_backward", |b| {
         b.iter(|| {
             let pasted = variable.apply_to(value.clone(), &batch, &mut rng);
             let grads = pasted.sum().backward();
-            value.grad(&grads).expect("the patch has a gradient").sum().into_scalar()
+            value.grad(&grads).expect("the patch has a gradient").sum().into_scalar::<f32>()
         })
     });
 }

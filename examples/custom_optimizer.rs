@@ -7,10 +7,7 @@
 //! cargo run --release --example custom_optimizer
 //! ```
 
-use burn::backend::Autodiff;
-use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
-use common_weakness::backend::DefaultBackend;
 use common_weakness::optim::Optimizer;
 use common_weakness::prelude::*;
 use common_weakness::surrogate::from_fn;
@@ -22,15 +19,15 @@ struct SignedRms {
     decay: f64,
 }
 
-impl<B: Backend> Optimizer<B> for SignedRms {
+impl Optimizer for SignedRms {
     // Optimizer state is an explicit value the attack owns for the whole run.
-    type State = Tensor<B, 4>;
+    type State = Tensor<4>;
 
-    fn init(&self, like: &Tensor<B, 4>) -> Tensor<B, 4> {
+    fn init(&self, like: &Tensor<4>) -> Tensor<4> {
         like.zeros_like()
     }
 
-    fn step(&self, gradient: Tensor<B, 4>, v: &mut Tensor<B, 4>) -> Tensor<B, 4> {
+    fn step(&self, gradient: Tensor<4>, v: &mut Tensor<4>) -> Tensor<4> {
         let rho = self.decay as f32;
         *v = v.clone().mul_scalar(rho) + gradient.clone().square().mul_scalar(1.0 - rho);
         (gradient / v.clone().add_scalar(1e-12).sqrt()).sign().mul_scalar(-self.step_size as f32)
@@ -54,11 +51,9 @@ impl<B: Backend> Optimizer<B> for SignedRms {
     }
 }
 
-type B = Autodiff<DefaultBackend>;
-
-fn linear(name: &'static str, weights: [[f32; 2]; 4]) -> Box<dyn common_weakness::surrogate::Surrogate<B>> {
-    Box::new(from_fn(name, move |x: Tensor<B, 4>| {
-        let w = Tensor::<B, 2>::from_floats(weights, &x.device());
+fn linear(name: &'static str, weights: [[f32; 2]; 4]) -> Box<dyn common_weakness::surrogate::Surrogate> {
+    Box::new(from_fn(name, move |x: Tensor<4>| {
+        let w = Tensor::<2>::from_floats(weights, &x.device());
         x.flatten::<2>(1, 3).matmul(w).mul_scalar(10.0)
     }))
 }
@@ -68,7 +63,7 @@ fn main() -> Result<()> {
         linear("a", [[1.0, -1.0], [0.5, 0.0], [0.0, 1.0], [-1.0, 0.5]]),
         linear("b", [[0.8, -0.2], [0.1, 0.3], [-0.4, 1.0], [-0.5, 0.9]]),
     ])?;
-    let images = Tensor::<B, 4>::full([1, 1, 2, 2], 0.5, &Default::default());
+    let images = Tensor::<4>::full([1, 1, 2, 2], 0.5, &Default::default());
     let objective = Objective::untargeted(vec![0]);
     let budget = 16.0 / 255.0;
 

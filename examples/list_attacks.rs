@@ -5,9 +5,7 @@
 //! cargo run --release --example list_attacks
 //! ```
 
-use burn::backend::Autodiff;
 use common_weakness::attack::{registry, AttackSpec};
-use common_weakness::backend::DefaultBackend;
 
 fn main() -> Result<(), serde_json::Error> {
     for entry in registry() {
@@ -18,7 +16,7 @@ fn main() -> Result<(), serde_json::Error> {
             "step_size": 0.00627, "inner_step_size": 50.0, "reverse_step_size": 0.00209,
             "momentum": 1.0, "flavor": "Paper", "random_start": false, "seed": 7}"#,
     )?;
-    let attack = spec.build::<Autodiff<DefaultBackend>>();
+    let attack = spec.build();
     println!("built from JSON: {}", attack.name());
     Ok(())
 }

@@ -11,24 +11,20 @@
 
 use std::time::Instant;
 
-use burn::backend::Autodiff;
-use burn::module::{AutodiffModule, Module};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use common_weakness::attack::{registry, AttackSpec, RapConfig};
-use common_weakness::backend::DefaultBackend;
+use common_weakness::backend::BackendKind;
 use common_weakness::eval::{predictions, success_rate};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{from_module, Surrogate};
-
-type Train = Autodiff<DefaultBackend>;
 
 const CLASSES: usize = 4;
 const SIZE: usize = 16;
@@ -36,20 +32,20 @@ const SIZE: usize = 16;
 const AMPLITUDE: f32 = 0.15;
 
 /// A classifier over 3×16×16 images.
-trait Classify<B: Backend> {
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2>;
+trait Classify {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2>;
 }
 
 #[derive(Module, Debug)]
-struct Cnn<B: Backend> {
-    conv1: Conv2d<B>,
-    conv2: Conv2d<B>,
+struct Cnn {
+    conv1: Conv2d,
+    conv2: Conv2d,
     pool: AdaptiveAvgPool2d,
-    output: Linear<B>,
+    output: Linear,
 }
 
-impl<B: Backend> Cnn<B> {
-    fn new(width: usize, kernel: usize, stride: usize, device: &B::Device) -> Self {
+impl Cnn {
+    fn new(width: usize, kernel: usize, stride: usize, device: &Device) -> Self {
         let padding = PaddingConfig2d::Explicit(kernel / 2, kernel / 2, kernel / 2, kernel / 2);
         Self {
             conv1: Conv2dConfig::new([3, width], [kernel, kernel])
@@ -66,15 +62,15 @@ impl<B: Backend> Cnn<B> {
     }
 }
 
-impl<B: Backend> Classify<B> for Cnn<B> {
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+impl Classify for Cnn {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let x = relu(self.conv2.forward(relu(self.conv1.forward(x))));
         self.output.forward(self.pool.forward(x).flatten(1, 3))
     }
 }
 
 /// Stripe images: class k sets the orientation.
-fn dataset<B: Backend>(seed: u64, count: usize, device: &B::Device) -> (Tensor<B, 4>, Vec<usize>) {
+fn dataset(seed: u64, count: usize, device: &Device) -> (Tensor<4>, Vec<usize>) {
     let mut rng = AttackRng::new(seed);
     let mut pixels = Vec::with_capacity(count * 3 * SIZE * SIZE);
     let labels: Vec<usize> = (0..count).map(|i| i % CLASSES).collect();
@@ -102,49 +98,45 @@ fn dataset<B: Backend>(seed: u64, count: usize, device: &B::Device) -> (Tensor<B
     (Tensor::from_data(TensorData::new(pixels, [count, 3, SIZE, SIZE]), device), labels)
 }
 
-fn train<B: AutodiffBackend, M: AutodiffModule<B> + Classify<B>>(
-    mut model: M,
-    x: &Tensor<B, 4>,
-    labels: &[usize],
-) -> M {
+fn train<M: Module + Classify>(mut model: M, x: &Tensor<4>, labels: &[usize]) -> M {
     let device = x.device();
-    let targets = Tensor::<B, 1, Int>::from_data(
+    let targets = Tensor::<1, Int>::from_data(
         TensorData::new(labels.iter().map(|&l| l as i64).collect(), [labels.len()]),
         &device,
     );
-    let mut optimizer = AdamConfig::new().init::<B, M>();
+    let mut optimizer = AdamConfig::new().init();
     let loss = CrossEntropyLossConfig::new().init(&device);
     let batch = 100;
     for _epoch in 0..8 {
         for start in (0..labels.len()).step_by(batch) {
             let xb = x.clone().narrow(0, start, batch);
             let yb = targets.clone().narrow(0, start, batch);
-            let grads = GradientsParams::from_grads::<B, M>(loss.forward(model.forward(xb), yb).backward(), &model);
+            let grads = GradientsParams::from_grads(loss.forward(model.forward(xb), yb).backward(), &model);
             model = optimizer.step(3e-3, model, grads);
         }
     }
     model
 }
 
-fn boxed<M: Classify<Train> + Module<Train> + Sync + 'static>(name: &str, model: M) -> Box<dyn Surrogate<Train>> {
-    Box::new(from_module(name.to_string(), model, |m: &M, x: Tensor<Train, 4>| m.forward(x)))
+fn boxed<M: Classify + Module + Sync + 'static>(name: &str, model: M) -> Box<dyn Surrogate> {
+    Box::new(from_module(name.to_string(), model, |m: &M, x: Tensor<4>| m.forward(x)))
 }
 
-fn accuracy(model: &dyn Surrogate<Train>, x: Tensor<Train, 4>, labels: &[usize]) -> Result<f64> {
+fn accuracy(model: &dyn Surrogate, x: Tensor<4>, labels: &[usize]) -> Result<f64> {
     let predicted = predictions(model.forward(x).detach())?;
     Ok(predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64)
 }
 
 fn main() -> Result<()> {
-    let device = Default::default();
+    let device = BackendKind::default().device()?;
     // Burn draws initial weights from its backend's global RNG: seed it so the run repeats.
-    <Train as Backend>::seed(&device, 1);
+    device.seed(1);
     let started = Instant::now();
-    let (train_x, train_y) = dataset::<Train>(1, 1200, &device);
-    let (test_x, test_y) = dataset::<Train>(2, 100, &device);
+    let (train_x, train_y) = dataset(1, 1200, &device);
+    let (test_x, test_y) = dataset(2, 100, &device);
 
     eprintln!("training four CNNs on {} synthetic stripe images...", train_y.len());
-    let zoo: Vec<Box<dyn Surrogate<Train>>> = vec![
+    let zoo: Vec<Box<dyn Surrogate>> = vec![
         boxed("cnn-3x3", train(Cnn::new(8, 3, 1, &device), &train_x, &train_y)),
         boxed("cnn-7x7", train(Cnn::new(8, 7, 1, &device), &train_x, &train_y)),
         boxed("cnn-5x5-strided", train(Cnn::new(12, 5, 2, &device), &train_x, &train_y)),
@@ -176,7 +168,7 @@ fn main() -> Result<()> {
     println!("\nuntargeted, L∞ budget 16/255, 10 iterations, {} test images", test_y.len());
     println!("{:<20} {:>22} {:>26} {:>10}", "attack", "surrogate accuracy", "target accuracy (transfer)", "time");
     for (name, spec) in &attacks {
-        let attack = spec.build::<Train>();
+        let attack = spec.build();
         let t = Instant::now();
         let outcome = attack.run(&ensemble, test_x.clone(), &objective)?;
         let seconds = t.elapsed().as_secs_f64();

@@ -6,7 +6,7 @@
 #     a Python virtual environment with torch==2.9.0 (CPU and CUDA libraries, about 6.7 GB),
 #     efficientnet-lite-pytorch 0.1.0 and numpy, pillow for the benchmark's photos.
 #
-# burn-tch 0.21 uses tch / torch-sys 0.22, which expect exactly PyTorch 2.9.0. With
+# burn-tch 0.22.1 uses tch / torch-sys 0.22, which expect exactly PyTorch 2.9.0. With
 # LIBTORCH_USE_PYTORCH=1 torch-sys takes LibTorch from this environment's torch instead of
 # downloading it, so the build needs no network beyond PyPI.
 #

@@ -10,51 +10,25 @@
 //! | `wgpu` | `wgpu` | default GPU | Vulkan / Metal / DX12; Mesa's lavapipe on a CPU |
 //! | `cuda` | `cuda` | GPU 0 | CubeCL's CUDA backend |
 //!
-//! A program generic over the backend implements [`BackendTask`] once and runs it on the kind
-//! the user chose:
+//! A program asks the user's choice for its device; every tensor created on it runs on that
+//! backend, with automatic differentiation:
 //!
 //! ```
-//! use burn::tensor::backend::AutodiffBackend;
-//! use burn::tensor::{ElementConversion, Tensor};
-//! use common_weakness::backend::{BackendKind, BackendTask};
-//! use common_weakness::surrogate::SurrogateOps;
+//! use burn::tensor::Tensor;
+//! use common_weakness::backend::BackendKind;
 //!
-//! struct Sum;
-//! impl BackendTask for Sum {
-//!     type Output = f32;
-//!     fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) -> f32 {
-//!         Tensor::<B, 1>::from_floats([1.0, 2.0], &device).sum().into_scalar().elem::<f32>()
-//!     }
-//! }
-//! assert_eq!(BackendKind::default().run(Sum)?, 3.0);
+//! let device = BackendKind::default().device()?;
+//! let sum: f32 = Tensor::<1>::from_floats([1.0, 2.0], &device).sum().into_scalar();
+//! assert_eq!(sum, 3.0);
 //! # Ok::<(), common_weakness::Error>(())
 //! ```
 
 use std::fmt;
 use std::str::FromStr;
 
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Device;
 
 use crate::error::{Error, Result};
-use crate::surrogate::SurrogateOps;
-
-/// The backend programs use when nobody chooses, as a type: the first of flex, ndarray,
-/// LibTorch (CPU), wgpu, CUDA that this build enables (the same order as
-/// [`BackendKind::default`]). Examples write `Autodiff<DefaultBackend>`.
-#[cfg(feature = "flex")]
-pub type DefaultBackend = burn::backend::Flex;
-/// The backend programs use when nobody chooses (see the `flex` variant of this alias).
-#[cfg(all(not(feature = "flex"), feature = "ndarray"))]
-pub type DefaultBackend = burn::backend::NdArray;
-/// The backend programs use when nobody chooses (see the `flex` variant of this alias).
-#[cfg(all(not(any(feature = "flex", feature = "ndarray")), feature = "tch"))]
-pub type DefaultBackend = burn::backend::LibTorch;
-/// The backend programs use when nobody chooses (see the `flex` variant of this alias).
-#[cfg(all(not(any(feature = "flex", feature = "ndarray", feature = "tch")), feature = "wgpu"))]
-pub type DefaultBackend = burn::backend::Wgpu;
-/// The backend programs use when nobody chooses (see the `flex` variant of this alias).
-#[cfg(all(not(any(feature = "flex", feature = "ndarray", feature = "tch", feature = "wgpu")), feature = "cuda"))]
-pub type DefaultBackend = burn::backend::Cuda;
 
 /// A Burn backend this crate can run on (with Burn's autodiff on top).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,14 +45,6 @@ pub enum BackendKind {
     Wgpu,
     /// CubeCL CUDA on device 0.
     Cuda,
-}
-
-/// A computation generic over the backend, run by [`BackendKind::run`].
-pub trait BackendTask {
-    /// What the computation returns.
-    type Output;
-    /// Runs on backend `B` (an autodiff backend) and its `device`.
-    fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) -> Self::Output;
 }
 
 impl BackendKind {
@@ -128,35 +94,68 @@ impl BackendKind {
         Self::ALL.into_iter().filter(|k| k.enabled()).collect()
     }
 
-    /// Runs `task` on this backend, or fails with [`Error::BackendNotEnabled`] when the build
-    /// lacks its feature.
-    // A build without backend features (a user's own backend) has only the error arm.
-    #[cfg_attr(
-        not(any(feature = "flex", feature = "ndarray", feature = "tch", feature = "wgpu", feature = "cuda")),
-        allow(unused_imports, unused_variables)
-    )]
-    pub fn run<T: BackendTask>(self, task: T) -> Result<T::Output> {
-        use burn::backend::Autodiff;
+    /// The device of this kind, with automatic differentiation: every tensor created on it
+    /// runs on this backend and records what gradients need. Fails with
+    /// [`Error::BackendNotEnabled`] when the build lacks the kind's feature.
+    // burn-ndarray and burn-tch are deprecated in Burn 0.22; the crate keeps them (the
+    // reference of the backend-agreement tests; PyTorch's kernels) while Burn publishes them.
+    #[allow(deprecated)]
+    pub fn device(self) -> Result<Device> {
+        #[allow(unused_variables)] // no backend feature: only the last arm
+        let device = |device: Device| -> Result<Device> { Ok(device.autodiff()) };
         match self {
             #[cfg(feature = "flex")]
-            BackendKind::Flex => Ok(task.run::<Autodiff<burn::backend::Flex>>(Default::default())),
+            BackendKind::Flex => device(Device::flex()),
             #[cfg(feature = "ndarray")]
-            BackendKind::Ndarray => Ok(task.run::<Autodiff<burn::backend::NdArray>>(Default::default())),
+            BackendKind::Ndarray => device(Device::ndarray()),
             #[cfg(feature = "tch")]
-            BackendKind::Tch => {
-                Ok(task.run::<Autodiff<burn::backend::LibTorch>>(burn::backend::libtorch::LibTorchDevice::Cpu))
-            }
+            BackendKind::Tch => device(Device::libtorch()),
             #[cfg(feature = "tch")]
-            BackendKind::TchCuda => {
-                Ok(task.run::<Autodiff<burn::backend::LibTorch>>(burn::backend::libtorch::LibTorchDevice::Cuda(0)))
-            }
+            BackendKind::TchCuda => device(Device::libtorch_cuda(0)),
             #[cfg(feature = "wgpu")]
-            BackendKind::Wgpu => Ok(task.run::<Autodiff<burn::backend::Wgpu>>(Default::default())),
+            BackendKind::Wgpu => device(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
             #[cfg(feature = "cuda")]
-            BackendKind::Cuda => Ok(task.run::<Autodiff<burn::backend::Cuda>>(Default::default())),
+            BackendKind::Cuda => device(Device::cuda(0)),
             #[allow(unreachable_patterns)]
             kind => Err(Error::BackendNotEnabled { backend: kind.name(), feature: kind.feature() }),
         }
+    }
+}
+
+impl BackendKind {
+    /// The kind a device belongs to (its autodiff wrapper ignored); `None` for a backend this
+    /// crate does not name (a remote device, a user's own).
+    #[allow(deprecated)]
+    // LibTorch's device variants (burn-tch is deprecated in Burn 0.22)
+    // A build without backend features (a user's own backend) has only the last arm.
+    #[cfg_attr(
+        not(any(feature = "flex", feature = "ndarray", feature = "tch", feature = "wgpu", feature = "cuda")),
+        allow(unused_imports)
+    )]
+    pub fn of(device: &Device) -> Option<BackendKind> {
+        use burn::backend::DispatchDevice;
+        #[allow(unreachable_patterns)]
+        match device.clone().inner().as_dispatch() {
+            #[cfg(feature = "flex")]
+            DispatchDevice::Flex(_) => Some(BackendKind::Flex),
+            #[cfg(feature = "ndarray")]
+            DispatchDevice::NdArray(_) => Some(BackendKind::Ndarray),
+            #[cfg(feature = "tch")]
+            DispatchDevice::LibTorch(burn::backend::libtorch::LibTorchDevice::Cpu) => Some(BackendKind::Tch),
+            #[cfg(feature = "tch")]
+            DispatchDevice::LibTorch(burn::backend::libtorch::LibTorchDevice::Cuda(_)) => Some(BackendKind::TchCuda),
+            #[cfg(any(feature = "wgpu", feature = "cuda"))]
+            DispatchDevice::Cube(cube) => match format!("{cube:?}").contains("Cuda") {
+                true => Some(BackendKind::Cuda),
+                false => Some(BackendKind::Wgpu),
+            },
+            _ => None,
+        }
+    }
+
+    /// The backend's name for run records: the kind's name, or the device as Burn prints it.
+    pub fn name_of(device: &Device) -> String {
+        BackendKind::of(device).map_or_else(|| format!("{:?}", device.clone().inner()), |kind| kind.name().to_string())
     }
 }
 

@@ -1,7 +1,6 @@
 //! Ensembles of surrogate models.
 
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -29,11 +28,11 @@ pub enum Combination {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum GradientMode {
-    /// [`PerModel`](Self::PerModel) where it costs nothing ([`Combination::LossMean`]) or
-    /// where the ensemble is placed on devices ([`Ensemble::with_devices`]), [`Joint`](Self::Joint)
-    /// otherwise. On devices, model by model is what keeps Burn 0.21's remote backend from
-    /// deadlocking: a joint backward pass sends every remote model its outputs' gradient at
-    /// once, and two transfers in flight out of one server share a transfer id there.
+    /// [`PerModel`](Self::PerModel) where it costs nothing ([`Combination::LossMean`]),
+    /// [`Joint`](Self::Joint) otherwise, wherever the models are placed
+    /// ([`Ensemble::with_devices`]): joint saves the extra forward pass per model, and on
+    /// Burn's remote backend it also saves round trips (measured on loopback servers, it was
+    /// the faster mode locally, on one server and split over two; docs/scale.md).
     #[default]
     Auto,
     /// Forward every model, then one backward pass through all of them: peak memory holds
@@ -48,11 +47,10 @@ pub enum GradientMode {
 }
 
 impl GradientMode {
-    /// Whether the ensemble gradient under `combination` is computed model by model, for an
-    /// ensemble placed on devices or not.
-    pub fn per_model(self, combination: Combination, on_devices: bool) -> bool {
+    /// Whether the ensemble gradient under `combination` is computed model by model.
+    pub fn per_model(self, combination: Combination) -> bool {
         match self {
-            GradientMode::Auto => on_devices || combination == Combination::LossMean,
+            GradientMode::Auto => combination == Combination::LossMean,
             GradientMode::Joint => false,
             GradientMode::PerModel => true,
         }
@@ -67,32 +65,30 @@ impl GradientMode {
 /// baselines). The CWA inner sweep visits every model once per iteration whatever its weight.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::surrogate::from_fn;
 /// use common_weakness::ensemble::Ensemble;
 ///
-/// type B = Autodiff<NdArray>;
-/// let a = from_fn("a", |x: Tensor<B, 4>| x.flatten(1, 3));
-/// let b = from_fn("b", |x: Tensor<B, 4>| x.flatten(1, 3).neg());
+/// let a = from_fn("a", |x: Tensor<4>| x.flatten(1, 3));
+/// let b = from_fn("b", |x: Tensor<4>| x.flatten(1, 3).neg());
 /// let ensemble = Ensemble::new(vec![Box::new(a), Box::new(b)])
 ///     .unwrap()
 ///     .with_weights(vec![2.0, 1.0])
 ///     .unwrap();
 /// assert_eq!(ensemble.names(), vec!["a", "b"]);
-/// assert!(Ensemble::<B>::new(vec![]).is_err());
+/// assert!(Ensemble::new(vec![]).is_err());
 /// ```
-pub struct Ensemble<B: Backend> {
-    members: Vec<Box<dyn Surrogate<B>>>,
+pub struct Ensemble {
+    members: Vec<Box<dyn Surrogate>>,
     weights: Vec<f64>,
     gradient_mode: GradientMode,
     /// Where each model lives, when set; every model on the images' device otherwise.
-    devices: Option<Vec<B::Device>>,
+    devices: Option<Vec<Device>>,
 }
 
-impl<B: Backend> Ensemble<B> {
+impl Ensemble {
     /// An ensemble of `members` with equal weights. Fails on an empty list.
-    pub fn new(members: Vec<Box<dyn Surrogate<B>>>) -> Result<Self> {
+    pub fn new(members: Vec<Box<dyn Surrogate>>) -> Result<Self> {
         if members.is_empty() {
             return Err(Error::EmptyEnsemble);
         }
@@ -128,9 +124,8 @@ impl<B: Backend> Ensemble<B> {
     /// keeps its iterate on the images' device and moves, for every forward pass of model
     /// `i`, the images to `devices[i]` and the outputs back; under autodiff the gradient
     /// returns the same way ([`Ensemble::forward`]). The results equal those of an ensemble
-    /// on one device up to the backends' floating-point differences. Placed on devices, the
-    /// ensemble gradient is computed model by model unless [`GradientMode::Joint`] is set
-    /// ([`GradientMode::Auto`] says why).
+    /// on one device up to the backends' floating-point differences, in either
+    /// [`GradientMode`].
     ///
     /// What crosses devices per gradient of one model: the images `[N, C, H, W]` out, the
     /// outputs `[N, K]` back, and for a gradient the outputs' gradient `[N, K]` out and the
@@ -139,19 +134,18 @@ impl<B: Backend> Ensemble<B> {
     /// device, where every model's outputs arrive.
     ///
     /// ```
-    /// use burn::backend::{Autodiff, NdArray};
     /// use burn::tensor::Tensor;
     /// use common_weakness::ensemble::Ensemble;
     /// use common_weakness::surrogate::from_fn;
     ///
-    /// type B = Autodiff<NdArray>;
-    /// let model = || Box::new(from_fn("sum", |x: Tensor<B, 4>| x.flatten(1, 3).sum_dim(1)));
-    /// let cpu = Default::default(); // a GPU backend has several: `CudaDevice::new(1)`, ...
-    /// let ensemble = Ensemble::new(vec![model(), model()]).unwrap().with_devices(vec![cpu, cpu]).unwrap();
+    /// let model = || Box::new(from_fn("sum", |x: Tensor<4>| x.flatten(1, 3).sum_dim(1)));
+    /// let cpu = burn::tensor::Device::default(); // a GPU backend has several: `Device::cuda(1)`, ...
+    /// let two = vec![cpu.clone(), cpu];
+    /// let ensemble = Ensemble::new(vec![model(), model()]).unwrap().with_devices(two.clone()).unwrap();
     /// assert_eq!(ensemble.devices().unwrap().len(), 2);
-    /// assert!(Ensemble::new(vec![model()]).unwrap().with_devices(vec![cpu, cpu]).is_err());
+    /// assert!(Ensemble::new(vec![model()]).unwrap().with_devices(two).is_err());
     /// ```
-    pub fn with_devices(mut self, devices: Vec<B::Device>) -> Result<Self> {
+    pub fn with_devices(mut self, devices: Vec<Device>) -> Result<Self> {
         if devices.len() != self.members.len() {
             return Err(Error::Shape {
                 what: "ensemble devices",
@@ -164,7 +158,7 @@ impl<B: Backend> Ensemble<B> {
     }
 
     /// The devices set by [`Ensemble::with_devices`], in model order.
-    pub fn devices(&self) -> Option<&[B::Device]> {
+    pub fn devices(&self) -> Option<&[Device]> {
         self.devices.as_deref()
     }
 
@@ -172,7 +166,7 @@ impl<B: Backend> Ensemble<B> {
     /// device when [`Ensemble::with_devices`] placed it elsewhere (differentiable: under
     /// autodiff the gradient travels back the same way). Every forward pass of an attack
     /// goes through here.
-    pub fn forward(&self, index: usize, images: Tensor<B, 4>) -> Tensor<B, 2> {
+    pub fn forward(&self, index: usize, images: Tensor<4>) -> Tensor<2> {
         let member = &self.members[index];
         match self.devices.as_ref().map(|devices| &devices[index]) {
             Some(device) if *device != images.device() => {
@@ -194,7 +188,7 @@ impl<B: Backend> Ensemble<B> {
     }
 
     /// The models, in order.
-    pub fn members(&self) -> &[Box<dyn Surrogate<B>>] {
+    pub fn members(&self) -> &[Box<dyn Surrogate>] {
         &self.members
     }
 

@@ -167,7 +167,7 @@ pub enum Error {
     /// A surrogate's outputs for an image depend on the other images in its batch.
     #[error(
         "model `{model}` is batch-dependent: image {index} alone differs from the batched output by {max_difference} \
-         (batch norm in training mode? burn 0.21 BatchNorm uses batch statistics under autodiff; \
+         (batch norm in training mode? Burn's BatchNorm uses batch statistics on an autodiff device unless frozen; \
          replace it with `FrozenBatchNorm`)"
     )]
     BatchDependent {

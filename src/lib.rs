@@ -11,21 +11,19 @@
 //! MI-FGSM, MI-SAM, MI-CSE, MI-CWA and Adam-CWA.
 //!
 //! ```
-//! use burn::backend::{Autodiff, NdArray};
 //! use burn::tensor::Tensor;
 //! use common_weakness::prelude::*;
 //! use common_weakness::surrogate::from_fn;
 //!
-//! type B = Autodiff<NdArray>;
 //! let device = Default::default();
 //! let model = |name: &'static str, sign: f32| {
-//!     from_fn(name, move |x: Tensor<B, 4>| {
+//!     from_fn(name, move |x: Tensor<4>| {
 //!         let s = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]).mul_scalar(sign);
 //!         Tensor::cat(vec![s.clone(), s.neg()], 1)
 //!     })
 //! };
 //! let ensemble = Ensemble::new(vec![Box::new(model("a", 4.0)), Box::new(model("b", 2.0))])?;
-//! let images = Tensor::<B, 4>::full([2, 3, 4, 4], 0.5, &device);
+//! let images = Tensor::<4>::full([2, 3, 4, 4], 0.5, &device);
 //! let attack = Cwa::mi_cwa(CwaConfig::paper(16.0 / 255.0)).with_outer(common_weakness::optim::Adam::new(0.01));
 //! let outcome = attack.run(&ensemble, images, &Objective::untargeted(vec![0, 0]))?;
 //! assert!(outcome.final_loss[0] < outcome.initial_loss[0]);

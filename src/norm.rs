@@ -4,41 +4,41 @@
 //! the name says otherwise ([`Normalization::L1Batch`], kept only to reproduce the authors'
 //! code). Every division is guarded: a zero input gives a zero output, never NaN.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// Norms below this value are treated as this value when dividing (zero stays zero).
 pub const NORM_FLOOR: f32 = 1e-12;
 
 /// Flattens `[N, C, H, W]` into `[N, C·H·W]`.
-pub fn flatten<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
+pub fn flatten(x: Tensor<4>) -> Tensor<2> {
     let [n, c, h, w] = x.dims();
     x.reshape([n, c * h * w])
 }
 
 /// Per-sample L1 norm: `Σ|x|` over C, H, W. Shape `[N]`.
-pub fn l1<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 1> {
+pub fn l1(x: Tensor<4>) -> Tensor<1> {
     flatten(x).abs().sum_dim(1).squeeze_dim(1)
 }
 
 /// Per-sample L2 norm: `sqrt(Σx²)` over C, H, W. Shape `[N]`.
-pub fn l2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 1> {
+pub fn l2(x: Tensor<4>) -> Tensor<1> {
     flatten(x).square().sum_dim(1).sqrt().squeeze_dim(1)
 }
 
 /// Per-sample L∞ norm: `max|x|` over C, H, W. Shape `[N]`.
-pub fn linf<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 1> {
+pub fn linf(x: Tensor<4>) -> Tensor<1> {
     flatten(x).abs().max_dim(1).squeeze_dim(1)
 }
 
 /// Multiplies each sample of `x` by its own factor from `factors` (shape `[N]`).
-pub fn scale_per_sample<B: Backend>(x: Tensor<B, 4>, factors: Tensor<B, 1>) -> Tensor<B, 4> {
+pub fn scale_per_sample(x: Tensor<4>, factors: Tensor<1>) -> Tensor<4> {
     let n = factors.dims()[0];
     x * factors.reshape([n, 1, 1, 1])
 }
 
 /// Divides each sample by its norm, guarded by [`NORM_FLOOR`].
-fn divide_per_sample<B: Backend>(x: Tensor<B, 4>, norms: Tensor<B, 1>) -> Tensor<B, 4> {
+fn divide_per_sample(x: Tensor<4>, norms: Tensor<1>) -> Tensor<4> {
     scale_per_sample(x, norms.clamp_min(NORM_FLOOR).recip())
 }
 
@@ -46,7 +46,7 @@ fn divide_per_sample<B: Backend>(x: Tensor<B, 4>, norms: Tensor<B, 1>) -> Tensor
 /// the sums of squares and absolute values behind L1 and L2 norms cannot overflow f32: a huge
 /// but finite gradient still normalises to its direction instead of to zero. An infinite
 /// entry becomes NaN, which the attacks' step check reports.
-fn at_most_one<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+fn at_most_one(x: Tensor<4>) -> Tensor<4> {
     let scale = linf(x.clone()).clamp_min(1.0).recip();
     scale_per_sample(x, scale)
 }
@@ -74,7 +74,7 @@ pub enum Normalization {
 
 impl Normalization {
     /// Applies the normalisation. Zero inputs stay zero.
-    pub fn apply<B: Backend>(self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn apply(self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Normalization::None => x,
             Normalization::L1 => {
@@ -113,7 +113,7 @@ pub enum Direction {
 
 impl Direction {
     /// Applies the direction transform.
-    pub fn apply<B: Backend>(self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn apply(self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Direction::Raw => x,
             Direction::Sign => x.sign(),

@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -55,46 +55,44 @@ pub enum LossKind {
 }
 
 /// What a custom loss receives for one model (or for the combined ensemble output).
-pub struct LossInput<B: Backend> {
+pub struct LossInput {
     /// The model's outputs at the current images, `[N, K]`.
-    pub outputs: Tensor<B, 2>,
+    pub outputs: Tensor<2>,
     /// One-hot labels `[N, K]`, when the objective has labels.
-    pub one_hot: Option<Tensor<B, 2>>,
+    pub one_hot: Option<Tensor<2>>,
     /// The same model's outputs at the reference images, `[N, K]` (no gradient): the clean
     /// images, or the target images of [`Objective::embedding_match`].
-    pub reference_outputs: Tensor<B, 2>,
+    pub reference_outputs: Tensor<2>,
 }
 
-type CustomLoss<B> = Arc<dyn Fn(LossInput<B>) -> Tensor<B, 1> + Send + Sync>;
+type CustomLoss = Arc<dyn Fn(LossInput) -> Tensor<1> + Send + Sync>;
 
 #[derive(Clone)]
-enum Loss<B: Backend> {
+enum Loss {
     Builtin(LossKind),
-    Custom(CustomLoss<B>),
+    Custom(CustomLoss),
 }
 
 /// A goal, its labels, and the loss to minimise.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use common_weakness::objective::{LossKind, Objective};
 ///
-/// type B = Autodiff<NdArray>;
-/// let untargeted = Objective::<B>::untargeted(vec![3, 1, 4]);
-/// let targeted = Objective::<B>::targeted(vec![0, 0, 0]).with_loss(LossKind::Margin { confidence: 5.0 });
+/// let untargeted = Objective::untargeted(vec![3, 1, 4]);
+/// let targeted = Objective::targeted(vec![0, 0, 0]).with_loss(LossKind::Margin { confidence: 5.0 });
 /// assert_eq!(untargeted.labels(), Some(&[3, 1, 4][..]));
 /// assert!(targeted.validate(3).is_ok());
 /// assert!(targeted.validate(4).is_err()); // 4 images, 3 labels
 /// ```
 #[derive(Clone)]
-pub struct Objective<B: Backend> {
+pub struct Objective {
     goal: Goal,
     labels: Option<Vec<usize>>,
-    loss: Loss<B>,
-    target_images: Option<Tensor<B, 4>>,
+    loss: Loss,
+    target_images: Option<Tensor<4>>,
 }
 
-impl<B: Backend> fmt::Debug for Objective<B> {
+impl fmt::Debug for Objective {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let loss = match &self.loss {
             Loss::Builtin(kind) => format!("{kind:?}"),
@@ -109,7 +107,7 @@ impl<B: Backend> fmt::Debug for Objective<B> {
     }
 }
 
-impl<B: Backend> Objective<B> {
+impl Objective {
     /// A built-in loss without target images.
     fn builtin(goal: Goal, labels: Option<Vec<usize>>, kind: LossKind) -> Self {
         Self { goal, labels, loss: Loss::Builtin(kind), target_images: None }
@@ -134,10 +132,7 @@ impl<B: Backend> Objective<B> {
     }
 
     /// A user loss: `loss(input)` returns the per-sample values `[N]` to **minimise**.
-    pub fn custom(
-        labels: Option<Vec<usize>>,
-        loss: impl Fn(LossInput<B>) -> Tensor<B, 1> + Send + Sync + 'static,
-    ) -> Self {
+    pub fn custom(labels: Option<Vec<usize>>, loss: impl Fn(LossInput) -> Tensor<1> + Send + Sync + 'static) -> Self {
         Self { goal: Goal::Untargeted, labels, loss: Loss::Custom(Arc::new(loss)), target_images: None }
     }
 
@@ -152,17 +147,15 @@ impl<B: Backend> Objective<B> {
     /// per image) or `[1, C, H, W]` (one target for all), pixels in `[0, 1]`.
     ///
     /// ```
-    /// use burn::backend::{Autodiff, NdArray};
     /// use burn::tensor::Tensor;
     /// use common_weakness::objective::{Goal, Objective};
     ///
-    /// type B = Autodiff<NdArray>;
-    /// let target = Tensor::<B, 4>::ones([1, 3, 8, 8], &Default::default());
+    /// let target = Tensor::<4>::ones([1, 3, 8, 8], &Default::default());
     /// let objective = Objective::embedding_match(target);
     /// assert_eq!(objective.goal(), Goal::Targeted);
     /// assert!(objective.validate(5).is_ok()); // one target for five images
     /// ```
-    pub fn embedding_match(targets: Tensor<B, 4>) -> Self {
+    pub fn embedding_match(targets: Tensor<4>) -> Self {
         Self { target_images: Some(targets), ..Self::builtin(Goal::Targeted, None, LossKind::EmbeddingMatch) }
     }
 
@@ -183,7 +176,7 @@ impl<B: Backend> Objective<B> {
     }
 
     /// The target images of [`Objective::embedding_match`], if any.
-    pub fn target_images(&self) -> Option<&Tensor<B, 4>> {
+    pub fn target_images(&self) -> Option<&Tensor<4>> {
         self.target_images.as_ref()
     }
 
@@ -246,7 +239,7 @@ impl<B: Backend> Objective<B> {
     }
 
     /// One-hot labels `[N, classes]`, if the objective has labels.
-    pub(crate) fn one_hot(&self, classes: usize, device: &B::Device) -> Option<Tensor<B, 2>> {
+    pub(crate) fn one_hot(&self, classes: usize, device: &Device) -> Option<Tensor<2>> {
         let labels = self.labels.as_ref()?;
         let mut values = vec![0.0f32; labels.len() * classes];
         for (row, &label) in labels.iter().enumerate() {
@@ -261,7 +254,7 @@ impl<B: Backend> Objective<B> {
     ///
     /// Fails with [`Error::InvalidObjective`] when a classification loss gets no labels, and
     /// with [`Error::Shape`] when a custom loss does not return one value per image.
-    pub fn per_sample(&self, input: LossInput<B>) -> Result<Tensor<B, 1>> {
+    pub fn per_sample(&self, input: LossInput) -> Result<Tensor<1>> {
         // Untargeted: minimise log p_y (= −CE) and z_y − max_{j≠y} z_j.
         // Targeted: minimise −log p_t (= CE) and max_{j≠t} z_j − z_t.
         let toward_label = match self.goal {

@@ -2,11 +2,11 @@
 //! 2-D DCT. Matrix products have a backward pass on every Burn backend, unlike bilinear
 //! `interpolate` (burn-ndarray 0.21 panics on its backward).
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 
 /// `rows · x · colsᵀ` on every `[H, W]` plane: `x` `[N, C, H, W]`, `rows` `[H', H]`,
 /// `cols` `[W', W]`, result `[N, C, H', W']`.
-pub(crate) fn separable<B: Backend>(rows: Tensor<B, 2>, x: Tensor<B, 4>, cols: Tensor<B, 2>) -> Tensor<B, 4> {
+pub(crate) fn separable(rows: Tensor<2>, x: Tensor<4>, cols: Tensor<2>) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
     let [out_h, _] = rows.dims();
     let [out_w, _] = cols.dims();
@@ -17,7 +17,7 @@ pub(crate) fn separable<B: Backend>(rows: Tensor<B, 2>, x: Tensor<B, 4>, cols: T
 
 /// The `[output, input]` matrix of 1-D bilinear interpolation with half-pixel centres
 /// (PyTorch's `align_corners=False`, torchvision's `Resize` without antialiasing).
-pub fn bilinear_matrix<B: Backend>(output: usize, input: usize, device: &B::Device) -> Tensor<B, 2> {
+pub fn bilinear_matrix(output: usize, input: usize, device: &Device) -> Tensor<2> {
     let mut weights = vec![0.0f32; output * input];
     let scale = input as f64 / output as f64;
     for i in 0..output {
@@ -35,17 +35,16 @@ pub fn bilinear_matrix<B: Backend>(output: usize, input: usize, device: &B::Devi
 /// backend.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::planar::resize_bilinear;
 ///
-/// let x = Tensor::<NdArray, 4>::from_floats([[[[0.0, 1.0], [2.0, 3.0]]]], &Default::default());
+/// let x = Tensor::<4>::from_floats([[[[0.0, 1.0], [2.0, 3.0]]]], &Default::default());
 /// let up = resize_bilinear(x, [4, 4]);
 /// assert_eq!(up.dims(), [1, 1, 4, 4]);
-/// let values = up.into_data().to_vec::<f32>().unwrap();
+/// let values = up.into_data().try_to_vec::<f32>().unwrap();
 /// assert_eq!((values[0], values[1], values[15]), (0.0, 0.25, 3.0));
 /// ```
-pub fn resize_bilinear<B: Backend>(x: Tensor<B, 4>, [height, width]: [usize; 2]) -> Tensor<B, 4> {
+pub fn resize_bilinear(x: Tensor<4>, [height, width]: [usize; 2]) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     if [h, w] == [height, width] {
         return x;

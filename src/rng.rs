@@ -9,7 +9,7 @@
 //! order in which models are visited) from the seed alone. An image therefore gets the same
 //! adversarial example whatever batch, order or shard it is attacked in.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -19,14 +19,13 @@ use crate::host;
 /// for per-image attacks, one per image.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use common_weakness::rng::AttackRng;
 ///
 /// let device = Default::default();
 /// // Images 3 and 4 of a set, attacked in one batch of two ...
-/// let pair = AttackRng::per_image(7, &[3, 4]).uniform::<NdArray>([2, 1, 2, 2], 0.0, 1.0, &device);
+/// let pair = AttackRng::per_image(7, &[3, 4]).uniform([2, 1, 2, 2], 0.0, 1.0, &device);
 /// // ... get the same noise as image 4 attacked alone.
-/// let alone = AttackRng::per_image(7, &[4]).uniform::<NdArray>([1, 1, 2, 2], 0.0, 1.0, &device);
+/// let alone = AttackRng::per_image(7, &[4]).uniform([1, 1, 2, 2], 0.0, 1.0, &device);
 /// assert_eq!(pair.narrow(0, 1, 1).into_data(), alone.into_data());
 /// ```
 #[derive(Clone, Debug)]
@@ -83,7 +82,7 @@ impl AttackRng {
 
     /// A tensor of i.i.d. values uniform in `[low, high)`; image `i` of the batch (the first
     /// dimension) from image `i`'s stream.
-    pub fn uniform<B: Backend>(&mut self, shape: [usize; 4], low: f32, high: f32, device: &B::Device) -> Tensor<B, 4> {
+    pub fn uniform(&mut self, shape: [usize; 4], low: f32, high: f32, device: &Device) -> Tensor<4> {
         let per_image: usize = shape[1..].iter().product();
         let mut values = Vec::with_capacity(shape[0] * per_image);
         for image in 0..shape[0] {
@@ -95,7 +94,7 @@ impl AttackRng {
 
     /// A tensor of i.i.d. standard normal values (Box–Muller); image `i` of the batch from
     /// image `i`'s stream.
-    pub fn normal<B: Backend>(&mut self, shape: [usize; 4], device: &B::Device) -> Tensor<B, 4> {
+    pub fn normal(&mut self, shape: [usize; 4], device: &Device) -> Tensor<4> {
         let per_image: usize = shape[1..].iter().product();
         let mut values = Vec::with_capacity(shape[0] * per_image + 1);
         for image in 0..shape[0] {

@@ -3,9 +3,8 @@
 //! the seed's schedule for reaching flat optima. It trains the model zoo and scales the
 //! steps of a universal attack ([`crate::universal`]).
 
-use burn::lr_scheduler::LrScheduler;
+use burn::lr_scheduler::{LrScheduler, LrSchedulerRecord};
 use burn::optim::LearningRate;
-use burn::tensor::backend::Backend;
 
 use crate::check::{positive, unit_interval};
 use crate::error::{Error, Result};
@@ -85,21 +84,39 @@ impl Alrs {
     }
 }
 
-impl LrScheduler for Alrs {
-    /// (learning rate, last epoch loss).
-    type Record<B: Backend> = (LearningRate, f64);
+impl Alrs {
+    /// The state a checkpoint keeps: the learning rate and the last epoch's loss.
+    pub fn state(&self) -> (LearningRate, f64) {
+        (self.learning_rate, self.last_loss)
+    }
 
+    /// This schedule with the state of [`state`](Self::state).
+    pub fn with_state(mut self, (learning_rate, last_loss): (LearningRate, f64)) -> Self {
+        self.learning_rate = learning_rate;
+        self.last_loss = last_loss;
+        self
+    }
+}
+
+impl LrScheduler for Alrs {
     fn step(&mut self) -> LearningRate {
         self.learning_rate
     }
 
-    fn to_record<B: Backend>(&self) -> Self::Record<B> {
-        (self.learning_rate, self.last_loss)
+    /// The learning rate and the last epoch loss, as Burn's scalar record.
+    fn to_record(&self) -> LrSchedulerRecord {
+        LrSchedulerRecord::new()
+            .with_scalar("learning_rate", self.learning_rate)
+            .with_scalar("last_loss", self.last_loss)
     }
 
-    fn load_record<B: Backend>(mut self, (learning_rate, last_loss): Self::Record<B>) -> Self {
-        self.learning_rate = learning_rate;
-        self.last_loss = last_loss;
-        self
+    /// Restores [`to_record`](LrScheduler::to_record)'s scalars; a record without them leaves
+    /// the state as it is.
+    fn load_record(&mut self, record: LrSchedulerRecord) {
+        let (learning_rate, last_loss) = self.state();
+        *self = self.clone().with_state((
+            record.scalar("learning_rate").unwrap_or(learning_rate),
+            record.scalar("last_loss").unwrap_or(last_loss),
+        ));
     }
 }

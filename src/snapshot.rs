@@ -6,25 +6,23 @@
 //! same f32), so a resumed run continues from the very same bits.
 //!
 //! ```
-//! use burn::backend::NdArray;
 //! use burn::tensor::Tensor;
 //! use common_weakness::optim::{Adam, Optimizer};
 //! use common_weakness::snapshot::{Saved, Snapshot};
 //!
-//! type B = NdArray;
 //! let device = Default::default();
 //! let adam = Adam::new(0.01);
-//! let mut state = adam.init(&Tensor::<B, 4>::zeros([1, 1, 2, 2], &device));
+//! let mut state = adam.init(&Tensor::<4>::zeros([1, 1, 2, 2], &device));
 //! adam.step(Tensor::ones([1, 1, 2, 2], &device), &mut state);
 //! let json = serde_json::to_string(&state.save()).unwrap();
-//! let back = Snapshot::<B>::load(&serde_json::from_str::<Saved>(&json).unwrap(), &device).unwrap();
+//! let back = Snapshot::load(&serde_json::from_str::<Saved>(&json).unwrap(), &device).unwrap();
 //! // The restored state takes the same next step.
 //! let (mut a, mut b) = (state, back);
-//! let g = Tensor::<B, 4>::from_floats([[[[0.3, -0.2], [1.0, 0.0]]]], &device);
+//! let g = Tensor::<4>::from_floats([[[[0.3, -0.2], [1.0, 0.0]]]], &device);
 //! assert_eq!(adam.step(g.clone(), &mut a).into_data(), adam.step(g, &mut b).into_data());
 //! ```
 
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -49,13 +47,13 @@ pub enum Saved {
 }
 
 /// A value that a checkpoint saves and restores exactly.
-pub trait Snapshot<B: Backend>: Sized {
+pub trait Snapshot: Sized {
     /// The value as a [`Saved`] tree.
     fn save(&self) -> Saved;
 
     /// The value back from `saved`, its tensors on `device`; [`Error::InvalidCheckpoint`]
     /// when `saved` does not have the shape of this type.
-    fn load(saved: &Saved, device: &B::Device) -> Result<Self>;
+    fn load(saved: &Saved, device: &Device) -> Result<Self>;
 }
 
 /// The error of a saved tree that does not fit the type read from it.
@@ -73,22 +71,22 @@ impl Saved {
     }
 }
 
-impl<B: Backend> Snapshot<B> for () {
+impl Snapshot for () {
     fn save(&self) -> Saved {
         Saved::List(Vec::new())
     }
 
-    fn load(saved: &Saved, _device: &B::Device) -> Result<Self> {
+    fn load(saved: &Saved, _device: &Device) -> Result<Self> {
         saved.fields::<0>().map(|_| ())
     }
 }
 
-impl<B: Backend, const D: usize> Snapshot<B> for Tensor<B, D> {
+impl<const D: usize> Snapshot for Tensor<D> {
     fn save(&self) -> Saved {
         Saved::Tensor { shape: self.dims().to_vec(), values: crate::host::to_vec(self.clone()) }
     }
 
-    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+    fn load(saved: &Saved, device: &Device) -> Result<Self> {
         match saved {
             Saved::Tensor { shape, values } if shape.len() == D && shape.iter().product::<usize>() == values.len() => {
                 Ok(Tensor::from_data(TensorData::new(values.clone(), shape.clone()), device))
@@ -98,12 +96,12 @@ impl<B: Backend, const D: usize> Snapshot<B> for Tensor<B, D> {
     }
 }
 
-impl<B: Backend> Snapshot<B> for i32 {
+impl Snapshot for i32 {
     fn save(&self) -> Saved {
         Saved::Integer((*self).into())
     }
 
-    fn load(saved: &Saved, _device: &B::Device) -> Result<Self> {
+    fn load(saved: &Saved, _device: &Device) -> Result<Self> {
         match saved {
             Saved::Integer(value) => i32::try_from(*value).map_err(|_| mismatch("a 32-bit integer")),
             _ => Err(mismatch("an integer")),
@@ -111,12 +109,12 @@ impl<B: Backend> Snapshot<B> for i32 {
     }
 }
 
-impl<B: Backend, T: Snapshot<B>> Snapshot<B> for Option<T> {
+impl<T: Snapshot> Snapshot for Option<T> {
     fn save(&self) -> Saved {
         Saved::List(self.iter().map(Snapshot::save).collect())
     }
 
-    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+    fn load(saved: &Saved, device: &Device) -> Result<Self> {
         match saved {
             Saved::List(items) if items.is_empty() => Ok(None),
             Saved::List(items) if items.len() == 1 => T::load(&items[0], device).map(Some),
@@ -125,12 +123,12 @@ impl<B: Backend, T: Snapshot<B>> Snapshot<B> for Option<T> {
     }
 }
 
-impl<B: Backend, T: Snapshot<B>> Snapshot<B> for Vec<T> {
+impl<T: Snapshot> Snapshot for Vec<T> {
     fn save(&self) -> Saved {
         Saved::List(self.iter().map(Snapshot::save).collect())
     }
 
-    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+    fn load(saved: &Saved, device: &Device) -> Result<Self> {
         match saved {
             Saved::List(items) => items.iter().map(|item| T::load(item, device)).collect(),
             _ => Err(mismatch("a list")),

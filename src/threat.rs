@@ -3,7 +3,7 @@
 //! An adversarial image `x` is admissible when `‖x − x_nat‖ ≤ budget` in the chosen norm,
 //! **per sample**, and every pixel lies in `[0, 1]`.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::check::positive;
@@ -84,7 +84,7 @@ impl ThreatModel {
     /// The result is admissible and projecting it again leaves it unchanged. Clamping to the
     /// box after the ball never leaves the ball: `x_nat` is inside the box, so clamping only
     /// moves each pixel towards it.
-    pub fn project<B: Backend>(&self, x: Tensor<B, 4>, x_nat: &Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn project(&self, x: Tensor<4>, x_nat: &Tensor<4>) -> Tensor<4> {
         let budget = self.budget as f32;
         let inside = match self.norm {
             // Clamping x itself (not x − x_nat) leaves points already inside bit-for-bit alone.
@@ -96,7 +96,7 @@ impl ThreatModel {
 
     /// Projects a perturbation onto the ball of radius `budget` around zero, per sample
     /// (no pixel box): clamping under L∞, radial scaling under L2.
-    pub fn clip_perturbation<B: Backend>(&self, delta: Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn clip_perturbation(&self, delta: Tensor<4>) -> Tensor<4> {
         let budget = self.budget as f32;
         match self.norm {
             Norm::Linf => delta.clamp(-budget, budget),
@@ -111,27 +111,22 @@ impl ThreatModel {
     /// A random point of the ball around `x_nat`, inside `[0, 1]`: uniform in the L∞ box, or
     /// uniform in the L2 ball (a Gaussian direction and radius `budget · u^(1/d)`), drawn per
     /// sample from `rng`.
-    pub fn random_start<B: Backend>(&self, x_nat: &Tensor<B, 4>, rng: &mut AttackRng) -> Tensor<B, 4> {
+    pub fn random_start(&self, x_nat: &Tensor<4>, rng: &mut AttackRng) -> Tensor<4> {
         let noise = self.random_perturbation(x_nat.dims(), rng, &x_nat.device());
         self.project(x_nat.clone() + noise, x_nat)
     }
 
     /// A random perturbation of shape `shape` inside the ball (per sample): uniform in the L∞
     /// box, or uniform in the L2 ball.
-    pub fn random_perturbation<B: Backend>(
-        &self,
-        shape: [usize; 4],
-        rng: &mut AttackRng,
-        device: &B::Device,
-    ) -> Tensor<B, 4> {
+    pub fn random_perturbation(&self, shape: [usize; 4], rng: &mut AttackRng, device: &Device) -> Tensor<4> {
         let budget = self.budget as f32;
         match self.norm {
-            Norm::Linf => rng.uniform::<B>(shape, -budget, budget, device),
+            Norm::Linf => rng.uniform(shape, -budget, budget, device),
             Norm::L2 => {
-                let direction = norm::Normalization::L2.apply(rng.normal::<B>(shape, device));
+                let direction = norm::Normalization::L2.apply(rng.normal(shape, device));
                 let dim = (shape[1] * shape[2] * shape[3]) as f32;
                 let radii: Vec<f32> = (0..shape[0]).map(|image| budget * rng.unit_for(image).powf(1.0 / dim)).collect();
-                let radii = crate::host::tensor::<B, 1>(radii, [shape[0]], device);
+                let radii = crate::host::tensor::<1>(radii, [shape[0]], device);
                 norm::scale_per_sample(direction, radii)
             }
         }

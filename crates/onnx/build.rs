@@ -1,6 +1,6 @@
 //! Generates a Burn model from each ONNX file that scripts/export-onnx-models.sh made, with
-//! burn-onnx, and swaps burn's `BatchNorm` for the inference-mode `FrozenBatchNorm` (burn 0.21's
-//! `BatchNorm` uses batch statistics whenever autodiff is on, so an attacked CNN would run in
+//! burn-onnx, and swaps burn's `BatchNorm` for the inference-mode `FrozenBatchNorm` (Burn's
+//! `BatchNorm` uses batch statistics on an autodiff device unless frozen, so an attacked CNN would run in
 //! training mode). A model whose ONNX file is absent is left out (`cfg(onnx_<name>)` unset); so
 //! is every model when the crate is built without its `import` feature, which brings burn-onnx.
 use std::path::PathBuf;

@@ -1,7 +1,6 @@
 //! The generalised Common Weakness Attack loop (Chen et al., ICLR 2024, Algorithm 4).
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::order::VisitOrder;
@@ -95,24 +94,22 @@ impl LoopSettings {
 ///   all of them for the reverse step, plus n forward/backward passes for the sweep.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::prelude::*;
 /// use common_weakness::surrogate::from_fn;
 ///
-/// type B = Autodiff<NdArray>;
 /// let device = Default::default();
 /// // Two linear "classifiers" over 4 pixels, 2 classes each.
-/// let a = from_fn("a", |x: Tensor<B, 4>| {
-///     let w = Tensor::<B, 2>::from_floats([[1.0, -1.0], [0.5, 0.0], [0.0, 1.0], [-1.0, 0.5]], &x.device());
+/// let a = from_fn("a", |x: Tensor<4>| {
+///     let w = Tensor::<2>::from_floats([[1.0, -1.0], [0.5, 0.0], [0.0, 1.0], [-1.0, 0.5]], &x.device());
 ///     x.flatten(1, 3).matmul(w)
 /// });
-/// let b = from_fn("b", |x: Tensor<B, 4>| {
-///     let w = Tensor::<B, 2>::from_floats([[0.8, -0.2], [0.1, 0.3], [-0.4, 1.0], [-0.5, 0.9]], &x.device());
+/// let b = from_fn("b", |x: Tensor<4>| {
+///     let w = Tensor::<2>::from_floats([[0.8, -0.2], [0.1, 0.3], [-0.4, 1.0], [-0.5, 0.9]], &x.device());
 ///     x.flatten(1, 3).matmul(w)
 /// });
 /// let ensemble = Ensemble::new(vec![Box::new(a), Box::new(b)]).unwrap();
-/// let images = Tensor::<B, 4>::full([1, 1, 2, 2], 0.5, &device);
+/// let images = Tensor::<4>::full([1, 1, 2, 2], 0.5, &device);
 /// let attack = Cwa::mi_cwa(CwaConfig::paper(16.0 / 255.0));
 /// let outcome = attack.run(&ensemble, images, &Objective::untargeted(vec![0])).unwrap();
 /// assert_eq!(outcome.records.len(), 10);
@@ -205,7 +202,7 @@ impl<R, I, O> Cwa<R, I, O> {
 }
 
 /// The point an optimizer wants its next gradient at: `x`, or `x` plus its look-ahead.
-fn gradient_point<B: Backend, P: Optimizer<B>>(optimizer: &P, state: &P::State, x: &Tensor<B, 4>) -> Tensor<B, 4> {
+fn gradient_point<P: Optimizer>(optimizer: &P, state: &P::State, x: &Tensor<4>) -> Tensor<4> {
     match optimizer.look_ahead(state) {
         Some(offset) => x.clone() + offset,
         None => x.clone(),
@@ -213,17 +210,17 @@ fn gradient_point<B: Backend, P: Optimizer<B>>(optimizer: &P, state: &P::State, 
 }
 
 /// The optimizer and estimator states of one CWA run.
-pub struct CwaState<B: Backend, RS, IS, OS> {
+pub struct CwaState<RS, IS, OS> {
     reverse: Option<RS>,
     inner: Option<IS>,
     outer: OS,
     /// VMI's variance term, per gradient target.
-    reverse_memory: EstimatorState<B>,
-    ensemble_memory: EstimatorState<B>,
-    model_memories: Vec<EstimatorState<B>>,
+    reverse_memory: EstimatorState,
+    ensemble_memory: EstimatorState,
+    model_memories: Vec<EstimatorState>,
 }
 
-impl<B: Backend, RS: Snapshot<B>, IS: Snapshot<B>, OS: Snapshot<B>> Snapshot<B> for CwaState<B, RS, IS, OS> {
+impl<RS: Snapshot, IS: Snapshot, OS: Snapshot> Snapshot for CwaState<RS, IS, OS> {
     fn save(&self) -> Saved {
         Saved::List(vec![
             self.reverse.save(),
@@ -235,7 +232,7 @@ impl<B: Backend, RS: Snapshot<B>, IS: Snapshot<B>, OS: Snapshot<B>> Snapshot<B> 
         ])
     }
 
-    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+    fn load(saved: &Saved, device: &Device) -> Result<Self> {
         let [reverse, inner, outer, reverse_memory, ensemble_memory, model_memories] = saved.fields()?;
         Ok(Self {
             reverse: Snapshot::load(reverse, device)?,
@@ -248,14 +245,13 @@ impl<B: Backend, RS: Snapshot<B>, IS: Snapshot<B>, OS: Snapshot<B>> Snapshot<B> 
     }
 }
 
-impl<B, R, I, O> Iterate<B> for Cwa<R, I, O>
+impl<R, I, O> Iterate for Cwa<R, I, O>
 where
-    B: AutodiffBackend,
-    R: ReverseOptimizer<B::InnerBackend>,
-    I: InnerOptimizer<B::InnerBackend>,
-    O: OuterOptimizer<B::InnerBackend>,
+    R: ReverseOptimizer,
+    I: InnerOptimizer,
+    O: OuterOptimizer,
 {
-    type State = CwaState<B::InnerBackend, R::State, I::State, O::State>;
+    type State = CwaState<R::State, I::State, O::State>;
 
     fn plan(&self) -> Plan<'_> {
         let s = &self.settings;
@@ -283,7 +279,7 @@ where
         in_role("outer", self.outer.validate())
     }
 
-    fn init(&self, run: &Run<'_, B>, x: &Tensor<B::InnerBackend, 4>) -> Self::State {
+    fn init(&self, run: &Run<'_>, x: &Tensor<4>) -> Self::State {
         CwaState {
             reverse: self.reverse.as_ref().map(|r| r.init(x)),
             inner: self.inner.as_ref().map(|i| i.init(x)),
@@ -294,12 +290,7 @@ where
         }
     }
 
-    fn iterate(
-        &self,
-        run: &mut Run<'_, B>,
-        state: &mut Self::State,
-        x_t: Tensor<B::InnerBackend, 4>,
-    ) -> Result<Tensor<B::InnerBackend, 4>> {
+    fn iterate(&self, run: &mut Run<'_>, state: &mut Self::State, x_t: Tensor<4>) -> Result<Tensor<4>> {
         let s = &self.settings;
         // 1. Reverse (sharpness) step: ascend the ensemble objective.
         let x_r = match (&self.reverse, state.reverse.as_mut()) {

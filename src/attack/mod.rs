@@ -44,7 +44,6 @@ pub(crate) use run::{check_random_start, finite, Run, Shared, Variable};
 pub use schema::AttackConfig;
 pub use svre::{Svre, SvreConfig};
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
 use crate::ensemble::Ensemble;
@@ -55,9 +54,9 @@ use run::Iterate;
 
 /// The result of an attack run.
 #[derive(Clone, Debug)]
-pub struct AttackOutcome<B: AutodiffBackend> {
+pub struct AttackOutcome {
     /// The adversarial images, admissible under the threat model, detached from any graph.
-    pub adversarial: Tensor<B, 4>,
+    pub adversarial: Tensor<4>,
     /// One record per iteration that ran.
     pub records: Vec<IterationRecord>,
     /// Why the run stopped.
@@ -83,7 +82,6 @@ pub struct AttackOutcome<B: AutodiffBackend> {
 /// ndarray for the small models of the sharding test).
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::attack::{di_mi_fgsm, Attack};
 /// use common_weakness::ensemble::Ensemble;
@@ -92,14 +90,13 @@ pub struct AttackOutcome<B: AutodiffBackend> {
 /// use common_weakness::surrogate::from_fn;
 /// use common_weakness::threat::ThreatModel;
 ///
-/// type B = Autodiff<NdArray>;
 /// let device = Default::default();
-/// let model = from_fn("two", |x: Tensor<B, 4>| {
+/// let model = from_fn("two", |x: Tensor<4>| {
 ///     let flat = x.flatten::<2>(1, 3);
 ///     Tensor::cat(vec![flat.clone().sum_dim(1), flat.neg().sum_dim(1)], 1)
 /// });
 /// let ensemble = Ensemble::new(vec![Box::new(model)]).unwrap();
-/// let images = Tensor::<B, 4>::ones([4, 1, 8, 8], &device).mul_scalar(0.5);
+/// let images = Tensor::<4>::ones([4, 1, 8, 8], &device).mul_scalar(0.5);
 /// let labels = vec![0, 1, 0, 1];
 /// // DI-MI-FGSM draws a random resize and pad per image and iteration.
 /// let attack = di_mi_fgsm(ThreatModel::linf(0.1), 5, 1.0).with_seed(3);
@@ -110,7 +107,7 @@ pub struct AttackOutcome<B: AutodiffBackend> {
 ///     .unwrap();
 /// assert_eq!(whole.adversarial.narrow(0, 2, 2).into_data(), shard.adversarial.into_data());
 /// ```
-pub trait Attack<B: AutodiffBackend>: Send + Sync {
+pub trait Attack: Send + Sync {
     /// The attack's display name.
     fn name(&self) -> &str;
 
@@ -119,46 +116,46 @@ pub trait Attack<B: AutodiffBackend>: Send + Sync {
     /// [`Error::IndexMismatch`](crate::error::Error::IndexMismatch)); reports to `observer`.
     fn run_indexed(
         &self,
-        ensemble: &Ensemble<B>,
-        images: Tensor<B, 4>,
-        objective: &Objective<B>,
+        ensemble: &Ensemble,
+        images: Tensor<4>,
+        objective: &Objective,
         image_indices: &[usize],
         observer: &mut dyn Observer,
-    ) -> Result<AttackOutcome<B>>;
+    ) -> Result<AttackOutcome>;
 
     /// Attacks `images` (`[N, C, H, W]`, pixels in `[0, 1]`), images `0..N` of their set,
     /// reporting to `observer`.
     fn run_observed(
         &self,
-        ensemble: &Ensemble<B>,
-        images: Tensor<B, 4>,
-        objective: &Objective<B>,
+        ensemble: &Ensemble,
+        images: Tensor<4>,
+        objective: &Objective,
         observer: &mut dyn Observer,
-    ) -> Result<AttackOutcome<B>> {
+    ) -> Result<AttackOutcome> {
         let indices: Vec<usize> = (0..images.dims()[0]).collect();
         self.run_indexed(ensemble, images, objective, &indices, observer)
     }
 
     /// Attacks `images` silently.
-    fn run(&self, ensemble: &Ensemble<B>, images: Tensor<B, 4>, objective: &Objective<B>) -> Result<AttackOutcome<B>> {
+    fn run(&self, ensemble: &Ensemble, images: Tensor<4>, objective: &Objective) -> Result<AttackOutcome> {
         self.run_observed(ensemble, images, objective, &mut Silent)
     }
 }
 
 /// Every attack of the crate's engine runs through the one per-image loop.
-impl<B: AutodiffBackend, T: Iterate<B>> Attack<B> for T {
+impl<T: Iterate> Attack for T {
     fn name(&self) -> &str {
         self.plan().name
     }
 
     fn run_indexed(
         &self,
-        ensemble: &Ensemble<B>,
-        images: Tensor<B, 4>,
-        objective: &Objective<B>,
+        ensemble: &Ensemble,
+        images: Tensor<4>,
+        objective: &Objective,
         image_indices: &[usize],
         observer: &mut dyn Observer,
-    ) -> Result<AttackOutcome<B>> {
+    ) -> Result<AttackOutcome> {
         run::drive(self, ensemble, images, objective, image_indices, observer)
     }
 }
@@ -166,5 +163,5 @@ impl<B: AutodiffBackend, T: Iterate<B>> Attack<B> for T {
 /// An attack that runs on the crate's engine, per image ([`Attack`]) and over a dataset
 /// ([`crate::universal`]): [`Cwa`] (every preset and baseline), [`Svre`] and [`Rap`], with
 /// any optimizers. Sealed: implemented by the crate's attacks only.
-pub trait Engine<B: AutodiffBackend>: Iterate<B> + Attack<B> {}
-impl<B: AutodiffBackend, T: Iterate<B>> Engine<B> for T {}
+pub trait Engine: Iterate + Attack {}
+impl<T: Iterate> Engine for T {}

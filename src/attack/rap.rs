@@ -1,7 +1,6 @@
 //! RAP: reverse adversarial perturbation (Qin et al., NeurIPS 2022).
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::run::{Iterate, Of, Plan, Run};
@@ -143,21 +142,21 @@ impl<O> Rap<O> {
 }
 
 /// The states of one RAP run.
-pub struct RapState<B: Backend, OS> {
+pub struct RapState<OS> {
     outer: OS,
     /// The reverse perturbation n.
-    reverse: Tensor<B, 4>,
+    reverse: Tensor<4>,
     /// VMI's variance terms of the reverse and outer gradients.
-    reverse_memory: EstimatorState<B>,
-    outer_memory: EstimatorState<B>,
+    reverse_memory: EstimatorState,
+    outer_memory: EstimatorState,
 }
 
-impl<B: Backend, OS: Snapshot<B>> Snapshot<B> for RapState<B, OS> {
+impl<OS: Snapshot> Snapshot for RapState<OS> {
     fn save(&self) -> Saved {
         Saved::List(vec![self.outer.save(), self.reverse.save(), self.reverse_memory.save(), self.outer_memory.save()])
     }
 
-    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+    fn load(saved: &Saved, device: &Device) -> Result<Self> {
         let [outer, reverse, reverse_memory, outer_memory] = saved.fields()?;
         Ok(Self {
             outer: Snapshot::load(outer, device)?,
@@ -168,12 +167,11 @@ impl<B: Backend, OS: Snapshot<B>> Snapshot<B> for RapState<B, OS> {
     }
 }
 
-impl<B, O> Iterate<B> for Rap<O>
+impl<O> Iterate for Rap<O>
 where
-    B: AutodiffBackend,
-    O: OuterOptimizer<B::InnerBackend>,
+    O: OuterOptimizer,
 {
-    type State = RapState<B::InnerBackend, O::State>;
+    type State = RapState<O::State>;
 
     fn plan(&self) -> Plan<'_> {
         let c = &self.config;
@@ -199,7 +197,7 @@ where
         in_role("outer", self.outer.validate())
     }
 
-    fn init(&self, _run: &Run<'_, B>, x: &Tensor<B::InnerBackend, 4>) -> Self::State {
+    fn init(&self, _run: &Run<'_>, x: &Tensor<4>) -> Self::State {
         RapState {
             outer: self.outer.init(x),
             reverse: x.zeros_like(),
@@ -208,12 +206,7 @@ where
         }
     }
 
-    fn iterate(
-        &self,
-        run: &mut Run<'_, B>,
-        state: &mut Self::State,
-        x: Tensor<B::InnerBackend, 4>,
-    ) -> Result<Tensor<B::InnerBackend, 4>> {
+    fn iterate(&self, run: &mut Run<'_>, state: &mut Self::State, x: Tensor<4>) -> Result<Tensor<4>> {
         let c = &self.config;
         if run.iteration() > c.late_start {
             if !c.persistent {

@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm};
@@ -15,18 +14,17 @@ use crate::threat::ThreatModel;
 /// expands it into the [`AttackConfig`] every run records, where any part can be changed.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use common_weakness::attack::AttackSpec;
 ///
 /// let spec: AttackSpec = serde_json::from_str(
 ///     r#"{"attack": "mi-fgsm", "threat": {"norm": "Linf", "budget": 0.03}, "iterations": 10, "momentum": 1.0}"#,
 /// ).unwrap();
-/// let attack = spec.build::<Autodiff<NdArray>>();
+/// let attack = spec.build();
 /// assert_eq!(attack.name(), "MI-FGSM");
 /// let cwa: AttackSpec = serde_json::from_str(&serde_json::to_string(&AttackSpec::MiCwa(
 ///     common_weakness::attack::CwaConfig::paper(8.0 / 255.0),
 /// )).unwrap()).unwrap();
-/// assert_eq!(cwa.build::<Autodiff<NdArray>>().name(), "MI-CWA");
+/// assert_eq!(cwa.build().name(), "MI-CWA");
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -192,7 +190,7 @@ impl AttackSpec {
     }
 
     /// Builds the attack (through [`config`](Self::config)).
-    pub fn build<B: AutodiffBackend>(&self) -> Box<dyn Attack<B>> {
+    pub fn build(&self) -> Box<dyn Attack> {
         self.config().build()
     }
 }

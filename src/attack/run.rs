@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 
 use super::{input, AttackOutcome};
@@ -40,7 +39,7 @@ pub struct Plan<'s> {
 /// RAP implement it; the loops themselves (checks, timing, losses, records, observer, stop,
 /// outcome) exist only in [`drive`] and `universal::train`. Public in a private module:
 /// the crate's attacks are the only implementations (a sealed trait).
-pub trait Iterate<B: AutodiffBackend>: Send + Sync {
+pub trait Iterate: Send + Sync {
     /// What the attack carries from one iteration to the next (optimizer and estimator states).
     type State;
 
@@ -52,30 +51,25 @@ pub trait Iterate<B: AutodiffBackend>: Send + Sync {
     fn validate(&self) -> Result<()>;
 
     /// The state before the first iteration, at the starting point `x`.
-    fn init(&self, run: &Run<'_, B>, x: &Tensor<B::InnerBackend, 4>) -> Self::State;
+    fn init(&self, run: &Run<'_>, x: &Tensor<4>) -> Self::State;
 
     /// One iteration from `x`: gradients through [`Run::gradient`], steps through
     /// [`Run::step`]; returns the next iterate.
-    fn iterate(
-        &self,
-        run: &mut Run<'_, B>,
-        state: &mut Self::State,
-        x: Tensor<B::InnerBackend, 4>,
-    ) -> Result<Tensor<B::InnerBackend, 4>>;
+    fn iterate(&self, run: &mut Run<'_>, state: &mut Self::State, x: Tensor<4>) -> Result<Tensor<4>>;
 }
 
 /// The attack loop of every per-image attack: start (every check, the clean evaluation),
 /// iterate with timing and records until the iterations are done or the observer stops,
 /// finish. The dataset loop of universal variables, [`crate::universal`], drives the same
 /// [`Iterate::iterate`] over mini-batches.
-pub(crate) fn drive<B: AutodiffBackend, A: Iterate<B>>(
+pub(crate) fn drive<A: Iterate>(
     attack: &A,
-    ensemble: &Ensemble<B>,
-    images: Tensor<B, 4>,
-    objective: &Objective<B>,
+    ensemble: &Ensemble,
+    images: Tensor<4>,
+    objective: &Objective,
     image_indices: &[usize],
     observer: &mut dyn Observer,
-) -> Result<AttackOutcome<B>> {
+) -> Result<AttackOutcome> {
     let plan = attack.plan();
     plan.threat.validate()?;
     crate::check::at_least_one("iterations", plan.iterations)?;
@@ -94,7 +88,7 @@ pub(crate) fn drive<B: AutodiffBackend, A: Iterate<B>>(
         attack: plan.name.to_string(),
         config: plan.config,
         seed: plan.seed,
-        backend: B::name(&x_nat.device()),
+        backend: crate::backend::BackendKind::name_of(&x_nat.device()),
         models: names.clone(),
         images: batch,
         image_indices: image_indices.to_vec(),
@@ -133,7 +127,7 @@ pub(crate) fn drive<B: AutodiffBackend, A: Iterate<B>>(
 
 /// Feature distortion has a zero gradient at the clean images: refuse a run that would never
 /// move.
-pub(crate) fn check_random_start<B: Backend>(objective: &Objective<B>, random_start: bool) -> Result<()> {
+pub(crate) fn check_random_start(objective: &Objective, random_start: bool) -> Result<()> {
     match objective.loss_kind() == Some(LossKind::FeatureDistortion) && !random_start {
         true => Err(Error::InvalidObjective(
             "feature distortion has a zero gradient at the clean images, so the attack would never move: \
@@ -153,32 +147,34 @@ pub(crate) enum Of {
 }
 
 /// What the engine optimises, and how the models see it.
-pub(crate) enum Variable<'a, B: AutodiffBackend> {
+// A Burn 0.22 tensor is type-erased storage as large as the largest enabled backend's
+// (about 600 bytes with LibTorch and wgpu); boxing it would add an indirection per step for
+// a handful of values per run.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Variable<'a> {
     /// The images themselves (every per-image attack), kept inside the threat model around
     /// the clean images.
-    Images { x_nat: Tensor<B::InnerBackend, 4>, threat: ThreatModel },
+    Images { x_nat: Tensor<4>, threat: ThreatModel },
     /// One variable shared by a batch (a universal perturbation or a patch).
-    Shared(Shared<'a, B>),
+    Shared(Shared<'a>),
 }
 
 /// A function of an inner-backend tensor (a projection, a penalty's gradient).
-type InnerMap<'a, B> = Box<
-    dyn Fn(Tensor<<B as AutodiffBackend>::InnerBackend, 4>) -> Tensor<<B as AutodiffBackend>::InnerBackend, 4> + 'a,
->;
+type InnerMap<'a> = Box<dyn Fn(Tensor<4>) -> Tensor<4> + 'a>;
 
 /// A variable shared by a batch: how it becomes the images the models see, its admissible
 /// set and an optional penalty on the variable itself.
-pub(crate) struct Shared<'a, B: AutodiffBackend> {
+pub(crate) struct Shared<'a> {
     /// The images the models see at a value of the variable; differentiable in the variable.
-    pub apply: Box<dyn Fn(Tensor<B, 4>) -> Tensor<B, 4> + 'a>,
+    pub apply: Box<dyn Fn(Tensor<4>) -> Tensor<4> + 'a>,
     /// The projection onto the admissible set.
-    pub project: InnerMap<'a, B>,
+    pub project: InnerMap<'a>,
     /// The shape of the images `apply` returns (what input diversity draws for).
     pub images: [usize; 4],
     /// The scale of sampling estimators (VMI's box is in multiples of it).
     pub scale: f64,
     /// A penalty added to every objective (a patch's total variation), as its gradient.
-    pub penalty: Option<InnerMap<'a, B>>,
+    pub penalty: Option<InnerMap<'a>>,
     /// A factor on every update (a learning-rate schedule).
     pub step_scale: f64,
 }
@@ -186,30 +182,25 @@ pub(crate) struct Shared<'a, B: AutodiffBackend> {
 /// One step of an attack in progress: what [`Iterate::iterate`] sees. It evaluates gradients
 /// at values of the variable, projects and checks steps, and keeps the losses and gradients
 /// that the iteration's record reports.
-pub struct Run<'a, B: AutodiffBackend> {
+pub struct Run<'a> {
     /// Gradients and losses of the ensemble's models.
-    evaluator: Evaluator<'a, B>,
-    variable: Variable<'a, B>,
+    evaluator: Evaluator<'a>,
+    variable: Variable<'a>,
     /// The run's random stream.
     pub(crate) rng: AttackRng,
     names: Vec<String>,
     /// The iteration in progress (1-based).
     iteration: usize,
     /// Each model's per-sample loss at the first point it was evaluated this iteration.
-    losses: Vec<Option<Tensor<B::InnerBackend, 1>>>,
+    losses: Vec<Option<Tensor<1>>>,
     /// Per-model gradients whose mean pairwise cosine this iteration's record reports.
-    compared: Vec<Tensor<B::InnerBackend, 4>>,
+    compared: Vec<Tensor<4>>,
     /// The iterate the iteration started from.
-    start: Option<Tensor<B::InnerBackend, 4>>,
+    start: Option<Tensor<4>>,
 }
 
-impl<'a, B: AutodiffBackend> Run<'a, B> {
-    pub(crate) fn new(
-        evaluator: Evaluator<'a, B>,
-        variable: Variable<'a, B>,
-        rng: AttackRng,
-        names: Vec<String>,
-    ) -> Self {
+impl<'a> Run<'a> {
+    pub(crate) fn new(evaluator: Evaluator<'a>, variable: Variable<'a>, rng: AttackRng, names: Vec<String>) -> Self {
         Self {
             evaluator,
             variable,
@@ -228,7 +219,7 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
     }
 
     /// Starts iteration `iteration` at `x`: no losses seen, no gradients to compare yet.
-    pub(crate) fn begin(&mut self, iteration: usize, x: &Tensor<B::InnerBackend, 4>) {
+    pub(crate) fn begin(&mut self, iteration: usize, x: &Tensor<4>) {
         self.iteration = iteration;
         self.start = Some(x.clone());
         self.losses = vec![None; self.names.len()];
@@ -241,11 +232,11 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
         &mut self,
         estimator: &GradientEstimator,
         of: Of,
-        at: &Tensor<B::InnerBackend, 4>,
-        memory: &mut EstimatorState<B::InnerBackend>,
-    ) -> Result<Tensor<B::InnerBackend, 4>> {
+        at: &Tensor<4>,
+        memory: &mut EstimatorState,
+    ) -> Result<Tensor<4>> {
         let evaluator = &self.evaluator;
-        let evaluate = |p: &Tensor<B::InnerBackend, 4>, t: InputTransform<'_, B>| match of {
+        let evaluate = |p: &Tensor<4>, t: InputTransform<'_>| match of {
             Of::Ensemble => evaluator.ensemble(p, t),
             Of::Model(index) => evaluator.model(index, p, t),
         };
@@ -254,8 +245,8 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
                 estimator.estimate(&evaluate, at, at.dims(), threat.budget, &mut self.rng, memory)?
             }
             Variable::Shared(shared) => {
-                let apply: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4> = shared.apply.as_ref();
-                let through = |p: &Tensor<B::InnerBackend, 4>, t: InputTransform<'_, B>| match t {
+                let apply: &dyn Fn(Tensor<4>) -> Tensor<4> = shared.apply.as_ref();
+                let through = |p: &Tensor<4>, t: InputTransform<'_>| match t {
                     None => evaluate(p, Some(apply)),
                     Some(t) => evaluate(p, Some(&|v| t(apply(v)))),
                 };
@@ -274,12 +265,12 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
     }
 
     /// Adds a per-model gradient to those whose mean pairwise cosine this iteration records.
-    pub(crate) fn compare(&mut self, gradient: Tensor<B::InnerBackend, 4>) {
+    pub(crate) fn compare(&mut self, gradient: Tensor<4>) {
         self.compared.push(gradient);
     }
 
     /// Projects `x` onto the admissible set of the variable.
-    pub(crate) fn project(&self, x: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4> {
+    pub(crate) fn project(&self, x: Tensor<4>) -> Tensor<4> {
         match &self.variable {
             Variable::Images { x_nat, threat } => threat.project(x, x_nat),
             Variable::Shared(shared) => (shared.project)(x),
@@ -291,10 +282,10 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
     pub(crate) fn step(
         &self,
         stage: Stage,
-        from: Tensor<B::InnerBackend, 4>,
-        gradient: Tensor<B::InnerBackend, 4>,
-        update: impl FnOnce(Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4>,
-    ) -> Result<Tensor<B::InnerBackend, 4>> {
+        from: Tensor<4>,
+        gradient: Tensor<4>,
+        update: impl FnOnce(Tensor<4>) -> Tensor<4>,
+    ) -> Result<Tensor<4>> {
         let update = self.checked_update(stage, &from, gradient, update)?;
         let update = match &self.variable {
             Variable::Shared(Shared { step_scale, .. }) if *step_scale != 1.0 => update.mul_scalar(*step_scale),
@@ -310,10 +301,10 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
     pub(crate) fn checked_update(
         &self,
         stage: Stage,
-        at: &Tensor<B::InnerBackend, 4>,
-        gradient: Tensor<B::InnerBackend, 4>,
-        update: impl FnOnce(Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4>,
-    ) -> Result<Tensor<B::InnerBackend, 4>> {
+        at: &Tensor<4>,
+        gradient: Tensor<4>,
+        update: impl FnOnce(Tensor<4>) -> Tensor<4>,
+    ) -> Result<Tensor<4>> {
         let iteration = self.iteration;
         if !crate::host::is_finite(&gradient) {
             let culprit = if matches!(stage, Stage::Inner { .. }) { None } else { self.culprit(at) };
@@ -327,7 +318,7 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
     }
 
     /// The images the models see at `x`, without a graph.
-    fn images(&self, x: &Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4> {
+    fn images(&self, x: &Tensor<4>) -> Tensor<4> {
         match &self.variable {
             Variable::Images { .. } => x.clone(),
             Variable::Shared(shared) => (shared.apply)(Tensor::from_inner(x.clone())).inner(),
@@ -336,7 +327,7 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
 
     /// The first model whose own gradient at `x` is not finite: where a non-finite ensemble
     /// gradient came from. Runs only after a step has already failed.
-    fn culprit(&self, x: &Tensor<B::InnerBackend, 4>) -> Option<String> {
+    fn culprit(&self, x: &Tensor<4>) -> Option<String> {
         let images = self.images(x);
         (0..self.names.len()).find_map(|index| match self.evaluator.model(index, &images, None) {
             Ok(evaluation) if crate::host::is_finite(&evaluation.gradient) => None,
@@ -366,11 +357,7 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
 
     /// The record of the iteration that just ended, `perturbation` the change it measures
     /// (the adversarial images minus the clean ones, or a universal variable).
-    pub(crate) fn record(
-        &mut self,
-        perturbation: Tensor<B::InnerBackend, 4>,
-        started: Instant,
-    ) -> Result<IterationRecord> {
+    pub(crate) fn record(&mut self, perturbation: Tensor<4>, started: Instant) -> Result<IterationRecord> {
         Ok(IterationRecord {
             iteration: self.iteration,
             loss_per_model: self.iteration_losses()?,
@@ -398,7 +385,7 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
 }
 
 /// Mean over the batch of each model's per-sample loss, in model order (one loss per model).
-pub(crate) fn batch_means<B: Backend>(losses: Vec<(usize, Tensor<B, 1>)>, models: usize) -> Vec<f64> {
+pub(crate) fn batch_means(losses: Vec<(usize, Tensor<1>)>, models: usize) -> Vec<f64> {
     debug_assert_eq!(losses.len(), models);
     let stacked = Tensor::stack::<2>(losses.into_iter().map(|(_, l)| l).collect(), 0).mean_dim(1);
     crate::host::to_vec(stacked).into_iter().map(f64::from).collect()

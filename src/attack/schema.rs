@@ -1,7 +1,6 @@
 //! The one configuration schema of every attack the crate can build, and what every run
 //! records.
 
-use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::order::VisitOrder;
@@ -16,27 +15,25 @@ use crate::optim::AnyOptimizer;
 /// again from its JSON alone.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::attack::AttackConfig;
 /// use common_weakness::gradient::{GaussianSmoothing, GradientEstimator};
 /// use common_weakness::optim::Adam;
 /// use common_weakness::prelude::*;
 ///
-/// type B = Autodiff<NdArray>;
-/// let model = from_fn("brightness", |x: Tensor<B, 4>| {
+/// let model = from_fn("brightness", |x: Tensor<4>| {
 ///     let mean = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]);
 ///     Tensor::cat(vec![mean.clone(), mean.neg()], 1)
 /// });
 /// let ensemble = Ensemble::new(vec![Box::new(model)])?;
-/// let images = Tensor::<B, 4>::full([1, 1, 4, 4], 0.5, &Default::default());
+/// let images = Tensor::<4>::full([1, 1, 4, 4], 0.5, &Default::default());
 /// let objective = Objective::untargeted(vec![0]);
 /// let composed = Cwa::mi_cwa(CwaConfig::paper(0.1))
 ///     .with_outer(Adam::new(0.01))
 ///     .with_gradient(GradientEstimator::default().with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 1.0 }));
 /// let first = composed.run(&ensemble, images.clone(), &objective)?;
 /// // The record alone rebuilds the attack.
-/// let again = AttackConfig::from_record(&first.info.config)?.build::<B>();
+/// let again = AttackConfig::from_record(&first.info.config)?.build();
 /// let second = again.run(&ensemble, images, &objective)?;
 /// assert_eq!(first.adversarial.into_data(), second.adversarial.into_data());
 /// # Ok::<(), common_weakness::Error>(())
@@ -99,7 +96,7 @@ impl AttackConfig {
     }
 
     /// The attack, ready to run.
-    pub fn build<B: AutodiffBackend>(&self) -> Box<dyn Attack<B>> {
+    pub fn build(&self) -> Box<dyn Attack> {
         match self.clone() {
             AttackConfig::Cwa(attack) => Box::new(attack),
             AttackConfig::Svre(attack) => Box::new(attack),

@@ -1,7 +1,6 @@
 //! SVRE: stochastic variance-reduced ensemble attack (Xiong et al., CVPR 2022).
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::order::VisitOrder;
@@ -145,21 +144,21 @@ impl<O> Svre<O> {
 }
 
 /// The states of one SVRE run.
-pub struct SvreState<B: Backend, OS> {
+pub struct SvreState<OS> {
     outer: OS,
     /// The inner momentum `G`: the pseudo-gradient of the outer step.
-    inner: Tensor<B, 4>,
+    inner: Tensor<4>,
     /// VMI's variance terms, per model, at the anchor and in the inner steps.
-    anchor_memories: Vec<EstimatorState<B>>,
-    inner_memories: Vec<EstimatorState<B>>,
+    anchor_memories: Vec<EstimatorState>,
+    inner_memories: Vec<EstimatorState>,
 }
 
-impl<B: Backend, OS: Snapshot<B>> Snapshot<B> for SvreState<B, OS> {
+impl<OS: Snapshot> Snapshot for SvreState<OS> {
     fn save(&self) -> Saved {
         Saved::List(vec![self.outer.save(), self.inner.save(), self.anchor_memories.save(), self.inner_memories.save()])
     }
 
-    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+    fn load(saved: &Saved, device: &Device) -> Result<Self> {
         let [outer, inner, anchor_memories, inner_memories] = saved.fields()?;
         Ok(Self {
             outer: Snapshot::load(outer, device)?,
@@ -170,12 +169,11 @@ impl<B: Backend, OS: Snapshot<B>> Snapshot<B> for SvreState<B, OS> {
     }
 }
 
-impl<B, O> Iterate<B> for Svre<O>
+impl<O> Iterate for Svre<O>
 where
-    B: AutodiffBackend,
-    O: OuterOptimizer<B::InnerBackend>,
+    O: OuterOptimizer,
 {
-    type State = SvreState<B::InnerBackend, O::State>;
+    type State = SvreState<O::State>;
 
     fn plan(&self) -> Plan<'_> {
         let c = &self.config;
@@ -201,22 +199,17 @@ where
         in_role("outer", self.outer.validate())
     }
 
-    fn init(&self, run: &Run<'_, B>, x: &Tensor<B::InnerBackend, 4>) -> Self::State {
+    fn init(&self, run: &Run<'_>, x: &Tensor<4>) -> Self::State {
         let memories = || (0..run.models()).map(|_| EstimatorState::default()).collect();
         SvreState {
             outer: self.outer.init(x),
-            inner: Optimizer::<B::InnerBackend>::init(&self.inner(), x),
+            inner: Optimizer::init(&self.inner(), x),
             anchor_memories: memories(),
             inner_memories: memories(),
         }
     }
 
-    fn iterate(
-        &self,
-        run: &mut Run<'_, B>,
-        state: &mut Self::State,
-        x: Tensor<B::InnerBackend, 4>,
-    ) -> Result<Tensor<B::InnerBackend, 4>> {
+    fn iterate(&self, run: &mut Run<'_>, state: &mut Self::State, x: Tensor<4>) -> Result<Tensor<4>> {
         let c = &self.config;
         let n = run.models();
         let weights = run.weights().to_vec();
@@ -237,7 +230,7 @@ where
 
         let inner = self.inner();
         if c.reset_inner_momentum {
-            state.inner = Optimizer::<B::InnerBackend>::init(&inner, &x);
+            state.inner = Optimizer::init(&inner, &x);
         }
         let mut x_inner = x.clone();
         let visits = c.order.visits(n, c.inner_steps.unwrap_or(n), &mut run.rng);

@@ -1,6 +1,6 @@
 //! Predictions and success rates of (possibly black-box) classifiers.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -10,7 +10,7 @@ use crate::objective::Goal;
 ///
 /// Fails with [`Error::Shape`] when there are no classes (`K = 0`) and with
 /// [`Error::NonFiniteLogits`] when a logit is NaN: no class can be predicted from it.
-pub fn predictions<B: Backend>(logits: Tensor<B, 2>) -> Result<Vec<usize>> {
+pub fn predictions(logits: Tensor<2>) -> Result<Vec<usize>> {
     Ok(top_k_predictions(logits, 1)?.into_iter().map(|row| row[0]).collect())
 }
 
@@ -20,14 +20,13 @@ pub fn predictions<B: Backend>(logits: Tensor<B, 2>) -> Result<Vec<usize>> {
 /// Fails as [`predictions`] does, and with [`Error::InvalidParameter`] for `k = 0`.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::eval::top_k_predictions;
 ///
-/// let logits = Tensor::<NdArray, 2>::from_floats([[0.1, 3.0, 2.0, -1.0]], &Default::default());
+/// let logits = Tensor::<2>::from_floats([[0.1, 3.0, 2.0, -1.0]], &Default::default());
 /// assert_eq!(top_k_predictions(logits, 2).unwrap(), vec![vec![1, 2]]);
 /// ```
-pub fn top_k_predictions<B: Backend>(logits: Tensor<B, 2>, k: usize) -> Result<Vec<Vec<usize>>> {
+pub fn top_k_predictions(logits: Tensor<2>, k: usize) -> Result<Vec<Vec<usize>>> {
     crate::check::at_least_one("k", k)?;
     let [images, classes] = logits.dims();
     if classes == 0 {

@@ -1,6 +1,6 @@
 //! Cosine similarities: of per-model gradients (the paper's closeness proxy) and of embeddings.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use crate::error::{Error, Result};
 use crate::norm::{self, Normalization};
@@ -14,7 +14,7 @@ use crate::norm::{self, Normalization};
 /// sample.
 ///
 /// Fails with [`Error::Shape`] when the gradients' shapes differ.
-pub fn mean_pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Option<f64>> {
+pub fn mean_pairwise_cosine(gradients: &[Tensor<4>]) -> Result<Option<f64>> {
     Ok(pairwise_cosine(gradients)?.map(|per_sample| per_sample.iter().sum::<f64>() / per_sample.len().max(1) as f64))
 }
 
@@ -25,17 +25,16 @@ pub fn mean_pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Op
 /// Fails with [`Error::Shape`] when the gradients' shapes differ.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::eval::pairwise_cosine;
 ///
 /// let device = Default::default();
-/// let a = Tensor::<NdArray, 4>::from_floats([[[[1.0, 0.0]]], [[[1.0, 1.0]]]], &device);
-/// let b = Tensor::<NdArray, 4>::from_floats([[[[0.0, 3.0]]], [[[2.0, 2.0]]]], &device);
+/// let a = Tensor::<4>::from_floats([[[[1.0, 0.0]]], [[[1.0, 1.0]]]], &device);
+/// let b = Tensor::<4>::from_floats([[[[0.0, 3.0]]], [[[2.0, 2.0]]]], &device);
 /// let cosines = pairwise_cosine(&[a, b]).unwrap().unwrap();
 /// assert!(cosines[0].abs() < 1e-6 && (cosines[1] - 1.0).abs() < 1e-6);
 /// ```
-pub fn pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Option<Vec<f64>>> {
+pub fn pairwise_cosine(gradients: &[Tensor<4>]) -> Result<Option<Vec<f64>>> {
     let n = gradients.len();
     if n < 2 {
         return Ok(None);
@@ -49,9 +48,8 @@ pub fn pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Option<
         });
     }
     // [N, n, D]: each sample's unit gradients, one row per model.
-    let units: Vec<Tensor<B, 2>> =
-        gradients.iter().map(|g| norm::flatten(Normalization::L2.apply(g.clone()))).collect();
-    let stacked: Tensor<B, 3> = Tensor::stack(units, 1);
+    let units: Vec<Tensor<2>> = gradients.iter().map(|g| norm::flatten(Normalization::L2.apply(g.clone()))).collect();
+    let stacked: Tensor<3> = Tensor::stack(units, 1);
     let gram = stacked.clone().matmul(stacked.clone().swap_dims(1, 2)); // [N, n, n]
     let total = gram.sum_dims(&[1, 2]).flatten::<1>(0, 2);
     let diagonal = stacked.square().sum_dims(&[1, 2]).flatten::<1>(0, 2);
@@ -67,17 +65,16 @@ pub fn pairwise_cosine<B: Backend>(gradients: &[Tensor<B, 4>]) -> Result<Option<
 /// when an embedding holds a NaN or an infinity.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::eval::row_cosine;
 ///
 /// let device = Default::default();
-/// let a = Tensor::<NdArray, 2>::from_floats([[1.0, 0.0], [1.0, 1.0]], &device);
-/// let b = Tensor::<NdArray, 2>::from_floats([[0.0, 2.0], [3.0, 3.0]], &device);
+/// let a = Tensor::<2>::from_floats([[1.0, 0.0], [1.0, 1.0]], &device);
+/// let b = Tensor::<2>::from_floats([[0.0, 2.0], [3.0, 3.0]], &device);
 /// let cos = row_cosine(a, b).unwrap();
 /// assert!(cos[0].abs() < 1e-9 && (cos[1] - 1.0).abs() < 1e-6);
 /// ```
-pub fn row_cosine<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Result<Vec<f64>> {
+pub fn row_cosine(a: Tensor<2>, b: Tensor<2>) -> Result<Vec<f64>> {
     let [rows, width] = a.dims();
     if b.dims() != [rows, width] {
         return Err(Error::Shape {

@@ -1,7 +1,7 @@
 //! DI: input diversity, a random differentiable transform of the input.
 
 use burn::tensor::ops::PadMode;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{non_negative, positive};
@@ -97,7 +97,7 @@ impl InputDiversity {
 
     /// Applies a freshly drawn transform to each image (what the models see during an
     /// attack); the output has the input's shape.
-    pub fn apply<B: Backend>(&self, images: Tensor<B, 4>, rng: &mut AttackRng) -> Tensor<B, 4> {
+    pub fn apply(&self, images: Tensor<4>, rng: &mut AttackRng) -> Tensor<4> {
         let placements = self.draw(images.dims(), rng);
         apply_all(&placements, images)
     }
@@ -147,7 +147,7 @@ pub(crate) enum Placement {
 }
 
 impl Placement {
-    fn apply<B: Backend>(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
+    fn apply(&self, image: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = image.dims();
         match *self {
             Placement::Identity => image,
@@ -167,7 +167,7 @@ impl Placement {
 }
 
 /// Applies each image's placement and reassembles the batch.
-pub(crate) fn apply_all<B: Backend>(placements: &[Placement], images: Tensor<B, 4>) -> Tensor<B, 4> {
+pub(crate) fn apply_all(placements: &[Placement], images: Tensor<4>) -> Tensor<4> {
     if placements.iter().all(|p| *p == Placement::Identity) {
         return images;
     }

@@ -1,7 +1,6 @@
 //! The gradient estimator: diversity, sampling and smoothing composed.
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::diversity::{apply_all, InputDiversity};
@@ -77,23 +76,18 @@ pub struct GradientEstimator {
 }
 
 /// What an estimator remembers between iterations for one gradient target (VMI's `v`).
-pub(crate) struct EstimatorState<B: Backend> {
-    variance: Option<Tensor<B, 4>>,
+#[derive(Default)]
+pub(crate) struct EstimatorState {
+    variance: Option<Tensor<4>>,
 }
 
-impl<B: Backend> crate::snapshot::Snapshot<B> for EstimatorState<B> {
+impl crate::snapshot::Snapshot for EstimatorState {
     fn save(&self) -> crate::snapshot::Saved {
         self.variance.save()
     }
 
-    fn load(saved: &crate::snapshot::Saved, device: &B::Device) -> Result<Self> {
+    fn load(saved: &crate::snapshot::Saved, device: &Device) -> Result<Self> {
         Ok(Self { variance: crate::snapshot::Snapshot::load(saved, device)? })
-    }
-}
-
-impl<B: Backend> Default for EstimatorState<B> {
-    fn default() -> Self {
-        Self { variance: None }
     }
 }
 
@@ -154,18 +148,18 @@ impl GradientEstimator {
 
     /// One evaluation at `point`, through a freshly drawn input transform (for images shaped
     /// `images`) if any.
-    fn once<B: AutodiffBackend>(
+    fn once(
         &self,
-        evaluate: &Target<'_, B>,
-        point: &Tensor<B::InnerBackend, 4>,
+        evaluate: &Target<'_>,
+        point: &Tensor<4>,
         images: [usize; 4],
         rng: &mut AttackRng,
-    ) -> Result<Evaluation<B::InnerBackend>> {
+    ) -> Result<Evaluation> {
         match &self.diversity {
             None => evaluate(point, None),
             Some(diversity) => {
                 let placements = diversity.draw(images, rng);
-                let transform = move |x: Tensor<B, 4>| apply_all(&placements, x);
+                let transform = move |x: Tensor<4>| apply_all(&placements, x);
                 evaluate(point, Some(&transform))
             }
         }
@@ -174,20 +168,20 @@ impl GradientEstimator {
     /// The estimated gradient at `x` (and the models' losses, averaged over the samples).
     /// `images` is the shape of the images the models see (that of `x` for per-image
     /// attacks), `budget` the unit of the sampling boxes.
-    pub(crate) fn estimate<B: AutodiffBackend>(
+    pub(crate) fn estimate(
         &self,
-        evaluate: &Target<'_, B>,
-        x: &Tensor<B::InnerBackend, 4>,
+        evaluate: &Target<'_>,
+        x: &Tensor<4>,
         images: [usize; 4],
         budget: f64,
         rng: &mut AttackRng,
-        state: &mut EstimatorState<B::InnerBackend>,
-    ) -> Result<Evaluation<B::InnerBackend>> {
+        state: &mut EstimatorState,
+    ) -> Result<Evaluation> {
         let shape = x.dims();
         let device = x.device();
         let box_noise = |rng: &mut AttackRng, range: f64| {
             let half = (range * budget) as f32;
-            x.clone() + rng.uniform::<B::InnerBackend>(shape, -half, half, &device)
+            x.clone() + rng.uniform(shape, -half, half, &device)
         };
         let mut evaluation = match self.sampling {
             None
@@ -232,7 +226,7 @@ impl GradientEstimator {
 }
 
 /// The mean gradient and the mean per-model losses of several evaluations.
-fn mean<B: Backend>(evaluations: Vec<Evaluation<B>>) -> Evaluation<B> {
+fn mean(evaluations: Vec<Evaluation>) -> Evaluation {
     let count = evaluations.len() as f32;
     let mut evaluations = evaluations.into_iter();
     let mut total = evaluations.next().expect("at least one sample (validated)");

@@ -7,7 +7,6 @@
 //! image's gradient is independent of the batch it shares (the authors' batch-mean CE scales
 //! gradients by 1/N; every update rule of the CWA family is invariant to that scale).
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 
 use crate::ensemble::{Combination, Ensemble};
@@ -17,46 +16,42 @@ use crate::objective::{LossInput, Objective};
 /// What one model needs to evaluate the objective: its labels, its clean outputs and the
 /// outputs the loss compares against (the clean ones, or those at the target images).
 #[derive(Clone)]
-struct Context<B: Backend> {
-    one_hot: Option<Tensor<B, 2>>,
-    clean: Tensor<B, 2>,
-    reference: Tensor<B, 2>,
+struct Context {
+    one_hot: Option<Tensor<2>>,
+    clean: Tensor<2>,
+    reference: Tensor<2>,
 }
 
 /// A differentiable transform of the images applied before the models (input diversity).
-pub(crate) type InputTransform<'t, B> = Option<&'t dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>>;
+pub(crate) type InputTransform<'t> = Option<&'t dyn Fn(Tensor<4>) -> Tensor<4>>;
 
 /// Evaluates one gradient target (a model, or the combined ensemble) at a point, through an
 /// optional input transform.
-pub(crate) type Target<'a, B> = dyn Fn(
-        &Tensor<<B as AutodiffBackend>::InnerBackend, 4>,
-        InputTransform<'_, B>,
-    ) -> Result<Evaluation<<B as AutodiffBackend>::InnerBackend>>
-    + 'a;
+pub(crate) type Target<'a> = dyn Fn(&Tensor<4>, InputTransform<'_>) -> Result<Evaluation> + 'a;
 
 /// An input gradient with the per-sample losses of the models that produced it.
-pub(crate) struct Evaluation<B: Backend> {
+pub(crate) struct Evaluation {
     /// Gradient of the (summed) objective with respect to the images.
-    pub gradient: Tensor<B, 4>,
+    pub gradient: Tensor<4>,
     /// The per-sample objective `[N]` that was differentiated (the model's own, or the
     /// combined ensemble objective).
-    pub loss: Tensor<B, 1>,
+    pub loss: Tensor<1>,
     /// `(model index, per-sample loss [N])` for each model evaluated.
-    pub losses: Vec<(usize, Tensor<B, 1>)>,
+    pub losses: Vec<(usize, Tensor<1>)>,
 }
 
 /// Evaluates the objective of an ensemble's models at arbitrary images. Cloning is cheap
 /// (the clean outputs are shared tensors).
 #[derive(Clone)]
-pub(crate) struct Evaluator<'a, B: AutodiffBackend> {
-    ensemble: &'a Ensemble<B>,
-    objective: &'a Objective<B>,
+pub(crate) struct Evaluator<'a> {
+    ensemble: &'a Ensemble,
+    objective: &'a Objective,
     combination: Combination,
-    contexts: Vec<Context<B>>,
-    combined: Option<Context<B>>,
+    contexts: Vec<Context>,
+    combined: Option<Context>,
 }
 
-impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
+impl<'a> Evaluator<'a> {
     /// The ensemble's weights, in model order.
     pub fn weights(&self) -> &[f64] {
         self.ensemble.weights()
@@ -66,10 +61,10 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
     /// any), checking output shapes, label ranges and (for logit combinations) equal output
     /// sizes.
     pub fn new(
-        ensemble: &'a Ensemble<B>,
-        objective: &'a Objective<B>,
+        ensemble: &'a Ensemble,
+        objective: &'a Objective,
         combination: Combination,
-        clean: &Tensor<B::InnerBackend, 4>,
+        clean: &Tensor<4>,
     ) -> Result<Self> {
         let shape = clean.dims();
         let device = clean.device();
@@ -134,7 +129,7 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
                         });
                     }
                 }
-                let combine = |part: fn(&Context<B>) -> &Tensor<B, 2>| {
+                let combine = |part: fn(&Context) -> &Tensor<2>| {
                     combine_logits(ensemble.weights(), combination, contexts.iter().map(|c| part(c).clone()).collect())
                 };
                 let clean = combine(|c| &c.clean);
@@ -148,7 +143,7 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
         Ok(Self { ensemble, objective, combination, contexts, combined })
     }
 
-    fn loss(&self, context: &Context<B>, outputs: Tensor<B, 2>) -> Result<Tensor<B, 1>> {
+    fn loss(&self, context: &Context, outputs: Tensor<2>) -> Result<Tensor<1>> {
         self.objective.per_sample(LossInput {
             outputs,
             one_hot: context.one_hot.clone(),
@@ -158,29 +153,24 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
 
     /// Per-sample losses of every model at the clean images, from the outputs cached by
     /// [`Evaluator::new`] (no forward pass).
-    pub fn clean_losses(&self) -> Result<Vec<(usize, Tensor<B::InnerBackend, 1>)>> {
+    pub fn clean_losses(&self) -> Result<Vec<(usize, Tensor<1>)>> {
         self.contexts.iter().enumerate().map(|(index, c)| Ok((index, self.loss(c, c.clean.clone())?.inner()))).collect()
     }
 
     /// Per-sample losses of every model at `x`, without gradients.
-    pub fn losses(&self, x: &Tensor<B::InnerBackend, 4>) -> Result<Vec<(usize, Tensor<B::InnerBackend, 1>)>> {
+    pub fn losses(&self, x: &Tensor<4>) -> Result<Vec<(usize, Tensor<1>)>> {
         (0..self.ensemble.len()).map(|index| Ok((index, self.model_loss(index, x)?))).collect()
     }
 
     /// Per-sample loss of model `index` at `x`: one forward pass, no backward.
-    pub fn model_loss(&self, index: usize, x: &Tensor<B::InnerBackend, 4>) -> Result<Tensor<B::InnerBackend, 1>> {
+    pub fn model_loss(&self, index: usize, x: &Tensor<4>) -> Result<Tensor<1>> {
         let outputs = self.ensemble.forward(index, Tensor::from_inner(x.clone())).detach();
         Ok(self.loss(&self.contexts[index], outputs)?.inner())
     }
 
     /// The gradient of model `index`'s objective at `x` (one forward and one backward pass).
-    pub fn model(
-        &self,
-        index: usize,
-        x: &Tensor<B::InnerBackend, 4>,
-        transform: InputTransform<'_, B>,
-    ) -> Result<Evaluation<B::InnerBackend>> {
-        let input = Tensor::<B, 4>::from_inner(x.clone()).require_grad();
+    pub fn model(&self, index: usize, x: &Tensor<4>, transform: InputTransform<'_>) -> Result<Evaluation> {
+        let input = Tensor::<4>::from_inner(x.clone()).require_grad();
         let seen = transform.map_or_else(|| input.clone(), |t| t(input.clone()));
         let outputs = self.ensemble.forward(index, seen);
         let loss = self.loss(&self.contexts[index], outputs)?;
@@ -192,17 +182,13 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
     /// The gradient of the combined ensemble objective at `x`: a forward pass of every model
     /// and one backward pass through all of them, or model by model (see
     /// [`GradientMode`](crate::ensemble::GradientMode)).
-    pub fn ensemble(
-        &self,
-        x: &Tensor<B::InnerBackend, 4>,
-        transform: InputTransform<'_, B>,
-    ) -> Result<Evaluation<B::InnerBackend>> {
-        if self.ensemble.gradient_mode().per_model(self.combination, self.ensemble.devices().is_some()) {
+    pub fn ensemble(&self, x: &Tensor<4>, transform: InputTransform<'_>) -> Result<Evaluation> {
+        if self.ensemble.gradient_mode().per_model(self.combination) {
             return self.ensemble_per_model(x, transform);
         }
-        let input = Tensor::<B, 4>::from_inner(x.clone()).require_grad();
+        let input = Tensor::<4>::from_inner(x.clone()).require_grad();
         let seen = transform.map_or_else(|| input.clone(), |t| t(input.clone()));
-        let outputs: Vec<Tensor<B, 2>> =
+        let outputs: Vec<Tensor<2>> =
             (0..self.ensemble.len()).map(|i| self.ensemble.forward(i, seen.clone())).collect();
         let mut losses = Vec::with_capacity(outputs.len());
         let root = match &self.combined {
@@ -215,7 +201,7 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
             }
             None => {
                 let shares = model_shares(self.ensemble.weights(), self.combination);
-                let mut root: Option<Tensor<B, 1>> = None;
+                let mut root: Option<Tensor<1>> = None;
                 for (index, (o, c)) in outputs.into_iter().zip(&self.contexts).enumerate() {
                     let loss = self.loss(c, o)?;
                     losses.push((index, loss.clone().detach().inner()));
@@ -233,19 +219,15 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
 
     /// [`Evaluator::ensemble`] one model's graph at a time. The models' gradients are taken at
     /// the transformed images and pulled back through the transform once at the end.
-    fn ensemble_per_model(
-        &self,
-        x: &Tensor<B::InnerBackend, 4>,
-        transform: InputTransform<'_, B>,
-    ) -> Result<Evaluation<B::InnerBackend>> {
-        let input = Tensor::<B, 4>::from_inner(x.clone()).require_grad();
+    fn ensemble_per_model(&self, x: &Tensor<4>, transform: InputTransform<'_>) -> Result<Evaluation> {
+        let input = Tensor::<4>::from_inner(x.clone()).require_grad();
         let seen = transform.map(|t| t(input.clone()));
         let seen_values = seen.as_ref().map_or_else(|| x.clone(), |s| s.clone().inner());
         let models = self.ensemble.len();
         let shares = model_shares(self.ensemble.weights(), self.combination);
         let mut losses = Vec::with_capacity(models);
-        let mut gradient: Option<Tensor<B::InnerBackend, 4>> = None;
-        let mut add = |g: Tensor<B::InnerBackend, 4>| {
+        let mut gradient: Option<Tensor<4>> = None;
+        let mut add = |g: Tensor<4>| {
             gradient = Some(match gradient.take() {
                 Some(sum) => sum + g,
                 None => g,
@@ -262,11 +244,9 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
                 }
                 let combined = combine_logits(self.ensemble.weights(), self.combination, outputs).require_grad();
                 let root = self.loss(context, combined.clone())?;
-                let upstream = combined
-                    .grad(&root.clone().sum().backward())
-                    .unwrap_or_else(|| combined.clone().inner().zeros_like());
+                let upstream = gradient_of(&combined, root.clone().sum());
                 for (index, share) in shares.iter().enumerate() {
-                    let leaf = Tensor::<B, 4>::from_inner(seen_values.clone()).require_grad();
+                    let leaf = Tensor::<4>::from_inner(seen_values.clone()).require_grad();
                     let upstream = Tensor::from_inner(upstream.clone().mul_scalar(*share));
                     add(backward(
                         &leaf,
@@ -276,9 +256,9 @@ impl<'a, B: AutodiffBackend> Evaluator<'a, B> {
                 root.detach().inner()
             }
             None => {
-                let mut root: Option<Tensor<B::InnerBackend, 1>> = None;
+                let mut root: Option<Tensor<1>> = None;
                 for (index, (c, share)) in self.contexts.iter().zip(&shares).enumerate() {
-                    let leaf = Tensor::<B, 4>::from_inner(seen_values.clone()).require_grad();
+                    let leaf = Tensor::<4>::from_inner(seen_values.clone()).require_grad();
                     let loss = self.loss(c, self.ensemble.forward(index, leaf.clone()))?;
                     losses.push((index, loss.clone().detach().inner()));
                     let weighted = loss.mul_scalar(*share);
@@ -313,7 +293,7 @@ fn model_shares(weights: &[f64], combination: Combination) -> Vec<f32> {
 }
 
 /// Weighted mean or sum of logits.
-fn combine_logits<B: Backend>(weights: &[f64], combination: Combination, outputs: Vec<Tensor<B, 2>>) -> Tensor<B, 2> {
+fn combine_logits(weights: &[f64], combination: Combination, outputs: Vec<Tensor<2>>) -> Tensor<2> {
     outputs
         .into_iter()
         .zip(model_shares(weights, combination))
@@ -324,7 +304,18 @@ fn combine_logits<B: Backend>(weights: &[f64], combination: Combination, outputs
 
 /// Backward pass of the summed per-sample loss; a loss that does not depend on the input
 /// has a zero gradient.
-fn backward<B: AutodiffBackend>(input: &Tensor<B, 4>, loss: Tensor<B, 1>) -> Tensor<B::InnerBackend, 4> {
-    let grads = loss.sum().backward();
-    input.grad(&grads).unwrap_or_else(|| input.clone().inner().zeros_like())
+fn backward(input: &Tensor<4>, loss: Tensor<1>) -> Tensor<4> {
+    gradient_of(input, loss.sum())
+}
+
+/// The gradient of the scalar `loss` with respect to `input` (a leaf that requires one), zero
+/// where the loss does not depend on it. Burn 0.22 panics on the backward pass of a tensor
+/// that recorded no graph (a constant model, a loss of no input), so that case is answered
+/// before it.
+pub(crate) fn gradient_of<const D: usize>(input: &Tensor<D>, loss: Tensor<1>) -> Tensor<D> {
+    let zero = || input.clone().inner().zeros_like();
+    if !loss.is_tracked() {
+        return zero();
+    }
+    input.grad(&loss.backward()).unwrap_or_else(zero)
 }

@@ -24,5 +24,5 @@ pub mod spectrum;
 pub use diversity::InputDiversity;
 pub(crate) use estimator::EstimatorState;
 pub use estimator::{GradientEstimator, Sampling};
-pub(crate) use evaluator::{Evaluation, Evaluator, InputTransform};
+pub(crate) use evaluator::{gradient_of, Evaluation, Evaluator, InputTransform};
 pub use smoothing::GaussianSmoothing;

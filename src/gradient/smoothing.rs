@@ -2,7 +2,7 @@
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::check::positive;
@@ -62,10 +62,10 @@ impl GaussianSmoothing {
     }
 
     /// Smooths `gradient` channel by channel.
-    pub fn apply<B: Backend>(&self, gradient: Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn apply(&self, gradient: Tensor<4>) -> Tensor<4> {
         let channels = gradient.dims()[1];
         let k = self.kernel_size;
-        let kernel = crate::host::tensor::<B, 4>(self.kernel(), [1, 1, k, k], &gradient.device());
+        let kernel = crate::host::tensor::<4>(self.kernel(), [1, 1, k, k], &gradient.device());
         let weight = kernel.repeat_dim(0, channels);
         let pad = k / 2;
         conv2d(gradient, weight, None, ConvOptions::new([1, 1], [pad, pad], [1, 1], channels))

@@ -1,6 +1,5 @@
 //! Closeness: how aligned the models' gradients are, and how far each model's nearby optimum is.
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
 use super::{widen, Landscape, Scope};
@@ -13,9 +12,9 @@ use crate::threat::ThreatModel;
 
 /// One model's nearby optimum, found by descending its objective from the given point.
 #[derive(Clone, Debug)]
-pub struct NearbyOptimum<B: AutodiffBackend> {
+pub struct NearbyOptimum {
     /// The optimum p (per image), within the search radius of the start and in `[0, 1]`.
-    pub point: Tensor<B, 4>,
+    pub point: Tensor<4>,
     /// Per-image L2 distance ‖p − x‖₂.
     pub l2_distance: Vec<f64>,
     /// Per-image L∞ distance ‖p − x‖∞.
@@ -26,10 +25,10 @@ pub struct NearbyOptimum<B: AutodiffBackend> {
     pub loss_at_optimum: Vec<f64>,
 }
 
-impl<B: AutodiffBackend> Landscape<'_, B> {
+impl Landscape<'_> {
     /// Mean pairwise cosine similarity of the models' gradients at `x`, one value per image
     /// (the paper's closeness proxy, Thm 3.2). `None` with fewer than two models.
-    pub fn gradient_cosine(&self, x: &Tensor<B, 4>) -> Result<Option<Vec<f64>>> {
+    pub fn gradient_cosine(&self, x: &Tensor<4>) -> Result<Option<Vec<f64>>> {
         self.check_point(x)?;
         let x = x.clone().inner();
         let gradients = (0..self.names.len())
@@ -44,11 +43,11 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
     pub fn nearby_optimum(
         &self,
         scope: Scope,
-        x: &Tensor<B, 4>,
+        x: &Tensor<4>,
         steps: usize,
         step_size: f64,
         radius: f64,
-    ) -> Result<NearbyOptimum<B>> {
+    ) -> Result<NearbyOptimum> {
         at_least_one("steps", steps)?;
         positive("step_size", step_size)?;
         positive("radius", radius)?;

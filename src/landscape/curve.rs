@@ -1,6 +1,5 @@
 //! 1-D loss curves: the paper's landscape figure.
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
 use super::{mean, Landscape, Scope};
@@ -8,13 +7,13 @@ use crate::error::{Error, Result};
 use crate::host;
 use crate::norm::{self, scale_per_sample};
 
-impl<B: AutodiffBackend> Landscape<'_, B> {
+impl Landscape<'_> {
     /// The mean objective at `clip₀₁(x + t·d)` for each `t` in `offsets`, where `d` is
     /// `direction` scaled to unit L∞ norm per image, so `t` is an L∞ distance in pixel units
     /// (the authors plot t ∈ {−16/255, …, 15/255} along the direction to each target's nearby
     /// optimum; they normalise over the whole batch, this per image). A zero direction gives a
     /// flat curve, not NaN.
-    pub fn curve(&self, scope: Scope, x: &Tensor<B, 4>, direction: &Tensor<B, 4>, offsets: &[f64]) -> Result<Vec<f64>> {
+    pub fn curve(&self, scope: Scope, x: &Tensor<4>, direction: &Tensor<4>, offsets: &[f64]) -> Result<Vec<f64>> {
         self.check_point(x)?;
         self.check_shape("curve direction", direction)?;
         let direction = direction.clone().inner();

@@ -1,6 +1,5 @@
 //! Flatness: the worst loss increase nearby, and the top Hessian eigenvalue.
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
 use super::{widen, Landscape, Scope};
@@ -11,12 +10,12 @@ use crate::norm::{self, Normalization};
 use crate::rng::AttackRng;
 use crate::threat::ThreatModel;
 
-impl<B: AutodiffBackend> Landscape<'_, B> {
+impl Landscape<'_> {
     /// Sharpness per image: `max_{‖δ‖∞ ≤ radius} L(x + δ) − L(x)`, the largest increase of
     /// the objective within the ball (and `[0, 1]`), estimated by `steps` PGD ascent steps of
     /// size `radius / 4` from a seeded random start. At least 0 (δ = 0 is a candidate); small
     /// means flat.
-    pub fn sharpness(&self, scope: Scope, x: &Tensor<B, 4>, radius: f64, steps: usize, seed: u64) -> Result<Vec<f64>> {
+    pub fn sharpness(&self, scope: Scope, x: &Tensor<4>, radius: f64, steps: usize, seed: u64) -> Result<Vec<f64>> {
         positive("radius", radius)?;
         at_least_one("steps", steps)?;
         self.check_point(x)?;
@@ -25,7 +24,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
         let ball = ThreatModel::linf(radius);
         let radius = radius as f32;
         let mut rng = AttackRng::new(seed);
-        let noise = rng.uniform::<B::InnerBackend>(start.dims(), -radius, radius, &start.device());
+        let noise = rng.uniform(start.dims(), -radius, radius, &start.device());
         let mut point = (start.clone() + noise).clamp(0.0, 1.0);
         let mut best = vec![0.0f32; base.len()];
         for step in 0..=steps {
@@ -52,7 +51,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
     pub fn top_hessian_eigenvalue(
         &self,
         scope: Scope,
-        x: &Tensor<B, 4>,
+        x: &Tensor<4>,
         iterations: usize,
         finite_difference: f64,
         seed: u64,
@@ -62,7 +61,7 @@ impl<B: AutodiffBackend> Landscape<'_, B> {
         self.check_point(x)?;
         let x = x.clone().inner();
         let h = finite_difference as f32;
-        let mut v = Normalization::L2.apply(AttackRng::new(seed).normal::<B::InnerBackend>(x.dims(), &x.device()));
+        let mut v = Normalization::L2.apply(AttackRng::new(seed).normal(x.dims(), &x.device()));
         let mut eigenvalues = vec![0.0; x.dims()[0]];
         for _ in 0..iterations {
             let plus = self.evaluate(scope, &(x.clone() + v.clone().mul_scalar(h)))?.gradient;

@@ -24,7 +24,6 @@ mod flatness;
 pub use closeness::NearbyOptimum;
 pub use curve::offsets;
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 
 use crate::ensemble::{Combination, Ensemble};
@@ -45,7 +44,6 @@ pub enum Scope {
 /// The objective of a set of models around given images.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::landscape::{Landscape, Scope};
 /// use common_weakness::objective::LossInput;
@@ -53,35 +51,34 @@ pub enum Scope {
 /// use common_weakness::ensemble::{Combination, Ensemble};
 /// use common_weakness::objective::Objective;
 ///
-/// type B = Autodiff<NdArray>;
 /// // L(x) = 3·Σ(x − 0.5)²: Hessian 6·I.
-/// let bowl = from_fn("bowl", |x: Tensor<B, 4>| (x - 0.5).square().flatten::<2>(1, 3).sum_dim(1).mul_scalar(3.0));
+/// let bowl = from_fn("bowl", |x: Tensor<4>| (x - 0.5).square().flatten::<2>(1, 3).sum_dim(1).mul_scalar(3.0));
 /// let models = Ensemble::new(vec![Box::new(bowl)]).unwrap();
-/// let objective = Objective::custom(None, |input: LossInput<B>| input.outputs.squeeze_dim(1));
-/// let x = Tensor::<B, 4>::full([2, 1, 4, 4], 0.5, &Default::default());
+/// let objective = Objective::custom(None, |input: LossInput| input.outputs.squeeze_dim(1));
+/// let x = Tensor::<4>::full([2, 1, 4, 4], 0.5, &Default::default());
 /// let landscape = Landscape::new(&models, &objective, Combination::LogitMean, &x).unwrap();
 /// let eigenvalues = landscape.top_hessian_eigenvalue(Scope::Model(0), &x, 20, 1e-2, 0).unwrap();
 /// assert!(eigenvalues.iter().all(|&l| (l - 6.0).abs() < 1e-2));
 /// ```
-pub struct Landscape<'a, B: AutodiffBackend> {
-    evaluator: Evaluator<'a, B>,
+pub struct Landscape<'a> {
+    evaluator: Evaluator<'a>,
     /// The models' names, for errors.
     names: Vec<String>,
     /// The clean batch's shape: every point and direction must have it.
     shape: [usize; 4],
 }
 
-impl<'a, B: AutodiffBackend> Landscape<'a, B> {
+impl<'a> Landscape<'a> {
     /// The objective of `models`, combined at `combination` for [`Scope::Ensemble`] (pass the
     /// attack's own setting to measure the objective it attacked). `clean` are the clean images, which define labels' shapes and the clean outputs that
     /// feature-distortion objectives compare against.
     ///
     /// Fails on an empty batch or invalid pixels, and on an objective that does not fit.
     pub fn new(
-        models: &'a Ensemble<B>,
-        objective: &'a Objective<B>,
+        models: &'a Ensemble,
+        objective: &'a Objective,
         combination: Combination,
-        clean: &Tensor<B, 4>,
+        clean: &Tensor<4>,
     ) -> Result<Self> {
         crate::attack::check_images(clean)?;
         objective.validate(clean.dims()[0])?;
@@ -92,7 +89,7 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
 
     /// Checks a point given to a measurement: the clean batch's shape, finite pixels in
     /// `[0, 1]`.
-    pub(crate) fn check_point(&self, x: &Tensor<B, 4>) -> Result<()> {
+    pub(crate) fn check_point(&self, x: &Tensor<4>) -> Result<()> {
         self.check_shape("landscape point", x)?;
         crate::attack::check_images(x)
     }
@@ -102,7 +99,7 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
         &self,
         scope: Scope,
         quantity: &'static str,
-        tensor: &Tensor<B::InnerBackend, D>,
+        tensor: &Tensor<D>,
     ) -> Result<()> {
         if host::is_finite(tensor) {
             return Ok(());
@@ -115,7 +112,7 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
     }
 
     /// Fails with [`Error::Shape`] unless `tensor` has the clean batch's shape.
-    pub(crate) fn check_shape(&self, what: &'static str, tensor: &Tensor<B, 4>) -> Result<()> {
+    pub(crate) fn check_shape(&self, what: &'static str, tensor: &Tensor<4>) -> Result<()> {
         if tensor.dims() == self.shape {
             Ok(())
         } else {
@@ -142,7 +139,7 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
     /// Per-image objective `[N]` at `x` under `scope`, with its gradient; both finite. `x`
     /// has the clean batch's shape: every public measurement checks its point first
     /// ([`check_point`](Self::check_point)) and derives the others from it.
-    pub(crate) fn evaluate(&self, scope: Scope, x: &Tensor<B::InnerBackend, 4>) -> Result<Evaluation<B::InnerBackend>> {
+    pub(crate) fn evaluate(&self, scope: Scope, x: &Tensor<4>) -> Result<Evaluation> {
         self.check_scope(scope)?;
         let evaluation = match scope {
             Scope::Model(index) => self.evaluator.model(index, x, None)?,
@@ -155,7 +152,7 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
 
     /// Per-image objective `[N]` at `x` under `scope`, finite; a single model needs only a
     /// forward pass. `x` has the clean batch's shape, as for [`evaluate`](Self::evaluate).
-    pub(crate) fn loss(&self, scope: Scope, x: &Tensor<B::InnerBackend, 4>) -> Result<Vec<f32>> {
+    pub(crate) fn loss(&self, scope: Scope, x: &Tensor<4>) -> Result<Vec<f32>> {
         self.check_scope(scope)?;
         let loss = match scope {
             Scope::Model(index) => self.evaluator.model_loss(index, x)?,
@@ -166,7 +163,7 @@ impl<'a, B: AutodiffBackend> Landscape<'a, B> {
     }
 
     /// Per-image objective values at `x` under `scope`.
-    pub fn losses(&self, scope: Scope, x: &Tensor<B, 4>) -> Result<Vec<f32>> {
+    pub fn losses(&self, scope: Scope, x: &Tensor<4>) -> Result<Vec<f32>> {
         self.check_point(x)?;
         self.loss(scope, &x.clone().inner())
     }

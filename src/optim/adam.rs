@@ -1,6 +1,6 @@
 //! Adam (and AMSGrad) with PyTorch's defaults.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;
@@ -19,16 +19,15 @@ use crate::snapshot::{Saved, Snapshot};
 /// authors used; note that Burn's own `AdamConfig` defaults to ε = 1e-5.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::optim::{Adam, Optimizer};
 ///
 /// let device = Default::default();
 /// let adam = Adam::new(0.01);
-/// let g = Tensor::<NdArray, 4>::from_floats([[[[2.0, -0.5]]]], &device);
-/// let mut state = Optimizer::<NdArray>::init(&adam, &g);
+/// let g = Tensor::<4>::from_floats([[[[2.0, -0.5]]]], &device);
+/// let mut state = Optimizer::init(&adam, &g);
 /// // The first Adam step is ≈ −lr·sign(g).
-/// let update = adam.step(g, &mut state).into_data().to_vec::<f32>().unwrap();
+/// let update = adam.step(g, &mut state).into_data().try_to_vec::<f32>().unwrap();
 /// assert!((update[0] + 0.01).abs() < 1e-6 && (update[1] - 0.01).abs() < 1e-6);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,25 +61,25 @@ impl Adam {
 
 /// Adam's moments and step count (the state of [`Adam`]).
 #[derive(Clone, Debug)]
-pub struct AdamState<B: Backend> {
-    first: Tensor<B, 4>,
-    second: Tensor<B, 4>,
-    second_max: Tensor<B, 4>,
+pub struct AdamState {
+    first: Tensor<4>,
+    second: Tensor<4>,
+    second_max: Tensor<4>,
     steps: i32,
 }
 
-impl<B: Backend> Optimizer<B> for Adam {
+impl Optimizer for Adam {
     fn config(&self) -> serde_json::Value {
         serde_json::to_value(super::AnyOptimizer::from(*self)).unwrap_or_default()
     }
 
-    type State = AdamState<B>;
+    type State = AdamState;
 
-    fn init(&self, like: &Tensor<B, 4>) -> AdamState<B> {
+    fn init(&self, like: &Tensor<4>) -> AdamState {
         AdamState { first: like.zeros_like(), second: like.zeros_like(), second_max: like.zeros_like(), steps: 0 }
     }
 
-    fn step(&self, gradient: Tensor<B, 4>, state: &mut AdamState<B>) -> Tensor<B, 4> {
+    fn step(&self, gradient: Tensor<4>, state: &mut AdamState) -> Tensor<4> {
         let g = self.normalize.apply(gradient);
         let (b1, b2) = (self.beta1, self.beta2);
         state.steps += 1;
@@ -106,19 +105,19 @@ impl<B: Backend> Optimizer<B> for Adam {
     }
 }
 
-impl<B: Backend> Snapshot<B> for AdamState<B> {
+impl Snapshot for AdamState {
     fn save(&self) -> Saved {
-        let steps = Snapshot::<B>::save(&self.steps);
+        let steps = Snapshot::save(&self.steps);
         Saved::List(vec![self.first.save(), self.second.save(), self.second_max.save(), steps])
     }
 
-    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+    fn load(saved: &Saved, device: &Device) -> Result<Self> {
         let [first, second, second_max, steps] = saved.fields()?;
         Ok(Self {
             first: Snapshot::load(first, device)?,
             second: Snapshot::load(second, device)?,
             second_max: Snapshot::load(second_max, device)?,
-            steps: Snapshot::<B>::load(steps, device)?,
+            steps: Snapshot::load(steps, device)?,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! Any built-in optimizer as one serialisable type: how a configuration names the optimizer
 //! of a role, and what every built-in optimizer records about itself.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{Adam, AdamState, Momentum, Nesterov, Optimizer, PatchWise, Sgd};
@@ -35,18 +35,22 @@ pub enum AnyOptimizer {
 }
 
 /// The state of an [`AnyOptimizer`]: its optimizer's own state.
-pub struct AnyState<B: Backend>(State<B>);
+pub struct AnyState(State);
 
-enum State<B: Backend> {
+// A Burn 0.22 tensor is type-erased storage as large as the largest enabled backend's
+// (about 600 bytes with LibTorch and wgpu); boxing it would add an indirection per step for
+// a handful of values per run.
+#[allow(clippy::large_enum_variant)]
+enum State {
     Stateless,
-    Buffer(Tensor<B, 4>),
-    Adam(AdamState<B>),
+    Buffer(Tensor<4>),
+    Adam(AdamState),
 }
 
-impl<B: Backend> AnyState<B> {
+impl AnyState {
     /// The state's buffer for a buffer-keeping optimizer, fresh if the state was another kind
     /// (a state from a different optimizer is never misread).
-    fn buffer(&mut self, like: &Tensor<B, 4>) -> &mut Tensor<B, 4> {
+    fn buffer(&mut self, like: &Tensor<4>) -> &mut Tensor<4> {
         if !matches!(self.0, State::Buffer(_)) {
             self.0 = State::Buffer(like.zeros_like());
         }
@@ -57,7 +61,7 @@ impl<B: Backend> AnyState<B> {
     }
 }
 
-impl<B: Backend> Snapshot<B> for AnyState<B> {
+impl Snapshot for AnyState {
     fn save(&self) -> Saved {
         let tagged =
             |tag: i64, value: Option<Saved>| Saved::List([Saved::Integer(tag)].into_iter().chain(value).collect());
@@ -68,7 +72,7 @@ impl<B: Backend> Snapshot<B> for AnyState<B> {
         }
     }
 
-    fn load(saved: &Saved, device: &B::Device) -> Result<Self> {
+    fn load(saved: &Saved, device: &Device) -> Result<Self> {
         Ok(Self(match saved {
             Saved::List(items) => match items.as_slice() {
                 [Saved::Integer(0)] => State::Stateless,
@@ -92,10 +96,10 @@ macro_rules! from_optimizer {
 }
 from_optimizer!(Sgd, Momentum, Nesterov, Adam, PatchWise);
 
-impl<B: Backend> Optimizer<B> for AnyOptimizer {
-    type State = AnyState<B>;
+impl Optimizer for AnyOptimizer {
+    type State = AnyState;
 
-    fn init(&self, like: &Tensor<B, 4>) -> AnyState<B> {
+    fn init(&self, like: &Tensor<4>) -> AnyState {
         AnyState(match self {
             AnyOptimizer::Sgd(_) => State::Stateless,
             AnyOptimizer::Momentum(o) => State::Buffer(o.init(like)),
@@ -105,7 +109,7 @@ impl<B: Backend> Optimizer<B> for AnyOptimizer {
         })
     }
 
-    fn step(&self, gradient: Tensor<B, 4>, state: &mut AnyState<B>) -> Tensor<B, 4> {
+    fn step(&self, gradient: Tensor<4>, state: &mut AnyState) -> Tensor<4> {
         match self {
             AnyOptimizer::Sgd(o) => o.step(gradient, &mut ()),
             AnyOptimizer::Momentum(o) => o.step(gradient.clone(), state.buffer(&gradient)),
@@ -125,11 +129,11 @@ impl<B: Backend> Optimizer<B> for AnyOptimizer {
 
     fn validate(&self) -> Result<()> {
         match self {
-            AnyOptimizer::Sgd(o) => Optimizer::<B>::validate(o),
-            AnyOptimizer::Momentum(o) => Optimizer::<B>::validate(o),
-            AnyOptimizer::Nesterov(o) => Optimizer::<B>::validate(o),
-            AnyOptimizer::PatchWise(o) => Optimizer::<B>::validate(o),
-            AnyOptimizer::Adam(o) => Optimizer::<B>::validate(o),
+            AnyOptimizer::Sgd(o) => Optimizer::validate(o),
+            AnyOptimizer::Momentum(o) => Optimizer::validate(o),
+            AnyOptimizer::Nesterov(o) => Optimizer::validate(o),
+            AnyOptimizer::PatchWise(o) => Optimizer::validate(o),
+            AnyOptimizer::Adam(o) => Optimizer::validate(o),
         }
     }
 
@@ -137,7 +141,7 @@ impl<B: Backend> Optimizer<B> for AnyOptimizer {
         serde_json::to_value(self).unwrap_or_default()
     }
 
-    fn look_ahead(&self, state: &AnyState<B>) -> Option<Tensor<B, 4>> {
+    fn look_ahead(&self, state: &AnyState) -> Option<Tensor<4>> {
         match (self, &state.0) {
             (AnyOptimizer::Momentum(o), State::Buffer(buffer)) => o.look_ahead(buffer),
             (AnyOptimizer::Nesterov(o), State::Buffer(buffer)) => o.look_ahead(buffer),

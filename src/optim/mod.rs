@@ -14,30 +14,28 @@
 //! Writing your own takes a struct and one impl, and it plugs into any role:
 //!
 //! ```
-//! use burn::backend::{Autodiff, NdArray};
-//! use burn::tensor::{backend::Backend, Tensor};
+//! use burn::tensor::Tensor;
 //! use common_weakness::optim::Optimizer;
 //! use common_weakness::prelude::*;
 //!
 //! /// Steps along the raw gradient, clipped element-wise to ±`limit`.
 //! struct ClippedSgd { step_size: f32, limit: f32 }
 //!
-//! impl<B: Backend> Optimizer<B> for ClippedSgd {
+//! impl Optimizer for ClippedSgd {
 //!     type State = ();
-//!     fn init(&self, _like: &Tensor<B, 4>) {}
-//!     fn step(&self, gradient: Tensor<B, 4>, _state: &mut ()) -> Tensor<B, 4> {
+//!     fn init(&self, _like: &Tensor<4>) {}
+//!     fn step(&self, gradient: Tensor<4>, _state: &mut ()) -> Tensor<4> {
 //!         gradient.clamp(-self.limit, self.limit).mul_scalar(-self.step_size)
 //!     }
 //! }
 //!
-//! type B = Autodiff<NdArray>;
-//! let model = from_fn("brightness", |x: Tensor<B, 4>| {
+//! let model = from_fn("brightness", |x: Tensor<4>| {
 //!     let mean = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]);
 //!     Tensor::cat(vec![mean.clone(), mean.neg()], 1)
 //! });
 //! let ensemble = Ensemble::new(vec![Box::new(model)]).unwrap();
 //! let attack = Cwa::mi_cwa(CwaConfig::paper(0.1)).with_outer(ClippedSgd { step_size: 1.0, limit: 0.02 });
-//! let images = Tensor::<B, 4>::full([1, 1, 2, 2], 0.5, &Default::default());
+//! let images = Tensor::<4>::full([1, 1, 2, 2], 0.5, &Default::default());
 //! let outcome = attack.run(&ensemble, images, &Objective::untargeted(vec![0])).unwrap();
 //! assert!(outcome.final_loss[0] < outcome.initial_loss[0]);
 //! // A custom optimizer records only its type name unless it overrides `Optimizer::config`.
@@ -60,20 +58,20 @@ pub use patch_wise::PatchWise;
 pub use roles::{Ascent, InnerOptimizer, ModelGradient, OuterOptimizer, PseudoGradient, ReverseOptimizer};
 pub use sgd::Sgd;
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use crate::error::Result;
 
 /// A first-order optimizer over `[N, C, H, W]` tensors.
-pub trait Optimizer<B: Backend>: Send + Sync {
+pub trait Optimizer: Send + Sync {
     /// Everything the optimizer remembers between steps.
     type State;
 
     /// Fresh state for tensors shaped like `like`.
-    fn init(&self, like: &Tensor<B, 4>) -> Self::State;
+    fn init(&self, like: &Tensor<4>) -> Self::State;
 
     /// The additive descent update for `gradient`; advances `state`.
-    fn step(&self, gradient: Tensor<B, 4>, state: &mut Self::State) -> Tensor<B, 4>;
+    fn step(&self, gradient: Tensor<4>, state: &mut Self::State) -> Tensor<4>;
 
     /// Checks the hyper-parameters; attacks call this before running.
     fn validate(&self) -> Result<()> {
@@ -95,7 +93,7 @@ pub trait Optimizer<B: Backend>: Send + Sync {
     /// Where to take the next gradient, as an offset from the current point: Nesterov's
     /// look-ahead (NI-FGSM evaluates the gradient at `x + offset`). `None`, the default,
     /// means at the current point.
-    fn look_ahead(&self, _state: &Self::State) -> Option<Tensor<B, 4>> {
+    fn look_ahead(&self, _state: &Self::State) -> Option<Tensor<4>> {
         None
     }
 }

@@ -1,6 +1,6 @@
 //! Heavy-ball momentum on normalised gradients: MI-FGSM and the CWA inner rule.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;
@@ -20,16 +20,15 @@ use crate::norm::{Direction, Normalization};
 /// look-ahead point `x − step_size·μ·m` instead of at `x`.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::optim::{Momentum, Optimizer};
 ///
 /// let device = Default::default();
 /// let mi = Momentum::mi(0.1, 1.0);
-/// let g = Tensor::<NdArray, 4>::from_floats([[[[1.0, -3.0]]]], &device);
-/// let mut state = Optimizer::<NdArray>::init(&mi, &g);
+/// let g = Tensor::<4>::from_floats([[[[1.0, -3.0]]]], &device);
+/// let mut state = Optimizer::init(&mi, &g);
 /// let update = mi.step(g, &mut state); // m = [0.25, -0.75]
-/// assert_eq!(update.into_data().to_vec::<f32>().unwrap(), vec![-0.1, 0.1]);
+/// assert_eq!(update.into_data().try_to_vec::<f32>().unwrap(), vec![-0.1, 0.1]);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,18 +75,18 @@ impl Momentum {
     }
 }
 
-impl<B: Backend> Optimizer<B> for Momentum {
+impl Optimizer for Momentum {
     fn config(&self) -> serde_json::Value {
         serde_json::to_value(super::AnyOptimizer::from(*self)).unwrap_or_default()
     }
 
-    type State = Tensor<B, 4>;
+    type State = Tensor<4>;
 
-    fn init(&self, like: &Tensor<B, 4>) -> Tensor<B, 4> {
+    fn init(&self, like: &Tensor<4>) -> Tensor<4> {
         like.zeros_like()
     }
 
-    fn step(&self, gradient: Tensor<B, 4>, buffer: &mut Tensor<B, 4>) -> Tensor<B, 4> {
+    fn step(&self, gradient: Tensor<4>, buffer: &mut Tensor<4>) -> Tensor<4> {
         *buffer = buffer.clone().mul_scalar(self.momentum as f32) + self.normalize.apply(gradient);
         self.direction.apply(buffer.clone()).mul_scalar(-self.step_size as f32)
     }
@@ -97,7 +96,7 @@ impl<B: Backend> Optimizer<B> for Momentum {
         non_negative("momentum", self.momentum)
     }
 
-    fn look_ahead(&self, buffer: &Tensor<B, 4>) -> Option<Tensor<B, 4>> {
+    fn look_ahead(&self, buffer: &Tensor<4>) -> Option<Tensor<4>> {
         self.look_ahead.then(|| buffer.clone().mul_scalar((-self.step_size * self.momentum) as f32))
     }
 }

@@ -1,6 +1,6 @@
 //! Nesterov momentum on normalised gradients.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;
@@ -37,18 +37,18 @@ impl Nesterov {
     }
 }
 
-impl<B: Backend> Optimizer<B> for Nesterov {
+impl Optimizer for Nesterov {
     fn config(&self) -> serde_json::Value {
         serde_json::to_value(super::AnyOptimizer::from(*self)).unwrap_or_default()
     }
 
-    type State = Tensor<B, 4>;
+    type State = Tensor<4>;
 
-    fn init(&self, like: &Tensor<B, 4>) -> Tensor<B, 4> {
+    fn init(&self, like: &Tensor<4>) -> Tensor<4> {
         like.zeros_like()
     }
 
-    fn step(&self, gradient: Tensor<B, 4>, buffer: &mut Tensor<B, 4>) -> Tensor<B, 4> {
+    fn step(&self, gradient: Tensor<4>, buffer: &mut Tensor<4>) -> Tensor<4> {
         let mu = self.momentum as f32;
         let g = self.normalize.apply(gradient);
         *buffer = buffer.clone().mul_scalar(mu) + g.clone();

@@ -2,7 +2,7 @@
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;
@@ -57,27 +57,27 @@ impl PatchWise {
 
 /// The k×k projection kernel (centre 0, 1/(k²−1) elsewhere), applied per channel with zero
 /// padding.
-fn spread<B: Backend>(x: Tensor<B, 4>, k: usize) -> Tensor<B, 4> {
+fn spread(x: Tensor<4>, k: usize) -> Tensor<4> {
     let channels = x.dims()[1];
     let mut kernel = vec![1.0f32 / (k * k - 1) as f32; k * k];
     kernel[k * k / 2] = 0.0;
-    let weight = crate::host::tensor::<B, 4>(kernel, [1, 1, k, k], &x.device()).repeat_dim(0, channels);
+    let weight = crate::host::tensor::<4>(kernel, [1, 1, k, k], &x.device()).repeat_dim(0, channels);
     conv2d(x, weight, None, ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], channels))
 }
 
-impl<B: Backend> Optimizer<B> for PatchWise {
+impl Optimizer for PatchWise {
     fn config(&self) -> serde_json::Value {
         serde_json::to_value(super::AnyOptimizer::from(*self)).unwrap_or_default()
     }
 
     /// The cumulative amplification A.
-    type State = Tensor<B, 4>;
+    type State = Tensor<4>;
 
-    fn init(&self, like: &Tensor<B, 4>) -> Tensor<B, 4> {
+    fn init(&self, like: &Tensor<4>) -> Tensor<4> {
         like.zeros_like()
     }
 
-    fn step(&self, gradient: Tensor<B, 4>, amplification: &mut Tensor<B, 4>) -> Tensor<B, 4> {
+    fn step(&self, gradient: Tensor<4>, amplification: &mut Tensor<4>) -> Tensor<4> {
         let main = self.direction.apply(gradient).mul_scalar(-self.step_size as f32);
         let accumulated = amplification.clone() + main.clone();
         let cut = accumulated.clone().abs().sub_scalar(self.budget as f32).clamp_min(0.0) * accumulated.clone().sign();

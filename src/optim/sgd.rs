@@ -1,6 +1,6 @@
 //! Stateless steps: plain SGD, sign SGD (FGSM/BIM) and normalised SGD.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;
@@ -13,14 +13,13 @@ use crate::norm::{Direction, Normalization};
 /// `Sgd::sign(α)` is the FGSM / BIM step; `Sgd::plain(α)` is gradient descent.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness::optim::{Optimizer, Sgd};
 ///
 /// let device = Default::default();
-/// let g = Tensor::<NdArray, 4>::from_floats([[[[0.5, -2.0, 0.0]]]], &device);
-/// let update = Optimizer::<NdArray>::step(&Sgd::sign(0.1), g, &mut ());
-/// assert_eq!(update.into_data().to_vec::<f32>().unwrap(), vec![-0.1, 0.1, 0.0]);
+/// let g = Tensor::<4>::from_floats([[[[0.5, -2.0, 0.0]]]], &device);
+/// let update = Optimizer::step(&Sgd::sign(0.1), g, &mut ());
+/// assert_eq!(update.into_data().try_to_vec::<f32>().unwrap(), vec![-0.1, 0.1, 0.0]);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,16 +51,16 @@ impl Sgd {
     }
 }
 
-impl<B: Backend> Optimizer<B> for Sgd {
+impl Optimizer for Sgd {
     fn config(&self) -> serde_json::Value {
         serde_json::to_value(super::AnyOptimizer::from(*self)).unwrap_or_default()
     }
 
     type State = ();
 
-    fn init(&self, _like: &Tensor<B, 4>) {}
+    fn init(&self, _like: &Tensor<4>) {}
 
-    fn step(&self, gradient: Tensor<B, 4>, _state: &mut ()) -> Tensor<B, 4> {
+    fn step(&self, gradient: Tensor<4>, _state: &mut ()) -> Tensor<4> {
         self.direction.apply(self.normalize.apply(gradient)).mul_scalar(-self.step_size as f32)
     }
 

@@ -20,15 +20,26 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::Autodiff;
-use burn::tensor::backend::Backend;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{backend_extension, Backend, Dispatch, TensorMetadata};
 // `FloatTensorOps` is needed by the implementations for burn-flex and burn-ndarray only.
 #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(unused_imports))]
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, FloatTensor, FloatTensorOps, ModuleOps};
-use burn::tensor::{Tensor, TensorMetadata, TensorPrimitive};
+use burn::backend::ops::{FloatTensorOps, ModuleOps};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::Tensor;
 
 /// The operations of this module, on one backend. Every method has a default built from
 /// Burn's own operations; a backend overrides what it can do faster. Implemented for every
-/// backend of this crate's features and for Burn's autodiff backend over any of them.
+/// backend of this crate's features and for Burn's autodiff backend over any of them; the
+/// `Tensor` functions [`frozen_conv2d`] and [`hardtanh`] dispatch to the tensor's backend.
+#[backend_extension(
+    Flex: cfg(feature = "flex"),
+    NdArray: cfg(feature = "ndarray"),
+    LibTorch: cfg(feature = "tch"),
+    Cube: cfg(any(feature = "wgpu", feature = "cuda")),
+    Remote: cfg(feature = "remote"),
+    Autodiff,
+)]
 pub trait SurrogateOps: Backend {
     /// Whether Burn's autodiff backend over this backend computes the input gradient of
     /// [`frozen_conv2d`](Self::frozen_conv2d) this module's way (true) or with Burn's own
@@ -36,24 +47,18 @@ pub trait SurrogateOps: Backend {
     /// backward-data kernel).
     const SPECIALISED_CONV_BACKWARD: bool = true;
 
-    /// Whether a dense convolution with weights that need a gradient (training) runs faster
-    /// as gathered shifted views times one weight matrix (im2col, as the zoo's `Conv` in the
-    /// workspace crate `common-weakness-models` does) than as Burn's `conv2d`. True only on
-    /// burn-ndarray, whose `conv2d` backward is a scalar loop; `docs/performance.md` has the
-    /// figures.
-    const IM2COL_CONV: bool = false;
-
-    /// `conv2d(x, weight, bias, options)` for a `weight` and `bias` that need no gradient.
-    /// Under autodiff, falls back to Burn's `conv2d` when they do need one, or when the options
-    /// are outside what the specialised backward handles (stride or dilation other than 1,
-    /// padding of a kernel side or more).
+    /// `conv2d(x, weight, bias, options)` for a `weight` and `bias` that need no gradient (a
+    /// layer without bias passes zeros: the kernels add it in the same pass). Under autodiff,
+    /// falls back to Burn's `conv2d` when they do need one, or when the options are outside
+    /// what the specialised backward handles (dilation other than 1, uneven padding of a
+    /// strided convolution).
     fn frozen_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        bias: Option<FloatTensor<Self>>,
+        bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        Self::conv2d(x, weight, bias, options)
+        Self::conv2d(x, weight, Some(bias), options)
     }
 
     /// `conv_transpose2d(x, weight, options)` without bias for a constant `weight`: the input
@@ -80,42 +85,33 @@ pub trait SurrogateOps: Backend {
     }
 }
 
-fn float<B: Backend, const D: usize>(tensor: FloatTensor<B>) -> Tensor<B, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(tensor))
-}
-
 /// `conv2d` on constant weights, through [`SurrogateOps`]: use it in a surrogate's forward
 /// pass for convolutions whose weights are frozen (every attack's case).
-pub fn frozen_conv2d<B: SurrogateOps>(
-    x: Tensor<B, 4>,
-    weight: Tensor<B, 4>,
-    bias: Option<Tensor<B, 1>>,
-    options: ConvOptions<2>,
-) -> Tensor<B, 4> {
-    float(B::frozen_conv2d(
-        x.into_primitive().tensor(),
-        weight.into_primitive().tensor(),
-        bias.map(|b| b.into_primitive().tensor()),
+pub fn frozen_conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+    Tensor::from_dispatch(<Dispatch as SurrogateOps>::frozen_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
         options,
     ))
 }
 
 /// `x` clamped to `[min, max]` as an activation (ReLU6: `hardtanh(x, 0.0, 6.0)`), through
 /// [`SurrogateOps`]. Its gradient is zero at and beyond the bounds.
-pub fn hardtanh<B: SurrogateOps, const D: usize>(x: Tensor<B, D>, min: f32, max: f32) -> Tensor<B, D> {
-    float(B::hardtanh(x.into_primitive().tensor(), min, max))
+pub fn hardtanh<const D: usize>(x: Tensor<D>, min: f32, max: f32) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as SurrogateOps>::hardtanh(x.into_dispatch(), min, max))
 }
 
 /// The weight of the input-gradient convolution: per group, input and output channels swapped,
 /// kernel flipped in both spatial dimensions. `[out, in / g, kh, kw]` → `[in, out / g, kh, kw]`.
-fn input_gradient_weight<B: Backend>(weight: Tensor<B, 4>, groups: usize) -> Tensor<B, 4> {
-    let [out_channels, in_per_group, kh, kw] = weight.dims();
+fn input_gradient_weight<B: Backend>(weight: FloatTensor<B>, groups: usize) -> FloatTensor<B> {
+    let [out_channels, in_per_group, kh, kw] = weight.shape().dims();
     let out_per_group = out_channels / groups;
-    weight
-        .reshape([groups, out_per_group, in_per_group, kh * kw])
-        .swap_dims(1, 2)
-        .reshape([groups * in_per_group, out_per_group, kh, kw])
-        .flip([2, 3])
+    let weight = B::float_reshape(weight, [groups, out_per_group, in_per_group, kh * kw].into());
+    let weight = B::float_swap_dims(weight, 1, 2);
+    let weight = B::float_reshape(weight, [groups * in_per_group, out_per_group, kh, kw].into());
+    B::float_flip(weight, &[2, 3])
 }
 
 #[derive(Debug)]
@@ -138,7 +134,9 @@ impl<B: SurrogateOps> Backward<B, 1> for FrozenConv2dBackward {
         let grad = grads.consume::<B>(&ops.node);
         let x_grad = match ops.state {
             InputGradient::Convolution { gradient_weight, options } => {
-                B::frozen_conv2d(grad, gradient_weight, None, options)
+                let channels = gradient_weight.shape()[0];
+                let zeros = B::float_zeros([channels].into(), &grad.device(), grad.dtype().into());
+                B::frozen_conv2d(grad, gradient_weight, zeros, options)
             }
             InputGradient::Transposed { weight, options } => B::frozen_conv_transpose2d(grad, weight, options),
         };
@@ -162,43 +160,54 @@ impl<B: SurrogateOps> Backward<B, 1> for HardtanhBackward {
 }
 
 impl<B: SurrogateOps, C: CheckpointStrategy> SurrogateOps for Autodiff<B, C> {
-    const IM2COL_CONV: bool = B::IM2COL_CONV;
-
     fn frozen_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        bias: Option<FloatTensor<Self>>,
+        bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        let constant = weight.node.requirement.is_none() && bias.as_ref().is_none_or(|b| b.node.requirement.is_none());
-        if !B::SPECIALISED_CONV_BACKWARD || !constant || options.dilation != [1, 1] {
-            return Self::conv2d(x, weight, bias, options);
+        let constant = !weight.is_tracked() && !bias.is_tracked();
+        let (x_shape, w_shape) = (x.primitive().shape(), weight.primitive().shape());
+        let [kh, kw] = [w_shape[2], w_shape[3]];
+        let [(top, bottom), (left, right)] = options.padding;
+        // Stride 1 with each padding below the kernel: a convolution; strided and evenly
+        // padded: the transposed convolution; anything else takes Burn's backward.
+        let by_convolution = options.stride == [1, 1] && top.max(bottom) < kh && left.max(right) < kw;
+        let by_transposed = top == bottom && left == right;
+        if !B::SPECIALISED_CONV_BACKWARD
+            || !constant
+            || options.dilation != [1, 1]
+            || !(by_convolution || by_transposed)
+        {
+            return Self::conv2d(x, weight, Some(bias), options);
         }
-        let (x_shape, w_shape) = (x.primitive.shape(), weight.primitive.shape());
-        let output =
-            B::frozen_conv2d(x.primitive, weight.primitive.clone(), bias.map(|b| b.primitive), options.clone());
-        match FrozenConv2dBackward.prepare::<C>([x.node]).compute_bound().stateful() {
+        let x_node = x.node();
+        let weight = weight.into_primitive();
+        let output = B::frozen_conv2d(x.into_primitive(), weight.clone(), bias.into_primitive(), options.clone());
+        match FrozenConv2dBackward.prepare::<C>([x_node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let [kh, kw] = [w_shape[2], w_shape[3]];
-                let state = if options.stride == [1, 1] && options.padding[0] < kh && options.padding[1] < kw {
-                    let [ph, pw] = options.padding;
-                    let gradient_weight = input_gradient_weight::<B>(float(weight.primitive), options.groups);
+                let state = if by_convolution {
                     InputGradient::Convolution {
-                        gradient_weight: gradient_weight.into_primitive().tensor(),
-                        options: ConvOptions::new([1, 1], [kh - 1 - ph, kw - 1 - pw], [1, 1], options.groups),
+                        gradient_weight: input_gradient_weight::<B>(weight, options.groups),
+                        options: ConvOptions {
+                            stride: [1, 1],
+                            padding: [(kh - 1 - top, kh - 1 - bottom), (kw - 1 - left, kw - 1 - right)],
+                            dilation: [1, 1],
+                            groups: options.groups,
+                        },
                     }
                 } else {
                     let output_shape = output.shape();
+                    let padding = [top, left];
                     let padding_out = |d: usize, k: usize| {
-                        let (stride, padding) = (options.stride[d], options.padding[d]);
-                        let covered = (output_shape[d + 2] - 1) * stride + k;
-                        (x_shape[d + 2] + 2 * padding).saturating_sub(covered)
+                        let covered = (output_shape[d + 2] - 1) * options.stride[d] + k;
+                        (x_shape[d + 2] + 2 * padding[d]).saturating_sub(covered)
                     };
                     InputGradient::Transposed {
-                        weight: weight.primitive,
+                        weight,
                         options: ConvTransposeOptions::new(
                             options.stride,
-                            options.padding,
+                            padding,
                             [padding_out(0, kh), padding_out(1, kw)],
                             [1, 1],
                             options.groups,
@@ -212,8 +221,9 @@ impl<B: SurrogateOps, C: CheckpointStrategy> SurrogateOps for Autodiff<B, C> {
     }
 
     fn hardtanh(x: FloatTensor<Self>, min: f32, max: f32) -> FloatTensor<Self> {
-        let output = B::hardtanh(x.primitive, min, max);
-        match HardtanhBackward.prepare::<C>([x.node]).compute_bound().stateful() {
+        let x_node = x.node();
+        let output = B::hardtanh(x.into_primitive(), min, max);
+        match HardtanhBackward.prepare::<C>([x_node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((output.clone(), min, max), output),
             OpsKind::UnTracked(prep) => prep.finish(output),
         }
@@ -221,31 +231,25 @@ impl<B: SurrogateOps, C: CheckpointStrategy> SurrogateOps for Autodiff<B, C> {
 }
 
 /// burn-ndarray's GEMM is much faster than its convolution loop: 1×1 convolutions (stride 1,
-/// no padding, one group) run as a batched matrix product, and the zoo's dense convolutions as
-/// im2col.
+/// no padding, one group) run as a batched matrix product.
 #[cfg(feature = "ndarray")]
+#[allow(deprecated)] // burn-ndarray stays the reference of the backend-agreement tests
 impl SurrogateOps for burn::backend::NdArray {
-    const IM2COL_CONV: bool = true;
-
     fn frozen_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        bias: Option<FloatTensor<Self>>,
+        bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         let [out_channels, in_channels, kh, kw] = weight.shape().dims();
-        if [kh, kw] != [1, 1] || options.stride != [1, 1] || options.padding != [0, 0] || options.groups != 1 {
-            return Self::conv2d(x, weight, bias, options);
+        if [kh, kw] != [1, 1] || options.stride != [1, 1] || options.padding != [(0, 0); 2] || options.groups != 1 {
+            return Self::conv2d(x, weight, Some(bias), options);
         }
-        let x = float::<Self, 4>(x);
-        let [n, _, h, w] = x.dims();
-        let y =
-            float::<Self, 4>(weight).reshape([1, out_channels, in_channels]).matmul(x.reshape([n, in_channels, h * w]));
-        let y = match bias {
-            Some(bias) => y + float::<Self, 1>(bias).reshape([1, out_channels, 1]),
-            None => y,
-        };
-        y.reshape([n, out_channels, h, w]).into_primitive().tensor()
+        let [n, _, h, w] = x.shape().dims();
+        let x = Self::float_reshape(x, [n, in_channels, h * w].into());
+        let weight = Self::float_reshape(weight, [1, out_channels, in_channels].into());
+        let y = Self::float_add(Self::float_matmul(weight, x), Self::float_reshape(bias, [1, out_channels, 1].into()));
+        Self::float_reshape(y, [n, out_channels, h, w].into())
     }
 }
 
@@ -287,7 +291,7 @@ impl SurrogateOps for burn::backend::Flex {
     fn hardtanh_backward(output: FloatTensor<Self>, grad: FloatTensor<Self>, min: f32, max: f32) -> FloatTensor<Self> {
         flex::hardtanh_backward(&output, &grad, min, max).unwrap_or_else(|| {
             let (min64, max64) = (f64::from(min), f64::from(max));
-            burn_flex::ops::binary::binary_op(
+            burn::backend::flex::ops::binary::binary_op(
                 grad,
                 output,
                 move |g: f32, o| if o > min && o < max { g } else { 0.0 },
@@ -300,8 +304,8 @@ impl SurrogateOps for burn::backend::Flex {
 
 #[cfg(feature = "flex")]
 mod flex {
+    use burn::backend::flex::{FlexTensor, Layout};
     use burn::tensor::{Bytes, DType, Shape};
-    use burn_flex::{FlexTensor, Layout};
 
     /// One copy per core of consecutive images of a contiguous f32 `[N, ...]` tensor (empty
     /// when it is not worth splitting or not f32).
@@ -330,7 +334,9 @@ mod flex {
         let in_place = x.dtype() == DType::F32 && x.is_unique() && x.is_contiguous();
         if !in_place {
             let (min64, max64) = (f64::from(min), f64::from(max));
-            return burn_flex::ops::unary::unary_op(x, clamp, move |v: f64| clamp_keeping_nan(v, min64, max64));
+            return burn::backend::flex::ops::unary::unary_op(x, clamp, move |v: f64| {
+                clamp_keeping_nan(v, min64, max64)
+            });
         }
         let (start, count) = (x.layout().start_offset(), x.layout().num_elements());
         let values = &mut x.storage_mut::<f32>()[start..start + count];
@@ -400,13 +406,6 @@ mod flex {
     }
 }
 
-/// The other backends run Burn's own operations, their fastest kernels already.
-macro_rules! default_surrogate_ops {
-    ($($(#[$attr:meta])* $backend:ty),* $(,)?) => {
-        $($(#[$attr])* impl SurrogateOps for $backend {})*
-    };
-}
-
 /// LibTorch: Burn's own convolution backward calls PyTorch's kernels, which measured faster
 /// than the specialised one here; `hardtanh` runs backward as PyTorch's own `hardtanh_backward`
 /// (Burn's autodiff `clamp` was a third of an attack iteration in masked fills and
@@ -424,29 +423,24 @@ impl SurrogateOps for burn::backend::LibTorch {
     }
 }
 
-default_surrogate_ops!(
-    #[cfg(feature = "wgpu")]
-    burn::backend::Wgpu,
-    #[cfg(feature = "remote")]
-    burn::backend::RemoteBackend,
-    #[cfg(feature = "cuda")]
-    burn::backend::Cuda,
-);
+/// The GPU backends and the remote one run Burn's own operations, their fastest kernels already.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl SurrogateOps for burn::backend::Cube {}
+#[cfg(feature = "remote")]
+impl SurrogateOps for burn::backend::Remote {}
 
 #[cfg(all(test, feature = "ndarray"))]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
     use burn::tensor::module::conv2d;
+    use burn::tensor::Device;
     use burn::tensor::Distribution;
-
-    type B = Autodiff<NdArray>;
 
     /// The specialised backward equals Burn's, for the strides, paddings and groupings of
     /// EfficientNet-Lite and a few more (odd sizes leave rows past the last window).
     #[test]
     fn input_gradient_equals_burns_conv2d_backward() {
-        let device = Default::default();
+        let device = Device::ndarray().autodiff();
         for (groups, in_c, out_c, kernel, stride, padding, size) in [
             (4, 4, 4, 3, 1, 1, 7),
             (4, 4, 4, 5, 2, 2, 9),
@@ -455,12 +449,12 @@ mod tests {
             (2, 4, 6, 3, 1, 2, 6),
             (3, 3, 3, 5, 2, 1, 11),
         ] {
-            let x = Tensor::<B, 4>::random([2, in_c, size, size], Distribution::Normal(0.0, 1.0), &device);
+            let x = Tensor::<4>::random([2, in_c, size, size], Distribution::Normal(0.0, 1.0), &device);
             let w =
-                Tensor::<B, 4>::random([out_c, in_c / groups, kernel, kernel], Distribution::Normal(0.0, 1.0), &device);
-            let bias = Tensor::<B, 1>::random([out_c], Distribution::Normal(0.0, 1.0), &device);
+                Tensor::<4>::random([out_c, in_c / groups, kernel, kernel], Distribution::Normal(0.0, 1.0), &device);
+            let bias = Tensor::<1>::random([out_c], Distribution::Normal(0.0, 1.0), &device);
             let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], groups);
-            let upstream = |y: &Tensor<B, 4>| Tensor::<B, 4>::random(y.dims(), Distribution::Default, &device);
+            let upstream = |y: &Tensor<4>| Tensor::<4>::random(y.dims(), Distribution::Default, &device);
 
             let x1 = x.clone().require_grad();
             let y1 = conv2d(x1.clone(), w.clone(), Some(bias.clone()), options.clone());
@@ -481,22 +475,21 @@ mod tests {
 
 #[cfg(all(test, feature = "flex"))]
 mod flex_tests {
-    use burn::backend::Flex;
-    use burn::tensor::{Tensor, TensorData};
+    use burn::tensor::{Device, Tensor, TensorData};
 
     /// burn-flex's hardtanh clamps in place and keeps NaN (a clamp that turned NaN into a
     /// bound would hide a broken model from the finiteness checks).
     #[test]
     fn flex_hardtanh_clamps_and_keeps_nan() {
         let values = [f32::NAN, -1.0, 0.0, 3.0, 6.0, 7.0, f32::INFINITY, f32::NEG_INFINITY];
-        let tensor = || Tensor::<Flex, 1>::from_data(TensorData::new(values.to_vec(), [8]), &Default::default());
+        let tensor = || Tensor::<1>::from_data(TensorData::new(values.to_vec(), [8]), &Device::flex());
         let shared = tensor();
         for input in [tensor(), shared.clone()] {
-            let y = super::hardtanh(input, 0.0, 6.0).into_data().to_vec::<f32>().unwrap();
+            let y = super::hardtanh(input, 0.0, 6.0).into_data().try_to_vec::<f32>().unwrap();
             assert!(y[0].is_nan());
             assert_eq!(&y[1..], &[0.0, 0.0, 3.0, 6.0, 6.0, 6.0, 0.0]);
         }
         // The shared input was not modified in place.
-        assert_eq!(shared.into_data().to_vec::<f32>().unwrap()[5], 7.0);
+        assert_eq!(shared.into_data().try_to_vec::<f32>().unwrap()[5], 7.0);
     }
 }

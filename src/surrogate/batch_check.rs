@@ -1,6 +1,6 @@
 //! Detects surrogates whose outputs depend on the batch.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::Surrogate;
 use crate::error::{Error, Result};
@@ -15,12 +15,12 @@ pub struct BatchIndependence {
 /// Checks that each image's output is the same alone as inside `images`, within
 /// `tolerance`. Returns [`Error::BatchDependent`] otherwise.
 ///
-/// Run it on the backend you attack with (an `Autodiff` one): burn 0.21's `BatchNorm` only
-/// uses batch statistics there. Attacks assume batch-independent surrogates; a
+/// Run it on the device you attack with (with autodiff): Burn's `BatchNorm` only uses batch
+/// statistics there. Attacks assume batch-independent surrogates; a
 /// batch-dependent one makes each image's adversarial example depend on its neighbours.
-pub fn check_batch_independence<B: Backend, S: Surrogate<B> + ?Sized>(
+pub fn check_batch_independence<S: Surrogate + ?Sized>(
     surrogate: &S,
-    images: Tensor<B, 4>,
+    images: Tensor<4>,
     tolerance: f32,
 ) -> Result<BatchIndependence> {
     crate::check::non_negative("tolerance", tolerance as f64)?;

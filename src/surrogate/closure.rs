@@ -1,6 +1,6 @@
 //! A surrogate from a closure.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::Surrogate;
 
@@ -14,30 +14,27 @@ pub struct FnSurrogate<F> {
 /// Wraps `forward` (images `[N, C, H, W]` → outputs `[N, K]`) as a named surrogate.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::surrogate::{from_fn, Surrogate};
 ///
-/// type B = Autodiff<NdArray>;
 /// // A two-class "model": the mean brightness against its negation.
-/// let model = from_fn("brightness", |x: Tensor<B, 4>| {
+/// let model = from_fn("brightness", |x: Tensor<4>| {
 ///     let mean = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]);
 ///     Tensor::cat(vec![mean.clone(), mean.neg()], 1)
 /// });
-/// let images = Tensor::<B, 4>::ones([3, 1, 2, 2], &Default::default());
+/// let images = Tensor::<4>::ones([3, 1, 2, 2], &Default::default());
 /// assert_eq!(model.forward(images).dims(), [3, 2]);
 /// assert_eq!(model.name(), "brightness");
 /// ```
-pub fn from_fn<B, F>(name: impl Into<String>, forward: F) -> FnSurrogate<F>
+pub fn from_fn<F>(name: impl Into<String>, forward: F) -> FnSurrogate<F>
 where
-    B: Backend,
-    F: Fn(Tensor<B, 4>) -> Tensor<B, 2>,
+    F: Fn(Tensor<4>) -> Tensor<2>,
 {
     FnSurrogate { name: name.into(), forward }
 }
 
-impl<B: Backend, F: Fn(Tensor<B, 4>) -> Tensor<B, 2> + Send + Sync> Surrogate<B> for FnSurrogate<F> {
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+impl<F: Fn(Tensor<4>) -> Tensor<2> + Send + Sync> Surrogate for FnSurrogate<F> {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         (self.forward)(images)
     }
     fn name(&self) -> &str {

@@ -3,13 +3,13 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::BatchNorm;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 
 /// Inference-mode batch normalisation: `y = (x − running_mean)/√(running_var + ε)·γ + β` per
 /// channel, on every backend, autodiff included.
 ///
-/// burn 0.21's [`BatchNorm`] uses *batch* statistics whenever the backend tracks gradients,
-/// so a model attacked on an `Autodiff` backend silently runs in training mode and each
+/// Burn's [`BatchNorm`] uses *batch* statistics on an autodiff device unless the layer is
+/// frozen, so a model attacked there silently runs in training mode and each
 /// image's logits depend on the rest of the batch. `FrozenBatchNorm` has `BatchNorm`'s fields
 /// (`gamma`, `beta`, `running_mean`, `running_var`, `epsilon`) under the same names, so:
 ///
@@ -24,29 +24,27 @@ use burn::tensor::{backend::Backend, Tensor};
 /// needs it.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::nn::BatchNormConfig;
 /// use burn::tensor::Tensor;
 /// use common_weakness::surrogate::FrozenBatchNorm;
 ///
-/// type B = Autodiff<NdArray>;
 /// let device = Default::default();
-/// let bn = BatchNormConfig::new(3).init::<B>(&device); // running mean 0, var 1
+/// let bn = BatchNormConfig::new(3).init(&device); // running mean 0, var 1
 /// let frozen = FrozenBatchNorm::from(&bn);
-/// let x = Tensor::<B, 4>::ones([2, 3, 4, 4], &device);
+/// let x = Tensor::<4>::ones([2, 3, 4, 4], &device);
 /// let y = frozen.forward(x.clone());
-/// assert!(y.sub(x).abs().max().into_scalar() < 1e-4);
+/// assert!(y.sub(x).abs().max().into_scalar::<f32>() < 1e-4);
 /// ```
 #[derive(Module, Debug)]
-pub struct FrozenBatchNorm<B: Backend> {
+pub struct FrozenBatchNorm {
     /// Per-channel scale γ.
-    pub gamma: Param<Tensor<B, 1>>,
+    pub gamma: Param<Tensor<1>>,
     /// Per-channel offset β.
-    pub beta: Param<Tensor<B, 1>>,
+    pub beta: Param<Tensor<1>>,
     /// Per-channel mean, fixed.
-    pub running_mean: Param<Tensor<B, 1>>,
+    pub running_mean: Param<Tensor<1>>,
     /// Per-channel variance, fixed.
-    pub running_var: Param<Tensor<B, 1>>,
+    pub running_var: Param<Tensor<1>>,
     /// Added to the variance before the square root.
     pub epsilon: f64,
 }
@@ -69,7 +67,7 @@ pub struct FrozenBatchNormConfig {
 impl FrozenBatchNormConfig {
     /// The identity batch norm (γ = 1, β = 0, mean 0, variance 1) of `num_features` channels,
     /// to be overwritten by loaded weights.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> FrozenBatchNorm<B> {
+    pub fn init(&self, device: &Device) -> FrozenBatchNorm {
         let ones = || Param::from_tensor(Tensor::ones([self.num_features], device));
         let zeros = || Param::from_tensor(Tensor::zeros([self.num_features], device));
         FrozenBatchNorm {
@@ -82,9 +80,9 @@ impl FrozenBatchNormConfig {
     }
 }
 
-impl<B: Backend> From<&BatchNorm<B>> for FrozenBatchNorm<B> {
-    fn from(bn: &BatchNorm<B>) -> Self {
-        let frozen = |t: Tensor<B, 1>| Param::from_tensor(t.detach());
+impl From<&BatchNorm> for FrozenBatchNorm {
+    fn from(bn: &BatchNorm) -> Self {
+        let frozen = |t: Tensor<1>| Param::from_tensor(t.detach());
         Self {
             gamma: frozen(bn.gamma.val()),
             beta: frozen(bn.beta.val()),
@@ -95,9 +93,9 @@ impl<B: Backend> From<&BatchNorm<B>> for FrozenBatchNorm<B> {
     }
 }
 
-impl<B: Backend> FrozenBatchNorm<B> {
+impl FrozenBatchNorm {
     /// Applies the affine map over dimension 1 (channels) of an input of any rank ≥ 2.
-    pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
+    pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let mut shape = [1; D];
         shape[1] = input.dims()[1];
         let scale = self.gamma.val() / self.running_var.val().add_scalar(self.epsilon).sqrt();

@@ -4,6 +4,20 @@
 //! `[N, K]` (logits for classifiers, embeddings for encoders). Any normalisation or resizing
 //! belongs **inside** the surrogate ([`Normalized`]), so attacks always work in pixel space.
 
+// burn-ndarray (deprecated in Burn 0.22) is one of the extension's backends; a build without
+// backend features (a user's own backend) gets the extension's dispatch without any backend.
+#[allow(deprecated)]
+#[cfg_attr(
+    not(any(
+        feature = "flex",
+        feature = "ndarray",
+        feature = "tch",
+        feature = "wgpu",
+        feature = "cuda",
+        feature = "remote"
+    )),
+    allow(unused_variables)
+)]
 mod backend_ops;
 mod batch_check;
 mod closure;
@@ -18,7 +32,7 @@ pub use frozen_batch_norm::{FrozenBatchNorm, FrozenBatchNormConfig};
 pub use module::{from_module, ModuleSurrogate};
 pub use normalized::Normalized;
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use crate::error::Result;
 
@@ -32,9 +46,9 @@ use crate::error::Result;
 /// serve attacks on several threads at once.
 ///
 /// [`Ensemble`]: crate::ensemble::Ensemble
-pub trait Surrogate<B: Backend>: Send + Sync {
+pub trait Surrogate: Send + Sync {
     /// Outputs `[N, K]` for images `[N, C, H, W]` in `[0, 1]`.
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2>;
+    fn forward(&self, images: Tensor<4>) -> Tensor<2>;
 
     /// A name for reports and error messages.
     fn name(&self) -> &str;
@@ -46,8 +60,8 @@ pub trait Surrogate<B: Backend>: Send + Sync {
     }
 }
 
-impl<B: Backend, S: Surrogate<B> + ?Sized> Surrogate<B> for Box<S> {
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+impl<S: Surrogate + ?Sized> Surrogate for Box<S> {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         (**self).forward(images)
     }
     fn name(&self) -> &str {

@@ -1,7 +1,7 @@
 //! A surrogate from a Burn module.
 
 use burn::module::Module;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::Surrogate;
 
@@ -17,24 +17,21 @@ pub struct ModuleSurrogate<M, F> {
 /// passes compute only the input gradient.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::nn::{Linear, LinearConfig};
 /// use burn::tensor::Tensor;
 /// use common_weakness::surrogate::{from_module, Surrogate};
 ///
-/// type B = Autodiff<NdArray>;
 /// let device = Default::default();
-/// let linear: Linear<B> = LinearConfig::new(4, 3).init(&device);
-/// let model = from_module("linear", linear, |m: &Linear<B>, x: Tensor<B, 4>| {
+/// let linear: Linear = LinearConfig::new(4, 3).init(&device);
+/// let model = from_module("linear", linear, |m: &Linear, x: Tensor<4>| {
 ///     m.forward(x.flatten(1, 3))
 /// });
 /// assert_eq!(model.forward(Tensor::zeros([2, 1, 2, 2], &device)).dims(), [2, 3]);
 /// ```
-pub fn from_module<B, M, F>(name: impl Into<String>, module: M, forward: F) -> ModuleSurrogate<M, F>
+pub fn from_module<M, F>(name: impl Into<String>, module: M, forward: F) -> ModuleSurrogate<M, F>
 where
-    B: Backend,
-    M: Module<B>,
-    F: Fn(&M, Tensor<B, 4>) -> Tensor<B, 2>,
+    M: Module,
+    F: Fn(&M, Tensor<4>) -> Tensor<2>,
 {
     ModuleSurrogate { name: name.into(), module: module.no_grad(), forward }
 }
@@ -46,13 +43,12 @@ impl<M, F> ModuleSurrogate<M, F> {
     }
 }
 
-impl<B, M, F> Surrogate<B> for ModuleSurrogate<M, F>
+impl<M, F> Surrogate for ModuleSurrogate<M, F>
 where
-    B: Backend,
     M: Send + Sync,
-    F: Fn(&M, Tensor<B, 4>) -> Tensor<B, 2> + Send + Sync,
+    F: Fn(&M, Tensor<4>) -> Tensor<2> + Send + Sync,
 {
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         (self.forward)(&self.module, images)
     }
     fn name(&self) -> &str {

@@ -1,6 +1,6 @@
 //! Per-channel normalisation (and optional resizing) inside the model.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::Surrogate;
 use crate::check::positive;
@@ -12,15 +12,13 @@ use crate::planar::resize_bilinear;
 /// optionally resizing `x` first (bilinear), so that attacks stay in `[0, 1]` pixel space.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::surrogate::{from_fn, Normalized, Surrogate};
 ///
-/// type B = Autodiff<NdArray>;
-/// let identity = from_fn("pixels", |x: Tensor<B, 4>| x.flatten(1, 3));
+/// let identity = from_fn("pixels", |x: Tensor<4>| x.flatten(1, 3));
 /// let model = Normalized::new(identity, vec![0.5], vec![0.25]).unwrap();
 /// let out = model.forward(Tensor::ones([1, 1, 1, 2], &Default::default()));
-/// assert_eq!(out.into_data().to_vec::<f32>().unwrap(), vec![2.0, 2.0]);
+/// assert_eq!(out.into_data().try_to_vec::<f32>().unwrap(), vec![2.0, 2.0]);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Normalized<S> {
@@ -66,16 +64,16 @@ impl<S> Normalized<S> {
     }
 }
 
-impl<B: Backend, S: Surrogate<B>> Surrogate<B> for Normalized<S> {
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+impl<S: Surrogate> Surrogate for Normalized<S> {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let device = images.device();
         let channels = self.mean.len();
         let images = match self.resize {
             Some(size) => resize_bilinear(images, size),
             None => images,
         };
-        let mean = host::tensor::<B, 4>(self.mean.clone(), [1, channels, 1, 1], &device);
-        let std = host::tensor::<B, 4>(self.std.clone(), [1, channels, 1, 1], &device);
+        let mean = host::tensor::<4>(self.mean.clone(), [1, channels, 1, 1], &device);
+        let std = host::tensor::<4>(self.std.clone(), [1, channels, 1, 1], &device);
         self.inner.forward((images - mean) / std)
     }
 

@@ -1,7 +1,7 @@
 //! One mini-batch of a dataset: images, and the labels or boxes the objective and the patch
 //! placement need.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -39,23 +39,23 @@ impl Region {
 /// A mini-batch: images `[N, C, H, W]` in `[0, 1]`, with optional labels (one per image) and
 /// optional boxes (a list per image, for patches placed on objects).
 #[derive(Clone, Debug)]
-pub struct Batch<B: Backend> {
+pub struct Batch {
     /// The clean images.
-    pub images: Tensor<B, 4>,
+    pub images: Tensor<4>,
     /// One label per image (true classes, or targets), if the objective needs them.
     pub labels: Option<Vec<usize>>,
     /// The objects of each image, if patches are placed on them.
     pub boxes: Option<Vec<Vec<Region>>>,
 }
 
-impl<B: Backend> Batch<B> {
+impl Batch {
     /// A batch of images with their labels.
-    pub fn labelled(images: Tensor<B, 4>, labels: Vec<usize>) -> Self {
+    pub fn labelled(images: Tensor<4>, labels: Vec<usize>) -> Self {
         Self { images, labels: Some(labels), boxes: None }
     }
 
     /// A batch of images with the boxes of their objects.
-    pub fn with_boxes(images: Tensor<B, 4>, boxes: Vec<Vec<Region>>) -> Self {
+    pub fn with_boxes(images: Tensor<4>, boxes: Vec<Vec<Region>>) -> Self {
         Self { images, labels: None, boxes: Some(boxes) }
     }
 

@@ -7,7 +7,6 @@
 //! a whole-pixel position is copied exactly: each covered pixel's gradient goes to one patch
 //! pixel.
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::{GridSampleOptions, PadMode};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -124,13 +123,13 @@ pub struct Patch {
 /// image it can touch, the sampling grid and coverage inside that window, and its jitter.
 /// Rendering only the windows (a few percent of the image for patches on objects) keeps the
 /// bilinear sampling and its backward pass proportional to the patch's footprint.
-pub(crate) struct Pastes<B: Backend> {
+pub(crate) struct Pastes {
     /// `[L·N, S_h, S_w, 2]`: for each paste, where each pixel of its window reads the patch.
-    grid: Tensor<B, 4>,
+    grid: Tensor<4>,
     /// `[L·N, 1, H, W]`: how much of each pixel the paste covers.
-    coverage: Tensor<B, 4>,
+    coverage: Tensor<4>,
     /// `[L·N, 1, 1, 1]` contrast and brightness, and `[L·N, C, h, w]` noise, when EOT draws them.
-    jitter: Option<(Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>)>,
+    jitter: Option<(Tensor<4>, Tensor<4>, Tensor<4>)>,
     /// Each paste's window: its top-left corner; every window is `S_h × S_w`.
     windows: Vec<(usize, usize)>,
     /// The image's height and width.
@@ -178,7 +177,7 @@ impl Patch {
     }
 
     /// Checks that batch `index` can carry the patch (size, boxes).
-    pub(crate) fn check_batch<B: Backend>(&self, batch: &Batch<B>, index: usize) -> Result<()> {
+    pub(crate) fn check_batch(&self, batch: &Batch, index: usize) -> Result<()> {
         let [_, _, h, w] = batch.images.dims();
         let fits = |top: usize, left: usize| top + self.height <= h && left + self.width <= w;
         let problem = match self.placement {
@@ -201,7 +200,7 @@ impl Patch {
     }
 
     /// Draws every paste of `batch` (positions, sizes, rotations, jitter, noise).
-    pub(crate) fn draw<B: Backend>(&self, batch: &Batch<B>, channels: usize, rng: &mut AttackRng) -> Pastes<B> {
+    pub(crate) fn draw(&self, batch: &Batch, channels: usize, rng: &mut AttackRng) -> Pastes {
         let [n, _, h, w] = batch.images.dims();
         let device = batch.images.device();
         let (ph, pw) = (self.height as f64, self.width as f64);
@@ -270,19 +269,19 @@ impl Patch {
             }
         }
         let count = layers * n;
-        let grid = crate::host::tensor::<B, 4>(grid, [count, window.0, window.1, 2], &device);
+        let grid = crate::host::tensor::<4>(grid, [count, window.0, window.1, 2], &device);
         let image = (h, w);
         let coverage = place(
-            Tensor::<B, 4>::ones([count, 1, self.height, self.width], &device).grid_sample_2d(grid.clone(), options()),
+            Tensor::<4>::ones([count, 1, self.height, self.width], &device).grid_sample_2d(grid.clone(), options()),
             &windows,
             image,
         );
         let jitter = (!self.eot.is_identity()).then(|| {
             let noise = self.eot.noise as f32;
             (
-                crate::host::tensor::<B, 4>(contrast, [count, 1, 1, 1], &device),
-                crate::host::tensor::<B, 4>(brightness, [count, 1, 1, 1], &device),
-                rng.uniform::<B>([count, channels, self.height, self.width], -noise, noise, &device),
+                crate::host::tensor::<4>(contrast, [count, 1, 1, 1], &device),
+                crate::host::tensor::<4>(brightness, [count, 1, 1, 1], &device),
+                rng.uniform([count, channels, self.height, self.width], -noise, noise, &device),
             )
         });
         Pastes { grid, coverage, jitter, windows, image, layers }
@@ -290,12 +289,7 @@ impl Patch {
 
     /// `images` with the patch `patch` (`[1, C, h, w]`) pasted as drawn in `pastes`;
     /// differentiable in `patch`.
-    pub(crate) fn apply<B: Backend>(
-        &self,
-        patch: Tensor<B, 4>,
-        images: Tensor<B, 4>,
-        pastes: &Pastes<B>,
-    ) -> Tensor<B, 4> {
+    pub(crate) fn apply(&self, patch: Tensor<4>, images: Tensor<4>, pastes: &Pastes) -> Tensor<4> {
         let n = images.dims()[0];
         let count = pastes.layers * n;
         let mut patches = patch.repeat_dim(0, count);
@@ -315,23 +309,18 @@ impl Patch {
 
     /// The gradient of `tv_weight · TV(patch)` with respect to `patch`, times `images` (the
     /// crate sums per-image losses, so the penalty is counted once per image).
-    pub(crate) fn tv_gradient<B: AutodiffBackend>(
-        &self,
-        patch: &Tensor<B::InnerBackend, 4>,
-        images: usize,
-    ) -> Tensor<B::InnerBackend, 4> {
-        let leaf = Tensor::<B, 4>::from_inner(patch.clone()).require_grad();
+    pub(crate) fn tv_gradient(&self, patch: &Tensor<4>, images: usize) -> Tensor<4> {
+        let leaf = Tensor::<4>::from_inner(patch.clone()).require_grad();
         let penalty = total_variation(leaf.clone()).mul_scalar(self.tv_weight * images as f64);
-        let grads = penalty.backward();
-        leaf.grad(&grads).unwrap_or_else(|| patch.zeros_like())
+        crate::gradient::gradient_of(&leaf, penalty)
     }
 }
 
 /// Total variation of `[1, C, h, w]`: the mean absolute difference of vertical neighbours
 /// plus that of horizontal neighbours (0 for a 1-pixel side).
-pub fn total_variation<B: Backend>(patch: Tensor<B, 4>) -> Tensor<B, 1> {
+pub fn total_variation(patch: Tensor<4>) -> Tensor<1> {
     let [_, c, h, w] = patch.dims();
-    let mut tv = Tensor::<B, 1>::zeros([1], &patch.device());
+    let mut tv = Tensor::<1>::zeros([1], &patch.device());
     if h > 1 {
         let d = patch.clone().slice([0..1, 0..c, 1..h]) - patch.clone().slice([0..1, 0..c, 0..h - 1]);
         tv = tv + d.abs().mean().reshape([1]);
@@ -345,7 +334,7 @@ pub fn total_variation<B: Backend>(patch: Tensor<B, 4>) -> Tensor<B, 1> {
 
 /// Windows `[count, C, S_h, S_w]` put in place in `[count, C, H, W]` images of zeros, window
 /// `k` with its top-left corner at `corners[k]`.
-fn place<B: Backend>(windows: Tensor<B, 4>, corners: &[(usize, usize)], (h, w): (usize, usize)) -> Tensor<B, 4> {
+fn place(windows: Tensor<4>, corners: &[(usize, usize)], (h, w): (usize, usize)) -> Tensor<4> {
     let [_, _, side_h, side_w] = windows.dims();
     let placed = corners
         .iter()

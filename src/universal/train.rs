@@ -3,9 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::lr_scheduler::LrScheduler;
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::batch::Batch;
@@ -100,27 +98,25 @@ impl Schedule {
 /// perturbation; its seed seeds every draw.
 ///
 /// ```
-/// use burn::backend::{Autodiff, NdArray};
 /// use burn::tensor::Tensor;
 /// use common_weakness::prelude::*;
 /// use common_weakness::universal::{Batch, Universal, UniversalVariable};
 ///
-/// type B = Autodiff<NdArray>;
 /// let device = Default::default();
 /// let brightness = |name: &'static str, sign: f32| {
-///     from_fn(name, move |x: Tensor<B, 4>| {
+///     from_fn(name, move |x: Tensor<4>| {
 ///         let mean = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]).mul_scalar(sign);
 ///         Tensor::cat(vec![mean.clone(), mean.neg()], 1)
 ///     })
 /// };
 /// let ensemble = Ensemble::new(vec![Box::new(brightness("a", 4.0)), Box::new(brightness("b", 2.0))]).unwrap();
-/// let batches: Vec<Batch<B>> = (0..3)
+/// let batches: Vec<Batch> = (0..3)
 ///     .map(|i| Batch::labelled(Tensor::full([2, 1, 4, 4], 0.3 + 0.1 * i as f32, &device), vec![0, 0]))
 ///     .collect();
 /// let attack = Cwa::mi_cwa(CwaConfig::paper(16.0 / 255.0));
 /// let universal = Universal::new(UniversalVariable::Perturbation, 2);
 /// let outcome = universal
-///     .train(&attack, &ensemble, &batches, &|b: &Batch<B>| Objective::untargeted(b.labels.clone().unwrap()))
+///     .train(&attack, &ensemble, &batches, &|b: &Batch| Objective::untargeted(b.labels.clone().unwrap()))
 ///     .unwrap();
 /// assert_eq!(outcome.records.len(), 6); // 2 epochs of 3 batches
 /// assert_eq!(outcome.variable.dims(), [1, 1, 4, 4]);
@@ -139,9 +135,9 @@ pub struct Universal {
 
 /// The result of a universal attack.
 #[derive(Clone, Debug)]
-pub struct UniversalOutcome<B: AutodiffBackend> {
+pub struct UniversalOutcome {
     /// The trained perturbation or patch (`[1, C, H, W]` / `[1, C, h, w]`), detached.
-    pub variable: Tensor<B, 4>,
+    pub variable: Tensor<4>,
     /// One record per step (mini-batch): each model's batch-mean objective at the first point
     /// the step evaluated it, the gradient cosine, the variable's norms, the time.
     pub records: Vec<IterationRecord>,
@@ -168,13 +164,13 @@ impl Universal {
     }
 
     /// Trains the variable silently; see [`Universal::train_observed`].
-    pub fn train<B: AutodiffBackend, A: Engine<B>>(
+    pub fn train<A: Engine>(
         &self,
         attack: &A,
-        ensemble: &Ensemble<B>,
-        batches: &[Batch<B>],
-        objective: &dyn Fn(&Batch<B>) -> Objective<B>,
-    ) -> Result<UniversalOutcome<B>> {
+        ensemble: &Ensemble,
+        batches: &[Batch],
+        objective: &dyn Fn(&Batch) -> Objective,
+    ) -> Result<UniversalOutcome> {
         self.train_observed(attack, ensemble, batches, objective, &mut crate::observe::Silent)
     }
 
@@ -183,14 +179,14 @@ impl Universal {
     /// one target class for all). Every check runs before the first step: the attack's
     /// settings, the variable, every batch (images, labels, boxes, equal image sizes) and
     /// each objective against its batch.
-    pub fn train_observed<B: AutodiffBackend, A: Engine<B>>(
+    pub fn train_observed<A: Engine>(
         &self,
         attack: &A,
-        ensemble: &Ensemble<B>,
-        batches: &[Batch<B>],
-        objective: &dyn Fn(&Batch<B>) -> Objective<B>,
+        ensemble: &Ensemble,
+        batches: &[Batch],
+        objective: &dyn Fn(&Batch) -> Objective,
         observer: &mut dyn Observer,
-    ) -> Result<UniversalOutcome<B>> {
+    ) -> Result<UniversalOutcome> {
         let setup = self.setup(attack, ensemble, batches, objective)?;
         self.run(attack, ensemble, batches, setup, None, observer, &mut |_| Ok(()))
     }
@@ -203,19 +199,18 @@ impl Universal {
     /// run (other attack settings, variable, schedule, dataset shape or models) is an
     /// [`Error::InvalidCheckpoint`]; only `epochs` may differ, so a finished run can be
     /// extended.
-    pub fn train_resumable<B, A>(
+    pub fn train_resumable<A>(
         &self,
         attack: &A,
-        ensemble: &Ensemble<B>,
-        batches: &[Batch<B>],
-        objective: &dyn Fn(&Batch<B>) -> Objective<B>,
+        ensemble: &Ensemble,
+        batches: &[Batch],
+        objective: &dyn Fn(&Batch) -> Objective,
         observer: &mut dyn Observer,
         checkpoints: &Checkpoints,
-    ) -> Result<UniversalOutcome<B>>
+    ) -> Result<UniversalOutcome>
     where
-        B: AutodiffBackend,
-        A: Engine<B>,
-        A::State: Snapshot<B::InnerBackend>,
+        A: Engine,
+        A::State: Snapshot,
     {
         at_least_one("checkpoints.every", checkpoints.every)?;
         let setup = self.setup(attack, ensemble, batches, objective)?;
@@ -233,11 +228,11 @@ impl Universal {
                         checkpoints.path.display()
                     )));
                 }
-                Some(saved.restore::<B, A::State>(&self.schedule, &device)?)
+                Some(saved.restore::<A::State>(&self.schedule, &device)?)
             }
         };
         let epochs = self.epochs;
-        let mut save = |progress: &Progress<B::InnerBackend, A::State>| {
+        let mut save = |progress: &Progress<A::State>| {
             if progress.epochs_done % checkpoints.every != 0 && progress.epochs_done != epochs {
                 return Ok(());
             }
@@ -251,13 +246,13 @@ impl Universal {
     }
 
     /// Every check, each batch's objective and the run's description.
-    fn setup<B: AutodiffBackend, A: Engine<B>>(
+    fn setup<A: Engine>(
         &self,
         attack: &A,
-        ensemble: &Ensemble<B>,
-        batches: &[Batch<B>],
-        objective: &dyn Fn(&Batch<B>) -> Objective<B>,
-    ) -> Result<Setup<B>> {
+        ensemble: &Ensemble,
+        batches: &[Batch],
+        objective: &dyn Fn(&Batch) -> Objective,
+    ) -> Result<Setup> {
         let plan = attack.plan();
         plan.threat.validate()?;
         at_least_one("epochs", self.epochs)?;
@@ -280,7 +275,7 @@ impl Universal {
             attack: plan.name.to_string(),
             config: serde_json::json!({ "universal": self, "attack": plan.config }),
             seed: plan.seed,
-            backend: B::name(&first.images.device()),
+            backend: crate::backend::BackendKind::name_of(&first.images.device()),
             models: ensemble.names().into_iter().map(String::from).collect(),
             images: batches.iter().map(Batch::len).sum(),
             image_indices: Vec::new(),
@@ -291,16 +286,16 @@ impl Universal {
 
     /// The loop, from the start or from `resume`; `save` sees the progress after every epoch.
     #[allow(clippy::too_many_arguments)]
-    fn run<B: AutodiffBackend, A: Engine<B>>(
+    fn run<A: Engine>(
         &self,
         attack: &A,
-        ensemble: &Ensemble<B>,
-        batches: &[Batch<B>],
-        setup: Setup<B>,
-        resume: Option<Progress<B::InnerBackend, A::State>>,
+        ensemble: &Ensemble,
+        batches: &[Batch],
+        setup: Setup,
+        resume: Option<Progress<A::State>>,
         observer: &mut dyn Observer,
-        save: &mut Save<'_, B::InnerBackend, A::State>,
-    ) -> Result<UniversalOutcome<B>> {
+        save: &mut Save<'_, A::State>,
+    ) -> Result<UniversalOutcome> {
         let Setup { objectives, info, shape } = setup;
         let plan = attack.plan();
         // Every model on every batch once: output shapes and labels are checked before the
@@ -318,8 +313,7 @@ impl Universal {
             None => {
                 let mut rng = AttackRng::new(plan.seed);
                 let device = batches[0].images.device();
-                let v =
-                    self.variable.init::<B::InnerBackend>(shape, &plan.threat, plan.random_start, &mut rng, &device);
+                let v = self.variable.init(shape, &plan.threat, plan.random_start, &mut rng, &device);
                 Progress {
                     epochs_done: 0,
                     v,
@@ -351,7 +345,7 @@ impl Universal {
                     project: Box::new(move |v| variable.project(v, &threat)),
                     images: batch.images.dims(),
                     scale: threat.budget,
-                    penalty: variable.penalty::<B>(batch.len()),
+                    penalty: variable.penalty(batch.len()),
                     step_scale,
                 };
                 let rng = std::mem::replace(&mut progress.rng, AttackRng::new(0));
@@ -393,19 +387,19 @@ impl Universal {
 }
 
 /// What a run calls after every epoch (a checkpoint writer, or nothing).
-type Save<'s, B, S> = dyn FnMut(&Progress<B, S>) -> Result<()> + 's;
+type Save<'s, S> = dyn FnMut(&Progress<S>) -> Result<()> + 's;
 
 /// What [`Universal::setup`] checked and built.
-struct Setup<B: AutodiffBackend> {
-    objectives: Vec<Objective<B>>,
+struct Setup {
+    objectives: Vec<Objective>,
     info: RunInfo,
     shape: [usize; 4],
 }
 
 /// Where a run stands after a whole number of epochs: everything a resumed run needs.
-struct Progress<B: Backend, S> {
+struct Progress<S> {
     epochs_done: usize,
-    v: Tensor<B, 4>,
+    v: Tensor<4>,
     /// The attack's state (`None` before the first step).
     attack_state: Option<S>,
     rng: AttackRng,
@@ -441,14 +435,14 @@ struct Checkpoint {
 }
 
 impl Checkpoint {
-    fn of<B: Backend, S: Snapshot<B>>(progress: &Progress<B, S>, fingerprint: serde_json::Value) -> Self {
+    fn of<S: Snapshot>(progress: &Progress<S>, fingerprint: serde_json::Value) -> Self {
         Self {
             fingerprint,
             epochs_done: progress.epochs_done,
             variable: progress.v.save(),
             attack_state: progress.attack_state.as_ref().map(Snapshot::save),
             rng: progress.rng.save(),
-            schedule: progress.alrs.as_ref().map(|a| a.to_record::<B>()),
+            schedule: progress.alrs.as_ref().map(Alrs::state),
             records: progress.records.clone(),
             epoch_losses: progress.epoch_losses.clone(),
             step_scales: progress.step_scales.clone(),
@@ -456,13 +450,9 @@ impl Checkpoint {
     }
 
     /// The progress saved, for a run with `schedule` (the one the fingerprint holds).
-    fn restore<B: AutodiffBackend, S: Snapshot<B::InnerBackend>>(
-        self,
-        schedule: &Schedule,
-        device: &B::Device,
-    ) -> Result<Progress<B::InnerBackend, S>> {
+    fn restore<S: Snapshot>(self, schedule: &Schedule, device: &Device) -> Result<Progress<S>> {
         let alrs = match (schedule.start()?, self.schedule) {
-            (Some(alrs), Some(record)) => Some(alrs.load_record::<B>(record)),
+            (Some(alrs), Some(state)) => Some(alrs.with_state(state)),
             (None, None) => None,
             _ => return Err(Error::InvalidCheckpoint("the schedule's state does not match its settings".into())),
         };

@@ -1,7 +1,6 @@
 //! The universal variables: one perturbation or one patch shared by every image.
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::batch::Batch;
@@ -24,9 +23,13 @@ pub enum UniversalVariable {
 }
 
 /// What one batch's step needs: how the variable becomes that batch's images.
-pub(crate) enum Draw<B: Backend> {
+// A Burn 0.22 tensor is type-erased storage as large as the largest enabled backend's
+// (about 600 bytes with LibTorch and wgpu); boxing it would add an indirection per step for
+// a handful of values per run.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Draw {
     Perturbation,
-    Patch(Pastes<B>),
+    Patch(Pastes),
 }
 
 impl UniversalVariable {
@@ -39,7 +42,7 @@ impl UniversalVariable {
     }
 
     /// Checks batch `index` against the variable and the first batch's `shape`.
-    pub(crate) fn check_batch<B: Backend>(&self, batch: &Batch<B>, index: usize, shape: [usize; 4]) -> Result<()> {
+    pub(crate) fn check_batch(&self, batch: &Batch, index: usize, shape: [usize; 4]) -> Result<()> {
         batch.validate(index)?;
         let [_, c, h, w] = batch.images.dims();
         if [c, h, w] != [shape[1], shape[2], shape[3]] {
@@ -53,14 +56,14 @@ impl UniversalVariable {
     }
 
     /// The starting value, for images shaped `[_, C, H, W]`.
-    pub(crate) fn init<B: Backend>(
+    pub(crate) fn init(
         &self,
         images: [usize; 4],
         threat: &ThreatModel,
         random_start: bool,
         rng: &mut AttackRng,
-        device: &B::Device,
-    ) -> Tensor<B, 4> {
+        device: &Device,
+    ) -> Tensor<4> {
         let [_, c, h, w] = images;
         match (self, random_start) {
             (Self::Perturbation, false) => Tensor::zeros([1, c, h, w], device),
@@ -71,7 +74,7 @@ impl UniversalVariable {
     }
 
     /// The projection onto the admissible set.
-    pub(crate) fn project<B: Backend>(&self, v: Tensor<B, 4>, threat: &ThreatModel) -> Tensor<B, 4> {
+    pub(crate) fn project(&self, v: Tensor<4>, threat: &ThreatModel) -> Tensor<4> {
         match self {
             Self::Perturbation => threat.clip_perturbation(v),
             Self::Patch(_) => v.clamp(0.0, 1.0),
@@ -79,7 +82,7 @@ impl UniversalVariable {
     }
 
     /// Draws this batch's random placements and transformations.
-    pub(crate) fn draw<B: Backend>(&self, batch: &Batch<B>, rng: &mut AttackRng) -> Draw<B> {
+    pub(crate) fn draw(&self, batch: &Batch, rng: &mut AttackRng) -> Draw {
         match self {
             Self::Perturbation => Draw::Perturbation,
             Self::Patch(patch) => Draw::Patch(patch.draw(batch, batch.images.dims()[1], rng)),
@@ -89,13 +92,13 @@ impl UniversalVariable {
     /// `batch`'s images with the variable `v` applied, its random placements and
     /// transformations drawn from `rng` as in a training step: how a trained perturbation or
     /// patch is evaluated. Differentiable in `v`.
-    pub fn apply_to<B: Backend>(&self, v: Tensor<B, 4>, batch: &Batch<B>, rng: &mut AttackRng) -> Tensor<B, 4> {
+    pub fn apply_to(&self, v: Tensor<4>, batch: &Batch, rng: &mut AttackRng) -> Tensor<4> {
         let draw = self.draw(batch, rng);
         self.apply(v, batch.images.clone(), &draw)
     }
 
     /// The images the models see at `v`; differentiable in `v`.
-    pub(crate) fn apply<B: Backend>(&self, v: Tensor<B, 4>, images: Tensor<B, 4>, draw: &Draw<B>) -> Tensor<B, 4> {
+    pub(crate) fn apply(&self, v: Tensor<4>, images: Tensor<4>, draw: &Draw) -> Tensor<4> {
         match (self, draw) {
             (Self::Patch(patch), Draw::Patch(pastes)) => patch.apply(v, images, pastes),
             _ => {
@@ -108,12 +111,9 @@ impl UniversalVariable {
     /// The gradient of the variable's own penalty (a patch's total variation) for a batch
     /// of `images` images, if it has one.
     #[allow(clippy::type_complexity)]
-    pub(crate) fn penalty<B: AutodiffBackend>(
-        &self,
-        images: usize,
-    ) -> Option<Box<dyn Fn(Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 4> + '_>> {
+    pub(crate) fn penalty(&self, images: usize) -> Option<Box<dyn Fn(Tensor<4>) -> Tensor<4> + '_>> {
         match self {
-            Self::Patch(patch) if patch.tv_weight > 0.0 => Some(Box::new(move |v| patch.tv_gradient::<B>(&v, images))),
+            Self::Patch(patch) if patch.tv_weight > 0.0 => Some(Box::new(move |v| patch.tv_gradient(&v, images))),
             _ => None,
         }
     }

@@ -9,17 +9,15 @@ use common_weakness::optim::PatchWise;
 use common_weakness::optim::{Adam, Momentum, Nesterov, Optimizer, Sgd};
 use common_weakness::prelude::*;
 
-use super::common::{linear, minimise_output, tensor4, values, B};
+use super::common::{linear, minimise_output, tensor4, values};
 
-type Inner = burn::backend::Flex;
-
-fn grad(v: Vec<f32>) -> Tensor<Inner, 4> {
+fn grad(v: Vec<f32>) -> Tensor<4> {
     let n = v.len();
     Tensor::from_data(burn::tensor::TensorData::new(v, [1, 1, 1, n]), &Default::default())
 }
 
-fn inner_values(x: Tensor<Inner, 4>) -> Vec<f32> {
-    x.into_data().to_vec::<f32>().unwrap()
+fn inner_values(x: Tensor<4>) -> Vec<f32> {
+    x.into_data().try_to_vec::<f32>().unwrap()
 }
 
 fn assert_all_close(actual: &[f32], expected: &[f32], epsilon: f32) {
@@ -32,7 +30,7 @@ fn assert_all_close(actual: &[f32], expected: &[f32], epsilon: f32) {
 #[test]
 fn sgd_steps_match_hand_values() {
     let g = vec![3.0, -4.0, 0.0];
-    let step = |opt: Sgd| inner_values(Optimizer::<Inner>::step(&opt, grad(g.clone()), &mut ()));
+    let step = |opt: Sgd| inner_values(Optimizer::step(&opt, grad(g.clone()), &mut ()));
     assert_all_close(&step(Sgd::plain(0.5)), &[-1.5, 2.0, 0.0], 1e-7);
     assert_all_close(&step(Sgd::sign(0.5)), &[-0.5, 0.5, 0.0], 1e-7);
     // Unit L2 direction: g/5.
@@ -44,7 +42,7 @@ fn sgd_steps_match_hand_values() {
 #[test]
 fn momentum_accumulates_normalised_gradients() {
     let opt = Momentum { look_ahead: false, ..Momentum::cwa_inner(0.1, 0.5) };
-    let mut state = Optimizer::<Inner>::init(&opt, &grad(vec![0.0, 0.0]));
+    let mut state = Optimizer::init(&opt, &grad(vec![0.0, 0.0]));
     // m1 = (0.6, 0.8); update = −0.1·m1.
     assert_all_close(&inner_values(opt.step(grad(vec![3.0, 4.0]), &mut state)), &[-0.06, -0.08], 1e-6);
     // m2 = 0.5·(0.6, 0.8) + (0, −1) = (0.3, −0.6).
@@ -54,7 +52,7 @@ fn momentum_accumulates_normalised_gradients() {
 #[test]
 fn nesterov_looks_ahead_along_the_buffer() {
     let opt = Nesterov { step_size: 1.0, momentum: 0.9, normalize: Normalization::None, direction: Direction::Raw };
-    let mut state = Optimizer::<Inner>::init(&opt, &grad(vec![0.0]));
+    let mut state = Optimizer::init(&opt, &grad(vec![0.0]));
     // m1 = 1; update = −(1 + 0.9·1).
     assert_all_close(&inner_values(opt.step(grad(vec![1.0]), &mut state)), &[-1.9], 1e-6);
     // m2 = 0.9 + 1 = 1.9; update = −(1 + 0.9·1.9) = −2.71.
@@ -64,7 +62,7 @@ fn nesterov_looks_ahead_along_the_buffer() {
 #[test]
 fn adam_matches_the_bias_corrected_formula() {
     let opt = Adam { step_size: 0.1, ..Adam::new(0.1) };
-    let mut state = Optimizer::<Inner>::init(&opt, &grad(vec![0.0]));
+    let mut state = Optimizer::init(&opt, &grad(vec![0.0]));
     let first = inner_values(opt.step(grad(vec![2.0]), &mut state))[0];
     assert_relative_eq!(first, -0.1 * 2.0 / (2.0 + 1e-8), epsilon = 1e-6);
     // Step 2 with g = −1: m = 0.9·0.2 − 0.1 = 0.08, v = 0.999·0.004 + 0.001 = 0.004996.
@@ -73,8 +71,8 @@ fn adam_matches_the_bias_corrected_formula() {
     let v_hat: f64 = 0.004996 / (1.0 - 0.998001);
     assert_relative_eq!(second as f64, -0.1 * m_hat / (v_hat.sqrt() + 1e-8), epsilon = 1e-5);
     let ams = Adam { amsgrad: true, ..Adam::new(0.1) };
-    assert!(Optimizer::<Inner>::validate(&ams).is_ok());
-    assert!(Optimizer::<Inner>::validate(&Adam { beta1: 1.0, ..ams }).is_err());
+    assert!(Optimizer::validate(&ams).is_ok());
+    assert!(Optimizer::validate(&Adam { beta1: 1.0, ..ams }).is_err());
 }
 
 /// Clamp to the L∞ ball of radius `eps` around `nat`, then to [0, 1].
@@ -137,7 +135,7 @@ fn cwa_with_one_model_no_reverse_and_identity_inner_step_is_mi_fgsm() {
     // iterate is at most 9α from x_nat when the last sweep starts, and s·|g| < α) and the
     // subtraction q = x − (x − s·g) loses almost no precision.
     let images = super::common::images(3, [4, 3, 2, 2], 0.35, 0.65);
-    let objective = Objective::<B>::untargeted(vec![0, 1, 2, 0]);
+    let objective = Objective::untargeted(vec![0, 1, 2, 0]);
     let threat = ThreatModel::linf(0.3);
     let mi = mi_fgsm(threat, 10, 1.0);
     let mut cwa = Cwa::mi_cse(CwaConfig::paper(threat.budget)).with_inner(Sgd::plain(3e-3)).with_outer(mi.outer);
@@ -177,7 +175,7 @@ fn ni_fgsm_takes_gradients_at_the_look_ahead_point() {
     assert_ne!(ni_by_hand, mi_by_hand, "the test must separate NI from MI");
 
     let weights = super::common::tensor4(c.to_vec(), [1, 1, 2, 2]);
-    let quadratic = common_weakness::surrogate::from_fn("quadratic", move |x: Tensor<B, 4>| {
+    let quadratic = common_weakness::surrogate::from_fn("quadratic", move |x: Tensor<4>| {
         let centred = x.sub_scalar(0.5);
         (centred.clone() * centred * weights.clone()).flatten::<2>(1, 3).sum_dim(1)
     });
@@ -196,16 +194,16 @@ fn ni_fgsm_takes_gradients_at_the_look_ahead_point() {
 fn patch_wise_spreads_the_overflowing_amplification() {
     let eps = 0.2f32;
     let pi = PatchWise::new(eps as f64);
-    let g = Tensor::<Inner, 4>::ones([1, 1, 3, 3], &Default::default());
-    let mut amplification = Optimizer::<Inner>::init(&pi, &g);
+    let g = Tensor::<4>::ones([1, 1, 3, 3], &Default::default());
+    let mut amplification = Optimizer::init(&pi, &g);
     for step in 1..=3 {
         let update = inner_values(pi.step(g.clone(), &mut amplification));
         let expected = if step < 3 { -eps / 2.0 } else { -eps / 2.0 - eps / 2.0 };
         assert_all_close(&update, &[expected; 9], 1e-6);
     }
-    assert!(Optimizer::<Inner>::validate(&PatchWise { projection_step: 0.0, ..pi }).is_err());
-    assert!(Optimizer::<Inner>::validate(&PatchWise { kernel_size: 4, ..pi }).is_err());
-    assert!(Optimizer::<Inner>::validate(&PatchWise { kernel_size: 5, ..pi }).is_ok());
+    assert!(Optimizer::validate(&PatchWise { projection_step: 0.0, ..pi }).is_err());
+    assert!(Optimizer::validate(&PatchWise { kernel_size: 4, ..pi }).is_err());
+    assert!(Optimizer::validate(&PatchWise { kernel_size: 5, ..pi }).is_ok());
 }
 
 /// SVRE with one model, one inner step and a reset inner momentum is MI-FGSM: the
@@ -215,7 +213,7 @@ fn svre_with_one_model_and_one_inner_step_is_mi_fgsm() {
     use common_weakness::attack::{Svre, SvreConfig};
     let ensemble = Ensemble::new(vec![super::common::mlp("m", 3, 12, 8, 3)]).unwrap();
     let images = super::common::images(4, [3, 3, 2, 2], 0.0, 1.0);
-    let objective = Objective::<B>::untargeted(vec![0, 1, 2]);
+    let objective = Objective::untargeted(vec![0, 1, 2]);
     let threat = ThreatModel::linf(16.0 / 255.0);
     let svre = Svre::new(SvreConfig { inner_steps: Some(1), ..SvreConfig::paper(threat) });
     let expected = mi_fgsm(threat, 10, 1.0).run(&ensemble, images.clone(), &objective).unwrap().adversarial;
@@ -230,7 +228,7 @@ fn rap_before_its_late_start_is_mi_fgsm() {
     use common_weakness::attack::{Rap, RapConfig};
     let ensemble = super::common::mlp_ensemble(2, 12, 3);
     let images = super::common::images(5, [3, 3, 2, 2], 0.0, 1.0);
-    let objective = Objective::<B>::untargeted(vec![2, 1, 0]);
+    let objective = Objective::untargeted(vec![2, 1, 0]);
     let threat = ThreatModel::linf(16.0 / 255.0);
     let mi = mi_fgsm(threat, 10, 1.0);
     let rap = Rap::new(RapConfig { iterations: 10, late_start: 10, ..RapConfig::paper(threat) }).with_outer(mi.outer);

@@ -7,7 +7,7 @@ use common_weakness::observe::{Control, IterationRecord, StopReason};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::from_fn;
 
-use super::common::{images, mlp, mlp_ensemble, values, B};
+use super::common::{images, mlp, mlp_ensemble, values};
 
 fn labels() -> Vec<usize> {
     vec![0, 1, 2]
@@ -37,7 +37,7 @@ fn records_describe_every_iteration() {
     assert_eq!(outcome.records.len(), 10);
     assert_eq!(outcome.info.models, vec!["mlp0", "mlp1", "mlp2"]);
     assert_eq!(outcome.info.attack, "MI-CWA");
-    assert_eq!(outcome.info.backend, <B as burn::tensor::backend::Backend>::name(&Default::default()));
+    assert_eq!(outcome.info.backend, common_weakness::backend::BackendKind::name_of(&super::common::device()));
     for (i, record) in outcome.records.iter().enumerate() {
         assert_eq!(record.iteration, i + 1);
         assert_eq!(record.loss_per_model.len(), 3);
@@ -114,7 +114,7 @@ fn loss_mean_combines_encoders_with_different_embedding_sizes() {
 #[test]
 fn custom_losses_and_weights_are_used() {
     // Minimise the first output only: the gradient of model "a" is its first weight column.
-    let objective = Objective::<B>::custom(None, |input: LossInput<B>| input.outputs.narrow(1, 0, 1).squeeze_dim(1));
+    let objective = Objective::custom(None, |input: LossInput| input.outputs.narrow(1, 0, 1).squeeze_dim(1));
     let ensemble = Ensemble::new(vec![mlp("a", 1, 12, 8, 3), mlp("b", 2, 12, 8, 3)])
         .unwrap()
         .with_weights(vec![1.0, 0.0])
@@ -129,7 +129,7 @@ fn custom_losses_and_weights_are_used() {
 
 #[test]
 fn zero_gradients_give_no_nan() {
-    let constant = from_fn("constant", |x: Tensor<B, 4>| x.flatten::<2>(1, 3).mul_scalar(0.0).narrow(1, 0, 2));
+    let constant = from_fn("constant", |x: Tensor<4>| x.flatten::<2>(1, 3).mul_scalar(0.0).narrow(1, 0, 2));
     let ensemble = Ensemble::new(vec![Box::new(constant.clone()), Box::new(constant)]).unwrap();
     let x = images(7, [2, 3, 2, 2], 0.0, 1.0);
     for config in [CwaConfig::paper(0.1), CwaConfig::reference(0.1)] {

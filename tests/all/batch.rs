@@ -6,9 +6,9 @@ use common_weakness::attack::CwaConfig;
 use common_weakness::prelude::*;
 use common_weakness::surrogate::{check_batch_independence, from_fn, FrozenBatchNorm};
 
-use super::common::{device, images, mlp_ensemble, values, B};
+use super::common::{device, images, mlp_ensemble, values};
 
-fn attack_each_alone(attack: &dyn Attack<B>, ensemble: &Ensemble<B>, x: Tensor<B, 4>, labels: &[usize]) -> Vec<f32> {
+fn attack_each_alone(attack: &dyn Attack, ensemble: &Ensemble, x: Tensor<4>, labels: &[usize]) -> Vec<f32> {
     let mut out = Vec::new();
     for (i, &label) in labels.iter().enumerate() {
         let one = x.clone().narrow(0, i, 1);
@@ -23,7 +23,7 @@ fn paper_flavour_attacks_a_batch_as_each_image_alone() {
     let x = images(11, [5, 3, 2, 2], 0.0, 1.0);
     let labels = [0, 1, 2, 3, 1];
     let config = CwaConfig::paper(16.0 / 255.0);
-    let attacks: Vec<Box<dyn Attack<B>>> = vec![
+    let attacks: Vec<Box<dyn Attack>> = vec![
         Box::new(Cwa::mi_cwa(config.clone())),
         Box::new(Cwa::adam_cwa(config.clone())),
         Box::new(Cwa::mi_sam(config.clone())),
@@ -55,12 +55,12 @@ fn reference_flavour_depends_on_the_batch_as_the_authors_code_does() {
     assert!(batched.iter().zip(&alone).any(|(a, b)| (a - b).abs() > 1e-4));
 }
 
-fn bn_model(bn: BatchNorm<B>) -> impl Surrogate<B> {
-    from_fn("bn", move |x: Tensor<B, 4>| bn.forward(x).flatten::<2>(1, 3))
+fn bn_model(bn: BatchNorm) -> impl Surrogate {
+    from_fn("bn", move |x: Tensor<4>| bn.forward(x).flatten::<2>(1, 3))
 }
 
-fn trained_batch_norm() -> BatchNorm<B> {
-    let mut bn = BatchNormConfig::new(3).init::<B>(&device());
+fn trained_batch_norm() -> BatchNorm {
+    let mut bn = BatchNormConfig::new(3).init(&device());
     bn.running_mean = burn::module::RunningState::new(Tensor::from_floats([0.2, 0.5, -0.1], &device()));
     bn.running_var = burn::module::RunningState::new(Tensor::from_floats([0.5, 2.0, 1.5], &device()));
     bn
@@ -74,7 +74,7 @@ fn batch_norm_under_autodiff_is_detected_and_frozen_batch_norm_fixes_it() {
     let error = check_batch_independence(&bn_model(trained_batch_norm()), x.clone(), 1e-5).unwrap_err();
     assert!(matches!(error, Error::BatchDependent { .. }), "{error}");
     let frozen = FrozenBatchNorm::from(&trained_batch_norm());
-    let fixed = from_fn("frozen", move |x: Tensor<B, 4>| frozen.forward(x).flatten::<2>(1, 3));
+    let fixed = from_fn("frozen", move |x: Tensor<4>| frozen.forward(x).flatten::<2>(1, 3));
     let report = check_batch_independence(&fixed, x.clone(), 1e-5).unwrap();
     assert!(report.max_difference <= 1e-5);
     // The frozen layer computes inference-mode batch norm: (x − mean)/√(var + ε)·γ + β.

@@ -8,33 +8,33 @@ use common_weakness::objective::LossInput;
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 
-use super::common::{device, images, mlp, values, B};
+use super::common::{device, images, mlp, values};
 
 /// A linear encoder `f(x) = W·vec(x)` with `W` `[width, pixels]` given row by row, as a closure
 /// over the flattened images.
-fn linear_encoder(weights: &[f32], width: usize) -> impl Fn(Tensor<B, 2>) -> Tensor<B, 2> {
+fn linear_encoder(weights: &[f32], width: usize) -> impl Fn(Tensor<2>) -> Tensor<2> {
     let pixels = weights.len() / width;
     let transposed: Vec<f32> = (0..pixels).flat_map(|p| (0..width).map(move |k| weights[k * pixels + p])).collect();
-    let w = Tensor::<B, 2>::from_data(TensorData::new(transposed, [pixels, width]), &device());
+    let w = Tensor::<2>::from_data(TensorData::new(transposed, [pixels, width]), &device());
     move |x| x.matmul(w.clone())
 }
 
 /// The gradient of `objective`'s summed per-sample loss with respect to `x` `[N, D]` when
 /// the model is `encoder` and the reference images are `reference` `[N, D]`.
 fn gradient(
-    objective: &Objective<B>,
-    encoder: &dyn Fn(Tensor<B, 2>) -> Tensor<B, 2>,
+    objective: &Objective,
+    encoder: &dyn Fn(Tensor<2>) -> Tensor<2>,
     x: Vec<f32>,
     reference: Vec<f32>,
     pixels: usize,
 ) -> (Vec<f32>, Vec<f32>) {
     let n = x.len() / pixels;
-    let x = Tensor::<B, 2>::from_data(TensorData::new(x, [n, pixels]), &device()).require_grad();
-    let reference = Tensor::<B, 2>::from_data(TensorData::new(reference, [n, pixels]), &device());
+    let x = Tensor::<2>::from_data(TensorData::new(x, [n, pixels]), &device()).require_grad();
+    let reference = Tensor::<2>::from_data(TensorData::new(reference, [n, pixels]), &device());
     let input = LossInput { outputs: encoder(x.clone()), one_hot: None, reference_outputs: encoder(reference) };
     let loss = objective.per_sample(input).unwrap();
     let grads = loss.clone().sum().backward();
-    let gradient = x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+    let gradient = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
     (values(loss), gradient)
 }
 
@@ -58,7 +58,7 @@ fn feature_distortion_gradient_on_a_linear_encoder_is_minus_two_wt_w_delta() {
 fn embedding_match_gradient_on_a_linear_encoder_is_the_cosine_derivative() {
     // L = 1 − cos(a, b), a = Wx, b = Wt; ∂L/∂a = −(b/(|a||b|) − cos·a/|a|²); ∇L = Wᵀ·∂L/∂a.
     let (x, t) = (vec![0.3, 0.7, 0.1], vec![0.9, 0.2, 0.4]);
-    let target = Tensor::<B, 4>::from_data(TensorData::new(t.clone(), [1, 1, 1, 3]), &device());
+    let target = Tensor::<4>::from_data(TensorData::new(t.clone(), [1, 1, 1, 3]), &device());
     let (loss, g) = gradient(&Objective::embedding_match(target), &linear_encoder(&W, 2), x.clone(), t.clone(), 3);
     let apply = |v: &[f32]| -> Vec<f32> { (0..2).map(|k| (0..3).map(|p| W[k * 3 + p] * v[p]).sum()).collect() };
     let (a, b) = (apply(&x), apply(&t));
@@ -75,8 +75,8 @@ fn embedding_match_gradient_on_a_linear_encoder_is_the_cosine_derivative() {
 
 #[test]
 fn a_zero_embedding_has_a_finite_matching_loss_and_gradient() {
-    let target = Tensor::<B, 4>::from_data(TensorData::new(vec![1.0f32, 1.0, 1.0], [1, 1, 1, 3]), &device());
-    let zero = |x: Tensor<B, 2>| x.mul_scalar(0.0);
+    let target = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 1.0, 1.0], [1, 1, 1, 3]), &device());
+    let zero = |x: Tensor<2>| x.mul_scalar(0.0);
     let (loss, g) = gradient(&Objective::embedding_match(target), &zero, vec![0.5; 3], vec![1.0; 3], 3);
     assert_eq!(loss, vec![1.0]);
     assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
@@ -117,7 +117,7 @@ fn target_images_of_the_wrong_count_or_shape_are_named() {
     let error = attack.run(&ensemble, x.clone(), &wrong_size).unwrap_err();
     assert!(matches!(error, Error::Shape { what: "target images", .. }), "{error}");
     assert!(error.to_string().contains("[1 or 3, 3, 2, 2]"), "{error}");
-    let no_targets = Objective::<B>::feature_distortion().with_loss(LossKind::EmbeddingMatch);
+    let no_targets = Objective::feature_distortion().with_loss(LossKind::EmbeddingMatch);
     let error = attack.run(&ensemble, x, &no_targets).unwrap_err();
     assert!(matches!(error, Error::InvalidObjective(_)), "{error}");
 }
@@ -132,10 +132,10 @@ fn crops_are_seeded_in_range_and_keep_the_shape() {
     assert_eq!(crop.apply(x.clone(), &mut AttackRng::new(0)).dims(), [4, 1, 16, 16]);
     // A crop of a constant image is that constant; of a horizontal ramp, a ramp spanning
     // between √0.5 and √0.9 of the original range.
-    let constant = Tensor::<B, 4>::full([1, 1, 16, 16], 0.25, &device());
+    let constant = Tensor::<4>::full([1, 1, 16, 16], 0.25, &device());
     assert!(values(crop.apply(constant, &mut AttackRng::new(1))).iter().all(|v| (v - 0.25).abs() < 1e-6));
     let ramp: Vec<f32> = (0..16 * 16).map(|i| (i % 16) as f32).collect();
-    let ramp = Tensor::<B, 4>::from_data(TensorData::new(ramp, [1, 1, 16, 16]), &device());
+    let ramp = Tensor::<4>::from_data(TensorData::new(ramp, [1, 1, 16, 16]), &device());
     for seed in 0..20 {
         let row = values(crop.apply(ramp.clone(), &mut AttackRng::new(seed)).narrow(2, 0, 1));
         let span = (row[15] - row[0]) / 15.0;

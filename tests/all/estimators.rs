@@ -7,7 +7,7 @@ use common_weakness::optim::Momentum;
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 
-use super::common::{device, images, mlp_ensemble, values, B};
+use super::common::{device, images, mlp_ensemble, values};
 
 fn max_difference(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
@@ -18,14 +18,14 @@ fn dct_is_orthonormal_and_exactly_invertible() {
     let x = images(1, [2, 3, 5, 7], -1.0, 1.0);
     let round_trip = idct2(dct2(x.clone()));
     assert!(max_difference(&values(round_trip), &values(x)) < 1e-5);
-    let d = dct_matrix::<B>(6, &device());
+    let d = dct_matrix(6, &device());
     let identity = values(d.clone().matmul(d.transpose()));
     for (i, v) in identity.iter().enumerate() {
         let expected = if i / 6 == i % 6 { 1.0 } else { 0.0 };
         assert!((v - expected).abs() < 1e-5, "D·Dᵀ[{}] = {v}", i);
     }
     // A constant image has all its energy in the DC coefficient: √(H·W)·value.
-    let constant = Tensor::<B, 4>::full([1, 1, 4, 4], 0.5, &device());
+    let constant = Tensor::<4>::full([1, 1, 4, 4], 0.5, &device());
     let spectrum = values(dct2(constant));
     assert!((spectrum[0] - 2.0).abs() < 1e-5 && spectrum[1..].iter().all(|v| v.abs() < 1e-5));
 }
@@ -93,7 +93,7 @@ fn vmi_cwa_with_zero_range_is_mi_cwa_and_ssa_cwa_with_identity_spectrum_is_mi_cw
     let ensemble = mlp_ensemble(3, 12, 4);
     let x = images(5, [3, 3, 2, 2], 0.0, 1.0);
     let objective = Objective::untargeted(vec![3, 1, 2]);
-    let run = |attack: &dyn Attack<B>| values(attack.run(&ensemble, x.clone(), &objective).unwrap().adversarial);
+    let run = |attack: &dyn Attack| values(attack.run(&ensemble, x.clone(), &objective).unwrap().adversarial);
     let zero_range = |sampling: Sampling| match sampling {
         Sampling::Neighbourhood { samples, .. } => Sampling::Neighbourhood { samples, range: 0.0 },
         Sampling::VarianceTuning { samples, .. } => Sampling::VarianceTuning { samples, range: 0.0 },
@@ -172,7 +172,7 @@ fn every_estimator_attack_raises_the_loss() {
     let di_ti = GradientEstimator::default()
         .with_diversity(InputDiversity::Translate { padding: 1 })
         .with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 0.8 });
-    let attacks: Vec<Box<dyn Attack<B>>> = vec![
+    let attacks: Vec<Box<dyn Attack>> = vec![
         Box::new(di_mi_fgsm(threat, 10, 1.0).with_ensemble_gradient(
             GradientEstimator::default().with_diversity(InputDiversity::Translate { padding: 1 }),
         )),
@@ -203,8 +203,13 @@ fn matrix_resize_matches_bilinear_interpolation() {
     use common_weakness::planar::resize_bilinear;
     let x = images(10, [2, 3, 7, 9], 0.0, 1.0);
     for size in [[14, 18], [5, 4], [7, 9], [11, 3]] {
-        let options = InterpolateOptions { mode: InterpolateMode::Bilinear, align_corners: false };
-        let expected = values(interpolate(x.clone(), size, options));
+        let options = InterpolateOptions {
+            mode: InterpolateMode::Bilinear,
+            align_corners: false,
+            output_size: Some(size),
+            scale_factor: None,
+        };
+        let expected = values(interpolate(x.clone(), options));
         let actual = values(resize_bilinear(x.clone(), size));
         assert!(max_difference(&actual, &expected) < 1e-5, "{size:?}");
     }
@@ -228,7 +233,7 @@ fn attacks_differentiate_through_resizing_on_ndarray() {
 
     let inner = super::common::mlp("resized", 3, 3 * 8 * 8, 8, 4);
     let resized = Normalized::imagenet(inner).with_resize(8, 8).unwrap();
-    let pixels = from_fn("pixels-mean", |x: Tensor<B, 4>| x.mean_dims(&[2, 3]).flatten::<2>(1, 3).narrow(1, 0, 2));
+    let pixels = from_fn("pixels-mean", |x: Tensor<4>| x.mean_dims(&[2, 3]).flatten::<2>(1, 3).narrow(1, 0, 2));
     let ensemble = Ensemble::new(vec![Box::new(resized), Box::new(pixels)]).unwrap();
     let attack = Cwa::mi_cwa(CwaConfig::paper(0.1)).with_combination(Combination::LossMean);
     let outcome = attack.run(&ensemble, x, &objective).unwrap();
@@ -260,8 +265,7 @@ fn every_gradient_estimator_composes_with_every_attack() {
             Rap::new(rap.clone()).with_gradient(estimator).into(),
         ]
     };
-    let run =
-        |config: &AttackConfig| values(config.build::<B>().run(&ensemble, x.clone(), &objective).unwrap().adversarial);
+    let run = |config: &AttackConfig| values(config.build().run(&ensemble, x.clone(), &objective).unwrap().adversarial);
     let plain: Vec<Vec<f32>> = attacks(GradientEstimator::default()).iter().map(run).collect();
     for (name, estimator) in estimators {
         for (attack, plain) in attacks(estimator).iter().zip(&plain) {

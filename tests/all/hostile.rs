@@ -11,18 +11,18 @@ use common_weakness::prelude::*;
 use common_weakness::surrogate::{from_fn, Surrogate};
 use common_weakness::Stage;
 
-use super::common::{images, mlp_ensemble, tensor4, B};
+use super::common::{images, mlp_ensemble, tensor4};
 
 /// Logits `[Σ√x, −Σ√x]`: finite at a black pixel, with an infinite input gradient there.
-fn square_root_model(name: &str) -> Box<dyn Surrogate<B>> {
-    Box::new(from_fn(name, |x: Tensor<B, 4>| {
+fn square_root_model(name: &str) -> Box<dyn Surrogate> {
+    Box::new(from_fn(name, |x: Tensor<4>| {
         let s = x.sqrt().flatten::<2>(1, 3).sum_dim(1);
         Tensor::cat(vec![s.clone(), s.neg()], 1)
     }))
 }
 
 /// A batch with one black pixel, where the square-root model's gradient is infinite.
-fn black_pixel() -> Tensor<B, 4> {
+fn black_pixel() -> Tensor<4> {
     tensor4(vec![0.0, 0.5, 0.5, 0.5], [1, 1, 2, 2])
 }
 
@@ -63,18 +63,18 @@ fn an_infinite_gradient_stops_the_attack_naming_the_stage_instead_of_stepping() 
     );
 }
 
-fn mlp_ensemble_member() -> Box<dyn Surrogate<B>> {
+fn mlp_ensemble_member() -> Box<dyn Surrogate> {
     super::common::mlp("mlp", 1, 4, 3, 2)
 }
 
 #[test]
 fn a_huge_but_finite_gradient_still_steps_along_its_direction() {
     // Its sum of squares overflows f32: a naive L2 normalisation gives ∞ and a zero step.
-    let huge = from_fn("huge", |x: Tensor<B, 4>| {
+    let huge = from_fn("huge", |x: Tensor<4>| {
         let s = x.flatten::<2>(1, 3).sum_dim(1).mul_scalar(1e30);
         Tensor::cat(vec![s.clone(), s.neg()], 1)
     });
-    let ensemble = Ensemble::new(vec![Box::new(huge) as Box<dyn Surrogate<B>>]).unwrap();
+    let ensemble = Ensemble::new(vec![Box::new(huge) as Box<dyn Surrogate>]).unwrap();
     let mut attack = mi_fgsm(ThreatModel::l2(0.5), 2, 1.0);
     attack.outer = Momentum { normalize: common_weakness::norm::Normalization::L2, ..attack.outer };
     let outcome = attack.run(&ensemble, images(3, [1, 1, 2, 2], 0.4, 0.6), &Objective::untargeted(vec![1])).unwrap();
@@ -110,7 +110,7 @@ fn errors_name_the_first_cause_and_the_optimizer_role() {
     let objective = Objective::untargeted(vec![0]);
     // A NaN budget is reported as the budget, not as the step size derived from it.
     for attack in [
-        Box::new(Cwa::mi_cwa(CwaConfig::paper(f64::NAN))) as Box<dyn Attack<B>>,
+        Box::new(Cwa::mi_cwa(CwaConfig::paper(f64::NAN))) as Box<dyn Attack>,
         Box::new(Svre::new(SvreConfig::paper(ThreatModel::linf(f64::NAN)))),
         Box::new(mi_fgsm(ThreatModel::linf(-1.0), 2, 1.0)),
     ] {
@@ -152,11 +152,8 @@ fn a_nan_setting_reads_back_from_json_and_is_then_refused_by_name() {
     let json = serde_json::to_string(&spec).unwrap();
     assert!(json.contains(r#""budget":"NaN""#) && json.contains(r#""momentum":"inf""#), "{json}");
     let back: AttackSpec = serde_json::from_str(&json).unwrap();
-    let e = back.build::<B>().run(
-        &mlp_ensemble(1, 4, 3),
-        images(1, [1, 1, 2, 2], 0.0, 1.0),
-        &Objective::untargeted(vec![0]),
-    );
+    let e =
+        back.build().run(&mlp_ensemble(1, 4, 3), images(1, [1, 1, 2, 2], 0.0, 1.0), &Objective::untargeted(vec![0]));
     assert!(matches!(e, Err(Error::InvalidParameter { name: "budget", .. })), "{:?}", e.err());
     let mut rap = serde_json::to_value(RapConfig::paper(ThreatModel::linf(0.1))).unwrap();
     rap["reverse_budget"] = serde_json::json!("-inf");
@@ -206,7 +203,7 @@ fn errors_outside_attacks_name_the_right_thing() {
 #[test]
 fn a_custom_loss_must_give_one_value_per_image() {
     let ensemble = mlp_ensemble(2, 4, 3);
-    let batch_total = Objective::custom(None, |input: common_weakness::objective::LossInput<B>| input.outputs.sum());
+    let batch_total = Objective::custom(None, |input: common_weakness::objective::LossInput| input.outputs.sum());
     let e = mi_fgsm(ThreatModel::linf(0.1), 2, 1.0).run(&ensemble, images(1, [2, 1, 2, 2], 0.0, 1.0), &batch_total);
     let e = e.unwrap_err();
     assert!(matches!(e, Error::Shape { what: "custom loss", ref actual, .. } if actual == &vec![1]), "{e}");
@@ -215,8 +212,8 @@ fn a_custom_loss_must_give_one_value_per_image() {
 #[test]
 fn classification_losses_refuse_one_class_models_and_rank_any_logits() {
     // Over one logit, cross-entropy and margin are constant: the attack silently did nothing.
-    let one_class = from_fn("one-logit", |x: Tensor<B, 4>| x.flatten::<2>(1, 3).sum_dim(1));
-    let ensemble = Ensemble::new(vec![Box::new(one_class) as Box<dyn Surrogate<B>>]).unwrap();
+    let one_class = from_fn("one-logit", |x: Tensor<4>| x.flatten::<2>(1, 3).sum_dim(1));
+    let ensemble = Ensemble::new(vec![Box::new(one_class) as Box<dyn Surrogate>]).unwrap();
     let e = mi_fgsm(ThreatModel::linf(0.1), 2, 1.0).run(
         &ensemble,
         images(1, [1, 1, 2, 2], 0.0, 1.0),
@@ -227,14 +224,14 @@ fn classification_losses_refuse_one_class_models_and_rank_any_logits() {
 
     // Masking the label with a constant such as −1e30 would beat logits below it.
     let device = super::common::device();
-    let outputs = Tensor::<B, 2>::from_floats([[-1e35, -2e35, -3e35]], &device);
-    let one_hot = Tensor::<B, 2>::from_floats([[1.0, 0.0, 0.0]], &device);
+    let outputs = Tensor::<2>::from_floats([[-1e35, -2e35, -3e35]], &device);
+    let one_hot = Tensor::<2>::from_floats([[1.0, 0.0, 0.0]], &device);
     let input = common_weakness::objective::LossInput {
         outputs: outputs.clone(),
         one_hot: Some(one_hot),
         reference_outputs: outputs,
     };
-    let margin = Objective::<B>::untargeted(vec![0]).with_loss(LossKind::Margin { confidence: 1e36 });
+    let margin = Objective::untargeted(vec![0]).with_loss(LossKind::Margin { confidence: 1e36 });
     let loss = super::common::values(margin.per_sample(input).unwrap());
     assert!((loss[0] - 1e35).abs() < 1e30, "z_y − max_(j≠y) z_j = 1e35, got {}", loss[0]);
 }
@@ -253,7 +250,7 @@ fn landscape_refuses_empty_batches_and_mismatched_shapes() {
     use common_weakness::landscape::{Landscape, Scope};
     let ensemble = mlp_ensemble(2, 4, 3);
     let objective = Objective::untargeted(vec![0]);
-    let empty = Tensor::<B, 4>::zeros([0, 1, 2, 2], &super::common::device());
+    let empty = Tensor::<4>::zeros([0, 1, 2, 2], &super::common::device());
     assert!(matches!(
         Landscape::new(&ensemble, &Objective::untargeted(vec![]), Combination::LogitMean, &empty),
         Err(Error::EmptyBatch { .. })
@@ -295,12 +292,12 @@ fn misuse_outside_attacks_is_an_error_not_a_panic() {
     use common_weakness::surrogate::Normalized;
     let device = super::common::device();
     // Zero classes, and NaN logits (a plain argmax would "predict" class 0).
-    let e = predictions(Tensor::<B, 2>::zeros([2, 0], &device)).unwrap_err();
+    let e = predictions(Tensor::<2>::zeros([2, 0], &device)).unwrap_err();
     assert!(matches!(e, Error::Shape { what: "logits", .. }), "{e}");
-    let nan = Tensor::<B, 2>::from_floats([[f32::NAN, 1.0], [0.0, 1.0]], &device);
+    let nan = Tensor::<2>::from_floats([[f32::NAN, 1.0], [0.0, 1.0]], &device);
     assert!(matches!(predictions(nan), Err(Error::NonFiniteLogits { count: 1 })));
     // A zero resize.
-    let pixels = from_fn("p", |x: Tensor<B, 4>| x.flatten::<2>(1, 3));
+    let pixels = from_fn("p", |x: Tensor<4>| x.flatten::<2>(1, 3));
     let e = Normalized::imagenet(pixels).with_resize(0, 0).err().unwrap();
     assert!(matches!(e, Error::InvalidParameter { name: "resize height", .. }), "{e}");
     // Gradients of different shapes.
@@ -313,11 +310,11 @@ fn assert_shared<T: Send + Sync>() {}
 
 #[test]
 fn two_threads_share_one_ensemble_and_get_the_sequential_results() {
-    assert_shared::<Ensemble<B>>();
-    assert_shared::<Box<dyn Attack<B>>>();
-    assert_shared::<Objective<B>>();
+    assert_shared::<Ensemble>();
+    assert_shared::<Box<dyn Attack>>();
+    assert_shared::<Objective>();
     let ensemble = mlp_ensemble(3, 16, 4);
-    let attack: Box<dyn Attack<B>> = Box::new(Cwa::mi_cwa(CwaConfig::paper(0.1)));
+    let attack: Box<dyn Attack> = Box::new(Cwa::mi_cwa(CwaConfig::paper(0.1)));
     let batches = [images(1, [2, 1, 4, 4], 0.0, 1.0), images(2, [3, 1, 4, 4], 0.0, 1.0)];
     let objectives = [Objective::untargeted(vec![0, 1]), Objective::untargeted(vec![2, 3, 0])];
     let run = |i: usize| {

@@ -21,7 +21,7 @@ use common_weakness::surrogate::{from_fn, Surrogate};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use super::common::{mlp, tensor4, values, B};
+use super::common::{mlp, tensor4, values};
 
 /// Settings a careful user would pick.
 const NORMAL: [f64; 5] = [0.01, 0.03, 0.1, 0.5, 2.0];
@@ -86,24 +86,24 @@ impl Toy {
         !matches!(self, Toy::Mlp(_) | Toy::Constant)
     }
 
-    fn build(self) -> Box<dyn Surrogate<B>> {
+    fn build(self) -> Box<dyn Surrogate> {
         let name = self.name();
-        let logits = |x: Tensor<B, 4>, values: [f32; 3]| {
+        let logits = |x: Tensor<4>, values: [f32; 3]| {
             let n = x.dims()[0];
-            Tensor::<B, 2>::from_floats([values], &x.device()).repeat_dim(0, n)
+            Tensor::<2>::from_floats([values], &x.device()).repeat_dim(0, n)
         };
         match self {
             Toy::Mlp(seed) => mlp(&name, seed, 4, 8, 3),
             Toy::Huge => {
                 let inner = mlp(&name, 7, 4, 8, 3);
-                Box::new(from_fn(name, move |x: Tensor<B, 4>| inner.forward(x).mul_scalar(1e30)))
+                Box::new(from_fn(name, move |x: Tensor<4>| inner.forward(x).mul_scalar(1e30)))
             }
             Toy::Wide => mlp(&name, 8, 4, 8, 4),
-            Toy::Constant => Box::new(from_fn(name, move |x: Tensor<B, 4>| logits(x, [1.0, 0.0, -1.0]))),
-            Toy::NanOut => Box::new(from_fn(name, move |x: Tensor<B, 4>| logits(x, [f32::NAN; 3]))),
-            Toy::Rows => Box::new(from_fn(name, move |x: Tensor<B, 4>| x.flatten::<2>(1, 3).slice([0..1, 0..3]))),
-            Toy::OneLogit => Box::new(from_fn(name, |x: Tensor<B, 4>| x.flatten::<2>(1, 3).sum_dim(1))),
-            Toy::Root => Box::new(from_fn(name, |x: Tensor<B, 4>| {
+            Toy::Constant => Box::new(from_fn(name, move |x: Tensor<4>| logits(x, [1.0, 0.0, -1.0]))),
+            Toy::NanOut => Box::new(from_fn(name, move |x: Tensor<4>| logits(x, [f32::NAN; 3]))),
+            Toy::Rows => Box::new(from_fn(name, move |x: Tensor<4>| x.flatten::<2>(1, 3).slice([0..1, 0..3]))),
+            Toy::OneLogit => Box::new(from_fn(name, |x: Tensor<4>| x.flatten::<2>(1, 3).sum_dim(1))),
+            Toy::Root => Box::new(from_fn(name, |x: Tensor<4>| {
                 let s = x.sqrt().flatten::<2>(1, 3).sum_dim(1);
                 Tensor::cat(vec![s.clone(), s.clone().neg(), s.zeros_like()], 1)
             })),
@@ -281,7 +281,7 @@ fn composed(spec: &AttackSpec, case: &Case) -> AttackConfig {
     config
 }
 
-fn ensemble(case: &Case, faults: &mut Faults) -> Result<Ensemble<B>> {
+fn ensemble(case: &Case, faults: &mut Faults) -> Result<Ensemble> {
     for toy in &case.models {
         faults.add(toy.is_hostile(), &[&format!("`{}`", toy.name())]);
     }
@@ -295,7 +295,7 @@ fn ensemble(case: &Case, faults: &mut Faults) -> Result<Ensemble<B>> {
     }
 }
 
-fn objective(case: &Case, faults: &mut Faults) -> Objective<B> {
+fn objective(case: &Case, faults: &mut Faults) -> Objective {
     let mut labels = case.labels[..case.batch].to_vec();
     if case.extra_label {
         labels.push(0);
@@ -318,7 +318,7 @@ fn objective(case: &Case, faults: &mut Faults) -> Objective<B> {
     }
 }
 
-fn images(case: &Case, faults: &mut Faults) -> Tensor<B, 4> {
+fn images(case: &Case, faults: &mut Faults) -> Tensor<4> {
     let mut pixels = case.pixels[..4 * case.batch].to_vec();
     faults.add(case.batch == 0, &["empty"]);
     if let Some((index, value)) = case.bad_pixel {
@@ -347,7 +347,7 @@ fn check(case: &Case) -> std::result::Result<Outcome, String> {
         let ensemble = ensemble(case, &mut faults)?;
         let objective = objective(case, &mut faults);
         let x = images(case, &mut faults);
-        let attack = composed(&spec, case).build::<B>();
+        let attack = composed(&spec, case).build();
         let outcome = attack.run_observed(&ensemble, x.clone(), &objective, &mut StopAfterThree)?;
         Ok((spec, x, outcome))
     }));

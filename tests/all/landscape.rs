@@ -7,22 +7,22 @@ use common_weakness::objective::LossInput;
 use common_weakness::objective::Objective;
 use common_weakness::surrogate::{from_fn, Surrogate};
 
-use crate::common::{tensor4, values, B};
+use crate::common::{tensor4, values};
 
 const SHAPE: [usize; 4] = [2, 1, 3, 3];
 const PIXELS: usize = 9;
 
 /// L(x) = ½ Σ_k h_k (x_k − p_k)², per image; Hessian diag(h).
-fn bowl(name: &str, curvature: Vec<f32>, minimum: Vec<f32>) -> Box<dyn Surrogate<B>> {
+fn bowl(name: &str, curvature: Vec<f32>, minimum: Vec<f32>) -> Box<dyn Surrogate> {
     let h = tensor4(curvature, [1, 1, 3, 3]);
     let p = tensor4(minimum, [1, 1, 3, 3]);
-    Box::new(from_fn(name.to_string(), move |x: Tensor<B, 4>| {
+    Box::new(from_fn(name.to_string(), move |x: Tensor<4>| {
         ((x - p.clone()).square() * h.clone()).flatten::<2>(1, 3).sum_dim(1).mul_scalar(0.5)
     }))
 }
 
-fn raw_objective() -> Objective<B> {
-    Objective::custom(None, |input: LossInput<B>| input.outputs.squeeze_dim(1))
+fn raw_objective() -> Objective {
+    Objective::custom(None, |input: LossInput| input.outputs.squeeze_dim(1))
 }
 
 fn curvature() -> Vec<f32> {
@@ -33,7 +33,7 @@ fn centre() -> Vec<f32> {
     (0..PIXELS).map(|k| 0.4 + 0.02 * k as f32).collect()
 }
 
-fn batch(pixels: Vec<f32>) -> Tensor<B, 4> {
+fn batch(pixels: Vec<f32>) -> Tensor<4> {
     tensor4([pixels.clone(), pixels].concat(), SHAPE)
 }
 

@@ -8,7 +8,7 @@ use common_weakness::optim::Nesterov;
 use common_weakness::prelude::*;
 use proptest::prelude::*;
 
-use super::common::{images, mlp_ensemble, values, B};
+use super::common::{images, mlp_ensemble, values};
 
 fn threat_strategy() -> impl Strategy<Value = ThreatModel> {
     prop_oneof![(0.001f64..0.5).prop_map(ThreatModel::linf), (0.01f64..3.0).prop_map(ThreatModel::l2),]
@@ -19,7 +19,7 @@ fn shape_strategy() -> impl Strategy<Value = [usize; 4]> {
 }
 
 /// Per-sample norm of x − x_nat in the threat's norm.
-fn distances(threat: &ThreatModel, x: Tensor<B, 4>, x_nat: Tensor<B, 4>) -> Vec<f32> {
+fn distances(threat: &ThreatModel, x: Tensor<4>, x_nat: Tensor<4>) -> Vec<f32> {
     let delta = x - x_nat;
     values(match threat.norm {
         Norm::Linf => norm::linf(delta),
@@ -29,11 +29,7 @@ fn distances(threat: &ThreatModel, x: Tensor<B, 4>, x_nat: Tensor<B, 4>) -> Vec<
 
 /// Asserts that `x` is admissible: inside the ball (tolerance 1e-6, or relative 1e-5 for L2
 /// where each pixel's f32 rounding adds up over the image) and inside [0, 1].
-fn assert_admissible(
-    threat: &ThreatModel,
-    x: Tensor<B, 4>,
-    x_nat: Tensor<B, 4>,
-) -> std::result::Result<(), TestCaseError> {
+fn assert_admissible(threat: &ThreatModel, x: Tensor<4>, x_nat: Tensor<4>) -> std::result::Result<(), TestCaseError> {
     let tolerance = match threat.norm {
         Norm::Linf => 1e-6,
         Norm::L2 => 1e-6 + 1e-5 * threat.budget as f32,
@@ -80,8 +76,8 @@ proptest! {
             x = x.slice_assign([0..1, 0..c, 0..h, 0..w], zeros);
         }
         for (kind, measure) in [
-            (Normalization::L1, norm::l1::<B> as fn(Tensor<B, 4>) -> Tensor<B, 1>),
-            (Normalization::L2, norm::l2::<B>),
+            (Normalization::L1, norm::l1 as fn(Tensor<4>) -> Tensor<1>),
+            (Normalization::L2, norm::l2),
         ] {
             let norms = values(measure(kind.apply(x.clone())));
             for (i, n) in norms.into_iter().enumerate() {
@@ -90,7 +86,7 @@ proptest! {
                 prop_assert!((n - expected).abs() < 1e-4, "{:?} norm of sample {} is {}", kind, i, n);
             }
         }
-        let unit = Direction::L2Unit.apply(Tensor::<B, 4>::zeros(shape, &x.device()));
+        let unit = Direction::L2Unit.apply(Tensor::<4>::zeros(shape, &x.device()));
         prop_assert!(values(unit).iter().all(|v| *v == 0.0));
     }
 }
@@ -98,12 +94,12 @@ proptest! {
 use common_weakness::norm::Direction;
 
 /// Every attack of the crate, configured for `threat`.
-fn every_attack(threat: ThreatModel, seed: u64) -> Vec<(String, Box<dyn Attack<B>>)> {
+fn every_attack(threat: ThreatModel, seed: u64) -> Vec<(String, Box<dyn Attack>)> {
     let paper = CwaConfig::paper(threat.budget).with_threat(threat).with_seed(seed);
     let reference = CwaConfig::reference(threat.budget).with_threat(threat).with_seed(seed);
     let mut random_cwa = Cwa::mi_cwa(paper.clone());
     random_cwa.settings.random_start = true;
-    let attacks: Vec<Box<dyn Attack<B>>> = vec![
+    let attacks: Vec<Box<dyn Attack>> = vec![
         Box::new(fgsm(threat)),
         Box::new(bim(threat, 3)),
         Box::new(pgd(threat, 3, threat.budget / 2.0, seed)),
@@ -165,12 +161,12 @@ proptest! {
 
 /// Runs `attack`, stopping it after `iterations` iterations with an observer.
 fn run_for(
-    attack: &dyn Attack<B>,
+    attack: &dyn Attack,
     iterations: usize,
-    ensemble: &Ensemble<B>,
-    x_nat: Tensor<B, 4>,
-    objective: &Objective<B>,
-) -> AttackOutcome<B> {
+    ensemble: &Ensemble,
+    x_nat: Tensor<4>,
+    objective: &Objective,
+) -> AttackOutcome {
     let mut stopper = StopAfter(iterations);
     attack.run_observed(ensemble, x_nat, objective, &mut stopper).unwrap()
 }

@@ -4,7 +4,6 @@
 
 use std::sync::Mutex;
 
-use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use common_weakness::attack::{AnchorPoint, Cwa, CwaConfig};
 use common_weakness::optim::Optimizer;
@@ -16,11 +15,11 @@ use super::common::{linear, minimise_output, tensor4, values};
 #[derive(Default)]
 struct Recorder(Mutex<Vec<Vec<f32>>>);
 
-impl<B: Backend> Optimizer<B> for Recorder {
+impl Optimizer for Recorder {
     type State = ();
-    fn init(&self, _like: &Tensor<B, 4>) {}
-    fn step(&self, gradient: Tensor<B, 4>, _state: &mut ()) -> Tensor<B, 4> {
-        self.0.lock().unwrap().push(gradient.clone().into_data().convert::<f32>().to_vec::<f32>().unwrap());
+    fn init(&self, _like: &Tensor<4>) {}
+    fn step(&self, gradient: Tensor<4>, _state: &mut ()) -> Tensor<4> {
+        self.0.lock().unwrap().push(gradient.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
         gradient.mul_scalar(-1e-3)
     }
 }

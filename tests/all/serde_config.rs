@@ -4,7 +4,7 @@ use common_weakness::attack::{mi_fgsm, AttackConfig, CwaConfig, Rap, RapConfig, 
 use common_weakness::optim::{Adam, Momentum, Optimizer, Sgd};
 use common_weakness::prelude::*;
 
-use super::common::{images, mlp_ensemble, values, B};
+use super::common::{images, mlp_ensemble, values};
 
 #[test]
 fn attack_configs_round_trip_through_json() {
@@ -30,14 +30,14 @@ fn attack_configs_round_trip_through_json() {
 
 /// Runs `attack`, rebuilds it from the JSON text of its record alone, runs that, and checks
 /// both give the same images.
-fn reruns_from_its_record(attack: &dyn Attack<B>) {
+fn reruns_from_its_record(attack: &dyn Attack) {
     let ensemble = mlp_ensemble(2, 48, 4);
     let x = images(3, [2, 3, 4, 4], 0.0, 1.0);
     let objective = Objective::untargeted(vec![1, 2]);
     let outcome = attack.run(&ensemble, x.clone(), &objective).unwrap();
     let text = serde_json::to_string(&outcome.info.config).unwrap();
     let config = AttackConfig::from_record(&serde_json::from_str(&text).unwrap()).unwrap();
-    let again = config.build::<B>().run(&ensemble, x, &objective).unwrap();
+    let again = config.build().run(&ensemble, x, &objective).unwrap();
     assert_eq!(again.info.config, outcome.info.config, "{}", attack.name());
     assert_eq!(values(again.adversarial), values(outcome.adversarial), "{}", attack.name());
 }
@@ -67,10 +67,10 @@ fn a_recorded_run_reruns_from_its_json_alone_composed_attacks_included() {
 /// A step of the raw gradient, without `Serialize`.
 struct Unserialisable;
 
-impl<Bk: burn::tensor::backend::Backend> Optimizer<Bk> for Unserialisable {
+impl Optimizer for Unserialisable {
     type State = ();
-    fn init(&self, _like: &burn::tensor::Tensor<Bk, 4>) {}
-    fn step(&self, gradient: burn::tensor::Tensor<Bk, 4>, _state: &mut ()) -> burn::tensor::Tensor<Bk, 4> {
+    fn init(&self, _like: &burn::tensor::Tensor<4>) {}
+    fn step(&self, gradient: burn::tensor::Tensor<4>, _state: &mut ()) -> burn::tensor::Tensor<4> {
         gradient.mul_scalar(-0.01)
     }
 }
@@ -97,7 +97,7 @@ fn every_registered_attack_round_trips_builds_and_runs() {
         let json = serde_json::to_string(&entry.defaults).unwrap();
         let spec: AttackSpec = serde_json::from_str(&json).unwrap();
         assert_eq!(spec, entry.defaults);
-        let attack = spec.build::<super::common::B>();
+        let attack = spec.build();
         assert_eq!(attack.name(), entry.name);
         let listing = entry.to_string();
         assert!(listing.contains(entry.name) && listing.contains("defaults:") && listing.contains(entry.reference));
@@ -106,9 +106,7 @@ fn every_registered_attack_round_trips_builds_and_runs() {
     }
     // Stochastic attacks take their seed from the spec (0 when absent).
     let spec = |seed: u64| AttackSpec::Ssa { threat: ThreatModel::linf(0.1), iterations: 3, momentum: 1.0, seed };
-    let run = |seed: u64| {
-        values(spec(seed).build::<super::common::B>().run(&ensemble, x.clone(), &objective).unwrap().adversarial)
-    };
+    let run = |seed: u64| values(spec(seed).build().run(&ensemble, x.clone(), &objective).unwrap().adversarial);
     assert_eq!(run(4), run(4));
     assert_ne!(run(4), run(5));
     let no_seed: AttackSpec = serde_json::from_str(

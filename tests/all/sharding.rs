@@ -15,17 +15,17 @@ use common_weakness::surrogate::from_fn;
 use common_weakness::threat::ThreatModel;
 use common_weakness::Error;
 
-use super::common::{device, images, mlp, values, B};
+use super::common::{device, images, mlp, values};
 
 const IMAGES: usize = 6;
 const SHAPE: [usize; 4] = [IMAGES, 1, 12, 12];
 
 /// Two MLPs and a small convolutional model over 12 × 12 images, 4 classes.
-fn ensemble() -> Ensemble<B> {
+fn ensemble() -> Ensemble {
     let mut rng = AttackRng::new(40);
-    let kernels = rng.normal::<B>([3, 1, 3, 3], &device()).mul_scalar(0.5);
-    let head = rng.normal::<B>([1, 1, 3 * 10 * 10, 4], &device()).reshape([3 * 10 * 10, 4]).mul_scalar(0.05);
-    let conv = from_fn("conv", move |x: Tensor<B, 4>| {
+    let kernels = rng.normal([3, 1, 3, 3], &device()).mul_scalar(0.5);
+    let head = rng.normal([1, 1, 3 * 10 * 10, 4], &device()).reshape([3 * 10 * 10, 4]).mul_scalar(0.05);
+    let conv = from_fn("conv", move |x: Tensor<4>| {
         conv2d(x, kernels.clone(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
             .tanh()
             .flatten::<2>(1, 3)
@@ -39,7 +39,7 @@ fn labels(indices: &[usize]) -> Vec<usize> {
 }
 
 /// The adversarial examples of the images `indices` of the set, attacked as one batch.
-fn attack_at(attack: &dyn Attack<B>, ensemble: &Ensemble<B>, set: &Tensor<B, 4>, indices: &[usize]) -> Vec<Vec<f32>> {
+fn attack_at(attack: &dyn Attack, ensemble: &Ensemble, set: &Tensor<4>, indices: &[usize]) -> Vec<Vec<f32>> {
     let ids = Tensor::from_data(
         burn::tensor::TensorData::new(indices.iter().map(|&i| i as i64).collect(), [indices.len()]),
         &device(),
@@ -53,7 +53,7 @@ fn attack_at(attack: &dyn Attack<B>, ensemble: &Ensemble<B>, set: &Tensor<B, 4>,
 }
 
 /// One run over the whole set against two shards and a shuffled single batch: bit for bit.
-fn assert_shard_invariant(name: &str, attack: &dyn Attack<B>) {
+fn assert_shard_invariant(name: &str, attack: &dyn Attack) {
     let ensemble = ensemble();
     let set = images(5, SHAPE, 0.0, 1.0);
     let whole = attack_at(attack, &ensemble, &set, &(0..IMAGES).collect::<Vec<_>>());
@@ -74,7 +74,7 @@ fn assert_shard_invariant(name: &str, attack: &dyn Attack<B>) {
 #[test]
 fn every_registry_attack_gives_each_image_the_same_example_in_any_shard_or_order() {
     for entry in registry_at(ThreatModel::linf(0.1)) {
-        assert_shard_invariant(entry.name, entry.defaults.build::<B>().as_ref());
+        assert_shard_invariant(entry.name, entry.defaults.build().as_ref());
     }
 }
 

@@ -12,15 +12,13 @@ use common_weakness::universal::{
     total_variation, Batch, Checkpoints, Eot, Patch, Placement, Region, Schedule, Universal, UniversalVariable,
 };
 
-use crate::common::{device, images, mlp_ensemble, values, B};
+use crate::common::{device, images, mlp_ensemble, values};
 
-type InnerB = burn::backend::Flex;
-
-fn untargeted(batch: &Batch<B>) -> Objective<B> {
+fn untargeted(batch: &Batch) -> Objective {
     Objective::untargeted(batch.labels.clone().unwrap())
 }
 
-fn dataset(batches: usize, per_batch: usize) -> Vec<Batch<B>> {
+fn dataset(batches: usize, per_batch: usize) -> Vec<Batch> {
     (0..batches)
         .map(|i| {
             let labels = (0..per_batch).map(|n| (n + i) % 3).collect();
@@ -40,7 +38,7 @@ fn a_universal_perturbation_of_one_image_equals_the_per_image_attack() {
 
 /// Pixels in [0.3, 0.7] and ε = 0.1: no clamp to [0, 1] ever acts, so `x_nat + δ` and the
 /// per-image iterate move identically, one batch being one iteration.
-fn reduces_to_the_per_image_attack<A: Engine<B>>(attack: &A) {
+fn reduces_to_the_per_image_attack<A: Engine>(attack: &A) {
     let ensemble = mlp_ensemble(3, 16, 3);
     let x = images(1, [1, 1, 4, 4], 0.3, 0.7);
     let objective = Objective::untargeted(vec![1]);
@@ -102,8 +100,8 @@ fn patches_on_boxes_cover_each_box_centre_and_nothing_far_away() {
             Region { left: 2.0, top: 20.0, right: 8.0, bottom: 30.0 },
         ],
     ];
-    let batch = Batch::with_boxes(Tensor::<B, 4>::zeros([2, 1, 32, 32], &device()), boxes);
-    let white = Tensor::<B, 4>::ones([1, 1, 4, 4], &device());
+    let batch = Batch::with_boxes(Tensor::<4>::zeros([2, 1, 32, 32], &device()), boxes);
+    let white = Tensor::<4>::ones([1, 1, 4, 4], &device());
     let pasted = values(UniversalVariable::Patch(patch).apply_to(white, &batch, &mut AttackRng::new(0)));
     let at = |n: usize, r: usize, c: usize| pasted[n * 1024 + r * 32 + c];
     assert_abs_diff_eq!(at(0, 7, 7), 1.0, epsilon = 1e-5); // centre of box 1
@@ -158,7 +156,7 @@ fn every_engine_attack_trains_a_universal_variable_and_lowers_its_objective() {
     let threat = ThreatModel::linf(0.3);
     let config = CwaConfig::paper(0.3);
     let variable = UniversalVariable::Perturbation;
-    let check = |name: &str, outcome: common_weakness::universal::UniversalOutcome<B>| {
+    let check = |name: &str, outcome: common_weakness::universal::UniversalOutcome| {
         let first: f64 = outcome.records[0].loss_per_model.iter().sum();
         let last: f64 = outcome.records.last().unwrap().loss_per_model.iter().sum();
         assert!(last < first, "{name}: {first} -> {last}");
@@ -225,7 +223,7 @@ fn bad_datasets_are_typed_errors_naming_the_batch() {
     let ensemble = mlp_ensemble(2, 16, 3);
     let attack = Cwa::mi_cwa(CwaConfig::paper(0.1));
     let universal = Universal::new(UniversalVariable::Perturbation, 1);
-    let empty: Vec<Batch<B>> = Vec::new();
+    let empty: Vec<Batch> = Vec::new();
     let error = universal.train(&attack, &ensemble, &empty, &untargeted).unwrap_err();
     assert!(matches!(error, Error::InvalidDataset { batch: 0, .. }), "{error}");
 
@@ -250,22 +248,22 @@ fn bad_datasets_are_typed_errors_naming_the_batch() {
 #[test]
 fn total_variation_is_the_mean_neighbour_difference_in_each_direction() {
     // [[0, 1], [1, 1]]: vertical differences 1 and 0, horizontal 1 and 0: 0.5 + 0.5.
-    let patch = Tensor::<B, 4>::from_floats([[[[0.0, 1.0], [1.0, 1.0]]]], &device());
+    let patch = Tensor::<4>::from_floats([[[[0.0, 1.0], [1.0, 1.0]]]], &device());
     assert_abs_diff_eq!(values(total_variation(patch))[0], 1.0, epsilon = 1e-6);
-    assert_eq!(values(total_variation(Tensor::<B, 4>::full([1, 3, 4, 4], 0.3, &device())))[0], 0.0);
-    assert_eq!(values(total_variation(Tensor::<B, 4>::ones([1, 1, 1, 1], &device())))[0], 0.0);
+    assert_eq!(values(total_variation(Tensor::<4>::full([1, 3, 4, 4], 0.3, &device())))[0], 0.0);
+    assert_eq!(values(total_variation(Tensor::<4>::ones([1, 1, 1, 1], &device())))[0], 0.0);
 }
 
 #[test]
 fn the_confidence_loss_is_the_mean_of_the_highest_scores() {
-    let objective = Objective::<B>::confidence(2);
-    let outputs = Tensor::<B, 2>::from_floats([[0.1, 0.9, 0.5, 0.7], [0.3, 0.2, 0.0, 0.1]], &device());
+    let objective = Objective::confidence(2);
+    let outputs = Tensor::<2>::from_floats([[0.1, 0.9, 0.5, 0.7], [0.3, 0.2, 0.0, 0.1]], &device());
     let input =
         common_weakness::objective::LossInput { outputs: outputs.clone(), one_hot: None, reference_outputs: outputs };
     let loss = values(objective.per_sample(input).unwrap());
     assert_abs_diff_eq!(loss[0], 0.8, epsilon = 1e-6);
     assert_abs_diff_eq!(loss[1], 0.25, epsilon = 1e-6);
-    assert!(Objective::<B>::confidence(0).validate(1).is_err());
+    assert!(Objective::confidence(0).validate(1).is_err());
 }
 
 /// Stops the run after step `stop`; counts the steps it sees.
@@ -289,8 +287,8 @@ impl Observer for StopAfter {
 /// as the uninterrupted run.
 fn resumes_bit_for_bit<A>(attack: &A, variable: UniversalVariable, stop: usize)
 where
-    A: Engine<B>,
-    A::State: Snapshot<InnerB>,
+    A: Engine,
+    A::State: Snapshot,
 {
     let ensemble = mlp_ensemble(2, 16, 3);
     let batches = dataset(2, 3);

@@ -33,11 +33,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::backend::Autodiff;
-use burn::module::AutodiffModule;
+use burn::module::Module;
 use burn::tensor::Tensor;
 use common_weakness::attack::{mi_fgsm, ssa, Attack, Cwa, CwaConfig};
-use common_weakness::backend::DefaultBackend;
+use common_weakness::backend::BackendKind;
 use common_weakness::eval::{mean_interval, row_cosine, top_k_predictions, wilson_interval, MeanInterval};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
@@ -46,8 +45,6 @@ use common_weakness_bench::shard::{merge_folders, Mergeable, Shard, ShardFile};
 use common_weakness_bench::splits::LiteSplits;
 use common_weakness_bench::Result;
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
-
-type B = Autodiff<DefaultBackend>;
 
 /// Label-free attacks on EfficientNet-Lite encoders, judged by an unseen model.
 #[derive(clap::Parser, Debug)]
@@ -115,16 +112,10 @@ enum Loss {
 /// The attack for `method` on the embedding losses: the models' losses averaged
 /// (`LossMean`, the paper's sum up to scale, and any embedding widths), a random start for
 /// distortion (its gradient is zero at the clean images), random crops for matching.
-fn attack(
-    method: Method,
-    loss: Loss,
-    budget: f64,
-    iterations: usize,
-    ssa_samples: usize,
-) -> Option<Box<dyn Attack<B>>> {
-    fn configure<R, I, O>(mut attack: Cwa<R, I, O>, loss: Loss) -> Box<dyn Attack<B>>
+fn attack(method: Method, loss: Loss, budget: f64, iterations: usize, ssa_samples: usize) -> Option<Box<dyn Attack>> {
+    fn configure<R, I, O>(mut attack: Cwa<R, I, O>, loss: Loss) -> Box<dyn Attack>
     where
-        Cwa<R, I, O>: Attack<B> + 'static,
+        Cwa<R, I, O>: Attack + 'static,
     {
         attack.settings.random_start = loss == Loss::Distortion;
         Box::new(attack.with_combination(Combination::LossMean))
@@ -261,22 +252,17 @@ impl Row {
 /// A model as the judge sees it (no autodiff), with its clean views computed once.
 struct Judge {
     name: String,
-    model: EfficientNetLite<DefaultBackend>,
-    clean_embedding: Tensor<DefaultBackend, 2>,
+    model: EfficientNetLite,
+    clean_embedding: Tensor<2>,
     clean_top1: Vec<usize>,
     /// Its embeddings of the matching targets (photo i's target in row i).
-    target_embedding: Tensor<DefaultBackend, 2>,
+    target_embedding: Tensor<2>,
     /// Its top-1 classes of the matching targets.
     target_top1: Vec<usize>,
 }
 
 impl Judge {
-    fn new(
-        name: &str,
-        model: EfficientNetLite<DefaultBackend>,
-        clean: Tensor<DefaultBackend, 4>,
-        targets: Tensor<DefaultBackend, 4>,
-    ) -> Result<Self> {
+    fn new(name: &str, model: EfficientNetLite, clean: Tensor<4>, targets: Tensor<4>) -> Result<Self> {
         let clean_embedding = model.features(clean);
         let target_embedding = model.features(targets);
         Ok(Self {
@@ -290,7 +276,7 @@ impl Judge {
     }
 
     /// This model's verdict on `adversarial`.
-    fn verdict(&self, adversarial: Tensor<DefaultBackend, 4>, loss: Loss) -> Result<Verdict> {
+    fn verdict(&self, adversarial: Tensor<4>, loss: Loss) -> Result<Verdict> {
         let n = adversarial.dims()[0];
         let embedding = self.model.features(adversarial);
         let top5 = top_k_predictions(self.model.classify(embedding.clone()), 5)?;
@@ -324,10 +310,10 @@ fn main() -> Result<()> {
     }
     let started = Instant::now();
     let assets = ImagenetAssets::locate()?;
-    let device = Default::default();
+    let device = BackendKind::default().device()?;
     let photos: Vec<_> = assets.photos()?.into_iter().take(options.photos.into()).collect();
     let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
-    let every_photo: Tensor<B, 4> = images::load(&paths, 224, 224, &device)?;
+    let every_photo: Tensor<4> = images::load(&paths, 224, 224, &device)?;
     let n = photos.len();
     // Photo i's matching target is photo i + 10 of the whole set, in every shard.
     let range = options.shard.range(n);
@@ -342,7 +328,7 @@ fn main() -> Result<()> {
     let mut encoders = Vec::new();
     let mut judges = Vec::new();
     for variant in LiteVariant::ALL {
-        let model = EfficientNetLite::<B>::load(variant, assets.weights(variant), &device)?;
+        let model = EfficientNetLite::load(variant, assets.weights(variant), &device)?;
         judges.push(Judge::new(variant.name(), model.valid(), clean.clone().inner(), targets.clone().inner())?);
         encoders.push(model.into_encoder());
     }
@@ -361,7 +347,7 @@ fn main() -> Result<()> {
             surrogates.iter().map(|&i| judges[i].name.as_str()).collect::<Vec<_>>().join(" + "),
             judges[target_model].name
         );
-        let members = surrogates.iter().map(|&i| Box::new(encoders[i].clone()) as Box<dyn Surrogate<B>>).collect();
+        let members = surrogates.iter().map(|&i| Box::new(encoders[i].clone()) as Box<dyn Surrogate>).collect();
         let ensemble = Ensemble::new(members)?;
         for &loss in &options.losses {
             let objective = match loss {

@@ -29,13 +29,12 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use common_weakness::attack::{registry, AttackSpec, RapConfig};
-use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::backend::BackendKind;
 use common_weakness::eval::{predictions, success_rate, wilson_interval, SuccessRate};
 use common_weakness::prelude::*;
-use common_weakness::surrogate::{Surrogate, SurrogateOps};
+use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::images;
 use common_weakness_bench::shard::{merge_folders, Mergeable, Shard, ShardFile};
 use common_weakness_bench::splits::LiteSplits;
@@ -142,23 +141,11 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let backend = options.backend;
-    backend.run(ImagenetTransfer { options })?
+    run(options, backend.device()?)
 }
 
 /// Every attack on every chosen split, on one backend.
-struct ImagenetTransfer {
-    options: Options,
-}
-
-impl BackendTask for ImagenetTransfer {
-    type Output = Result<()>;
-
-    fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) -> Result<()> {
-        run::<B>(self.options, device)
-    }
-}
-
-fn run<B: AutodiffBackend + SurrogateOps>(options: Options, device: B::Device) -> Result<()> {
+fn run(options: Options, device: Device) -> Result<()> {
     let attacks = options.attacks.0.clone();
     let assets = ImagenetAssets::locate()?;
     let mut every_photo = assets.photos()?;
@@ -172,9 +159,9 @@ fn run<B: AutodiffBackend + SurrogateOps>(options: Options, device: B::Device) -
     let indices: Vec<usize> = range.collect();
     let labels: Vec<usize> = photos.iter().map(|p| p.label).collect();
     let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
-    let clean: Tensor<B, 4> = images::load(&paths, 224, 224, &device)?;
+    let clean: Tensor<4> = images::load(&paths, 224, 224, &device)?;
 
-    let models: Vec<EfficientNetLiteSurrogate<B>> = LiteVariant::ALL
+    let models: Vec<EfficientNetLiteSurrogate> = LiteVariant::ALL
         .into_iter()
         .map(|v| Ok(EfficientNetLite::load(v, assets.weights(v), &device)?.into_surrogate()))
         .collect::<Result<_>>()?;
@@ -201,8 +188,8 @@ fn run<B: AutodiffBackend + SurrogateOps>(options: Options, device: B::Device) -
             surrogates.iter().map(|&i| models[i].name()).collect::<Vec<_>>().join(" + "),
             models[target].name()
         );
-        let members: Vec<Box<dyn Surrogate<B>>> =
-            surrogates.iter().map(|&i| Box::new(models[i].clone()) as Box<dyn Surrogate<B>>).collect();
+        let members: Vec<Box<dyn Surrogate>> =
+            surrogates.iter().map(|&i| Box::new(models[i].clone()) as Box<dyn Surrogate>).collect();
         let ensemble = Ensemble::new(members)?;
         println!("\n{split}: untargeted, L∞ 16/255, 10 iterations; success rate % (all photos / clean-correct)");
         println!(
@@ -210,14 +197,14 @@ fn run<B: AutodiffBackend + SurrogateOps>(options: Options, device: B::Device) -
             "attack", "white-box S1", "white-box S2", "transfer", "transfer after PNG", "s/iter"
         );
         for (name, spec) in &attacks {
-            let attack = spec.build::<B>();
+            let attack = spec.build();
             let started = Instant::now();
             let outcome = attack.run_indexed(&ensemble, clean.clone(), &objective, &indices, &mut Silent)?;
             let seconds_per_iteration = started.elapsed().as_secs_f64() / outcome.records.len().max(1) as f64;
             let quantized = images::quantize(outcome.adversarial.clone());
             let mut cells = Vec::new();
             for (index, model) in models.iter().enumerate() {
-                let score = |x: &Tensor<B, 4>| {
+                let score = |x: &Tensor<4>| {
                     let predicted = predictions(model.forward(x.clone()))?;
                     success_rate(Goal::Untargeted, &labels, &labels, &clean_predictions[index], &predicted)
                 };

@@ -11,15 +11,14 @@
 //!
 //! `cargo run --release --example memory -- --models 4 --mode per-model`
 
+use burn::tensor::Device;
 use std::time::Instant;
 
-use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, ValueEnum};
 use common_weakness::attack::{mi_fgsm, Attack, Cwa, CwaConfig};
-use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::backend::BackendKind;
 use common_weakness::ensemble::{Combination, Ensemble, GradientMode};
 use common_weakness::objective::Objective;
-use common_weakness::surrogate::SurrogateOps;
 use common_weakness::threat::ThreatModel;
 use common_weakness_bench::images;
 use common_weakness_models::ImagenetAssets;
@@ -79,71 +78,66 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-struct Memory(Args);
-
-impl BackendTask for Memory {
-    type Output = common_weakness_bench::Result<serde_json::Value>;
-
-    fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) -> Self::Output {
-        let args = self.0;
-        let assets = ImagenetAssets::locate()?;
-        let photos: Vec<_> = assets.photos()?.into_iter().take(args.images).collect();
-        let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
-        let x = images::load::<B, _>(&paths, 224, 224, &device)?;
-        let weights = assets.weights(LiteVariant::Lite0);
-        let shared = EfficientNetLite::<B>::load(LiteVariant::Lite0, &weights, &device)?;
-        let mut members = Vec::new();
-        for _ in 0..args.models {
-            let model = if args.separate_weights {
-                EfficientNetLite::<B>::load(LiteVariant::Lite0, &weights, &device)?
-            } else {
-                shared.clone()
-            };
-            members.push(Box::new(model.into_surrogate()) as Box<_>);
-        }
-        let after_loading = peak_rss_mib();
-        let combination = match args.combination {
-            Rule::LogitMean => Combination::LogitMean,
-            Rule::LogitSum => Combination::LogitSum,
-            Rule::LossMean => Combination::LossMean,
+/// One iteration of the chosen attack on `device`; the peak memory as JSON.
+fn memory(args: Args, device: Device) -> common_weakness_bench::Result<serde_json::Value> {
+    let assets = ImagenetAssets::locate()?;
+    let photos: Vec<_> = assets.photos()?.into_iter().take(args.images).collect();
+    let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
+    let x = images::load(&paths, 224, 224, &device)?;
+    let weights = assets.weights(LiteVariant::Lite0);
+    let shared = EfficientNetLite::load(LiteVariant::Lite0, &weights, &device)?;
+    let mut members = Vec::new();
+    for _ in 0..args.models {
+        let model = if args.separate_weights {
+            EfficientNetLite::load(LiteVariant::Lite0, &weights, &device)?
+        } else {
+            shared.clone()
         };
-        let mode = match args.mode {
-            Mode::Joint => GradientMode::Joint,
-            Mode::PerModel => GradientMode::PerModel,
-        };
-        let ensemble = Ensemble::new(members)?.with_gradient_mode(mode);
-        let objective = Objective::untargeted(photos.iter().map(|p| p.label).collect());
-        let budget = 16.0 / 255.0;
-        let attack: Box<dyn Attack<B>> = match args.attack {
-            AttackKind::MiFgsm => {
-                let mut attack = mi_fgsm(ThreatModel::linf(budget), 1, 1.0);
-                attack.settings.combination = combination;
-                Box::new(attack)
-            }
-            AttackKind::MiCwa => {
-                Box::new(Cwa::mi_cwa(CwaConfig::paper(budget).with_iterations(1)).with_combination(combination))
-            }
-        };
-        let started = Instant::now();
-        attack.run(&ensemble, x, &objective)?;
-        Ok(json!({
-            "backend": args.backend.name(),
-            "attack": format!("{:?}", args.attack),
-            "models": args.models,
-            "mode": format!("{:?}", args.mode),
-            "combination": format!("{:?}", args.combination),
-            "images": args.images,
-            "separate_weights": args.separate_weights,
-            "peak_rss_mib": peak_rss_mib(),
-            "rss_after_loading_mib": after_loading,
-            "seconds": started.elapsed().as_secs_f64(),
-        }))
+        members.push(Box::new(model.into_surrogate()) as Box<_>);
     }
+    let after_loading = peak_rss_mib();
+    let combination = match args.combination {
+        Rule::LogitMean => Combination::LogitMean,
+        Rule::LogitSum => Combination::LogitSum,
+        Rule::LossMean => Combination::LossMean,
+    };
+    let mode = match args.mode {
+        Mode::Joint => GradientMode::Joint,
+        Mode::PerModel => GradientMode::PerModel,
+    };
+    let ensemble = Ensemble::new(members)?.with_gradient_mode(mode);
+    let objective = Objective::untargeted(photos.iter().map(|p| p.label).collect());
+    let budget = 16.0 / 255.0;
+    let attack: Box<dyn Attack> = match args.attack {
+        AttackKind::MiFgsm => {
+            let mut attack = mi_fgsm(ThreatModel::linf(budget), 1, 1.0);
+            attack.settings.combination = combination;
+            Box::new(attack)
+        }
+        AttackKind::MiCwa => {
+            Box::new(Cwa::mi_cwa(CwaConfig::paper(budget).with_iterations(1)).with_combination(combination))
+        }
+    };
+    let started = Instant::now();
+    attack.run(&ensemble, x, &objective)?;
+    Ok(json!({
+        "backend": args.backend.name(),
+        "attack": format!("{:?}", args.attack),
+        "models": args.models,
+        "mode": format!("{:?}", args.mode),
+        "combination": format!("{:?}", args.combination),
+        "images": args.images,
+        "separate_weights": args.separate_weights,
+        "peak_rss_mib": peak_rss_mib(),
+        "rss_after_loading_mib": after_loading,
+        "seconds": started.elapsed().as_secs_f64(),
+    }))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let report = args.backend.run(Memory(args))??;
+    let device = args.backend.device()?;
+    let report = memory(args, device)?;
     println!("{report}");
     Ok(())
 }

@@ -12,25 +12,22 @@
 //!
 //! `--remote` also times the attack on one batch with the four surrogates on a server of
 //! Burn's remote backend on this machine (flex behind it, on a free loopback port), then
-//! split over two such servers, against the same attack run locally: the median time per
-//! iteration and the bytes the loopback interface carried per iteration (`/proc/net/dev`,
-//! both directions, everything on the machine's loopback during the run).
+//! split over two such servers, against the same attack run locally, each with the ensemble
+//! gradient joint and model by model (`GradientMode`): the median time per iteration and the
+//! bytes the loopback interface carried per iteration (`/proc/net/dev`, everything on the
+//! machine's loopback during the run).
 
 use std::time::Instant;
 
-use burn::backend::remote::RemoteDevice;
-use burn::backend::{Autodiff, RemoteBackend};
-use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::Tensor;
-use common_weakness::backend::DefaultBackend;
+use burn::remote::RemoteHost;
+use burn::server::{RemoteServer, TokenAuthorizer, WebSocketTransport};
+use burn::tensor::{Device, Tensor};
+use common_weakness::backend::BackendKind;
 use common_weakness::prelude::*;
-use common_weakness::surrogate::SurrogateOps;
 use common_weakness_bench::parallel::{attack_batches, IndexedBatch};
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::ZooModel;
-
-type B = Autodiff<DefaultBackend>;
 
 const SURROGATES: [ZooModel; 4] = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer];
 
@@ -56,18 +53,18 @@ struct Options {
 
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
-    let device = Default::default();
+    let device = BackendKind::default().device()?;
     let data = FashionMnist::test_slice()?;
     let total = usize::from(options.images);
-    let batches: Vec<IndexedBatch<B>> = (0..total)
+    let batches: Vec<IndexedBatch> = (0..total)
         .step_by(options.batch.into())
         .map(|start| {
             let indices: Vec<usize> = (start..(start + usize::from(options.batch)).min(total)).collect();
-            let (images, labels) = data.batch::<B>(&indices, &device)?;
+            let (images, labels) = data.batch(&indices, &device)?;
             Ok(IndexedBatch { images, labels, indices })
         })
         .collect::<Result<_>>()?;
-    let surrogates: Vec<Box<dyn Surrogate<B>>> =
+    let surrogates: Vec<Box<dyn Surrogate>> =
         SURROGATES.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
     let ensemble = Ensemble::new(surrogates)?;
     let attack = Cwa::mi_cwa(CwaConfig::paper(16.0 / 255.0).with_iterations(options.iterations));
@@ -76,14 +73,15 @@ fn main() -> Result<()> {
         options.iterations,
         batches.len(),
         options.batch,
-        <B as burn::tensor::backend::Backend>::name(&device),
+        BackendKind::name_of(&device),
     );
     let mut first: Option<(f64, Vec<f32>)> = None;
     for &threads in &options.threads {
         let started = Instant::now();
         let adversarial = attack_batches(&attack, &ensemble, &batches, threads)?;
         let seconds = started.elapsed().as_secs_f64();
-        let pixels: Vec<f32> = Tensor::cat(adversarial, 0).into_data().convert::<f32>().to_vec().expect("f32 pixels");
+        let pixels: Vec<f32> =
+            Tensor::cat(adversarial, 0).into_data().convert::<f32>().try_to_vec().expect("f32 pixels");
         let (speedup, same) = match &first {
             None => (1.0, "reference".to_string()),
             Some((base, reference)) => {
@@ -116,20 +114,21 @@ fn loopback_bytes() -> Result<u64> {
 }
 
 /// MI-CWA on the images `indices`, on `home`, with surrogate `i` loaded on `devices[i]` (all
-/// on `home` without `devices`): the median seconds per iteration, the loopback bytes of the
-/// run, and the adversarial pixels.
-fn timed_attack<Bk: AutodiffBackend + SurrogateOps>(
+/// on `home` without `devices`) and the ensemble gradient computed in `mode`: the median
+/// seconds per iteration, the loopback bytes of the run, and the adversarial pixels.
+fn timed_attack(
     data: &FashionMnist,
     indices: &[usize],
     iterations: usize,
-    home: &Bk::Device,
-    devices: Option<Vec<Bk::Device>>,
+    home: &Device,
+    devices: Option<Vec<Device>>,
+    mode: GradientMode,
 ) -> Result<(f64, u64, Vec<f32>)> {
-    let (images, labels) = data.batch::<Bk>(indices, home)?;
+    let (images, labels) = data.batch(indices, home)?;
     let placed = devices.clone().unwrap_or_else(|| vec![home.clone(); SURROGATES.len()]);
-    let surrogates: Vec<Box<dyn Surrogate<Bk>>> =
+    let surrogates: Vec<Box<dyn Surrogate>> =
         SURROGATES.iter().zip(&placed).map(|(m, d)| m.load(d)).collect::<common_weakness_models::Result<_>>()?;
-    let mut ensemble = Ensemble::new(surrogates)?;
+    let mut ensemble = Ensemble::new(surrogates)?.with_gradient_mode(mode);
     if let Some(devices) = devices {
         ensemble = ensemble.with_devices(devices)?;
     }
@@ -139,39 +138,55 @@ fn timed_attack<Bk: AutodiffBackend + SurrogateOps>(
     let bytes = loopback_bytes()? - before;
     let mut seconds: Vec<f64> = outcome.records.iter().map(|r| r.seconds).collect();
     seconds.sort_by(f64::total_cmp);
-    let pixels = outcome.adversarial.into_data().convert::<f32>().to_vec().expect("f32 pixels");
+    let pixels = outcome.adversarial.into_data().convert::<f32>().try_to_vec().expect("f32 pixels");
     Ok((seconds[seconds.len() / 2], bytes, pixels))
 }
 
-/// The remote measurement: two servers of Burn's remote backend on free loopback ports; the
-/// ensemble on the first, then split over both (surrogates 1 and 3 on the second).
+/// The remote measurement: two servers of Burn's remote backend on loopback ports (a token
+/// required, as `surrogate_server` requires one); the ensemble on the first, then split over
+/// both (surrogates 1 and 3 on the second).
 fn remote(data: &FashionMnist, indices: &[usize], iterations: usize) -> Result<()> {
-    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
-    let ports = [free_port()?, free_port()?];
+    let token = "scale example";
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    for port in ports {
-        runtime.spawn(burn::server::start_websocket_async::<burn::backend::Flex>(Default::default(), port));
+    let mut urls = Vec::new();
+    for _ in 0..2 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        urls.push(format!("ws://{}", listener.local_addr()?));
+        let authorizer = TokenAuthorizer::new(token).expect("a non-empty token");
+        let serving = RemoteServer::new([Device::flex()])
+            .with_authorizer(authorizer)
+            .serve_async(WebSocketTransport::from_listener(listener));
+        runtime.spawn(serving);
     }
-    let deadline = Instant::now() + std::time::Duration::from_secs(30);
-    for port in ports {
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    }
-    let [a, b] = ports.map(|port| RemoteDevice::new(&format!("ws://127.0.0.1:{port}")));
-    let (local, _, local_pixels) = timed_attack::<B>(data, indices, iterations, &Default::default(), None)?;
-    println!("remote backend, one batch of {}: {local:.3} s per iteration locally", indices.len());
+    let connect = |url: &String| {
+        Device::remote_options(&RemoteHost::websocket(url).with_credential(token))
+            .init()
+            .map(Device::autodiff)
+            .map_err(|e| std::io::Error::other(format!("connecting to {url}: {e}")))
+    };
+    let (a, b) = (connect(&urls[0])?, connect(&urls[1])?);
+    let local_device = Device::flex().autodiff();
+    let run = |home: &Device, devices: Option<Vec<Device>>, mode| {
+        timed_attack(data, indices, iterations, home, devices, mode)
+    };
+    let (local, _, local_pixels) = run(&local_device, None, GradientMode::Joint)?;
+    println!("remote backend, one batch of {}: {local:.3} s per iteration locally (joint)", indices.len());
     let split = vec![a.clone(), b.clone(), a.clone(), b];
-    for (what, devices) in
-        [("one loopback server", None), ("two loopback servers (models 1, 3 on the second)", Some(split))]
-    {
-        let (remote, bytes, pixels) = timed_attack::<Autodiff<RemoteBackend>>(data, indices, iterations, &a, devices)?;
-        let worst = max_difference(&local_pixels, &pixels);
-        println!(
-            "  {what}: {remote:.3} s per iteration ({:.2}x local); loopback traffic {:.2} MB per iteration; max |Δ| {worst:.1e} from local",
-            remote / local,
-            bytes as f64 / iterations as f64 / 1e6
-        );
+    let placements = [
+        ("locally", &local_device, None),
+        ("one loopback server", &a, Some(vec![a.clone(); SURROGATES.len()])),
+        ("two loopback servers (models 1, 3 on the second)", &a, Some(split)),
+    ];
+    for (what, home, devices) in placements {
+        for mode in [GradientMode::Joint, GradientMode::PerModel] {
+            let (seconds, bytes, pixels) = run(home, devices.clone(), mode)?;
+            let worst = max_difference(&local_pixels, &pixels);
+            println!(
+                "  {what}, {mode:?}: {seconds:.3} s per iteration ({:.2}x local joint); loopback traffic {:.2} MB per iteration; max |Δ| {worst:.1e} from local joint",
+                seconds / local,
+                bytes as f64 / iterations as f64 / 1e6
+            );
+        }
     }
     // The servers live until the process exits: stopping them first would break the
     // client's open connections, on which burn-remote's client panics.

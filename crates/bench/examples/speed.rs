@@ -15,14 +15,13 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::tensor::activation::log_softmax;
-use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use clap::Parser;
 use common_weakness::attack::{mi_fgsm, Attack, Cwa, CwaConfig};
-use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::backend::BackendKind;
 use common_weakness::ensemble::Ensemble;
 use common_weakness::objective::Objective;
-use common_weakness::surrogate::{Surrogate, SurrogateOps};
+use common_weakness::surrogate::Surrogate;
 use common_weakness::threat::ThreatModel;
 use common_weakness_bench::images;
 use common_weakness_models::ImagenetAssets;
@@ -58,75 +57,70 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-struct Speed(Args);
-
-impl BackendTask for Speed {
-    type Output = common_weakness_bench::Result<serde_json::Value>;
-
-    fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) -> Self::Output {
-        let args = self.0;
-        let assets = ImagenetAssets::locate()?;
-        let photos = assets.photos()?;
-        let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
-        let labels: Vec<usize> = photos.iter().map(|p| p.label).collect();
-        let x = images::load::<B, _>(&paths, 224, 224, &device)?;
-        let variants = [LiteVariant::Lite0, LiteVariant::Lite1];
-        let mut models = Vec::new();
-        for variant in variants {
-            models.push(EfficientNetLite::<B>::load(variant, assets.weights(variant), &device)?.into_surrogate());
-        }
-
-        let one_hot: Vec<f32> = labels.iter().flat_map(|&l| (0..1000).map(move |c| f32::from(c == l))).collect();
-        let one_hot = Tensor::<B, 2>::from_data(TensorData::new(one_hot, [labels.len(), 1000]), &device);
-        let mut pass_seconds = BTreeMap::new();
-        for (variant, model) in variants.iter().zip(&models) {
-            let pass = || {
-                let started = Instant::now();
-                let input = x.clone().detach().require_grad();
-                let loss = (log_softmax(model.forward(input.clone()), 1) * one_hot.clone()).sum();
-                let grad = input.grad(&loss.backward()).expect("the input gets a gradient");
-                grad.into_data();
-                started.elapsed().as_secs_f64()
-            };
-            pass();
-            pass_seconds.insert(variant.name(), median((0..args.repeats).map(|_| pass()).collect()));
-        }
-        let passes: f64 = pass_seconds.values().sum();
-
-        let ensemble = Ensemble::new(models.into_iter().map(|m| Box::new(m) as Box<_>).collect())?;
-        let objective = Objective::untargeted(labels);
-        let mut attacks = BTreeMap::new();
-        let runs: [(&str, Box<dyn Attack<B>>, f64); 2] = [
-            ("mi_fgsm", Box::new(mi_fgsm(ThreatModel::linf(args.budget), args.iterations, 1.0)), 1.0),
-            ("mi_cwa", Box::new(Cwa::mi_cwa(CwaConfig::paper(args.budget).with_iterations(args.iterations))), 2.0),
-        ];
-        for (name, attack, passes_per_iteration) in runs {
-            let started = Instant::now();
-            let outcome = attack.run(&ensemble, x.clone(), &objective)?;
-            let total = started.elapsed().as_secs_f64();
-            let iterations: Vec<f64> = outcome.records.iter().map(|r| r.seconds).collect();
-            let iteration = median(iterations.clone());
-            attacks.insert(
-                name,
-                json!({
-                    "iteration_seconds": iteration,
-                    "setup_seconds": total - iterations.iter().sum::<f64>(),
-                    "overhead": iteration / (passes_per_iteration * passes),
-                }),
-            );
-        }
-        Ok(json!({
-            "backend": args.backend.name(),
-            "images": x.dims()[0],
-            "pass_seconds": pass_seconds,
-            "attacks": attacks,
-        }))
+/// Times the passes and both attacks on `device`; the report as JSON.
+fn speed(args: Args, device: Device) -> common_weakness_bench::Result<serde_json::Value> {
+    let assets = ImagenetAssets::locate()?;
+    let photos = assets.photos()?;
+    let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
+    let labels: Vec<usize> = photos.iter().map(|p| p.label).collect();
+    let x = images::load(&paths, 224, 224, &device)?;
+    let variants = [LiteVariant::Lite0, LiteVariant::Lite1];
+    let mut models = Vec::new();
+    for variant in variants {
+        models.push(EfficientNetLite::load(variant, assets.weights(variant), &device)?.into_surrogate());
     }
+
+    let one_hot: Vec<f32> = labels.iter().flat_map(|&l| (0..1000).map(move |c| f32::from(c == l))).collect();
+    let one_hot = Tensor::<2>::from_data(TensorData::new(one_hot, [labels.len(), 1000]), &device);
+    let mut pass_seconds = BTreeMap::new();
+    for (variant, model) in variants.iter().zip(&models) {
+        let pass = || {
+            let started = Instant::now();
+            let input = x.clone().detach().require_grad();
+            let loss = (log_softmax(model.forward(input.clone()), 1) * one_hot.clone()).sum();
+            let grad = input.grad(&loss.backward()).expect("the input gets a gradient");
+            grad.into_data();
+            started.elapsed().as_secs_f64()
+        };
+        pass();
+        pass_seconds.insert(variant.name(), median((0..args.repeats).map(|_| pass()).collect()));
+    }
+    let passes: f64 = pass_seconds.values().sum();
+
+    let ensemble = Ensemble::new(models.into_iter().map(|m| Box::new(m) as Box<_>).collect())?;
+    let objective = Objective::untargeted(labels);
+    let mut attacks = BTreeMap::new();
+    let runs: [(&str, Box<dyn Attack>, f64); 2] = [
+        ("mi_fgsm", Box::new(mi_fgsm(ThreatModel::linf(args.budget), args.iterations, 1.0)), 1.0),
+        ("mi_cwa", Box::new(Cwa::mi_cwa(CwaConfig::paper(args.budget).with_iterations(args.iterations))), 2.0),
+    ];
+    for (name, attack, passes_per_iteration) in runs {
+        let started = Instant::now();
+        let outcome = attack.run(&ensemble, x.clone(), &objective)?;
+        let total = started.elapsed().as_secs_f64();
+        let iterations: Vec<f64> = outcome.records.iter().map(|r| r.seconds).collect();
+        let iteration = median(iterations.clone());
+        attacks.insert(
+            name,
+            json!({
+                "iteration_seconds": iteration,
+                "setup_seconds": total - iterations.iter().sum::<f64>(),
+                "overhead": iteration / (passes_per_iteration * passes),
+            }),
+        );
+    }
+    Ok(json!({
+        "backend": args.backend.name(),
+        "images": x.dims()[0],
+        "pass_seconds": pass_seconds,
+        "attacks": attacks,
+    }))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let report = args.backend.run(Speed(args))??;
+    let device = args.backend.device()?;
+    let report = speed(args, device)?;
     println!("{report}");
     Ok(())
 }

@@ -26,17 +26,16 @@
 use std::time::Instant;
 
 use burn::lr_scheduler::LrScheduler as _;
-use burn::module::AutodiffModule;
+use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use common_weakness::attack::pgd;
-use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::backend::BackendKind;
 use common_weakness::eval::predictions;
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
-use common_weakness::surrogate::{from_module, SurrogateOps};
+use common_weakness::surrogate::from_module;
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::{
@@ -114,30 +113,29 @@ fn recipe(model: ZooModel) -> Recipe {
     Recipe { epochs, learning_rate }
 }
 
-fn accuracy<B: SurrogateOps, N: ZooNet<B>>(net: &N, data: &FashionMnist, device: &B::Device) -> Result<f64> {
+fn accuracy<N: ZooNet>(net: &N, data: &FashionMnist, device: &Device) -> Result<f64> {
     let frozen = net.clone().no_grad();
     let mut correct = 0;
     for start in (0..data.len()).step_by(1000) {
         let indices: Vec<usize> = (start..(start + 1000).min(data.len())).collect();
-        let (x, labels) = data.batch::<B>(&indices, device)?;
+        let (x, labels) = data.batch(&indices, device)?;
         let predicted = predictions(frozen.forward(x))?;
         correct += predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
     }
     Ok(correct as f64 / data.len() as f64)
 }
 
-fn train<B, N>(model: ZooModel, options: &Options, data: &Data, device: &B::Device) -> Result<()>
+fn train<N>(model: ZooModel, options: &Options, data: &Data, device: &Device) -> Result<()>
 where
-    B: AutodiffBackend + SurrogateOps,
-    N: ZooNet<B> + AutodiffModule<B> + 'static,
+    N: ZooNet + Module + 'static,
 {
     let Data { train, test } = data;
     // Model `i` of `ZooModel::ALL` is seeded with `i + 1` (weights and batch order).
     let seed = ZooModel::ALL.iter().position(|&m| m == model).expect("a zoo model") as u64 + 1;
-    <B as Backend>::seed(device, seed);
+    device.seed(seed);
     let mut net = N::init(device);
     let parameters = net.num_params();
-    let mut optimizer = AdamConfig::new().init::<B, N>();
+    let mut optimizer = AdamConfig::new().init();
     let recipe = recipe(model);
     let mut scheduler = Alrs::new(options.learning_rate.unwrap_or(recipe.learning_rate))?;
     let loss_fn = CrossEntropyLossConfig::new().init(device);
@@ -152,7 +150,7 @@ where
         order.truncate(images);
         let (mut total, mut batches) = (0.0, 0);
         for (step, indices) in order.chunks(BATCH).enumerate() {
-            let (mut x, labels) = train.batch::<B>(indices, device)?;
+            let (mut x, labels) = train.batch(indices, device)?;
             if adversarial {
                 let current =
                     Ensemble::new(vec![Box::new(from_module("current", net.clone(), |n: &N, x| n.forward(x)))])?;
@@ -160,12 +158,12 @@ where
                 let attack = pgd(ThreatModel::linf(ADVERSARIAL_BUDGET), steps, step_size, seed + step as u64);
                 x = attack.run(&current, x, &Objective::untargeted(labels.clone()))?.adversarial;
             }
-            let targets = Tensor::<B, 1, Int>::from_data(
+            let targets = Tensor::<1, Int>::from_data(
                 TensorData::new(labels.iter().map(|&l| l as i64).collect(), [labels.len()]),
                 device,
             );
             let loss = loss_fn.forward(net.forward(x), targets);
-            total += loss.clone().into_scalar().elem::<f64>();
+            total += loss.clone().into_scalar::<f64>();
             batches += 1;
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optimizer.step(scheduler.step(), net, grads);
@@ -203,14 +201,13 @@ where
 
 /// Clean and white-box robust accuracy (PGD-20 at L∞ 0.1) on the committed 1,000-image test
 /// slice.
-fn slice_accuracy<B, N>(net: &N, device: &B::Device) -> Result<(f64, f64)>
+fn slice_accuracy<N>(net: &N, device: &Device) -> Result<(f64, f64)>
 where
-    B: AutodiffBackend + SurrogateOps,
-    N: ZooNet<B> + AutodiffModule<B> + 'static,
+    N: ZooNet + Module + 'static,
 {
     let frozen = net.clone().no_grad();
     let surrogate = Ensemble::new(vec![Box::new(from_module("trained", frozen, |n: &N, x| n.forward(x)))])?;
-    let (images, labels) = FashionMnist::test_slice()?.head::<B>(1000, device);
+    let (images, labels) = FashionMnist::test_slice()?.head(1000, device);
     let clean = predictions(surrogate.members()[0].forward(images.clone()))?;
     let (steps, step_size) = EVALUATION_PGD;
     let attack = pgd(ThreatModel::linf(ADVERSARIAL_BUDGET), steps, step_size, 0);
@@ -228,34 +225,22 @@ struct Data {
     test: FashionMnist,
 }
 
-/// Trains every chosen model on one backend.
-struct TrainZoo {
-    options: Options,
-    data: Data,
-}
-
-impl BackendTask for TrainZoo {
-    type Output = Result<()>;
-
-    fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) -> Result<()> {
-        let TrainZoo { options, data } = self;
-        for &model in &options.models.0 {
-            match model {
-                ZooModel::Mlp => train::<B, Mlp<B>>(model, &options, &data, &device)?,
-                ZooModel::SmallCnn | ZooModel::AdversarialCnn => {
-                    train::<B, SmallCnn<B>>(model, &options, &data, &device)?
-                }
-                ZooModel::WideCnn => train::<B, WideCnn<B>>(model, &options, &data, &device)?,
-                ZooModel::ResNet => train::<B, ResNet<B>>(model, &options, &data, &device)?,
-                ZooModel::Separable => train::<B, SeparableCnn<B>>(model, &options, &data, &device)?,
-                ZooModel::LargeKernel | ZooModel::AdversarialLargeKernel => {
-                    train::<B, LargeKernelCnn<B>>(model, &options, &data, &device)?
-                }
-                ZooModel::Mixer => train::<B, Mixer<B>>(model, &options, &data, &device)?,
+/// Trains every chosen model on `device`.
+fn train_zoo(options: &Options, data: &Data, device: &Device) -> Result<()> {
+    for &model in &options.models.0 {
+        match model {
+            ZooModel::Mlp => train::<Mlp>(model, options, data, device)?,
+            ZooModel::SmallCnn | ZooModel::AdversarialCnn => train::<SmallCnn>(model, options, data, device)?,
+            ZooModel::WideCnn => train::<WideCnn>(model, options, data, device)?,
+            ZooModel::ResNet => train::<ResNet>(model, options, data, device)?,
+            ZooModel::Separable => train::<SeparableCnn>(model, options, data, device)?,
+            ZooModel::LargeKernel | ZooModel::AdversarialLargeKernel => {
+                train::<LargeKernelCnn>(model, options, data, device)?
             }
+            ZooModel::Mixer => train::<Mixer>(model, options, data, device)?,
         }
-        Ok(())
     }
+    Ok(())
 }
 
 fn main() -> Result<()> {
@@ -267,5 +252,5 @@ fn main() -> Result<()> {
         data.test.len(),
         options.backend
     );
-    options.backend.run(TrainZoo { options, data })?
+    train_zoo(&options, &data, &options.backend.device()?)
 }

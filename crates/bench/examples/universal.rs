@@ -27,10 +27,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::backend::Autodiff;
 use burn::tensor::Tensor;
 use common_weakness::attack::{mi_fgsm, Engine};
-use common_weakness::backend::DefaultBackend;
+use common_weakness::backend::BackendKind;
 use common_weakness::eval::predictions;
 use common_weakness::optim::Adam;
 use common_weakness::prelude::*;
@@ -41,9 +40,8 @@ use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::ZooModel;
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
 
-type B = Autodiff<DefaultBackend>;
 /// Each training batch's objective.
-type BatchObjective = dyn Fn(&Batch<B>) -> Objective<B>;
+type BatchObjective = dyn Fn(&Batch) -> Objective;
 
 /// The transfer table's surrogates and held-out models.
 const ZOO_SURROGATES: [ZooModel; 4] = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer];
@@ -85,8 +83,8 @@ enum Experiment {
 
 /// The models a trained variable is evaluated on, and the evaluation images.
 struct Evaluation<'a> {
-    models: Vec<(String, &'a dyn Surrogate<B>)>,
-    images: Batch<B>,
+    models: Vec<(String, &'a dyn Surrogate)>,
+    images: Batch,
     /// True labels (untargeted) or the target (targeted).
     goal: (Goal, Vec<usize>),
     /// Random placements and EOT draws per image (1 for a perturbation, which has none).
@@ -97,7 +95,7 @@ impl Evaluation<'_> {
     /// Per model: the rate of error (untargeted) or of the target class (targeted) on the
     /// evaluation images with `v` applied, over `draws` placements of each image (the same
     /// draws for every method), and the first draw's images.
-    fn rates(&self, variable: &UniversalVariable, v: Tensor<B, 4>) -> Result<(Vec<f64>, Tensor<B, 4>)> {
+    fn rates(&self, variable: &UniversalVariable, v: Tensor<4>) -> Result<(Vec<f64>, Tensor<4>)> {
         let (goal, labels) = &self.goal;
         let mut rng = AttackRng::new(SEED + 1);
         let mut hits = vec![0usize; self.models.len()];
@@ -134,11 +132,11 @@ fn main() -> Result<()> {
 
 /// Trains `variable` with `attack`, evaluates it and writes its pictures.
 #[allow(clippy::too_many_arguments)]
-fn train<A: Engine<B>>(
+fn train<A: Engine>(
     attack: &A,
     universal: &Universal,
-    ensemble: &Ensemble<B>,
-    batches: &[Batch<B>],
+    ensemble: &Ensemble,
+    batches: &[Batch],
     objective: &BatchObjective,
     evaluation: &Evaluation<'_>,
     out: &Path,
@@ -158,16 +156,16 @@ fn train<A: Engine<B>>(
 /// A contact sheet of the first four evaluation images and the variable itself as a PNG.
 fn pictures(
     name: &str,
-    v: &Tensor<B, 4>,
-    clean: &Tensor<B, 4>,
-    attacked: &Tensor<B, 4>,
+    v: &Tensor<4>,
+    clean: &Tensor<4>,
+    attacked: &Tensor<4>,
     out: &Path,
     amplify: f32,
 ) -> Result<()> {
     let stem = name.to_lowercase().replace([' ', '(', ')'], "-").replace("--", "-");
     let stem = stem.trim_end_matches('-');
     // Grey images in RGB; small ones (Fashion-MNIST) enlarged 4× by repeating pixels.
-    let rgb = |t: Tensor<B, 4>| {
+    let rgb = |t: Tensor<4>| {
         let [n, c, h, w] = t.dims();
         let t = if c == 1 { t.repeat_dim(1, 3) } else { t };
         match h < 64 {
@@ -183,8 +181,11 @@ fn pictures(
         out.join(format!("{stem}-sheet.png")),
     )?;
     // A perturbation is shown as 0.5 + amplify·δ (±ε black and white); a patch as it is.
-    let picture =
-        if v.clone().min().into_scalar() < 0.0 { v.clone().mul_scalar(amplify).add_scalar(0.5) } else { v.clone() };
+    let picture = if v.clone().min().into_scalar::<f32>() < 0.0 {
+        v.clone().mul_scalar(amplify).add_scalar(0.5)
+    } else {
+        v.clone()
+    };
     images::save_png(&rgb(picture.clamp(0.0, 1.0)), 0, out.join(format!("{stem}.png")))
 }
 
@@ -202,23 +203,22 @@ fn table(title: &str, columns: &[String], held_out: usize, rows: &[Row]) {
 }
 
 fn zoo(options: &Options) -> Result<()> {
-    let device = Default::default();
+    let device = BackendKind::default().device()?;
     let epochs = options.epochs.unwrap_or(5);
     let budget = options.budget as f64 / 255.0;
-    let (training, training_labels) = FashionMnist::train()?.head::<B>(1000, &device);
-    let (test, test_labels) = FashionMnist::test_slice()?.head::<B>(1000, &device);
-    let batches: Vec<Batch<B>> = (0..20)
+    let (training, training_labels) = FashionMnist::train()?.head(1000, &device);
+    let (test, test_labels) = FashionMnist::test_slice()?.head(1000, &device);
+    let batches: Vec<Batch> = (0..20)
         .map(|i| {
             let rows = i * 50..(i + 1) * 50;
             Batch::labelled(training.clone().slice(rows.clone()), training_labels[rows].to_vec())
         })
         .collect();
-    let surrogates =
-        ZOO_SURROGATES.iter().map(|m| m.load::<B>(&device)).collect::<common_weakness_models::Result<_>>()?;
+    let surrogates = ZOO_SURROGATES.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
     let ensemble = Ensemble::new(surrogates)?;
     let held_out: Vec<_> =
-        ZOO_HELD_OUT.iter().map(|m| m.load::<B>(&device)).collect::<common_weakness_models::Result<_>>()?;
-    let mut models: Vec<(String, &dyn Surrogate<B>)> =
+        ZOO_HELD_OUT.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
+    let mut models: Vec<(String, &dyn Surrogate)> =
         ensemble.members().iter().map(|m| (m.name().to_string(), m.as_ref())).collect();
     models.extend(held_out.iter().map(|m| (m.name().to_string(), m.as_ref())));
     let evaluation = Evaluation {
@@ -227,7 +227,7 @@ fn zoo(options: &Options) -> Result<()> {
         goal: (Goal::Untargeted, test_labels),
         draws: 1,
     };
-    let objective = |b: &Batch<B>| Objective::untargeted(b.labels.clone().unwrap_or_default());
+    let objective = |b: &Batch| Objective::untargeted(b.labels.clone().unwrap_or_default());
     let universal = Universal::new(UniversalVariable::Perturbation, epochs);
     let threat = ThreatModel::linf(budget);
     let config = CwaConfig::paper(budget);
@@ -242,7 +242,7 @@ fn zoo(options: &Options) -> Result<()> {
         seconds: 0.0,
         rates: evaluation.rates(&universal.variable, Tensor::zeros([1, 1, 28, 28], &device))?.0,
     }];
-    let noise = AttackRng::new(SEED).uniform::<B>([1, 1, 28, 28], -1.0, 1.0, &device).sign().mul_scalar(budget);
+    let noise = AttackRng::new(SEED).uniform([1, 1, 28, 28], -1.0, 1.0, &device).sign().mul_scalar(budget);
     let (rates, attacked) = evaluation.rates(&universal.variable, noise.clone())?;
     pictures("random sign", &noise, &evaluation.images.images, &attacked, &options.out, (0.5 / budget) as f32)?;
     rows.push(Row { name: "random ±ε".into(), seconds: 0.0, rates });
@@ -268,35 +268,33 @@ fn zoo(options: &Options) -> Result<()> {
 }
 
 fn patch(options: &Options) -> Result<()> {
-    let device = Default::default();
+    let device = BackendKind::default().device()?;
     let epochs = options.epochs.unwrap_or(30);
     let assets = ImagenetAssets::locate()?;
     let photos = assets.photos()?;
     let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
     let labels: Vec<usize> = photos.iter().map(|p| p.label).collect();
-    let all: Tensor<B, 4> = images::load(&paths, 224, 224, &device)?;
+    let all: Tensor<4> = images::load(&paths, 224, 224, &device)?;
     // Even photos train, odd photos evaluate.
-    let pick = |parity: usize| -> (Tensor<B, 4>, Vec<usize>) {
+    let pick = |parity: usize| -> (Tensor<4>, Vec<usize>) {
         let indices: Vec<usize> = (0..photos.len()).filter(|i| i % 2 == parity).collect();
         let rows = indices.iter().map(|&i| all.clone().slice(i..i + 1)).collect();
         (Tensor::cat(rows, 0), indices.iter().map(|&i| labels[i]).collect())
     };
     let (train_images, train_labels) = pick(0);
     let (eval_images, eval_labels) = pick(1);
-    let lite = |v: LiteVariant| -> Result<Box<dyn Surrogate<B>>> {
+    let lite = |v: LiteVariant| -> Result<Box<dyn Surrogate>> {
         Ok(Box::new(EfficientNetLite::load(v, assets.weights(v), &device)?.into_surrogate()))
     };
     let ensemble = Ensemble::new(vec![lite(LiteVariant::Lite0)?, lite(LiteVariant::Lite1)?])?;
     let held_out = [lite(LiteVariant::Lite2)?];
-    let mut models: Vec<(String, &dyn Surrogate<B>)> =
+    let mut models: Vec<(String, &dyn Surrogate)> =
         ensemble.members().iter().map(|m| (m.name().to_string(), m.as_ref())).collect();
     models.extend(held_out.iter().map(|m| (m.name().to_string(), m.as_ref())));
 
     let (goal, objective): (Goal, Box<BatchObjective>) = match options.target {
-        None => {
-            (Goal::Untargeted, Box::new(|b: &Batch<B>| Objective::untargeted(b.labels.clone().unwrap_or_default())))
-        }
-        Some(t) => (Goal::Targeted, Box::new(move |b: &Batch<B>| Objective::targeted(vec![t; b.len()]))),
+        None => (Goal::Untargeted, Box::new(|b: &Batch| Objective::untargeted(b.labels.clone().unwrap_or_default()))),
+        Some(t) => (Goal::Targeted, Box::new(move |b: &Batch| Objective::targeted(vec![t; b.len()]))),
     };
     let eval_goal = match options.target {
         None => eval_labels.clone(),
@@ -306,7 +304,7 @@ fn patch(options: &Options) -> Result<()> {
     let variable = UniversalVariable::Patch(patch);
     let images = Batch::labelled(eval_images, eval_labels);
     let evaluation = Evaluation { models, images, goal: (goal, eval_goal), draws: options.draws.into() };
-    let batches: Vec<Batch<B>> = (0..2)
+    let batches: Vec<Batch> = (0..2)
         .map(|i| {
             Batch::labelled(train_images.clone().slice(i * 5..(i + 1) * 5), train_labels[i * 5..(i + 1) * 5].to_vec())
         })
@@ -334,11 +332,11 @@ fn patch(options: &Options) -> Result<()> {
         .with_inner(Adam { amsgrad: true, ..Adam::new(0.03) })
         .with_outer(Adam::new(0.05))
         .named("Adam-CWA (Adam inner)");
-    let grey = Tensor::<B, 4>::full([1, 3, options.size, options.size], 0.5, &device);
+    let grey = Tensor::<4>::full([1, 3, options.size, options.size], 0.5, &device);
     let mut rows = vec![];
     let (rates, _) = evaluation.rates(&universal.variable, grey)?;
     rows.push(Row { name: "grey patch".into(), seconds: 0.0, rates });
-    let random = AttackRng::new(SEED).uniform::<B>([1, 3, options.size, options.size], 0.0, 1.0, &device);
+    let random = AttackRng::new(SEED).uniform([1, 3, options.size, options.size], 0.0, 1.0, &device);
     let (rates, attacked) = evaluation.rates(&universal.variable, random.clone())?;
     pictures("random patch", &random, &evaluation.images.images, &attacked, &options.out, 1.0)?;
     rows.push(Row { name: "random patch".into(), seconds: 0.0, rates });

@@ -22,6 +22,6 @@ pub mod splits;
 pub use error::{Error, Result};
 
 /// Reads a tensor back as `f32` values.
-fn to_vec<B: burn::tensor::backend::Backend, const D: usize>(x: burn::tensor::Tensor<B, D>) -> Vec<f32> {
-    x.into_data().convert::<f32>().to_vec::<f32>().expect("data converted to f32 reads back as f32")
+fn to_vec<const D: usize>(x: burn::tensor::Tensor<D>) -> Vec<f32> {
+    x.into_data().convert::<f32>().try_to_vec::<f32>().expect("data converted to f32 reads back as f32")
 }

@@ -6,7 +6,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use common_weakness::attack::Attack;
 use common_weakness::backend::BackendKind;
@@ -18,19 +17,19 @@ use crate::Result;
 
 /// Images with their labels and their indices in the whole set.
 #[derive(Clone, Debug)]
-pub struct IndexedBatch<B: AutodiffBackend> {
+pub struct IndexedBatch {
     /// `[N, C, H, W]` images in `[0, 1]`.
-    pub images: Tensor<B, 4>,
+    pub images: Tensor<4>,
     /// True classes, one per image.
     pub labels: Vec<usize>,
     /// Each image's index in the whole set.
     pub indices: Vec<usize>,
 }
 
-impl<B: AutodiffBackend> IndexedBatch<B> {
+impl IndexedBatch {
     /// `images` and `labels` split into `parts` consecutive batches of nearly equal size (as
     /// many as there are images at most), with `indices` (the images' indices in the set).
-    pub fn split(images: Tensor<B, 4>, labels: &[usize], indices: &[usize], parts: usize) -> Vec<Self> {
+    pub fn split(images: Tensor<4>, labels: &[usize], indices: &[usize], parts: usize) -> Vec<Self> {
         let n = labels.len();
         let parts = parts.clamp(1, n.max(1));
         (0..parts)
@@ -47,17 +46,17 @@ impl<B: AutodiffBackend> IndexedBatch<B> {
 
 /// The untargeted adversarial examples of every batch, attacked by `threads` threads taking
 /// batches in turn; in batch order.
-pub fn attack_batches<B: AutodiffBackend>(
-    attack: &dyn Attack<B>,
-    ensemble: &Ensemble<B>,
-    batches: &[IndexedBatch<B>],
+pub fn attack_batches(
+    attack: &dyn Attack,
+    ensemble: &Ensemble,
+    batches: &[IndexedBatch],
     threads: usize,
-) -> Result<Vec<Tensor<B, 4>>> {
+) -> Result<Vec<Tensor<4>>> {
     let next = AtomicUsize::new(0);
-    let mut done: Vec<(usize, Tensor<B, 4>)> = std::thread::scope(|scope| {
+    let mut done: Vec<(usize, Tensor<4>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.max(1))
             .map(|_| {
-                scope.spawn(|| -> Result<Vec<(usize, Tensor<B, 4>)>> {
+                scope.spawn(|| -> Result<Vec<(usize, Tensor<4>)>> {
                     let mut mine = Vec::new();
                     loop {
                         let index = next.fetch_add(1, Ordering::Relaxed);

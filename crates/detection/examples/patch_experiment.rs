@@ -24,10 +24,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::backend::Autodiff;
 use burn::tensor::Tensor;
 use common_weakness::attack::{mi_fgsm, Engine};
-use common_weakness::backend::DefaultBackend;
+use common_weakness::backend::BackendKind;
 use common_weakness::observe::{Control, IterationRecord, Observer};
 use common_weakness::optim::{Adam, Momentum, Sgd};
 use common_weakness::prelude::*;
@@ -41,7 +40,6 @@ use common_weakness_models::datasets::FashionMnist;
 use plotters::prelude::*;
 use serde::Serialize;
 
-type B = Autodiff<DefaultBackend>;
 type Error = Box<dyn std::error::Error>;
 
 /// Seed of the test scenes (as in `train_detectors`).
@@ -103,22 +101,22 @@ struct Row {
 
 /// The test scenes, every detector, and the evaluation's fixed placements.
 struct Evaluation {
-    batches: Vec<Batch<B>>,
+    batches: Vec<Batch>,
     truth: Vec<Vec<common_weakness_detection::GroundTruth>>,
-    detectors: Vec<Box<dyn Detector<B>>>,
+    detectors: Vec<Box<dyn Detector>>,
     variable: UniversalVariable,
 }
 
 impl Evaluation {
     /// Every detector's mAP@0.5 on the test scenes, with `patch` pasted on every object (the
     /// same placements and EOT draws for every patch), or clean.
-    fn map(&self, patch: Option<&Tensor<B, 4>>) -> Result<Vec<f64>, Error> {
+    fn map(&self, patch: Option<&Tensor<4>>) -> Result<Vec<f64>, Error> {
         let detections = self.detections(patch)?;
         detections.iter().map(|d| Ok(mean_average_precision(&self.truth, d, 0.5)?)).collect()
     }
 
     /// Per detector, the detections of every test scene.
-    fn detections(&self, patch: Option<&Tensor<B, 4>>) -> Result<Vec<Vec<Vec<Detection>>>, Error> {
+    fn detections(&self, patch: Option<&Tensor<4>>) -> Result<Vec<Vec<Vec<Detection>>>, Error> {
         let mut rng = AttackRng::new(SEED + 1);
         let mut all = vec![Vec::new(); self.detectors.len()];
         for batch in &self.batches {
@@ -130,7 +128,7 @@ impl Evaluation {
         Ok(all)
     }
 
-    fn paste(&self, patch: Option<&Tensor<B, 4>>, batch: &Batch<B>, rng: &mut AttackRng) -> Tensor<B, 4> {
+    fn paste(&self, patch: Option<&Tensor<4>>, batch: &Batch, rng: &mut AttackRng) -> Tensor<4> {
         match patch {
             Some(p) => self.variable.apply_to(p.clone(), batch, rng).detach(),
             None => batch.images.clone(),
@@ -172,7 +170,7 @@ fn main() -> Result<(), Error> {
     let options = <Options as clap::Parser>::parse();
     let started = Instant::now();
     std::fs::create_dir_all(&options.out)?;
-    let device = Default::default();
+    let device = BackendKind::default().device()?;
     let surrogate_families: Vec<Family> = options
         .surrogates
         .iter()
@@ -181,14 +179,13 @@ fn main() -> Result<(), Error> {
     if surrogate_families.len() != 2 || surrogate_families[0] == surrogate_families[1] {
         return Err("--surrogates takes two different detectors".into());
     }
-    let detectors: Vec<Box<dyn Detector<B>>> =
-        Family::ALL.iter().map(|f| f.load::<B>(&device)).collect::<Result<_, _>>()?;
+    let detectors: Vec<Box<dyn Detector>> = Family::ALL.iter().map(|f| f.load(&device)).collect::<Result<_, _>>()?;
     let config = SceneConfig::default();
     let train_items = Items::fashion_mnist(&FashionMnist::train()?)?;
     let test_items = Items::fashion_mnist(&FashionMnist::test_slice()?)?;
     let patch_set = SceneSet::generate(&config, &train_items, PATCH_SEED, 0, options.patch_scenes)?;
     let test_set = SceneSet::generate(&config, &test_items, TEST_SEED, 0, options.test_scenes)?;
-    let training = patch_set.batches::<B>(options.batch, &device)?;
+    let training = patch_set.batches(options.batch, &device)?;
     let patch = Patch::new(
         options.patch_size,
         options.patch_size,
@@ -197,12 +194,8 @@ fn main() -> Result<(), Error> {
     .with_eot(Eot::default())
     .with_tv_weight(TV_WEIGHT);
     let variable = UniversalVariable::Patch(patch);
-    let evaluation = Evaluation {
-        batches: test_set.batches::<B>(25, &device)?,
-        truth: test_set.ground_truth(),
-        detectors,
-        variable,
-    };
+    let evaluation =
+        Evaluation { batches: test_set.batches(25, &device)?, truth: test_set.ground_truth(), detectors, variable };
     println!(
         "{} patch-training scenes in {} batches, {} test scenes, {} objects; surrogates {}; {:.0} s",
         patch_set.len(),
@@ -216,10 +209,10 @@ fn main() -> Result<(), Error> {
     let side = options.patch_size;
     let mut rows = vec![Row { name: "clean".into(), seconds: 0.0, map: evaluation.map(None)?, epoch_losses: vec![] }];
     print_row(&rows[0], &surrogate_families);
-    let mut patches: Vec<(String, Tensor<B, 4>)> = Vec::new();
+    let mut patches: Vec<(String, Tensor<4>)> = Vec::new();
     let controls = [
         ("grey patch", Tensor::full([1, 3, side, side], 0.5, &device)),
-        ("random-noise patch", AttackRng::new(SEED).uniform::<B>([1, 3, side, side], 0.0, 1.0, &device)),
+        ("random-noise patch", AttackRng::new(SEED).uniform([1, 3, side, side], 0.0, 1.0, &device)),
     ];
     for (name, p) in controls {
         rows.push(Row { name: name.into(), seconds: 0.0, map: evaluation.map(Some(&p))?, epoch_losses: vec![] });
@@ -237,7 +230,7 @@ fn main() -> Result<(), Error> {
     let surrogate =
         |f: Family| evaluation.detectors[Family::ALL.iter().position(|&g| g == f).expect("a family")].surrogate();
     let adam = || mi_fgsm(ThreatModel::linf(1.0), 1, 1.0).with_outer(Adam::new(STEP_SIZE));
-    let mut record = |(row, patch): (Row, Tensor<B, 4>)| {
+    let mut record = |(row, patch): (Row, Tensor<4>)| {
         patches.push((row.name.clone(), patch));
         rows.push(row);
     };
@@ -277,7 +270,7 @@ fn main() -> Result<(), Error> {
 /// and the evaluation.
 struct Trainer<'a> {
     universal: Universal,
-    batches: Vec<Batch<B>>,
+    batches: Vec<Batch>,
     top_k: usize,
     evaluation: &'a Evaluation,
     surrogates: &'a [Family],
@@ -285,12 +278,12 @@ struct Trainer<'a> {
 
 impl Trainer<'_> {
     /// Trains a patch with `attack` on `ensemble` and scores it.
-    fn train<A: Engine<B>>(&self, attack: &A, ensemble: &Ensemble<B>) -> Result<(Row, Tensor<B, 4>), Error> {
+    fn train<A: Engine>(&self, attack: &A, ensemble: &Ensemble) -> Result<(Row, Tensor<4>), Error> {
         let clock = Instant::now();
         let name = attack.name().to_string();
         let mut line =
             EpochLine { name: name.clone(), steps_per_epoch: self.batches.len(), sums: vec![], started: clock };
-        let objective = |_: &Batch<B>| Objective::confidence(self.top_k);
+        let objective = |_: &Batch| Objective::confidence(self.top_k);
         let outcome = self.universal.train_observed(attack, ensemble, &self.batches, &objective, &mut line)?;
         let seconds = clock.elapsed().as_secs_f64();
         let map = self.evaluation.map(Some(&outcome.variable))?;
@@ -382,10 +375,10 @@ fn table(rows: &[Row], surrogates: &[Family], options: &Options, seconds: f64) -
 }
 
 /// `[1, 3, h, w]` in `[0, 1]` as RGB bytes, row-major.
-fn rgb(t: &Tensor<B, 4>) -> Result<(usize, usize, Vec<u8>), Error> {
+fn rgb(t: &Tensor<4>) -> Result<(usize, usize, Vec<u8>), Error> {
     let [_, _, h, w] = t.dims();
     let v: Vec<f32> =
-        t.clone().clamp(0.0, 1.0).into_data().convert::<f32>().into_vec().map_err(|e| format!("{e:?}"))?;
+        t.clone().clamp(0.0, 1.0).into_data().convert::<f32>().try_into_vec().map_err(|e| format!("{e:?}"))?;
     let mut bytes = Vec::with_capacity(3 * h * w);
     for i in 0..h * w {
         bytes.extend((0..3).map(|c| (v[c * h * w + i] * 255.0).round() as u8));
@@ -394,7 +387,7 @@ fn rgb(t: &Tensor<B, 4>) -> Result<(usize, usize, Vec<u8>), Error> {
 }
 
 /// Every patch side by side, enlarged 4×, in table order.
-fn patch_strip(patches: &[(String, Tensor<B, 4>)], path: &Path) -> Result<(), Error> {
+fn patch_strip(patches: &[(String, Tensor<4>)], path: &Path) -> Result<(), Error> {
     let (zoom, gap) = (4u32, 8u32);
     let [_, _, h, w] = patches[0].1.dims();
     let (ph, pw) = (h as u32 * zoom, w as u32 * zoom);
@@ -443,7 +436,7 @@ fn curves(rows: &[Row], path: &Path) -> Result<(), Error> {
 /// The first four test scenes, clean (top) and with the Adam-CWA patch (bottom), with the
 /// detections of the first held-out detector scoring at least 0.3 drawn (green) over the
 /// objects' true boxes (red).
-fn examples(evaluation: &Evaluation, patch: &Tensor<B, 4>, surrogates: &[Family], path: &Path) -> Result<(), Error> {
+fn examples(evaluation: &Evaluation, patch: &Tensor<4>, surrogates: &[Family], path: &Path) -> Result<(), Error> {
     let shown = 4;
     let unseen = Family::ALL.iter().position(|f| !surrogates.contains(f)).expect("a held-out detector");
     let batch = &evaluation.batches[0];

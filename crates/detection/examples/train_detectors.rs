@@ -15,13 +15,11 @@
 
 use std::time::Instant;
 
-use burn::backend::Autodiff;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::module::AutodiffModule;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
-use burn::tensor::backend::Backend;
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Tensor, TensorData};
-use common_weakness::backend::DefaultBackend;
+use common_weakness::backend::BackendKind;
 use common_weakness::rng::AttackRng;
 use common_weakness_detection::dataset::SceneSet;
 use common_weakness_detection::detector::{
@@ -31,7 +29,6 @@ use common_weakness_detection::scene::{Items, SceneConfig};
 use common_weakness_detection::GroundTruth;
 use common_weakness_models::datasets::FashionMnist;
 
-type Train = Autodiff<DefaultBackend>;
 type Error = Box<dyn std::error::Error>;
 
 /// Seed of the training scenes.
@@ -79,18 +76,17 @@ fn parse_families(value: &str) -> Result<Families, String> {
     Ok(Families(value.split(',').map(parse).collect::<Result<_, _>>()?))
 }
 
-fn train<N: DetectorNet<Train> + AutodiffModule<Train>>(
+fn train<N: DetectorNet + Module>(
     family: Family,
     seed: u64,
     options: &Options,
     train: &SceneSet,
     test: &SceneSet,
 ) -> Result<(), Error> {
-    let device = Default::default();
-    <Train as Backend>::seed(&device, seed);
+    let device = BackendKind::default().device()?;
+    device.seed(seed);
     let mut net = N::init(&device);
-    let mut optimizer =
-        AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(10.0))).init::<Train, N>();
+    let mut optimizer = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(10.0))).init();
     let mut rng = AttackRng::new(seed);
     let started = Instant::now();
     println!("{family}: {} parameters", net.num_params());
@@ -104,7 +100,7 @@ fn train<N: DetectorNet<Train> + AutodiffModule<Train>>(
             let rate = options.learning_rate * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
             let (images, truth) = occluded_batch(train, indices, &mut rng, &device);
             let loss = N::loss(net.forward(images), &truth);
-            let value = loss.clone().into_scalar() as f64;
+            let value = loss.clone().into_scalar::<f64>();
             if !value.is_finite() {
                 return Err(format!("{family}: the loss is {value} at epoch {epoch}, step {step}").into());
             }
@@ -143,8 +139,8 @@ fn occluded_batch(
     set: &SceneSet,
     indices: &[usize],
     rng: &mut AttackRng,
-    device: &burn::tensor::Device<Train>,
-) -> (Tensor<Train, 4>, Vec<Vec<GroundTruth>>) {
+    device: &burn::tensor::Device,
+) -> (Tensor<4>, Vec<Vec<GroundTruth>>) {
     let occlude = rng.unit() < 0.5;
     let (relative_scale, grey, level) = (0.1 + 0.2 * rng.unit(), rng.unit() < 0.5, rng.unit());
     let size = INPUT_SIZE;
@@ -189,10 +185,10 @@ fn main() -> Result<(), Error> {
     for &family in &options.families.0 {
         let seed = Family::ALL.iter().position(|&f| f == family).expect("a family") as u64 + 1;
         match family {
-            Family::Grid => train::<GridNet<Train>>(family, seed, &options, &train_set, &test_set)?,
-            Family::Anchors => train::<AnchorNet<Train>>(family, seed, &options, &train_set, &test_set)?,
-            Family::Heatmap => train::<HeatmapNet<Train>>(family, seed, &options, &train_set, &test_set)?,
-            Family::PerPixel => train::<PerPixelNet<Train>>(family, seed, &options, &train_set, &test_set)?,
+            Family::Grid => train::<GridNet>(family, seed, &options, &train_set, &test_set)?,
+            Family::Anchors => train::<AnchorNet>(family, seed, &options, &train_set, &test_set)?,
+            Family::Heatmap => train::<HeatmapNet>(family, seed, &options, &train_set, &test_set)?,
+            Family::PerPixel => train::<PerPixelNet>(family, seed, &options, &train_set, &test_set)?,
         }
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! A fixed set of generated scenes held in memory, served as tensors for training, attacks
 //! and evaluation.
 
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use common_weakness::universal::Batch;
 
 use crate::boxes::{Detection, GroundTruth};
@@ -12,13 +12,12 @@ use crate::scene::{generate, Items, Scene, SceneConfig};
 /// Scenes `first..first + count` of a seed, generated once (on every core) and kept.
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use common_weakness_detection::dataset::SceneSet;
 /// use common_weakness_detection::scene::{Items, SceneConfig};
 ///
 /// let items = Items::new(vec![vec![255u8; 28 * 28]], vec![4]).unwrap();
 /// let set = SceneSet::generate(&SceneConfig::default(), &items, 3, 10, 5).unwrap();
-/// let (images, truth) = set.batch::<NdArray>(&[0, 4], &Default::default());
+/// let (images, truth) = set.batch(&[0, 4], &Default::default());
 /// assert_eq!(images.dims(), [2, 3, 256, 256]);
 /// assert_eq!(truth[1], set.scenes()[4].objects);
 /// ```
@@ -73,7 +72,7 @@ impl SceneSet {
 
     /// The images `[n, 3, size, size]` of the scenes at `indices`, with their objects.
     /// Panics on an index out of range, like slice indexing.
-    pub fn batch<B: Backend>(&self, indices: &[usize], device: &B::Device) -> (Tensor<B, 4>, Vec<Vec<GroundTruth>>) {
+    pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<4>, Vec<Vec<GroundTruth>>) {
         let size = self.scenes[0].size;
         let mut pixels = Vec::with_capacity(indices.len() * 3 * size * size);
         let mut truth = Vec::with_capacity(indices.len());
@@ -88,7 +87,7 @@ impl SceneSet {
     /// The whole set as mini-batches of `batch_size` scenes in index order (the last may be
     /// smaller), each with its objects' boxes, for universal patches placed on objects
     /// ([`Placement::OnBoxes`](common_weakness::universal::Placement::OnBoxes)).
-    pub fn batches<B: Backend>(&self, batch_size: usize, device: &B::Device) -> Result<Vec<Batch<B>>> {
+    pub fn batches(&self, batch_size: usize, device: &Device) -> Result<Vec<Batch>> {
         if batch_size == 0 {
             return Err(invalid("batch_size", batch_size, "must be at least 1"));
         }
@@ -96,7 +95,7 @@ impl SceneSet {
         Ok(indices
             .chunks(batch_size)
             .map(|chunk| {
-                let (images, truth) = self.batch::<B>(chunk, device);
+                let (images, truth) = self.batch(chunk, device);
                 let boxes = truth.iter().map(|objects| objects.iter().map(|o| o.bbox.region()).collect()).collect();
                 Batch::with_boxes(images, boxes)
             })
@@ -105,14 +104,14 @@ impl SceneSet {
 
     /// The mAP at IoU 0.5 of the detections `detect` makes on the set's images, fed in
     /// batches of 25 scenes.
-    pub fn mean_average_precision<B: Backend>(
+    pub fn mean_average_precision(
         &self,
-        device: &B::Device,
-        mut detect: impl FnMut(Tensor<B, 4>) -> Result<Vec<Vec<Detection>>>,
+        device: &Device,
+        mut detect: impl FnMut(Tensor<4>) -> Result<Vec<Vec<Detection>>>,
     ) -> Result<f64> {
         let mut detections = Vec::with_capacity(self.len());
         for indices in (0..self.len()).collect::<Vec<_>>().chunks(25) {
-            detections.extend(detect(self.batch::<B>(indices, device).0)?);
+            detections.extend(detect(self.batch(indices, device).0)?);
         }
         mean_average_precision(&self.ground_truth(), &detections, 0.5)
     }

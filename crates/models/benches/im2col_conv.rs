@@ -10,12 +10,10 @@
 use std::time::{Duration, Instant};
 
 use burn::module::Param;
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Distribution, Tensor};
-use common_weakness::backend::{BackendKind, BackendTask};
-use common_weakness::surrogate::SurrogateOps;
+use burn::tensor::{Device, Distribution, Tensor};
+use common_weakness::backend::BackendKind;
 use common_weakness_models::zoo::Conv;
 
 fn median(mut times: Vec<Duration>) -> f64 {
@@ -26,21 +24,11 @@ fn median(mut times: Vec<Duration>) -> f64 {
 fn main() {
     for kind in [BackendKind::Flex, BackendKind::Ndarray].into_iter().filter(|k| k.enabled()) {
         println!("{kind}");
-        kind.run(Layers).expect("an enabled backend");
+        layers(&kind.device().expect("an enabled backend"));
     }
 }
 
-struct Layers;
-
-impl BackendTask for Layers {
-    type Output = ();
-
-    fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) {
-        layers::<B>(&device)
-    }
-}
-
-fn layers<B: AutodiffBackend + SurrogateOps>(device: &B::Device) {
+fn layers(device: &Device) {
     println!("{:<34} {:>12} {:>12} {:>7}", "layer (batch 128)", "burn (ms)", "im2col (ms)", "ratio");
     for (input, output, size, kernel, stride, depthwise) in [
         (1, 16, 28, 5, 1, false),
@@ -50,12 +38,12 @@ fn layers<B: AutodiffBackend + SurrogateOps>(device: &B::Device) {
         (32, 32, 28, 3, 2, true),
     ] {
         let conv = if depthwise {
-            Conv::<B>::depthwise(input, kernel, stride, device)
+            Conv::depthwise(input, kernel, stride, device)
         } else {
-            Conv::<B>::new(input, output, kernel, stride, device)
+            Conv::new(input, output, kernel, stride, device)
         };
-        let weight: &Param<Tensor<B, 4>> = &conv.weight;
-        let x = Tensor::<B, 4>::random([128, input, size, size], Distribution::Default, device).require_grad();
+        let weight: &Param<Tensor<4>> = &conv.weight;
+        let x = Tensor::<4>::random([128, input, size, size], Distribution::Default, device).require_grad();
         let groups = if depthwise { input } else { 1 };
         let options = ConvOptions::new([stride; 2], [kernel / 2; 2], [1, 1], groups);
         let (mut burn, mut ours) = (Vec::new(), Vec::new());

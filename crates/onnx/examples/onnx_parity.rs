@@ -8,13 +8,11 @@
 //! ```
 use std::time::Instant;
 
-use burn::backend::{Autodiff, Flex};
+use burn::tensor::Device;
 use clap::Parser;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
 use common_weakness_onnx::{logits_and_gradient, Architecture, Parity, Reference};
-
-type B = Autodiff<Flex>;
 
 #[derive(Parser)]
 #[command(about = "Logits and input gradients of the ONNX-imported models against PyTorch's")]
@@ -34,11 +32,11 @@ fn own_seconds(model: Architecture) -> Option<f64> {
         _ => return None,
     };
     let (assets, reference) = (ImagenetAssets::locate().ok()?, Reference::load(model).ok()?);
-    let device = Default::default();
-    let own = EfficientNetLite::<B>::load(variant, assets.weights(variant), &device).ok()?.into_surrogate();
-    logits_and_gradient(&own as &dyn Surrogate<B>, &reference, &device);
+    let device = Device::flex().autodiff();
+    let own = EfficientNetLite::load(variant, assets.weights(variant), &device).ok()?.into_surrogate();
+    logits_and_gradient(&own as &dyn Surrogate, &reference, &device);
     let started = Instant::now();
-    logits_and_gradient(&own as &dyn Surrogate<B>, &reference, &device);
+    logits_and_gradient(&own as &dyn Surrogate, &reference, &device);
     Some(started.elapsed().as_secs_f64())
 }
 
@@ -60,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for model in models {
         let weights = if model.has_real_weights() { "ImageNet" } else { "random, seed 0" };
-        match Parity::measure::<B>(model, &Default::default()) {
+        match Parity::measure(model, &Device::flex().autodiff()) {
             Ok(p) => {
                 let own = own_seconds(model).map(|s| format!(" ({s:.2})")).unwrap_or_default();
                 println!(

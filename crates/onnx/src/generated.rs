@@ -20,7 +20,7 @@
 
 use std::path::PathBuf;
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{Device, Tensor};
 use burn_store::{BurnpackStore, ModuleSnapshot};
 use common_weakness::surrogate::{from_module, Normalized, Surrogate};
 
@@ -54,7 +54,7 @@ macro_rules! generated {
         }
 
         /// `model` with its weights loaded, as a surrogate of `[0, 1]` pixels returning `output`.
-        pub(crate) fn load<B: Backend>(model: Architecture, output: Output, device: &B::Device) -> Result<Box<dyn Surrogate<B>>> {
+        pub(crate) fn load(model: Architecture, output: Output, device: &Device) -> Result<Box<dyn Surrogate>> {
             let name = match output {
                 Output::Logits => model.name().to_string(),
                 Output::Features => format!("{}-encoder", model.name()),
@@ -63,9 +63,9 @@ macro_rules! generated {
                 $(
                     #[cfg($cfg)]
                     Architecture::$variant => {
-                        let mut module = $module::Model::<B>::new(device);
+                        let mut module = $module::Model::new(device);
                         load_weights(model, &mut module)?;
-                        surrogate(model, from_module(name, module, move |m: &$module::Model<B>, x: Tensor<B, 4>| {
+                        surrogate(model, from_module(name, module, move |m: &$module::Model, x: Tensor<4>| {
                             forward_in_batches(model, x, |x| {
                                 let (logits, features) = m.forward(x);
                                 match output {
@@ -117,7 +117,7 @@ pub(crate) fn import_failure(model: Architecture) -> Option<&'static str> {
 /// Loads the build's burnpack weights into a freshly initialised generated model, with a typed
 /// error instead of the generated `from_file`'s panic.
 #[allow(dead_code)] // unused when no model was generated
-fn load_weights<B: Backend, M: ModuleSnapshot<B>>(model: Architecture, module: &mut M) -> Result<()> {
+fn load_weights<M: ModuleSnapshot>(model: Architecture, module: &mut M) -> Result<()> {
     let path = weights_file(model).expect("called for generated models only");
     if !path.exists() {
         return Err(Error::File { path, problem: "the build's weights file is gone; rebuild".into() });
@@ -130,11 +130,7 @@ fn load_weights<B: Backend, M: ModuleSnapshot<B>>(model: Architecture, module: &
 /// Runs `forward` on the whole batch, or image by image for a model exported with a fixed batch
 /// of one ([`Architecture::fixed_batch`]).
 #[allow(dead_code)]
-fn forward_in_batches<B: Backend>(
-    model: Architecture,
-    images: Tensor<B, 4>,
-    forward: impl Fn(Tensor<B, 4>) -> Tensor<B, 2>,
-) -> Tensor<B, 2> {
+fn forward_in_batches(model: Architecture, images: Tensor<4>, forward: impl Fn(Tensor<4>) -> Tensor<2>) -> Tensor<2> {
     if !model.fixed_batch() {
         return forward(images);
     }
@@ -143,7 +139,7 @@ fn forward_in_batches<B: Backend>(
 }
 
 #[allow(dead_code)]
-fn surrogate<B: Backend, S: Surrogate<B> + 'static>(model: Architecture, inner: S) -> Result<Box<dyn Surrogate<B>>> {
+fn surrogate<S: Surrogate + 'static>(model: Architecture, inner: S) -> Result<Box<dyn Surrogate>> {
     let (mean, std) = model.normalisation();
     Ok(Box::new(Normalized::new(inner, mean.to_vec(), std.to_vec())?))
 }

@@ -17,11 +17,10 @@
 //! `docs/models.md` gives the commands for your own model and the parity figures.
 //!
 //! ```no_run
-//! use burn::backend::{Autodiff, Flex};
+//! use burn::tensor::Device;
 //! use common_weakness_onnx::{load, Architecture};
 //!
-//! let device = Default::default();
-//! let resnet = load::<Autodiff<Flex>>(Architecture::ResNet18, &device)?;
+//! let resnet = load(Architecture::ResNet18, &Device::flex())?;
 //! # Ok::<(), common_weakness_onnx::Error>(())
 //! ```
 #![warn(missing_docs)]
@@ -41,7 +40,7 @@ pub use freeze::freeze_generated_batch_norm;
 pub use parity::{logits_and_gradient, relative_error, relative_l2_error, Parity};
 pub use reference::Reference;
 
-use burn::tensor::backend::Backend;
+use burn::tensor::Device;
 use common_weakness::surrogate::Surrogate;
 
 /// `model` as a surrogate on `device`: the generated network with the weights the build wrote,
@@ -50,7 +49,7 @@ use common_weakness::surrogate::Surrogate;
 ///
 /// Fails with [`Error::NotGenerated`] when the model's ONNX file was absent at build time, and
 /// with [`Error::File`] when its weights do not load.
-pub fn load<B: Backend>(model: Architecture, device: &B::Device) -> Result<Box<dyn Surrogate<B>>> {
+pub fn load(model: Architecture, device: &Device) -> Result<Box<dyn Surrogate>> {
     generated::load(model, generated::Output::Logits, device)
 }
 
@@ -58,6 +57,6 @@ pub fn load<B: Backend>(model: Architecture, device: &B::Device) -> Result<Box<d
 /// classifier (the penultimate features, `[N, width]`, e.g. 512 for ResNet-18, 768 for ViT-B/16,
 /// 1280 for EfficientNet-Lite) instead of logits, for the label-free objectives
 /// (`Objective::feature_distortion`, `Objective::embedding_match`). Named `<model>-encoder`.
-pub fn load_encoder<B: Backend>(model: Architecture, device: &B::Device) -> Result<Box<dyn Surrogate<B>>> {
+pub fn load_encoder(model: Architecture, device: &Device) -> Result<Box<dyn Surrogate>> {
     generated::load(model, generated::Output::Features, device)
 }

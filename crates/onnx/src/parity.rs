@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use burn::tensor::{activation::log_softmax, backend::AutodiffBackend, Int, Tensor, TensorData};
+use burn::tensor::{activation::log_softmax, Device, Int, Tensor, TensorData};
 use common_weakness::surrogate::{check_batch_independence, Surrogate};
 
 use crate::{load, load_encoder, Architecture, Reference, Result};
@@ -47,10 +47,10 @@ pub struct Parity {
 
 impl Parity {
     /// Loads `model` and its [`Reference`] and compares them on `device`.
-    pub fn measure<B: AutodiffBackend>(model: Architecture, device: &B::Device) -> Result<Self> {
+    pub fn measure(model: Architecture, device: &Device) -> Result<Self> {
         let reference = Reference::load(model)?;
         let started = Instant::now();
-        let surrogate = load::<B>(model, device)?;
+        let surrogate = load(model, device)?;
         let load_seconds = started.elapsed().as_secs_f64();
 
         // Timed on the second pass: the first also allocates the backend's buffers.
@@ -59,16 +59,16 @@ impl Parity {
         let (logits, gradient) = logits_and_gradient(surrogate.as_ref(), &reference, device);
         let gradient_seconds = started.elapsed().as_secs_f64();
         let classes = logits.len() / reference.labels.len().max(1);
-        let encoder = load_encoder::<B>(model, device)?;
-        let features = encoder.forward(reference.images::<B>(device)).into_data().convert::<f32>();
-        let features = features.to_vec::<f32>().expect("f32 features");
+        let encoder = load_encoder(model, device)?;
+        let features = encoder.forward(reference.images(device)).into_data().convert::<f32>();
+        let features = features.try_to_vec::<f32>().expect("f32 features");
         let top1 = |values: &[f32]| -> Vec<usize> {
             values
                 .chunks(classes)
                 .map(|row| (0..classes).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0))
                 .collect()
         };
-        let batch = check_batch_independence(surrogate.as_ref(), reference.images::<B>(device), f32::MAX)?;
+        let batch = check_batch_independence(surrogate.as_ref(), reference.images(device), f32::MAX)?;
         Ok(Self {
             model,
             logits: relative_error(&logits, &reference.logits),
@@ -88,19 +88,15 @@ impl Parity {
 
 /// `surrogate`'s logits on the reference batch and the input gradient of their summed
 /// cross-entropy (the quantities PyTorch's reference holds), as row-major vectors.
-pub fn logits_and_gradient<B: AutodiffBackend>(
-    surrogate: &dyn Surrogate<B>,
-    reference: &Reference,
-    device: &B::Device,
-) -> (Vec<f32>, Vec<f32>) {
-    let images = reference.images::<B>(device).require_grad();
+pub fn logits_and_gradient(surrogate: &dyn Surrogate, reference: &Reference, device: &Device) -> (Vec<f32>, Vec<f32>) {
+    let images = reference.images(device).require_grad();
     let logits = surrogate.forward(images.clone());
     let n = logits.dims()[0];
     let labels = reference.labels.iter().map(|&l| l as i64).collect::<Vec<_>>();
-    let labels = Tensor::<B, 2, Int>::from_data(TensorData::new(labels, [n, 1]), device);
+    let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [n, 1]), device);
     let loss = log_softmax(logits.clone(), 1).gather(1, labels).sum().neg();
     let gradient = images.grad(&loss.backward()).expect("the pixels require gradients");
-    let values = |data: TensorData| data.convert::<f32>().to_vec::<f32>().expect("f32 values");
+    let values = |data: TensorData| data.convert::<f32>().try_to_vec::<f32>().expect("f32 values");
     (values(logits.into_data()), values(gradient.into_data()))
 }
 

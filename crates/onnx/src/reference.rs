@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::{onnx_dir, Architecture, Error, Result};
 
@@ -62,7 +62,7 @@ impl Reference {
     }
 
     /// The inputs as a tensor on `device`.
-    pub fn images<B: Backend>(&self, device: &B::Device) -> Tensor<B, 4> {
+    pub fn images(&self, device: &Device) -> Tensor<4> {
         Tensor::from_data(TensorData::new(self.inputs.clone(), self.shape), device)
     }
 }

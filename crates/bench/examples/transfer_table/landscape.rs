@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use common_weakness::ensemble::{Combination, Ensemble};
 use common_weakness::eval::mean_interval;
@@ -34,12 +33,12 @@ type Measured = [Vec<f64>; 5];
 
 /// Measures every image, prints markdown tables, and draws `landscape.svg` (curves averaged
 /// over the first batch of images).
-pub fn report<B: AutodiffBackend>(
-    surrogates: &Ensemble<B>,
-    targets: &Ensemble<B>,
+pub fn report(
+    surrogates: &Ensemble,
+    targets: &Ensemble,
     labels: &[usize],
-    clean: &Tensor<B, 4>,
-    adversarials: &[(String, Tensor<B, 4>)],
+    clean: &Tensor<4>,
+    adversarials: &[(String, Tensor<4>)],
     out: &Path,
 ) -> Result<String> {
     let n = labels.len();

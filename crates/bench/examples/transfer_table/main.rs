@@ -49,13 +49,12 @@ mod table;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use common_weakness::attack::{registry, registry_at, AttackConfig, AttackSpec, RapConfig};
-use common_weakness::backend::{BackendKind, BackendTask};
+use common_weakness::backend::BackendKind;
 use common_weakness::eval::{predictions, success_rate, SuccessRate};
 use common_weakness::prelude::*;
-use common_weakness::surrogate::{Surrogate, SurrogateOps};
+use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, RandomizedSmoothing, ResizePad, Target};
 use common_weakness_bench::parallel::{attack_batches, share_cores, IndexedBatch};
 use common_weakness_bench::shard::{merge_folders, Shard, ShardFile};
@@ -169,7 +168,7 @@ fn attacks(budget: f64, filter: &Option<Vec<String>>) -> Vec<(String, AttackConf
 }
 
 /// A held-out target with its row kind.
-type Row<B> = (Box<dyn Target<B>>, RowKind);
+type Row = (Box<dyn Target>, RowKind);
 
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
@@ -177,23 +176,11 @@ fn main() -> Result<()> {
         return merge_shards(&options.merge, &options.out);
     }
     let backend = options.backend;
-    backend.run(TransferTable { options })?
+    run(options, backend.device()?)
 }
 
 /// The attacks, the tables and the landscape measurements on one backend.
-struct TransferTable {
-    options: Options,
-}
-
-impl BackendTask for TransferTable {
-    type Output = Result<()>;
-
-    fn run<B: AutodiffBackend + SurrogateOps>(self, device: B::Device) -> Result<()> {
-        run::<B>(self.options, device)
-    }
-}
-
-fn run<B: AutodiffBackend + SurrogateOps>(options: Options, device: B::Device) -> Result<()> {
+fn run(options: Options, device: Device) -> Result<()> {
     let image_count = if options.full { 1000 } else { options.images.into() };
     let shard = options.shard;
     let indices: Vec<usize> = shard.range(image_count).collect();
@@ -202,18 +189,18 @@ fn run<B: AutodiffBackend + SurrogateOps>(options: Options, device: B::Device) -
         std::process::exit(2);
     }
     let started = Instant::now();
-    let (images, labels) = FashionMnist::test_slice()?.head::<B>(image_count, &device);
+    let (images, labels) = FashionMnist::test_slice()?.head(image_count, &device);
     let images = images.narrow(0, indices[0], indices.len());
     let labels = labels[indices[0]..indices[0] + indices.len()].to_vec();
     let (surrogate_models, held_out) = options.ensemble.members();
-    let surrogates: Vec<Box<dyn Surrogate<B>>> =
+    let surrogates: Vec<Box<dyn Surrogate>> =
         surrogate_models.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
-    let mut rows: Vec<Row<B>> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for &model in &held_out {
         let kind = if model.is_adversarially_trained() { RowKind::Robust } else { RowKind::Normal };
-        rows.push((Box::new(model.load::<B>(&device)?), kind));
+        rows.push((Box::new(model.load(&device)?), kind));
     }
-    let wide = || ZooModel::WideCnn.load::<B>(&device);
+    let wide = || ZooModel::WideCnn.load(&device);
     rows.push((Box::new(Defended::new(wide()?, BitDepth::new(3)?, DEFENCE_SEED)), RowKind::Defended));
     rows.push((Box::new(Defended::new(wide()?, ResizePad::new(), DEFENCE_SEED)), RowKind::Defended));
     rows.push((Box::new(Defended::new(wide()?, Jpeg::new(75)?, DEFENCE_SEED)), RowKind::Defended));
@@ -248,7 +235,7 @@ fn run<B: AutodiffBackend + SurrogateOps>(options: Options, device: B::Device) -
     share_cores(options.backend, threads);
     let batches = IndexedBatch::split(images.clone(), &labels, &indices, threads);
     let mut cells = Vec::new();
-    let mut adversarials: Vec<(String, Tensor<B, 4>)> = Vec::new();
+    let mut adversarials: Vec<(String, Tensor<4>)> = Vec::new();
     for budget in BUDGETS {
         let list = attacks(budget as f64 / 255.0, &options.attacks.0);
         println!("\nbudget {budget}/255: {} attacks", list.len());
@@ -256,7 +243,7 @@ fn run<B: AutodiffBackend + SurrogateOps>(options: Options, device: B::Device) -
             let seeds = if config.uses_randomness() { options.seeds } else { 1 };
             for seed in 0..seeds {
                 let timer = Instant::now();
-                let attack = config.clone().with_seed(seed).build::<B>();
+                let attack = config.clone().with_seed(seed).build();
                 let adversarial = Tensor::cat(attack_batches(attack.as_ref(), &ensemble, &batches, threads)?, 0);
                 let seconds = timer.elapsed().as_secs_f64();
                 let cell = |row: String, kind, (success, outcomes)| Cell {
@@ -301,10 +288,10 @@ fn run<B: AutodiffBackend + SurrogateOps>(options: Options, device: B::Device) -
     if shard != Shard::WHOLE {
         println!("shard {shard}: no landscape measurements (they need every image in one process)");
     } else if !options.no_landscape {
-        let chosen: Vec<(String, Tensor<B, 4>)> =
+        let chosen: Vec<(String, Tensor<4>)> =
             adversarials.into_iter().filter(|(name, _)| landscape::METHODS.contains(&name.as_str())).collect();
         if !chosen.is_empty() {
-            let target_models: Vec<Box<dyn Surrogate<B>>> =
+            let target_models: Vec<Box<dyn Surrogate>> =
                 held_out.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
             let target_ensemble = Ensemble::new(target_models)?;
             markdown += &landscape::report(&ensemble, &target_ensemble, &labels, &images, &chosen, &options.out)?;

@@ -1,6 +1,6 @@
 //! Bit-depth reduction (Xu et al., "Feature Squeezing", NDSS 2018).
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::Preprocessing;
 use common_weakness::Error as AttackError;
@@ -31,7 +31,7 @@ impl Preprocessing for BitDepth {
         format!("bit depth {}", self.bits)
     }
 
-    fn apply<B: Backend>(&self, images: Tensor<B, 4>, _rng: &mut AttackRng) -> Result<Tensor<B, 4>> {
+    fn apply(&self, images: Tensor<4>, _rng: &mut AttackRng) -> Result<Tensor<4>> {
         let levels = ((1u32 << self.bits) - 1) as f32;
         Ok(images.mul_scalar(levels).round().div_scalar(levels))
     }

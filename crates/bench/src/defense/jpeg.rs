@@ -1,7 +1,7 @@
 //! JPEG compression (Guo et al., "Countering Adversarial Images using Input
 //! Transformations", ICLR 2018; Dziugaite et al. 2016).
 
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use image::codecs::jpeg::JpegEncoder;
 use image::{ExtendedColorType, ImageDecoder};
 
@@ -52,7 +52,7 @@ impl Preprocessing for Jpeg {
         format!("JPEG q{}", self.quality)
     }
 
-    fn apply<B: Backend>(&self, images: Tensor<B, 4>, _rng: &mut AttackRng) -> Result<Tensor<B, 4>> {
+    fn apply(&self, images: Tensor<4>, _rng: &mut AttackRng) -> Result<Tensor<4>> {
         let shape = images.dims();
         let [n, channels, height, width] = shape;
         let colour = match channels {

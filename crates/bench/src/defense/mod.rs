@@ -7,18 +7,16 @@
 //! outputs), so plain and defended models sit in one list of targets.
 //!
 //! ```
-//! use burn::backend::{Autodiff, NdArray};
 //! use burn::tensor::Tensor;
 //! use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, Target};
 //! use common_weakness::surrogate::from_fn;
 //!
-//! type B = Autodiff<NdArray>;
-//! let model = from_fn("brightness", |x: Tensor<B, 4>| {
+//! let model = from_fn("brightness", |x: Tensor<4>| {
 //!     let mean = x.mean_dim(1).mean_dim(2).mean_dim(3).reshape([-1, 1]);
 //!     Tensor::cat(vec![mean.clone().neg(), mean], 1) // class 1 when bright
 //! });
 //! let defended = Defended::new(model, BitDepth::new(3).unwrap(), 0);
-//! let images = Tensor::<B, 4>::full([2, 1, 8, 8], 0.9, &Default::default());
+//! let images = Tensor::<4>::full([2, 1, 8, 8], 0.9, &Default::default());
 //! assert_eq!(defended.predict(images).unwrap(), vec![1, 1]);
 //! assert_eq!(defended.target_name(), "brightness + bit depth 3");
 //! ```
@@ -33,7 +31,7 @@ pub use jpeg::Jpeg;
 pub use randomized_smoothing::RandomizedSmoothing;
 pub use resize_pad::ResizePad;
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use crate::error::Result;
 use common_weakness::attack::check_images;
@@ -42,7 +40,7 @@ use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{FnSurrogate, ModuleSurrogate, Normalized, Surrogate};
 
 /// A model that is only queried for its predicted class: the black box an attack transfers to.
-pub trait Target<B: Backend> {
+pub trait Target {
     /// A name for tables. (Not `name`, which would make `.name()` ambiguous on boxed
     /// surrogates, which are targets too.)
     fn target_name(&self) -> &str;
@@ -51,17 +49,17 @@ pub trait Target<B: Backend> {
     /// being image `image_indices[i]` of the whole set: a randomised defence draws each
     /// image's randomness from that image's stream of its seed, so that an image gets the
     /// same prediction in any batch, order or shard.
-    fn predict_indexed(&self, images: Tensor<B, 4>, image_indices: &[usize]) -> Result<Vec<usize>>;
+    fn predict_indexed(&self, images: Tensor<4>, image_indices: &[usize]) -> Result<Vec<usize>>;
 
     /// The predicted class of each image, images `0..N` of their set.
-    fn predict(&self, images: Tensor<B, 4>) -> Result<Vec<usize>> {
+    fn predict(&self, images: Tensor<4>) -> Result<Vec<usize>> {
         let indices: Vec<usize> = (0..images.dims()[0]).collect();
         self.predict_indexed(images, &indices)
     }
 }
 
 /// The checks before a prediction: valid pixels, one index per image.
-fn check_batch<B: Backend>(images: &Tensor<B, 4>, image_indices: &[usize]) -> Result<()> {
+fn check_batch(images: &Tensor<4>, image_indices: &[usize]) -> Result<()> {
     check_images(images)?;
     let count = images.dims()[0];
     match image_indices.len() == count {
@@ -71,24 +69,24 @@ fn check_batch<B: Backend>(images: &Tensor<B, 4>, image_indices: &[usize]) -> Re
 }
 
 /// The arg-max prediction of a surrogate, after the checks an attack makes.
-fn predict_plain<B: Backend, S: Surrogate<B> + ?Sized>(model: &S, images: Tensor<B, 4>) -> Result<Vec<usize>> {
+fn predict_plain<S: Surrogate + ?Sized>(model: &S, images: Tensor<4>) -> Result<Vec<usize>> {
     check_images(&images)?;
     model.check_input(images.dims())?;
     Ok(predictions(model.forward(images))?)
 }
 
-/// Surrogate types are targets. (A blanket `impl<S: Surrogate<B>>` is impossible: another
+/// Surrogate types are targets. (A blanket `impl<S: Surrogate>` is impossible: another
 /// crate could make a defence a surrogate for its own backend.)
 macro_rules! surrogate_targets {
     ($([$($generics:tt)*] $ty:ty),* $(,)?) => {$(
-        impl<B: Backend, $($generics)*> Target<B> for $ty
+        impl<$($generics)*> Target for $ty
         where
-            $ty: Surrogate<B>,
+            $ty: Surrogate,
         {
             fn target_name(&self) -> &str {
                 Surrogate::name(self)
             }
-            fn predict_indexed(&self, images: Tensor<B, 4>, image_indices: &[usize]) -> Result<Vec<usize>> {
+            fn predict_indexed(&self, images: Tensor<4>, image_indices: &[usize]) -> Result<Vec<usize>> {
                 check_batch(&images, image_indices)?;
                 predict_plain(self, images)
             }
@@ -109,7 +107,7 @@ pub trait Preprocessing {
     fn describe(&self) -> String;
 
     /// Transforms images in `[0, 1]` into images in `[0, 1]` of the same shape.
-    fn apply<B: Backend>(&self, images: Tensor<B, 4>, rng: &mut AttackRng) -> Result<Tensor<B, 4>>;
+    fn apply(&self, images: Tensor<4>, rng: &mut AttackRng) -> Result<Tensor<4>>;
 }
 
 /// A model behind a [`Preprocessing`]. Random draws restart from `seed` at every call, each
@@ -125,9 +123,9 @@ pub struct Defended<S, P> {
 
 impl<S, P: Preprocessing> Defended<S, P> {
     /// `model` behind `preprocessing`; named "model + preprocessing".
-    pub fn new<B: Backend>(model: S, preprocessing: P, seed: u64) -> Self
+    pub fn new(model: S, preprocessing: P, seed: u64) -> Self
     where
-        S: Surrogate<B>,
+        S: Surrogate,
     {
         let name = format!("{} + {}", model.name(), preprocessing.describe());
         Self { model, preprocessing, seed, name }
@@ -139,12 +137,12 @@ impl<S, P: Preprocessing> Defended<S, P> {
     }
 }
 
-impl<B: Backend, S: Surrogate<B>, P: Preprocessing> Target<B> for Defended<S, P> {
+impl<S: Surrogate, P: Preprocessing> Target for Defended<S, P> {
     fn target_name(&self) -> &str {
         &self.name
     }
 
-    fn predict_indexed(&self, images: Tensor<B, 4>, image_indices: &[usize]) -> Result<Vec<usize>> {
+    fn predict_indexed(&self, images: Tensor<4>, image_indices: &[usize]) -> Result<Vec<usize>> {
         check_batch(&images, image_indices)?;
         let transformed = self.preprocessing.apply(images, &mut AttackRng::per_image(self.seed, image_indices))?;
         predict_plain(&self.model, transformed)

@@ -1,7 +1,7 @@
 //! Randomized smoothing (Cohen et al., "Certified Adversarial Robustness via Randomized
 //! Smoothing", ICML 2019), as a prediction rule.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::{check_batch, Target};
 use crate::error::Result;
@@ -25,9 +25,9 @@ pub struct RandomizedSmoothing<S> {
 
 impl<S> RandomizedSmoothing<S> {
     /// `model` smoothed with noise `sigma` (> 0) over `samples` (≥ 1) draws.
-    pub fn new<B: Backend>(model: S, sigma: f64, samples: usize, seed: u64) -> Result<Self>
+    pub fn new(model: S, sigma: f64, samples: usize, seed: u64) -> Result<Self>
     where
-        S: Surrogate<B>,
+        S: Surrogate,
     {
         positive("sigma", sigma)?;
         at_least_one("samples", samples)?;
@@ -36,19 +36,19 @@ impl<S> RandomizedSmoothing<S> {
     }
 }
 
-impl<B: Backend, S: Surrogate<B>> Target<B> for RandomizedSmoothing<S> {
+impl<S: Surrogate> Target for RandomizedSmoothing<S> {
     fn target_name(&self) -> &str {
         &self.name
     }
 
-    fn predict_indexed(&self, images: Tensor<B, 4>, image_indices: &[usize]) -> Result<Vec<usize>> {
+    fn predict_indexed(&self, images: Tensor<4>, image_indices: &[usize]) -> Result<Vec<usize>> {
         check_batch(&images, image_indices)?;
         self.model.check_input(images.dims())?;
         let shape = images.dims();
         let mut rng = AttackRng::per_image(self.seed, image_indices);
         let mut votes: Vec<Vec<usize>> = vec![Vec::new(); shape[0]];
         for _ in 0..self.samples {
-            let noise = rng.normal::<B>(shape, &images.device()).mul_scalar(self.sigma);
+            let noise = rng.normal(shape, &images.device()).mul_scalar(self.sigma);
             for (image, class) in predictions(self.model.forward(images.clone() + noise))?.into_iter().enumerate() {
                 votes[image].push(class);
             }

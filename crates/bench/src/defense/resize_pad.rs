@@ -1,7 +1,7 @@
 //! Random resizing and padding (Xie et al., "Mitigating Adversarial Effects Through
 //! Randomization", ICLR 2018).
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::Tensor;
 
 use super::Preprocessing;
 use crate::error::Result;
@@ -42,7 +42,7 @@ impl Preprocessing for ResizePad {
         "R&P".into()
     }
 
-    fn apply<B: Backend>(&self, images: Tensor<B, 4>, rng: &mut AttackRng) -> Result<Tensor<B, 4>> {
+    fn apply(&self, images: Tensor<4>, rng: &mut AttackRng) -> Result<Tensor<4>> {
         Ok(self.transform.apply(images, rng).clamp(0.0, 1.0))
     }
 }

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use image::RgbImage;
 
@@ -15,9 +14,9 @@ use crate::error::Result;
 /// `0.5 + amplify·(adversarial − original)` (grey is zero), and the adversarial image.
 /// `originals` and `adversarials` are `[N, 3, H, W]` of finite pixels in `[0, 1]`
 /// ([`InvalidPixels`](common_weakness::Error::InvalidPixels) otherwise).
-pub fn contact_sheet<B: Backend>(
-    originals: &Tensor<B, 4>,
-    adversarials: &Tensor<B, 4>,
+pub fn contact_sheet(
+    originals: &Tensor<4>,
+    adversarials: &Tensor<4>,
     amplify: f32,
     path: impl AsRef<Path>,
 ) -> Result<()> {

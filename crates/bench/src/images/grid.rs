@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use image::imageops::FilterType;
 use image::RgbImage;
@@ -17,12 +16,7 @@ use crate::error::{Error, Result};
 /// entry of `columns` (all `[N, 3, H, W]` in `[0, 1]`, e.g. the originals and each method's
 /// adversarial images), every tile resized to `tile × tile` pixels. Lossy and small: for
 /// pictures in documents, where the lossless contact sheets are too large.
-pub fn comparison_grid<B: Backend>(
-    columns: &[&Tensor<B, 4>],
-    rows: usize,
-    tile: u32,
-    path: impl AsRef<Path>,
-) -> Result<()> {
+pub fn comparison_grid(columns: &[&Tensor<4>], rows: usize, tile: u32, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let Some(first) = columns.first() else {
         return Err(AttackError::Shape {

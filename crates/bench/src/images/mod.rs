@@ -10,8 +10,7 @@ mod grid;
 
 use std::path::Path;
 
-use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use image::imageops::FilterType;
 use image::{ImageBuffer, Rgb, RgbImage};
 
@@ -65,20 +64,14 @@ pub fn read_rgb(path: impl AsRef<Path>, height: usize, width: usize) -> Result<V
 /// Loads image files as one batch `[N, 3, height, width]` in `[0, 1]` (see [`read_rgb`]).
 ///
 /// ```no_run
-/// use burn::backend::NdArray;
 /// use common_weakness_bench::images;
 ///
 /// # fn main() -> common_weakness_bench::Result<()> {
-/// let batch = images::load::<NdArray, _>(&["cat.jpg", "dog.png"], 224, 224, &Default::default())?;
+/// let batch = images::load(&["cat.jpg", "dog.png"], 224, 224, &Default::default())?;
 /// assert_eq!(batch.dims(), [2, 3, 224, 224]);
 /// # Ok(()) }
 /// ```
-pub fn load<B: Backend, P: AsRef<Path>>(
-    paths: &[P],
-    height: usize,
-    width: usize,
-    device: &B::Device,
-) -> Result<Tensor<B, 4>> {
+pub fn load<P: AsRef<Path>>(paths: &[P], height: usize, width: usize, device: &Device) -> Result<Tensor<4>> {
     common_weakness::check::at_least_one("number of image files", paths.len())?;
     let mut pixels = Vec::with_capacity(paths.len() * 3 * height * width);
     for path in paths {
@@ -89,14 +82,14 @@ pub fn load<B: Backend, P: AsRef<Path>>(
 
 /// Rounds pixels to the nearest of the 256 levels an 8-bit file can hold (and clips to
 /// `[0, 1]`): exactly what [`save_png`] followed by [`load`] gives.
-pub fn quantize<B: Backend>(images: Tensor<B, 4>) -> Tensor<B, 4> {
+pub fn quantize(images: Tensor<4>) -> Tensor<4> {
     images.clamp(0.0, 1.0).mul_scalar(255.0).round().div_scalar(255.0)
 }
 
 /// Saves image `index` of a batch `[N, 3, H, W]` in `[0, 1]` as an 8-bit RGB PNG (lossless:
 /// loading it gives [`quantize`]d pixels back). Parent folders are created. NaN, infinite or
 /// out-of-range pixels are an [`InvalidPixels`](common_weakness::Error::InvalidPixels), not black or clipped pixels.
-pub fn save_png<B: Backend>(images: &Tensor<B, 4>, index: usize, path: impl AsRef<Path>) -> Result<()> {
+pub fn save_png(images: &Tensor<4>, index: usize, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let [n, channels, height, width] = images.dims();
     if channels != 3 || index >= n {

@@ -7,11 +7,11 @@ use common_weakness::Error as AttackError;
 use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, Preprocessing, RandomizedSmoothing, ResizePad, Target};
 use common_weakness_bench::Error;
 
-use crate::common::{images, tensor4, values, B};
+use crate::common::{images, tensor4, values};
 
 /// Class 1 when the image is brighter than 0.5 on average, else 0.
-fn brightness() -> impl Surrogate<B> + Clone {
-    from_fn("brightness", |x: Tensor<B, 4>| {
+fn brightness() -> impl Surrogate + Clone {
+    from_fn("brightness", |x: Tensor<4>| {
         let mean = x.flatten::<2>(1, 3).mean_dim(1);
         Tensor::cat(vec![mean.clone().neg().add_scalar(0.5), mean.sub_scalar(0.5)], 1)
     })
@@ -36,7 +36,7 @@ fn bit_depth_rounds_to_its_levels() {
 fn jpeg_keeps_flat_images_and_changes_noise() {
     let jpeg = Jpeg::new(75).unwrap();
     for channels in [1, 3] {
-        let flat = Tensor::<B, 4>::full([2, channels, 16, 16], 0.6, &Default::default());
+        let flat = Tensor::<4>::full([2, channels, 16, 16], 0.6, &Default::default());
         let out = values(jpeg.apply(flat, &mut AttackRng::new(0)).unwrap());
         assert!(out.iter().all(|&v| (v - 0.6).abs() <= 2.0 / 255.0), "a flat image survives JPEG");
         let noise = images(3, [2, channels, 16, 16], 0.0, 1.0);
@@ -68,11 +68,11 @@ fn resize_pad_is_seeded_and_stays_an_image() {
 
 #[test]
 fn defended_targets_predict_deterministically() {
-    let dark = Tensor::<B, 4>::full([1, 1, 8, 8], 0.3, &Default::default());
-    let bright = Tensor::<B, 4>::full([1, 1, 8, 8], 0.7, &Default::default());
+    let dark = Tensor::<4>::full([1, 1, 8, 8], 0.3, &Default::default());
+    let bright = Tensor::<4>::full([1, 1, 8, 8], 0.7, &Default::default());
     let x = Tensor::cat(vec![dark, bright], 0);
-    let targets: Vec<Box<dyn Target<B>>> = vec![
-        Box::new(Box::new(brightness()) as Box<dyn Surrogate<B>>),
+    let targets: Vec<Box<dyn Target>> = vec![
+        Box::new(Box::new(brightness()) as Box<dyn Surrogate>),
         Box::new(Defended::new(brightness(), BitDepth::new(3).unwrap(), 0)),
         Box::new(Defended::new(brightness(), ResizePad::new(), 0)),
         Box::new(Defended::new(brightness(), Jpeg::new(75).unwrap(), 0)),
@@ -99,7 +99,7 @@ fn defended_targets_predict_deterministically() {
 #[test]
 fn smoothing_takes_the_majority_vote() {
     // Near the decision boundary, large noise flips single draws but not the majority.
-    let x = Tensor::<B, 4>::full([1, 1, 4, 4], 0.52, &Default::default());
+    let x = Tensor::<4>::full([1, 1, 4, 4], 0.52, &Default::default());
     let smoothed = RandomizedSmoothing::new(brightness(), 0.25, 101, 5).unwrap();
     assert_eq!(smoothed.predict(x).unwrap(), vec![1]);
 }
@@ -111,7 +111,7 @@ fn randomised_defences_predict_each_image_the_same_in_any_shard_or_order() {
     let x = images(11, [8, 1, 8, 8], 0.47, 0.53);
     let smoothing = RandomizedSmoothing::new(brightness(), 0.5, 1, 3).unwrap();
     let resize_pad = Defended::new(brightness(), ResizePad::new(), 3);
-    let targets: [&dyn Target<B>; 2] = [&smoothing, &resize_pad];
+    let targets: [&dyn Target; 2] = [&smoothing, &resize_pad];
     for target in targets {
         let whole = target.predict(x.clone()).unwrap();
         let mut sharded = target.predict_indexed(x.clone().narrow(0, 0, 3), &[0, 1, 2]).unwrap();

@@ -5,7 +5,7 @@ use common_weakness::Error as AttackError;
 use common_weakness_bench::images;
 use common_weakness_bench::Error;
 
-use crate::common::{device, images as random_images, values, B};
+use crate::common::{device, images as random_images, values};
 
 fn scratch(name: &str) -> std::path::PathBuf {
     let folder = std::env::temp_dir().join(format!("common-weakness-{name}-{}", std::process::id()));
@@ -21,7 +21,7 @@ fn png_round_trip_gives_the_quantized_pixels() {
     for (i, file) in files.iter().enumerate() {
         images::save_png(&batch, i, file).unwrap();
     }
-    let reloaded = images::load::<B, _>(&files, 5, 7, &device()).unwrap();
+    let reloaded = images::load(&files, 5, 7, &device()).unwrap();
     let quantized = images::quantize(batch.clone());
     assert_eq!(values(reloaded.clone()), values(quantized.clone()));
     // Quantisation moves every pixel by at most half a grey level, onto the 256 levels.
@@ -39,7 +39,7 @@ fn png_round_trip_gives_the_quantized_pixels() {
 #[test]
 fn resizing_gives_the_requested_size_and_keeps_a_flat_colour() {
     let folder = scratch("resize");
-    let grey = Tensor::<B, 4>::full([1, 3, 30, 40], 0.4, &device());
+    let grey = Tensor::<4>::full([1, 3, 30, 40], 0.4, &device());
     images::save_png(&grey, 0, folder.join("grey.png")).unwrap();
     let pixels = images::read_rgb(folder.join("grey.png"), 12, 9).unwrap();
     assert_eq!(pixels.len(), 3 * 12 * 9);
@@ -53,14 +53,11 @@ fn bad_files_and_arguments_are_clear_errors() {
     let folder = scratch("errors");
     let text = folder.join("not-an-image.jpg");
     std::fs::write(&text, "hello").unwrap();
-    assert!(matches!(images::load::<B, _>(&[&text], 4, 4, &device()), Err(Error::Image { .. })));
-    assert!(matches!(images::load::<B, _>(&[folder.join("absent.png")], 4, 4, &device()), Err(Error::Image { .. })));
+    assert!(matches!(images::load(&[&text], 4, 4, &device()), Err(Error::Image { .. })));
+    assert!(matches!(images::load(&[folder.join("absent.png")], 4, 4, &device()), Err(Error::Image { .. })));
     assert!(matches!(images::read_rgb(&text, 0, 4), Err(Error::Attack(AttackError::InvalidParameter { .. }))));
     let empty: [&str; 0] = [];
-    assert!(matches!(
-        images::load::<B, _>(&empty, 4, 4, &device()),
-        Err(Error::Attack(AttackError::InvalidParameter { .. }))
-    ));
+    assert!(matches!(images::load(&empty, 4, 4, &device()), Err(Error::Attack(AttackError::InvalidParameter { .. }))));
 
     let batch = random_images(1, [1, 3, 4, 4], 0.0, 1.0);
     assert!(matches!(images::save_png(&batch, 1, folder.join("x.png")), Err(Error::Attack(AttackError::Shape { .. }))));
@@ -91,7 +88,7 @@ fn nan_pixels_are_refused_instead_of_written_black() {
 #[test]
 fn a_comparison_grid_has_one_tile_per_column_and_row_and_refuses_mismatched_columns() {
     let folder = scratch("grid");
-    let (a, b) = (random_images(7, [4, 3, 10, 12], 0.0, 1.0), Tensor::<B, 4>::full([4, 3, 10, 12], 0.4, &device()));
+    let (a, b) = (random_images(7, [4, 3, 10, 12], 0.0, 1.0), Tensor::<4>::full([4, 3, 10, 12], 0.4, &device()));
     images::comparison_grid(&[&a, &b], 3, 16, folder.join("grid.jpg")).unwrap();
     let decoded = image::open(folder.join("grid.jpg")).unwrap().to_rgb8();
     assert_eq!(decoded.dimensions(), (2 * 16, 3 * 16));
@@ -104,7 +101,7 @@ fn a_comparison_grid_has_one_tile_per_column_and_row_and_refuses_mismatched_colu
         Err(Error::Attack(AttackError::Shape { .. }))
     ));
     assert!(matches!(
-        images::comparison_grid::<B>(&[], 3, 16, folder.join("empty.jpg")),
+        images::comparison_grid(&[], 3, 16, folder.join("empty.jpg")),
         Err(Error::Attack(AttackError::Shape { .. }))
     ));
     std::fs::remove_dir_all(&folder).unwrap();

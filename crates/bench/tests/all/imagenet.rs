@@ -2,7 +2,6 @@
 //! `scripts/fetch-imagenet-assets.sh`, so they are `#[ignore]`d: `cargo test -- --ignored` runs
 //! them (`.ci/run` does), and without the assets each fails saying how to fetch them.
 
-use burn::backend::Flex;
 use common_weakness::eval::predictions;
 use common_weakness::prelude::*;
 use common_weakness::surrogate::{check_batch_independence, Surrogate};
@@ -10,7 +9,7 @@ use common_weakness_bench::images;
 use common_weakness_models::{EfficientNetLite, LiteVariant};
 use common_weakness_models::{ImagenetAssets, LabelledPhoto};
 
-use crate::common::{device, values, B};
+use crate::common::{device, values};
 
 /// The assets, or a panic whose message says how to fetch them.
 fn require_assets() -> ImagenetAssets {
@@ -33,10 +32,10 @@ fn clean_top1_matches_the_reference_implementation() {
     let assets = require_assets();
     let (photos, labels) = photos(&assets, 20);
     let device = Default::default();
-    let batch = images::load::<Flex, _>(&paths(&photos), 224, 224, &device).unwrap();
+    let batch = images::load(&paths(&photos), 224, 224, &device).unwrap();
     // Correct photos out of 20 with the reference PyTorch implementation at 224 x 224.
     for (variant, reference) in LiteVariant::ALL.into_iter().zip([17, 19, 18]) {
-        let model = EfficientNetLite::<Flex>::load(variant, assets.weights(variant), &device).unwrap();
+        let model = EfficientNetLite::load(variant, assets.weights(variant), &device).unwrap();
         let predicted = predictions(model.forward(batch.clone())).unwrap();
         let correct = predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
         eprintln!("{variant}: {correct}/20 correct (reference {reference}/20); predictions {predicted:?}");
@@ -49,8 +48,8 @@ fn clean_top1_matches_the_reference_implementation() {
 fn one_photo_alone_gives_the_logits_it_gets_in_a_batch_of_twenty() {
     let assets = require_assets();
     let (photos, _) = photos(&assets, 20);
-    let batch = images::load::<B, _>(&paths(&photos), 224, 224, &device()).unwrap();
-    let model = EfficientNetLite::<B>::load(LiteVariant::Lite0, assets.weights(LiteVariant::Lite0), &device())
+    let batch = images::load(&paths(&photos), 224, 224, &device()).unwrap();
+    let model = EfficientNetLite::load(LiteVariant::Lite0, assets.weights(LiteVariant::Lite0), &device())
         .unwrap()
         .into_surrogate();
     // Attack mode: the autodiff backend, where burn's own BatchNorm would use batch statistics.
@@ -66,12 +65,12 @@ fn one_photo_alone_gives_the_logits_it_gets_in_a_batch_of_twenty() {
 fn a_short_attack_raises_the_surrogate_losses_and_survives_the_png_round_trip() {
     let assets = require_assets();
     let (photos, labels) = photos(&assets, 4);
-    let clean = images::load::<B, _>(&paths(&photos), 224, 224, &device()).unwrap();
-    let surrogates: Vec<Box<dyn Surrogate<B>>> = [LiteVariant::Lite0, LiteVariant::Lite1]
+    let clean = images::load(&paths(&photos), 224, 224, &device()).unwrap();
+    let surrogates: Vec<Box<dyn Surrogate>> = [LiteVariant::Lite0, LiteVariant::Lite1]
         .into_iter()
         .map(|v| {
-            let model = EfficientNetLite::<B>::load(v, assets.weights(v), &device()).unwrap();
-            Box::new(model.into_surrogate()) as Box<dyn Surrogate<B>>
+            let model = EfficientNetLite::load(v, assets.weights(v), &device()).unwrap();
+            Box::new(model.into_surrogate()) as Box<dyn Surrogate>
         })
         .collect();
     let ensemble = Ensemble::new(surrogates).unwrap();
@@ -88,7 +87,7 @@ fn a_short_attack_raises_the_surrogate_losses_and_survives_the_png_round_trip() 
     for (i, file) in files.iter().enumerate() {
         images::save_png(&outcome.adversarial, i, file).unwrap();
     }
-    let reloaded = images::load::<B, _>(&files, 224, 224, &device()).unwrap();
+    let reloaded = images::load(&files, 224, 224, &device()).unwrap();
     std::fs::remove_dir_all(&folder).unwrap();
     assert_eq!(values(reloaded.clone()), values(images::quantize(outcome.adversarial)));
     let linf = values(reloaded - clean).into_iter().fold(0.0f32, |m, d| m.max(d.abs()));
@@ -103,14 +102,14 @@ fn a_short_attack_raises_the_surrogate_losses_and_survives_the_png_round_trip() 
 fn encoders_embed_photos_batch_independently_and_matching_pulls_toward_the_target() {
     let assets = require_assets();
     let (photos, _) = photos(&assets, 3);
-    let batch = images::load::<B, _>(&paths(&photos), 224, 224, &device()).unwrap();
-    let load = |v: LiteVariant| EfficientNetLite::<B>::load(v, assets.weights(v), &device()).unwrap();
+    let batch = images::load(&paths(&photos), 224, 224, &device()).unwrap();
+    let load = |v: LiteVariant| EfficientNetLite::load(v, assets.weights(v), &device()).unwrap();
     let lite0 = load(LiteVariant::Lite0);
     let (direct, encoded) =
         (values(lite0.features(batch.clone())), values(lite0.clone().into_encoder().forward(batch.clone())));
     let difference = direct.iter().zip(&encoded).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(difference < 1e-4, "the encoder's outputs differ from `features` by {difference}");
-    let encoders: Vec<Box<dyn Surrogate<B>>> =
+    let encoders: Vec<Box<dyn Surrogate>> =
         vec![Box::new(lite0.into_encoder()), Box::new(load(LiteVariant::Lite1).into_encoder())];
     assert_eq!(encoders[0].name(), "efficientnet-lite0-encoder");
     assert_eq!(encoders[0].forward(batch.clone()).dims(), [3, 1280]);

@@ -5,7 +5,7 @@ use common_weakness::attack::{registry_at, AttackSpec};
 use common_weakness::prelude::*;
 use common_weakness_bench::parallel::{attack_batches, IndexedBatch};
 
-use crate::common::{images, mlp_ensemble, B};
+use crate::common::{images, mlp_ensemble};
 
 #[test]
 fn batches_on_threads_equal_one_run() {
@@ -19,13 +19,13 @@ fn batches_on_threads_equal_one_run() {
         if !(entry.defaults.config().uses_randomness() || matches!(entry.defaults, AttackSpec::MiCwa(_))) {
             continue;
         }
-        let attack = entry.defaults.build::<B>();
+        let attack = entry.defaults.build();
         let whole = attack.run_indexed(&ensemble, x.clone(), &objective, &indices, &mut Silent).unwrap().adversarial;
         for (parts, threads) in [(1, 1), (3, 2), (7, 3)] {
             let batches = IndexedBatch::split(x.clone(), &labels, &indices, parts);
             assert_eq!(batches.len(), parts);
             let split = Tensor::cat(attack_batches(attack.as_ref(), &ensemble, &batches, threads).unwrap(), 0);
-            let difference = (split - whole.clone()).abs().max().into_scalar();
+            let difference: f32 = (split - whole.clone()).abs().max().into_scalar();
             assert!(difference < 1e-6, "{}: {parts} batches on {threads} threads differ by {difference}", entry.name);
         }
     }

@@ -4,9 +4,8 @@
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer as _};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
-use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use common_weakness::attack::{bim, di_mi_fgsm, fgsm, mi_fgsm, pgd, ssa, ti_mi_fgsm, vmi_fgsm, CwaConfig};
 use common_weakness::eval::predictions;
@@ -14,17 +13,17 @@ use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::from_module;
 
-use super::common::{device, TestBackend as TB};
+use super::common::device;
 
 // Burn's `Module` derive recognises the backend parameter by its name `B`.
 #[derive(Module, Debug)]
-struct Net<B: Backend> {
-    hidden: Linear<B>,
-    output: Linear<B>,
+struct Net {
+    hidden: Linear,
+    output: Linear,
 }
 
-impl<B: Backend> Net<B> {
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+impl Net {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.output.forward(relu(self.hidden.forward(x.flatten(1, 3))))
     }
 }
@@ -32,7 +31,7 @@ impl<B: Backend> Net<B> {
 const CLASSES: usize = 3;
 
 /// `count` noisy copies of three fixed 1×4×4 class patterns, with their labels.
-fn dataset(seed: u64, count: usize) -> (Tensor<TB, 4>, Vec<usize>) {
+fn dataset(seed: u64, count: usize) -> (Tensor<4>, Vec<usize>) {
     let mut patterns = AttackRng::new(99);
     let centres: Vec<Vec<f32>> = (0..CLASSES).map(|_| (0..16).map(|_| 0.3 + 0.4 * patterns.unit()).collect()).collect();
     let mut rng = AttackRng::new(seed);
@@ -44,9 +43,9 @@ fn dataset(seed: u64, count: usize) -> (Tensor<TB, 4>, Vec<usize>) {
     (Tensor::from_data(TensorData::new(pixels, [count, 1, 4, 4]), &device()), labels)
 }
 
-fn train(hidden: usize) -> Net<TB> {
+fn train(hidden: usize) -> Net {
     let (x, labels) = dataset(1, 300);
-    let targets = Tensor::<TB, 1, Int>::from_data(
+    let targets = Tensor::<1, Int>::from_data(
         TensorData::new(labels.iter().map(|&l| l as i64).collect(), [labels.len()]),
         &device(),
     );
@@ -54,28 +53,28 @@ fn train(hidden: usize) -> Net<TB> {
         hidden: LinearConfig::new(16, hidden).init(&device()),
         output: LinearConfig::new(hidden, CLASSES).init(&device()),
     };
-    let mut optimizer = AdamConfig::new().init::<TB, Net<TB>>();
+    let mut optimizer = AdamConfig::new().init();
     let loss = CrossEntropyLossConfig::new().init(&device());
     for _ in 0..200 {
         let l = loss.forward(net.forward(x.clone()), targets.clone());
-        let grads = GradientsParams::from_grads::<TB, _>(l.backward(), &net);
+        let grads = GradientsParams::from_grads(l.backward(), &net);
         net = optimizer.step(0.02, net, grads);
     }
     net
 }
 
-fn accuracy(net: &Net<TB>, x: Tensor<TB, 4>, labels: &[usize]) -> f64 {
+fn accuracy(net: &Net, x: Tensor<4>, labels: &[usize]) -> f64 {
     let predicted = predictions(net.forward(x).detach()).unwrap();
     predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64
 }
 
-fn trained_ensemble(nets: &[Net<TB>]) -> Ensemble<TB> {
+fn trained_ensemble(nets: &[Net]) -> Ensemble {
     Ensemble::new(
         nets.iter()
             .enumerate()
             .map(|(i, net)| {
-                Box::new(from_module(format!("net{i}"), net.clone(), |m: &Net<TB>, x: Tensor<TB, 4>| m.forward(x)))
-                    as Box<dyn common_weakness::surrogate::Surrogate<TB>>
+                Box::new(from_module(format!("net{i}"), net.clone(), |m: &Net, x: Tensor<4>| m.forward(x)))
+                    as Box<dyn common_weakness::surrogate::Surrogate>
             })
             .collect(),
     )
@@ -92,7 +91,7 @@ fn every_attack_raises_the_loss_of_trained_models() {
     let config = CwaConfig::paper(0.1);
     let small_ti = GradientEstimator::default().with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 0.8 });
     let translate = GradientEstimator::default().with_diversity(InputDiversity::Translate { padding: 1 });
-    let attacks: Vec<Box<dyn Attack<TB>>> = vec![
+    let attacks: Vec<Box<dyn Attack>> = vec![
         Box::new(fgsm(threat)),
         Box::new(bim(threat, 10)),
         Box::new(pgd(threat, 10, 0.02, 1)),

@@ -5,10 +5,9 @@
 
 use burn::module::Module;
 use burn::tensor::activation::{log_softmax, relu, softmax};
-use burn::tensor::backend::Backend;
 use burn::tensor::module::max_pool2d;
-use burn::tensor::Tensor;
-use common_weakness::surrogate::SurrogateOps;
+use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::{Device, Tensor};
 use common_weakness_models::zoo::Conv;
 
 use super::{arg_max, centred_box, host, probabilities, smooth_l1, stem_input, DetectorNet, CLASSES};
@@ -29,19 +28,19 @@ const NEGATIVE_RATIO: f32 = 3.0;
 
 /// The anchor detector ([`super::Family::Anchors`]).
 #[derive(Module, Debug)]
-pub struct AnchorNet<B: Backend> {
-    body: Vec<Conv<B>>,
-    fine: Conv<B>,
-    coarse_body: Conv<B>,
-    coarse: Conv<B>,
+pub struct AnchorNet {
+    body: Vec<Conv>,
+    fine: Conv,
+    coarse_body: Conv,
+    coarse: Conv,
 }
 
-fn pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false)
+fn pool(x: Tensor<4>) -> Tensor<4> {
+    max_pool2d(x, MaxPoolOptions::new([2, 2]))
 }
 
-impl<B: SurrogateOps> DetectorNet<B> for AnchorNet<B> {
-    fn init(device: &B::Device) -> Self {
+impl DetectorNet for AnchorNet {
+    fn init(device: &Device) -> Self {
         let per_position = SHAPES[0].len() * CHANNELS;
         Self {
             body: vec![
@@ -56,28 +55,28 @@ impl<B: SurrogateOps> DetectorNet<B> for AnchorNet<B> {
         }
     }
 
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 3> {
+    fn forward(&self, images: Tensor<4>) -> Tensor<3> {
         let x = relu(self.body[0].forward(stem_input(images))); // 64 × 64
         let x = pool(relu(self.body[1].forward(x))); // 32 × 32
         let x = pool(relu(self.body[2].forward(x))); // 16 × 16
         let fine = relu(self.body[3].forward(x));
         let coarse = relu(self.coarse_body.forward(pool(fine.clone()))); // 8 × 8
         let n = fine.dims()[0];
-        let flatten = |head: Tensor<B, 4>| {
+        let flatten = |head: Tensor<4>| {
             let [_, _, h, w] = head.dims();
             head.permute([0, 2, 3, 1]).reshape([n, h * w * SHAPES[0].len(), CHANNELS])
         };
         Tensor::cat(vec![flatten(self.fine.forward(fine)), flatten(self.coarse.forward(coarse))], 1)
     }
 
-    fn confidence(raw: Tensor<B, 3>) -> Tensor<B, 2> {
+    fn confidence(raw: Tensor<3>) -> Tensor<2> {
         softmax(raw.narrow(2, 0, 1 + CLASSES), 2).narrow(2, 1, CLASSES).max_dim(2).squeeze_dim(2)
     }
 
     /// Cross-entropy over background and classes (negatives weighted to three times the
     /// positives) and smooth L1 on the matched anchors' box offsets, over the number of
     /// matched anchors.
-    fn loss(raw: Tensor<B, 3>, truth: &[Vec<GroundTruth>]) -> Tensor<B, 1> {
+    fn loss(raw: Tensor<3>, truth: &[Vec<GroundTruth>]) -> Tensor<1> {
         let [n, count, _] = raw.dims();
         let device = raw.device();
         let anchors = anchors();
@@ -107,10 +106,10 @@ impl<B: SurrogateOps> DetectorNet<B> for AnchorNet<B> {
         }
         let matched = positive.iter().sum::<f32>().max(1.0);
         let log_probability = log_softmax(raw.clone().narrow(2, 0, 1 + CLASSES), 2);
-        let cross_entropy = (log_probability * host::<B>(target, [n, count, 1 + CLASSES], &device)).sum_dim(2).neg();
-        let classification = (cross_entropy * host::<B>(weight, [n, count, 1], &device)).sum();
-        let error = raw.narrow(2, 1 + CLASSES, 4) - host::<B>(offsets, [n, count, 4], &device);
-        let boxes = (smooth_l1(error) * host::<B>(positive, [n, count, 1], &device)).sum();
+        let cross_entropy = (log_probability * host(target, [n, count, 1 + CLASSES], &device)).sum_dim(2).neg();
+        let classification = (cross_entropy * host(weight, [n, count, 1], &device)).sum();
+        let error = raw.narrow(2, 1 + CLASSES, 4) - host(offsets, [n, count, 4], &device);
+        let boxes = (smooth_l1(error) * host(positive, [n, count, 1], &device)).sum();
         (classification + boxes).div_scalar(matched)
     }
 

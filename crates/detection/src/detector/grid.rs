@@ -4,9 +4,7 @@
 
 use burn::module::Module;
 use burn::tensor::activation::{leaky_relu, log_softmax, sigmoid, softmax};
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
-use common_weakness::surrogate::SurrogateOps;
+use burn::tensor::{Device, Tensor};
 use common_weakness_models::zoo::Conv;
 
 use super::{arg_max, bce_with_logits, centred_box, host, prior_bias, probabilities, stem_input, DetectorNet, CLASSES};
@@ -27,13 +25,13 @@ const COORDINATES: f32 = 5.0;
 
 /// The grid detector ([`super::Family::Grid`]).
 #[derive(Module, Debug)]
-pub struct GridNet<B: Backend> {
-    body: Vec<Conv<B>>,
-    head: Conv<B>,
+pub struct GridNet {
+    body: Vec<Conv>,
+    head: Conv,
 }
 
-impl<B: SurrogateOps> DetectorNet<B> for GridNet<B> {
-    fn init(device: &B::Device) -> Self {
+impl DetectorNet for GridNet {
+    fn init(device: &Device) -> Self {
         let body = vec![
             Conv::new(3, 16, 3, 2, device),
             Conv::new(16, 32, 3, 2, device),
@@ -44,7 +42,7 @@ impl<B: SurrogateOps> DetectorNet<B> for GridNet<B> {
         Self { body, head: prior_bias(Conv::new(64, CHANNELS, 1, 1, device), 0..1, 0.01) }
     }
 
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 3> {
+    fn forward(&self, images: Tensor<4>) -> Tensor<3> {
         let mut x = stem_input(images);
         for conv in &self.body {
             x = leaky_relu(conv.forward(x), 0.1);
@@ -53,7 +51,7 @@ impl<B: SurrogateOps> DetectorNet<B> for GridNet<B> {
         self.head.forward(x).permute([0, 2, 3, 1]).reshape([n, CELLS * CELLS, CHANNELS])
     }
 
-    fn confidence(raw: Tensor<B, 3>) -> Tensor<B, 2> {
+    fn confidence(raw: Tensor<3>) -> Tensor<2> {
         let objectness = sigmoid(raw.clone().narrow(2, 0, 1));
         let class = softmax(raw.narrow(2, 1, CLASSES), 2).max_dim(2);
         (objectness * class).squeeze_dim(2)
@@ -62,7 +60,7 @@ impl<B: SurrogateOps> DetectorNet<B> for GridNet<B> {
     /// YOLO's sum of squared errors for the boxes, binary cross-entropy for objectness,
     /// cross-entropy for the class, over the cell holding each object's centre; mean over
     /// images.
-    fn loss(raw: Tensor<B, 3>, truth: &[Vec<GroundTruth>]) -> Tensor<B, 1> {
+    fn loss(raw: Tensor<3>, truth: &[Vec<GroundTruth>]) -> Tensor<1> {
         let [n, cells, _] = raw.dims();
         let device = raw.device();
         let mut object = vec![0.0; n * cells];
@@ -83,13 +81,13 @@ impl<B: SurrogateOps> DetectorNet<B> for GridNet<B> {
             }
         }
         let weight: Vec<f32> = object.iter().map(|&o| o + NO_OBJECT * (1.0 - o)).collect();
-        let object = host::<B>(object, [n, cells, 1], &device);
-        let weight = host::<B>(weight, [n, cells, 1], &device);
+        let object = host(object, [n, cells, 1], &device);
+        let weight = host(weight, [n, cells, 1], &device);
         let objectness = (bce_with_logits(raw.clone().narrow(2, 0, 1), object.clone()) * weight).sum();
         let log_probability = log_softmax(raw.clone().narrow(2, 1, CLASSES), 2);
-        let classification = (log_probability * host::<B>(class, [n, cells, CLASSES], &device)).sum().neg();
-        let offset_error = sigmoid(raw.clone().narrow(2, 1 + CLASSES, 2)) - host::<B>(offset, [n, cells, 2], &device);
-        let size_error = raw.narrow(2, 3 + CLASSES, 2) - host::<B>(size, [n, cells, 2], &device);
+        let classification = (log_probability * host(class, [n, cells, CLASSES], &device)).sum().neg();
+        let offset_error = sigmoid(raw.clone().narrow(2, 1 + CLASSES, 2)) - host(offset, [n, cells, 2], &device);
+        let size_error = raw.narrow(2, 3 + CLASSES, 2) - host(size, [n, cells, 2], &device);
         let boxes = ((offset_error.powi_scalar(2) + size_error.powi_scalar(2)) * object).sum().mul_scalar(COORDINATES);
         (objectness + classification + boxes).div_scalar(n as f32)
     }

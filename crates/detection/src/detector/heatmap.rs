@@ -6,9 +6,7 @@
 
 use burn::module::Module;
 use burn::tensor::activation::{relu, sigmoid};
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
-use common_weakness::surrogate::SurrogateOps;
+use burn::tensor::{Device, Tensor};
 use common_weakness_models::zoo::Conv;
 
 use super::{centred_box, host, prior_bias, softplus, stem_input, DetectorNet, CLASSES};
@@ -25,28 +23,28 @@ const CHANNELS: usize = CLASSES + 4;
 
 /// Two 3 × 3 convolutions with an identity shortcut.
 #[derive(Module, Debug)]
-struct Residual<B: Backend> {
-    first: Conv<B>,
-    second: Conv<B>,
+struct Residual {
+    first: Conv,
+    second: Conv,
 }
 
-impl<B: SurrogateOps> Residual<B> {
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+impl Residual {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         relu(x.clone() + self.second.forward(relu(self.first.forward(x))))
     }
 }
 
 /// The heatmap detector ([`super::Family::Heatmap`]).
 #[derive(Module, Debug)]
-pub struct HeatmapNet<B: Backend> {
-    stem: Vec<Conv<B>>,
-    blocks: Vec<Residual<B>>,
-    neck: Conv<B>,
-    head: Conv<B>,
+pub struct HeatmapNet {
+    stem: Vec<Conv>,
+    blocks: Vec<Residual>,
+    neck: Conv,
+    head: Conv,
 }
 
-impl<B: SurrogateOps> DetectorNet<B> for HeatmapNet<B> {
-    fn init(device: &B::Device) -> Self {
+impl DetectorNet for HeatmapNet {
+    fn init(device: &Device) -> Self {
         let block = || Residual { first: Conv::new(24, 24, 3, 1, device), second: Conv::new(24, 24, 3, 1, device) };
         Self {
             stem: vec![Conv::new(3, 16, 3, 2, device), Conv::new(16, 24, 3, 2, device)],
@@ -56,7 +54,7 @@ impl<B: SurrogateOps> DetectorNet<B> for HeatmapNet<B> {
         }
     }
 
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 3> {
+    fn forward(&self, images: Tensor<4>) -> Tensor<3> {
         let mut x = stem_input(images);
         for conv in &self.stem {
             x = relu(conv.forward(x));
@@ -69,13 +67,13 @@ impl<B: SurrogateOps> DetectorNet<B> for HeatmapNet<B> {
         x.permute([0, 2, 3, 1]).reshape([n, SIDE * SIDE, CHANNELS])
     }
 
-    fn confidence(raw: Tensor<B, 3>) -> Tensor<B, 2> {
+    fn confidence(raw: Tensor<3>) -> Tensor<2> {
         sigmoid(raw.narrow(2, 0, CLASSES)).max_dim(2).squeeze_dim(2)
     }
 
     /// The penalty-reduced focal loss (α = 2, β = 4) on the heatmaps, L1 on offset and log
     /// size at each object's centre, over the number of objects.
-    fn loss(raw: Tensor<B, 3>, truth: &[Vec<GroundTruth>]) -> Tensor<B, 1> {
+    fn loss(raw: Tensor<3>, truth: &[Vec<GroundTruth>]) -> Tensor<1> {
         let [n, positions, _] = raw.dims();
         let device = raw.device();
         let mut heat = vec![0.0f32; n * positions * CLASSES];
@@ -107,8 +105,8 @@ impl<B: SurrogateOps> DetectorNet<B> for HeatmapNet<B> {
         }
         let objects = centre.iter().sum::<f32>().max(1.0);
         let peak: Vec<f32> = heat.iter().map(|&h| if h >= 1.0 { 1.0 } else { 0.0 }).collect();
-        let heat = host::<B>(heat, [n, positions, CLASSES], &device);
-        let peak = host::<B>(peak, [n, positions, CLASSES], &device);
+        let heat = host(heat, [n, positions, CLASSES], &device);
+        let peak = host(peak, [n, positions, CLASSES], &device);
         let logits = raw.clone().narrow(2, 0, CLASSES);
         let p = sigmoid(logits.clone());
         // ln p = −softplus(−x), ln(1 − p) = −softplus(x).
@@ -119,8 +117,8 @@ impl<B: SurrogateOps> DetectorNet<B> for HeatmapNet<B> {
             * peak.neg().add_scalar(1.0);
         let focal = (positive + negative).sum();
         let predicted = Tensor::cat(vec![sigmoid(raw.clone().narrow(2, CLASSES, 2)), raw.narrow(2, CLASSES + 2, 2)], 2);
-        let error = (predicted - host::<B>(geometry, [n, positions, 4], &device)).abs();
-        let boxes = (error * host::<B>(centre, [n, positions, 1], &device)).sum();
+        let error = (predicted - host(geometry, [n, positions, 4], &device)).abs();
+        let boxes = (error * host(centre, [n, positions, 1], &device)).sum();
         (focal + boxes).div_scalar(objects)
     }
 

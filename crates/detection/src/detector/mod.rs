@@ -28,11 +28,11 @@ pub use per_pixel::PerPixelNet;
 use std::path::{Path, PathBuf};
 
 use burn::module::{Module, Param};
-use burn::tensor::backend::Backend;
 use burn::tensor::module::avg_pool2d;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::ops::AvgPoolOptions;
+use burn::tensor::{Device, Tensor, TensorData};
 use burn_store::{ModuleSnapshot, SafetensorsStore};
-use common_weakness::surrogate::{from_module, Surrogate, SurrogateOps};
+use common_weakness::surrogate::{from_module, Surrogate};
 use common_weakness_models::zoo::Conv;
 
 use crate::boxes::{BoundingBox, Detection, GroundTruth};
@@ -54,16 +54,16 @@ pub const NMS_IOU: f32 = 0.45;
 pub const MAX_DETECTIONS: usize = 50;
 
 /// A detector architecture of this crate.
-pub trait DetectorNet<B: SurrogateOps>: Module<B> + Sync + Sized {
+pub trait DetectorNet: Module + Sync + Sized {
     /// A freshly initialised network (from Burn's seeded backend RNG).
-    fn init(device: &B::Device) -> Self;
+    fn init(device: &Device) -> Self;
     /// Raw predictions `[N, candidates, channels]` for scenes `[N, 3, 256, 256]` in `[0, 1]`.
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 3>;
+    fn forward(&self, images: Tensor<4>) -> Tensor<3>;
     /// One confidence in `[0, 1]` per candidate, `[N, candidates]`: what the detector's
     /// decoding ranks by, differentiable (the attack's output).
-    fn confidence(raw: Tensor<B, 3>) -> Tensor<B, 2>;
+    fn confidence(raw: Tensor<3>) -> Tensor<2>;
     /// The training loss of a batch, summed over its images.
-    fn loss(raw: Tensor<B, 3>, truth: &[Vec<GroundTruth>]) -> Tensor<B, 1>;
+    fn loss(raw: Tensor<3>, truth: &[Vec<GroundTruth>]) -> Tensor<1>;
     /// The detections of one image from its raw predictions (row-major
     /// `[candidates, channels]`) scoring at least `min_score`, before suppression.
     fn decode(raw: &[f32], min_score: f32) -> Vec<Detection>;
@@ -107,22 +107,18 @@ impl Family {
     }
 
     /// The committed detector.
-    pub fn load<B: SurrogateOps + 'static>(self, device: &B::Device) -> Result<Box<dyn Detector<B>>> {
+    pub fn load(self, device: &Device) -> Result<Box<dyn Detector>> {
         self.load_from(self.weights_path(), device)
     }
 
     /// The detector with weights from `path` (safetensors, tensor names the module paths).
-    pub fn load_from<B: SurrogateOps + 'static>(
-        self,
-        path: impl AsRef<Path>,
-        device: &B::Device,
-    ) -> Result<Box<dyn Detector<B>>> {
+    pub fn load_from(self, path: impl AsRef<Path>, device: &Device) -> Result<Box<dyn Detector>> {
         let path = path.as_ref();
         Ok(match self {
-            Family::Grid => Box::new(Loaded { family: self, net: load_net::<B, GridNet<B>>(path, device)? }),
-            Family::Anchors => Box::new(Loaded { family: self, net: load_net::<B, AnchorNet<B>>(path, device)? }),
-            Family::Heatmap => Box::new(Loaded { family: self, net: load_net::<B, HeatmapNet<B>>(path, device)? }),
-            Family::PerPixel => Box::new(Loaded { family: self, net: load_net::<B, PerPixelNet<B>>(path, device)? }),
+            Family::Grid => Box::new(Loaded { family: self, net: load_net::<GridNet>(path, device)? }),
+            Family::Anchors => Box::new(Loaded { family: self, net: load_net::<AnchorNet>(path, device)? }),
+            Family::Heatmap => Box::new(Loaded { family: self, net: load_net::<HeatmapNet>(path, device)? }),
+            Family::PerPixel => Box::new(Loaded { family: self, net: load_net::<PerPixelNet>(path, device)? }),
         })
     }
 }
@@ -137,26 +133,25 @@ impl std::fmt::Display for Family {
 /// are its candidates' confidences, for attacks ([`common_weakness::objective::Objective::confidence`]).
 ///
 /// ```
-/// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 /// use common_weakness_detection::detector::Family;
 ///
 /// let device = Default::default();
-/// let detector = Family::Grid.load::<NdArray>(&device).unwrap(); // the committed weights
-/// let scenes = Tensor::<NdArray, 4>::full([2, 3, 256, 256], 0.5, &device);
+/// let detector = Family::Grid.load(&device).unwrap(); // the committed weights
+/// let scenes = Tensor::<4>::full([2, 3, 256, 256], 0.5, &device);
 /// assert_eq!(detector.confidence(scenes.clone()).dims(), [2, 256]); // one per grid cell
 /// assert_eq!(detector.surrogate().name(), "yolo-grid");
 /// assert_eq!(detector.detect(scenes).unwrap().len(), 2); // detections per scene
 /// ```
-pub trait Detector<B: SurrogateOps>: Send + Sync {
+pub trait Detector: Send + Sync {
     /// Its family.
     fn family(&self) -> Family;
     /// Per-candidate confidences `[N, candidates]`.
-    fn confidence(&self, images: Tensor<B, 4>) -> Tensor<B, 2>;
+    fn confidence(&self, images: Tensor<4>) -> Tensor<2>;
     /// The detections of every image, after non-maximum suppression.
-    fn detect(&self, images: Tensor<B, 4>) -> Result<Vec<Vec<Detection>>>;
+    fn detect(&self, images: Tensor<4>) -> Result<Vec<Vec<Detection>>>;
     /// The detector as a frozen surrogate named after its family, outputs its confidences.
-    fn surrogate(&self) -> Box<dyn Surrogate<B>>;
+    fn surrogate(&self) -> Box<dyn Surrogate>;
 }
 
 struct Loaded<N> {
@@ -164,32 +159,32 @@ struct Loaded<N> {
     net: N,
 }
 
-impl<B: SurrogateOps + 'static, N: DetectorNet<B> + 'static> Detector<B> for Loaded<N> {
+impl<N: DetectorNet + 'static> Detector for Loaded<N> {
     fn family(&self) -> Family {
         self.family
     }
 
-    fn confidence(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+    fn confidence(&self, images: Tensor<4>) -> Tensor<2> {
         N::confidence(self.net.forward(images))
     }
 
-    fn detect(&self, images: Tensor<B, 4>) -> Result<Vec<Vec<Detection>>> {
+    fn detect(&self, images: Tensor<4>) -> Result<Vec<Vec<Detection>>> {
         detect(&self.net, images)
     }
 
-    fn surrogate(&self) -> Box<dyn Surrogate<B>> {
-        let forward = |net: &N, images: Tensor<B, 4>| N::confidence(net.forward(images));
+    fn surrogate(&self) -> Box<dyn Surrogate> {
+        let forward = |net: &N, images: Tensor<4>| N::confidence(net.forward(images));
         Box::new(from_module(self.family.name(), self.net.clone(), forward))
     }
 }
 
 /// The detections of every image by `net`: decoded above [`MIN_SCORE`], suppressed per class
 /// at [`NMS_IOU`], the best [`MAX_DETECTIONS`] kept. Fails on a non-finite score.
-pub fn detect<B: SurrogateOps, N: DetectorNet<B>>(net: &N, images: Tensor<B, 4>) -> Result<Vec<Vec<Detection>>> {
+pub fn detect<N: DetectorNet>(net: &N, images: Tensor<4>) -> Result<Vec<Vec<Detection>>> {
     let raw = net.forward(images);
     let [n, candidates, channels] = raw.dims();
     let values =
-        raw.into_data().convert::<f32>().into_vec::<f32>().map_err(|e| invalid("raw", format!("{e:?}"), "f32"))?;
+        raw.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| invalid("raw", format!("{e:?}"), "f32"))?;
     values
         .chunks(candidates * channels)
         .take(n)
@@ -202,7 +197,7 @@ pub fn detect<B: SurrogateOps, N: DetectorNet<B>>(net: &N, images: Tensor<B, 4>)
 }
 
 /// Loads safetensors weights into a freshly built network; every tensor must be present.
-pub fn load_net<B: SurrogateOps, N: DetectorNet<B>>(path: impl AsRef<Path>, device: &B::Device) -> Result<N> {
+pub fn load_net<N: DetectorNet>(path: impl AsRef<Path>, device: &Device) -> Result<N> {
     let path = path.as_ref();
     if !path.is_file() {
         return Err(invalid(
@@ -224,7 +219,7 @@ pub fn load_net<B: SurrogateOps, N: DetectorNet<B>>(path: impl AsRef<Path>, devi
 }
 
 /// Saves a network's parameters as safetensors, replacing any file at `path`.
-pub fn save_net<B: SurrogateOps, N: DetectorNet<B>>(net: &N, path: impl AsRef<Path>) -> Result<()> {
+pub fn save_net<N: DetectorNet>(net: &N, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
@@ -238,16 +233,16 @@ pub fn save_net<B: SurrogateOps, N: DetectorNet<B>>(net: &N, path: impl AsRef<Pa
 
 /// What every detector does first: scene pixels standardised around mid-grey, and 2 × 2
 /// averaged to 128 × 128.
-fn stem_input<B: Backend>(images: Tensor<B, 4>) -> Tensor<B, 4> {
-    avg_pool2d(images.sub_scalar(0.5).mul_scalar(4.0), [2, 2], [2, 2], [0, 0], true, false)
+fn stem_input(images: Tensor<4>) -> Tensor<4> {
+    avg_pool2d(images.sub_scalar(0.5).mul_scalar(4.0), AvgPoolOptions::new([2, 2]))
 }
 
 /// `conv` with the bias of its output channels `channels` set to the logit of `prior`, so that
 /// the untrained detector sees few objects everywhere (RetinaNet's initialisation; without
 /// it the many empty positions swamp the first steps of a focal or cross-entropy loss).
-fn prior_bias<B: Backend>(mut conv: Conv<B>, channels: std::ops::Range<usize>, prior: f32) -> Conv<B> {
+fn prior_bias(mut conv: Conv, channels: std::ops::Range<usize>, prior: f32) -> Conv {
     let device = conv.bias.val().device();
-    let mut bias: Vec<f32> = conv.bias.val().into_data().convert::<f32>().into_vec().expect("f32 bias");
+    let mut bias: Vec<f32> = conv.bias.val().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 bias");
     bias[channels].fill((prior / (1.0 - prior)).ln());
     let count = bias.len();
     conv.bias = Param::from_tensor(Tensor::from_data(TensorData::new(bias, [count]), &device));
@@ -255,24 +250,24 @@ fn prior_bias<B: Backend>(mut conv: Conv<B>, channels: std::ops::Range<usize>, p
 }
 
 /// `ln(1 + eˣ)`, elementwise, without overflow (Burn's `softplus` overflows past x ≈ 88).
-fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+fn softplus<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     x.clone().clamp_min(0.0) + x.abs().neg().exp().log1p()
 }
 
 /// Elementwise binary cross-entropy of logits against targets in `[0, 1]`.
-fn bce_with_logits<B: Backend, const D: usize>(logits: Tensor<B, D>, targets: Tensor<B, D>) -> Tensor<B, D> {
+fn bce_with_logits<const D: usize>(logits: Tensor<D>, targets: Tensor<D>) -> Tensor<D> {
     softplus(logits.clone()) - logits * targets
 }
 
 /// Smooth L1 (Huber with δ = 1), elementwise.
-fn smooth_l1<B: Backend, const D: usize>(difference: Tensor<B, D>) -> Tensor<B, D> {
+fn smooth_l1<const D: usize>(difference: Tensor<D>) -> Tensor<D> {
     let magnitude = difference.abs();
     let small = magnitude.clone().clamp_max(1.0);
     small.clone().powi_scalar(2).mul_scalar(0.5) + magnitude - small
 }
 
 /// A host buffer as a `[N, candidates, width]` tensor.
-fn host<B: Backend>(values: Vec<f32>, shape: [usize; 3], device: &B::Device) -> Tensor<B, 3> {
+fn host(values: Vec<f32>, shape: [usize; 3], device: &Device) -> Tensor<3> {
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 

@@ -6,9 +6,7 @@
 
 use burn::module::Module;
 use burn::tensor::activation::{gelu, sigmoid};
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
-use common_weakness::surrogate::SurrogateOps;
+use burn::tensor::{Device, Tensor};
 use common_weakness_models::zoo::Conv;
 
 use super::{arg_max, bce_with_logits, edges_box, host, prior_bias, stem_input, DetectorNet, CLASSES};
@@ -32,31 +30,31 @@ const GAMMA: i32 = 2;
 
 /// A depthwise 3 × 3 convolution followed by a pointwise 1 × 1 one.
 #[derive(Module, Debug)]
-struct Separable<B: Backend> {
-    depthwise: Conv<B>,
-    pointwise: Conv<B>,
+struct Separable {
+    depthwise: Conv,
+    pointwise: Conv,
 }
 
-impl<B: SurrogateOps> Separable<B> {
-    fn new(input: usize, output: usize, stride: usize, device: &B::Device) -> Self {
+impl Separable {
+    fn new(input: usize, output: usize, stride: usize, device: &Device) -> Self {
         Self { depthwise: Conv::depthwise(input, 3, stride, device), pointwise: Conv::new(input, output, 1, 1, device) }
     }
 
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.pointwise.forward(gelu(self.depthwise.forward(x)))
     }
 }
 
 /// The per-position detector ([`super::Family::PerPixel`]).
 #[derive(Module, Debug)]
-pub struct PerPixelNet<B: Backend> {
-    stem: Vec<Conv<B>>,
-    blocks: Vec<Separable<B>>,
-    head: Separable<B>,
+pub struct PerPixelNet {
+    stem: Vec<Conv>,
+    blocks: Vec<Separable>,
+    head: Separable,
 }
 
-impl<B: SurrogateOps> DetectorNet<B> for PerPixelNet<B> {
-    fn init(device: &B::Device) -> Self {
+impl DetectorNet for PerPixelNet {
+    fn init(device: &Device) -> Self {
         Self {
             stem: vec![Conv::new(3, 24, 3, 2, device), Conv::new(24, 48, 3, 2, device)],
             blocks: vec![Separable::new(48, 64, 1, device), Separable::new(64, 64, 1, device)],
@@ -67,7 +65,7 @@ impl<B: SurrogateOps> DetectorNet<B> for PerPixelNet<B> {
         }
     }
 
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 3> {
+    fn forward(&self, images: Tensor<4>) -> Tensor<3> {
         let mut x = stem_input(images);
         for conv in &self.stem {
             x = gelu(conv.forward(x));
@@ -80,7 +78,7 @@ impl<B: SurrogateOps> DetectorNet<B> for PerPixelNet<B> {
         x.permute([0, 2, 3, 1]).reshape([n, SIDE * SIDE, CHANNELS])
     }
 
-    fn confidence(raw: Tensor<B, 3>) -> Tensor<B, 2> {
+    fn confidence(raw: Tensor<3>) -> Tensor<2> {
         let class = sigmoid(raw.clone().narrow(2, 0, CLASSES)).max_dim(2);
         let centreness = sigmoid(raw.narrow(2, CLASSES + 4, 1));
         (class * centreness).clamp_min(1e-12).sqrt().squeeze_dim(2)
@@ -89,7 +87,7 @@ impl<B: SurrogateOps> DetectorNet<B> for PerPixelNet<B> {
     /// The sigmoid focal loss on the classes at every position, and, at the positives, the
     /// IoU loss (−ln IoU) of the edge distances and the cross-entropy of centre-ness, over
     /// the number of positives.
-    fn loss(raw: Tensor<B, 3>, truth: &[Vec<GroundTruth>]) -> Tensor<B, 1> {
+    fn loss(raw: Tensor<3>, truth: &[Vec<GroundTruth>]) -> Tensor<1> {
         let [n, positions, _] = raw.dims();
         let device = raw.device();
         let mut class = vec![0.0; n * positions * CLASSES];
@@ -107,17 +105,17 @@ impl<B: SurrogateOps> DetectorNet<B> for PerPixelNet<B> {
             }
         }
         let positives = positive.iter().sum::<f32>().max(1.0);
-        let target = host::<B>(class, [n, positions, CLASSES], &device);
+        let target = host(class, [n, positions, CLASSES], &device);
         let logits = raw.clone().narrow(2, 0, CLASSES);
         let p = sigmoid(logits.clone());
         let p_true = p.clone() * target.clone() + p.neg().add_scalar(1.0) * target.clone().neg().add_scalar(1.0);
         let alpha = target.clone().mul_scalar(2.0 * ALPHA - 1.0).add_scalar(1.0 - ALPHA);
         let focal = (alpha * p_true.neg().add_scalar(1.0).powi_scalar(GAMMA) * bce_with_logits(logits, target)).sum();
-        let positive = host::<B>(positive, [n, positions, 1], &device);
+        let positive = host(positive, [n, positions, 1], &device);
         let predicted = raw.clone().narrow(2, CLASSES, 4).clamp(-6.0, 4.0).exp().mul_scalar(SCALE);
-        let iou = edge_iou(predicted, host::<B>(edges, [n, positions, 4], &device));
+        let iou = edge_iou(predicted, host(edges, [n, positions, 4], &device));
         let boxes = (iou.clamp_min(1e-6).log().neg() * positive.clone()).sum();
-        let centre = bce_with_logits(raw.narrow(2, CLASSES + 4, 1), host::<B>(centreness, [n, positions, 1], &device));
+        let centre = bce_with_logits(raw.narrow(2, CLASSES + 4, 1), host(centreness, [n, positions, 1], &device));
         (focal + boxes + (centre * positive).sum()).div_scalar(positives)
     }
 
@@ -170,8 +168,8 @@ fn centre_ness(d: &[f32; 4]) -> f32 {
 
 /// The IoU of two boxes around the same point, given as distances to their edges
 /// `[…, 4]` (left, top, right, bottom).
-fn edge_iou<B: Backend>(predicted: Tensor<B, 3>, target: Tensor<B, 3>) -> Tensor<B, 3> {
-    let area = |d: &Tensor<B, 3>| {
+fn edge_iou(predicted: Tensor<3>, target: Tensor<3>) -> Tensor<3> {
+    let area = |d: &Tensor<3>| {
         (d.clone().narrow(2, 0, 1) + d.clone().narrow(2, 2, 1))
             * (d.clone().narrow(2, 1, 1) + d.clone().narrow(2, 3, 1))
     };

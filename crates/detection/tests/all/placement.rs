@@ -1,15 +1,13 @@
 //! Patches placed on the objects of generated scenes, through the attack library's
 //! `Placement::OnBoxes`.
 
-use burn::backend::Flex;
+use burn::tensor::Device;
 use burn::tensor::Tensor;
 use common_weakness::rng::AttackRng;
 use common_weakness::universal::{Patch, Placement, UniversalVariable};
 use common_weakness_detection::dataset::SceneSet;
 use common_weakness_detection::scene::{Items, SceneConfig};
 use common_weakness_models::datasets::FashionMnist;
-
-type B = Flex;
 
 fn scenes() -> SceneSet {
     let items = Items::fashion_mnist(&FashionMnist::test_slice().unwrap()).unwrap();
@@ -19,28 +17,28 @@ fn scenes() -> SceneSet {
 #[test]
 fn batches_carry_every_scene_with_its_boxes_in_order() {
     let set = scenes();
-    let batches = set.batches::<B>(5, &Default::default()).unwrap();
+    let batches = set.batches(5, &Device::flex()).unwrap();
     assert_eq!(batches.iter().map(|b| b.len()).collect::<Vec<_>>(), vec![5, 5, 2]);
     let boxes: Vec<_> = batches.iter().flat_map(|b| b.boxes.clone().unwrap()).collect();
     for (scene, regions) in set.scenes().iter().zip(&boxes) {
         let expected: Vec<_> = scene.objects.iter().map(|o| o.bbox.region()).collect();
         assert_eq!(regions, &expected);
     }
-    assert!(set.batches::<B>(0, &Default::default()).is_err());
+    assert!(set.batches(0, &Device::flex()).is_err());
 }
 
 #[test]
 fn a_patch_on_boxes_covers_a_square_of_a_fifth_of_each_diagonal_at_each_centre() {
     let set = scenes();
-    let device = Default::default();
+    let device = Device::flex();
     let patch = Patch::new(8, 8, Placement::OnBoxes { relative_scale: 0.2 });
     let variable = UniversalVariable::Patch(patch);
     // A patch of −1 everywhere: every pixel it covers fully reads −1, which no scene holds.
-    let value = Tensor::<B, 4>::full([1, 3, 8, 8], -1.0, &device);
-    for batch in set.batches::<B>(4, &device).unwrap() {
+    let value = Tensor::<4>::full([1, 3, 8, 8], -1.0, &device);
+    for batch in set.batches(4, &device).unwrap() {
         let pasted = variable.apply_to(value.clone(), &batch, &mut AttackRng::new(0));
         let [n, _, h, w] = pasted.dims();
-        let changed: Vec<f32> = (pasted - batch.images.clone()).abs().sum_dim(1).into_data().to_vec().unwrap();
+        let changed: Vec<f32> = (pasted - batch.images.clone()).abs().sum_dim(1).into_data().try_to_vec().unwrap();
         for (image, regions) in batch.boxes.as_ref().unwrap().iter().enumerate().take(n) {
             let squares: Vec<(f64, f64, f64)> = regions
                 .iter()

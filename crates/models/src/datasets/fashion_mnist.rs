@@ -2,8 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::idx::{read_idx, IdxArray};
 use crate::error::{Error, Result};
@@ -105,7 +104,7 @@ impl FashionMnist {
     /// Images `indices` as a tensor `[n, 1, 28, 28]` in `[0, 1]` and their labels.
     ///
     /// Fails with [`common_weakness::Error::InvalidParameter`] on an index past the end.
-    pub fn batch<B: Backend>(&self, indices: &[usize], device: &B::Device) -> Result<(Tensor<B, 4>, Vec<usize>)> {
+    pub fn batch(&self, indices: &[usize], device: &Device) -> Result<(Tensor<4>, Vec<usize>)> {
         if let Some(&index) = indices.iter().find(|&&i| i >= self.len()) {
             return Err(common_weakness::Error::InvalidParameter {
                 name: "index",
@@ -118,7 +117,7 @@ impl FashionMnist {
     }
 
     /// [`batch`](Self::batch) for indices known to be in range.
-    fn gather<B: Backend>(&self, indices: &[usize], device: &B::Device) -> (Tensor<B, 4>, Vec<usize>) {
+    fn gather(&self, indices: &[usize], device: &Device) -> (Tensor<4>, Vec<usize>) {
         let mut values = Vec::with_capacity(indices.len() * Self::SIZE * Self::SIZE);
         for &i in indices {
             values.extend(self.pixels(i).iter().map(|&p| f32::from(p) / 255.0));
@@ -128,7 +127,7 @@ impl FashionMnist {
     }
 
     /// The first `count` images (all if fewer) as a batch.
-    pub fn head<B: Backend>(&self, count: usize, device: &B::Device) -> (Tensor<B, 4>, Vec<usize>) {
+    pub fn head(&self, count: usize, device: &Device) -> (Tensor<4>, Vec<usize>) {
         let indices: Vec<usize> = (0..count.min(self.len())).collect();
         self.gather(&indices, device)
     }

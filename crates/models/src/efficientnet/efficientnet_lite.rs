@@ -11,13 +11,11 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::{Module, Param};
-use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
 use super::folded_conv::{same_padding, ConvWeights, FoldedConv};
 use crate::error::{Error, Result};
-use common_weakness::surrogate::SurrogateOps;
 use common_weakness::surrogate::{from_module, ModuleSurrogate};
 
 /// Which EfficientNet-Lite.
@@ -97,15 +95,15 @@ fn round_channels(channels: usize, width: f64) -> usize {
 
 /// An inverted-residual (MBConv) block: 1×1 expansion, depthwise k×k, 1×1 projection.
 #[derive(Module, Debug)]
-struct MbConv<B: Backend> {
-    expand: Option<FoldedConv<B>>,
-    depthwise: FoldedConv<B>,
-    project: FoldedConv<B>,
+struct MbConv {
+    expand: Option<FoldedConv>,
+    depthwise: FoldedConv,
+    project: FoldedConv,
     residual: bool,
 }
 
-impl<B: SurrogateOps> MbConv<B> {
-    fn forward(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
+impl MbConv {
+    fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let x = match &self.expand {
             Some(expand) => expand.forward(input.clone()),
             None => input.clone(),
@@ -125,38 +123,35 @@ impl<B: SurrogateOps> MbConv<B> {
 /// (x·2 − 1, the models' training normalisation); it returns the 1000 ImageNet logits.
 ///
 /// ```no_run
-/// use burn::backend::{Autodiff, NdArray};
 /// use common_weakness_models::{EfficientNetLite, LiteVariant};
 ///
-/// type B = Autodiff<NdArray>;
 /// # fn main() -> common_weakness_models::Result<()> {
 /// let weights = "efficientnet-lite0.safetensors"; // see `assets::ImagenetAssets::weights`
-/// let model = EfficientNetLite::<B>::load(LiteVariant::Lite0, weights, &Default::default())?;
+/// let model = EfficientNetLite::load(LiteVariant::Lite0, weights, &Default::default())?;
 /// let surrogate = model.into_surrogate(); // parameters frozen, ready for an `Ensemble`
 /// # Ok(()) }
 /// ```
 #[derive(Module, Debug)]
-pub struct EfficientNetLite<B: Backend> {
+pub struct EfficientNetLite {
     #[module(skip)]
     variant: LiteVariant,
-    stem: FoldedConv<B>,
-    blocks: Vec<MbConv<B>>,
-    head: FoldedConv<B>,
+    stem: FoldedConv,
+    blocks: Vec<MbConv>,
+    head: FoldedConv,
     /// `[1280, 1000]`, transposed from PyTorch's `[out, in]`.
-    classifier_weight: Param<Tensor<B, 2>>,
-    classifier_bias: Param<Tensor<B, 1>>,
+    classifier_weight: Param<Tensor<2>>,
+    classifier_bias: Param<Tensor<1>>,
 }
 
 /// The surrogate returned by [`EfficientNetLite::into_surrogate`].
-pub type EfficientNetLiteSurrogate<B> =
-    ModuleSurrogate<EfficientNetLite<B>, fn(&EfficientNetLite<B>, Tensor<B, 4>) -> Tensor<B, 2>>;
+pub type EfficientNetLiteSurrogate = ModuleSurrogate<EfficientNetLite, fn(&EfficientNetLite, Tensor<4>) -> Tensor<2>>;
 
-impl<B: Backend> EfficientNetLite<B> {
+impl EfficientNetLite {
     /// Loads safetensors weights that use the PyTorch `state_dict` names of
     /// `efficientnet-lite-pytorch` (`_conv_stem.weight`, `_blocks.3._bn1.running_var`, ...;
     /// `scripts/fetch-imagenet-assets.sh` writes them). Every tensor is checked against the
     /// architecture; a missing or mis-shaped tensor is an [`Error::Weights`] naming it.
-    pub fn load(variant: LiteVariant, path: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+    pub fn load(variant: LiteVariant, path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();
         if !path.is_file() {
             return Err(Error::MissingAssets {
@@ -237,23 +232,23 @@ impl<B: Backend> EfficientNetLite<B> {
     }
 }
 
-/// Running the model needs [`SurrogateOps`], which every Burn backend enabled in this crate's
-/// features has (and Burn's autodiff backend over any backend).
-impl<B: SurrogateOps> EfficientNetLite<B> {
+/// The model runs its convolutions and ReLU6 through `common_weakness::surrogate::SurrogateOps`,
+/// which every backend of this crate's features implements.
+impl EfficientNetLite {
     /// ImageNet logits `[N, 1000]` of RGB images `[N, 3, H, W]` in `[0, 1]`.
-    pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.classify(self.features(images))
     }
 
     /// ImageNet logits `[N, 1000]` of embeddings `[N, 1280]` from [`features`](Self::features):
     /// the classifier alone, for callers that need both without running the network twice.
-    pub fn classify(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+    pub fn classify(&self, features: Tensor<2>) -> Tensor<2> {
         features.matmul(self.classifier_weight.val()) + self.classifier_bias.val().unsqueeze()
     }
 
     /// The image embedding `[N, 1280]`: the globally pooled output of the head convolution,
     /// the penultimate features that the classifier reads.
-    pub fn features(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = self.stem.forward(images * 2.0 - 1.0);
         for block in &self.blocks {
             x = block.forward(x);
@@ -265,16 +260,16 @@ impl<B: SurrogateOps> EfficientNetLite<B> {
 
     /// This model as a [`Surrogate`](common_weakness::surrogate::Surrogate) named after its variant
     /// (`efficientnet-lite0`, ...), with frozen parameters.
-    pub fn into_surrogate(self) -> EfficientNetLiteSurrogate<B> {
-        from_module(self.variant.name(), self, |model: &EfficientNetLite<B>, images| model.forward(images))
+    pub fn into_surrogate(self) -> EfficientNetLiteSurrogate {
+        from_module(self.variant.name(), self, |model: &EfficientNetLite, images| model.forward(images))
     }
 
     /// This model as an encoder: a surrogate whose outputs are [`features`](Self::features)
     /// (no classifier), named `efficientnet-lite0-encoder`, ..., with frozen parameters. For
     /// the label-free objectives (`Objective::feature_distortion`, `Objective::embedding_match`).
-    pub fn into_encoder(self) -> EfficientNetLiteSurrogate<B> {
+    pub fn into_encoder(self) -> EfficientNetLiteSurrogate {
         let name = format!("{}-encoder", self.variant.name());
-        from_module(name, self, |model: &EfficientNetLite<B>, images| model.features(images))
+        from_module(name, self, |model: &EfficientNetLite, images| model.features(images))
     }
 }
 
@@ -303,7 +298,7 @@ impl Checkpoint<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn conv<B: Backend>(
+    fn conv(
         &self,
         conv: &str,
         batch_norm: &str,
@@ -312,8 +307,8 @@ impl Checkpoint<'_> {
         groups: usize,
         padding: (usize, usize),
         relu6: bool,
-        device: &B::Device,
-    ) -> Result<FoldedConv<B>> {
+        device: &Device,
+    ) -> Result<FoldedConv> {
         let channels = [shape[0]];
         let weights = ConvWeights {
             weight: self.tensor(&format!("{conv}.weight"), &shape)?,

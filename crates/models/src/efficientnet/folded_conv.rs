@@ -1,19 +1,18 @@
 //! A convolution with its batch norm folded in, TensorFlow "same" padding, and optional ReLU6.
 
 use burn::module::{Module, Param};
-use burn::tensor::backend::Backend;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
-use common_weakness::surrogate::{frozen_conv2d, hardtanh, SurrogateOps};
+use common_weakness::surrogate::{frozen_conv2d, hardtanh};
 
 /// Convolution weights `[out, in / groups, k, k]` with an inference-mode batch norm folded in:
 /// `w' = w·γ/√(σ²+ε)` per output channel and `b' = β − μ·γ/√(σ²+ε)`. The result is exact in
 /// real arithmetic and independent of the batch by construction.
 #[derive(Module, Debug)]
-pub(crate) struct FoldedConv<B: Backend> {
-    weight: Param<Tensor<B, 4>>,
-    bias: Param<Tensor<B, 1>>,
+pub(crate) struct FoldedConv {
+    weight: Param<Tensor<4>>,
+    bias: Param<Tensor<1>>,
     stride: usize,
     groups: usize,
     /// Zero padding before/after along height and width (TensorFlow "same", possibly uneven).
@@ -43,7 +42,7 @@ pub(crate) fn same_padding(size: usize, kernel: usize, stride: usize) -> (usize,
     (total / 2, total - total / 2)
 }
 
-impl<B: Backend> FoldedConv<B> {
+impl FoldedConv {
     /// Folds the batch norm into the weights. `padding` comes from [`same_padding`].
     pub fn new(
         weights: ConvWeights,
@@ -51,7 +50,7 @@ impl<B: Backend> FoldedConv<B> {
         groups: usize,
         padding: (usize, usize),
         relu6: bool,
-        device: &B::Device,
+        device: &Device,
     ) -> Self {
         let ConvWeights { mut weight, shape, gamma, beta, mean, variance, epsilon } = weights;
         let per_channel = weight.len() / shape[0];
@@ -74,8 +73,8 @@ impl<B: Backend> FoldedConv<B> {
     }
 }
 
-impl<B: SurrogateOps> FoldedConv<B> {
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+impl FoldedConv {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let symmetric = self.pad_before;
         let x = if self.pad_after > symmetric {
             // Zero rows and columns appended with `cat`, which copies whole rows (burn-flex's

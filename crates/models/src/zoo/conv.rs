@@ -7,44 +7,43 @@
 //! the same function with a backward pass made of matrix products and slices: 2.6–12× faster
 //! forward + backward for the zoo's dense layers on ndarray, but 1.6–4.8× slower than
 //! burn-flex's own `conv2d` (`cargo bench --bench im2col_conv`, `docs/performance.md`). So the
-//! backend decides ([`SurrogateOps::IM2COL_CONV`]), and depthwise layers always use `conv2d`
+//! device's backend decides (im2col on burn-ndarray only), and depthwise layers always use `conv2d`
 //! (there is no matrix product to win). The parameters are laid out as in Burn's `Conv2d`
 //! (`weight [out, in / groups, k, k]`, `bias [out]`).
 
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
-use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 
-use common_weakness::surrogate::SurrogateOps;
+use common_weakness::backend::BackendKind;
 
 /// A k×k convolution with zero padding `k / 2`, a stride, and either one group or one group
 /// per channel (depthwise).
 #[derive(Module, Debug)]
-pub struct Conv<B: Backend> {
+pub struct Conv {
     /// `[out, in / groups, k, k]`.
-    pub weight: Param<Tensor<B, 4>>,
+    pub weight: Param<Tensor<4>>,
     /// `[out]`.
-    pub bias: Param<Tensor<B, 1>>,
+    pub bias: Param<Tensor<1>>,
     stride: usize,
     depthwise: bool,
 }
 
-impl<B: SurrogateOps> Conv<B> {
+impl Conv {
     /// A dense convolution `input → output` channels, Kaiming-uniform initialised as Burn's
     /// `Conv2d`.
-    pub fn new(input: usize, output: usize, kernel: usize, stride: usize, device: &B::Device) -> Self {
+    pub fn new(input: usize, output: usize, kernel: usize, stride: usize, device: &Device) -> Self {
         Self::build(input, output, kernel, stride, false, device)
     }
 
     /// A depthwise convolution: one k×k filter per channel.
-    pub fn depthwise(channels: usize, kernel: usize, stride: usize, device: &B::Device) -> Self {
+    pub fn depthwise(channels: usize, kernel: usize, stride: usize, device: &Device) -> Self {
         Self::build(1, channels, kernel, stride, true, device)
     }
 
-    fn build(input: usize, output: usize, kernel: usize, stride: usize, depthwise: bool, device: &B::Device) -> Self {
+    fn build(input: usize, output: usize, kernel: usize, stride: usize, depthwise: bool, device: &Device) -> Self {
         let initializer = Initializer::KaimingUniform { gain: 1.0 / 3f64.sqrt(), fan_out_only: false };
         let fan_in = input * kernel * kernel;
         let fan_out = if depthwise { kernel * kernel } else { output * kernel * kernel };
@@ -57,9 +56,9 @@ impl<B: SurrogateOps> Conv<B> {
     }
 
     /// `[N, in, H, W]` → `[N, out, ⌈H / stride⌉, ⌈W / stride⌉]`, by the backend's faster
-    /// route ([`SurrogateOps::IM2COL_CONV`]).
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        if B::IM2COL_CONV {
+    /// route (im2col on burn-ndarray, `conv2d` elsewhere).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if BackendKind::of(&x.device()) == Some(BackendKind::Ndarray) {
             self.forward_im2col(x)
         } else {
             self.forward_conv2d(x)
@@ -67,7 +66,7 @@ impl<B: SurrogateOps> Conv<B> {
     }
 
     /// [`forward`](Self::forward) through Burn's `conv2d`.
-    pub fn forward_conv2d(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn forward_conv2d(&self, x: Tensor<4>) -> Tensor<4> {
         let kernel = self.weight.dims()[2];
         let groups = if self.depthwise { x.dims()[1] } else { 1 };
         let options = ConvOptions::new([self.stride; 2], [kernel / 2; 2], [1, 1], groups);
@@ -76,7 +75,7 @@ impl<B: SurrogateOps> Conv<B> {
 
     /// [`forward`](Self::forward) as im2col for a dense convolution (a depthwise one takes
     /// [`forward_conv2d`](Self::forward_conv2d)).
-    pub fn forward_im2col(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn forward_im2col(&self, x: Tensor<4>) -> Tensor<4> {
         if self.depthwise {
             return self.forward_conv2d(x);
         }
@@ -97,7 +96,7 @@ impl<B: SurrogateOps> Conv<B> {
             }
         }
         // [N, k², C, H', W'] → [N, k²·C, H'·W'], against the weight as [1, out, k²·C].
-        let columns: Tensor<B, 5> = Tensor::stack(shifts, 1);
+        let columns: Tensor<5> = Tensor::stack(shifts, 1);
         let columns = columns.reshape([n, kernel * kernel * per_group, out_h * out_w]);
         let weight = self.weight.val().permute([0, 2, 3, 1]).reshape([1, out, kernel * kernel * per_group]);
         weight.matmul(columns).reshape([n, out, out_h, out_w]) + self.bias.val().reshape([1, out, 1, 1])
@@ -105,7 +104,7 @@ impl<B: SurrogateOps> Conv<B> {
 }
 
 /// Every `stride`-th row and column, starting at the first: `[N, C, h·s, w·s]` → `[N, C, h, w]`.
-fn subsample<B: Backend>(x: Tensor<B, 4>, stride: usize) -> Tensor<B, 4> {
+fn subsample(x: Tensor<4>, stride: usize) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
     let (h, w) = (h / stride, w / stride);
     x.reshape([n, c, h, stride, w, stride]).narrow(3, 0, 1).narrow(5, 0, 1).reshape([n, c, h, w])

@@ -4,10 +4,7 @@
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::gelu;
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
-
-use common_weakness::surrogate::SurrogateOps;
+use burn::tensor::{Device, Tensor};
 
 use super::{standardize, ZooNet, CLASSES};
 
@@ -18,17 +15,17 @@ const WIDTH: usize = 64;
 /// Token mixing (across the 49 patches) then channel mixing (across the 64 features), each a
 /// two-layer GELU MLP after a layer norm, with residual connections.
 #[derive(Module, Debug)]
-pub struct MixerBlock<B: Backend> {
-    token_norm: LayerNorm<B>,
-    token1: Linear<B>,
-    token2: Linear<B>,
-    channel_norm: LayerNorm<B>,
-    channel1: Linear<B>,
-    channel2: Linear<B>,
+pub struct MixerBlock {
+    token_norm: LayerNorm,
+    token1: Linear,
+    token2: Linear,
+    channel_norm: LayerNorm,
+    channel1: Linear,
+    channel2: Linear,
 }
 
-impl<B: Backend> MixerBlock<B> {
-    fn new(device: &B::Device) -> Self {
+impl MixerBlock {
+    fn new(device: &Device) -> Self {
         Self {
             token_norm: LayerNormConfig::new(WIDTH).init(device),
             token1: LinearConfig::new(TOKENS, 2 * TOKENS).init(device),
@@ -40,7 +37,7 @@ impl<B: Backend> MixerBlock<B> {
     }
 
     /// `[N, tokens, width]` → same.
-    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let mixed = self.token_norm.forward(x.clone()).swap_dims(1, 2);
         let x = x + self.token2.forward(gelu(self.token1.forward(mixed))).swap_dims(1, 2);
         let mixed = self.channel_norm.forward(x.clone());
@@ -50,15 +47,15 @@ impl<B: Backend> MixerBlock<B> {
 
 /// 4×4 patches → linear embedding (64) → 2 mixer blocks → layer norm → mean over patches → 10.
 #[derive(Module, Debug)]
-pub struct Mixer<B: Backend> {
-    embed: Linear<B>,
-    blocks: Vec<MixerBlock<B>>,
-    norm: LayerNorm<B>,
-    output: Linear<B>,
+pub struct Mixer {
+    embed: Linear,
+    blocks: Vec<MixerBlock>,
+    norm: LayerNorm,
+    output: Linear,
 }
 
-impl<B: SurrogateOps> ZooNet<B> for Mixer<B> {
-    fn init(device: &B::Device) -> Self {
+impl ZooNet for Mixer {
+    fn init(device: &Device) -> Self {
         Self {
             embed: LinearConfig::new(PATCH * PATCH, WIDTH).init(device),
             blocks: (0..2).map(|_| MixerBlock::new(device)).collect(),
@@ -67,7 +64,7 @@ impl<B: SurrogateOps> ZooNet<B> for Mixer<B> {
         }
     }
 
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let n = images.dims()[0];
         let side = 28 / PATCH;
         // [N, 1, 7·4, 7·4] → [N, 7, 4, 7, 4] → [N, 7, 7, 4, 4] → [N, 49, 16]

@@ -3,23 +3,20 @@
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
-
-use common_weakness::surrogate::SurrogateOps;
+use burn::tensor::{Device, Tensor};
 
 use super::{standardize, ZooNet, CLASSES};
 
 /// 784 → 256 → 128 → 10 with ReLU.
 #[derive(Module, Debug)]
-pub struct Mlp<B: Backend> {
-    hidden1: Linear<B>,
-    hidden2: Linear<B>,
-    output: Linear<B>,
+pub struct Mlp {
+    hidden1: Linear,
+    hidden2: Linear,
+    output: Linear,
 }
 
-impl<B: SurrogateOps> ZooNet<B> for Mlp<B> {
-    fn init(device: &B::Device) -> Self {
+impl ZooNet for Mlp {
+    fn init(device: &Device) -> Self {
         Self {
             hidden1: LinearConfig::new(784, 256).init(device),
             hidden2: LinearConfig::new(256, 128).init(device),
@@ -27,7 +24,7 @@ impl<B: SurrogateOps> ZooNet<B> for Mlp<B> {
         }
     }
 
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let x = standardize(images).flatten(1, 3);
         self.output.forward(relu(self.hidden2.forward(relu(self.hidden1.forward(x)))))
     }

@@ -3,15 +3,13 @@
 //! (`docs/zoo.md` lists architectures, accuracies and tensor names).
 //!
 //! ```
-//! use burn::backend::{Autodiff, NdArray};
 //! use common_weakness_models::datasets::FashionMnist;
 //! use common_weakness::eval::predictions;
 //! use common_weakness_models::zoo::ZooModel;
 //!
-//! type B = Autodiff<NdArray>;
 //! let device = Default::default();
-//! let model = ZooModel::SmallCnn.load::<B>(&device).unwrap(); // a boxed, frozen Surrogate
-//! let (images, labels) = FashionMnist::test_slice().unwrap().head::<B>(100, &device);
+//! let model = ZooModel::SmallCnn.load(&device).unwrap(); // a boxed, frozen Surrogate
+//! let (images, labels) = FashionMnist::test_slice().unwrap().head(100, &device);
 //! let correct = predictions(model.forward(images)).unwrap().iter().zip(&labels).filter(|(p, l)| p == l).count();
 //! assert!(correct > 80);
 //! ```
@@ -33,12 +31,10 @@ pub use separable::SeparableCnn;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use burn_store::{ModuleSnapshot, SafetensorsStore};
 
 use crate::error::{Error, Result};
-use common_weakness::surrogate::SurrogateOps;
 use common_weakness::surrogate::{from_module, Surrogate};
 
 /// Number of classes.
@@ -49,15 +45,15 @@ pub const WEIGHTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/zoo");
 
 /// A zoo architecture: a Burn module mapping `[N, 1, 28, 28]` images in `[0, 1]` to 10 logits.
 /// Normalisation happens inside (`(x − 0.2860) / 0.3530`, the training-set statistics).
-pub trait ZooNet<B: SurrogateOps>: Module<B> + Sync + Sized {
+pub trait ZooNet: Module + Sync + Sized {
     /// A freshly initialised network (from Burn's seeded backend RNG).
-    fn init(device: &B::Device) -> Self;
+    fn init(device: &Device) -> Self;
     /// Logits `[N, 10]`.
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2>;
+    fn forward(&self, images: Tensor<4>) -> Tensor<2>;
 }
 
 /// Fashion-MNIST's training-set mean and standard deviation.
-fn standardize<B: Backend>(images: Tensor<B, 4>) -> Tensor<B, 4> {
+fn standardize(images: Tensor<4>) -> Tensor<4> {
     images.sub_scalar(0.2860).div_scalar(0.3530)
 }
 
@@ -129,27 +125,23 @@ impl ZooModel {
     }
 
     /// The committed model as a surrogate (parameters frozen).
-    pub fn load<B: SurrogateOps + 'static>(self, device: &B::Device) -> Result<Box<dyn Surrogate<B>>> {
+    pub fn load(self, device: &Device) -> Result<Box<dyn Surrogate>> {
         self.load_from(self.weights_path(), device)
     }
 
     /// The model with weights from `path` (safetensors, the tensor names of `docs/zoo.md`).
-    pub fn load_from<B: SurrogateOps + 'static>(
-        self,
-        path: impl AsRef<Path>,
-        device: &B::Device,
-    ) -> Result<Box<dyn Surrogate<B>>> {
+    pub fn load_from(self, path: impl AsRef<Path>, device: &Device) -> Result<Box<dyn Surrogate>> {
         let path = path.as_ref();
         Ok(match self {
-            ZooModel::Mlp => boxed(self, load_net::<B, Mlp<B>>(path, device)?),
-            ZooModel::SmallCnn | ZooModel::AdversarialCnn => boxed(self, load_net::<B, SmallCnn<B>>(path, device)?),
-            ZooModel::WideCnn => boxed(self, load_net::<B, WideCnn<B>>(path, device)?),
-            ZooModel::ResNet => boxed(self, load_net::<B, ResNet<B>>(path, device)?),
-            ZooModel::Separable => boxed(self, load_net::<B, SeparableCnn<B>>(path, device)?),
+            ZooModel::Mlp => boxed(self, load_net::<Mlp>(path, device)?),
+            ZooModel::SmallCnn | ZooModel::AdversarialCnn => boxed(self, load_net::<SmallCnn>(path, device)?),
+            ZooModel::WideCnn => boxed(self, load_net::<WideCnn>(path, device)?),
+            ZooModel::ResNet => boxed(self, load_net::<ResNet>(path, device)?),
+            ZooModel::Separable => boxed(self, load_net::<SeparableCnn>(path, device)?),
             ZooModel::LargeKernel | ZooModel::AdversarialLargeKernel => {
-                boxed(self, load_net::<B, LargeKernelCnn<B>>(path, device)?)
+                boxed(self, load_net::<LargeKernelCnn>(path, device)?)
             }
-            ZooModel::Mixer => boxed(self, load_net::<B, Mixer<B>>(path, device)?),
+            ZooModel::Mixer => boxed(self, load_net::<Mixer>(path, device)?),
         })
     }
 }
@@ -160,12 +152,12 @@ impl std::fmt::Display for ZooModel {
     }
 }
 
-fn boxed<B: SurrogateOps + 'static, N: ZooNet<B> + 'static>(model: ZooModel, net: N) -> Box<dyn Surrogate<B>> {
-    Box::new(from_module(model.name(), net, |net: &N, x: Tensor<B, 4>| net.forward(x)))
+fn boxed<N: ZooNet + 'static>(model: ZooModel, net: N) -> Box<dyn Surrogate> {
+    Box::new(from_module(model.name(), net, |net: &N, x: Tensor<4>| net.forward(x)))
 }
 
 /// Loads safetensors weights into a freshly built network; every tensor must be present.
-pub fn load_net<B: SurrogateOps, N: ZooNet<B>>(path: impl AsRef<Path>, device: &B::Device) -> Result<N> {
+pub fn load_net<N: ZooNet>(path: impl AsRef<Path>, device: &Device) -> Result<N> {
     let path = path.as_ref();
     if !path.is_file() {
         return Err(Error::MissingAssets {
@@ -186,7 +178,7 @@ pub fn load_net<B: SurrogateOps, N: ZooNet<B>>(path: impl AsRef<Path>, device: &
 
 /// Saves a network's parameters as safetensors (tensor names are the module paths), replacing
 /// any file at `path`.
-pub fn save_net<B: SurrogateOps, N: ZooNet<B>>(net: &N, path: impl AsRef<Path>) -> Result<()> {
+pub fn save_net<N: ZooNet>(net: &N, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;

@@ -3,10 +3,7 @@
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
-
-use common_weakness::surrogate::SurrogateOps;
+use burn::tensor::{Device, Tensor};
 
 use super::cnn::global_average;
 use super::conv::Conv;
@@ -14,17 +11,17 @@ use super::{standardize, ZooNet, CLASSES};
 
 /// relu(x + conv(relu(conv(x)))) with 3×3 convolutions.
 #[derive(Module, Debug)]
-pub struct ResidualBlock<B: Backend> {
-    conv1: Conv<B>,
-    conv2: Conv<B>,
+pub struct ResidualBlock {
+    conv1: Conv,
+    conv2: Conv,
 }
 
-impl<B: SurrogateOps> ResidualBlock<B> {
-    fn new(channels: usize, device: &B::Device) -> Self {
+impl ResidualBlock {
+    fn new(channels: usize, device: &Device) -> Self {
         Self { conv1: Conv::new(channels, channels, 3, 1, device), conv2: Conv::new(channels, channels, 3, 1, device) }
     }
 
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         relu(x.clone() + self.conv2.forward(relu(self.conv1.forward(x))))
     }
 }
@@ -32,18 +29,18 @@ impl<B: SurrogateOps> ResidualBlock<B> {
 /// stem 3×3 (8) → residual block → 3×3 stride 2 (16) → residual block → 3×3 stride 2 (64)
 /// → residual block → global average → 10.
 #[derive(Module, Debug)]
-pub struct ResNet<B: Backend> {
-    stem: Conv<B>,
-    block1: ResidualBlock<B>,
-    down1: Conv<B>,
-    block2: ResidualBlock<B>,
-    down2: Conv<B>,
-    block3: ResidualBlock<B>,
-    output: Linear<B>,
+pub struct ResNet {
+    stem: Conv,
+    block1: ResidualBlock,
+    down1: Conv,
+    block2: ResidualBlock,
+    down2: Conv,
+    block3: ResidualBlock,
+    output: Linear,
 }
 
-impl<B: SurrogateOps> ZooNet<B> for ResNet<B> {
-    fn init(device: &B::Device) -> Self {
+impl ZooNet for ResNet {
+    fn init(device: &Device) -> Self {
         Self {
             stem: Conv::new(1, 8, 3, 1, device),
             block1: ResidualBlock::new(8, device),
@@ -55,7 +52,7 @@ impl<B: SurrogateOps> ZooNet<B> for ResNet<B> {
         }
     }
 
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let x = self.block1.forward(relu(self.stem.forward(standardize(images))));
         let x = self.block2.forward(relu(self.down1.forward(x)));
         let x = self.block3.forward(relu(self.down2.forward(x)));

@@ -3,10 +3,7 @@
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
-
-use common_weakness::surrogate::SurrogateOps;
+use burn::tensor::{Device, Tensor};
 
 use super::cnn::global_average;
 use super::conv::Conv;
@@ -14,17 +11,17 @@ use super::{standardize, ZooNet, CLASSES};
 
 /// Depthwise 3×3 (one filter per channel, stride 2 or 1) then pointwise 1×1.
 #[derive(Module, Debug)]
-pub struct SeparableBlock<B: Backend> {
-    depthwise: Conv<B>,
-    pointwise: Conv<B>,
+pub struct SeparableBlock {
+    depthwise: Conv,
+    pointwise: Conv,
 }
 
-impl<B: SurrogateOps> SeparableBlock<B> {
-    fn new(input: usize, output: usize, stride: usize, device: &B::Device) -> Self {
+impl SeparableBlock {
+    fn new(input: usize, output: usize, stride: usize, device: &Device) -> Self {
         Self { depthwise: Conv::depthwise(input, 3, stride, device), pointwise: Conv::new(input, output, 1, 1, device) }
     }
 
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         relu(self.pointwise.forward(relu(self.depthwise.forward(x))))
     }
 }
@@ -32,16 +29,16 @@ impl<B: SurrogateOps> SeparableBlock<B> {
 /// 3×3 (32) → separable (64, stride 2) → separable (128, stride 2) → separable (256) → global
 /// average → 10.
 #[derive(Module, Debug)]
-pub struct SeparableCnn<B: Backend> {
-    stem: Conv<B>,
-    block1: SeparableBlock<B>,
-    block2: SeparableBlock<B>,
-    block3: SeparableBlock<B>,
-    output: Linear<B>,
+pub struct SeparableCnn {
+    stem: Conv,
+    block1: SeparableBlock,
+    block2: SeparableBlock,
+    block3: SeparableBlock,
+    output: Linear,
 }
 
-impl<B: SurrogateOps> ZooNet<B> for SeparableCnn<B> {
-    fn init(device: &B::Device) -> Self {
+impl ZooNet for SeparableCnn {
+    fn init(device: &Device) -> Self {
         Self {
             stem: Conv::new(1, 32, 3, 1, device),
             block1: SeparableBlock::new(32, 64, 2, device),
@@ -51,7 +48,7 @@ impl<B: SurrogateOps> ZooNet<B> for SeparableCnn<B> {
         }
     }
 
-    fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let x = relu(self.stem.forward(standardize(images)));
         let x = self.block2.forward(self.block1.forward(x));
         self.output.forward(global_average(self.block3.forward(x)))

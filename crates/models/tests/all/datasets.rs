@@ -4,7 +4,7 @@ use common_weakness_models::datasets::idx::{parse_idx, read_idx, write_idx, IdxA
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::Error;
 
-use crate::common::{device, values, B};
+use crate::common::{device, values};
 
 #[test]
 fn the_committed_slice_has_its_documented_contents() {
@@ -19,7 +19,7 @@ fn the_committed_slice_has_its_documented_contents() {
     assert_eq!(&slice.labels()[..5], &[9, 2, 1, 1, 6]);
     let all: Vec<u8> = (0..slice.len()).flat_map(|i| slice.pixels(i).to_vec()).collect();
     assert_eq!((all.iter().min(), all.iter().max()), (Some(&0), Some(&255)));
-    let (images, labels) = slice.head::<B>(10, &device());
+    let (images, labels) = slice.head(10, &device());
     assert_eq!(images.dims(), [10, 1, 28, 28]);
     assert_eq!(labels, slice.labels()[..10]);
     let pixels = values(images);
@@ -73,6 +73,6 @@ fn misuse_of_datasets_is_an_error_naming_the_file_or_index() {
     let e = read_idx(&missing).unwrap_err();
     assert!(e.to_string().contains("common-weakness-no-such-file.idx"), "{e}");
     let data = FashionMnist::test_slice().unwrap();
-    let e = data.batch::<B>(&[0, data.len()], &device()).unwrap_err();
+    let e = data.batch(&[0, data.len()], &device()).unwrap_err();
     assert!(matches!(e, Error::Attack(common_weakness::Error::InvalidParameter { name: "index", .. })), "{e}");
 }

@@ -3,7 +3,7 @@
 
 use common_weakness_models::{EfficientNetLite, Error, ImagenetAssets, LiteVariant};
 
-use crate::common::{device, B};
+use crate::common::device;
 
 #[test]
 fn missing_or_malformed_weights_are_clear_errors() {
@@ -12,9 +12,9 @@ fn missing_or_malformed_weights_are_clear_errors() {
     let text = folder.join("not-weights.safetensors");
     std::fs::write(&text, "hello").unwrap();
     assert!(matches!(ImagenetAssets::at(folder.join("nowhere")), Err(Error::MissingAssets { .. })));
-    let missing = EfficientNetLite::<B>::load(LiteVariant::Lite0, folder.join("absent.safetensors"), &device());
+    let missing = EfficientNetLite::load(LiteVariant::Lite0, folder.join("absent.safetensors"), &device());
     assert!(matches!(missing, Err(Error::MissingAssets { .. })));
-    let garbage = EfficientNetLite::<B>::load(LiteVariant::Lite0, &text, &device());
+    let garbage = EfficientNetLite::load(LiteVariant::Lite0, &text, &device());
     assert!(matches!(garbage, Err(Error::Weights { .. })));
 
     // A valid safetensors file with the stem at the wrong shape: the error names the tensor.
@@ -22,7 +22,7 @@ fn missing_or_malformed_weights_are_clear_errors() {
     let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![16, 3, 3, 3], &stem).unwrap();
     let wrong = folder.join("wrong.safetensors");
     safetensors::serialize_to_file([("_conv_stem.weight", view)], None, &wrong).unwrap();
-    match EfficientNetLite::<B>::load(LiteVariant::Lite0, &wrong, &device()) {
+    match EfficientNetLite::load(LiteVariant::Lite0, &wrong, &device()) {
         Err(Error::Weights { problem, .. }) => assert!(problem.contains("_conv_stem.weight"), "{problem}"),
         other => panic!("expected a weights error, got {other:?}"),
     }

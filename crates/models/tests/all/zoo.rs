@@ -11,7 +11,7 @@ use common_weakness::surrogate::Surrogate;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::{Conv, ZooModel};
 
-use crate::common::{device, images, values, B};
+use crate::common::{device, images, values};
 
 #[test]
 fn im2col_convolution_equals_burns_conv2d_with_its_gradient() {
@@ -24,9 +24,9 @@ fn im2col_convolution_equals_burns_conv2d_with_its_gradient() {
         (4, 4, 3, 1, true, 8),
     ] {
         let conv = if depthwise {
-            Conv::<B>::depthwise(input, kernel, stride, &device())
+            Conv::depthwise(input, kernel, stride, &device())
         } else {
-            Conv::<B>::new(input, output, kernel, stride, &device())
+            Conv::new(input, output, kernel, stride, &device())
         };
         let x = images(1, [2, input, size, size], -1.0, 1.0).require_grad();
         let ours = conv.forward_im2col(x.clone());
@@ -42,12 +42,16 @@ fn im2col_convolution_equals_burns_conv2d_with_its_gradient() {
         let g1 = (ours * weights.clone()).sum().backward();
         let g2 = (reference * weights).sum().backward();
         let (x1, x2) = (x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
-        for (a, b) in x1.into_data().to_vec::<f32>().unwrap().iter().zip(x2.into_data().to_vec::<f32>().unwrap()) {
+        for (a, b) in
+            x1.into_data().try_to_vec::<f32>().unwrap().iter().zip(x2.into_data().try_to_vec::<f32>().unwrap())
+        {
             approx::assert_abs_diff_eq!(*a, b, epsilon = 1e-4);
         }
-        let w: &Param<Tensor<B, 4>> = &conv.weight;
+        let w: &Param<Tensor<4>> = &conv.weight;
         let (w1, w2) = (w.grad(&g1).unwrap(), w.grad(&g2).unwrap());
-        for (a, b) in w1.into_data().to_vec::<f32>().unwrap().iter().zip(w2.into_data().to_vec::<f32>().unwrap()) {
+        for (a, b) in
+            w1.into_data().try_to_vec::<f32>().unwrap().iter().zip(w2.into_data().try_to_vec::<f32>().unwrap())
+        {
             approx::assert_abs_diff_eq!(*a, b, epsilon = 1e-3);
         }
     }
@@ -74,13 +78,13 @@ const DOCUMENTED_ROBUST_ACCURACY: [(ZooModel, f64); 2] =
 
 #[test]
 fn committed_weights_reach_their_documented_accuracy() {
-    let (images, labels) = FashionMnist::test_slice().unwrap().head::<B>(1000, &device());
+    let (images, labels) = FashionMnist::test_slice().unwrap().head(1000, &device());
     let fraction = |predicted: &[usize]| {
         predicted.iter().zip(&labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64
     };
     let mut wrong = Vec::new();
     for (model, documented) in DOCUMENTED_ACCURACY {
-        let surrogate = model.load::<B>(&device()).unwrap();
+        let surrogate = model.load(&device()).unwrap();
         let accuracy = fraction(&predictions(surrogate.forward(images.clone())).unwrap());
         eprintln!("{model}: clean accuracy {accuracy} on the slice (documented {documented})");
         if (accuracy - documented).abs() > 0.01 {
@@ -88,7 +92,7 @@ fn committed_weights_reach_their_documented_accuracy() {
         }
     }
     for (model, documented) in DOCUMENTED_ROBUST_ACCURACY {
-        let ensemble = Ensemble::new(vec![model.load::<B>(&device()).unwrap()]).unwrap();
+        let ensemble = Ensemble::new(vec![model.load(&device()).unwrap()]).unwrap();
         let attack = common_weakness::attack::pgd(ThreatModel::linf(0.1), 20, 0.0125, 0);
         let adversarial =
             attack.run(&ensemble, images.clone(), &Objective::untargeted(labels.clone())).unwrap().adversarial;
@@ -100,12 +104,12 @@ fn committed_weights_reach_their_documented_accuracy() {
     }
     assert!(wrong.is_empty(), "{wrong:?}");
     assert!(matches!(
-        ZooModel::Mlp.load_from::<B>(std::env::temp_dir().join("absent.safetensors"), &device()),
+        ZooModel::Mlp.load_from(std::env::temp_dir().join("absent.safetensors"), &device()),
         Err(common_weakness_models::Error::MissingAssets { .. })
     ));
     // The MLP's weights do not fit the mixer.
     assert!(matches!(
-        ZooModel::Mixer.load_from::<B>(ZooModel::Mlp.weights_path(), &device()),
+        ZooModel::Mixer.load_from(ZooModel::Mlp.weights_path(), &device()),
         Err(common_weakness_models::Error::Weights { .. })
     ));
 }
@@ -114,14 +118,14 @@ fn committed_weights_reach_their_documented_accuracy() {
 /// (16/255 leaves about a third of Fashion-MNIST images unbroken even white-box).
 #[test]
 fn reduced_transfer_table() {
-    let (images, labels) = FashionMnist::test_slice().unwrap().head::<B>(50, &device());
+    let (images, labels) = FashionMnist::test_slice().unwrap().head(50, &device());
     let surrogates = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer]
         .iter()
-        .map(|m| m.load::<B>(&device()))
+        .map(|m| m.load(&device()))
         .collect::<common_weakness_models::Result<Vec<_>>>()
         .unwrap();
     let ensemble = Ensemble::new(surrogates).unwrap();
-    let target = ZooModel::WideCnn.load::<B>(&device()).unwrap();
+    let target = ZooModel::WideCnn.load(&device()).unwrap();
     let clean = predictions(target.forward(images.clone())).unwrap();
     let clean_error = clean.iter().zip(&labels).filter(|(p, l)| p != l).count() as f64 / 50.0;
     let objective = Objective::untargeted(labels.clone());
@@ -130,7 +134,7 @@ fn reduced_transfer_table() {
         AttackSpec::MiFgsm { threat: ThreatModel::linf(budget), iterations: 10, momentum: 1.0 },
         AttackSpec::MiCwa(CwaConfig::paper(budget)),
     ] {
-        let adversarial = attack.build::<B>().run(&ensemble, images.clone(), &objective).unwrap().adversarial;
+        let adversarial = attack.build().run(&ensemble, images.clone(), &objective).unwrap().adversarial;
         let mut white_box = 0.0;
         for member in ensemble.members() {
             let predicted = predictions(member.forward(adversarial.clone())).unwrap();
@@ -147,7 +151,7 @@ fn reduced_transfer_table() {
         assert_eq!((rate.images, rate.clean_correct), (50, clean.iter().zip(&labels).filter(|(p, l)| p == l).count()));
         eprintln!(
             "{}: white-box {white_box}, transfer {} (clean error {clean_error})",
-            attack.build::<B>().name(),
+            attack.build().name(),
             rate.over_all()
         );
         // White-box attacks at 32/255 break most images; some of that transfers to the held-out CNN.

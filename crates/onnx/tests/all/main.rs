@@ -7,11 +7,8 @@ mod efficientnet_lite;
 mod frozen_batch_norm;
 mod parity;
 
-use burn::backend::{Autodiff, Flex};
 use common_weakness_models::ImagenetAssets;
 use common_weakness_onnx::Architecture;
-
-pub type B = Autodiff<Flex>;
 
 /// The ImageNet assets, or a panic whose message says how to fetch them.
 pub fn require_assets() -> ImagenetAssets {

@@ -1,9 +1,10 @@
 //! Each imported architecture against PyTorch: logits, input gradients, batch independence.
 
+use burn::tensor::Device;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_onnx::{relative_error, relative_l2_error, Architecture, Parity, Reference};
 
-use crate::{require_generated, B};
+use crate::require_generated;
 
 /// Logits and the encoder's penultimate features within 1e-3 of PyTorch's (relative to the
 /// largest value), the same top-1 classes,
@@ -12,8 +13,8 @@ use crate::{require_generated, B};
 /// same alone as in the batch (batch norm frozen).
 fn agrees_with_pytorch(model: Architecture) {
     require_generated(model);
-    let parity = Parity::measure::<B>(model, &Default::default()).unwrap();
-    let encoder = common_weakness_onnx::load_encoder::<B>(model, &Default::default()).unwrap();
+    let parity = Parity::measure(model, &Device::flex().autodiff()).unwrap();
+    let encoder = common_weakness_onnx::load_encoder(model, &Device::flex().autodiff()).unwrap();
     assert_eq!(encoder.name(), format!("{model}-encoder"));
     eprintln!("{parity:?}");
     assert!(parity.logits <= 1e-3, "{model}: logits differ from PyTorch's by {:.1e} (relative)", parity.logits);
