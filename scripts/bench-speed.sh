@@ -12,9 +12,10 @@
 #
 # ITERATIONS (default 10) sets the attack iterations per run. ROUNDS (default 3) runs every
 # side that many times, interleaved: each round runs all the sides once, and each round starts
-# one side later than the one before, so that no side always runs first. These machines drift by tens of percent within minutes, so every figure is
-# the median over rounds with its range, and every ratio is taken within a round (the same
-# minutes) before its median and range are reported. Both programs summarise their own
+# one side later than the one before, so that no side always runs first. These machines drift
+# by tens of percent within minutes, so every figure is the median over rounds with its
+# range, and every ratio is taken within a round (the same minutes) before its median and
+# range are reported. Both programs summarise their own
 # repeats and iterations with the same median (the mean of the two middle values of an even
 # count). OUT (default a temporary folder) keeps the JSON of each program. Sets up what it
 # needs (assets, PyTorch 2.9.0) idempotently.

@@ -125,8 +125,8 @@ impl BackendKind {
 impl BackendKind {
     /// The kind a device belongs to (its autodiff wrapper ignored); `None` for a backend this
     /// crate does not name (a remote device, a user's own).
+    // LibTorch's device variants: burn-tch is deprecated in Burn 0.22.
     #[allow(deprecated)]
-    // LibTorch's device variants (burn-tch is deprecated in Burn 0.22)
     // A build without backend features (a user's own backend) has only the last arm.
     #[cfg_attr(
         not(any(feature = "flex", feature = "ndarray", feature = "tch", feature = "wgpu", feature = "cuda")),
