@@ -81,6 +81,27 @@ impl Snapshot for () {
     }
 }
 
+/// Tuples save as lists of their fields, so a state made of a few tensors needs no impl.
+macro_rules! tuple_snapshot {
+    ($n:literal: $($t:ident $v:ident),+) => {
+        impl<$($t: Snapshot),+> Snapshot for ($($t,)+) {
+            fn save(&self) -> Saved {
+                let ($($v,)+) = self;
+                Saved::List(vec![$($v.save()),+])
+            }
+
+            fn load(saved: &Saved, device: &Device) -> Result<Self> {
+                let [$($v),+] = saved.fields::<$n>()?;
+                Ok(($($t::load($v, device)?,)+))
+            }
+        }
+    };
+}
+
+tuple_snapshot!(2: A a, B b);
+tuple_snapshot!(3: A a, B b, C c);
+tuple_snapshot!(4: A a, B b, C c, D4 d);
+
 impl<const D: usize> Snapshot for Tensor<D> {
     fn save(&self) -> Saved {
         Saved::Tensor { shape: self.dims().to_vec(), values: crate::host::to_vec(self.clone()) }

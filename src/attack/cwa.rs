@@ -4,7 +4,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::order::VisitOrder;
-use super::run::{Iterate, Of, Plan, Run};
+use super::{Iterate, Of, Plan, Run};
 use crate::ensemble::Combination;
 use crate::error::{in_role, Result, Stage};
 use crate::gradient::{EstimatorState, GradientEstimator};
@@ -307,7 +307,7 @@ where
             (Some(inner), Some(inner_state)) => {
                 let mut x_i = x_r.clone();
                 let models = run.models();
-                for index in s.order.visits(models, models, &mut run.rng) {
+                for index in s.order.visits(models, models, run.rng()) {
                     let at = gradient_point(inner, inner_state, &x_i);
                     let memory = &mut state.model_memories[index];
                     let gradient = run.gradient(&s.model_gradient, Of::Model(index), &at, memory)?;

@@ -13,9 +13,15 @@
 //! | Adam-CWA | sign ascent | L2-normalised momentum per model | Adam on the pseudo-gradient |
 //! | VMI-CWA / SSA-CWA | as MI-CWA | as MI-CWA, on VMI / SSA gradients | as MI-CWA |
 //!
-//! Two ensemble attacks have loops of their own, on the same scaffolding: [`Svre`]
-//! (variance-reduced inner steps, outer step on the inner momentum) and [`Rap`] (a
-//! persistent reverse perturbation with K ascent steps and a late start).
+//! Two ensemble attacks have iterations of their own: [`Svre`] (variance-reduced inner
+//! steps, outer step on the inner momentum) and [`Rap`] (a persistent reverse perturbation
+//! with K ascent steps and a late start).
+//!
+//! Every attack is an [`Iterate`] (a plan and one iteration on a [`Run`]), and the one
+//! [`Executor`] runs them all: per image ([`Attack::run`]), over a dataset
+//! ([`Executor::per_image`]) and as a universal perturbation or patch
+//! ([`Executor::universal`]), with observers, checkpoints and a time limit. Implement
+//! [`Iterate`] to add an attack of your own; it gets everything the crate's attacks get.
 //!
 //! DI, TI, VMI and SSA are [`GradientEstimator`](crate::gradient::GradientEstimator)s that
 //! compose with any of these (`Cwa::with_gradient`, `with_model_gradient`,
@@ -24,8 +30,11 @@
 mod baselines;
 mod config;
 mod cwa;
+mod executor;
 mod input;
+mod iterate;
 mod order;
+mod per_image;
 mod presets;
 mod rap;
 mod registry;
@@ -36,11 +45,16 @@ mod svre;
 pub use baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, Iterative};
 pub use config::{CwaConfig, Flavor};
 pub use cwa::{AnchorPoint, Cwa, LoopSettings};
+pub use executor::{Checkpoints, Executor};
+pub(crate) use executor::{Cursor, SavedCursor};
 pub use input::{check_images, images_from_data};
+pub use iterate::{Iterate, Plan};
 pub use order::VisitOrder;
+pub use per_image::PerImageOutcome;
 pub use rap::{Rap, RapConfig};
 pub use registry::{registry, registry_at, AttackSpec, RegistryEntry};
-pub(crate) use run::{check_random_start, finite, Run, Shared, Variable};
+pub(crate) use run::{check_random_start, finite, Shared, Variable};
+pub use run::{Of, Run};
 pub use schema::AttackConfig;
 pub use svre::{Svre, SvreConfig};
 
@@ -50,7 +64,7 @@ use crate::ensemble::Ensemble;
 use crate::error::Result;
 use crate::objective::Objective;
 use crate::observe::{IterationRecord, Observer, RunInfo, Silent, StopReason};
-use run::Iterate;
+use per_image::Piece;
 
 /// The result of an attack run.
 #[derive(Clone, Debug)]
@@ -142,7 +156,8 @@ pub trait Attack: Send + Sync {
     }
 }
 
-/// Every attack of the crate's engine runs through the one per-image loop.
+/// Every attack of the engine, the crate's and a user's ([`Iterate`]), runs through the
+/// [`Executor`].
 impl<T: Iterate> Attack for T {
     fn name(&self) -> &str {
         self.plan().name
@@ -156,12 +171,8 @@ impl<T: Iterate> Attack for T {
         image_indices: &[usize],
         observer: &mut dyn Observer,
     ) -> Result<AttackOutcome> {
-        run::drive(self, ensemble, images, objective, image_indices, observer)
+        let piece = Piece { images, objective: objective.clone(), indices: image_indices.to_vec() };
+        let mut outcome = Executor::observed(observer).per_image_pieces(self, ensemble, vec![piece])?;
+        Ok(outcome.batches.remove(0))
     }
 }
-
-/// An attack that runs on the crate's engine, per image ([`Attack`]) and over a dataset
-/// ([`crate::universal`]): [`Cwa`] (every preset and baseline), [`Svre`] and [`Rap`], with
-/// any optimizers. Sealed: implemented by the crate's attacks only.
-pub trait Engine: Iterate + Attack {}
-impl<T: Iterate> Engine for T {}

@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::run::{Iterate, Of, Plan, Run};
+use super::{Iterate, Of, Plan, Run};
 use crate::check::{at_least_one, non_negative, positive};
 use crate::ensemble::Combination;
 use crate::error::{in_role, Result, Stage};

@@ -1,129 +1,18 @@
-//! The scaffolding every attack loop shares: the checks before the first iteration, the
-//! per-iteration records and observer calls, and the outcome.
+//! One step of an attack in progress ([`Run`]): gradients through the estimators, checked
+//! and projected steps, the iteration's losses and record.
 
 use std::time::Instant;
 
 use burn::tensor::Tensor;
 
-use super::{input, AttackOutcome};
-use crate::ensemble::{Combination, Ensemble};
 use crate::error::{Error, Result, Stage};
 use crate::eval::mean_pairwise_cosine;
 use crate::gradient::{EstimatorState, Evaluator, GradientEstimator, InputTransform};
 use crate::norm;
 use crate::objective::{LossKind, Objective};
-use crate::observe::{Control, IterationRecord, Observer, RunInfo, StopReason};
+use crate::observe::IterationRecord;
 use crate::rng::AttackRng;
 use crate::threat::ThreatModel;
-
-/// What an attack tells the loop owner about itself before the run.
-pub struct Plan<'s> {
-    /// The attack's display name.
-    pub name: &'s str,
-    /// The attack's settings, recorded in [`RunInfo::config`].
-    pub config: serde_json::Value,
-    /// The threat model (per-image attacks; a universal perturbation's ball).
-    pub threat: ThreatModel,
-    /// Iterations of a per-image run.
-    pub iterations: usize,
-    /// Seed of every random choice.
-    pub seed: u64,
-    /// Where the models are combined for the ensemble gradient.
-    pub combination: Combination,
-    /// Start from a random admissible point.
-    pub random_start: bool,
-}
-
-/// One attack as the loop owners, [`drive`] and the universal loop, see it: a plan, checks
-/// of its own settings, a state carried between iterations and one iteration. CWA, SVRE and
-/// RAP implement it; the loops themselves (checks, timing, losses, records, observer, stop,
-/// outcome) exist only in [`drive`] and `universal::train`. Public in a private module:
-/// the crate's attacks are the only implementations (a sealed trait).
-pub trait Iterate: Send + Sync {
-    /// What the attack carries from one iteration to the next (optimizer and estimator states).
-    type State;
-
-    /// The run's plan.
-    fn plan(&self) -> Plan<'_>;
-
-    /// The attack's own settings checks (estimators, then optimizers), run after the threat
-    /// model, the images and the objective are checked, so an error names its first cause.
-    fn validate(&self) -> Result<()>;
-
-    /// The state before the first iteration, at the starting point `x`.
-    fn init(&self, run: &Run<'_>, x: &Tensor<4>) -> Self::State;
-
-    /// One iteration from `x`: gradients through [`Run::gradient`], steps through
-    /// [`Run::step`]; returns the next iterate.
-    fn iterate(&self, run: &mut Run<'_>, state: &mut Self::State, x: Tensor<4>) -> Result<Tensor<4>>;
-}
-
-/// The attack loop of every per-image attack: start (every check, the clean evaluation),
-/// iterate with timing and records until the iterations are done or the observer stops,
-/// finish. The dataset loop of universal variables, [`crate::universal`], drives the same
-/// [`Iterate::iterate`] over mini-batches.
-pub(crate) fn drive<A: Iterate>(
-    attack: &A,
-    ensemble: &Ensemble,
-    images: Tensor<4>,
-    objective: &Objective,
-    image_indices: &[usize],
-    observer: &mut dyn Observer,
-) -> Result<AttackOutcome> {
-    let plan = attack.plan();
-    plan.threat.validate()?;
-    crate::check::at_least_one("iterations", plan.iterations)?;
-    input::check_images(&images)?;
-    let x_nat = images.inner();
-    let batch = x_nat.dims()[0];
-    if image_indices.len() != batch {
-        return Err(Error::IndexMismatch { images: batch, indices: image_indices.len() });
-    }
-    objective.validate(batch)?;
-    check_random_start(objective, plan.random_start)?;
-    attack.validate()?;
-    let evaluator = Evaluator::new(ensemble, objective, plan.combination, &x_nat)?;
-    let names: Vec<String> = ensemble.names().into_iter().map(String::from).collect();
-    let info = RunInfo {
-        attack: plan.name.to_string(),
-        config: plan.config,
-        seed: plan.seed,
-        backend: crate::backend::BackendKind::name_of(&x_nat.device()),
-        models: names.clone(),
-        images: batch,
-        image_indices: image_indices.to_vec(),
-        iterations: plan.iterations,
-    };
-    let initial_loss = batch_means(evaluator.clean_losses()?, names.len());
-    finite(&initial_loss, &names, 0)?;
-    observer.start(&info);
-
-    let variable = Variable::Images { x_nat: x_nat.clone(), threat: plan.threat };
-    let mut run = Run::new(evaluator, variable, AttackRng::per_image(plan.seed, image_indices), names);
-    let mut x = match plan.random_start {
-        true => plan.threat.random_start(&x_nat, &mut run.rng),
-        false => x_nat.clone(),
-    };
-    let mut state = attack.init(&run, &x);
-    let mut records = Vec::new();
-    let mut stop = StopReason::Completed;
-    for iteration in 1..=plan.iterations {
-        let started = Instant::now();
-        run.begin(iteration, &x);
-        x = attack.iterate(&mut run, &mut state, x)?;
-        let record = run.record(x.clone() - x_nat.clone(), started)?;
-        let control = observer.observe(&record);
-        records.push(record);
-        if control == Control::Stop {
-            stop = StopReason::Observer { iteration };
-            break;
-        }
-    }
-    observer.finish(&stop);
-    let final_loss = batch_means(run.evaluator.losses(&x)?, run.models());
-    finite(&final_loss, &run.names, records.len())?;
-    Ok(AttackOutcome { adversarial: Tensor::from_inner(x), records, stop, initial_loss, final_loss, info })
-}
 
 /// Feature distortion has a zero gradient at the clean images: refuse a run that would never
 /// move.
@@ -139,7 +28,7 @@ pub(crate) fn check_random_start(objective: &Objective, random_start: bool) -> R
 
 /// Which objective a gradient is taken of.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Of {
+pub enum Of {
     /// The combined ensemble objective.
     Ensemble,
     /// One model's objective, by index.
@@ -179,15 +68,17 @@ pub(crate) struct Shared<'a> {
     pub step_scale: f64,
 }
 
-/// One step of an attack in progress: what [`Iterate::iterate`] sees. It evaluates gradients
-/// at values of the variable, projects and checks steps, and keeps the losses and gradients
-/// that the iteration's record reports.
+/// One step of an attack in progress: what [`Iterate::iterate`](super::Iterate::iterate)
+/// sees. It evaluates gradients at values of the variable (the images of a per-image run, or
+/// a universal perturbation or patch, through the images it makes), projects and checks
+/// steps, and keeps the losses and gradients that the iteration's record reports. Only the
+/// [`Executor`](super::Executor) creates one.
 pub struct Run<'a> {
     /// Gradients and losses of the ensemble's models.
     evaluator: Evaluator<'a>,
     variable: Variable<'a>,
     /// The run's random stream.
-    pub(crate) rng: AttackRng,
+    rng: AttackRng,
     names: Vec<String>,
     /// The iteration in progress (1-based).
     iteration: usize,
@@ -213,6 +104,13 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// The run's seeded random stream: per image for a per-image run (draw per-image noise
+    /// with it and an image gets the same draws in any batch or shard), one stream for a
+    /// dataset run. Every random choice of an attack should come from here.
+    pub fn rng(&mut self) -> &mut AttackRng {
+        &mut self.rng
+    }
+
     /// Hands the random stream back (a dataset loop carries it from one batch to the next).
     pub(crate) fn into_rng(self) -> AttackRng {
         self.rng
@@ -228,7 +126,7 @@ impl<'a> Run<'a> {
 
     /// The gradient of `of` at `at`, estimated by `estimator` (DI, VMI/SSA sampling, TI or
     /// plain) with its VMI `memory`; the losses it saw are kept for this iteration's record.
-    pub(crate) fn gradient(
+    pub fn gradient(
         &mut self,
         estimator: &GradientEstimator,
         of: Of,
@@ -265,12 +163,12 @@ impl<'a> Run<'a> {
     }
 
     /// Adds a per-model gradient to those whose mean pairwise cosine this iteration records.
-    pub(crate) fn compare(&mut self, gradient: Tensor<4>) {
+    pub fn compare(&mut self, gradient: Tensor<4>) {
         self.compared.push(gradient);
     }
 
     /// Projects `x` onto the admissible set of the variable.
-    pub(crate) fn project(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn project(&self, x: Tensor<4>) -> Tensor<4> {
         match &self.variable {
             Variable::Images { x_nat, threat } => threat.project(x, x_nat),
             Variable::Shared(shared) => (shared.project)(x),
@@ -279,7 +177,7 @@ impl<'a> Run<'a> {
 
     /// `project(from + update(gradient))`, through [`checked_update`](Self::checked_update):
     /// every projected step of every attack goes through here.
-    pub(crate) fn step(
+    pub fn step(
         &self,
         stage: Stage,
         from: Tensor<4>,
@@ -298,7 +196,7 @@ impl<'a> Run<'a> {
     /// update holds a NaN or an infinity, so that no NaN becomes a step. For a non-finite
     /// ensemble gradient (reverse and outer steps) the error names the first model whose own
     /// gradient at `at` (the point the step starts from) is not finite.
-    pub(crate) fn checked_update(
+    pub fn checked_update(
         &self,
         stage: Stage,
         at: &Tensor<4>,
@@ -336,22 +234,22 @@ impl<'a> Run<'a> {
     }
 
     /// The iteration in progress (1-based).
-    pub(crate) fn iteration(&self) -> usize {
+    pub fn iteration(&self) -> usize {
         self.iteration
     }
 
     /// The ensemble's weights, in model order.
-    pub(crate) fn weights(&self) -> &[f64] {
+    pub fn weights(&self) -> &[f64] {
         self.evaluator.weights()
     }
 
     /// The inner stage of model `index`.
-    pub(crate) fn inner_stage(&self, index: usize) -> Stage {
+    pub fn inner_stage(&self, index: usize) -> Stage {
         Stage::Inner { model: self.names[index].clone() }
     }
 
     /// Number of models.
-    pub(crate) fn models(&self) -> usize {
+    pub fn models(&self) -> usize {
         self.names.len()
     }
 

@@ -4,8 +4,8 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::order::VisitOrder;
-use super::run::{Iterate, Of, Plan, Run};
 use super::Flavor;
+use super::{Iterate, Of, Plan, Run};
 use crate::check::{at_least_one, non_negative, positive};
 use crate::ensemble::Combination;
 use crate::error::{in_role, Result, Stage};
@@ -233,7 +233,7 @@ where
             state.inner = Optimizer::init(&inner, &x);
         }
         let mut x_inner = x.clone();
-        let visits = c.order.visits(n, c.inner_steps.unwrap_or(n), &mut run.rng);
+        let visits = c.order.visits(n, c.inner_steps.unwrap_or(n), run.rng());
         for (step, k) in visits.into_iter().enumerate() {
             // The first inner point is the anchor itself, where ∇L_k(x̃) − g_k(x_t) = 0.
             let reduced = if step == 0 {

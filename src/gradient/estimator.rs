@@ -75,9 +75,11 @@ pub struct GradientEstimator {
     pub smoothing: Option<GaussianSmoothing>,
 }
 
-/// What an estimator remembers between iterations for one gradient target (VMI's `v`).
+/// What an estimator remembers between iterations for one gradient target (VMI's `v`):
+/// keep one per gradient target in an attack's state, starting from the default, and pass it
+/// to every [`Run::gradient`](crate::attack::Run::gradient) for that target.
 #[derive(Default)]
-pub(crate) struct EstimatorState {
+pub struct EstimatorState {
     variance: Option<Tensor<4>>,
 }
 

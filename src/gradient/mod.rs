@@ -22,7 +22,6 @@ mod smoothing;
 pub mod spectrum;
 
 pub use diversity::InputDiversity;
-pub(crate) use estimator::EstimatorState;
-pub use estimator::{GradientEstimator, Sampling};
+pub use estimator::{EstimatorState, GradientEstimator, Sampling};
 pub(crate) use evaluator::{gradient_of, Evaluation, Evaluator, InputTransform};
 pub use smoothing::GaussianSmoothing;

@@ -32,6 +32,11 @@ pub enum StopReason {
         /// The last iteration that ran.
         iteration: usize,
     },
+    /// The executor's time limit passed during this iteration.
+    TimeLimit {
+        /// The last iteration that ran.
+        iteration: usize,
+    },
 }
 
 /// What was run: enough to reproduce it.

@@ -64,8 +64,10 @@ use crate::error::Result;
 
 /// A first-order optimizer over `[N, C, H, W]` tensors.
 pub trait Optimizer: Send + Sync {
-    /// Everything the optimizer remembers between steps.
-    type State;
+    /// Everything the optimizer remembers between steps; a
+    /// [`Snapshot`](crate::snapshot::Snapshot) (tensors, options, vectors and tuples of them
+    /// already are) so that checkpoints save and restore it exactly.
+    type State: crate::snapshot::Snapshot;
 
     /// Fresh state for tensors shaped like `like`.
     fn init(&self, like: &Tensor<4>) -> Self::State;

@@ -16,7 +16,10 @@
 //! | images the models see | `x` | `clamp(x_n + δ)`, or `x_n` with the patch pasted |
 //! | admissible set | `‖x − x_nat‖ ≤ ε`, `[0, 1]` | `‖δ‖ ≤ ε`, or patch in `[0, 1]` |
 //! | one iteration | on the batch | on one mini-batch, EOT drawn once |
-//! | loop | [`Attack::run`](crate::attack::Attack::run) | [`Universal::train`] (epochs, [`Schedule`]) |
+//! | loop | [`Executor::per_image`], [`Attack::run`](crate::attack::Attack::run) | [`Executor::universal`], [`Universal::train`] (epochs, [`Schedule`]) |
+//!
+//! [`Executor::per_image`]: crate::attack::Executor::per_image
+//! [`Executor::universal`]: crate::attack::Executor::universal
 
 mod batch;
 mod patch;
@@ -25,5 +28,5 @@ mod variable;
 
 pub use batch::{Batch, Region};
 pub use patch::{total_variation, Eot, Patch, Placement};
-pub use train::{Checkpoints, Schedule, Universal, UniversalOutcome};
+pub use train::{Schedule, Universal, UniversalOutcome};
 pub use variable::UniversalVariable;

@@ -1,23 +1,19 @@
 //! The dataset loop: epochs over mini-batches, one step of the attack's engine per batch.
 
-use std::path::PathBuf;
-use std::time::Instant;
-
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::batch::Batch;
 use super::variable::UniversalVariable;
-use crate::attack::{check_random_start, finite, Engine, Run, Shared, Variable};
+use crate::attack::{check_random_start, finite, Cursor, Executor, Iterate, Run, SavedCursor, Shared, Variable};
 use crate::check::at_least_one;
 use crate::ensemble::Ensemble;
 use crate::error::{Error, Result};
 use crate::gradient::Evaluator;
 use crate::objective::Objective;
-use crate::observe::{Control, IterationRecord, Observer, RunInfo, StopReason};
+use crate::observe::{IterationRecord, Observer, RunInfo, StopReason};
 use crate::rng::AttackRng;
 use crate::schedule::Alrs;
-use crate::snapshot::{Saved, Snapshot};
 
 /// How the size of every step changes from one epoch to the next.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -163,23 +159,20 @@ impl Universal {
         self
     }
 
-    /// Trains the variable silently; see [`Universal::train_observed`].
-    pub fn train<A: Engine>(
+    /// Trains the variable silently: [`Executor::universal`] on a silent executor.
+    pub fn train<A: Iterate>(
         &self,
         attack: &A,
         ensemble: &Ensemble,
         batches: &[Batch],
         objective: &dyn Fn(&Batch) -> Objective,
     ) -> Result<UniversalOutcome> {
-        self.train_observed(attack, ensemble, batches, objective, &mut crate::observe::Silent)
+        Executor::new().universal(self, attack, ensemble, batches, objective)
     }
 
-    /// Trains the variable with `attack` on `ensemble` over `batches`, `epochs` times in
-    /// order; `objective` gives each batch's objective (e.g. its labels as true classes, or
-    /// one target class for all). Every check runs before the first step: the attack's
-    /// settings, the variable, every batch (images, labels, boxes, equal image sizes) and
-    /// each objective against its batch.
-    pub fn train_observed<A: Engine>(
+    /// Trains the variable, reporting to `observer`: [`Executor::universal`] on
+    /// [`Executor::observed`].
+    pub fn train_observed<A: Iterate>(
         &self,
         attack: &A,
         ensemble: &Ensemble,
@@ -187,66 +180,11 @@ impl Universal {
         objective: &dyn Fn(&Batch) -> Objective,
         observer: &mut dyn Observer,
     ) -> Result<UniversalOutcome> {
-        let setup = self.setup(attack, ensemble, batches, objective)?;
-        self.run(attack, ensemble, batches, setup, None, observer, &mut |_| Ok(()))
-    }
-
-    /// [`Universal::train_observed`] with checkpoints: after every `checkpoints.every`
-    /// epochs and at the end, the variable, every optimizer and estimator state, the random
-    /// stream, the schedule and the records so far are written to `checkpoints.path` (JSON,
-    /// replaced atomically). If that file exists when the run starts, the run resumes from it
-    /// and ends exactly as an uninterrupted run would, bit for bit. A checkpoint of another
-    /// run (other attack settings, variable, schedule, dataset shape or models) is an
-    /// [`Error::InvalidCheckpoint`]; only `epochs` may differ, so a finished run can be
-    /// extended.
-    pub fn train_resumable<A>(
-        &self,
-        attack: &A,
-        ensemble: &Ensemble,
-        batches: &[Batch],
-        objective: &dyn Fn(&Batch) -> Objective,
-        observer: &mut dyn Observer,
-        checkpoints: &Checkpoints,
-    ) -> Result<UniversalOutcome>
-    where
-        A: Engine,
-        A::State: Snapshot,
-    {
-        at_least_one("checkpoints.every", checkpoints.every)?;
-        let setup = self.setup(attack, ensemble, batches, objective)?;
-        let fingerprint = fingerprint(&setup.info)?;
-        let device = batches[0].images.device();
-        let resume = match checkpoints.path.is_file() {
-            false => None,
-            true => {
-                let text = std::fs::read_to_string(&checkpoints.path)?;
-                let saved: Checkpoint = serde_json::from_str(&text)
-                    .map_err(|e| Error::InvalidCheckpoint(format!("{}: {e}", checkpoints.path.display())))?;
-                if saved.fingerprint != fingerprint {
-                    return Err(Error::InvalidCheckpoint(format!(
-                        "{} was written by a different run (attack, variable, schedule, models or dataset differ)",
-                        checkpoints.path.display()
-                    )));
-                }
-                Some(saved.restore::<A::State>(&self.schedule, &device)?)
-            }
-        };
-        let epochs = self.epochs;
-        let mut save = |progress: &Progress<A::State>| {
-            if progress.epochs_done % checkpoints.every != 0 && progress.epochs_done != epochs {
-                return Ok(());
-            }
-            let checkpoint = Checkpoint::of(progress, fingerprint.clone());
-            let partial = checkpoints.path.with_extension("partial");
-            std::fs::write(&partial, serde_json::to_string(&checkpoint)?)?;
-            std::fs::rename(&partial, &checkpoints.path)?;
-            Ok(())
-        };
-        self.run(attack, ensemble, batches, setup, resume, observer, &mut save)
+        Executor::observed(observer).universal(self, attack, ensemble, batches, objective)
     }
 
     /// Every check, each batch's objective and the run's description.
-    fn setup<A: Engine>(
+    fn setup<A: Iterate>(
         &self,
         attack: &A,
         ensemble: &Ensemble,
@@ -283,21 +221,32 @@ impl Universal {
         };
         Ok(Setup { objectives, info, shape })
     }
+}
 
-    /// The loop, from the start or from `resume`; `save` sees the progress after every epoch.
-    #[allow(clippy::too_many_arguments)]
-    fn run<A: Engine>(
-        &self,
+impl Executor<'_> {
+    /// Trains `universal`'s variable with `attack` on `ensemble` over `batches`, its epochs
+    /// in order, one step of the attack per batch; `objective` gives each batch's objective
+    /// (e.g. its labels as true classes, or one target class for all). Every check runs
+    /// before the first step: the attack's settings, the variable, every batch (images,
+    /// labels, boxes, equal image sizes) and each objective against its batch.
+    ///
+    /// With checkpoints, a checkpoint of another run (other attack settings, variable,
+    /// schedule, dataset shape or models) is an [`Error::InvalidCheckpoint`]; only `epochs`
+    /// may differ, so a finished run can be extended.
+    pub fn universal<A: Iterate>(
+        mut self,
+        universal: &Universal,
         attack: &A,
         ensemble: &Ensemble,
         batches: &[Batch],
-        setup: Setup,
-        resume: Option<Progress<A::State>>,
-        observer: &mut dyn Observer,
-        save: &mut Save<'_, A::State>,
+        objective: &dyn Fn(&Batch) -> Objective,
     ) -> Result<UniversalOutcome> {
-        let Setup { objectives, info, shape } = setup;
+        let deadline = self.start()?;
+        let Setup { objectives, info, shape } = universal.setup(attack, ensemble, batches, objective)?;
         let plan = attack.plan();
+        let fingerprint = fingerprint(&info)?;
+        let device = batches[0].images.device();
+        let resumed: Option<Progress> = self.resume(&fingerprint)?;
         // Every model on every batch once: output shapes and labels are checked before the
         // first step, and the clean outputs are not recomputed each epoch.
         let evaluators = batches
@@ -307,39 +256,35 @@ impl Universal {
                 Evaluator::new(ensemble, objective, plan.combination, &batch.images.clone().inner())
             })
             .collect::<Result<Vec<_>>>()?;
-        observer.start(&info);
-        let mut progress = match resume {
-            Some(progress) => progress,
+        self.observer.start(&info);
+        let (mut cursor, mut epoch_losses, mut step_scales, mut alrs) = match resumed {
+            Some(progress) => {
+                let alrs = match (universal.schedule.start()?, progress.schedule) {
+                    (Some(alrs), Some(state)) => Some(alrs.with_state(state)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(Error::InvalidCheckpoint("the schedule's state does not match its settings".into()))
+                    }
+                };
+                (Cursor::restore(progress.cursor, &device)?, progress.epoch_losses, progress.step_scales, alrs)
+            }
             None => {
                 let mut rng = AttackRng::new(plan.seed);
-                let device = batches[0].images.device();
-                let v = self.variable.init(shape, &plan.threat, plan.random_start, &mut rng, &device);
-                Progress {
-                    epochs_done: 0,
-                    v,
-                    attack_state: None,
-                    rng,
-                    alrs: self.schedule.start()?,
-                    records: Vec::new(),
-                    epoch_losses: Vec::new(),
-                    step_scales: Vec::new(),
-                }
+                let v = universal.variable.init(shape, &plan.threat, plan.random_start, &mut rng, &device);
+                (Cursor::new(v, rng), Vec::new(), Vec::new(), universal.schedule.start()?)
             }
         };
+        let variable = &universal.variable;
+        let threat = plan.threat;
         let mut stop = StopReason::Completed;
-        'epochs: while progress.epochs_done < self.epochs {
-            let step_scale = progress
-                .alrs
-                .as_ref()
-                .map_or_else(|| self.schedule.factor(progress.epochs_done), |a| a.learning_rate());
-            let mut epoch_loss = 0.0;
-            for (batch, evaluator) in batches.iter().zip(&evaluators) {
-                let step = progress.records.len() + 1;
-                let started = Instant::now();
-                let draw = self.variable.draw(batch, &mut progress.rng);
+        while epoch_losses.len() < universal.epochs {
+            let epoch = epoch_losses.len();
+            let step_scale = alrs.as_ref().map_or_else(|| universal.schedule.factor(epoch), Alrs::learning_rate);
+            let first = epoch * batches.len();
+            let mut prepare = |step: usize, mut rng: AttackRng| {
+                let batch = &batches[step - first];
+                let draw = variable.draw(batch, &mut rng);
                 let images = batch.images.clone();
-                let variable = &self.variable;
-                let threat = plan.threat;
                 let shared = Shared {
                     apply: Box::new(move |v| variable.apply(v, images.clone(), &draw)),
                     project: Box::new(move |v| variable.project(v, &threat)),
@@ -348,46 +293,45 @@ impl Universal {
                     penalty: variable.penalty(batch.len()),
                     step_scale,
                 };
-                let rng = std::mem::replace(&mut progress.rng, AttackRng::new(0));
-                let mut run = Run::new(evaluator.clone(), Variable::Shared(shared), rng, info.models.clone());
-                let v = progress.v.clone();
-                let attack_state = progress.attack_state.get_or_insert_with(|| attack.init(&run, &v));
-                run.begin(step, &v);
-                progress.v = attack.iterate(&mut run, attack_state, v)?;
-                let record = run.record(progress.v.clone(), started)?;
-                progress.rng = run.into_rng();
-                epoch_loss += record.loss_per_model.iter().sum::<f64>() / record.loss_per_model.len() as f64;
-                let control = observer.observe(&record);
-                progress.records.push(record);
-                if control == Control::Stop {
-                    stop = StopReason::Observer { iteration: step };
-                    break 'epochs;
+                Run::new(evaluators[step - first].clone(), Variable::Shared(shared), rng, info.models.clone())
+            };
+            let early =
+                self.advance(attack, &mut cursor, first + batches.len(), &mut prepare, &|v| v.clone(), deadline)?;
+            if cursor.records.len() == first + batches.len() {
+                let epoch_loss = cursor.records[first..]
+                    .iter()
+                    .fold(0.0, |sum, r| sum + r.loss_per_model.iter().sum::<f64>() / r.loss_per_model.len() as f64)
+                    / batches.len() as f64;
+                finite(&[epoch_loss], &["epoch mean".to_string()], cursor.records.len())?;
+                epoch_losses.push(epoch_loss);
+                if let Some(alrs) = alrs.as_mut() {
+                    alrs.end_epoch(epoch_loss)?;
                 }
+                step_scales.push(step_scale);
             }
-            let epoch_loss = epoch_loss / batches.len() as f64;
-            finite(&[epoch_loss], &["epoch mean".to_string()], progress.records.len())?;
-            progress.epoch_losses.push(epoch_loss);
-            if let Some(alrs) = progress.alrs.as_mut() {
-                alrs.end_epoch(epoch_loss)?;
+            let finished = epoch_losses.len() == universal.epochs;
+            self.save(&fingerprint, epoch_losses.len(), early.is_some() || finished, || Progress {
+                cursor: cursor.save(),
+                epoch_losses: epoch_losses.clone(),
+                step_scales: step_scales.clone(),
+                schedule: alrs.as_ref().map(Alrs::state),
+            })?;
+            if let Some(early) = early {
+                stop = early;
+                break;
             }
-            progress.step_scales.push(step_scale);
-            progress.epochs_done += 1;
-            save(&progress)?;
         }
-        observer.finish(&stop);
+        self.observer.finish(&stop);
         Ok(UniversalOutcome {
-            variable: Tensor::from_inner(progress.v),
-            records: progress.records,
-            epoch_losses: progress.epoch_losses,
-            step_scales: progress.step_scales,
+            variable: Tensor::from_inner(cursor.v),
+            records: cursor.records,
+            epoch_losses,
+            step_scales,
             stop,
             info,
         })
     }
 }
-
-/// What a run calls after every epoch (a checkpoint writer, or nothing).
-type Save<'s, S> = dyn FnMut(&Progress<S>) -> Result<()> + 's;
 
 /// What [`Universal::setup`] checked and built.
 struct Setup {
@@ -396,77 +340,16 @@ struct Setup {
     shape: [usize; 4],
 }
 
-/// Where a run stands after a whole number of epochs: everything a resumed run needs.
-struct Progress<S> {
-    epochs_done: usize,
-    v: Tensor<4>,
-    /// The attack's state (`None` before the first step).
-    attack_state: Option<S>,
-    rng: AttackRng,
-    alrs: Option<Alrs>,
-    records: Vec<IterationRecord>,
-    epoch_losses: Vec<f64>,
-    step_scales: Vec<f64>,
-}
-
-/// Where and how often [`Universal::train_resumable`] saves its checkpoint.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Checkpoints {
-    /// The checkpoint file (JSON).
-    pub path: PathBuf,
-    /// Save after every `every` epochs (and after the last).
-    pub every: usize,
-}
-
-/// The contents of a checkpoint file.
+/// A universal run's progress as its checkpoint stores it.
 #[derive(Serialize, Deserialize)]
-struct Checkpoint {
-    /// The run's description without the number of epochs: what must match to resume.
-    fingerprint: serde_json::Value,
-    epochs_done: usize,
-    variable: Saved,
-    attack_state: Option<Saved>,
-    rng: Saved,
+struct Progress {
+    cursor: SavedCursor,
+    /// Each finished epoch's mean objective.
+    epoch_losses: Vec<f64>,
+    /// The factor on every step size, per finished epoch.
+    step_scales: Vec<f64>,
     /// ALRS's factor and last loss.
     schedule: Option<(f64, f64)>,
-    records: Vec<IterationRecord>,
-    epoch_losses: Vec<f64>,
-    step_scales: Vec<f64>,
-}
-
-impl Checkpoint {
-    fn of<S: Snapshot>(progress: &Progress<S>, fingerprint: serde_json::Value) -> Self {
-        Self {
-            fingerprint,
-            epochs_done: progress.epochs_done,
-            variable: progress.v.save(),
-            attack_state: progress.attack_state.as_ref().map(Snapshot::save),
-            rng: progress.rng.save(),
-            schedule: progress.alrs.as_ref().map(Alrs::state),
-            records: progress.records.clone(),
-            epoch_losses: progress.epoch_losses.clone(),
-            step_scales: progress.step_scales.clone(),
-        }
-    }
-
-    /// The progress saved, for a run with `schedule` (the one the fingerprint holds).
-    fn restore<S: Snapshot>(self, schedule: &Schedule, device: &Device) -> Result<Progress<S>> {
-        let alrs = match (schedule.start()?, self.schedule) {
-            (Some(alrs), Some(state)) => Some(alrs.with_state(state)),
-            (None, None) => None,
-            _ => return Err(Error::InvalidCheckpoint("the schedule's state does not match its settings".into())),
-        };
-        Ok(Progress {
-            epochs_done: self.epochs_done,
-            v: Snapshot::load(&self.variable, device)?,
-            attack_state: self.attack_state.map(|s| S::load(&s, device)).transpose()?,
-            rng: AttackRng::load(&self.rng)?,
-            alrs,
-            records: self.records,
-            epoch_losses: self.epoch_losses,
-            step_scales: self.step_scales,
-        })
-    }
 }
 
 /// The run's description without the number of epochs (which may grow between runs).

@@ -3,13 +3,13 @@
 
 use approx::assert_abs_diff_eq;
 use burn::tensor::Tensor;
-use common_weakness::attack::{mi_fgsm, Engine, Rap, RapConfig, Svre, SvreConfig};
+use common_weakness::attack::{mi_fgsm, Checkpoints, Executor, Iterate, Rap, RapConfig, Svre, SvreConfig};
 use common_weakness::observe::{Control, IterationRecord, StopReason};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness::snapshot::Snapshot;
 use common_weakness::universal::{
-    total_variation, Batch, Checkpoints, Eot, Patch, Placement, Region, Schedule, Universal, UniversalVariable,
+    total_variation, Batch, Eot, Patch, Placement, Region, Schedule, Universal, UniversalVariable,
 };
 
 use crate::common::{device, images, mlp_ensemble, values};
@@ -38,7 +38,7 @@ fn a_universal_perturbation_of_one_image_equals_the_per_image_attack() {
 
 /// Pixels in [0.3, 0.7] and ε = 0.1: no clamp to [0, 1] ever acts, so `x_nat + δ` and the
 /// per-image iterate move identically, one batch being one iteration.
-fn reduces_to_the_per_image_attack<A: Engine>(attack: &A) {
+fn reduces_to_the_per_image_attack<A: Iterate>(attack: &A) {
     let ensemble = mlp_ensemble(3, 16, 3);
     let x = images(1, [1, 1, 4, 4], 0.3, 0.7);
     let objective = Objective::untargeted(vec![1]);
@@ -287,7 +287,7 @@ impl Observer for StopAfter {
 /// as the uninterrupted run.
 fn resumes_bit_for_bit<A>(attack: &A, variable: UniversalVariable, stop: usize)
 where
-    A: Engine,
+    A: Iterate,
     A::State: Snapshot,
 {
     let ensemble = mlp_ensemble(2, 16, 3);
@@ -299,15 +299,19 @@ where
     let path = std::env::temp_dir().join(format!("cw-checkpoint-{}-{}-{stop}.json", std::process::id(), attack.name()));
     let _ = std::fs::remove_file(&path);
     let checkpoints = Checkpoints { path: path.clone(), every: 1 };
-    let stopped = universal
-        .train_resumable(attack, &ensemble, &batches, &untargeted, &mut StopAfter { stop, seen: 0 }, &checkpoints)
+    let mut stopper = StopAfter { stop, seen: 0 };
+    let stopped = Executor::observed(&mut stopper)
+        .with_checkpoints(checkpoints.clone())
+        .universal(&universal, attack, &ensemble, &batches, &untargeted)
         .unwrap();
     assert_eq!(stopped.stop, StopReason::Observer { iteration: stop });
     let mut observer = StopAfter { stop: 0, seen: 0 };
-    let resumed =
-        universal.train_resumable(attack, &ensemble, &batches, &untargeted, &mut observer, &checkpoints).unwrap();
-    // The checkpoint holds the whole epochs before the stop (2 steps each); only the rest ran.
-    assert_eq!(observer.seen, 8 - (stop - 1) / 2 * 2, "{}: resumed from the checkpoint", attack.name());
+    let resumed = Executor::observed(&mut observer)
+        .with_checkpoints(checkpoints)
+        .universal(&universal, attack, &ensemble, &batches, &untargeted)
+        .unwrap();
+    // The checkpoint was written at the stop: only the steps after it ran.
+    assert_eq!(observer.seen, 8 - stop, "{}: resumed from the checkpoint", attack.name());
     std::fs::remove_file(&path).unwrap();
     assert_eq!(values(resumed.variable), values(whole.variable), "{}", attack.name());
     let losses = |records: &[IterationRecord]| records.iter().map(|r| r.loss_per_model.clone()).collect::<Vec<_>>();
@@ -320,8 +324,7 @@ where
 fn a_resumed_run_ends_bit_for_bit_as_the_uninterrupted_one() {
     let patch =
         UniversalVariable::Patch(Patch::new(2, 2, Placement::Random).with_eot(Eot::default()).with_tv_weight(0.5));
-    // Stopped inside epoch 3 (checkpoint after epoch 2) and on the last step of epoch 2
-    // (checkpoint after epoch 1).
+    // Stopped inside an epoch (steps 3 and 5) and on the last step of epoch 2 (step 4).
     resumes_bit_for_bit(&Cwa::mi_cwa(CwaConfig::paper(0.3)), UniversalVariable::Perturbation, 5);
     resumes_bit_for_bit(&Cwa::adam_cwa(CwaConfig::paper(0.3)), patch, 4);
     resumes_bit_for_bit(&Cwa::vmi_cwa(CwaConfig::paper(0.3)), patch, 3);
@@ -337,17 +340,23 @@ fn a_checkpoint_of_another_run_is_refused() {
     let _ = std::fs::remove_file(&path);
     let checkpoints = Checkpoints { path: path.clone(), every: 1 };
     let universal = Universal::new(UniversalVariable::Perturbation, 1);
-    let mi_cwa = Cwa::mi_cwa(CwaConfig::paper(0.3));
-    universal.train_resumable(&mi_cwa, &ensemble, &batches, &untargeted, &mut Silent, &checkpoints).unwrap();
+    let train = |universal: &Universal, attack: &dyn Fn(&Universal, Executor) -> Result<_, Error>| {
+        attack(universal, Executor::new().with_checkpoints(checkpoints.clone()))
+    };
+    let mi_cwa = |u: &Universal, e: Executor| {
+        e.universal(u, &Cwa::mi_cwa(CwaConfig::paper(0.3)), &ensemble, &batches, &untargeted)
+    };
+    let adam_cwa = |u: &Universal, e: Executor| {
+        e.universal(u, &Cwa::adam_cwa(CwaConfig::paper(0.3)), &ensemble, &batches, &untargeted)
+    };
+    train(&universal, &mi_cwa).unwrap();
     // More epochs extend the run; another attack is refused.
     let longer = Universal::new(UniversalVariable::Perturbation, 2);
-    let extended =
-        longer.train_resumable(&mi_cwa, &ensemble, &batches, &untargeted, &mut Silent, &checkpoints).unwrap();
+    let extended = train(&longer, &mi_cwa).unwrap();
     assert_eq!(extended.records.len(), 4);
-    let adam_cwa = Cwa::adam_cwa(CwaConfig::paper(0.3));
-    let error = longer.train_resumable(&adam_cwa, &ensemble, &batches, &untargeted, &mut Silent, &checkpoints);
+    let error = train(&longer, &adam_cwa);
     std::fs::write(&path, "{ not json").unwrap();
-    let garbage = longer.train_resumable(&mi_cwa, &ensemble, &batches, &untargeted, &mut Silent, &checkpoints);
+    let garbage = train(&longer, &mi_cwa);
     std::fs::remove_file(&path).unwrap();
     assert!(matches!(error, Err(Error::InvalidCheckpoint(_))), "{error:?}");
     assert!(matches!(garbage, Err(Error::InvalidCheckpoint(_))), "{garbage:?}");

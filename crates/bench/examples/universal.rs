@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::Tensor;
-use common_weakness::attack::{mi_fgsm, Engine};
+use common_weakness::attack::{mi_fgsm, Iterate};
 use common_weakness::backend::BackendKind;
 use common_weakness::eval::predictions;
 use common_weakness::optim::Adam;
@@ -132,7 +132,7 @@ fn main() -> Result<()> {
 
 /// Trains `variable` with `attack`, evaluates it and writes its pictures.
 #[allow(clippy::too_many_arguments)]
-fn train<A: Engine>(
+fn train<A: Iterate>(
     attack: &A,
     universal: &Universal,
     ensemble: &Ensemble,

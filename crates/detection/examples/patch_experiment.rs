@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::Tensor;
-use common_weakness::attack::{mi_fgsm, Engine};
+use common_weakness::attack::{mi_fgsm, Iterate};
 use common_weakness::backend::BackendKind;
 use common_weakness::observe::{Control, IterationRecord, Observer};
 use common_weakness::optim::{Adam, Momentum, Sgd};
@@ -278,7 +278,7 @@ struct Trainer<'a> {
 
 impl Trainer<'_> {
     /// Trains a patch with `attack` on `ensemble` and scores it.
-    fn train<A: Engine>(&self, attack: &A, ensemble: &Ensemble) -> Result<(Row, Tensor<4>), Error> {
+    fn train<A: Iterate>(&self, attack: &A, ensemble: &Ensemble) -> Result<(Row, Tensor<4>), Error> {
         let clock = Instant::now();
         let name = attack.name().to_string();
         let mut line =

@@ -1,0 +1,241 @@
+//! The executor: the one loop every run goes through, per-image or over a dataset, with
+//! observers, checkpoints and a time limit.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use burn::tensor::{Device, Tensor};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{Iterate, Run};
+use crate::error::{Error, Result};
+use crate::observe::{Control, IterationRecord, Observer, Silent, StopReason};
+use crate::rng::AttackRng;
+use crate::snapshot::{Saved, Snapshot};
+
+/// Runs attacks: every per-image run ([`Attack::run`](super::Attack::run) and friends,
+/// [`Executor::per_image`] over a dataset) and every universal run
+/// ([`Executor::universal`]) goes through its one loop, which owns the iteration, the
+/// records, the observer, the stop rules and the checkpoints. An attack supplies one
+/// iteration ([`Iterate`]).
+///
+/// - **Observer**: [`Executor::observed`] reports every run's start, every iteration's
+///   record and the stop (and may stop the run).
+/// - **Checkpoints** ([`Executor::with_checkpoints`]): the run's whole state (iterates,
+///   optimizer and estimator states, the random streams, the records) is written after every
+///   `every` batches of a per-image run or epochs of a universal run, at the end, and when
+///   the run stops early (observer or time limit). A run that finds its checkpoint file
+///   resumes from it and ends exactly as an uninterrupted run would, bit for bit.
+/// - **Time limit** ([`Executor::with_time_limit`]): the run stops cleanly after the
+///   iteration during which the limit passed, with [`StopReason::TimeLimit`], its records,
+///   and a checkpoint to resume from.
+///
+/// ```
+/// use std::time::Duration;
+/// use burn::tensor::Tensor;
+/// use common_weakness::attack::{mi_fgsm, Checkpoints, Executor};
+/// use common_weakness::prelude::*;
+/// use common_weakness::universal::Batch;
+///
+/// let device = Default::default();
+/// let model = from_fn("mean", |x: Tensor<4>| {
+///     let m = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]);
+///     Tensor::cat(vec![m.clone(), m.neg()], 1)
+/// });
+/// let ensemble = Ensemble::new(vec![Box::new(model)])?;
+/// // A dataset of three batches of two images; images are numbered 0..6 across batches.
+/// let batches: Vec<Batch> =
+///     (0..3).map(|i| Batch::labelled(Tensor::full([2, 1, 4, 4], 0.2 * i as f32 + 0.2, &device), vec![0, 0])).collect();
+/// let attack = mi_fgsm(ThreatModel::linf(0.1), 5, 1.0);
+/// let path = std::env::temp_dir().join(format!("cw-executor-doc-{}.json", std::process::id()));
+/// let outcome = Executor::new()
+///     .with_checkpoints(Checkpoints { path: path.clone(), every: 1 })
+///     .with_time_limit(Duration::from_secs(600))
+///     .per_image(&attack, &ensemble, &batches, &|b: &Batch| Objective::untargeted(b.labels.clone().unwrap()))?;
+/// assert_eq!(outcome.batches.len(), 3);
+/// assert_eq!(outcome.stop, common_weakness::observe::StopReason::Completed);
+/// // Run again, it finds the finished checkpoint and returns the same images without attacking.
+/// let again = Executor::new()
+///     .with_checkpoints(Checkpoints { path: path.clone(), every: 1 })
+///     .per_image(&attack, &ensemble, &batches, &|b: &Batch| Objective::untargeted(b.labels.clone().unwrap()))?;
+/// assert_eq!(again.adversarial().into_data(), outcome.adversarial().into_data());
+/// std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), common_weakness::Error>(())
+/// ```
+pub struct Executor<'o> {
+    pub(crate) observer: Box<dyn Observer + 'o>,
+    pub(crate) checkpoints: Option<Checkpoints>,
+    time_limit: Option<Duration>,
+}
+
+impl Default for Executor<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'o> Executor<'o> {
+    /// A silent executor without checkpoints or time limit.
+    pub fn new() -> Self {
+        Self { observer: Box::new(Silent), checkpoints: None, time_limit: None }
+    }
+
+    /// An executor that reports to `observer`.
+    pub fn observed(observer: &'o mut dyn Observer) -> Self {
+        Self { observer: Box::new(observer), ..Self::new() }
+    }
+
+    /// Saves checkpoints to `checkpoints.path`, and resumes from it when it exists.
+    pub fn with_checkpoints(mut self, checkpoints: Checkpoints) -> Self {
+        self.checkpoints = Some(checkpoints);
+        self
+    }
+
+    /// Stops the run after the iteration during which `limit` (from the call that starts the
+    /// run) passed.
+    pub fn with_time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = Some(limit);
+        self
+    }
+
+    /// The checks of the settings, and the moment the run must stop by.
+    pub(crate) fn start(&self) -> Result<Option<Instant>> {
+        if let Some(checkpoints) = &self.checkpoints {
+            crate::check::at_least_one("checkpoints.every", checkpoints.every)?;
+        }
+        Ok(self.time_limit.map(|limit| Instant::now() + limit))
+    }
+
+    /// The one loop: steps of `attack` from `cursor` until it holds `until` records, each on
+    /// the run `prepare` builds for its (0-based) step from the random stream, with a record,
+    /// the observer and the stop rules after each. `perturbation` is what the record measures
+    /// at an iterate. Returns why it stopped early, if it did.
+    pub(crate) fn advance<'r, A: Iterate>(
+        &mut self,
+        attack: &A,
+        cursor: &mut Cursor<A::State>,
+        until: usize,
+        prepare: &mut dyn FnMut(usize, AttackRng) -> Run<'r>,
+        perturbation: &dyn Fn(&Tensor<4>) -> Tensor<4>,
+        deadline: Option<Instant>,
+    ) -> Result<Option<StopReason>> {
+        while cursor.records.len() < until {
+            let iteration = cursor.records.len() + 1;
+            let started = Instant::now();
+            let rng = std::mem::replace(&mut cursor.rng, AttackRng::new(0));
+            let mut run = prepare(iteration - 1, rng);
+            let state = cursor.state.get_or_insert_with(|| attack.init(&run, &cursor.v));
+            run.begin(iteration, &cursor.v);
+            cursor.v = attack.iterate(&mut run, state, cursor.v.clone())?;
+            let record = run.record(perturbation(&cursor.v), started)?;
+            cursor.rng = run.into_rng();
+            let control = self.observer.observe(&record);
+            cursor.records.push(record);
+            if control == Control::Stop {
+                return Ok(Some(StopReason::Observer { iteration }));
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Ok(Some(StopReason::TimeLimit { iteration }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The saved progress of the run described by `fingerprint`, if its checkpoint exists.
+    pub(crate) fn resume<P: DeserializeOwned>(&self, fingerprint: &serde_json::Value) -> Result<Option<P>> {
+        let Some(checkpoints) = self.checkpoints.as_ref().filter(|c| c.path.is_file()) else {
+            return Ok(None);
+        };
+        let path = checkpoints.path.display();
+        let text = std::fs::read_to_string(&checkpoints.path)?;
+        let saved: Checkpoint<P> =
+            serde_json::from_str(&text).map_err(|e| Error::InvalidCheckpoint(format!("{path}: {e}")))?;
+        match &saved.fingerprint == fingerprint {
+            true => Ok(Some(saved.progress)),
+            false => Err(Error::InvalidCheckpoint(format!(
+                "{path} was written by a different run (attack, models, images or settings differ)"
+            ))),
+        }
+    }
+
+    /// Writes `progress` to the checkpoint file (replaced atomically) when checkpoints are on
+    /// and `due` (after `rounds_done` batches or epochs, or `force`d at a stop or the end).
+    pub(crate) fn save<P: Serialize>(
+        &self,
+        fingerprint: &serde_json::Value,
+        rounds_done: usize,
+        force: bool,
+        progress: impl FnOnce() -> P,
+    ) -> Result<()> {
+        let Some(checkpoints) = &self.checkpoints else { return Ok(()) };
+        if !force && !rounds_done.is_multiple_of(checkpoints.every) {
+            return Ok(());
+        }
+        let checkpoint = Checkpoint { fingerprint: fingerprint.clone(), progress: progress() };
+        let partial = checkpoints.path.with_extension("partial");
+        std::fs::write(&partial, serde_json::to_string(&checkpoint)?)?;
+        std::fs::rename(&partial, &checkpoints.path)?;
+        Ok(())
+    }
+}
+
+/// Where and how often the [`Executor`] saves its checkpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoints {
+    /// The checkpoint file (JSON).
+    pub path: PathBuf,
+    /// Save after every `every` batches (per-image runs) or epochs (universal runs), ≥ 1.
+    pub every: usize,
+}
+
+/// A checkpoint file: the run's description (what must match to resume) and its progress.
+#[derive(Serialize, Deserialize)]
+struct Checkpoint<P> {
+    fingerprint: serde_json::Value,
+    progress: P,
+}
+
+/// Where one optimisation stands: the iterate, the attack's state, the random stream and the
+/// records so far.
+pub(crate) struct Cursor<S> {
+    pub v: Tensor<4>,
+    /// The attack's state (`None` before the first step).
+    pub state: Option<S>,
+    pub rng: AttackRng,
+    pub records: Vec<IterationRecord>,
+}
+
+/// A [`Cursor`] as a checkpoint stores it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SavedCursor {
+    v: Saved,
+    state: Option<Saved>,
+    rng: Saved,
+    records: Vec<IterationRecord>,
+}
+
+impl<S: Snapshot> Cursor<S> {
+    /// A fresh cursor at `v`.
+    pub fn new(v: Tensor<4>, rng: AttackRng) -> Self {
+        Self { v, state: None, rng, records: Vec::new() }
+    }
+
+    pub fn save(&self) -> SavedCursor {
+        SavedCursor {
+            v: self.v.save(),
+            state: self.state.as_ref().map(Snapshot::save),
+            rng: self.rng.save(),
+            records: self.records.clone(),
+        }
+    }
+
+    pub fn restore(saved: SavedCursor, device: &Device) -> Result<Self> {
+        Ok(Self {
+            v: Snapshot::load(&saved.v, device)?,
+            state: saved.state.map(|s| S::load(&s, device)).transpose()?,
+            rng: AttackRng::load(&saved.rng)?,
+            records: saved.records,
+        })
+    }
+}
