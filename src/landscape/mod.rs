@@ -14,8 +14,8 @@
 //! - [`curve`](Landscape::curve): the loss along a direction, the paper's 1-D landscape.
 //!
 //! Every quantity is computed per image and returned per image (average them, or compare two
-//! methods image by image with [`eval::mean_interval`](crate::eval::mean_interval) on the
-//! differences), so it does not depend on the batch; loss curves are means over the images.
+//! methods image by image with an interval on the differences, as the bench crate's
+//! `statistics::mean_interval` does), so it does not depend on the batch; loss curves are means over the images.
 
 mod closeness;
 mod curve;

@@ -4,28 +4,12 @@
 //! `[N, K]` (logits for classifiers, embeddings for encoders). Any normalisation or resizing
 //! belongs **inside** the surrogate ([`Normalized`]), so attacks always work in pixel space.
 
-// burn-ndarray (deprecated in Burn 0.22) is one of the extension's backends; a build without
-// backend features (a user's own backend) gets the extension's dispatch without any backend.
-#[allow(deprecated)]
-#[cfg_attr(
-    not(any(
-        feature = "flex",
-        feature = "ndarray",
-        feature = "tch",
-        feature = "wgpu",
-        feature = "cuda",
-        feature = "remote"
-    )),
-    allow(unused_variables)
-)]
-mod backend_ops;
 mod batch_check;
 mod closure;
 mod frozen_batch_norm;
 mod module;
 mod normalized;
 
-pub use backend_ops::{frozen_conv2d, hardtanh, SurrogateOps};
 pub use batch_check::{check_batch_independence, BatchIndependence};
 pub use closure::{from_fn, FnSurrogate};
 pub use frozen_batch_norm::{FrozenBatchNorm, FrozenBatchNormConfig};

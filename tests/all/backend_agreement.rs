@@ -2,20 +2,21 @@
 //! ndarray by default; tch, wgpu with their features) give the same adversarial images as on
 //! ndarray within 1e-4, and the surrogates are batch-independent on each.
 //!
-//! The surrogates exercise every kind of kernel the crate uses: matrix products, the
-//! backend extension of `surrogate::SurrogateOps` (frozen convolutions, depthwise and 1×1,
-//! hardtanh, behind an uneven padding as EfficientNet-Lite has), SSA's DCT and host noise,
-//! TI's depthwise smoothing (the zoo's convolutions are checked in `crates/models`).
+//! The surrogates exercise every kind of kernel the crate uses: matrix products, convolutions
+//! (strided, depthwise and 1×1, behind an uneven padding as EfficientNet-Lite has) and clamps,
+//! SSA's DCT and host noise, TI's depthwise smoothing (the zoo's convolutions and the models
+//! crate's backend extension, `kernels`, are checked in `crates/models`).
 //! GPU kinds (`tch-cuda`, `cuda`) join when
 //! `COMMON_WEAKNESS_GPU=1`.
 
+use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 use common_weakness::attack::{mi_fgsm, CwaConfig};
 use common_weakness::backend::BackendKind;
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
-use common_weakness::surrogate::{check_batch_independence, from_fn, frozen_conv2d, hardtanh, Surrogate};
+use common_weakness::surrogate::{check_batch_independence, from_fn, Surrogate};
 
 fn seeded<const D: usize>(seed: u64, shape: [usize; D], device: &Device) -> Tensor<D> {
     let mut rng = AttackRng::new(seed);
@@ -31,11 +32,11 @@ fn tiny_cnn(seed: u64, device: &Device) -> Box<dyn Surrogate> {
     let project = seeded::<4>(seed + 3, [4, 6, 1, 1], device);
     Box::new(from_fn(format!("cnn{seed}"), move |x: Tensor<4>| {
         let x = x.pad([(0, 1), (0, 1)], PadMode::Constant(0.0));
-        let x = frozen_conv2d(x, stem.clone(), None, ConvOptions::new([2, 2], [0, 0], [1, 1], 1));
-        let x = hardtanh(x, 0.0, 6.0);
-        let x = frozen_conv2d(x, depthwise.clone(), Some(bias.clone()), ConvOptions::new([1, 1], [1, 1], [1, 1], 6));
-        let x = hardtanh(x, 0.0, 6.0);
-        let x = frozen_conv2d(x, project.clone(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
+        let x = conv2d(x, stem.clone(), None, ConvOptions::new([2, 2], [0, 0], [1, 1], 1));
+        let x = x.clamp(0.0, 6.0);
+        let x = conv2d(x, depthwise.clone(), Some(bias.clone()), ConvOptions::new([1, 1], [1, 1], [1, 1], 6));
+        let x = x.clamp(0.0, 6.0);
+        let x = conv2d(x, project.clone(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
         x.mean_dims(&[2, 3]).flatten(1, 3).mul_scalar(4.0)
     }))
 }

@@ -19,6 +19,5 @@ mod properties;
 mod roles;
 mod serde_config;
 mod sharding;
-mod statistics;
 mod universal;
 mod user_attack;

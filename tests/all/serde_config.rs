@@ -117,3 +117,15 @@ fn every_registered_attack_round_trips_builds_and_runs() {
     let unknown = serde_json::from_str::<AttackSpec>(r#"{"attack": "no-such-attack"}"#);
     assert!(unknown.is_err());
 }
+
+#[test]
+fn with_seed_sets_the_recorded_seed() {
+    for entry in common_weakness::attack::registry() {
+        let config = entry.defaults.config();
+        // Every attack records its seed (a deterministic one ignores it), and reseeding back
+        // restores the original.
+        let reseeded = config.clone().with_seed(7);
+        assert_eq!(reseeded.clone().with_seed(0), config, "{}", entry.name);
+        assert_ne!(reseeded, config, "{}", entry.name);
+    }
+}

@@ -37,12 +37,13 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use common_weakness::attack::{mi_fgsm, ssa, Attack, Cwa, CwaConfig};
 use common_weakness::backend::BackendKind;
-use common_weakness::eval::{mean_interval, row_cosine, top_k_predictions, wilson_interval, MeanInterval};
+use common_weakness::eval::{row_cosine, top_k_predictions};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness_bench::images;
 use common_weakness_bench::shard::{merge_folders, Mergeable, Shard, ShardFile};
 use common_weakness_bench::splits::LiteSplits;
+use common_weakness_bench::statistics::{mean_interval, wilson_interval, MeanInterval};
 use common_weakness_bench::Result;
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
 

@@ -9,7 +9,8 @@
 //! - [`images`]: JPEG/PNG files in and out, 8-bit quantisation and contact sheets;
 //! - [`parallel`]: attacks on several batches at once, on threads sharing one ensemble;
 //! - [`shard`]: image sets split across processes or machines, and their results merged;
-//! - [`splits`]: the leave-one-out splits of EfficientNet-Lite0/1/2.
+//! - [`splits`]: the leave-one-out splits of EfficientNet-Lite0/1/2;
+//! - [`statistics`]: intervals and paired tests for the reports.
 #![warn(missing_docs)]
 
 pub mod defense;
@@ -18,6 +19,7 @@ pub mod images;
 pub mod parallel;
 pub mod shard;
 pub mod splits;
+pub mod statistics;
 
 pub use error::{Error, Result};
 

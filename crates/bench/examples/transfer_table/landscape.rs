@@ -6,9 +6,9 @@ use std::path::Path;
 
 use burn::tensor::Tensor;
 use common_weakness::ensemble::{Combination, Ensemble};
-use common_weakness::eval::mean_interval;
 use common_weakness::landscape::{offsets, Landscape, Scope};
 use common_weakness::objective::Objective;
+use common_weakness_bench::statistics::mean_interval;
 use common_weakness_bench::Result;
 
 use super::chart;

@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use common_weakness::attack::registry;
-use common_weakness::eval::{mcnemar, mean_interval, wilson_interval, SuccessRate};
+use common_weakness::eval::SuccessRate;
 use common_weakness_bench::shard::Mergeable;
+use common_weakness_bench::statistics::{mcnemar, mean_interval, wilson_interval};
 use common_weakness_bench::Result;
 use serde::{Deserialize, Serialize};
 

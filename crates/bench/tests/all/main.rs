@@ -11,4 +11,5 @@ mod parallel;
 #[cfg(feature = "remote")]
 mod remote;
 mod shard;
+mod statistics;
 mod trained;

@@ -232,7 +232,7 @@ impl EfficientNetLite {
     }
 }
 
-/// The model runs its convolutions and ReLU6 through `common_weakness::surrogate::SurrogateOps`,
+/// The model runs its convolutions and ReLU6 through `crate::kernels::SurrogateOps`,
 /// which every backend of this crate's features implements.
 impl EfficientNetLite {
     /// ImageNet logits `[N, 1000]` of RGB images `[N, 3, H, W]` in `[0, 1]`.

@@ -4,7 +4,7 @@ use burn::module::{Module, Param};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use common_weakness::surrogate::{frozen_conv2d, hardtanh};
+use crate::kernels::{frozen_conv2d, hardtanh};
 
 /// Convolution weights `[out, in / groups, k, k]` with an inference-mode batch norm folded in:
 /// `w' = w·γ/√(σ²+ε)` per output channel and `b' = β − μ·γ/√(σ²+ε)`. The result is exact in

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use common_weakness::{Error, Result};
 
 /// McNemar's test of two attacks on the same images: only the images where exactly one of
 /// them succeeded carry information.
@@ -27,7 +27,7 @@ pub struct McNemar {
 /// Fails with [`Error::Shape`] when the two lists differ in length.
 ///
 /// ```
-/// use common_weakness::eval::mcnemar;
+/// use common_weakness_bench::statistics::mcnemar;
 ///
 /// // 7 images only the first attack broke, 1 only the second: p = 2 · 9/256.
 /// let mut first = vec![true; 7];

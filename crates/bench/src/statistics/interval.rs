@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use common_weakness::{Error, Result};
 
 /// The 97.5% quantile of the standard normal distribution.
 const Z: f64 = 1.959_963_984_540_054;
@@ -14,7 +14,7 @@ const Z: f64 = 1.959_963_984_540_054;
 /// Fails with [`Error::InvalidParameter`] when `trials` is 0 or `successes > trials`.
 ///
 /// ```
-/// use common_weakness::eval::wilson_interval;
+/// use common_weakness_bench::statistics::wilson_interval;
 ///
 /// let [low, high] = wilson_interval(10, 20).unwrap();
 /// assert!((low - 0.2993).abs() < 1e-4 && (high - 0.7007).abs() < 1e-4);
@@ -22,7 +22,7 @@ const Z: f64 = 1.959_963_984_540_054;
 /// assert!(wilson_interval(21, 20).is_err() && wilson_interval(0, 0).is_err());
 /// ```
 pub fn wilson_interval(successes: usize, trials: usize) -> Result<[f64; 2]> {
-    crate::check::at_least_one("trials", trials)?;
+    common_weakness::check::at_least_one("trials", trials)?;
     if successes > trials {
         return Err(Error::InvalidParameter {
             name: "successes",
@@ -61,7 +61,7 @@ pub struct MeanInterval {
 /// finite.
 ///
 /// ```
-/// use common_weakness::eval::mean_interval;
+/// use common_weakness_bench::statistics::mean_interval;
 ///
 /// let estimate = mean_interval(&[1.0, 2.0, 3.0, 4.0]).unwrap();
 /// assert_eq!(estimate.mean, 2.5);
@@ -70,7 +70,7 @@ pub struct MeanInterval {
 /// assert!(mean_interval(&[1.0]).is_err() && mean_interval(&[1.0, f64::NAN]).is_err());
 /// ```
 pub fn mean_interval(values: &[f64]) -> Result<MeanInterval> {
-    crate::check::at_least_one("values (at least two)", values.len().saturating_sub(1))?;
+    common_weakness::check::at_least_one("values (at least two)", values.len().saturating_sub(1))?;
     if let Some(&bad) = values.iter().find(|v| !v.is_finite()) {
         return Err(Error::InvalidParameter { name: "values", value: bad, requirement: "must be finite" });
     }
