@@ -4,6 +4,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use common_weakness::ensemble::Ensemble;
 use common_weakness::objective::LossInput;
 use common_weakness::objective::Objective;
+use common_weakness::observe::{Control, IterationRecord, Observer};
 use common_weakness::rng::AttackRng;
 use common_weakness::surrogate::{from_fn, Surrogate};
 
@@ -59,4 +60,27 @@ pub fn linear(name: &str, weights: Vec<f32>) -> Box<dyn Surrogate> {
 /// Minimise each image's (only) output: with [`linear`] models the gradient is `w`.
 pub fn minimise_output() -> Objective {
     Objective::custom(None, |input: LossInput| input.outputs.sum_dim(1).squeeze_dim(1))
+}
+
+/// An observer that stops the run after it has seen `stop` iterations in all (0: never), and
+/// counts the iterations it saw.
+pub struct StopAfter {
+    pub stop: usize,
+    pub seen: usize,
+}
+
+impl StopAfter {
+    pub fn new(stop: usize) -> Self {
+        Self { stop, seen: 0 }
+    }
+}
+
+impl Observer for StopAfter {
+    fn observe(&mut self, _record: &IterationRecord) -> Control {
+        self.seen += 1;
+        match self.seen == self.stop {
+            true => Control::Stop,
+            false => Control::Continue,
+        }
+    }
 }

@@ -9,11 +9,11 @@ use burn::tensor::Tensor;
 use common_weakness::attack::{
     di_mi_fgsm, pgd, Attack, Checkpoints, Executor, Iterate, PerImageOutcome, Rap, RapConfig, Svre, SvreConfig,
 };
-use common_weakness::observe::{Control, IterationRecord, Observer, StopReason};
+use common_weakness::observe::StopReason;
 use common_weakness::prelude::*;
 use common_weakness::universal::Batch;
 
-use crate::common::{images, mlp_ensemble, values};
+use crate::common::{images, mlp_ensemble, values, StopAfter};
 
 fn untargeted(batch: &Batch) -> Objective {
     Objective::untargeted(batch.labels.clone().unwrap())
@@ -34,22 +34,6 @@ fn checkpoint_path(name: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("cw-executor-{}-{name}.json", std::process::id()));
     let _ = std::fs::remove_file(&path);
     path
-}
-
-/// Stops the run after it has seen `stop` iterations in all (0: never); counts them.
-struct StopAfter {
-    stop: usize,
-    seen: usize,
-}
-
-impl Observer for StopAfter {
-    fn observe(&mut self, _record: &IterationRecord) -> Control {
-        self.seen += 1;
-        match self.seen == self.stop {
-            true => Control::Stop,
-            false => Control::Continue,
-        }
-    }
 }
 
 fn records_of(outcome: &PerImageOutcome) -> Vec<Vec<f64>> {
@@ -79,13 +63,13 @@ fn resumes_bit_for_bit<A: Iterate>(attack: &A, stop: usize) {
     let batches = dataset();
     let whole = Executor::new().per_image(attack, &ensemble, &batches, &untargeted).unwrap();
     let checkpoints = Checkpoints { path: checkpoint_path(&format!("{}-{stop}", attack.name())), every: 1 };
-    let mut stopper = StopAfter { stop, seen: 0 };
+    let mut stopper = StopAfter::new(stop);
     let stopped = Executor::observed(&mut stopper)
         .with_checkpoints(checkpoints.clone())
         .per_image(attack, &ensemble, &batches, &untargeted)
         .unwrap();
     assert!(matches!(stopped.stop, StopReason::Observer { .. }), "{}: {:?}", attack.name(), stopped.stop);
-    let mut counter = StopAfter { stop: 0, seen: 0 };
+    let mut counter = StopAfter::new(0);
     let resumed = Executor::observed(&mut counter)
         .with_checkpoints(checkpoints.clone())
         .per_image(attack, &ensemble, &batches, &untargeted)

@@ -5,13 +5,13 @@
 use burn::tensor::Tensor;
 use common_weakness::attack::{mi_fgsm, AttackSpec, CwaConfig, Rap, RapConfig, Svre, SvreConfig};
 use common_weakness::gradient::GradientEstimator;
-use common_weakness::observe::{Control, IterationRecord, Observer};
 use common_weakness::optim::{Momentum, Sgd};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::{from_fn, Surrogate};
 use common_weakness::Stage;
 
 use super::common::{images, mlp_ensemble, tensor4};
+use crate::common::StopAfter;
 
 /// Logits `[Σ√x, −Σ√x]`: finite at a black pixel, with an infinite input gradient there.
 fn square_root_model(name: &str) -> Box<dyn Surrogate> {
@@ -161,21 +161,6 @@ fn a_nan_setting_reads_back_from_json_and_is_then_refused_by_name() {
     assert_eq!(rap.reverse_budget, Some(f64::NEG_INFINITY));
 }
 
-/// Stops the run after `after` iterations.
-struct StopAfter {
-    after: usize,
-}
-
-impl Observer for StopAfter {
-    fn observe(&mut self, record: &IterationRecord) -> Control {
-        if record.iteration >= self.after {
-            Control::Stop
-        } else {
-            Control::Continue
-        }
-    }
-}
-
 #[test]
 fn an_absurd_iteration_count_runs_without_reserving_memory_for_it() {
     let ensemble = mlp_ensemble(1, 4, 3);
@@ -185,7 +170,7 @@ fn an_absurd_iteration_count_runs_without_reserving_memory_for_it() {
             &ensemble,
             images(1, [1, 1, 2, 2], 0.0, 1.0),
             &Objective::untargeted(vec![0]),
-            &mut StopAfter { after: 2 },
+            &mut StopAfter::new(2),
         )
         .unwrap();
     assert_eq!(outcome.records.len(), 2);

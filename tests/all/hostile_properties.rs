@@ -15,13 +15,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use burn::tensor::Tensor;
 use common_weakness::attack::{registry_at, AttackConfig, AttackSpec};
-use common_weakness::observe::{Control, IterationRecord, Observer};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::{from_fn, Surrogate};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use super::common::{mlp, tensor4, values};
+use crate::common::StopAfter;
 
 /// Settings a careful user would pick.
 const NORMAL: [f64; 5] = [0.01, 0.03, 0.1, 0.5, 2.0];
@@ -220,19 +220,6 @@ fn case() -> impl Strategy<Value = Case> {
     )
 }
 
-/// Stops every run after three iterations, so `usize::MAX` iterations cannot hang the test.
-struct StopAfterThree;
-
-impl Observer for StopAfterThree {
-    fn observe(&mut self, record: &IterationRecord) -> Control {
-        if record.iteration >= 3 {
-            Control::Stop
-        } else {
-            Control::Continue
-        }
-    }
-}
-
 /// What a case made hostile: the words an error may name.
 struct Faults(Vec<String>);
 
@@ -348,7 +335,7 @@ fn check(case: &Case) -> std::result::Result<Outcome, String> {
         let objective = objective(case, &mut faults);
         let x = images(case, &mut faults);
         let attack = composed(&spec, case).build();
-        let outcome = attack.run_observed(&ensemble, x.clone(), &objective, &mut StopAfterThree)?;
+        let outcome = attack.run_observed(&ensemble, x.clone(), &objective, &mut StopAfter::new(3))?;
         Ok((spec, x, outcome))
     }));
     let (spec, x, outcome) = match attempt {

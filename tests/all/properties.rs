@@ -91,6 +91,7 @@ proptest! {
     }
 }
 
+use crate::common::StopAfter;
 use common_weakness::norm::Direction;
 
 /// Every attack of the crate, configured for `threat`.
@@ -167,18 +168,6 @@ fn run_for(
     x_nat: Tensor<4>,
     objective: &Objective,
 ) -> AttackOutcome {
-    let mut stopper = StopAfter(iterations);
+    let mut stopper = StopAfter::new(iterations);
     attack.run_observed(ensemble, x_nat, objective, &mut stopper).unwrap()
-}
-
-struct StopAfter(usize);
-
-impl Observer for StopAfter {
-    fn observe(&mut self, record: &common_weakness::observe::IterationRecord) -> common_weakness::observe::Control {
-        if record.iteration >= self.0 {
-            common_weakness::observe::Control::Stop
-        } else {
-            common_weakness::observe::Control::Continue
-        }
-    }
 }

@@ -4,7 +4,7 @@
 use approx::assert_abs_diff_eq;
 use burn::tensor::Tensor;
 use common_weakness::attack::{mi_fgsm, Checkpoints, Executor, Iterate, Rap, RapConfig, Svre, SvreConfig};
-use common_weakness::observe::{Control, IterationRecord, StopReason};
+use common_weakness::observe::{IterationRecord, StopReason};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 use common_weakness::snapshot::Snapshot;
@@ -12,7 +12,7 @@ use common_weakness::universal::{
     total_variation, Batch, Eot, Patch, Placement, Region, Schedule, Universal, UniversalVariable,
 };
 
-use crate::common::{device, images, mlp_ensemble, values};
+use crate::common::{device, images, mlp_ensemble, values, StopAfter};
 
 fn untargeted(batch: &Batch) -> Objective {
     Objective::untargeted(batch.labels.clone().unwrap())
@@ -266,23 +266,6 @@ fn the_confidence_loss_is_the_mean_of_the_highest_scores() {
     assert!(Objective::confidence(0).validate(1).is_err());
 }
 
-/// Stops the run after step `stop`; counts the steps it sees.
-struct StopAfter {
-    stop: usize,
-    seen: usize,
-}
-
-impl Observer for StopAfter {
-    fn observe(&mut self, record: &IterationRecord) -> Control {
-        self.seen += 1;
-        if record.iteration == self.stop {
-            Control::Stop
-        } else {
-            Control::Continue
-        }
-    }
-}
-
 /// A run stopped after `stop` steps and resumed from its checkpoint ends with the same bits
 /// as the uninterrupted run.
 fn resumes_bit_for_bit<A>(attack: &A, variable: UniversalVariable, stop: usize)
@@ -299,13 +282,13 @@ where
     let path = std::env::temp_dir().join(format!("cw-checkpoint-{}-{}-{stop}.json", std::process::id(), attack.name()));
     let _ = std::fs::remove_file(&path);
     let checkpoints = Checkpoints { path: path.clone(), every: 1 };
-    let mut stopper = StopAfter { stop, seen: 0 };
+    let mut stopper = StopAfter::new(stop);
     let stopped = Executor::observed(&mut stopper)
         .with_checkpoints(checkpoints.clone())
         .universal(&universal, attack, &ensemble, &batches, &untargeted)
         .unwrap();
     assert_eq!(stopped.stop, StopReason::Observer { iteration: stop });
-    let mut observer = StopAfter { stop: 0, seen: 0 };
+    let mut observer = StopAfter::new(0);
     let resumed = Executor::observed(&mut observer)
         .with_checkpoints(checkpoints)
         .universal(&universal, attack, &ensemble, &batches, &untargeted)

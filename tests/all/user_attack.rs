@@ -5,12 +5,12 @@
 use burn::tensor::Tensor;
 use common_weakness::attack::{Attack, Checkpoints, Executor, Iterate, Of, Plan, Run};
 use common_weakness::gradient::EstimatorState;
-use common_weakness::observe::{Control, IterationRecord, Observer, Silent, StopReason};
+use common_weakness::observe::{Silent, StopReason};
 use common_weakness::prelude::*;
 use common_weakness::universal::{Batch, Universal, UniversalVariable};
 use common_weakness::Stage;
 
-use crate::common::{images, mlp_ensemble, values};
+use crate::common::{images, mlp_ensemble, values, StopAfter};
 
 /// Steps along a heavy-ball average of DI gradients, each image's step scaled by its mean
 /// absolute value (not a sign step, so that every draw shows in the result).
@@ -99,20 +99,6 @@ fn a_users_attack_is_seeded_per_image_checked_and_projected() {
     assert!(matches!(error, Err(Error::NonFiniteStep { stage: Stage::Outer, .. })), "{error:?}");
 }
 
-/// Stops after `stop` iterations in all.
-struct StopAfter(usize, usize);
-
-impl Observer for StopAfter {
-    fn observe(&mut self, _record: &IterationRecord) -> Control {
-        self.1 += 1;
-        if self.1 == self.0 {
-            Control::Stop
-        } else {
-            Control::Continue
-        }
-    }
-}
-
 #[test]
 fn a_users_attack_runs_over_datasets_and_universally_and_resumes_bit_for_bit() {
     let ensemble = mlp_ensemble(2, 16, 3);
@@ -124,7 +110,7 @@ fn a_users_attack_runs_over_datasets_and_universally_and_resumes_bit_for_bit() {
     let checkpoints = Checkpoints { path: path.clone(), every: 1 };
 
     let whole = Executor::new().per_image(&attack(), &ensemble, &batches, &objective).unwrap();
-    let mut stop = StopAfter(6, 0);
+    let mut stop = StopAfter::new(6);
     let stopped = Executor::observed(&mut stop)
         .with_checkpoints(checkpoints.clone())
         .per_image(&attack(), &ensemble, &batches, &objective)
@@ -141,7 +127,7 @@ fn a_users_attack_runs_over_datasets_and_universally_and_resumes_bit_for_bit() {
     let trained = universal.train(&attack(), &ensemble, &batches, &objective).unwrap();
     assert_eq!(trained.records.len(), 9);
     assert!(trained.epoch_losses[2] < trained.epoch_losses[0], "{:?}", trained.epoch_losses);
-    let mut stop = StopAfter(4, 0);
+    let mut stop = StopAfter::new(4);
     Executor::observed(&mut stop)
         .with_checkpoints(checkpoints.clone())
         .universal(&universal, &attack(), &ensemble, &batches, &objective)
