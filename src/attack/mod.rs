@@ -55,7 +55,7 @@ pub use rap::{Rap, RapConfig};
 pub use registry::{registry, registry_at, AttackSpec, RegistryEntry};
 pub(crate) use run::{check_random_start, finite, Shared, Variable};
 pub use run::{Of, Run};
-pub use schema::AttackConfig;
+pub use schema::{AttackConfig, AttackConfigState};
 pub use svre::{Svre, SvreConfig};
 
 use burn::tensor::Tensor;

@@ -1,12 +1,17 @@
 //! The one configuration schema of every attack the crate can build, and what every run
 //! records.
 
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::cwa::CwaState;
 use super::order::VisitOrder;
-use super::{Attack, Cwa, Rap, Svre};
-use crate::error::Result;
-use crate::optim::AnyOptimizer;
+use super::rap::RapState;
+use super::svre::SvreState;
+use super::{Attack, Cwa, Iterate, Plan, Rap, Run, Svre};
+use crate::error::{Error, Result};
+use crate::optim::{AnyOptimizer, AnyState};
+use crate::snapshot::{mismatch, Saved, Snapshot};
 
 /// Any attack of the crate with any built-in optimizers in its roles, tagged by kind in JSON
 /// (`{"cwa": {...}}`, `{"svre": {...}}`, `{"rap": {...}}`). It expresses compositions (an
@@ -38,6 +43,10 @@ use crate::optim::AnyOptimizer;
 /// assert_eq!(first.adversarial.into_data(), second.adversarial.into_data());
 /// # Ok::<(), common_weakness::Error>(())
 /// ```
+///
+/// It is itself an attack ([`Iterate`], so [`Attack`]): a configuration read from JSON or
+/// built by the registry runs per image, over a dataset and as a universal perturbation
+/// through the [`Executor`](super::Executor), with the same bits as the attack it describes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum AttackConfig {
@@ -95,12 +104,77 @@ impl AttackConfig {
         self
     }
 
-    /// The attack, ready to run.
+    /// The attack, ready to run, as a trait object.
     pub fn build(&self) -> Box<dyn Attack> {
-        match self.clone() {
-            AttackConfig::Cwa(attack) => Box::new(attack),
-            AttackConfig::Svre(attack) => Box::new(attack),
-            AttackConfig::Rap(attack) => Box::new(attack),
+        Box::new(self.clone())
+    }
+}
+
+/// The state of an [`AttackConfig`]'s run: its attack's own (boxed: a tensor is hundreds of
+/// bytes with every backend enabled, and the states differ in size).
+pub enum AttackConfigState {
+    /// A CWA-engine attack's optimizer and estimator states.
+    Cwa(Box<CwaState<AnyState, AnyState, AnyState>>),
+    /// SVRE's.
+    Svre(Box<SvreState<AnyState>>),
+    /// RAP's.
+    Rap(Box<RapState<AnyState>>),
+}
+
+impl Snapshot for AttackConfigState {
+    fn save(&self) -> Saved {
+        let (tag, state) = match self {
+            AttackConfigState::Cwa(state) => (0, state.save()),
+            AttackConfigState::Svre(state) => (1, state.save()),
+            AttackConfigState::Rap(state) => (2, state.save()),
+        };
+        Saved::List(vec![Saved::Integer(tag), state])
+    }
+
+    fn load(saved: &Saved, device: &Device) -> Result<Self> {
+        match saved.fields()? {
+            [Saved::Integer(0), state] => Ok(AttackConfigState::Cwa(Box::new(Snapshot::load(state, device)?))),
+            [Saved::Integer(1), state] => Ok(AttackConfigState::Svre(Box::new(Snapshot::load(state, device)?))),
+            [Saved::Integer(2), state] => Ok(AttackConfigState::Rap(Box::new(Snapshot::load(state, device)?))),
+            _ => Err(mismatch("a CWA, SVRE or RAP state")),
+        }
+    }
+}
+
+impl Iterate for AttackConfig {
+    type State = AttackConfigState;
+
+    fn plan(&self) -> Plan<'_> {
+        match self {
+            AttackConfig::Cwa(attack) => attack.plan(),
+            AttackConfig::Svre(attack) => attack.plan(),
+            AttackConfig::Rap(attack) => attack.plan(),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        match self {
+            AttackConfig::Cwa(attack) => attack.validate(),
+            AttackConfig::Svre(attack) => attack.validate(),
+            AttackConfig::Rap(attack) => attack.validate(),
+        }
+    }
+
+    fn init(&self, run: &Run<'_>, x: &Tensor<4>) -> AttackConfigState {
+        match self {
+            AttackConfig::Cwa(attack) => AttackConfigState::Cwa(Box::new(attack.init(run, x))),
+            AttackConfig::Svre(attack) => AttackConfigState::Svre(Box::new(attack.init(run, x))),
+            AttackConfig::Rap(attack) => AttackConfigState::Rap(Box::new(attack.init(run, x))),
+        }
+    }
+
+    fn iterate(&self, run: &mut Run<'_>, state: &mut AttackConfigState, x: Tensor<4>) -> Result<Tensor<4>> {
+        match (self, state) {
+            (AttackConfig::Cwa(attack), AttackConfigState::Cwa(state)) => attack.iterate(run, state, x),
+            (AttackConfig::Svre(attack), AttackConfigState::Svre(state)) => attack.iterate(run, state, x),
+            (AttackConfig::Rap(attack), AttackConfigState::Rap(state)) => attack.iterate(run, state, x),
+            // Only a restored state can belong to another kind of attack.
+            _ => Err(Error::InvalidCheckpoint("the saved state belongs to another kind of attack".into())),
         }
     }
 }

@@ -1,17 +1,19 @@
 //! The executor: per-image runs over a dataset equal one run of the whole set, and stop,
 //! checkpoint and resume bit for bit (by an observer or a time limit, inside a batch or at its
-//! end); bad settings and foreign checkpoints are typed errors.
+//! end); a configuration read from JSON runs as its attack; bad settings and foreign
+//! checkpoints are typed errors.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use burn::tensor::Tensor;
 use common_weakness::attack::{
-    di_mi_fgsm, pgd, Attack, Checkpoints, Executor, Iterate, PerImageOutcome, Rap, RapConfig, Svre, SvreConfig,
+    di_mi_fgsm, pgd, registry_at, Attack, AttackConfig, Checkpoints, Executor, Iterate, PerImageOutcome, Rap,
+    RapConfig, Svre, SvreConfig,
 };
 use common_weakness::observe::StopReason;
 use common_weakness::prelude::*;
-use common_weakness::universal::Batch;
+use common_weakness::universal::{Batch, Universal, UniversalVariable};
 
 use crate::common::{images, mlp_ensemble, values, StopAfter};
 
@@ -157,4 +159,41 @@ fn bad_executor_settings_and_foreign_checkpoints_are_typed_errors() {
     std::fs::remove_file(&checkpoints.path).unwrap();
     assert!(matches!(foreign, Err(Error::InvalidCheckpoint(_))), "{:?}", foreign.map(|o| o.stop));
     assert!(matches!(garbage, Err(Error::InvalidCheckpoint(_))), "{:?}", garbage.map(|o| o.stop));
+}
+
+#[test]
+fn a_configuration_read_from_json_runs_every_kind_of_run_as_its_attack() {
+    let ensemble = mlp_ensemble(2, 16, 3);
+    let batches = dataset();
+    let concrete = Cwa::vmi_cwa(CwaConfig { iterations: 3, ..CwaConfig::paper(0.1) }).with_seed(4);
+    let json = serde_json::to_value(AttackConfig::from(concrete.clone())).unwrap();
+    let config = AttackConfig::from_record(&json).unwrap();
+    let expected = Executor::new().per_image(&concrete, &ensemble, &batches, &untargeted).unwrap();
+    let got = Executor::new().per_image(&config, &ensemble, &batches, &untargeted).unwrap();
+    assert_eq!(values(got.adversarial()), values(expected.adversarial()));
+    assert_eq!(got.batches[0].info, expected.batches[0].info, "the same record");
+
+    // A universal run stopped and resumed through the configuration ends as the concrete one.
+    let universal = Universal::new(UniversalVariable::Perturbation, 2);
+    let whole = universal.train(&concrete, &ensemble, &batches, &untargeted).unwrap();
+    let checkpoints = Checkpoints { path: checkpoint_path("config"), every: 1 };
+    let mut stopper = StopAfter::new(3);
+    Executor::observed(&mut stopper)
+        .with_checkpoints(checkpoints.clone())
+        .universal(&universal, &config, &ensemble, &batches, &untargeted)
+        .unwrap();
+    let resumed = Executor::new()
+        .with_checkpoints(checkpoints.clone())
+        .universal(&universal, &config, &ensemble, &batches, &untargeted)
+        .unwrap();
+    std::fs::remove_file(&checkpoints.path).unwrap();
+    assert_eq!(values(resumed.variable), values(whole.variable));
+
+    // Every registry attack, as its configuration, trains a universal perturbation.
+    for entry in registry_at(ThreatModel::linf(0.1)) {
+        let outcome = Universal::new(UniversalVariable::Perturbation, 1)
+            .train(&entry.defaults.config(), &ensemble, &batches, &untargeted)
+            .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
+        assert_eq!(outcome.records.len(), 3, "{}", entry.name);
+    }
 }
