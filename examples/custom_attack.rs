@@ -35,13 +35,16 @@ impl Iterate for CosineMomentum {
     fn plan(&self) -> Plan<'_> {
         Plan {
             name: "cosine-MI",
-            config: serde_json::json!({ "cosine_mi": { "iterations": self.iterations, "momentum": self.momentum } }),
             threat: self.threat,
             iterations: self.iterations,
             seed: self.seed,
             combination: Combination::default(),
             random_start: false,
         }
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "cosine_mi": { "iterations": self.iterations, "momentum": self.momentum } })
     }
 
     fn validate(&self) -> Result<()> {

@@ -5,6 +5,29 @@
 //! values survive JSON exactly (serde_json writes the shortest decimal that reads back to the
 //! same f32), so a resumed run continues from the very same bits.
 //!
+//! Tensors, integers, options, vectors and tuples are snapshots already; a struct of them
+//! becomes one with [`snapshot_fields!`](crate::snapshot_fields), which saves each field under
+//! its name (so reordering fields changes nothing, and a missing field is named):
+//!
+//! ```
+//! use burn::tensor::Tensor;
+//! use common_weakness::gradient::EstimatorState;
+//! use common_weakness::snapshot::{Saved, Snapshot};
+//!
+//! struct MyState {
+//!     momentum: Tensor<4>,
+//!     steps: i32,
+//!     memory: EstimatorState,
+//! }
+//! common_weakness::snapshot_fields!(MyState { momentum, steps, memory });
+//!
+//! let device = Default::default();
+//! let state = MyState { momentum: Tensor::ones([1, 1, 2, 2], &device), steps: 3, memory: Default::default() };
+//! let back = MyState::load(&state.save(), &device).unwrap();
+//! assert_eq!(back.steps, 3);
+//! assert_eq!(back.momentum.into_data(), state.momentum.into_data());
+//! ```
+//!
 //! ```
 //! use burn::tensor::Tensor;
 //! use common_weakness::optim::{Adam, Optimizer};
@@ -21,6 +44,8 @@
 //! let g = Tensor::<4>::from_floats([[[[0.3, -0.2], [1.0, 0.0]]]], &device);
 //! assert_eq!(adam.step(g.clone(), &mut a).into_data(), adam.step(g, &mut b).into_data());
 //! ```
+
+use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -42,8 +67,12 @@ pub enum Saved {
     Integer(i64),
     /// Raw bytes (a random stream's key and position).
     Bytes(Vec<u8>),
-    /// A sequence of saved values (a struct's fields, a list, an option: empty or one).
+    /// A sequence of saved values (a list, a tuple, an option: empty or one).
     List(Vec<Saved>),
+    /// A struct's fields by name ([`snapshot_fields!`](crate::snapshot_fields)).
+    Fields(BTreeMap<String, Saved>),
+    /// One variant of an enum, by name, and its value.
+    Variant(String, Box<Saved>),
 }
 
 /// A value that a checkpoint saves and restores exactly.
@@ -62,7 +91,28 @@ pub(crate) fn mismatch(expected: &str) -> Error {
 }
 
 impl Saved {
-    /// The `N` fields of a saved struct.
+    /// The fields of a saved struct that has exactly the fields `names`; an
+    /// [`Error::InvalidCheckpoint`] names the first missing or unexpected one.
+    pub fn fields_named(&self, names: &[&str]) -> Result<&BTreeMap<String, Saved>> {
+        let Saved::Fields(fields) = self else { return Err(mismatch("a struct's fields")) };
+        if let Some(missing) = names.iter().find(|name| !fields.contains_key(**name)) {
+            return Err(mismatch(&format!("a field `{missing}`")));
+        }
+        match fields.keys().find(|key| !names.contains(&key.as_str())) {
+            Some(unexpected) => Err(mismatch(&format!("no field `{unexpected}`"))),
+            None => Ok(fields),
+        }
+    }
+
+    /// A saved enum's variant name and value.
+    pub(crate) fn variant(&self) -> Result<(&str, &Saved)> {
+        match self {
+            Saved::Variant(name, value) => Ok((name, value)),
+            _ => Err(mismatch("an enum variant")),
+        }
+    }
+
+    /// The `N` items of a saved list (a tuple's fields).
     pub(crate) fn fields<const N: usize>(&self) -> Result<&[Saved; N]> {
         match self {
             Saved::List(items) => items.as_slice().try_into().map_err(|_| mismatch(&format!("{N} fields"))),
@@ -155,4 +205,37 @@ impl<T: Snapshot> Snapshot for Vec<T> {
             _ => Err(mismatch("a list")),
         }
     }
+}
+
+/// Implements [`Snapshot`] for a struct from its named fields, each a [`Snapshot`]: every
+/// field is saved under its name, and loading fails with an
+/// [`Error::InvalidCheckpoint`](crate::Error::InvalidCheckpoint) naming a missing or
+/// unexpected field. Generic parameters are listed after the name and must all be snapshots
+/// (`snapshot_fields!(State<S> { outer, memory })`).
+#[macro_export]
+macro_rules! snapshot_fields {
+    ($name:ident $(<$($generic:ident),+>)? { $($field:ident),+ $(,)? }) => {
+        impl$(<$($generic: $crate::snapshot::Snapshot),+>)? $crate::snapshot::Snapshot for $name$(<$($generic),+>)? {
+            fn save(&self) -> $crate::snapshot::Saved {
+                $crate::snapshot::Saved::Fields(::std::collections::BTreeMap::from([
+                    $((::std::string::String::from(stringify!($field)), $crate::snapshot::Snapshot::save(&self.$field))),+
+                ]))
+            }
+
+            fn load(
+                saved: &$crate::snapshot::Saved,
+                device: &$crate::snapshot::__private::Device,
+            ) -> $crate::Result<Self> {
+                let fields = saved.fields_named(&[$(stringify!($field)),+])?;
+                Ok(Self { $($field: $crate::snapshot::Snapshot::load(&fields[stringify!($field)], device)?),+ })
+            }
+        }
+    };
+}
+
+/// What [`snapshot_fields!`](crate::snapshot_fields) expands to needs, by a path that does not
+/// depend on the user's own dependencies.
+#[doc(hidden)]
+pub mod __private {
+    pub use burn::tensor::Device;
 }

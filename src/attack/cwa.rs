@@ -1,6 +1,6 @@
 //! The generalised Common Weakness Attack loop (Chen et al., ICLR 2024, Algorithm 4).
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::order::VisitOrder;
@@ -11,7 +11,6 @@ use crate::gradient::{EstimatorState, GradientEstimator};
 use crate::optim::{
     Ascent, InnerOptimizer, ModelGradient, Optimizer, OuterOptimizer, PseudoGradient, ReverseOptimizer,
 };
-use crate::snapshot::{Saved, Snapshot};
 use crate::threat::ThreatModel;
 
 /// A point of an outer iteration.
@@ -220,30 +219,7 @@ pub struct CwaState<RS, IS, OS> {
     model_memories: Vec<EstimatorState>,
 }
 
-impl<RS: Snapshot, IS: Snapshot, OS: Snapshot> Snapshot for CwaState<RS, IS, OS> {
-    fn save(&self) -> Saved {
-        Saved::List(vec![
-            self.reverse.save(),
-            self.inner.save(),
-            self.outer.save(),
-            self.reverse_memory.save(),
-            self.ensemble_memory.save(),
-            self.model_memories.save(),
-        ])
-    }
-
-    fn load(saved: &Saved, device: &Device) -> Result<Self> {
-        let [reverse, inner, outer, reverse_memory, ensemble_memory, model_memories] = saved.fields()?;
-        Ok(Self {
-            reverse: Snapshot::load(reverse, device)?,
-            inner: Snapshot::load(inner, device)?,
-            outer: Snapshot::load(outer, device)?,
-            reverse_memory: Snapshot::load(reverse_memory, device)?,
-            ensemble_memory: Snapshot::load(ensemble_memory, device)?,
-            model_memories: Snapshot::load(model_memories, device)?,
-        })
-    }
-}
+crate::snapshot_fields!(CwaState<RS, IS, OS> { reverse, inner, outer, reverse_memory, ensemble_memory, model_memories });
 
 impl<R, I, O> Iterate for Cwa<R, I, O>
 where
@@ -257,19 +233,22 @@ where
         let s = &self.settings;
         Plan {
             name: &self.name,
-            config: serde_json::json!({ "cwa": {
-                "name": self.name,
-                "settings": s,
-                "reverse": self.reverse.as_ref().map(Optimizer::config),
-                "inner": self.inner.as_ref().map(Optimizer::config),
-                "outer": self.outer.config(),
-            }}),
             threat: s.threat,
             iterations: s.iterations,
             seed: s.seed,
             combination: s.combination,
             random_start: s.random_start,
         }
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "cwa": {
+            "name": self.name,
+            "settings": self.settings,
+            "reverse": self.reverse.as_ref().map(Optimizer::config),
+            "inner": self.inner.as_ref().map(Optimizer::config),
+            "outer": self.outer.config(),
+        }})
     }
 
     fn validate(&self) -> Result<()> {

@@ -9,13 +9,11 @@ use crate::error::Result;
 use crate::snapshot::Snapshot;
 use crate::threat::ThreatModel;
 
-/// What an attack tells the executor about itself before the run.
+/// What an attack tells the executor about itself before the run (cheap: no serialisation).
 #[derive(Clone, Debug)]
 pub struct Plan<'s> {
     /// The attack's display name.
     pub name: &'s str,
-    /// The attack's settings, recorded in [`RunInfo::config`](crate::observe::RunInfo::config).
-    pub config: serde_json::Value,
     /// The threat model (per-image attacks; a universal perturbation's ball).
     pub threat: ThreatModel,
     /// Iterations of a per-image run.
@@ -56,20 +54,24 @@ pub struct Plan<'s> {
 /// }
 ///
 /// impl Iterate for DecayingFgsm {
-///     // The VMI memory of the estimator (unused by the plain gradient); a tensor, an
-///     // option, a vector or a tuple of them is a state that checkpoints save.
+///     // The VMI memory of the estimator (unused by the plain gradient). Tensors, options,
+///     // vectors and tuples of them are states that checkpoints save; so is a struct of
+///     // them with `common_weakness::snapshot_fields!`.
 ///     type State = EstimatorState;
 ///
 ///     fn plan(&self) -> Plan<'_> {
 ///         Plan {
 ///             name: "decaying FGSM",
-///             config: serde_json::json!({ "iterations": self.iterations }),
 ///             threat: self.threat,
 ///             iterations: self.iterations,
 ///             seed: 0,
 ///             combination: Combination::LossMean,
 ///             random_start: false,
 ///         }
+///     }
+///
+///     fn config(&self) -> serde_json::Value {
+///         serde_json::json!({ "decaying_fgsm": { "iterations": self.iterations } })
 ///     }
 ///
 ///     fn validate(&self) -> common_weakness::Result<()> {
@@ -101,11 +103,16 @@ pub struct Plan<'s> {
 /// ```
 pub trait Iterate: Send + Sync {
     /// What the attack carries from one iteration to the next (optimizer and estimator
-    /// states); a [`Snapshot`] so that checkpoints can save and restore it exactly.
+    /// states); a [`Snapshot`] so that checkpoints can save and restore it exactly (a struct
+    /// of snapshots is one with [`snapshot_fields!`](crate::snapshot_fields)).
     type State: Snapshot;
 
     /// The run's plan.
     fn plan(&self) -> Plan<'_>;
+
+    /// The attack's settings, recorded once per run in
+    /// [`RunInfo::config`](crate::observe::RunInfo::config).
+    fn config(&self) -> serde_json::Value;
 
     /// The attack's own settings checks (estimators, then optimizers), run after the threat
     /// model, the images and the objective are checked, so an error names its first cause.

@@ -110,12 +110,13 @@ impl<'o> Executor<'o> {
             check_random_start(&piece.objective, plan.random_start)?;
         }
         attack.validate()?;
+        let config = attack.config();
         let models: Vec<String> = ensemble.names().into_iter().map(String::from).collect();
         let infos: Vec<RunInfo> = pieces
             .iter()
             .map(|piece| RunInfo {
                 attack: plan.name.to_string(),
-                config: plan.config.clone(),
+                config: config.clone(),
                 seed: plan.seed,
                 backend: crate::backend::BackendKind::name_of(&device),
                 models: models.clone(),

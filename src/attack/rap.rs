@@ -1,6 +1,6 @@
 //! RAP: reverse adversarial perturbation (Qin et al., NeurIPS 2022).
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::{Iterate, Of, Plan, Run};
@@ -9,7 +9,6 @@ use crate::ensemble::Combination;
 use crate::error::{in_role, Result, Stage};
 use crate::gradient::{EstimatorState, GradientEstimator};
 use crate::optim::{Ascent, Momentum, OuterOptimizer, PseudoGradient, ReverseOptimizer, Sgd};
-use crate::snapshot::{Saved, Snapshot};
 use crate::threat::ThreatModel;
 
 /// RAP's hyper-parameters.
@@ -151,21 +150,7 @@ pub struct RapState<OS> {
     outer_memory: EstimatorState,
 }
 
-impl<OS: Snapshot> Snapshot for RapState<OS> {
-    fn save(&self) -> Saved {
-        Saved::List(vec![self.outer.save(), self.reverse.save(), self.reverse_memory.save(), self.outer_memory.save()])
-    }
-
-    fn load(saved: &Saved, device: &Device) -> Result<Self> {
-        let [outer, reverse, reverse_memory, outer_memory] = saved.fields()?;
-        Ok(Self {
-            outer: Snapshot::load(outer, device)?,
-            reverse: Snapshot::load(reverse, device)?,
-            reverse_memory: Snapshot::load(reverse_memory, device)?,
-            outer_memory: Snapshot::load(outer_memory, device)?,
-        })
-    }
-}
+crate::snapshot_fields!(RapState<OS> { outer, reverse, reverse_memory, outer_memory });
 
 impl<O> Iterate for Rap<O>
 where
@@ -177,13 +162,16 @@ where
         let c = &self.config;
         Plan {
             name: &self.name,
-            config: serde_json::json!({ "rap": { "name": self.name, "config": c, "outer": self.outer.config() } }),
             threat: c.threat,
             iterations: c.iterations,
             seed: c.seed,
             combination: c.combination,
             random_start: c.random_start,
         }
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "rap": { "name": self.name, "config": self.config, "outer": self.outer.config() } })
     }
 
     fn validate(&self) -> Result<()> {

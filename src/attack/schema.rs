@@ -123,19 +123,19 @@ pub enum AttackConfigState {
 
 impl Snapshot for AttackConfigState {
     fn save(&self) -> Saved {
-        let (tag, state) = match self {
-            AttackConfigState::Cwa(state) => (0, state.save()),
-            AttackConfigState::Svre(state) => (1, state.save()),
-            AttackConfigState::Rap(state) => (2, state.save()),
+        let (name, state) = match self {
+            AttackConfigState::Cwa(state) => ("cwa", state.save()),
+            AttackConfigState::Svre(state) => ("svre", state.save()),
+            AttackConfigState::Rap(state) => ("rap", state.save()),
         };
-        Saved::List(vec![Saved::Integer(tag), state])
+        Saved::Variant(name.to_string(), Box::new(state))
     }
 
     fn load(saved: &Saved, device: &Device) -> Result<Self> {
-        match saved.fields()? {
-            [Saved::Integer(0), state] => Ok(AttackConfigState::Cwa(Box::new(Snapshot::load(state, device)?))),
-            [Saved::Integer(1), state] => Ok(AttackConfigState::Svre(Box::new(Snapshot::load(state, device)?))),
-            [Saved::Integer(2), state] => Ok(AttackConfigState::Rap(Box::new(Snapshot::load(state, device)?))),
+        match saved.variant()? {
+            ("cwa", state) => Ok(AttackConfigState::Cwa(Box::new(Snapshot::load(state, device)?))),
+            ("svre", state) => Ok(AttackConfigState::Svre(Box::new(Snapshot::load(state, device)?))),
+            ("rap", state) => Ok(AttackConfigState::Rap(Box::new(Snapshot::load(state, device)?))),
             _ => Err(mismatch("a CWA, SVRE or RAP state")),
         }
     }
@@ -149,6 +149,14 @@ impl Iterate for AttackConfig {
             AttackConfig::Cwa(attack) => attack.plan(),
             AttackConfig::Svre(attack) => attack.plan(),
             AttackConfig::Rap(attack) => attack.plan(),
+        }
+    }
+
+    fn config(&self) -> serde_json::Value {
+        match self {
+            AttackConfig::Cwa(attack) => Iterate::config(attack),
+            AttackConfig::Svre(attack) => Iterate::config(attack),
+            AttackConfig::Rap(attack) => Iterate::config(attack),
         }
     }
 

@@ -1,6 +1,6 @@
 //! SVRE: stochastic variance-reduced ensemble attack (Xiong et al., CVPR 2022).
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::order::VisitOrder;
@@ -11,7 +11,6 @@ use crate::ensemble::Combination;
 use crate::error::{in_role, Result, Stage};
 use crate::gradient::{EstimatorState, GradientEstimator};
 use crate::optim::{Momentum, Optimizer, OuterOptimizer, PseudoGradient};
-use crate::snapshot::{Saved, Snapshot};
 use crate::threat::ThreatModel;
 
 /// SVRE's hyper-parameters.
@@ -153,21 +152,7 @@ pub struct SvreState<OS> {
     inner_memories: Vec<EstimatorState>,
 }
 
-impl<OS: Snapshot> Snapshot for SvreState<OS> {
-    fn save(&self) -> Saved {
-        Saved::List(vec![self.outer.save(), self.inner.save(), self.anchor_memories.save(), self.inner_memories.save()])
-    }
-
-    fn load(saved: &Saved, device: &Device) -> Result<Self> {
-        let [outer, inner, anchor_memories, inner_memories] = saved.fields()?;
-        Ok(Self {
-            outer: Snapshot::load(outer, device)?,
-            inner: Snapshot::load(inner, device)?,
-            anchor_memories: Snapshot::load(anchor_memories, device)?,
-            inner_memories: Snapshot::load(inner_memories, device)?,
-        })
-    }
-}
+crate::snapshot_fields!(SvreState<OS> { outer, inner, anchor_memories, inner_memories });
 
 impl<O> Iterate for Svre<O>
 where
@@ -179,13 +164,16 @@ where
         let c = &self.config;
         Plan {
             name: &self.name,
-            config: serde_json::json!({ "svre": { "name": self.name, "config": c, "outer": self.outer.config() } }),
             threat: c.threat,
             iterations: c.iterations,
             seed: c.seed,
             combination: Combination::LossMean,
             random_start: c.random_start,
         }
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "svre": { "name": self.name, "config": self.config, "outer": self.outer.config() } })
     }
 
     fn validate(&self) -> Result<()> {

@@ -1,6 +1,6 @@
 //! The gradient estimator: diversity, sampling and smoothing composed.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::diversity::{apply_all, InputDiversity};
@@ -83,15 +83,7 @@ pub struct EstimatorState {
     variance: Option<Tensor<4>>,
 }
 
-impl crate::snapshot::Snapshot for EstimatorState {
-    fn save(&self) -> crate::snapshot::Saved {
-        self.variance.save()
-    }
-
-    fn load(saved: &crate::snapshot::Saved, device: &Device) -> Result<Self> {
-        Ok(Self { variance: crate::snapshot::Snapshot::load(saved, device)? })
-    }
-}
+crate::snapshot_fields!(EstimatorState { variance });
 
 impl GradientEstimator {
     /// Adds input diversity.

@@ -1,13 +1,12 @@
 //! Adam (and AMSGrad) with PyTorch's defaults.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;
 use crate::check::{positive, unit_interval};
 use crate::error::Result;
 use crate::norm::Normalization;
-use crate::snapshot::{Saved, Snapshot};
 
 /// Adam (Kingma & Ba) with bias correction; optionally AMSGrad.
 ///
@@ -105,19 +104,4 @@ impl Optimizer for Adam {
     }
 }
 
-impl Snapshot for AdamState {
-    fn save(&self) -> Saved {
-        let steps = Snapshot::save(&self.steps);
-        Saved::List(vec![self.first.save(), self.second.save(), self.second_max.save(), steps])
-    }
-
-    fn load(saved: &Saved, device: &Device) -> Result<Self> {
-        let [first, second, second_max, steps] = saved.fields()?;
-        Ok(Self {
-            first: Snapshot::load(first, device)?,
-            second: Snapshot::load(second, device)?,
-            second_max: Snapshot::load(second_max, device)?,
-            steps: Snapshot::load(steps, device)?,
-        })
-    }
-}
+crate::snapshot_fields!(AdamState { first, second, second_max, steps });

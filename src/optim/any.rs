@@ -63,24 +63,20 @@ impl AnyState {
 
 impl Snapshot for AnyState {
     fn save(&self) -> Saved {
-        let tagged =
-            |tag: i64, value: Option<Saved>| Saved::List([Saved::Integer(tag)].into_iter().chain(value).collect());
-        match &self.0 {
-            State::Stateless => tagged(0, None),
-            State::Buffer(buffer) => tagged(1, Some(buffer.save())),
-            State::Adam(adam) => tagged(2, Some(adam.save())),
-        }
+        let (name, value) = match &self.0 {
+            State::Stateless => ("stateless", Saved::List(Vec::new())),
+            State::Buffer(buffer) => ("buffer", buffer.save()),
+            State::Adam(adam) => ("adam", adam.save()),
+        };
+        Saved::Variant(name.to_string(), Box::new(value))
     }
 
     fn load(saved: &Saved, device: &Device) -> Result<Self> {
-        Ok(Self(match saved {
-            Saved::List(items) => match items.as_slice() {
-                [Saved::Integer(0)] => State::Stateless,
-                [Saved::Integer(1), buffer] => State::Buffer(Snapshot::load(buffer, device)?),
-                [Saved::Integer(2), adam] => State::Adam(Snapshot::load(adam, device)?),
-                _ => return Err(mismatch("an optimizer state (tag 0, 1 or 2)")),
-            },
-            _ => return Err(mismatch("an optimizer state")),
+        Ok(Self(match saved.variant()? {
+            ("stateless", value) => <()>::load(value, device).map(|()| State::Stateless)?,
+            ("buffer", buffer) => State::Buffer(Snapshot::load(buffer, device)?),
+            ("adam", adam) => State::Adam(Snapshot::load(adam, device)?),
+            _ => return Err(mismatch("an optimizer state (stateless, buffer or adam)")),
         }))
     }
 }

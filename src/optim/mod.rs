@@ -66,7 +66,8 @@ use crate::error::Result;
 pub trait Optimizer: Send + Sync {
     /// Everything the optimizer remembers between steps; a
     /// [`Snapshot`](crate::snapshot::Snapshot) (tensors, options, vectors and tuples of them
-    /// already are) so that checkpoints save and restore it exactly.
+    /// already are, a struct of them with [`snapshot_fields!`](crate::snapshot_fields)) so
+    /// that checkpoints save and restore it exactly.
     type State: crate::snapshot::Snapshot;
 
     /// Fresh state for tensors shaped like `like`.

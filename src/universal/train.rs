@@ -211,7 +211,7 @@ impl Universal {
         attack.validate()?;
         let info = RunInfo {
             attack: plan.name.to_string(),
-            config: serde_json::json!({ "universal": self, "attack": plan.config }),
+            config: serde_json::json!({ "universal": self, "attack": attack.config() }),
             seed: plan.seed,
             backend: crate::backend::BackendKind::name_of(&first.images.device()),
             models: ensemble.names().into_iter().map(String::from).collect(),

@@ -197,3 +197,27 @@ fn a_configuration_read_from_json_runs_every_kind_of_run_as_its_attack() {
         assert_eq!(outcome.records.len(), 3, "{}", entry.name);
     }
 }
+
+/// A state persisted by field name: reading it back needs exactly its fields.
+struct Two {
+    first: Tensor<4>,
+    steps: i32,
+}
+common_weakness::snapshot_fields!(Two { first, steps });
+
+#[test]
+fn a_saved_state_is_read_by_field_name_and_a_missing_field_is_named() {
+    use common_weakness::snapshot::{Saved, Snapshot};
+    let device = crate::common::device();
+    let state = Two { first: images(1, [1, 1, 2, 2], 0.0, 1.0), steps: 4 };
+    let Saved::Fields(mut fields) = state.save() else { panic!("a struct saves its fields by name") };
+    let back = Two::load(&Saved::Fields(fields.clone()), &device).unwrap();
+    assert_eq!((values(back.first), back.steps), (values(state.first), 4));
+    let mut extra = fields.clone();
+    extra.insert("stepz".into(), Saved::Integer(4));
+    let unexpected = Two::load(&Saved::Fields(extra), &device).map(|_| ());
+    fields.remove("steps");
+    let missing = Two::load(&Saved::Fields(fields), &device).map(|_| ());
+    assert!(matches!(&missing, Err(Error::InvalidCheckpoint(m)) if m.contains("`steps`")), "{missing:?}");
+    assert!(matches!(&unexpected, Err(Error::InvalidCheckpoint(m)) if m.contains("`stepz`")), "{unexpected:?}");
+}

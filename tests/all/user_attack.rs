@@ -2,6 +2,8 @@
 //! attacks get: estimated gradients, checked and projected steps, per-image seeding (shards
 //! equal one run), records, dataset and universal runs, checkpoints that resume bit for bit.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use burn::tensor::Tensor;
 use common_weakness::attack::{Attack, Checkpoints, Executor, Iterate, Of, Plan, Run};
 use common_weakness::gradient::EstimatorState;
@@ -18,6 +20,8 @@ struct HeavyBall {
     threat: ThreatModel,
     iterations: usize,
     seed: u64,
+    /// How often the run record's configuration was written.
+    configs_written: AtomicUsize,
 }
 
 impl Iterate for HeavyBall {
@@ -26,13 +30,17 @@ impl Iterate for HeavyBall {
     fn plan(&self) -> Plan<'_> {
         Plan {
             name: "heavy ball",
-            config: serde_json::json!({ "heavy_ball": { "iterations": self.iterations } }),
             threat: self.threat,
             iterations: self.iterations,
             seed: self.seed,
             combination: Combination::LossMean,
             random_start: false,
         }
+    }
+
+    fn config(&self) -> serde_json::Value {
+        self.configs_written.fetch_add(1, Ordering::Relaxed);
+        serde_json::json!({ "heavy_ball": { "iterations": self.iterations } })
     }
 
     fn validate(&self) -> Result<()> {
@@ -56,7 +64,7 @@ impl Iterate for HeavyBall {
 }
 
 fn attack() -> HeavyBall {
-    HeavyBall { threat: ThreatModel::linf(0.1), iterations: 4, seed: 11 }
+    HeavyBall { threat: ThreatModel::linf(0.1), iterations: 4, seed: 11, configs_written: AtomicUsize::new(0) }
 }
 
 #[test]
@@ -65,7 +73,15 @@ fn a_users_attack_is_seeded_per_image_checked_and_projected() {
     let ensemble = mlp_ensemble(2, 32 * 32, 3);
     let x = images(3, [4, 1, 32, 32], 0.0, 1.0);
     let labels = vec![0, 1, 2, 0];
-    let whole = attack().run(&ensemble, x.clone(), &Objective::untargeted(labels.clone())).unwrap();
+    let heavy_ball = attack();
+    assert_eq!(heavy_ball.name(), "heavy ball");
+    let whole = heavy_ball.run(&ensemble, x.clone(), &Objective::untargeted(labels.clone())).unwrap();
+    assert_eq!(
+        heavy_ball.configs_written.load(Ordering::Relaxed),
+        1,
+        "the config is written once per run, not per name"
+    );
+    assert_eq!(whole.info.config, serde_json::json!({ "heavy_ball": { "iterations": 4 } }));
     assert_eq!(whole.records.len(), 4);
     assert!(whole.final_loss.iter().zip(&whole.initial_loss).all(|(f, i)| f < i), "{whole:?}");
     let delta = values((whole.adversarial.clone() - x.clone()).abs().max())[0];
@@ -93,9 +109,8 @@ fn a_users_attack_is_seeded_per_image_checked_and_projected() {
     });
     let ensemble = Ensemble::new(vec![Box::new(root)]).unwrap();
     let zeros = Tensor::<4>::zeros([1, 1, 4, 4], &crate::common::device());
-    let error = HeavyBall { threat: ThreatModel::linf(0.1), iterations: 2, seed: 0 }
-        .run(&ensemble, zeros, &Objective::untargeted(vec![0]))
-        .map(|o| o.stop);
+    let error =
+        HeavyBall { iterations: 2, ..attack() }.run(&ensemble, zeros, &Objective::untargeted(vec![0])).map(|o| o.stop);
     assert!(matches!(error, Err(Error::NonFiniteStep { stage: Stage::Outer, .. })), "{error:?}");
 }
 
