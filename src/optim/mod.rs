@@ -11,7 +11,9 @@
 //! *outer* step on the pseudo-gradient ([`OuterOptimizer`]). Any optimizer plays any role;
 //! each role's trait states what it receives, in a type only the loop can build (`roles`).
 //!
-//! Writing your own takes a struct and one impl, and it plugs into any role:
+//! Writing your own takes a struct and one impl, and it plugs into any role. Every tensor an
+//! optimizer sees is a plain value on the run's device, detached from any autodiff graph
+//! (the gradient was already taken), so an optimizer never deals with autodiff:
 //!
 //! ```
 //! use burn::tensor::Tensor;
