@@ -27,9 +27,16 @@ pub enum Flavor {
 /// assert!((paper.step_size - 16.0 / 255.0 / 5.0).abs() < 1e-12);
 /// let reference = CwaConfig::reference(8.0 / 255.0);
 /// assert_eq!((reference.flavor, reference.inner_step_size), (Flavor::Reference, 250.0));
+///
+/// // In JSON only the threat model is required: the rest defaults to the flavour's values.
+/// let json = r#"{"threat": {"norm": "Linf", "budget": 0.0627}, "iterations": 20}"#;
+/// let read: CwaConfig = serde_json::from_str(json).unwrap();
+/// assert_eq!(read, CwaConfig::paper(0.0627).with_iterations(20));
+/// let json = r#"{"threat": {"norm": "Linf", "budget": 0.0627}, "flavor": "Reference"}"#;
+/// assert_eq!(serde_json::from_str::<CwaConfig>(json).unwrap(), CwaConfig::reference(0.0627));
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "CwaConfigFields")]
 pub struct CwaConfig {
     /// The threat model (norm and budget ε).
     pub threat: ThreatModel,
@@ -103,5 +110,47 @@ impl CwaConfig {
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
+    }
+}
+
+/// [`CwaConfig`] as JSON spells it: only the threat model is required; every other field
+/// defaults to its flavour's value for that budget ([`CwaConfig::paper`] or
+/// [`CwaConfig::reference`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CwaConfigFields {
+    threat: ThreatModel,
+    #[serde(default)]
+    flavor: Flavor,
+    iterations: Option<usize>,
+    #[serde(default, with = "crate::json_float::option")]
+    step_size: Option<f64>,
+    #[serde(default, with = "crate::json_float::option")]
+    inner_step_size: Option<f64>,
+    #[serde(default, with = "crate::json_float::option")]
+    reverse_step_size: Option<f64>,
+    #[serde(default, with = "crate::json_float::option")]
+    momentum: Option<f64>,
+    random_start: Option<bool>,
+    seed: Option<u64>,
+}
+
+impl From<CwaConfigFields> for CwaConfig {
+    fn from(fields: CwaConfigFields) -> Self {
+        let defaults = match fields.flavor {
+            Flavor::Paper => CwaConfig::paper(fields.threat.budget),
+            Flavor::Reference => CwaConfig::reference(fields.threat.budget),
+        };
+        CwaConfig {
+            threat: fields.threat,
+            iterations: fields.iterations.unwrap_or(defaults.iterations),
+            step_size: fields.step_size.unwrap_or(defaults.step_size),
+            inner_step_size: fields.inner_step_size.unwrap_or(defaults.inner_step_size),
+            reverse_step_size: fields.reverse_step_size.unwrap_or(defaults.reverse_step_size),
+            momentum: fields.momentum.unwrap_or(defaults.momentum),
+            flavor: fields.flavor,
+            random_start: fields.random_start.unwrap_or(defaults.random_start),
+            seed: fields.seed.unwrap_or(defaults.seed),
+        }
     }
 }

@@ -129,3 +129,20 @@ fn with_seed_sets_the_recorded_seed() {
         assert_ne!(reseeded, config, "{}", entry.name);
     }
 }
+
+#[test]
+fn a_cwa_family_spec_needs_only_its_threat_model_and_still_refuses_unknown_fields() {
+    use common_weakness::attack::{AttackSpec, Flavor};
+    let spec: AttackSpec =
+        serde_json::from_str(r#"{"attack": "mi-cwa", "threat": {"norm": "Linf", "budget": 0.05}, "seed": 3}"#).unwrap();
+    assert_eq!(spec, AttackSpec::MiCwa(CwaConfig::paper(0.05).with_seed(3)));
+    let reference: CwaConfig =
+        serde_json::from_str(r#"{"threat": {"norm": "L2", "budget": 1.0}, "flavor": "Reference", "momentum": 0.5}"#)
+            .unwrap();
+    let expected = CwaConfig { momentum: 0.5, ..CwaConfig::reference(1.0).with_threat(ThreatModel::l2(1.0)) };
+    assert_eq!((reference.flavor, &reference), (Flavor::Reference, &expected));
+    let typo = serde_json::from_str::<CwaConfig>(r#"{"threat": {"norm": "Linf", "budget": 0.05}, "iteration": 5}"#);
+    assert!(typo.unwrap_err().to_string().contains("unknown field `iteration`"));
+    let missing = serde_json::from_str::<CwaConfig>(r#"{"iterations": 5}"#);
+    assert!(missing.unwrap_err().to_string().contains("missing field `threat`"));
+}
