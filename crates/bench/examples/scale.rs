@@ -20,11 +20,11 @@
 use std::time::Instant;
 
 use burn::remote::RemoteHost;
-use burn::server::{RemoteServer, TokenAuthorizer, WebSocketTransport};
 use burn::tensor::{Device, Tensor};
 use common_weakness::backend::BackendKind;
 use common_weakness::prelude::*;
 use common_weakness_bench::parallel::{attack_batches, IndexedBatch};
+use common_weakness_bench::remote::LoopbackServers;
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::ZooModel;
@@ -147,17 +147,8 @@ fn timed_attack(
 /// both (surrogates 1 and 3 on the second).
 fn remote(data: &FashionMnist, indices: &[usize], iterations: usize) -> Result<()> {
     let token = "scale example";
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let mut urls = Vec::new();
-    for _ in 0..2 {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        urls.push(format!("ws://{}", listener.local_addr()?));
-        let authorizer = TokenAuthorizer::new(token).expect("a non-empty token");
-        let serving = RemoteServer::new([Device::flex()])
-            .with_authorizer(authorizer)
-            .serve_async(WebSocketTransport::from_listener(listener));
-        runtime.spawn(serving);
-    }
+    let servers = LoopbackServers::start(2, token)?;
+    let urls = &servers.urls;
     let connect = |url: &String| {
         Device::remote_options(&RemoteHost::websocket(url).with_credential(token))
             .init()
@@ -190,6 +181,6 @@ fn remote(data: &FashionMnist, indices: &[usize], iterations: usize) -> Result<(
     }
     // The servers live until the process exits: stopping them first would break the
     // client's open connections, on which burn-remote's client panics.
-    std::mem::forget(runtime);
+    std::mem::forget(servers);
     Ok(())
 }

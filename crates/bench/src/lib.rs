@@ -10,13 +10,16 @@
 //! - [`parallel`]: attacks on several batches at once, on threads sharing one ensemble;
 //! - [`shard`]: image sets split across processes or machines, and their results merged;
 //! - [`splits`]: the leave-one-out splits of EfficientNet-Lite0/1/2;
-//! - [`statistics`]: intervals and paired tests for the reports.
+//! - [`statistics`]: intervals and paired tests for the reports;
+//! - `remote` (feature `remote`): token-protected servers of Burn's remote backend on loopback.
 #![warn(missing_docs)]
 
 pub mod defense;
 mod error;
 pub mod images;
 pub mod parallel;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod shard;
 pub mod splits;
 pub mod statistics;

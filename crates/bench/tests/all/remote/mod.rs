@@ -5,50 +5,27 @@
 mod equality;
 mod security;
 
-use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use burn::remote::RemoteHost;
-use burn::server::{RemoteServer, TokenAuthorizer, WebSocketTransport};
 use burn::tensor::{Device, Tensor, TensorData};
+use common_weakness_bench::remote::LoopbackServers;
 
 /// The token the test servers require.
 const TOKEN: &str = "the tests' token";
 
-/// Websocket servers of Burn's remote backend on free loopback ports of this machine, each
-/// requiring [`TOKEN`]; they stop when this is dropped.
-struct Servers {
-    runtime: Option<tokio::runtime::Runtime>,
-    urls: Vec<String>,
-}
+/// Loopback servers requiring [`TOKEN`], and their devices.
+struct Servers(LoopbackServers);
 
 impl Servers {
     fn start(count: usize) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let mut urls = Vec::new();
-        for _ in 0..count {
-            // Bound here, before any client dials: the port is known and already listening.
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            urls.push(format!("ws://{}", listener.local_addr().unwrap()));
-            let server = RemoteServer::new([Device::flex()]).with_authorizer(TokenAuthorizer::new(TOKEN).unwrap());
-            let serving = server.serve_async(WebSocketTransport::from_listener(listener));
-            runtime.spawn(async move { serving.await.expect("the test server serves") });
-        }
-        Self { runtime: Some(runtime), urls }
+        Self(LoopbackServers::start(count, TOKEN).expect("loopback servers start"))
     }
 
     /// Server `index`'s device 0, connected with `token`, with autodiff.
     fn device(&self, index: usize, token: Option<&str>) -> Option<Device> {
-        connect(&self.urls[index], token)
-    }
-}
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        connect(&self.0.urls[index], token)
     }
 }
 

@@ -61,7 +61,7 @@ fn closes_raw(url: &str, bytes: &[u8]) -> bool {
 #[test]
 fn a_server_closes_connections_that_send_malformed_frames_and_keeps_serving() {
     let servers = Servers::start(1);
-    let url = servers.urls[0].clone();
+    let url = servers.0.urls[0].clone();
     let garbage: Vec<u8> = (0..257u32).map(|i| (i * 37 % 251) as u8).collect();
     let check = move || {
         // Bytes that are not HTTP, then websockets that send a text frame (which the server
