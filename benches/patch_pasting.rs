@@ -37,7 +37,7 @@ fn pasting(c: &mut Criterion) {
     let mut rng = AttackRng::new(0);
     c.bench_function("paste_on_boxes_forward_backward", |b| {
         b.iter(|| {
-            let pasted = variable.apply_to(value.clone(), &batch, &mut rng);
+            let pasted = variable.apply_to(value.clone(), &batch, &mut rng).expect("the patch fits");
             let grads = pasted.sum().backward();
             value.grad(&grads).expect("the patch has a gradient").sum().into_scalar::<f32>()
         })

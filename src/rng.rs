@@ -123,6 +123,11 @@ impl AttackRng {
         order
     }
 
+    /// The number of streams: the shared one and one per image.
+    pub(crate) fn streams(&self) -> usize {
+        1 + self.images.len()
+    }
+
     /// Every stream's key, stream number and position: 56 bytes each, the shared stream
     /// first.
     pub(crate) fn save(&self) -> crate::snapshot::Saved {

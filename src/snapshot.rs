@@ -104,6 +104,67 @@ impl Saved {
         }
     }
 
+    /// Checks a restored tree against `fresh`, the tree of a freshly initialised value of the
+    /// same run: the same structure, the same tensor shapes, finite values. A part `fresh`
+    /// does not have yet (an option still empty, filled during a run) may hold tensors of the
+    /// `iterate`'s shape only. `path` names the part in the [`Error::InvalidCheckpoint`].
+    pub(crate) fn check_like(&self, fresh: &Saved, iterate: &[usize], path: &str) -> Result<()> {
+        let wrong = |what: String| Err(Error::InvalidCheckpoint(format!("checkpoint field `{path}`: {what}")));
+        match (self, fresh) {
+            (Saved::Tensor { shape, values }, Saved::Tensor { shape: expected, .. }) => {
+                if shape != expected {
+                    return wrong(format!("shape {shape:?}, the run needs {expected:?}"));
+                }
+                match values.iter().all(|v| v.is_finite()) {
+                    true => Ok(()),
+                    false => wrong("holds a NaN or an infinity".into()),
+                }
+            }
+            (Saved::Integer(_), Saved::Integer(_)) | (Saved::Bytes(_), Saved::Bytes(_)) => Ok(()),
+            (Saved::List(items), Saved::List(expected)) if items.len() == expected.len() => items
+                .iter()
+                .zip(expected)
+                .enumerate()
+                .try_for_each(|(i, (item, fresh))| item.check_like(fresh, iterate, &format!("{path}[{i}]"))),
+            (Saved::List(items), Saved::List(expected)) if expected.is_empty() => {
+                let like = Saved::Tensor { shape: iterate.to_vec(), values: Vec::new() };
+                items.iter().enumerate().try_for_each(|(i, item)| item.check_filled(&like, &format!("{path}[{i}]")))
+            }
+            (Saved::List(items), Saved::List(expected)) => {
+                wrong(format!("{} items, the run needs {}", items.len(), expected.len()))
+            }
+            (Saved::Fields(_), Saved::Fields(expected)) => {
+                let names: Vec<&str> = expected.keys().map(String::as_str).collect();
+                let Ok(fields) = self.fields_named(&names) else {
+                    return wrong(format!("fields other than {names:?}"));
+                };
+                fields
+                    .iter()
+                    .try_for_each(|(name, field)| field.check_like(&expected[name], iterate, &format!("{path}.{name}")))
+            }
+            (Saved::Variant(name, value), Saved::Variant(expected, fresh)) if name == expected => {
+                value.check_like(fresh, iterate, &format!("{path}.{name}"))
+            }
+            _ => wrong("not what the run's attack saves".into()),
+        }
+    }
+
+    /// [`check_like`](Self::check_like) for a part filled during a run: every tensor in it
+    /// must be shaped like `like`.
+    fn check_filled(&self, like: &Saved, path: &str) -> Result<()> {
+        match self {
+            Saved::Tensor { .. } => self.check_like(like, &[], path),
+            Saved::List(items) => {
+                items.iter().enumerate().try_for_each(|(i, item)| item.check_filled(like, &format!("{path}[{i}]")))
+            }
+            Saved::Fields(fields) => {
+                fields.iter().try_for_each(|(name, field)| field.check_filled(like, &format!("{path}.{name}")))
+            }
+            Saved::Variant(name, value) => value.check_filled(like, &format!("{path}.{name}")),
+            Saved::Integer(_) | Saved::Bytes(_) => Ok(()),
+        }
+    }
+
     /// A saved enum's variant name and value.
     pub(crate) fn variant(&self) -> Result<(&str, &Saved)> {
         match self {

@@ -125,6 +125,12 @@ impl<'o> Executor<'o> {
             let started = Instant::now();
             let rng = std::mem::replace(&mut cursor.rng, AttackRng::new(0));
             let mut run = prepare(iteration - 1, rng);
+            if std::mem::take(&mut cursor.unchecked) {
+                if let Some(state) = &cursor.state {
+                    let fresh = attack.init(&run, &cursor.v).save();
+                    state.save().check_like(&fresh, &cursor.v.dims(), "state")?;
+                }
+            }
             let state = cursor.state.get_or_insert_with(|| attack.init(&run, &cursor.v));
             run.begin(iteration, &cursor.v);
             cursor.v = attack.iterate(&mut run, state, cursor.v.clone())?;
@@ -204,7 +210,70 @@ pub(crate) struct Cursor<S> {
     pub state: Option<S>,
     pub rng: AttackRng,
     pub records: Vec<IterationRecord>,
+    /// A restored state not yet checked against a fresh one (the first step checks it, when
+    /// the attack can build a fresh state).
+    unchecked: bool,
 }
+
+/// What a restored [`Cursor`] must fit: the run's iterate shape, admissible set, length,
+/// models and random streams.
+pub(crate) struct Expected<'a> {
+    /// The iterate's shape.
+    pub shape: [usize; 4],
+    /// The projection onto the admissible set: a restored iterate must be a fixed point.
+    pub project: Box<dyn Fn(Tensor<4>) -> Tensor<4> + 'a>,
+    /// The most iterations the run can have.
+    pub iterations: usize,
+    /// The number of models every record holds a loss for.
+    pub models: usize,
+    /// The number of random streams of the run (one shared, one per image of a per-image
+    /// run).
+    pub streams: usize,
+}
+
+impl Expected<'_> {
+    /// Checks a restored iterate `v` (named `field`): shape, finite, admissible.
+    pub fn check_iterate(&self, v: &Tensor<4>, field: &str) -> Result<()> {
+        let wrong = |what: String| Err(Error::InvalidCheckpoint(format!("checkpoint field `{field}`: {what}")));
+        if v.dims() != self.shape {
+            return wrong(format!("shape {:?}, the run needs {:?}", v.dims(), self.shape));
+        }
+        let values = crate::host::to_vec(v.clone());
+        if values.iter().any(|x| !x.is_finite()) {
+            return wrong("holds a NaN or an infinity".into());
+        }
+        let projected = crate::host::to_vec((self.project)(v.clone()));
+        let off = values.iter().zip(&projected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        match off <= ADMISSIBLE_TOLERANCE {
+            true => Ok(()),
+            false => wrong(format!("lies {off} outside the threat model's admissible set")),
+        }
+    }
+
+    /// Checks restored records (named `field`): at most `iterations`, one loss per model.
+    pub fn check_records(&self, records: &[IterationRecord], field: &str) -> Result<()> {
+        if records.len() > self.iterations {
+            return Err(Error::InvalidCheckpoint(format!(
+                "checkpoint field `{field}`: {} iterations, the run has {}",
+                records.len(),
+                self.iterations
+            )));
+        }
+        match records.iter().find(|r| r.loss_per_model.len() != self.models || r.iteration == 0) {
+            Some(r) => Err(Error::InvalidCheckpoint(format!(
+                "checkpoint field `{field}`: iteration {} holds {} losses for {} models",
+                r.iteration,
+                r.loss_per_model.len(),
+                self.models
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How far a restored iterate may lie from its projection (rounding of the projection
+/// itself).
+const ADMISSIBLE_TOLERANCE: f32 = 1e-5;
 
 /// A [`Cursor`] as a checkpoint stores it.
 #[derive(Serialize, Deserialize)]
@@ -212,13 +281,13 @@ pub(crate) struct SavedCursor {
     v: Saved,
     state: Option<Saved>,
     rng: Saved,
-    records: Vec<IterationRecord>,
+    pub records: Vec<IterationRecord>,
 }
 
 impl<S: Snapshot> Cursor<S> {
     /// A fresh cursor at `v`.
     pub fn new(v: Tensor<4>, rng: AttackRng) -> Self {
-        Self { v, state: None, rng, records: Vec::new() }
+        Self { v, state: None, rng, records: Vec::new(), unchecked: false }
     }
 
     pub fn save(&self) -> SavedCursor {
@@ -230,12 +299,27 @@ impl<S: Snapshot> Cursor<S> {
         }
     }
 
-    pub fn restore(saved: SavedCursor, device: &Device) -> Result<Self> {
+    /// The cursor a checkpoint saved, checked against what the run `expected`: the iterate
+    /// (shape, finite, admissible), the records and the random streams now, the attack's
+    /// state against a fresh one at the first step.
+    pub fn restore(saved: SavedCursor, device: &Device, expected: &Expected<'_>) -> Result<Self> {
+        let rng = AttackRng::load(&saved.rng)?;
+        if rng.streams() != expected.streams {
+            return Err(Error::InvalidCheckpoint(format!(
+                "checkpoint field `rng`: {} random streams, the run has {} (one shared, one per image)",
+                rng.streams(),
+                expected.streams
+            )));
+        }
+        let v: Tensor<4> = Snapshot::load(&saved.v, device)?;
+        expected.check_iterate(&v, "v")?;
+        expected.check_records(&saved.records, "records")?;
         Ok(Self {
-            v: Snapshot::load(&saved.v, device)?,
+            v,
             state: saved.state.map(|s| S::load(&s, device)).transpose()?,
-            rng: AttackRng::load(&saved.rng)?,
+            rng,
             records: saved.records,
+            unchecked: true,
         })
     }
 }

@@ -4,7 +4,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::executor::{Cursor, SavedCursor};
+use super::executor::{Cursor, Expected, SavedCursor};
 use super::run::{batch_means, check_random_start, finite, Variable};
 use super::{input, AttackOutcome, Executor, Iterate, Run};
 use crate::ensemble::Ensemble;
@@ -126,15 +126,43 @@ impl<'o> Executor<'o> {
             })
             .collect();
         let fingerprint = serde_json::to_value(&infos)?;
+        let threat = plan.threat;
+        let expected = |piece: &Piece| {
+            let x_nat = piece.images.clone().inner();
+            Expected {
+                shape: piece.images.dims(),
+                project: Box::new(move |v| threat.project(v, &x_nat)),
+                iterations: plan.iterations,
+                models: models.len(),
+                streams: 1 + piece.indices.len(),
+            }
+        };
         let (mut batches, mut current) = match self.resume::<Progress>(&fingerprint)? {
             Some(progress) => {
-                let done = progress.done.into_iter().map(|o| o.restore(&device)).collect::<Result<Vec<_>>>()?;
+                if progress.done.len() > pieces.len() {
+                    return Err(Error::InvalidCheckpoint(format!(
+                        "checkpoint field `done`: {} finished batches, the dataset has {}",
+                        progress.done.len(),
+                        pieces.len()
+                    )));
+                }
+                let done = progress
+                    .done
+                    .into_iter()
+                    .zip(pieces.iter().zip(&infos))
+                    .enumerate()
+                    .map(|(i, (outcome, (piece, info)))| {
+                        outcome.restore(&device, &expected(piece), info, &format!("done[{i}]"))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
                 (done, progress.current)
             }
             None => (Vec::new(), None),
         };
-        if batches.len() > pieces.len() {
-            return Err(Error::InvalidCheckpoint("the checkpoint holds more batches than the dataset".into()));
+        if current.is_some() && batches.len() == pieces.len() {
+            return Err(Error::InvalidCheckpoint(
+                "checkpoint field `current`: a batch after the dataset's last".into(),
+            ));
         }
         for (piece, info) in pieces.iter().zip(infos).skip(batches.len()) {
             let x_nat = piece.images.clone().inner();
@@ -143,7 +171,7 @@ impl<'o> Executor<'o> {
             finite(&initial_loss, &models, 0)?;
             self.observer.start(&info);
             let mut cursor = match current.take() {
-                Some(saved) => Cursor::restore(saved, &device)?,
+                Some(saved) => Cursor::restore(saved, &device, &expected(piece))?,
                 None => {
                     let mut rng = AttackRng::per_image(plan.seed, &piece.indices);
                     let x = match plan.random_start {
@@ -153,7 +181,6 @@ impl<'o> Executor<'o> {
                     Cursor::new(x, rng)
                 }
             };
-            let threat = plan.threat;
             let mut prepare = |_, rng| {
                 let variable = Variable::Images { x_nat: x_nat.clone(), threat };
                 Run::new(evaluator.clone(), variable, rng, models.clone())
@@ -209,9 +236,30 @@ impl SavedOutcome {
         }
     }
 
-    fn restore(self, device: &burn::tensor::Device) -> Result<AttackOutcome> {
+    /// The outcome back, checked against the run (`field` names it in errors): its images
+    /// like a restored iterate, all its iterations, one loss per model, its batch's `info`.
+    fn restore(
+        self,
+        device: &burn::tensor::Device,
+        expected: &Expected<'_>,
+        info: &RunInfo,
+        field: &str,
+    ) -> Result<AttackOutcome> {
+        let adversarial: Tensor<4> = Snapshot::load(&self.adversarial, device)?;
+        expected.check_iterate(&adversarial.clone().inner(), &format!("{field}.adversarial"))?;
+        expected.check_records(&self.records, &format!("{field}.records"))?;
+        let wrong = |what: &str| Err(Error::InvalidCheckpoint(format!("checkpoint field `{field}.{what}`")));
+        if self.records.len() != expected.iterations {
+            return wrong("records: a finished batch holds every iteration");
+        }
+        if self.initial_loss.len() != expected.models || self.final_loss.len() != expected.models {
+            return wrong("initial_loss/final_loss: one loss per model");
+        }
+        if &self.info != info {
+            return wrong("info: not this batch's run");
+        }
         Ok(AttackOutcome {
-            adversarial: Snapshot::load(&self.adversarial, device)?,
+            adversarial,
             records: self.records,
             stop: self.stop,
             initial_loss: self.initial_loss,

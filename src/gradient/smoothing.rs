@@ -39,8 +39,20 @@ impl Default for GaussianSmoothing {
 }
 
 impl GaussianSmoothing {
-    /// Checks that the kernel size is odd and σ positive.
+    /// The largest kernel size accepted: far above the 5–25 that TI's papers use, and small
+    /// enough that the kernel (`kernel_size²` weights per channel) is never a memory hazard.
+    pub const MAX_KERNEL_SIZE: usize = 255;
+
+    /// Checks that the kernel size is odd and at most [`MAX_KERNEL_SIZE`](Self::MAX_KERNEL_SIZE)
+    /// and σ positive.
     pub fn validate(&self) -> Result<()> {
+        if self.kernel_size > Self::MAX_KERNEL_SIZE {
+            return Err(Error::InvalidParameter {
+                name: "kernel_size",
+                value: self.kernel_size as f64,
+                requirement: "must be at most 255 (GaussianSmoothing::MAX_KERNEL_SIZE)",
+            });
+        }
         if self.kernel_size.is_multiple_of(2) {
             return Err(Error::InvalidParameter {
                 name: "kernel_size",

@@ -179,7 +179,10 @@ impl Patch {
     /// Checks that batch `index` can carry the patch (size, boxes).
     pub(crate) fn check_batch(&self, batch: &Batch, index: usize) -> Result<()> {
         let [_, _, h, w] = batch.images.dims();
-        let fits = |top: usize, left: usize| top + self.height <= h && left + self.width <= w;
+        let fits = |top: usize, left: usize| {
+            top.checked_add(self.height).is_some_and(|bottom| bottom <= h)
+                && left.checked_add(self.width).is_some_and(|right| right <= w)
+        };
         let problem = match self.placement {
             Placement::Fixed { top, left } if !fits(top, left) => Some(format!(
                 "a {}x{} patch at ({top}, {left}) does not fit in {h}x{w} images",

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::Batch;
 use super::variable::UniversalVariable;
-use crate::attack::{check_random_start, finite, Cursor, Executor, Iterate, Run, SavedCursor, Shared, Variable};
+use crate::attack::{
+    check_random_start, finite, Cursor, Executor, Expected, Iterate, Run, SavedCursor, Shared, Variable,
+};
 use crate::check::at_least_one;
 use crate::ensemble::Ensemble;
 use crate::error::{Error, Result};
@@ -259,6 +261,14 @@ impl Executor<'_> {
         self.observer.start(&info);
         let (mut cursor, mut epoch_losses, mut step_scales, mut alrs) = match resumed {
             Some(progress) => {
+                progress.check(universal.epochs, batches.len())?;
+                let expected = Expected {
+                    shape: universal.variable.shape(shape),
+                    project: Box::new(|v| universal.variable.project(v, &plan.threat)),
+                    iterations: universal.epochs.saturating_mul(batches.len()),
+                    models: info.models.len(),
+                    streams: 1,
+                };
                 let alrs = match (universal.schedule.start()?, progress.schedule) {
                     (Some(alrs), Some(state)) => Some(alrs.with_state(state)),
                     (None, None) => None,
@@ -266,7 +276,12 @@ impl Executor<'_> {
                         return Err(Error::InvalidCheckpoint("the schedule's state does not match its settings".into()))
                     }
                 };
-                (Cursor::restore(progress.cursor, &device)?, progress.epoch_losses, progress.step_scales, alrs)
+                (
+                    Cursor::restore(progress.cursor, &device, &expected)?,
+                    progress.epoch_losses,
+                    progress.step_scales,
+                    alrs,
+                )
             }
             None => {
                 let mut rng = AttackRng::new(plan.seed);
@@ -350,6 +365,41 @@ struct Progress {
     step_scales: Vec<f64>,
     /// ALRS's factor and last loss.
     schedule: Option<(f64, f64)>,
+}
+
+impl Progress {
+    /// Checks the epoch counters against each other, against the run's `epochs` and against
+    /// the number of steps taken (`batches` per epoch); the iterate and state are checked by
+    /// [`Cursor::restore`].
+    fn check(&self, epochs: usize, batches: usize) -> Result<()> {
+        let wrong = |what: String| Err(Error::InvalidCheckpoint(what));
+        let done = self.epoch_losses.len();
+        if done > epochs {
+            return wrong(format!("the checkpoint has {done} finished epochs; the run asks for `epochs` = {epochs}"));
+        }
+        if self.step_scales.len() != done {
+            return wrong(format!(
+                "checkpoint field `step_scales`: {} values for {done} epochs",
+                self.step_scales.len()
+            ));
+        }
+        let steps = self.cursor.records.len();
+        if steps / batches != done {
+            return wrong(format!("checkpoint field `records`: {steps} steps of {batches} batches for {done} epochs"));
+        }
+        if let Some(bad) = self.epoch_losses.iter().find(|l| !l.is_finite()) {
+            return wrong(format!("checkpoint field `epoch_losses`: {bad}"));
+        }
+        if let Some(bad) = self.step_scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return wrong(format!("checkpoint field `step_scales`: {bad} (a positive factor)"));
+        }
+        match self.schedule {
+            Some((factor, loss)) if !(factor.is_finite() && factor > 0.0 && loss.is_finite()) => {
+                wrong(format!("checkpoint field `schedule`: ({factor}, {loss})"))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The run's description without the number of epochs (which may grow between runs).

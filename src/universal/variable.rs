@@ -55,6 +55,16 @@ impl UniversalVariable {
         }
     }
 
+    /// The variable's shape for images shaped `[_, C, H, W]`: `[1, C, H, W]` for a
+    /// perturbation, `[1, C, h, w]` for a patch.
+    pub fn shape(&self, images: [usize; 4]) -> [usize; 4] {
+        let [_, c, h, w] = images;
+        match self {
+            Self::Perturbation => [1, c, h, w],
+            Self::Patch(p) => [1, c, p.height, p.width],
+        }
+    }
+
     /// The starting value, for images shaped `[_, C, H, W]`.
     pub(crate) fn init(
         &self,
@@ -64,12 +74,12 @@ impl UniversalVariable {
         rng: &mut AttackRng,
         device: &Device,
     ) -> Tensor<4> {
-        let [_, c, h, w] = images;
+        let shape = self.shape(images);
         match (self, random_start) {
-            (Self::Perturbation, false) => Tensor::zeros([1, c, h, w], device),
-            (Self::Perturbation, true) => threat.random_perturbation([1, c, h, w], rng, device),
-            (Self::Patch(p), false) => Tensor::full([1, c, p.height, p.width], 0.5, device),
-            (Self::Patch(p), true) => rng.uniform([1, c, p.height, p.width], 0.0, 1.0, device),
+            (Self::Perturbation, false) => Tensor::zeros(shape, device),
+            (Self::Perturbation, true) => threat.random_perturbation(shape, rng, device),
+            (Self::Patch(_), false) => Tensor::full(shape, 0.5, device),
+            (Self::Patch(_), true) => rng.uniform(shape, 0.0, 1.0, device),
         }
     }
 
@@ -92,9 +102,23 @@ impl UniversalVariable {
     /// `batch`'s images with the variable `v` applied, its random placements and
     /// transformations drawn from `rng` as in a training step: how a trained perturbation or
     /// patch is evaluated. Differentiable in `v`.
-    pub fn apply_to(&self, v: Tensor<4>, batch: &Batch, rng: &mut AttackRng) -> Tensor<4> {
+    ///
+    /// Fails with [`Error::InvalidDataset`] when the batch cannot carry the variable (a patch
+    /// that does not fit, boxes missing) and with [`Error::Shape`] when `v` is not of the
+    /// variable's [`shape`](Self::shape) for the batch.
+    pub fn apply_to(&self, v: Tensor<4>, batch: &Batch, rng: &mut AttackRng) -> Result<Tensor<4>> {
+        let images = batch.images.dims();
+        self.check_batch(batch, 0, images)?;
+        let expected = self.shape(images);
+        if v.dims() != expected {
+            return Err(Error::Shape {
+                what: "universal variable",
+                expected: format!("{expected:?} (for the batch's images)"),
+                actual: v.dims().to_vec(),
+            });
+        }
         let draw = self.draw(batch, rng);
-        self.apply(v, batch.images.clone(), &draw)
+        Ok(self.apply(v, batch.images.clone(), &draw))
     }
 
     /// The images the models see at `v`; differentiable in `v`.

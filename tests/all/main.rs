@@ -12,6 +12,7 @@ mod estimators;
 mod executor;
 mod gradient_mode;
 mod hostile;
+mod hostile_checkpoints;
 mod hostile_properties;
 mod landscape;
 mod observers;

@@ -67,7 +67,7 @@ fn the_gradient_of_a_pasted_patch_is_the_sum_of_the_covered_pixels_gradients() {
     let batch = Batch::labelled(images(3, [2, 1, 5, 5], 0.0, 1.0), vec![0, 0]);
     let weights = images(4, [2, 1, 5, 5], -1.0, 1.0);
     let p = images(5, [1, 1, 2, 3], 0.0, 1.0).require_grad();
-    let pasted = variable.apply_to(p.clone(), &batch, &mut AttackRng::new(0));
+    let pasted = variable.apply_to(p.clone(), &batch, &mut AttackRng::new(0)).unwrap();
     let gradient =
         values(p.grad(&(pasted.clone() * weights.clone()).sum().backward()).map(Tensor::from_inner).unwrap());
     let w = values(weights);
@@ -102,7 +102,7 @@ fn patches_on_boxes_cover_each_box_centre_and_nothing_far_away() {
     ];
     let batch = Batch::with_boxes(Tensor::<4>::zeros([2, 1, 32, 32], &device()), boxes);
     let white = Tensor::<4>::ones([1, 1, 4, 4], &device());
-    let pasted = values(UniversalVariable::Patch(patch).apply_to(white, &batch, &mut AttackRng::new(0)));
+    let pasted = values(UniversalVariable::Patch(patch).apply_to(white, &batch, &mut AttackRng::new(0)).unwrap());
     let at = |n: usize, r: usize, c: usize| pasted[n * 1024 + r * 32 + c];
     assert_abs_diff_eq!(at(0, 7, 7), 1.0, epsilon = 1e-5); // centre of box 1
     assert_abs_diff_eq!(at(1, 14, 25), 1.0, epsilon = 1e-5); // centre of box 2
@@ -119,7 +119,7 @@ fn every_random_draw_of_the_applier_is_seeded() {
     let variable = UniversalVariable::Patch(patch);
     let batch = Batch::labelled(images(6, [3, 3, 12, 12], 0.0, 1.0), vec![0; 3]);
     let p = images(7, [1, 3, 3, 3], 0.0, 1.0);
-    let paste = |seed| values(variable.apply_to(p.clone(), &batch, &mut AttackRng::new(seed)));
+    let paste = |seed| values(variable.apply_to(p.clone(), &batch, &mut AttackRng::new(seed)).unwrap());
     assert_eq!(paste(1), paste(1));
     assert_ne!(paste(1), paste(2));
 }

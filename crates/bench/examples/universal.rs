@@ -101,7 +101,7 @@ impl Evaluation<'_> {
         let mut hits = vec![0usize; self.models.len()];
         let mut first = None;
         for _ in 0..self.draws {
-            let attacked = variable.apply_to(v.clone(), &self.images, &mut rng).detach();
+            let attacked = variable.apply_to(v.clone(), &self.images, &mut rng)?.detach();
             for ((_, model), hits) in self.models.iter().zip(&mut hits) {
                 let predicted = predictions(model.forward(attacked.clone()))?;
                 *hits += predicted.iter().zip(labels).filter(|(p, l)| (p == l) == (*goal == Goal::Targeted)).count();

@@ -120,7 +120,7 @@ impl Evaluation {
         let mut rng = AttackRng::new(SEED + 1);
         let mut all = vec![Vec::new(); self.detectors.len()];
         for batch in &self.batches {
-            let images = self.paste(patch, batch, &mut rng);
+            let images = self.paste(patch, batch, &mut rng)?;
             for (detector, out) in self.detectors.iter().zip(&mut all) {
                 out.extend(detector.detect(images.clone())?);
             }
@@ -128,10 +128,10 @@ impl Evaluation {
         Ok(all)
     }
 
-    fn paste(&self, patch: Option<&Tensor<4>>, batch: &Batch, rng: &mut AttackRng) -> Tensor<4> {
+    fn paste(&self, patch: Option<&Tensor<4>>, batch: &Batch, rng: &mut AttackRng) -> Result<Tensor<4>, Error> {
         match patch {
-            Some(p) => self.variable.apply_to(p.clone(), batch, rng).detach(),
-            None => batch.images.clone(),
+            Some(p) => Ok(self.variable.apply_to(p.clone(), batch, rng)?.detach()),
+            None => Ok(batch.images.clone()),
         }
     }
 }
@@ -441,7 +441,7 @@ fn examples(evaluation: &Evaluation, patch: &Tensor<4>, surrogates: &[Family], p
     let unseen = Family::ALL.iter().position(|f| !surrogates.contains(f)).expect("a held-out detector");
     let batch = &evaluation.batches[0];
     let mut rng = AttackRng::new(SEED + 1);
-    let patched = evaluation.paste(Some(patch), batch, &mut rng);
+    let patched = evaluation.paste(Some(patch), batch, &mut rng)?;
     let size = batch.images.dims()[2] as u32;
     let gap = 4u32;
     let mut sheet =

@@ -37,14 +37,31 @@ fn write_png(image: &RgbImage, path: &Path) -> Result<()> {
         .map_err(|source| Error::Image { path: path.to_path_buf(), source })
 }
 
+/// The largest image side [`read_rgb`] and [`load`] accept.
+pub const MAX_SIDE: usize = 16_384;
+
+/// Checks that an image side is in `1..=MAX_SIDE`, before anything is allocated for it.
+fn check_side(name: &'static str, side: usize) -> Result<()> {
+    common_weakness::check::at_least_one(name, side)?;
+    if side > MAX_SIDE {
+        return Err(common_weakness::Error::InvalidParameter {
+            name,
+            value: side as f64,
+            requirement: "must be at most 16384 (images::MAX_SIDE)",
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Reads an image file (JPEG or PNG; grey and alpha are converted to RGB) and resizes it to
 /// `height × width` with a bicubic (Catmull-Rom) filter whose support widens when shrinking,
 /// as PIL's `Image.resize` does. The aspect ratio is not kept, as in foolbox's samples.
 /// Returns the pixels `[3, height, width]`, channel-major, in `[0, 1]`.
 pub fn read_rgb(path: impl AsRef<Path>, height: usize, width: usize) -> Result<Vec<f32>> {
     let path = path.as_ref();
-    common_weakness::check::at_least_one("height", height)?;
-    common_weakness::check::at_least_one("width", width)?;
+    check_side("height", height)?;
+    check_side("width", width)?;
     let image = image::open(path).map_err(|source| Error::Image { path: path.to_path_buf(), source })?.to_rgb8();
     let image = if image.dimensions() == (width as u32, height as u32) {
         image
@@ -73,7 +90,15 @@ pub fn read_rgb(path: impl AsRef<Path>, height: usize, width: usize) -> Result<V
 /// ```
 pub fn load<P: AsRef<Path>>(paths: &[P], height: usize, width: usize, device: &Device) -> Result<Tensor<4>> {
     common_weakness::check::at_least_one("number of image files", paths.len())?;
-    let mut pixels = Vec::with_capacity(paths.len() * 3 * height * width);
+    check_side("height", height)?;
+    check_side("width", width)?;
+    // Within usize: at most 3·16384² per image (checked above), times the number of files.
+    let total = paths.len().checked_mul(3 * height * width).ok_or(common_weakness::Error::InvalidParameter {
+        name: "number of image files",
+        value: paths.len() as f64,
+        requirement: "times 3·height·width must fit in memory's address space",
+    })?;
+    let mut pixels = Vec::with_capacity(total);
     for path in paths {
         pixels.extend(read_rgb(path, height, width)?);
     }

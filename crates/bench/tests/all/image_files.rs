@@ -106,3 +106,20 @@ fn a_comparison_grid_has_one_tile_per_column_and_row_and_refuses_mismatched_colu
     ));
     std::fs::remove_dir_all(&folder).unwrap();
 }
+
+#[test]
+fn image_sizes_are_bounded_before_anything_is_allocated() {
+    let folder = scratch("sizes");
+    let file = folder.join("small.png");
+    images::save_png(&random_images(3, [1, 3, 4, 4], 0.0, 1.0), 0, &file).unwrap();
+    let huge = images::MAX_SIDE + 1;
+    for (height, width, name) in [(huge, 4, "height"), (4, huge, "width"), (usize::MAX, usize::MAX, "height")] {
+        let refused = |result: Result<_, Error>| {
+            matches!(result, Err(Error::Attack(AttackError::InvalidParameter { name: n, .. })) if n == name)
+        };
+        assert!(refused(images::read_rgb(&file, height, width).map(|_| ())), "{height}x{width}");
+        assert!(refused(images::load(&[&file], height, width, &device()).map(|_| ())), "{height}x{width}");
+    }
+    // The largest side is accepted.
+    assert_eq!(images::read_rgb(&file, 1, images::MAX_SIDE).unwrap().len(), 3 * images::MAX_SIDE);
+}

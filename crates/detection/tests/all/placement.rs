@@ -36,7 +36,7 @@ fn a_patch_on_boxes_covers_a_square_of_a_fifth_of_each_diagonal_at_each_centre()
     // A patch of −1 everywhere: every pixel it covers fully reads −1, which no scene holds.
     let value = Tensor::<4>::full([1, 3, 8, 8], -1.0, &device);
     for batch in set.batches(4, &device).unwrap() {
-        let pasted = variable.apply_to(value.clone(), &batch, &mut AttackRng::new(0));
+        let pasted = variable.apply_to(value.clone(), &batch, &mut AttackRng::new(0)).unwrap();
         let [n, _, h, w] = pasted.dims();
         let changed: Vec<f32> = (pasted - batch.images.clone()).abs().sum_dim(1).into_data().try_to_vec().unwrap();
         for (image, regions) in batch.boxes.as_ref().unwrap().iter().enumerate().take(n) {
