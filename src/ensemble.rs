@@ -28,11 +28,15 @@ pub enum Combination {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum GradientMode {
-    /// [`PerModel`](Self::PerModel) where it costs nothing ([`Combination::LossMean`]),
-    /// [`Joint`](Self::Joint) otherwise, wherever the models are placed
-    /// ([`Ensemble::with_devices`]): joint saves the extra forward pass per model, and on
+    /// [`PerModel`](Self::PerModel) where it costs nothing ([`Combination::LossMean`]) or
+    /// where the ensemble is large (at least [`LARGE_ENSEMBLE`](Self::LARGE_ENSEMBLE)
+    /// models), [`Joint`](Self::Joint) otherwise, wherever the models are placed
+    /// ([`Ensemble::with_devices`]). Joint saves the extra forward pass per model, and on
     /// Burn's remote backend it also saves round trips (measured on loopback servers, it was
-    /// the faster mode locally, on one server and split over two; docs/scale.md).
+    /// the faster mode locally, on one server and split over two; docs/scale.md), but its peak
+    /// memory holds every model's graph: measured on one MI-CWA iteration with EfficientNet-Lite0
+    /// copies, +148% from one model to four in the joint mode against +12% model by model
+    /// (docs/performance.md).
     #[default]
     Auto,
     /// Forward every model, then one backward pass through all of them: peak memory holds
@@ -47,10 +51,23 @@ pub enum GradientMode {
 }
 
 impl GradientMode {
-    /// Whether the ensemble gradient under `combination` is computed model by model.
-    pub fn per_model(self, combination: Combination) -> bool {
+    /// The number of models from which [`Auto`](Self::Auto) goes model by model whatever
+    /// the combination.
+    pub const LARGE_ENSEMBLE: usize = 4;
+
+    /// Whether the ensemble gradient of `models` models under `combination` is computed
+    /// model by model.
+    ///
+    /// ```
+    /// use common_weakness::ensemble::{Combination, GradientMode};
+    ///
+    /// assert!(!GradientMode::Auto.per_model(Combination::LogitMean, 3));
+    /// assert!(GradientMode::Auto.per_model(Combination::LogitMean, GradientMode::LARGE_ENSEMBLE));
+    /// assert!(GradientMode::Auto.per_model(Combination::LossMean, 1));
+    /// ```
+    pub fn per_model(self, combination: Combination, models: usize) -> bool {
         match self {
-            GradientMode::Auto => combination == Combination::LossMean,
+            GradientMode::Auto => combination == Combination::LossMean || models >= Self::LARGE_ENSEMBLE,
             GradientMode::Joint => false,
             GradientMode::PerModel => true,
         }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use burn::tensor::Tensor;
 
 use crate::error::{Error, Result, Stage};
-use crate::eval::mean_pairwise_cosine;
+use crate::eval::PairwiseCosine;
 use crate::gradient::{EstimatorState, Evaluator, GradientEstimator, InputTransform};
 use crate::norm;
 use crate::objective::{LossKind, Objective};
@@ -84,8 +84,9 @@ pub struct Run<'a> {
     iteration: usize,
     /// Each model's per-sample loss at the first point it was evaluated this iteration.
     losses: Vec<Option<Tensor<1>>>,
-    /// Per-model gradients whose mean pairwise cosine this iteration's record reports.
-    compared: Vec<Tensor<4>>,
+    /// The mean pairwise cosine of the per-model gradients compared this iteration (a
+    /// running sum: no per-model memory).
+    compared: PairwiseCosine,
     /// The iterate the iteration started from.
     start: Option<Tensor<4>>,
 }
@@ -99,7 +100,7 @@ impl<'a> Run<'a> {
             losses: vec![None; names.len()],
             names,
             iteration: 0,
-            compared: Vec::new(),
+            compared: PairwiseCosine::default(),
             start: None,
         }
     }
@@ -121,7 +122,7 @@ impl<'a> Run<'a> {
         self.iteration = iteration;
         self.start = Some(x.clone());
         self.losses = vec![None; self.names.len()];
-        self.compared.clear();
+        self.compared = PairwiseCosine::default();
     }
 
     /// The gradient of `of` at `at`, estimated by `estimator` (DI, VMI/SSA sampling, TI or
@@ -162,9 +163,11 @@ impl<'a> Run<'a> {
         Ok(evaluation.gradient)
     }
 
-    /// Adds a per-model gradient to those whose mean pairwise cosine this iteration records.
-    pub fn compare(&mut self, gradient: Tensor<4>) {
-        self.compared.push(gradient);
+    /// Adds a per-model gradient to those whose mean pairwise cosine this iteration records
+    /// (kept as a running sum, so the record costs no memory per model). Fails with
+    /// [`Error::Shape`](crate::Error::Shape) when its shape differs from the first one's.
+    pub fn compare(&mut self, gradient: Tensor<4>) -> Result<()> {
+        self.compared.add(gradient)
     }
 
     /// Projects `x` onto the admissible set of the variable.
@@ -259,7 +262,7 @@ impl<'a> Run<'a> {
         Ok(IterationRecord {
             iteration: self.iteration,
             loss_per_model: self.iteration_losses()?,
-            gradient_cosine: mean_pairwise_cosine(&std::mem::take(&mut self.compared))?,
+            gradient_cosine: std::mem::take(&mut self.compared).mean(),
             perturbation_linf: crate::host::to_vec(norm::linf(perturbation.clone()).max())[0] as f64,
             perturbation_l2: crate::host::to_vec(norm::l2(perturbation).mean())[0] as f64,
             seconds: started.elapsed().as_secs_f64(),

@@ -5,4 +5,4 @@ mod accuracy;
 mod similarity;
 
 pub use accuracy::{predictions, success_rate, top_k_predictions, SuccessRate};
-pub use similarity::{mean_pairwise_cosine, pairwise_cosine, row_cosine};
+pub use similarity::{mean_pairwise_cosine, pairwise_cosine, row_cosine, PairwiseCosine};

@@ -183,7 +183,7 @@ impl<'a> Evaluator<'a> {
     /// and one backward pass through all of them, or model by model (see
     /// [`GradientMode`](crate::ensemble::GradientMode)).
     pub fn ensemble(&self, x: &Tensor<4>, transform: InputTransform<'_>) -> Result<Evaluation> {
-        if self.ensemble.gradient_mode().per_model(self.combination) {
+        if self.ensemble.gradient_mode().per_model(self.combination, self.ensemble.len()) {
             return self.ensemble_per_model(x, transform);
         }
         let input = Tensor::<4>::from_inner(x.clone()).require_grad();

@@ -49,9 +49,21 @@ fn per_model_gradient_equals_joint_gradient() {
 
 #[test]
 fn auto_mode_goes_model_by_model_only_where_it_is_free() {
-    assert!(GradientMode::Auto.per_model(Combination::LossMean));
-    assert!(!GradientMode::Auto.per_model(Combination::LogitMean));
-    assert!(!GradientMode::Auto.per_model(Combination::LogitSum));
-    assert!(GradientMode::PerModel.per_model(Combination::LogitMean));
-    assert!(!GradientMode::Joint.per_model(Combination::LossMean));
+    // A small ensemble (two models).
+    assert!(GradientMode::Auto.per_model(Combination::LossMean, 2));
+    assert!(!GradientMode::Auto.per_model(Combination::LogitMean, 2));
+    assert!(!GradientMode::Auto.per_model(Combination::LogitSum, 2));
+    assert!(GradientMode::PerModel.per_model(Combination::LogitMean, 2));
+    assert!(!GradientMode::Joint.per_model(Combination::LossMean, 2));
+}
+
+#[test]
+fn auto_mode_goes_model_by_model_for_a_large_ensemble() {
+    let large = GradientMode::LARGE_ENSEMBLE;
+    for combination in [Combination::LogitMean, Combination::LogitSum, Combination::LossMean] {
+        assert!(GradientMode::Auto.per_model(combination, large));
+        assert!(GradientMode::Auto.per_model(combination, 8));
+        assert!(!GradientMode::Joint.per_model(combination, 8));
+    }
+    assert!(!GradientMode::Auto.per_model(Combination::LogitMean, large - 1));
 }
