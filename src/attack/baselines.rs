@@ -1,9 +1,7 @@
 //! The classic iterative attacks on an ensemble, as degenerate CWA loops (no reverse step,
 //! no inner sweep: the outer optimizer steps on the combined ensemble gradient).
 
-use super::cwa::{AnchorPoint, Cwa, LoopSettings};
-use super::order::VisitOrder;
-use crate::ensemble::Combination;
+use super::cwa::{Cwa, LoopSettings};
 use crate::gradient::{GaussianSmoothing, GradientEstimator, InputDiversity, Sampling};
 use crate::optim::{Momentum, PatchWise, Sgd};
 use crate::threat::ThreatModel;
@@ -14,19 +12,7 @@ pub type Iterative<O> = Cwa<Sgd, Sgd, O>;
 fn iterative<O>(name: &str, threat: ThreatModel, iterations: usize, outer: O) -> Iterative<O> {
     Cwa {
         name: name.into(),
-        settings: LoopSettings {
-            threat,
-            iterations,
-            anchor: AnchorPoint::Iterate,
-            origin: AnchorPoint::Iterate,
-            combination: Combination::LogitMean,
-            order: VisitOrder::Fixed,
-            random_start: false,
-            seed: 0,
-            record_similarity: false,
-            ensemble_gradient: GradientEstimator::default(),
-            model_gradient: GradientEstimator::default(),
-        },
+        settings: LoopSettings { iterations, ..LoopSettings::new(threat) },
         reverse: None,
         inner: None,
         outer,

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::defaults::serde_with_defaults;
 use crate::threat::ThreatModel;
 
 /// Which published version of an algorithm a preset follows.
@@ -36,7 +37,7 @@ pub enum Flavor {
 /// assert_eq!(serde_json::from_str::<CwaConfig>(json).unwrap(), CwaConfig::reference(0.0627));
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(from = "CwaConfigFields")]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct CwaConfig {
     /// The threat model (norm and budget ε).
     pub threat: ThreatModel,
@@ -58,6 +59,7 @@ pub struct CwaConfig {
     #[serde(with = "crate::json_float")]
     pub momentum: f64,
     /// Paper or reference behaviour.
+    #[serde(default)]
     pub flavor: Flavor,
     /// Start from a random point of the threat model instead of the clean images.
     pub random_start: bool,
@@ -113,44 +115,11 @@ impl CwaConfig {
     }
 }
 
-/// [`CwaConfig`] as JSON spells it: only the threat model is required; every other field
-/// defaults to its flavour's value for that budget ([`CwaConfig::paper`] or
-/// [`CwaConfig::reference`]).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CwaConfigFields {
-    threat: ThreatModel,
-    #[serde(default)]
-    flavor: Flavor,
-    iterations: Option<usize>,
-    #[serde(default, with = "crate::json_float::option")]
-    step_size: Option<f64>,
-    #[serde(default, with = "crate::json_float::option")]
-    inner_step_size: Option<f64>,
-    #[serde(default, with = "crate::json_float::option")]
-    reverse_step_size: Option<f64>,
-    #[serde(default, with = "crate::json_float::option")]
-    momentum: Option<f64>,
-    random_start: Option<bool>,
-    seed: Option<u64>,
-}
-
-impl From<CwaConfigFields> for CwaConfig {
-    fn from(fields: CwaConfigFields) -> Self {
-        let defaults = match fields.flavor {
-            Flavor::Paper => CwaConfig::paper(fields.threat.budget),
-            Flavor::Reference => CwaConfig::reference(fields.threat.budget),
-        };
-        CwaConfig {
-            threat: fields.threat,
-            iterations: fields.iterations.unwrap_or(defaults.iterations),
-            step_size: fields.step_size.unwrap_or(defaults.step_size),
-            inner_step_size: fields.inner_step_size.unwrap_or(defaults.inner_step_size),
-            reverse_step_size: fields.reverse_step_size.unwrap_or(defaults.reverse_step_size),
-            momentum: fields.momentum.unwrap_or(defaults.momentum),
-            flavor: fields.flavor,
-            random_start: fields.random_start.unwrap_or(defaults.random_start),
-            seed: fields.seed.unwrap_or(defaults.seed),
-        }
-    }
-}
+serde_with_defaults!(CwaConfig, |threat: ThreatModel, fields: &serde_json::Map<String, serde_json::Value>| {
+    let flavor = fields.get("flavor").and_then(|f| Flavor::deserialize(f).ok()).unwrap_or_default();
+    let defaults = match flavor {
+        Flavor::Paper => CwaConfig::paper(threat.budget),
+        Flavor::Reference => CwaConfig::reference(threat.budget),
+    };
+    serde_json::to_value(defaults).expect("a configuration is JSON")
+});

@@ -30,6 +30,7 @@
 mod baselines;
 mod config;
 mod cwa;
+mod defaults;
 mod executor;
 mod input;
 mod iterate;
@@ -46,7 +47,7 @@ pub use baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, 
 pub use config::{CwaConfig, Flavor};
 pub use cwa::{AnchorPoint, Cwa, LoopSettings};
 pub use executor::{Checkpoints, Executor};
-pub(crate) use executor::{Cursor, SavedCursor};
+pub(crate) use executor::{Cursor, Expected, SavedCursor};
 pub use input::{check_images, images_from_data};
 pub use iterate::{Iterate, Plan};
 pub use order::VisitOrder;
@@ -65,6 +66,8 @@ use crate::error::Result;
 use crate::objective::Objective;
 use crate::observe::{IterationRecord, Observer, RunInfo, Silent, StopReason};
 use per_image::Piece;
+
+use crate::universal::{Batch, Universal, UniversalOutcome};
 
 /// The result of an attack run.
 #[derive(Clone, Debug)]
@@ -154,6 +157,52 @@ pub trait Attack: Send + Sync {
     fn run(&self, ensemble: &Ensemble, images: Tensor<4>, objective: &Objective) -> Result<AttackOutcome> {
         self.run_observed(ensemble, images, objective, &mut Silent)
     }
+
+    /// Attacks every batch of a dataset image by image on `executor`
+    /// ([`Executor::per_image`]): how an attack behind a `Box<dyn Attack>` (a registry
+    /// entry's, say) runs over a dataset with checkpoints and a time limit.
+    ///
+    /// ```
+    /// use burn::tensor::Tensor;
+    /// use common_weakness::attack::{registry_at, Executor};
+    /// use common_weakness::prelude::*;
+    /// use common_weakness::universal::{Batch, Universal, UniversalVariable};
+    ///
+    /// let model = from_fn("mean", |x: Tensor<4>| {
+    ///     let m = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]);
+    ///     Tensor::cat(vec![m.clone(), m.neg()], 1)
+    /// });
+    /// let ensemble = Ensemble::new(vec![Box::new(model)])?;
+    /// let batches = vec![Batch::labelled(Tensor::full([2, 1, 4, 4], 0.5, &Default::default()), vec![0, 0])];
+    /// let labels = |b: &Batch| Objective::untargeted(b.labels.clone().unwrap());
+    /// for entry in registry_at(ThreatModel::linf(0.1)) {
+    ///     let attack: Box<dyn Attack> = entry.defaults.build();
+    ///     let per_image = attack.run_dataset(Executor::new(), &ensemble, &batches, &labels)?;
+    ///     assert_eq!(per_image.batches.len(), 1);
+    ///     let universal = Universal::new(UniversalVariable::Perturbation, 1);
+    ///     let trained = attack.train_universal(Executor::new(), &universal, &ensemble, &batches, &labels)?;
+    ///     assert_eq!(trained.variable.dims(), [1, 1, 4, 4]);
+    /// }
+    /// # Ok::<(), common_weakness::Error>(())
+    /// ```
+    fn run_dataset(
+        &self,
+        executor: Executor<'_>,
+        ensemble: &Ensemble,
+        batches: &[Batch],
+        objective: &dyn Fn(&Batch) -> Objective,
+    ) -> Result<PerImageOutcome>;
+
+    /// Trains `universal`'s variable over a dataset on `executor`
+    /// ([`Executor::universal`]); see [`run_dataset`](Self::run_dataset).
+    fn train_universal(
+        &self,
+        executor: Executor<'_>,
+        universal: &Universal,
+        ensemble: &Ensemble,
+        batches: &[Batch],
+        objective: &dyn Fn(&Batch) -> Objective,
+    ) -> Result<UniversalOutcome>;
 }
 
 /// Every attack of the engine, the crate's and a user's ([`Iterate`]), runs through the
@@ -174,5 +223,26 @@ impl<T: Iterate> Attack for T {
         let piece = Piece { images, objective: objective.clone(), indices: image_indices.to_vec() };
         let mut outcome = Executor::observed(observer).per_image_pieces(self, ensemble, vec![piece])?;
         Ok(outcome.batches.remove(0))
+    }
+
+    fn run_dataset(
+        &self,
+        executor: Executor<'_>,
+        ensemble: &Ensemble,
+        batches: &[Batch],
+        objective: &dyn Fn(&Batch) -> Objective,
+    ) -> Result<PerImageOutcome> {
+        executor.per_image(self, ensemble, batches, objective)
+    }
+
+    fn train_universal(
+        &self,
+        executor: Executor<'_>,
+        universal: &Universal,
+        ensemble: &Ensemble,
+        batches: &[Batch],
+        objective: &dyn Fn(&Batch) -> Objective,
+    ) -> Result<UniversalOutcome> {
+        executor.universal(universal, self, ensemble, batches, objective)
     }
 }

@@ -4,7 +4,6 @@
 
 use super::config::{CwaConfig, Flavor};
 use super::cwa::{AnchorPoint, Cwa, LoopSettings};
-use super::order::VisitOrder;
 use crate::ensemble::Combination;
 use crate::gradient::{GradientEstimator, Sampling};
 use crate::norm::Normalization;
@@ -28,7 +27,6 @@ const REFERENCE_SSA_SIGMA: f64 = 16.0 / 255.0;
 
 fn settings(config: &CwaConfig, anchor: AnchorPoint, origin: AnchorPoint) -> LoopSettings {
     LoopSettings {
-        threat: config.threat,
         iterations: config.iterations,
         anchor,
         origin,
@@ -36,12 +34,10 @@ fn settings(config: &CwaConfig, anchor: AnchorPoint, origin: AnchorPoint) -> Loo
             Flavor::Paper => Combination::LogitMean,
             Flavor::Reference => Combination::LogitSum,
         },
-        order: VisitOrder::Fixed,
         random_start: config.random_start,
         seed: config.seed,
         record_similarity: true,
-        ensemble_gradient: GradientEstimator::default(),
-        model_gradient: GradientEstimator::default(),
+        ..LoopSettings::new(config.threat)
     }
 }
 

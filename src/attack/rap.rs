@@ -3,6 +3,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::defaults::serde_with_defaults;
 use super::{Iterate, Of, Plan, Run};
 use crate::check::{at_least_one, non_negative, positive};
 use crate::ensemble::Combination;
@@ -13,7 +14,7 @@ use crate::threat::ThreatModel;
 
 /// RAP's hyper-parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RapConfig {
     /// The threat model.
     pub threat: ThreatModel,
@@ -218,3 +219,6 @@ where
         run.step(Stage::Outer, x, gradient, |g| self.outer.outer_step(PseudoGradient::new(g), &mut state.outer))
     }
 }
+
+serde_with_defaults!(RapConfig, |threat, _| serde_json::to_value(RapConfig::paper(threat))
+    .expect("a configuration is JSON"));

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm};
+use super::defaults::serde_with_defaults;
 use super::{Attack, AttackConfig, Cwa, CwaConfig, Rap, RapConfig, Svre, SvreConfig};
 use crate::threat::ThreatModel;
 
@@ -27,7 +28,7 @@ use crate::threat::ThreatModel;
 /// assert_eq!(cwa.build().name(), "MI-CWA");
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 #[serde(tag = "attack", rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum AttackSpec {
@@ -194,6 +195,20 @@ impl AttackSpec {
         self.config().build()
     }
 }
+
+serde_with_defaults!(AttackSpec, |threat, fields: &serde_json::Map<String, serde_json::Value>| {
+    // The CWA presets read their own defaults, which depend on their flavour.
+    let cwa = |spec: &AttackSpec| {
+        use AttackSpec::*;
+        matches!(spec, MiSam(_) | MiCse(_) | MiCwa(_) | AdamCwa(_) | VmiCwa(_) | SsaCwa(_))
+    };
+    registry_at(threat)
+        .into_iter()
+        .filter(|entry| !cwa(&entry.defaults))
+        .map(|entry| serde_json::to_value(entry.defaults).expect("a spec is JSON"))
+        .find(|defaults| defaults.get("attack") == fields.get("attack"))
+        .unwrap_or_else(|| serde_json::json!({}))
+});
 
 /// One registry entry: an attack's name, its paper and its default spec.
 #[derive(Clone, Debug, PartialEq)]

@@ -3,6 +3,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::defaults::serde_with_defaults;
 use super::order::VisitOrder;
 use super::Flavor;
 use super::{Iterate, Of, Plan, Run};
@@ -15,7 +16,7 @@ use crate::threat::ThreatModel;
 
 /// SVRE's hyper-parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct SvreConfig {
     /// The threat model.
     pub threat: ThreatModel,
@@ -206,7 +207,7 @@ where
         let mut anchor_gradients = Vec::with_capacity(n);
         for index in 0..n {
             let gradient = run.gradient(&c.gradient, Of::Model(index), &x, &mut state.anchor_memories[index])?;
-            run.compare(gradient.clone());
+            run.compare(gradient.clone())?;
             anchor_gradients.push(gradient);
         }
         let ensemble_gradient = anchor_gradients
@@ -236,3 +237,6 @@ where
         run.step(Stage::Outer, x, pseudo_gradient, |g| self.outer.outer_step(PseudoGradient::new(g), &mut state.outer))
     }
 }
+
+serde_with_defaults!(SvreConfig, |threat, _| serde_json::to_value(SvreConfig::paper(threat))
+    .expect("a configuration is JSON"));

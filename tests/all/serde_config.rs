@@ -146,3 +146,36 @@ fn a_cwa_family_spec_needs_only_its_threat_model_and_still_refuses_unknown_field
     let missing = serde_json::from_str::<CwaConfig>(r#"{"iterations": 5}"#);
     assert!(missing.unwrap_err().to_string().contains("missing field `threat`"));
 }
+
+#[test]
+fn a_spec_needs_only_its_attack_and_threat_model() {
+    use common_weakness::attack::{registry_at, AttackSpec};
+    use serde_json::json;
+
+    for threat in [ThreatModel::linf(8.0 / 255.0), ThreatModel::l2(1.0)] {
+        for entry in registry_at(threat) {
+            let tag = serde_json::to_value(&entry.defaults).unwrap()["attack"].clone();
+            let read: AttackSpec = serde_json::from_value(json!({ "attack": tag, "threat": threat })).unwrap();
+            assert_eq!(read, entry.defaults, "{}", entry.name);
+        }
+    }
+    let threat = ThreatModel::linf(0.1);
+    let read = |spec: serde_json::Value| serde_json::from_value::<AttackSpec>(spec);
+    // A field given overrides its default; the others keep theirs (PGD's step is ε/4).
+    let pgd = read(json!({ "attack": "pgd", "threat": threat, "iterations": 3 })).unwrap();
+    assert_eq!(pgd, AttackSpec::Pgd { threat, iterations: 3, step_size: 0.1 / 4.0, seed: 0 });
+    // The CWA presets default to their flavour's values.
+    let reference = read(json!({ "attack": "mi-cwa", "threat": threat, "flavor": "Reference" })).unwrap();
+    assert_eq!(reference, AttackSpec::MiCwa(CwaConfig::reference(0.1)));
+    let svre = read(json!({ "attack": "svre", "threat": threat, "seed": 4 })).unwrap();
+    assert_eq!(svre, AttackSpec::Svre(SvreConfig { seed: 4, ..SvreConfig::paper(threat) }));
+    let rap = read(json!({ "attack": "rap", "threat": threat })).unwrap();
+    assert_eq!(rap, AttackSpec::Rap(RapConfig::paper(threat)));
+    // A field the attack does not have, or no threat model, is still refused by name.
+    let fgsm = read(json!({ "attack": "fgsm", "threat": threat, "momentum": 1.0 })).unwrap_err();
+    assert!(fgsm.to_string().contains("momentum"), "{fgsm}");
+    let missing = read(json!({ "attack": "bim", "iterations": 3 })).unwrap_err();
+    assert!(missing.to_string().contains("threat"), "{missing}");
+    let unknown = read(json!({ "attack": "fgsn", "threat": threat })).unwrap_err();
+    assert!(unknown.to_string().contains("fgsn"), "{unknown}");
+}
