@@ -1,4 +1,7 @@
 //! The generalised Common Weakness Attack loop (Chen et al., ICLR 2024, Algorithm 4).
+//!
+//! The file opens with the loop, [`Cwa`]'s `iterate`: the reverse step, the inner sweep with
+//! each model's L2-normalised gradient, the outer step. The types it runs on follow.
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -13,56 +16,125 @@ use crate::optim::{
 };
 use crate::threat::ThreatModel;
 
-/// A point of an outer iteration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum AnchorPoint {
-    /// The iterate `x_t` the iteration started from (before the reverse step).
-    Iterate,
-    /// The point after the reverse step (equal to `x_t` without one).
-    Reversed,
-}
+impl<R, I, O> Iterate for Cwa<R, I, O>
+where
+    R: ReverseOptimizer,
+    I: InnerOptimizer,
+    O: OuterOptimizer,
+{
+    type State = CwaState<R::State, I::State, O::State>;
 
-/// The loop-level settings of a [`Cwa`] attack.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoopSettings {
-    /// The threat model every iterate is projected onto.
-    pub threat: ThreatModel,
-    /// Outer iterations T.
-    pub iterations: usize,
-    /// The point the pseudo-gradient is measured from: `q = anchor − x_inner_end`.
-    pub anchor: AnchorPoint,
-    /// The point the outer step is applied at: `x_{t+1} = project(origin + update)`.
-    pub origin: AnchorPoint,
-    /// Where the models are combined for the ensemble gradient (reverse step, and the
-    /// pseudo-gradient without an inner sweep): the logit mean by default, the logit sum in the
-    /// reference flavour (the authors' code).
-    #[serde(default)]
-    pub combination: Combination,
-    /// The order in which the inner sweep visits the models (fixed by default).
-    #[serde(default)]
-    pub order: VisitOrder,
-    /// Start from a random admissible point.
-    pub random_start: bool,
-    /// Seed of every random choice.
-    pub seed: u64,
-    /// Record the mean pairwise cosine similarity of the inner-sweep gradients (keeps one
-    /// gradient per model alive during a sweep).
-    pub record_similarity: bool,
-    /// How the combined ensemble gradient is estimated (reverse step, and the pseudo-gradient
-    /// without an inner sweep). Plain by default.
-    #[serde(default)]
-    pub ensemble_gradient: GradientEstimator,
-    /// How each model's gradient in the inner sweep is estimated. Plain by default.
-    #[serde(default)]
-    pub model_gradient: GradientEstimator,
-}
+    fn iterate(&self, run: &mut Run<'_>, state: &mut Self::State, x_t: Tensor<4>) -> Result<Tensor<4>> {
+        let s = &self.settings;
+        // 1. Reverse (sharpness) step: ascend the ensemble objective.
+        let x_r = match (&self.reverse, state.reverse.as_mut()) {
+            (Some(reverse), Some(reverse_state)) => {
+                let at = gradient_point(reverse, reverse_state, &x_t);
+                let gradient = run.gradient(&s.ensemble_gradient, Of::Ensemble, &at, &mut state.reverse_memory)?;
+                run.step(Stage::Reverse, x_t.clone(), gradient, |g| reverse.reverse_step(Ascent::of(g), reverse_state))?
+            }
+            _ => x_t.clone(),
+        };
 
-impl LoopSettings {
+        // 2. Inner sweep over the models, or the ensemble gradient at x_r.
+        let pseudo_gradient = match (&self.inner, state.inner.as_mut()) {
+            (Some(inner), Some(inner_state)) => {
+                let mut x_i = x_r.clone();
+                let models = run.models();
+                for index in s.order.visits(models, models, run.rng()) {
+                    let at = gradient_point(inner, inner_state, &x_i);
+                    let memory = &mut state.model_memories[index];
+                    let gradient = run.gradient(&s.model_gradient, Of::Model(index), &at, memory)?;
+                    if s.record_similarity {
+                        run.compare(gradient.clone())?;
+                    }
+                    // The inner optimizer steps on g / ‖g‖₂, per sample: the paper's per-model
+                    // L2 normalisation (Algorithm 4).
+                    x_i = run.step(run.inner_stage(index), x_i, gradient, |g| {
+                        inner.inner_step(ModelGradient::normalized(g), inner_state)
+                    })?;
+                }
+                let anchor = match s.anchor {
+                    AnchorPoint::Iterate => x_t.clone(),
+                    AnchorPoint::Reversed => x_r.clone(),
+                };
+                anchor - x_i
+            }
+            _ => {
+                let at = gradient_point(&self.outer, &state.outer, &x_r);
+                run.gradient(&s.ensemble_gradient, Of::Ensemble, &at, &mut state.ensemble_memory)?
+            }
+        };
+
+        // 3. Outer step on the pseudo-gradient.
+        let origin = match s.origin {
+            AnchorPoint::Iterate => x_t,
+            AnchorPoint::Reversed => x_r,
+        };
+        run.step(Stage::Outer, origin, pseudo_gradient, |g| {
+            self.outer.outer_step(PseudoGradient::new(g), &mut state.outer)
+        })
+    }
+
+    fn plan(&self) -> Plan<'_> {
+        let s = &self.settings;
+        Plan {
+            name: &self.name,
+            threat: s.threat,
+            iterations: s.iterations,
+            seed: s.seed,
+            combination: s.combination,
+            random_start: s.random_start,
+        }
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "cwa": {
+            "name": self.name,
+            "settings": self.settings,
+            "reverse": self.reverse.as_ref().map(Optimizer::config),
+            "inner": self.inner.as_ref().map(Optimizer::config),
+            "outer": self.outer.config(),
+        }})
+    }
+
     fn validate(&self) -> Result<()> {
-        self.ensemble_gradient.validate()?;
-        self.model_gradient.validate()
+        self.settings.validate()?;
+        in_role("reverse", self.reverse.as_ref().map_or(Ok(()), |r| r.validate()))?;
+        in_role("inner", self.inner.as_ref().map_or(Ok(()), |i| i.validate()))?;
+        in_role("outer", self.outer.validate())
+    }
+
+    fn init(&self, run: &Run<'_>, x: &Tensor<4>) -> Self::State {
+        CwaState {
+            reverse: self.reverse.as_ref().map(|r| r.init(x)),
+            inner: self.inner.as_ref().map(|i| i.init(x)),
+            outer: self.outer.init(x),
+            reverse_memory: EstimatorState::default(),
+            ensemble_memory: EstimatorState::default(),
+            model_memories: (0..run.models()).map(|_| EstimatorState::default()).collect(),
+        }
+    }
+}
+
+/// The optimizer and estimator states of one CWA run.
+pub struct CwaState<RS, IS, OS> {
+    reverse: Option<RS>,
+    inner: Option<IS>,
+    outer: OS,
+    /// VMI's variance term, per gradient target.
+    reverse_memory: EstimatorState,
+    ensemble_memory: EstimatorState,
+    model_memories: Vec<EstimatorState>,
+}
+
+crate::snapshot_fields!(CwaState<RS, IS, OS> { reverse, inner, outer, reverse_memory, ensemble_memory, model_memories });
+
+/// The point an optimizer wants its next gradient at: `x`, or `x` plus its look-ahead.
+fn gradient_point<P: Optimizer>(optimizer: &P, state: &P::State, x: &Tensor<4>) -> Tensor<4> {
+    match optimizer.look_ahead(state) {
+        Some(offset) => x.clone() + offset,
+        None => x.clone(),
     }
 }
 
@@ -200,122 +272,90 @@ impl<R, I, O> Cwa<R, I, O> {
     }
 }
 
-/// The point an optimizer wants its next gradient at: `x`, or `x` plus its look-ahead.
-fn gradient_point<P: Optimizer>(optimizer: &P, state: &P::State, x: &Tensor<4>) -> Tensor<4> {
-    match optimizer.look_ahead(state) {
-        Some(offset) => x.clone() + offset,
-        None => x.clone(),
-    }
+/// A point of an outer iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum AnchorPoint {
+    /// The iterate `x_t` the iteration started from (before the reverse step).
+    Iterate,
+    /// The point after the reverse step (equal to `x_t` without one).
+    Reversed,
 }
 
-/// The optimizer and estimator states of one CWA run.
-pub struct CwaState<RS, IS, OS> {
-    reverse: Option<RS>,
-    inner: Option<IS>,
-    outer: OS,
-    /// VMI's variance term, per gradient target.
-    reverse_memory: EstimatorState,
-    ensemble_memory: EstimatorState,
-    model_memories: Vec<EstimatorState>,
+/// The loop-level settings of a [`Cwa`] attack.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoopSettings {
+    /// The threat model every iterate is projected onto.
+    pub threat: ThreatModel,
+    /// Outer iterations T.
+    pub iterations: usize,
+    /// The point the pseudo-gradient is measured from: `q = anchor − x_inner_end`.
+    pub anchor: AnchorPoint,
+    /// The point the outer step is applied at: `x_{t+1} = project(origin + update)`.
+    pub origin: AnchorPoint,
+    /// Where the models are combined for the ensemble gradient (reverse step, and the
+    /// pseudo-gradient without an inner sweep): the logit mean by default, the logit sum in the
+    /// reference flavour (the authors' code).
+    #[serde(default)]
+    pub combination: Combination,
+    /// The order in which the inner sweep visits the models (fixed by default).
+    #[serde(default)]
+    pub order: VisitOrder,
+    /// Start from a random admissible point.
+    pub random_start: bool,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Record the mean pairwise cosine similarity of the inner-sweep gradients (keeps one
+    /// gradient per model alive during a sweep).
+    pub record_similarity: bool,
+    /// How the combined ensemble gradient is estimated (reverse step, and the pseudo-gradient
+    /// without an inner sweep). Plain by default.
+    #[serde(default)]
+    pub ensemble_gradient: GradientEstimator,
+    /// How each model's gradient in the inner sweep is estimated. Plain by default.
+    #[serde(default)]
+    pub model_gradient: GradientEstimator,
 }
 
-crate::snapshot_fields!(CwaState<RS, IS, OS> { reverse, inner, outer, reverse_memory, ensemble_memory, model_memories });
-
-impl<R, I, O> Iterate for Cwa<R, I, O>
-where
-    R: ReverseOptimizer,
-    I: InnerOptimizer,
-    O: OuterOptimizer,
-{
-    type State = CwaState<R::State, I::State, O::State>;
-
-    fn plan(&self) -> Plan<'_> {
-        let s = &self.settings;
-        Plan {
-            name: &self.name,
-            threat: s.threat,
-            iterations: s.iterations,
-            seed: s.seed,
-            combination: s.combination,
-            random_start: s.random_start,
+impl LoopSettings {
+    /// The settings of a plain iterative attack under `threat`: 10 iterations, each stepping
+    /// from and measured from the iterate, the logit mean, models visited in order, the
+    /// clean start, seed 0, no similarity record, plain gradients.
+    ///
+    /// ```
+    /// use common_weakness::attack::{AnchorPoint, LoopSettings};
+    /// use common_weakness::threat::ThreatModel;
+    ///
+    /// let settings = LoopSettings { iterations: 20, ..LoopSettings::new(ThreatModel::l2(1.0)) };
+    /// assert_eq!((settings.iterations, settings.anchor), (20, AnchorPoint::Iterate));
+    /// assert_eq!(LoopSettings::default().threat, ThreatModel::linf(16.0 / 255.0));
+    /// ```
+    pub fn new(threat: ThreatModel) -> Self {
+        Self {
+            threat,
+            iterations: 10,
+            anchor: AnchorPoint::Iterate,
+            origin: AnchorPoint::Iterate,
+            combination: Combination::LogitMean,
+            order: VisitOrder::Fixed,
+            random_start: false,
+            seed: 0,
+            record_similarity: false,
+            ensemble_gradient: GradientEstimator::default(),
+            model_gradient: GradientEstimator::default(),
         }
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::json!({ "cwa": {
-            "name": self.name,
-            "settings": self.settings,
-            "reverse": self.reverse.as_ref().map(Optimizer::config),
-            "inner": self.inner.as_ref().map(Optimizer::config),
-            "outer": self.outer.config(),
-        }})
     }
 
     fn validate(&self) -> Result<()> {
-        self.settings.validate()?;
-        in_role("reverse", self.reverse.as_ref().map_or(Ok(()), |r| r.validate()))?;
-        in_role("inner", self.inner.as_ref().map_or(Ok(()), |i| i.validate()))?;
-        in_role("outer", self.outer.validate())
+        self.ensemble_gradient.validate()?;
+        self.model_gradient.validate()
     }
+}
 
-    fn init(&self, run: &Run<'_>, x: &Tensor<4>) -> Self::State {
-        CwaState {
-            reverse: self.reverse.as_ref().map(|r| r.init(x)),
-            inner: self.inner.as_ref().map(|i| i.init(x)),
-            outer: self.outer.init(x),
-            reverse_memory: EstimatorState::default(),
-            ensemble_memory: EstimatorState::default(),
-            model_memories: (0..run.models()).map(|_| EstimatorState::default()).collect(),
-        }
-    }
-
-    fn iterate(&self, run: &mut Run<'_>, state: &mut Self::State, x_t: Tensor<4>) -> Result<Tensor<4>> {
-        let s = &self.settings;
-        // 1. Reverse (sharpness) step: ascend the ensemble objective.
-        let x_r = match (&self.reverse, state.reverse.as_mut()) {
-            (Some(reverse), Some(reverse_state)) => {
-                let at = gradient_point(reverse, reverse_state, &x_t);
-                let gradient = run.gradient(&s.ensemble_gradient, Of::Ensemble, &at, &mut state.reverse_memory)?;
-                run.step(Stage::Reverse, x_t.clone(), gradient, |g| reverse.reverse_step(Ascent::of(g), reverse_state))?
-            }
-            _ => x_t.clone(),
-        };
-
-        // 2. Inner sweep over the models, or the ensemble gradient at x_r.
-        let pseudo_gradient = match (&self.inner, state.inner.as_mut()) {
-            (Some(inner), Some(inner_state)) => {
-                let mut x_i = x_r.clone();
-                let models = run.models();
-                for index in s.order.visits(models, models, run.rng()) {
-                    let at = gradient_point(inner, inner_state, &x_i);
-                    let memory = &mut state.model_memories[index];
-                    let gradient = run.gradient(&s.model_gradient, Of::Model(index), &at, memory)?;
-                    if s.record_similarity {
-                        run.compare(gradient.clone());
-                    }
-                    x_i = run.step(run.inner_stage(index), x_i, gradient, |g| {
-                        inner.inner_step(ModelGradient::normalized(g), inner_state)
-                    })?;
-                }
-                let anchor = match s.anchor {
-                    AnchorPoint::Iterate => x_t.clone(),
-                    AnchorPoint::Reversed => x_r.clone(),
-                };
-                anchor - x_i
-            }
-            _ => {
-                let at = gradient_point(&self.outer, &state.outer, &x_r);
-                run.gradient(&s.ensemble_gradient, Of::Ensemble, &at, &mut state.ensemble_memory)?
-            }
-        };
-
-        // 3. Outer step on the pseudo-gradient.
-        let origin = match s.origin {
-            AnchorPoint::Iterate => x_t,
-            AnchorPoint::Reversed => x_r,
-        };
-        run.step(Stage::Outer, origin, pseudo_gradient, |g| {
-            self.outer.outer_step(PseudoGradient::new(g), &mut state.outer)
-        })
+/// [`LoopSettings::new`] under the paper's ImageNet threat model, L∞ with ε = 16/255.
+impl Default for LoopSettings {
+    fn default() -> Self {
+        Self::new(ThreatModel::linf(16.0 / 255.0))
     }
 }

@@ -86,3 +86,28 @@ fn batch_norm_under_autodiff_is_detected_and_frozen_batch_norm_fixes_it() {
         approx::assert_relative_eq!(*o, (v - mean[c]) / (var[c] + 1e-5).sqrt(), epsilon = 1e-5);
     }
 }
+
+#[test]
+fn a_burn_batch_norm_wrapped_by_from_module_runs_in_inference_mode_unchanged() {
+    use common_weakness::surrogate::from_module;
+
+    let x = images(5, [4, 3, 2, 2], 0.0, 1.0);
+    let model = from_module("bn", trained_batch_norm(), |bn: &BatchNorm, x: Tensor<4>| bn.forward(x).flatten(1, 3));
+    let report = check_batch_independence(&model, x.clone(), 1e-5).unwrap();
+    assert!(report.max_difference <= 1e-5);
+    let frozen = FrozenBatchNorm::from(&trained_batch_norm());
+    let expected = values(frozen.forward(x.clone()).flatten::<2>(1, 3));
+    for (a, b) in values(model.forward(x.clone())).iter().zip(&expected) {
+        approx::assert_relative_eq!(*a, *b, epsilon = 1e-5);
+    }
+    // An attack on it gives each image the example it gets alone.
+    let ensemble = Ensemble::new(vec![Box::new(model)]).unwrap();
+    let labels = [0, 3, 7, 11];
+    let attack = common_weakness::attack::mi_fgsm(ThreatModel::linf(0.1), 3, 1.0);
+    let batched =
+        values(attack.run(&ensemble, x.clone(), &Objective::untargeted(labels.to_vec())).unwrap().adversarial);
+    let alone = attack_each_alone(&attack, &ensemble, x, &labels);
+    for (a, b) in batched.iter().zip(&alone) {
+        approx::assert_abs_diff_eq!(*a, *b, epsilon = 1e-5);
+    }
+}
