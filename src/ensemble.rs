@@ -223,4 +223,54 @@ impl Ensemble {
     pub fn gradient_mode(&self) -> GradientMode {
         self.gradient_mode
     }
+
+    /// Each model's top-1 predictions for `images` (`[N, C, H, W]` in `[0, 1]`), in model
+    /// order; no graph is kept.
+    ///
+    /// Fails as [`check_images`](crate::attack::check_images) does on bad images, and as
+    /// [`predictions`](crate::eval::predictions) does on a model's logits.
+    pub fn predictions(&self, images: Tensor<4>) -> Result<Vec<Vec<usize>>> {
+        crate::attack::check_images(&images)?;
+        let images = images.detach();
+        (0..self.len()).map(|index| crate::eval::predictions(self.forward(index, images.clone()).detach())).collect()
+    }
+
+    /// Each model's accuracy on `images` against `labels` (one per image), in `[0, 1]`, in
+    /// model order: the clean accuracy of the surrogates, or on adversarial images the
+    /// white-box accuracy an attack leaves.
+    ///
+    /// ```
+    /// use burn::tensor::Tensor;
+    /// use common_weakness::prelude::*;
+    ///
+    /// // "bright" predicts class 0 for a bright image, "always 1" always class 1.
+    /// let bright = from_fn("bright", |x: Tensor<4>| {
+    ///     let m = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]).sub_scalar(0.5);
+    ///     Tensor::cat(vec![m.clone(), m.neg()], 1)
+    /// });
+    /// let always_one = from_fn("always 1", |x: Tensor<4>| {
+    ///     let zeros = x.mean_dims(&[1, 2, 3]).reshape([-1, 1]).mul_scalar(0.0);
+    ///     Tensor::cat(vec![zeros.clone(), zeros.add_scalar(1.0)], 1)
+    /// });
+    /// let ensemble = Ensemble::new(vec![Box::new(bright), Box::new(always_one)])?;
+    /// let device = Default::default();
+    /// let images = Tensor::cat(vec![Tensor::<4>::full([1, 1, 2, 2], 0.9, &device), Tensor::full([1, 1, 2, 2], 0.1, &device)], 0);
+    /// assert_eq!(ensemble.predictions(images.clone())?, vec![vec![0, 1], vec![1, 1]]);
+    /// assert_eq!(ensemble.accuracy(images, &[0, 0])?, vec![0.5, 0.0]);
+    /// # Ok::<(), common_weakness::Error>(())
+    /// ```
+    ///
+    /// Fails as [`predictions`](Self::predictions) does, and with [`Error::BatchMismatch`]
+    /// when the number of labels is not the number of images.
+    pub fn accuracy(&self, images: Tensor<4>, labels: &[usize]) -> Result<Vec<f64>> {
+        let n = images.dims()[0];
+        if labels.len() != n {
+            return Err(Error::BatchMismatch { images: n, labels: labels.len() });
+        }
+        let predictions = self.predictions(images)?;
+        Ok(predictions
+            .iter()
+            .map(|p| p.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / n.max(1) as f64)
+            .collect())
+    }
 }
