@@ -13,6 +13,9 @@ use crate::optim::{Ascent, Momentum, OuterOptimizer, PseudoGradient, ReverseOpti
 use crate::threat::ThreatModel;
 
 /// RAP's hyper-parameters.
+///
+/// Read from JSON, only `threat` is required: every other field defaults to
+/// [`RapConfig::paper`]'s value for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct RapConfig {

@@ -14,12 +14,17 @@ use crate::threat::ThreatModel;
 /// list of specs read from a file. It is shorthand, not a second schema: [`config`](Self::config)
 /// expands it into the [`AttackConfig`] every run records, where any part can be changed.
 ///
+/// Read from JSON, a spec needs only `attack` and `threat`: every other field defaults to the
+/// registry's value for that threat model ([`registry_at`]; the CWA presets to their
+/// flavour's, [`CwaConfig::paper`] or [`CwaConfig::reference`]).
+///
 /// ```
 /// use common_weakness::attack::AttackSpec;
 ///
 /// let spec: AttackSpec = serde_json::from_str(
-///     r#"{"attack": "mi-fgsm", "threat": {"norm": "Linf", "budget": 0.03}, "iterations": 10, "momentum": 1.0}"#,
+///     r#"{"attack": "mi-fgsm", "threat": {"norm": "Linf", "budget": 0.03}, "iterations": 20}"#,
 /// ).unwrap();
+/// assert!(matches!(spec, AttackSpec::MiFgsm { iterations: 20, momentum: 1.0, .. }));
 /// let attack = spec.build();
 /// assert_eq!(attack.name(), "MI-FGSM");
 /// let cwa: AttackSpec = serde_json::from_str(&serde_json::to_string(&AttackSpec::MiCwa(

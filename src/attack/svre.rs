@@ -15,6 +15,9 @@ use crate::optim::{Momentum, Optimizer, OuterOptimizer, PseudoGradient};
 use crate::threat::ThreatModel;
 
 /// SVRE's hyper-parameters.
+///
+/// Read from JSON, only `threat` is required: every other field defaults to
+/// [`SvreConfig::paper`]'s value for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct SvreConfig {

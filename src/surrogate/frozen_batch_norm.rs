@@ -10,8 +10,11 @@ use burn::tensor::{Device, Tensor};
 ///
 /// Burn's [`BatchNorm`] uses *batch* statistics on an autodiff device unless the layer is
 /// frozen, so a model attacked there silently runs in training mode and each
-/// image's logits depend on the rest of the batch. `FrozenBatchNorm` has `BatchNorm`'s fields
-/// (`gamma`, `beta`, `running_mean`, `running_var`, `epsilon`) under the same names, so:
+/// image's logits depend on the rest of the batch. A Burn module wrapped by
+/// [`from_module`](super::from_module) is frozen and needs nothing more; `FrozenBatchNorm` is
+/// for batch norms a closure ([`from_fn`](super::from_fn)) calls, and for generated code. It
+/// has `BatchNorm`'s fields (`gamma`, `beta`, `running_mean`, `running_var`, `epsilon`) under
+/// the same names, so:
 ///
 /// - in a hand-written module, replace each `BatchNorm` with `FrozenBatchNorm::from(&batch_norm)`,
 ///   or declare the field as `FrozenBatchNorm` and build it with [`FrozenBatchNormConfig`];
