@@ -259,7 +259,7 @@ impl Expected<'_> {
                 self.iterations
             )));
         }
-        match records.iter().find(|r| r.loss_per_model.len() != self.models || r.iteration == 0) {
+        match records.iter().find(|r| r.loss_per_model.len() != self.models) {
             Some(r) => Err(Error::InvalidCheckpoint(format!(
                 "checkpoint field `{field}`: iteration {} holds {} losses for {} models",
                 r.iteration,

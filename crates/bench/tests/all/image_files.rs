@@ -114,9 +114,7 @@ fn image_sizes_are_bounded_before_anything_is_allocated() {
     images::save_png(&random_images(3, [1, 3, 4, 4], 0.0, 1.0), 0, &file).unwrap();
     let huge = images::MAX_SIDE + 1;
     for (height, width, name) in [(huge, 4, "height"), (4, huge, "width"), (usize::MAX, usize::MAX, "height")] {
-        let refused = |result: Result<_, Error>| {
-            matches!(result, Err(Error::Attack(AttackError::InvalidParameter { name: n, .. })) if n == name)
-        };
+        let refused = |result: Result<_, Error>| matches!(result, Err(Error::Attack(AttackError::InvalidParameter { name: n, .. })) if n == name);
         assert!(refused(images::read_rgb(&file, height, width).map(|_| ())), "{height}x{width}");
         assert!(refused(images::load(&[&file], height, width, &device()).map(|_| ())), "{height}x{width}");
     }
