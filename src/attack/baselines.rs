@@ -2,7 +2,7 @@
 //! no inner sweep: the outer optimizer steps on the combined ensemble gradient).
 
 use super::cwa::{Cwa, LoopSettings};
-use crate::gradient::{GaussianSmoothing, GradientEstimator, InputDiversity, Sampling};
+use crate::gradient::{Copies, GaussianSmoothing, GradientEstimator, InputDiversity, Sampling};
 use crate::optim::{Momentum, PatchWise, Sgd};
 use crate::threat::ThreatModel;
 
@@ -186,6 +186,54 @@ pub fn ssa(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<M
     mi_fgsm(threat, iterations, momentum)
         .with_ensemble_gradient(GradientEstimator::default().with_sampling(sampling))
         .named("SSA")
+}
+
+/// SI-MI-FGSM: MI-FGSM on the mean gradient over scaled copies of the input (SIM).
+///
+/// - **Paper**: Lin et al., *Nesterov Accelerated Gradient and Scale Invariance for Adversarial
+///   Attacks*, ICLR 2020 (the scale-invariance method).
+/// - **Update**: `ĝ = (1/m)·Σ_{i<m} ∇_x L_ens(x/2^i)`, each copy's gradient taken through the
+///   scaling (so `2^{−i}·∇L_ens` at `x/2^i`); then the MI-FGSM step on ĝ.
+/// - **Defaults**: T = 10, μ = 1, α = ε/T, m = 5 copies ([`Copies::sim`]).
+/// - **Cost**: m ensemble forward/backward passes per iteration.
+///
+/// ```
+/// use common_weakness::attack::si_mi_fgsm;
+/// use common_weakness::gradient::Copies;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = si_mi_fgsm(ThreatModel::linf(0.1), 10, 1.0);
+/// assert_eq!(attack.settings.ensemble_gradient.copies, Some(Copies::Scale { scales: 5 }));
+/// ```
+pub fn si_mi_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
+    mi_fgsm(threat, iterations, momentum)
+        .with_ensemble_gradient(GradientEstimator::default().with_copies(Copies::sim()))
+        .named("SI-MI-FGSM")
+}
+
+/// MaskBlock: MI-FGSM on the mean gradient over copies of the input with one block masked.
+///
+/// - **Paper**: Fan et al., *MaskBlock: Transferable Adversarial Examples with Bayes
+///   Approach*, 2022.
+/// - **Update**: `ĝ = (1/K)·Σ_k ∇_x L_ens(M_k ⊙ x)`, `M_k` zero on block k of a 4 × 4 grid
+///   and one elsewhere (so `M_k ⊙ ∇L_ens` at `M_k ⊙ x`); then the MI-FGSM step on ĝ.
+/// - **Defaults**: T = 10, μ = 1, α = ε/T, a 4 × 4 grid ([`Copies::mask_block`]: the 56-pixel
+///   blocks of TransferAttack's implementation on 224-pixel images). TransferAttack steps by
+///   2/255 at ε = 16/255 (ε/8); the registry keeps MI-FGSM's ε/T, so that only the gradient
+///   differs from MI-FGSM.
+/// - **Cost**: K = 16 ensemble forward/backward passes per iteration.
+///
+/// ```
+/// use common_weakness::attack::mask_block;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = mask_block(ThreatModel::linf(0.1), 10, 1.0);
+/// assert_eq!(attack.name, "MaskBlock");
+/// ```
+pub fn mask_block(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
+    mi_fgsm(threat, iterations, momentum)
+        .with_ensemble_gradient(GradientEstimator::default().with_copies(Copies::mask_block()))
+        .named("MaskBlock")
 }
 
 /// NI-FGSM: MI-FGSM whose gradient is taken at the Nesterov look-ahead point.

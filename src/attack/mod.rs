@@ -43,7 +43,9 @@ mod run;
 mod schema;
 mod svre;
 
-pub use baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, Iterative};
+pub use baselines::{
+    bim, di_mi_fgsm, fgsm, mask_block, mi_fgsm, ni_fgsm, pgd, pi_fgsm, si_mi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, Iterative,
+};
 pub use config::{CwaConfig, Flavor};
 pub use cwa::{AnchorPoint, Cwa, LoopSettings};
 pub use executor::{Checkpoints, Executor};

@@ -3,6 +3,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::copies::Copies;
 use super::diversity::{apply_all, InputDiversity};
 use super::evaluator::{Evaluation, Target};
 use super::smoothing::GaussianSmoothing;
@@ -49,9 +50,10 @@ pub enum Sampling {
     },
 }
 
-/// How every input gradient of an attack is estimated: optional input diversity (DI),
-/// optional sampling (VMI, SSA) and optional smoothing (TI), applied in that order. The
-/// default is the plain gradient.
+/// How every input gradient of an attack is estimated: optional sampling (VMI, SSA), at each
+/// point optional transformed copies (SIM, MaskBlock) each seen through optional input
+/// diversity (DI), and optional smoothing (TI) of the result. The default is the plain
+/// gradient.
 ///
 /// ```
 /// use common_weakness::gradient::{GaussianSmoothing, GradientEstimator, InputDiversity};
@@ -71,6 +73,8 @@ pub struct GradientEstimator {
     pub diversity: Option<InputDiversity>,
     /// VMI or SSA: averaging over random points.
     pub sampling: Option<Sampling>,
+    /// SIM or MaskBlock: averaging over transformed copies of each point.
+    pub copies: Option<Copies>,
     /// TI: Gaussian smoothing of the result.
     pub smoothing: Option<GaussianSmoothing>,
 }
@@ -95,6 +99,12 @@ impl GradientEstimator {
     /// Adds sampling.
     pub fn with_sampling(mut self, sampling: Sampling) -> Self {
         self.sampling = Some(sampling);
+        self
+    }
+
+    /// Adds transformed copies.
+    pub fn with_copies(mut self, copies: Copies) -> Self {
+        self.copies = Some(copies);
         self
     }
 
@@ -123,6 +133,9 @@ impl GradientEstimator {
         if let Some(smoothing) = &self.smoothing {
             smoothing.validate()?;
         }
+        if let Some(copies) = &self.copies {
+            copies.validate()?;
+        }
         match self.sampling {
             None => Ok(()),
             Some(Sampling::Neighbourhood { samples, range } | Sampling::VarianceTuning { samples, range }) => {
@@ -140,8 +153,8 @@ impl GradientEstimator {
         }
     }
 
-    /// One evaluation at `point`, through a freshly drawn input transform (for images shaped
-    /// `images`) if any.
+    /// The evaluation at `point`: the mean over its copies, if any, each through a freshly
+    /// drawn input transform (for images shaped `images`), if any.
     fn once(
         &self,
         evaluate: &Target<'_>,
@@ -149,11 +162,30 @@ impl GradientEstimator {
         images: [usize; 4],
         rng: &mut AttackRng,
     ) -> Result<Evaluation> {
-        match &self.diversity {
-            None => evaluate(point, None),
-            Some(diversity) => {
+        let Some(copies) = &self.copies else { return self.diverse(evaluate, point, images, rng, &|x| x) };
+        copies.check(images)?;
+        let evaluations = (0..copies.count())
+            .map(|index| self.diverse(evaluate, point, images, rng, &|x| copies.apply(index, x)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(mean(evaluations))
+    }
+
+    /// One evaluation at `point` of the models on `copy` of it, through a freshly drawn
+    /// input transform if any.
+    fn diverse(
+        &self,
+        evaluate: &Target<'_>,
+        point: &Tensor<4>,
+        images: [usize; 4],
+        rng: &mut AttackRng,
+        copy: &dyn Fn(Tensor<4>) -> Tensor<4>,
+    ) -> Result<Evaluation> {
+        match (&self.diversity, &self.copies) {
+            (None, None) => evaluate(point, None),
+            (None, Some(_)) => evaluate(point, Some(copy)),
+            (Some(diversity), _) => {
                 let placements = diversity.draw(images, rng);
-                let transform = move |x: Tensor<4>| apply_all(&placements, x);
+                let transform = move |x: Tensor<4>| apply_all(&placements, copy(x));
                 evaluate(point, Some(&transform))
             }
         }

@@ -10,17 +10,21 @@
 //! * [`Sampling`]: VMI (Wang & He 2021) neighbourhood sampling, in the original
 //!   variance-tuning form or the CWA authors' neighbourhood-mean form, and SSA (Long et al.
 //!   2022) spectrum simulation;
+//! * [`Copies`]: the mean gradient over transformed copies of the input, SIM (Lin et al.
+//!   2020, scaled copies) and MaskBlock (Fan et al. 2022, one block masked per copy);
 //! * [`GaussianSmoothing`] (TI, Dong et al. 2019): Gaussian smoothing of the gradient.
 //!
 //! They compose: `GradientEstimator { diversity: Some(..), smoothing: Some(..), .. }` is
 //! DI+TI, and putting it in an MI-CWA's settings gives DI+TI+MI-CWA.
 
+mod copies;
 mod diversity;
 mod estimator;
 mod evaluator;
 mod smoothing;
 pub mod spectrum;
 
+pub use copies::Copies;
 pub use diversity::InputDiversity;
 pub use estimator::{EstimatorState, GradientEstimator, Sampling};
 pub(crate) use evaluator::{gradient_of, Evaluation, Evaluator, InputTransform};

@@ -1,8 +1,9 @@
 //! Gradient estimators (DI, TI, VMI, SSA) and their compositions with the attack loops.
 
 use burn::tensor::Tensor;
-use common_weakness::attack::{bim, di_mi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, CwaConfig};
+use common_weakness::attack::{bim, di_mi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, CwaConfig, LoopSettings};
 use common_weakness::gradient::spectrum::{dct2, dct_matrix, idct2};
+use common_weakness::gradient::Copies;
 use common_weakness::optim::Momentum;
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
@@ -255,6 +256,8 @@ fn every_gradient_estimator_composes_with_every_attack() {
         ("TI", GradientEstimator::default().with_smoothing(GaussianSmoothing { kernel_size: 3, sigma: 1.0 })),
         ("VMI", GradientEstimator::default().with_sampling(Sampling::VarianceTuning { samples: 2, range: 1.5 })),
         ("SSA", GradientEstimator::default().with_sampling(Sampling::Spectrum { samples: 2, rho: 0.5, sigma: 0.1 })),
+        ("SIM", GradientEstimator::default().with_copies(Copies::Scale { scales: 3 })),
+        ("MaskBlock", GradientEstimator::default().with_copies(Copies::MaskBlock { grid: 2 })),
     ];
     let rap = RapConfig { iterations: 3, reverse_steps: 2, ..RapConfig::paper(threat) };
     let svre = SvreConfig { iterations: 3, ..SvreConfig::paper(threat) };
@@ -273,6 +276,119 @@ fn every_gradient_estimator_composes_with_every_attack() {
             let kind = serde_json::to_value(attack).unwrap().as_object().unwrap().keys().next().unwrap().clone();
             assert_ne!(&first, plain, "{name} changed nothing in {kind}");
             assert_eq!(first, run(attack), "{name} in {kind} is not seeded");
+        }
+    }
+}
+
+/// The estimated gradient of the objective at `x`, read back from one raw descent step of
+/// size 1e-4 (budget 1 and pixels inside (0, 1): no projection binds).
+fn estimated_gradient(estimator: GradientEstimator, ensemble: &Ensemble, x: &Tensor<4>, labels: &[usize]) -> Vec<f32> {
+    use common_weakness::optim::Sgd;
+    let step = 1e-4;
+    let attack = Cwa {
+        name: "probe".to_string(),
+        settings: LoopSettings {
+            iterations: 1,
+            ensemble_gradient: estimator,
+            ..LoopSettings::new(ThreatModel::linf(1.0))
+        },
+        reverse: None::<Sgd>,
+        inner: None::<Sgd>,
+        outer: Sgd::plain(step),
+    };
+    let moved = attack.run(ensemble, x.clone(), &Objective::untargeted(labels.to_vec())).unwrap().adversarial;
+    values(moved).iter().zip(values(x.clone())).map(|(after, before)| (before - after) / step as f32).collect()
+}
+
+fn assert_close(actual: &[f32], expected: &[f32], what: &str) {
+    let scale = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let worst = max_difference(actual, expected);
+    assert!(worst <= 2e-3 * scale.max(1e-3), "{what}: off by {worst} (largest entry {scale})");
+}
+
+#[test]
+fn sim_averages_the_gradients_through_the_scaled_copies() {
+    let ensemble = mlp_ensemble(2, 12, 4);
+    let x = images(30, [2, 3, 2, 2], 0.3, 0.7);
+    let labels = [1, 3];
+    // By hand: the gradient of L(x/2^i) with respect to x is 2^{-i}·∇L(x/2^i).
+    let mut expected = vec![0.0f32; 24];
+    for i in 0..3 {
+        let scale = 0.5f32.powi(i);
+        let at_copy =
+            estimated_gradient(GradientEstimator::default(), &ensemble, &x.clone().mul_scalar(scale), &labels);
+        for (sum, g) in expected.iter_mut().zip(at_copy) {
+            *sum += scale * g / 3.0;
+        }
+    }
+    let sim = estimated_gradient(
+        GradientEstimator::default().with_copies(Copies::Scale { scales: 3 }),
+        &ensemble,
+        &x,
+        &labels,
+    );
+    assert_close(&sim, &expected, "SIM with 3 scales");
+    // One scale is the plain gradient, bit for bit.
+    let one = GradientEstimator::default().with_copies(Copies::Scale { scales: 1 });
+    assert_eq!(
+        estimated_gradient(one, &ensemble, &x, &labels),
+        estimated_gradient(GradientEstimator::default(), &ensemble, &x, &labels)
+    );
+}
+
+#[test]
+fn mask_block_averages_the_gradients_with_each_block_masked() {
+    let ensemble = mlp_ensemble(2, 16, 4);
+    let x = images(31, [1, 1, 4, 4], 0.3, 0.7);
+    let labels = [2];
+    // A 2 × 2 grid on 4 × 4 pixels: block k covers rows 2·(k / 2).., columns 2·(k % 2)..
+    let mut expected = vec![0.0f32; 16];
+    for block in 0..4 {
+        let mask: Vec<f32> =
+            (0..16).map(|p| if (p / 4) / 2 == block / 2 && (p % 4) / 2 == block % 2 { 0.0 } else { 1.0 }).collect();
+        let masked = x.clone() * super::common::tensor4(mask.clone(), [1, 1, 4, 4]);
+        let at_copy = estimated_gradient(GradientEstimator::default(), &ensemble, &masked, &labels);
+        for ((sum, g), m) in expected.iter_mut().zip(at_copy).zip(&mask) {
+            *sum += m * g / 4.0;
+        }
+    }
+    let mask_block = GradientEstimator::default().with_copies(Copies::MaskBlock { grid: 2 });
+    assert_close(&estimated_gradient(mask_block, &ensemble, &x, &labels), &expected, "MaskBlock, 2 × 2 grid");
+    // A 1 × 1 grid masks the whole image: the gradient is exactly zero.
+    let everything = GradientEstimator::default().with_copies(Copies::MaskBlock { grid: 1 });
+    assert!(estimated_gradient(everything, &ensemble, &x, &labels).iter().all(|&g| g == 0.0));
+}
+
+#[test]
+fn copies_compose_with_diversity_and_sampling_and_are_refused_out_of_range() {
+    let ensemble = mlp_ensemble(1, 3 * 16 * 16, 4);
+    let x = images(32, [2, 3, 16, 16], 0.1, 0.9);
+    let objective = Objective::untargeted(vec![0, 1]);
+    let run = |estimator: GradientEstimator| {
+        values(
+            bim(ThreatModel::linf(0.1), 3)
+                .with_gradient(estimator)
+                .run(&ensemble, x.clone(), &objective)
+                .unwrap()
+                .adversarial,
+        )
+    };
+    let sim = GradientEstimator::default().with_copies(Copies::sim());
+    let di_sim = sim.with_diversity(InputDiversity::resize_pad());
+    let vmi_sim = sim.with_sampling(Sampling::Neighbourhood { samples: 2, range: 1.5 });
+    assert_ne!(run(di_sim), run(sim));
+    assert_ne!(run(vmi_sim), run(sim));
+    assert_eq!(run(di_sim), run(di_sim), "DI on copies is seeded");
+    for (copies, name) in [
+        (Copies::Scale { scales: 0 }, "scales"),
+        (Copies::Scale { scales: 129 }, "scales"),
+        (Copies::MaskBlock { grid: 0 }, "grid"),
+        (Copies::MaskBlock { grid: 17 }, "grid"),
+    ] {
+        let attack = bim(ThreatModel::linf(0.1), 3).with_gradient(GradientEstimator::default().with_copies(copies));
+        match attack.run(&ensemble, x.clone(), &objective) {
+            Err(Error::InvalidParameter { name: n, .. }) => assert_eq!(n, name, "{copies:?}"),
+            other => panic!("{copies:?}: {:?}", other.map(|o| o.records.len())),
         }
     }
 }
