@@ -125,8 +125,9 @@ impl<'a> Run<'a> {
         self.compared = PairwiseCosine::default();
     }
 
-    /// The gradient of `of` at `at`, estimated by `estimator` (DI, VMI/SSA sampling, TI or
-    /// plain) with its VMI `memory`; the losses it saw are kept for this iteration's record.
+    /// The gradient of `of` at `at`, estimated by `estimator` (DI, VMI/SSA sampling, SIM or
+    /// MaskBlock copies, TI, or plain) with its VMI `memory`; the losses it saw are kept for
+    /// this iteration's record.
     pub fn gradient(
         &mut self,
         estimator: &GradientEstimator,
