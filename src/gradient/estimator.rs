@@ -164,10 +164,7 @@ impl GradientEstimator {
     ) -> Result<Evaluation> {
         let Some(copies) = &self.copies else { return self.diverse(evaluate, point, images, rng, &|x| x) };
         copies.check(images)?;
-        let evaluations = (0..copies.count())
-            .map(|index| self.diverse(evaluate, point, images, rng, &|x| copies.apply(index, x)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(mean(evaluations))
+        mean_of(copies.count(), |index| self.diverse(evaluate, point, images, rng, &|x| copies.apply(index, x)))
     }
 
     /// One evaluation at `point` of the models on `copy` of it, through a freshly drawn
@@ -214,26 +211,17 @@ impl GradientEstimator {
             | Some(Sampling::Neighbourhood { range: 0.0, .. })
             | Some(Sampling::Spectrum { rho: 0.0, sigma: 0.0, .. }) => self.once(evaluate, x, images, rng)?,
             Some(Sampling::Neighbourhood { samples, range }) => {
-                let evaluations = (0..samples)
-                    .map(|_| self.once(evaluate, &box_noise(rng, range), images, rng))
-                    .collect::<Result<Vec<_>>>()?;
-                mean(evaluations)
+                mean_of(samples, |_| self.once(evaluate, &box_noise(rng, range), images, rng))?
             }
-            Some(Sampling::Spectrum { samples, rho, sigma }) => {
-                let evaluations = (0..samples)
-                    .map(|_| self.once(evaluate, &spectrum_sample(x, rho as f32, sigma as f32, rng), images, rng))
-                    .collect::<Result<Vec<_>>>()?;
-                mean(evaluations)
-            }
+            Some(Sampling::Spectrum { samples, rho, sigma }) => mean_of(samples, |_| {
+                self.once(evaluate, &spectrum_sample(x, rho as f32, sigma as f32, rng), images, rng)
+            })?,
             Some(Sampling::VarianceTuning { samples, range }) => {
                 let mut here = self.once(evaluate, x, images, rng)?;
                 let neighbourhood = if range == 0.0 {
                     here.gradient.clone()
                 } else {
-                    let evaluations = (0..samples)
-                        .map(|_| self.once(evaluate, &box_noise(rng, range), images, rng))
-                        .collect::<Result<Vec<_>>>()?;
-                    mean(evaluations).gradient
+                    mean_of(samples, |_| self.once(evaluate, &box_noise(rng, range), images, rng))?.gradient
                 };
                 let gradient = here.gradient.clone();
                 let previous = state.variance.replace(neighbourhood - gradient.clone());
@@ -249,6 +237,11 @@ impl GradientEstimator {
         }
         Ok(evaluation)
     }
+}
+
+/// The mean of `count` evaluations, evaluation `k` being `evaluate(k)`.
+fn mean_of(count: usize, evaluate: impl FnMut(usize) -> Result<Evaluation>) -> Result<Evaluation> {
+    Ok(mean((0..count).map(evaluate).collect::<Result<Vec<_>>>()?))
 }
 
 /// The mean gradient and the mean per-model losses of several evaluations.
