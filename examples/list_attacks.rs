@@ -1,14 +1,15 @@
-//! Prints every attack of the crate with its paper and default JSON spec, and shows how a
-//! spec read from text becomes a runnable attack.
+//! Prints every attack of the crate with its paper and default JSON spec (the paper's table,
+//! then the catalogue of later methods), and shows how a spec read from text becomes a
+//! runnable attack.
 //!
 //! ```text
 //! cargo run --release --example list_attacks
 //! ```
 
-use common_weakness::attack::{registry, AttackSpec};
+use common_weakness::attack::{catalogue, registry, AttackSpec};
 
 fn main() -> Result<(), serde_json::Error> {
-    for entry in registry() {
+    for entry in registry().into_iter().chain(catalogue()) {
         println!("{entry}\n");
     }
     let spec: AttackSpec = serde_json::from_str(

@@ -5,9 +5,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::baselines::{bim, di_mi_fgsm, fgsm, mi_fgsm, ni_fgsm, pgd, pi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm};
+use super::baselines::{
+    bim, di_mi_fgsm, fgsm, mask_block, mi_fgsm, ni_fgsm, pgd, pi_fgsm, si_mi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm,
+};
 use super::defaults::serde_with_defaults;
 use super::{Attack, AttackConfig, Cwa, CwaConfig, Rap, RapConfig, Svre, SvreConfig};
+use crate::gradient::{Copies, GradientEstimator};
 use crate::threat::ThreatModel;
 
 /// A registry preset by name with its few parameters, so that a benchmark can iterate over a
@@ -153,6 +156,32 @@ pub enum AttackSpec {
     VmiCwa(CwaConfig),
     /// [`Cwa::ssa_cwa`].
     SsaCwa(CwaConfig),
+    /// [`si_mi_fgsm`] (in the [`catalogue`]).
+    SiMiFgsm {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        #[serde(with = "crate::json_float")]
+        momentum: f64,
+    },
+    /// [`mask_block`] (in the [`catalogue`]).
+    MaskBlock {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        #[serde(with = "crate::json_float")]
+        momentum: f64,
+    },
+    /// [`Cwa::mi_cwa`] whose inner (per-model) gradients are SIM's ([`Copies::sim`]), as
+    /// SSA-CWA's are SSA's (in the [`catalogue`]).
+    SimCwa(CwaConfig),
+    /// [`Cwa::mi_cwa`] whose inner gradients are MaskBlock's ([`Copies::mask_block`]) (in the
+    /// [`catalogue`]).
+    MaskBlockCwa(CwaConfig),
 }
 
 impl AttackSpec {
@@ -192,6 +221,22 @@ impl AttackSpec {
             AttackSpec::AdamCwa(config) => AttackConfig::from(Cwa::adam_cwa(config)),
             AttackSpec::VmiCwa(config) => AttackConfig::from(Cwa::vmi_cwa(config)),
             AttackSpec::SsaCwa(config) => AttackConfig::from(Cwa::ssa_cwa(config)),
+            AttackSpec::SiMiFgsm { threat, iterations, momentum } => {
+                AttackConfig::from(si_mi_fgsm(threat, iterations, momentum))
+            }
+            AttackSpec::MaskBlock { threat, iterations, momentum } => {
+                AttackConfig::from(mask_block(threat, iterations, momentum))
+            }
+            AttackSpec::SimCwa(config) => AttackConfig::from(
+                Cwa::mi_cwa(config)
+                    .with_model_gradient(GradientEstimator::default().with_copies(Copies::sim()))
+                    .named("SIM-CWA"),
+            ),
+            AttackSpec::MaskBlockCwa(config) => AttackConfig::from(
+                Cwa::mi_cwa(config)
+                    .with_model_gradient(GradientEstimator::default().with_copies(Copies::mask_block()))
+                    .named("MaskBlock-CWA"),
+            ),
         }
     }
 
@@ -205,10 +250,14 @@ serde_with_defaults!(AttackSpec, |threat, fields: &serde_json::Map<String, serde
     // The CWA presets read their own defaults, which depend on their flavour.
     let cwa = |spec: &AttackSpec| {
         use AttackSpec::*;
-        matches!(spec, MiSam(_) | MiCse(_) | MiCwa(_) | AdamCwa(_) | VmiCwa(_) | SsaCwa(_))
+        matches!(
+            spec,
+            MiSam(_) | MiCse(_) | MiCwa(_) | AdamCwa(_) | VmiCwa(_) | SsaCwa(_) | SimCwa(_) | MaskBlockCwa(_)
+        )
     };
     registry_at(threat)
         .into_iter()
+        .chain(catalogue_at(threat))
         .filter(|entry| !cwa(&entry.defaults))
         .map(|entry| serde_json::to_value(entry.defaults).expect("a spec is JSON"))
         .find(|defaults| defaults.get("attack") == fields.get("attack"))
@@ -319,5 +368,40 @@ pub fn registry_at(threat: ThreatModel) -> Vec<RegistryEntry> {
         entry("VMI-CWA", "Chen et al., ICLR 2024", AttackSpec::VmiCwa(config.clone())),
         entry("SSA-CWA", "Chen et al., ICLR 2024", AttackSpec::SsaCwa(config.clone())),
         entry("Adam-CWA", "Chen et al., ICLR 2024", AttackSpec::AdamCwa(config)),
+    ]
+}
+
+/// The methods beyond the paper's table, each alone on MI-FGSM and composed with MI-CWA, with
+/// their papers and defaults (budget 16/255 under L∞, 10 iterations, μ = 1). They are built by
+/// name from JSON like the [`registry`]'s, which the paper's table (and `transfer_table`'s
+/// default run) keeps to.
+///
+/// ```
+/// use common_weakness::attack::catalogue;
+///
+/// let names: Vec<&str> = catalogue().iter().map(|e| e.name).collect();
+/// assert_eq!(names, ["SI-MI-FGSM", "SIM-CWA", "MaskBlock", "MaskBlock-CWA"]);
+/// let spec = serde_json::from_str::<common_weakness::attack::AttackSpec>(
+///     r#"{"attack": "sim-cwa", "threat": {"norm": "Linf", "budget": 0.0627}}"#,
+/// ).unwrap();
+/// assert_eq!(spec.build().name(), "SIM-CWA");
+/// ```
+pub fn catalogue() -> Vec<RegistryEntry> {
+    catalogue_at(ThreatModel::linf(16.0 / 255.0))
+}
+
+/// [`catalogue`] with every attack set to `threat` (step sizes derived from the budget follow
+/// it, as in [`registry_at`]).
+pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
+    let config = CwaConfig { threat, ..CwaConfig::paper(threat.budget) };
+    let (iterations, momentum) = (10, 1.0);
+    let sim = "Lin et al., Nesterov Accelerated Gradient and Scale Invariance for Adversarial Attacks, ICLR 2020";
+    let mask = "Fan et al., MaskBlock: Transferable Adversarial Examples with Bayes Approach, 2022";
+    let entry = |name, reference, defaults| RegistryEntry { name, reference, defaults };
+    vec![
+        entry("SI-MI-FGSM", sim, AttackSpec::SiMiFgsm { threat, iterations, momentum }),
+        entry("SIM-CWA", sim, AttackSpec::SimCwa(config.clone())),
+        entry("MaskBlock", mask, AttackSpec::MaskBlock { threat, iterations, momentum }),
+        entry("MaskBlock-CWA", mask, AttackSpec::MaskBlockCwa(config)),
     ]
 }

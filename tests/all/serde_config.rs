@@ -149,11 +149,11 @@ fn a_cwa_family_spec_needs_only_its_threat_model_and_still_refuses_unknown_field
 
 #[test]
 fn a_spec_needs_only_its_attack_and_threat_model() {
-    use common_weakness::attack::{registry_at, AttackSpec};
+    use common_weakness::attack::{catalogue_at, registry_at, AttackSpec};
     use serde_json::json;
 
     for threat in [ThreatModel::linf(8.0 / 255.0), ThreatModel::l2(1.0)] {
-        for entry in registry_at(threat) {
+        for entry in registry_at(threat).into_iter().chain(catalogue_at(threat)) {
             let tag = serde_json::to_value(&entry.defaults).unwrap()["attack"].clone();
             let read: AttackSpec = serde_json::from_value(json!({ "attack": tag, "threat": threat })).unwrap();
             assert_eq!(read, entry.defaults, "{}", entry.name);

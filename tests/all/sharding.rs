@@ -5,7 +5,7 @@
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
-use common_weakness::attack::{pgd, registry_at, Attack, Cwa, CwaConfig, VisitOrder};
+use common_weakness::attack::{catalogue_at, pgd, registry_at, Attack, Cwa, CwaConfig, VisitOrder};
 use common_weakness::ensemble::Ensemble;
 use common_weakness::gradient::{GradientEstimator, InputDiversity};
 use common_weakness::objective::Objective;
@@ -73,7 +73,8 @@ fn assert_shard_invariant(name: &str, attack: &dyn Attack) {
 
 #[test]
 fn every_registry_attack_gives_each_image_the_same_example_in_any_shard_or_order() {
-    for entry in registry_at(ThreatModel::linf(0.1)) {
+    let threat = ThreatModel::linf(0.1);
+    for entry in registry_at(threat).into_iter().chain(catalogue_at(threat)) {
         assert_shard_invariant(entry.name, entry.defaults.build().as_ref());
     }
 }

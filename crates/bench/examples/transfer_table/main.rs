@@ -50,7 +50,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
-use common_weakness::attack::{registry, registry_at, AttackConfig, AttackSpec, RapConfig};
+use common_weakness::attack::{catalogue, catalogue_at, registry, registry_at, AttackConfig, AttackSpec, RapConfig};
 use common_weakness::backend::BackendKind;
 use common_weakness::eval::{predictions, success_rate, SuccessRate};
 use common_weakness::prelude::*;
@@ -108,7 +108,8 @@ struct Options {
     /// Seeds of the attacks that draw random numbers (seeds 0, 1, …).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
     seeds: u64,
-    /// The attacks: `all` or a comma-separated list of registry names (case-insensitive).
+    /// The attacks: `all` (the registry: the paper's table) or a comma-separated list of names
+    /// from the registry or the catalogue (case-insensitive), e.g. `MI-FGSM,SI-MI-FGSM`.
     #[arg(long, default_value = "all", value_parser = parse_attacks)]
     attacks: AttackFilter,
     /// The backend: `flex` (default), `ndarray`, `tch` (LibTorch, built with `--features tch`
@@ -143,7 +144,7 @@ fn parse_attacks(value: &str) -> std::result::Result<AttackFilter, String> {
     if value == "all" {
         return Ok(AttackFilter(None));
     }
-    let known: Vec<String> = registry().iter().map(|e| e.name.to_lowercase()).collect();
+    let known: Vec<String> = registry().iter().chain(&catalogue()).map(|e| e.name.to_lowercase()).collect();
     let names: Vec<String> = value.split(',').map(|s| s.trim().to_lowercase()).collect();
     match names.iter().find(|n| !known.contains(n)) {
         Some(unknown) => Err(format!("unknown attack `{unknown}`; known: {}", known.join(", "))),
@@ -152,11 +153,20 @@ fn parse_attacks(value: &str) -> std::result::Result<AttackFilter, String> {
 }
 
 /// The attacks at one budget: the registry's defaults (RAP with 10 iterations like the rest,
-/// rather than its paper's 400), filtered by `--attacks`.
+/// rather than its paper's 400), or those `--attacks` names from the registry and the
+/// catalogue.
 fn attacks(budget: f64, filter: &Option<Vec<String>>) -> Vec<(String, AttackConfig)> {
-    registry_at(ThreatModel::linf(budget))
+    let threat = ThreatModel::linf(budget);
+    let entries = match filter {
+        None => registry_at(threat),
+        Some(names) => registry_at(threat)
+            .into_iter()
+            .chain(catalogue_at(threat))
+            .filter(|e| names.contains(&e.name.to_lowercase()))
+            .collect(),
+    };
+    entries
         .into_iter()
-        .filter(|e| filter.as_ref().is_none_or(|names| names.contains(&e.name.to_lowercase())))
         .map(|e| {
             let spec = match e.defaults {
                 AttackSpec::Rap(config) => AttackSpec::Rap(RapConfig { iterations: 10, ..config }),
