@@ -36,6 +36,12 @@ pub enum LossKind {
         #[serde(with = "crate::json_float")]
         confidence: f64,
     },
+    /// The logit loss of Zhao et al., *On Success and Simplicity: A Second Look at
+    /// Transferable Targeted Attacks*, NeurIPS 2021: the label's raw logit, raised when
+    /// targeted (`−z_t` minimised) and lowered when untargeted (`z_y` minimised). Unlike the
+    /// cross-entropy its gradient does not vanish once the target class wins, which is why
+    /// the paper runs it for 300 iterations in targeted transfer.
+    Logit,
     /// Feature distortion `‖f(x) − f(x_nat)‖²` (maximised; the paper's loss against vision
     /// encoders such as Bard's). Needs no labels; models may output embeddings.
     FeatureDistortion,
@@ -200,8 +206,10 @@ impl Objective {
             Loss::Builtin(LossKind::FeatureDistortion) if self.goal == Goal::Targeted => {
                 Err(Error::InvalidObjective("feature distortion is untargeted"))
             }
-            Loss::Builtin(LossKind::CrossEntropy | LossKind::Margin { .. }) if self.labels.is_none() => {
-                Err(Error::InvalidObjective("cross-entropy and margin losses need labels"))
+            Loss::Builtin(LossKind::CrossEntropy | LossKind::Margin { .. } | LossKind::Logit)
+                if self.labels.is_none() =>
+            {
+                Err(Error::InvalidObjective("cross-entropy, margin and logit losses need labels"))
             }
             Loss::Builtin(LossKind::Margin { confidence }) => crate::check::non_negative("confidence", confidence),
             Loss::Builtin(LossKind::Confidence { top_k }) => crate::check::at_least_one("top_k", top_k),
@@ -295,6 +303,9 @@ impl Objective {
                 let label_log_prob = (log_softmax(outputs, 1) * one_hot).sum_dim(1).squeeze_dim::<1>(1);
                 label_log_prob.mul_scalar(toward_label)
             }
+            (LossKind::Logit, Some(one_hot)) => {
+                (outputs * one_hot).sum_dim(1).squeeze_dim::<1>(1).mul_scalar(toward_label)
+            }
             (LossKind::Margin { confidence }, Some(one_hot)) => {
                 let label_logit = (outputs.clone() * one_hot.clone()).sum_dim(1);
                 // −∞, not a large negative number, so that no logit, however negative, loses
@@ -303,7 +314,7 @@ impl Objective {
                 let margin = (label_logit - best_other).mul_scalar(toward_label);
                 margin.clamp_min(-confidence as f32).squeeze_dim(1)
             }
-            (_, None) => return Err(Error::InvalidObjective("cross-entropy and margin losses need labels")),
+            (_, None) => return Err(Error::InvalidObjective("cross-entropy, margin and logit losses need labels")),
         })
     }
 }

@@ -7,7 +7,7 @@ use common_weakness::observe::{Control, IterationRecord, StopReason};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::from_fn;
 
-use super::common::{images, mlp, mlp_ensemble, values};
+use super::common::{device, images, mlp, mlp_ensemble, values};
 
 fn labels() -> Vec<usize> {
     vec![0, 1, 2]
@@ -80,6 +80,8 @@ fn every_loss_and_goal_decreases_its_objective() {
         Objective::targeted(vec![3, 3, 3]),
         Objective::untargeted(labels()).with_loss(LossKind::Margin { confidence: 50.0 }),
         Objective::targeted(vec![3, 3, 3]).with_loss(LossKind::Margin { confidence: 50.0 }),
+        Objective::untargeted(labels()).with_loss(LossKind::Logit),
+        Objective::targeted(vec![3, 3, 3]).with_loss(LossKind::Logit),
         Objective::feature_distortion(),
     ];
     for objective in objectives {
@@ -151,4 +153,22 @@ fn shuffled_order_changes_the_sweep_but_not_admissibility() {
     let a = values(attack.clone().run(&ensemble, x.clone(), &objective).unwrap().adversarial);
     let b = values(attack.with_order(VisitOrder::Shuffled).run(&ensemble, x, &objective).unwrap().adversarial);
     assert_ne!(a, b);
+}
+
+#[test]
+fn the_logit_loss_is_the_labels_logit_raised_when_targeted_and_lowered_when_not() {
+    let logits = [[1.0, 2.0, 3.0], [0.0, -1.0, 4.0]];
+    let input = || LossInput {
+        outputs: Tensor::<2>::from_floats(logits, &device()),
+        // Labels 2 and 0.
+        one_hot: Some(Tensor::<2>::from_floats([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]], &device())),
+        reference_outputs: Tensor::<2>::from_floats(logits, &device()),
+    };
+    let loss = |objective: Objective| values(objective.with_loss(LossKind::Logit).per_sample(input()).unwrap());
+    // Minimised: z_y untargeted, −z_t targeted.
+    assert_eq!(loss(Objective::untargeted(vec![2, 0])), vec![3.0, 0.0]);
+    assert_eq!(loss(Objective::targeted(vec![2, 0])), vec![-3.0, -0.0]);
+    // It needs labels.
+    let unlabelled = Objective::feature_distortion().with_loss(LossKind::Logit);
+    assert!(matches!(unlabelled.validate(1), Err(Error::InvalidObjective(_))));
 }
