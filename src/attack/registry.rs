@@ -6,7 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{
-    bim, di_mi_fgsm, fgsm, mask_block, mi_fgsm, ni_fgsm, pgd, pi_fgsm, si_mi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm,
+    bim, di_mi_fgsm, fgsm, mask_block, mi_fgsm, ni_fgsm, pgd, pgn, pgn_sampling, pi_fgsm, si_mi_fgsm, ssa, ti_mi_fgsm,
+    vmi_fgsm,
 };
 use super::defaults::serde_with_defaults;
 use super::{Attack, AttackConfig, Cwa, CwaConfig, Rap, RapConfig, Svre, SvreConfig};
@@ -182,6 +183,21 @@ pub enum AttackSpec {
     /// [`Cwa::mi_cwa`] whose inner gradients are MaskBlock's ([`Copies::mask_block`]) (in the
     /// [`catalogue`]).
     MaskBlockCwa(CwaConfig),
+    /// [`pgn`] (in the [`catalogue`]).
+    Pgn {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        #[serde(with = "crate::json_float")]
+        momentum: f64,
+        /// Seed of the sampled points.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// [`Cwa::mi_cwa`] whose inner gradients are PGN's (in the [`catalogue`]).
+    PgnCwa(CwaConfig),
 }
 
 impl AttackSpec {
@@ -227,6 +243,17 @@ impl AttackSpec {
             AttackSpec::MaskBlock { threat, iterations, momentum } => {
                 AttackConfig::from(mask_block(threat, iterations, momentum))
             }
+            AttackSpec::Pgn { threat, iterations, momentum, seed } => {
+                AttackConfig::from(pgn(threat, iterations, momentum).with_seed(seed))
+            }
+            AttackSpec::PgnCwa(config) => {
+                let sampling = pgn_sampling(config.iterations);
+                AttackConfig::from(
+                    Cwa::mi_cwa(config)
+                        .with_model_gradient(GradientEstimator::default().with_sampling(sampling))
+                        .named("PGN-CWA"),
+                )
+            }
             AttackSpec::SimCwa(config) => AttackConfig::from(
                 Cwa::mi_cwa(config)
                     .with_model_gradient(GradientEstimator::default().with_copies(Copies::sim()))
@@ -252,7 +279,15 @@ serde_with_defaults!(AttackSpec, |threat, fields: &serde_json::Map<String, serde
         use AttackSpec::*;
         matches!(
             spec,
-            MiSam(_) | MiCse(_) | MiCwa(_) | AdamCwa(_) | VmiCwa(_) | SsaCwa(_) | SimCwa(_) | MaskBlockCwa(_)
+            MiSam(_)
+                | MiCse(_)
+                | MiCwa(_)
+                | AdamCwa(_)
+                | VmiCwa(_)
+                | SsaCwa(_)
+                | SimCwa(_)
+                | MaskBlockCwa(_)
+                | PgnCwa(_)
         )
     };
     registry_at(threat)
@@ -380,7 +415,7 @@ pub fn registry_at(threat: ThreatModel) -> Vec<RegistryEntry> {
 /// use common_weakness::attack::catalogue;
 ///
 /// let names: Vec<&str> = catalogue().iter().map(|e| e.name).collect();
-/// assert_eq!(names, ["SI-MI-FGSM", "SIM-CWA", "MaskBlock", "MaskBlock-CWA"]);
+/// assert_eq!(names, ["SI-MI-FGSM", "SIM-CWA", "MaskBlock", "MaskBlock-CWA", "PGN", "PGN-CWA"]);
 /// let spec = serde_json::from_str::<common_weakness::attack::AttackSpec>(
 ///     r#"{"attack": "sim-cwa", "threat": {"norm": "Linf", "budget": 0.0627}}"#,
 /// ).unwrap();
@@ -397,11 +432,14 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
     let (iterations, momentum) = (10, 1.0);
     let sim = "Lin et al., Nesterov Accelerated Gradient and Scale Invariance for Adversarial Attacks, ICLR 2020";
     let mask = "Fan et al., MaskBlock: Transferable Adversarial Examples with Bayes Approach, 2022";
+    let pgn_paper = "Ge et al., Boosting Adversarial Transferability by Achieving Flat Local Maxima, NeurIPS 2023";
     let entry = |name, reference, defaults| RegistryEntry { name, reference, defaults };
     vec![
         entry("SI-MI-FGSM", sim, AttackSpec::SiMiFgsm { threat, iterations, momentum }),
         entry("SIM-CWA", sim, AttackSpec::SimCwa(config.clone())),
         entry("MaskBlock", mask, AttackSpec::MaskBlock { threat, iterations, momentum }),
-        entry("MaskBlock-CWA", mask, AttackSpec::MaskBlockCwa(config)),
+        entry("MaskBlock-CWA", mask, AttackSpec::MaskBlockCwa(config.clone())),
+        entry("PGN", pgn_paper, AttackSpec::Pgn { threat, iterations, momentum, seed: 0 }),
+        entry("PGN-CWA", pgn_paper, AttackSpec::PgnCwa(config)),
     ]
 }

@@ -10,6 +10,7 @@ use super::smoothing::GaussianSmoothing;
 use super::spectrum::spectrum_sample;
 use crate::check::{at_least_one, non_negative};
 use crate::error::{Error, Result};
+use crate::norm::Normalization;
 use crate::rng::AttackRng;
 
 /// Averaging the gradient over random points around the iterate.
@@ -34,6 +35,25 @@ pub enum Sampling {
         /// Half-width of the box in multiples of ε (the paper's β: 1.5).
         #[serde(with = "crate::json_float")]
         range: f64,
+    },
+    /// PGN, Ge et al., *Boosting Adversarial Transferability by Achieving Flat Local Maxima*,
+    /// NeurIPS 2023 (penalising the gradient norm, a flatness method like CWA's reverse
+    /// step): for each of `samples` points `x' = x + u`, `u ~ U(−range·ε, range·ε)`, the
+    /// gradient `g₁` at `x'` and `g₂` at the point one normalised step up the objective,
+    /// `x'' = x' + step·ε·g₁/mean|g₁|`; the estimate is the mean of `(1 − balance)·g₁ +
+    /// balance·g₂`. The recorded losses are those at the points `x'`.
+    GradientNormPenalty {
+        /// Number of points N (the paper: 20).
+        samples: usize,
+        /// Half-width of the box in multiples of ε (the paper's ζ = 3ε: 3).
+        #[serde(with = "crate::json_float")]
+        range: f64,
+        /// The look-up step in multiples of ε (the paper's α = ε/T: 1/T).
+        #[serde(with = "crate::json_float")]
+        step: f64,
+        /// The weight δ of the second gradient (the paper: 0.5).
+        #[serde(with = "crate::json_float")]
+        balance: f64,
     },
     /// SSA (Long et al., ECCV 2022): the mean gradient at `samples` spectrum-transformed
     /// copies `idct2(dct2(x + ξ) ⊙ M)`, `ξ ~ N(0, σ²)`, `M ~ U(1−ρ, 1+ρ)`, each taken with
@@ -142,6 +162,18 @@ impl GradientEstimator {
                 at_least_one("samples", samples)?;
                 non_negative("range", range)
             }
+            Some(Sampling::GradientNormPenalty { samples, range, step, balance }) => {
+                at_least_one("samples", samples)?;
+                non_negative("range", range)?;
+                non_negative("step", step)?;
+                non_negative("balance", balance)?;
+                match balance <= 1.0 {
+                    true => Ok(()),
+                    false => {
+                        Err(Error::InvalidParameter { name: "balance", value: balance, requirement: "must be <= 1" })
+                    }
+                }
+            }
             Some(Sampling::Spectrum { samples, rho, sigma }) => {
                 at_least_one("samples", samples)?;
                 non_negative("rho", rho)?;
@@ -213,6 +245,15 @@ impl GradientEstimator {
             Some(Sampling::Neighbourhood { samples, range }) => {
                 mean_of(samples, |_| self.once(evaluate, &box_noise(rng, range), images, rng))?
             }
+            Some(Sampling::GradientNormPenalty { samples, range, step, balance }) => mean_of(samples, |_| {
+                let near = box_noise(rng, range);
+                let first = self.once(evaluate, &near, images, rng)?;
+                let up = Normalization::MeanAbs.apply(first.gradient.clone()).mul_scalar((step * budget) as f32);
+                let second = self.once(evaluate, &(near + up), images, rng)?;
+                let gradient =
+                    first.gradient.mul_scalar((1.0 - balance) as f32) + second.gradient.mul_scalar(balance as f32);
+                Ok(Evaluation { gradient, ..first })
+            })?,
             Some(Sampling::Spectrum { samples, rho, sigma }) => mean_of(samples, |_| {
                 self.once(evaluate, &spectrum_sample(x, rho as f32, sigma as f32, rng), images, rng)
             })?,

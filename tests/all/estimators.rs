@@ -258,6 +258,15 @@ fn every_gradient_estimator_composes_with_every_attack() {
         ("SSA", GradientEstimator::default().with_sampling(Sampling::Spectrum { samples: 2, rho: 0.5, sigma: 0.1 })),
         ("SIM", GradientEstimator::default().with_copies(Copies::Scale { scales: 3 })),
         ("MaskBlock", GradientEstimator::default().with_copies(Copies::MaskBlock { grid: 2 })),
+        (
+            "PGN",
+            GradientEstimator::default().with_sampling(Sampling::GradientNormPenalty {
+                samples: 2,
+                range: 3.0,
+                step: 0.1,
+                balance: 0.5,
+            }),
+        ),
     ];
     let rap = RapConfig { iterations: 3, reverse_steps: 2, ..RapConfig::paper(threat) };
     let svre = SvreConfig { iterations: 3, ..SvreConfig::paper(threat) };
@@ -283,6 +292,16 @@ fn every_gradient_estimator_composes_with_every_attack() {
 /// The estimated gradient of the objective at `x`, read back from one raw descent step of
 /// size 1e-4 (budget 1 and pixels inside (0, 1): no projection binds).
 fn estimated_gradient(estimator: GradientEstimator, ensemble: &Ensemble, x: &Tensor<4>, labels: &[usize]) -> Vec<f32> {
+    estimated_gradient_of(estimator, ensemble, x, &Objective::untargeted(labels.to_vec()))
+}
+
+/// [`estimated_gradient`] of any objective.
+fn estimated_gradient_of(
+    estimator: GradientEstimator,
+    ensemble: &Ensemble,
+    x: &Tensor<4>,
+    objective: &Objective,
+) -> Vec<f32> {
     use common_weakness::optim::Sgd;
     let step = 1e-4;
     let attack = Cwa {
@@ -296,7 +315,7 @@ fn estimated_gradient(estimator: GradientEstimator, ensemble: &Ensemble, x: &Ten
         inner: None::<Sgd>,
         outer: Sgd::plain(step),
     };
-    let moved = attack.run(ensemble, x.clone(), &Objective::untargeted(labels.to_vec())).unwrap().adversarial;
+    let moved = attack.run(ensemble, x.clone(), objective).unwrap().adversarial;
     values(moved).iter().zip(values(x.clone())).map(|(after, before)| (before - after) / step as f32).collect()
 }
 
@@ -389,6 +408,52 @@ fn copies_compose_with_diversity_and_sampling_and_are_refused_out_of_range() {
         match attack.run(&ensemble, x.clone(), &objective) {
             Err(Error::InvalidParameter { name: n, .. }) => assert_eq!(n, name, "{copies:?}"),
             other => panic!("{copies:?}: {:?}", other.map(|o| o.records.len())),
+        }
+    }
+}
+
+#[test]
+fn pgn_matches_its_closed_form_on_a_quadratic_and_reduces_to_the_neighbourhood_mean() {
+    use common_weakness::surrogate::from_fn;
+    // The objective ½‖x‖² per image, through a model that passes the pixels on: ∇ = x.
+    let identity = from_fn("identity", |x: Tensor<4>| x.flatten(1, 3));
+    let ensemble = Ensemble::new(vec![Box::new(identity)]).unwrap();
+    let quadratic = Objective::custom(None, |input| input.outputs.square().sum_dim(1).squeeze_dim(1).mul_scalar(0.5));
+    let x = images(33, [2, 1, 2, 2], 0.3, 0.7);
+    // Without noise: g₁ = x, x'' = x + s·ε·x/mean|x| (ε = 1 in the probe), g₂ = x'', and
+    // ĝ = (1 − δ)·g₁ + δ·g₂ = x + δ·s·x/mean|x|.
+    let (step, balance) = (0.2, 0.25);
+    let pgn = Sampling::GradientNormPenalty { samples: 1, range: 0.0, step, balance };
+    let estimate = estimated_gradient_of(GradientEstimator::default().with_sampling(pgn), &ensemble, &x, &quadratic);
+    let pixels = values(x.clone());
+    let mut expected = Vec::new();
+    for image in pixels.chunks(4) {
+        let mean_abs = image.iter().map(|v| v.abs()).sum::<f32>() / 4.0;
+        expected.extend(image.iter().map(|v| v + (balance * step) as f32 * v / mean_abs));
+    }
+    assert_close(&estimate, &expected, "PGN on ½‖x‖²");
+    // δ = 0 keeps only g₁: the neighbourhood mean, bit for bit (same draws).
+    let ensemble = mlp_ensemble(2, 12, 4);
+    let x = images(34, [3, 3, 2, 2], 0.1, 0.9);
+    let objective = Objective::untargeted(vec![0, 1, 2]);
+    let run = |sampling| {
+        let attack = bim(ThreatModel::linf(0.1), 3).with_gradient(GradientEstimator::default().with_sampling(sampling));
+        values(attack.run(&ensemble, x.clone(), &objective).unwrap().adversarial)
+    };
+    assert_eq!(
+        run(Sampling::GradientNormPenalty { samples: 3, range: 1.5, step: 0.1, balance: 0.0 }),
+        run(Sampling::Neighbourhood { samples: 3, range: 1.5 })
+    );
+    // Out-of-range settings are refused by name.
+    for (sampling, name) in [
+        (Sampling::GradientNormPenalty { samples: 0, range: 3.0, step: 0.1, balance: 0.5 }, "samples"),
+        (Sampling::GradientNormPenalty { samples: 2, range: 3.0, step: -0.1, balance: 0.5 }, "step"),
+        (Sampling::GradientNormPenalty { samples: 2, range: 3.0, step: 0.1, balance: 1.5 }, "balance"),
+    ] {
+        let attack = bim(ThreatModel::linf(0.1), 3).with_gradient(GradientEstimator::default().with_sampling(sampling));
+        match attack.run(&ensemble, x.clone(), &objective) {
+            Err(Error::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("{sampling:?}: {:?}", other.map(|o| o.records.len())),
         }
     }
 }
