@@ -1,5 +1,5 @@
-//! Every attack of the papers by name, from a short serde (JSON) spec that expands into an
-//! [`AttackConfig`].
+//! Every attack by name, from a short serde (JSON) spec that expands into an
+//! [`AttackConfig`]: the paper's table ([`registry`]) and the later methods ([`catalogue`]).
 
 use std::fmt;
 
