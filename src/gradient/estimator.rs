@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::copies::Copies;
 use super::diversity::{apply_all, InputDiversity};
-use super::evaluator::{Evaluation, Target};
+use super::evaluator::{Evaluation, InputTransform, Target};
 use super::smoothing::GaussianSmoothing;
 use super::spectrum::spectrum_sample;
 use crate::check::{at_least_one, non_negative};
@@ -194,27 +194,31 @@ impl GradientEstimator {
         images: [usize; 4],
         rng: &mut AttackRng,
     ) -> Result<Evaluation> {
-        let Some(copies) = &self.copies else { return self.diverse(evaluate, point, images, rng, &|x| x) };
-        copies.check(images)?;
-        mean_of(copies.count(), |index| self.diverse(evaluate, point, images, rng, &|x| copies.apply(index, x)))
+        let Some(copies) = &self.copies else { return self.diverse(evaluate, point, images, rng, None) };
+        mean_of(copies.count(), |index| self.diverse(evaluate, point, images, rng, Some(&|x| copies.apply(index, x))))
     }
 
-    /// One evaluation at `point` of the models on `copy` of it, through a freshly drawn
-    /// input transform if any.
+    /// One evaluation at `point` of the models on `copy` of it (the point itself without
+    /// one), through a freshly drawn input transform if any.
     fn diverse(
         &self,
         evaluate: &Target<'_>,
         point: &Tensor<4>,
         images: [usize; 4],
         rng: &mut AttackRng,
-        copy: &dyn Fn(Tensor<4>) -> Tensor<4>,
+        copy: InputTransform<'_>,
     ) -> Result<Evaluation> {
-        match (&self.diversity, &self.copies) {
-            (None, None) => evaluate(point, None),
-            (None, Some(_)) => evaluate(point, Some(copy)),
-            (Some(diversity), _) => {
+        match &self.diversity {
+            None => evaluate(point, copy),
+            Some(diversity) => {
                 let placements = diversity.draw(images, rng);
-                let transform = move |x: Tensor<4>| apply_all(&placements, copy(x));
+                let transform = move |x: Tensor<4>| {
+                    let copied = match copy {
+                        Some(copy) => copy(x),
+                        None => x,
+                    };
+                    apply_all(&placements, copied)
+                };
                 evaluate(point, Some(&transform))
             }
         }
@@ -232,6 +236,9 @@ impl GradientEstimator {
         rng: &mut AttackRng,
         state: &mut EstimatorState,
     ) -> Result<Evaluation> {
+        if let Some(copies) = &self.copies {
+            copies.check(images)?;
+        }
         let shape = x.dims();
         let device = x.device();
         let box_noise = |rng: &mut AttackRng, range: f64| {
