@@ -236,6 +236,56 @@ pub fn mask_block(threat: ThreatModel, iterations: usize, momentum: f64) -> Iter
         .named("MaskBlock")
 }
 
+/// BSR: MI-FGSM on the mean gradient over copies with their blocks shuffled and turned.
+///
+/// - **Paper**: Wang et al., *Boosting Adversarial Transferability by Block Shuffle and
+///   Rotation*, CVPR 2024.
+/// - **Update**: `ĝ = (1/N)·Σ_k ∇_x L_ens(T_k(x))`, each `T_k` cutting every image into 2 × 2
+///   blocks, shuffling them and turning each by an angle uniform in ±24° (drawn per image and
+///   copy, [`Copies::bsr`]); then the MI-FGSM step on ĝ.
+/// - **Defaults**: T = 10, μ = 1, α = ε/T, N = 20 copies, 2 × 2 blocks, 24° (the paper's;
+///   TransferAttack's code cuts 3 random-length strips per side and does not rotate).
+/// - **Cost**: N = 20 ensemble forward/backward passes per iteration.
+///
+/// ```
+/// use common_weakness::attack::bsr;
+/// use common_weakness::gradient::Copies;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = bsr(ThreatModel::linf(0.1), 10, 1.0);
+/// assert_eq!(attack.settings.ensemble_gradient.copies, Some(Copies::bsr()));
+/// ```
+pub fn bsr(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
+    mi_fgsm(threat, iterations, momentum)
+        .with_ensemble_gradient(GradientEstimator::default().with_copies(Copies::bsr()))
+        .named("BSR")
+}
+
+/// SIA: MI-FGSM on the mean gradient over copies with a random operation on each block.
+///
+/// - **Paper**: Wang et al., *Structure Invariant Transformation for better Adversarial
+///   Transferability*, ICCV 2023.
+/// - **Update**: `ĝ = (1/N)·Σ_k ∇_x L_ens(T_k(x))`, each `T_k` cutting every image at random
+///   into 3 × 3 blocks and applying to each a shift, flip, 180° rotation, scaling or noise
+///   (drawn per image and copy, [`Copies::sia`]); then the MI-FGSM step on ĝ.
+/// - **Defaults**: T = 10, μ = 1, α = ε/T, N = 20 copies, 3 × 3 blocks, the seven operations
+///   of the paper's default (and TransferAttack's).
+/// - **Cost**: N = 20 ensemble forward/backward passes per iteration.
+///
+/// ```
+/// use common_weakness::attack::sia;
+/// use common_weakness::gradient::Copies;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = sia(ThreatModel::linf(0.1), 10, 1.0);
+/// assert_eq!(attack.settings.ensemble_gradient.copies, Some(Copies::sia()));
+/// ```
+pub fn sia(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
+    mi_fgsm(threat, iterations, momentum)
+        .with_ensemble_gradient(GradientEstimator::default().with_copies(Copies::sia()))
+        .named("SIA")
+}
+
 /// PGN: MI-FGSM on the gradient-norm-penalising estimate (a flatness method).
 ///
 /// - **Paper**: Ge et al., *Boosting Adversarial Transferability by Achieving Flat Local

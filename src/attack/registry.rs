@@ -6,8 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{
-    bim, di_mi_fgsm, fgsm, mask_block, mi_fgsm, ni_fgsm, pgd, pgn, pgn_sampling, pi_fgsm, si_mi_fgsm, ssa, ti_mi_fgsm,
-    vmi_fgsm,
+    bim, bsr, di_mi_fgsm, fgsm, mask_block, mi_fgsm, ni_fgsm, pgd, pgn, pgn_sampling, pi_fgsm, si_mi_fgsm, sia, ssa,
+    ti_mi_fgsm, vmi_fgsm,
 };
 use super::defaults::serde_with_defaults;
 use super::{Attack, AttackConfig, Cwa, CwaConfig, Rap, RapConfig, Svre, SvreConfig};
@@ -198,6 +198,38 @@ pub enum AttackSpec {
     },
     /// [`Cwa::mi_cwa`] whose inner gradients are PGN's (in the [`catalogue`]).
     PgnCwa(CwaConfig),
+    /// [`bsr`] (in the [`catalogue`]).
+    Bsr {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        #[serde(with = "crate::json_float")]
+        momentum: f64,
+        /// Seed of the drawn copies.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// [`Cwa::mi_cwa`] whose inner gradients are BSR's ([`Copies::bsr`]) (in the
+    /// [`catalogue`]).
+    BsrCwa(CwaConfig),
+    /// [`sia`] (in the [`catalogue`]).
+    Sia {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        #[serde(with = "crate::json_float")]
+        momentum: f64,
+        /// Seed of the drawn copies.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// [`Cwa::mi_cwa`] whose inner gradients are SIA's ([`Copies::sia`]) (in the
+    /// [`catalogue`]).
+    SiaCwa(CwaConfig),
 }
 
 impl AttackSpec {
@@ -254,16 +286,16 @@ impl AttackSpec {
                         .named("PGN-CWA"),
                 )
             }
-            AttackSpec::SimCwa(config) => AttackConfig::from(
-                Cwa::mi_cwa(config)
-                    .with_model_gradient(GradientEstimator::default().with_copies(Copies::sim()))
-                    .named("SIM-CWA"),
-            ),
-            AttackSpec::MaskBlockCwa(config) => AttackConfig::from(
-                Cwa::mi_cwa(config)
-                    .with_model_gradient(GradientEstimator::default().with_copies(Copies::mask_block()))
-                    .named("MaskBlock-CWA"),
-            ),
+            AttackSpec::SimCwa(config) => copies_cwa(config, Copies::sim(), "SIM-CWA"),
+            AttackSpec::MaskBlockCwa(config) => copies_cwa(config, Copies::mask_block(), "MaskBlock-CWA"),
+            AttackSpec::Bsr { threat, iterations, momentum, seed } => {
+                AttackConfig::from(bsr(threat, iterations, momentum).with_seed(seed))
+            }
+            AttackSpec::BsrCwa(config) => copies_cwa(config, Copies::bsr(), "BSR-CWA"),
+            AttackSpec::Sia { threat, iterations, momentum, seed } => {
+                AttackConfig::from(sia(threat, iterations, momentum).with_seed(seed))
+            }
+            AttackSpec::SiaCwa(config) => copies_cwa(config, Copies::sia(), "SIA-CWA"),
         }
     }
 
@@ -271,6 +303,13 @@ impl AttackSpec {
     pub fn build(&self) -> Box<dyn Attack> {
         self.config().build()
     }
+}
+
+/// [`Cwa::mi_cwa`] whose inner (per-model) gradients average over `copies`.
+fn copies_cwa(config: CwaConfig, copies: Copies, name: &str) -> AttackConfig {
+    AttackConfig::from(
+        Cwa::mi_cwa(config).with_model_gradient(GradientEstimator::default().with_copies(copies)).named(name),
+    )
 }
 
 serde_with_defaults!(AttackSpec, |threat, fields: &serde_json::Map<String, serde_json::Value>| {
@@ -288,6 +327,8 @@ serde_with_defaults!(AttackSpec, |threat, fields: &serde_json::Map<String, serde
                 | SimCwa(_)
                 | MaskBlockCwa(_)
                 | PgnCwa(_)
+                | BsrCwa(_)
+                | SiaCwa(_)
         )
     };
     registry_at(threat)
@@ -415,7 +456,10 @@ pub fn registry_at(threat: ThreatModel) -> Vec<RegistryEntry> {
 /// use common_weakness::attack::catalogue;
 ///
 /// let names: Vec<&str> = catalogue().iter().map(|e| e.name).collect();
-/// assert_eq!(names, ["SI-MI-FGSM", "SIM-CWA", "MaskBlock", "MaskBlock-CWA", "PGN", "PGN-CWA"]);
+/// assert_eq!(
+///     names,
+///     ["SI-MI-FGSM", "SIM-CWA", "MaskBlock", "MaskBlock-CWA", "PGN", "PGN-CWA", "BSR", "BSR-CWA", "SIA", "SIA-CWA"]
+/// );
 /// let spec = serde_json::from_str::<common_weakness::attack::AttackSpec>(
 ///     r#"{"attack": "sim-cwa", "threat": {"norm": "Linf", "budget": 0.0627}}"#,
 /// ).unwrap();
@@ -433,6 +477,8 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
     let sim = "Lin et al., Nesterov Accelerated Gradient and Scale Invariance for Adversarial Attacks, ICLR 2020";
     let mask = "Fan et al., MaskBlock: Transferable Adversarial Examples with Bayes Approach, 2022";
     let pgn_paper = "Ge et al., Boosting Adversarial Transferability by Achieving Flat Local Maxima, NeurIPS 2023";
+    let bsr_paper = "Wang et al., Boosting Adversarial Transferability by Block Shuffle and Rotation, CVPR 2024";
+    let sia_paper = "Wang et al., Structure Invariant Transformation for better Adversarial Transferability, ICCV 2023";
     let entry = |name, reference, defaults| RegistryEntry { name, reference, defaults };
     vec![
         entry("SI-MI-FGSM", sim, AttackSpec::SiMiFgsm { threat, iterations, momentum }),
@@ -440,6 +486,10 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
         entry("MaskBlock", mask, AttackSpec::MaskBlock { threat, iterations, momentum }),
         entry("MaskBlock-CWA", mask, AttackSpec::MaskBlockCwa(config.clone())),
         entry("PGN", pgn_paper, AttackSpec::Pgn { threat, iterations, momentum, seed: 0 }),
-        entry("PGN-CWA", pgn_paper, AttackSpec::PgnCwa(config)),
+        entry("PGN-CWA", pgn_paper, AttackSpec::PgnCwa(config.clone())),
+        entry("BSR", bsr_paper, AttackSpec::Bsr { threat, iterations, momentum, seed: 0 }),
+        entry("BSR-CWA", bsr_paper, AttackSpec::BsrCwa(config.clone())),
+        entry("SIA", sia_paper, AttackSpec::Sia { threat, iterations, momentum, seed: 0 }),
+        entry("SIA-CWA", sia_paper, AttackSpec::SiaCwa(config)),
     ]
 }

@@ -1,11 +1,13 @@
 //! Transformed copies: the gradient averaged over several copies of the input, each seen by
-//! the models through its own differentiable transform (SIM, MaskBlock).
+//! the models through its own differentiable transform (SIM, MaskBlock, BSR, SIA).
 
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::check::at_least_one;
+use super::blocks::{shuffle_and_rotate, structure_invariant, PixelMap};
+use crate::check::{at_least_one, non_negative};
 use crate::error::{Error, Result};
+use crate::rng::AttackRng;
 
 /// Copies of the input whose gradients an estimate averages, each taken through its transform
 /// (inside the differentiated graph, so the gradient is the input's). A copy is one more
@@ -20,6 +22,10 @@ use crate::error::{Error, Result};
 /// assert_eq!(Copies::sim().count(), 5);
 /// assert_eq!(Copies::mask_block().count(), 16);
 /// assert!(sim.validate().is_ok());
+///
+/// // BSR's and SIA's 20 copies are drawn at random, per image, from the attack's seed.
+/// assert!(Copies::bsr().is_random() && Copies::sia().is_random());
+/// assert_eq!(Copies::bsr().count(), 20);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +46,57 @@ pub enum Copies {
         /// Blocks per side (≥ 1, at most the image side).
         grid: usize,
     },
+    /// BSR, Wang et al., *Boosting Adversarial Transferability by Block Shuffle and Rotation*,
+    /// CVPR 2024: each copy cuts every image into a `grid × grid` grid of equal blocks,
+    /// shuffles them (a uniform permutation) and turns each about its centre by an angle
+    /// uniform in `±max_angle` degrees (bilinear; what turns out of the block is zero). The
+    /// paper: 20 copies, a 2 × 2 grid, 24°. TransferAttack's code differs: 3 strips of random
+    /// lengths per side and no rotation.
+    BlockShuffle {
+        /// Number of copies N (≥ 1).
+        copies: usize,
+        /// Blocks per side (≥ 1, at most the image side; 1 with no rotation is the identity).
+        grid: usize,
+        /// Largest rotation in degrees (≥ 0; 0 shuffles only).
+        #[serde(with = "crate::json_float")]
+        max_angle: f64,
+    },
+    /// SIA, Wang et al., *Structure Invariant Transformation for better Adversarial
+    /// Transferability*, ICCV 2023: each copy cuts every image at `grid − 1` random rows and
+    /// columns and applies to each block one operation drawn uniformly from seven: a cyclic
+    /// vertical or horizontal shift, a vertical or horizontal flip, a rotation by 180°,
+    /// scaling by a factor uniform in [0, 1), or uniform noise in ±16/255 (clipped to
+    /// [0, 1]). The paper and TransferAttack: 20 copies, a 3 × 3 grid, these seven
+    /// operations (the paper's study also tries resizing, DCT and dropout, which its default
+    /// leaves out). TransferAttack draws one transform for the whole batch; here every image
+    /// gets its own.
+    BlockTransform {
+        /// Number of copies N (≥ 1).
+        copies: usize,
+        /// Blocks per side (≥ 1, at most the image side).
+        grid: usize,
+    },
+}
+
+/// One drawn copy: a transform of the batch, the same at every call.
+pub(crate) enum DrawnCopy {
+    /// Multiply by a number.
+    Scale(f32),
+    /// Multiply by a mask.
+    Mask(Tensor<4>),
+    /// Move, turn or change pixels.
+    Pixels(PixelMap),
+}
+
+impl DrawnCopy {
+    /// The copy of `images`: differentiable, the same shape.
+    pub(crate) fn apply(&self, images: Tensor<4>) -> Tensor<4> {
+        match self {
+            DrawnCopy::Scale(factor) => images.mul_scalar(*factor),
+            DrawnCopy::Mask(mask) => images * mask.clone(),
+            DrawnCopy::Pixels(map) => map.apply(images),
+        }
+    }
 }
 
 impl Copies {
@@ -51,6 +108,22 @@ impl Copies {
     /// MaskBlock with a 4 × 4 grid (TransferAttack's 56-pixel blocks on 224-pixel images).
     pub fn mask_block() -> Self {
         Copies::MaskBlock { grid: 4 }
+    }
+
+    /// BSR with the paper's 20 copies, 2 × 2 blocks and rotations up to 24°.
+    pub fn bsr() -> Self {
+        Copies::BlockShuffle { copies: 20, grid: 2, max_angle: 24.0 }
+    }
+
+    /// SIA with the paper's 20 copies and 3 × 3 blocks.
+    pub fn sia() -> Self {
+        Copies::BlockTransform { copies: 20, grid: 3 }
+    }
+
+    /// True when the copies are drawn at random (BSR, SIA), so that the attack's seed changes
+    /// them.
+    pub fn is_random(&self) -> bool {
+        matches!(self, Copies::BlockShuffle { .. } | Copies::BlockTransform { .. })
     }
 
     /// Checks the parameters that do not depend on the images.
@@ -69,6 +142,23 @@ impl Copies {
                 }
             }
             Copies::MaskBlock { grid } => at_least_one("grid", grid),
+            Copies::BlockShuffle { copies, grid, max_angle } => {
+                at_least_one("copies", copies)?;
+                at_least_one("grid", grid)?;
+                non_negative("max_angle", max_angle)?;
+                match max_angle <= 180.0 {
+                    true => Ok(()),
+                    false => Err(Error::InvalidParameter {
+                        name: "max_angle",
+                        value: max_angle,
+                        requirement: "must be at most 180 degrees",
+                    }),
+                }
+            }
+            Copies::BlockTransform { copies, grid } => {
+                at_least_one("copies", copies)?;
+                at_least_one("grid", grid)
+            }
         }
     }
 
@@ -76,11 +166,15 @@ impl Copies {
     pub(crate) fn check(&self, images: [usize; 4]) -> Result<()> {
         let [_, _, h, w] = images;
         match *self {
-            Copies::MaskBlock { grid } if grid > h.min(w) => Err(Error::InvalidParameter {
-                name: "grid",
-                value: grid as f64,
-                requirement: "must be at most the image's smaller side (every block holds a pixel)",
-            }),
+            Copies::MaskBlock { grid } | Copies::BlockShuffle { grid, .. } | Copies::BlockTransform { grid, .. }
+                if grid > h.min(w) =>
+            {
+                Err(Error::InvalidParameter {
+                    name: "grid",
+                    value: grid as f64,
+                    requirement: "must be at most the image's smaller side (every block holds a pixel)",
+                })
+            }
             _ => Ok(()),
         }
     }
@@ -90,25 +184,31 @@ impl Copies {
         match *self {
             Copies::Scale { scales } => scales,
             Copies::MaskBlock { grid } => grid * grid,
+            Copies::BlockShuffle { copies, .. } | Copies::BlockTransform { copies, .. } => copies,
         }
     }
 
-    /// Copy `index` (`< count`) of `images`: differentiable, the same shape.
-    pub(crate) fn apply(&self, index: usize, images: Tensor<4>) -> Tensor<4> {
+    /// Draws copy `index` (`< count`) for a batch shaped `images`, each image's random choices
+    /// from its own stream.
+    pub(crate) fn draw(&self, index: usize, images: [usize; 4], rng: &mut AttackRng, device: &Device) -> DrawnCopy {
+        let [_, _, h, w] = images;
         match *self {
-            Copies::Scale { .. } => images.mul_scalar(0.5f32.powi(index as i32)),
+            Copies::Scale { .. } => DrawnCopy::Scale(0.5f32.powi(index as i32)),
             Copies::MaskBlock { grid } => {
-                let [_, _, h, w] = images.dims();
                 let (row, column) = (index / grid, index % grid);
                 let edge = |k: usize, side: usize| k * side / grid;
                 let (top, bottom) = (edge(row, h), edge(row + 1, h));
                 let (left, right) = (edge(column, w), edge(column + 1, w));
-                let mask = Tensor::<4>::ones([1, 1, h, w], &images.device()).slice_assign(
+                let mask = Tensor::<4>::ones([1, 1, h, w], device).slice_assign(
                     [0..1, 0..1, top..bottom, left..right],
-                    Tensor::zeros([1, 1, bottom - top, right - left], &images.device()),
+                    Tensor::zeros([1, 1, bottom - top, right - left], device),
                 );
-                images * mask
+                DrawnCopy::Mask(mask)
             }
+            Copies::BlockShuffle { grid, max_angle, .. } => {
+                DrawnCopy::Pixels(shuffle_and_rotate(images, grid, max_angle, rng, device))
+            }
+            Copies::BlockTransform { grid, .. } => DrawnCopy::Pixels(structure_invariant(images, grid, rng, device)),
         }
     }
 }

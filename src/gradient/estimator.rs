@@ -71,7 +71,7 @@ pub enum Sampling {
 }
 
 /// How every input gradient of an attack is estimated: optional sampling (VMI, SSA), at each
-/// point optional transformed copies (SIM, MaskBlock) each seen through optional input
+/// point optional transformed copies (SIM, MaskBlock, BSR, SIA) each seen through optional input
 /// diversity (DI), and optional smoothing (TI) of the result. The default is the plain
 /// gradient.
 ///
@@ -93,7 +93,7 @@ pub struct GradientEstimator {
     pub diversity: Option<InputDiversity>,
     /// VMI or SSA: averaging over random points.
     pub sampling: Option<Sampling>,
-    /// SIM or MaskBlock: averaging over transformed copies of each point.
+    /// SIM, MaskBlock, BSR or SIA: averaging over transformed copies of each point.
     pub copies: Option<Copies>,
     /// TI: Gaussian smoothing of the result.
     pub smoothing: Option<GaussianSmoothing>,
@@ -139,10 +139,10 @@ impl GradientEstimator {
         *self == Self::default()
     }
 
-    /// True when the estimate draws random numbers (input diversity or sampling), so that
-    /// the attack's seed changes it.
+    /// True when the estimate draws random numbers (input diversity, sampling or random
+    /// copies), so that the attack's seed changes it.
     pub fn is_random(&self) -> bool {
-        self.diversity.is_some() || self.sampling.is_some()
+        self.diversity.is_some() || self.sampling.is_some() || self.copies.is_some_and(|copies| copies.is_random())
     }
 
     /// Checks every part's parameters.
@@ -195,7 +195,10 @@ impl GradientEstimator {
         rng: &mut AttackRng,
     ) -> Result<Evaluation> {
         let Some(copies) = &self.copies else { return self.diverse(evaluate, point, images, rng, None) };
-        mean_of(copies.count(), |index| self.diverse(evaluate, point, images, rng, Some(&|x| copies.apply(index, x))))
+        mean_of(copies.count(), |index| {
+            let copy = copies.draw(index, images, rng, &point.device());
+            self.diverse(evaluate, point, images, rng, Some(&|x| copy.apply(x)))
+        })
     }
 
     /// One evaluation at `point` of the models on `copy` of it (the point itself without

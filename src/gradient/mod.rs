@@ -11,12 +11,15 @@
 //!   variance-tuning form or the CWA authors' neighbourhood-mean form, and SSA (Long et al.
 //!   2022) spectrum simulation;
 //! * [`Copies`]: the mean gradient over transformed copies of the input, SIM (Lin et al.
-//!   2020, scaled copies) and MaskBlock (Fan et al. 2022, one block masked per copy);
+//!   2020, scaled copies), MaskBlock (Fan et al. 2022, one block masked per copy), BSR (Wang
+//!   et al. 2024, blocks shuffled and turned) and SIA (Wang et al. 2023, a random operation
+//!   per block);
 //! * [`GaussianSmoothing`] (TI, Dong et al. 2019): Gaussian smoothing of the gradient.
 //!
 //! They compose: `GradientEstimator { diversity: Some(..), smoothing: Some(..), .. }` is
 //! DI+TI, and putting it in an MI-CWA's settings gives DI+TI+MI-CWA.
 
+mod blocks;
 mod copies;
 mod diversity;
 mod estimator;

@@ -258,6 +258,8 @@ fn every_gradient_estimator_composes_with_every_attack() {
         ("SSA", GradientEstimator::default().with_sampling(Sampling::Spectrum { samples: 2, rho: 0.5, sigma: 0.1 })),
         ("SIM", GradientEstimator::default().with_copies(Copies::Scale { scales: 3 })),
         ("MaskBlock", GradientEstimator::default().with_copies(Copies::MaskBlock { grid: 2 })),
+        ("BSR", GradientEstimator::default().with_copies(Copies::BlockShuffle { copies: 2, grid: 2, max_angle: 24.0 })),
+        ("SIA", GradientEstimator::default().with_copies(Copies::BlockTransform { copies: 2, grid: 3 })),
         (
             "PGN",
             GradientEstimator::default().with_sampling(Sampling::GradientNormPenalty {
@@ -376,6 +378,34 @@ fn mask_block_averages_the_gradients_with_each_block_masked() {
     // A 1 × 1 grid masks the whole image: the gradient is exactly zero.
     let everything = GradientEstimator::default().with_copies(Copies::MaskBlock { grid: 1 });
     assert!(estimated_gradient(everything, &ensemble, &x, &labels).iter().all(|&g| g == 0.0));
+}
+
+#[test]
+fn block_copies_send_the_gradient_back_to_the_pixels_each_copy_read() {
+    use super::common::{linear, minimise_output};
+    // A linear model x·w: the gradient of w·T(x) is Tᵀw.
+    let weights: Vec<f32> = (0..16).map(|k| k as f32).collect();
+    let ensemble = Ensemble::new(vec![linear("linear", weights.clone())]).unwrap();
+    let x = images(33, [1, 1, 4, 4], 0.3, 0.7);
+    let gradient = |copies| {
+        estimated_gradient_of(GradientEstimator::default().with_copies(copies), &ensemble, &x, &minimise_output())
+    };
+    // One shuffled copy without rotation: Tᵀw is w with its 2 × 2 blocks moved.
+    let shuffled = gradient(Copies::BlockShuffle { copies: 1, grid: 2, max_angle: 0.0 });
+    let block = |g: &[f32], k: usize| -> Vec<f32> {
+        (0..4).map(|p| g[(2 * (k / 2) + p / 2) * 4 + 2 * (k % 2) + p % 2].round()).collect()
+    };
+    let mut moved: Vec<Vec<f32>> = (0..4).map(|k| block(&shuffled, k)).collect();
+    let mut original: Vec<Vec<f32>> = (0..4).map(|k| block(&weights, k)).collect();
+    moved.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    original.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(moved, original);
+    // One block, no rotation: the plain gradient.
+    assert_close(&gradient(Copies::BlockShuffle { copies: 3, grid: 1, max_angle: 0.0 }), &weights, "BSR, one block");
+    // Turned copies spread each weight over at most the block's pixels: the total is at most
+    // Σw, and bilinear weights never make a pixel's share negative.
+    let turned = gradient(Copies::BlockShuffle { copies: 4, grid: 1, max_angle: 24.0 });
+    assert!(turned.iter().all(|&g| g >= -1e-4) && turned.iter().sum::<f32>() <= weights.iter().sum::<f32>() + 1e-2);
 }
 
 #[test]

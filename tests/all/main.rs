@@ -5,6 +5,7 @@ mod analytic;
 mod attacks;
 mod backend_agreement;
 mod batch;
+mod block_copies;
 mod common;
 mod encoders;
 mod errors;
