@@ -3,7 +3,7 @@
 
 use super::cwa::{Cwa, LoopSettings};
 use crate::gradient::{Copies, GaussianSmoothing, GradientEstimator, InputDiversity, Sampling};
-use crate::optim::{Momentum, PatchWise, Sgd};
+use crate::optim::{DecayIndicator, Momentum, PatchWise, Sgd};
 use crate::threat::ThreatModel;
 
 /// An iterative gradient attack on the combined ensemble objective with outer optimizer `O`.
@@ -159,9 +159,8 @@ pub fn ti_mi_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iter
 /// assert!(attack.settings.ensemble_gradient.sampling.is_some());
 /// ```
 pub fn vmi_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
-    let sampling = Sampling::VarianceTuning { samples: 20, range: 1.5 };
     mi_fgsm(threat, iterations, momentum)
-        .with_ensemble_gradient(GradientEstimator::default().with_sampling(sampling))
+        .with_ensemble_gradient(GradientEstimator::default().with_sampling(VMI_SAMPLING))
         .named("VMI-FGSM")
 }
 
@@ -319,6 +318,93 @@ pub fn pgn(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<M
 pub(crate) fn pgn_sampling(iterations: usize) -> Sampling {
     Sampling::GradientNormPenalty { samples: 20, range: 3.0, step: 1.0 / iterations.max(1) as f64, balance: 0.5 }
 }
+
+/// EMI-FGSM: MI-FGSM on the mean gradient over points along the previous gradient.
+///
+/// - **Paper**: Wang et al., *Boosting Adversarial Transferability through Enhanced
+///   Momentum*, BMVC 2021.
+/// - **Update**: `ḡ_t = (1/N)·Σ_k ∇L_ens(x_t + c_k·α·ḡ_{t−1}/mean|ḡ_{t−1}|)`, `c_k` evenly
+///   spaced in [−7, 7] (`ḡ_0 = 0`); then the MI-FGSM step on ḡ_t
+///   ([`Sampling::LinearLookAround`]).
+/// - **Defaults**: T = 10, μ = 1, α = ε/T, N = 11, radius 7 steps (the paper's and
+///   TransferAttack's linear sampling).
+/// - **Cost**: N = 11 ensemble forward/backward passes per iteration.
+///
+/// ```
+/// use common_weakness::attack::emi_fgsm;
+/// use common_weakness::gradient::Sampling;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = emi_fgsm(ThreatModel::linf(0.1), 10, 1.0);
+/// assert!(matches!(
+///     attack.settings.ensemble_gradient.sampling,
+///     Some(Sampling::LinearLookAround { samples: 11, range: 0.7 })
+/// ));
+/// ```
+pub fn emi_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
+    mi_fgsm(threat, iterations, momentum)
+        .with_ensemble_gradient(GradientEstimator::default().with_sampling(emi_sampling(iterations)))
+        .named("EMI-FGSM")
+}
+
+/// EMI's sampling with the paper's settings for an attack of `iterations` iterations.
+pub(crate) fn emi_sampling(iterations: usize) -> Sampling {
+    Sampling::LinearLookAround { samples: 11, range: 7.0 / iterations.max(1) as f64 }
+}
+
+/// GRA: the relevance-weighted gradient with a momentum whose step decays where it flips.
+///
+/// - **Paper**: Zhu et al., *Boosting Adversarial Transferability via Gradient Relevance
+///   Attack*, ICCV 2023.
+/// - **Update**: `g = ∇L_ens(x_t)`, `ḡ = (1/N)·Σ_k ∇L_ens(x_t + u_k)`, `u_k ~ U(±β·ε)`,
+///   `s = cos(g, ḡ)` per image, `ĝ = s·g + (1 − s)·ḡ` ([`Sampling::Relevance`]); `m ← μ·m +
+///   ĝ/mean|ĝ|`, the indicator `M` multiplied by η where `sign(m)` flipped, `x_{t+1} =
+///   P(x_t − α·M ⊙ sign(m))` ([`DecayIndicator`]).
+/// - **Defaults**: T = 10, μ = 1, α = ε/T, N = 20, β = 3.5, η = 0.94 (the paper's and
+///   TransferAttack's).
+/// - **Cost**: N + 1 = 21 ensemble forward/backward passes per iteration.
+///
+/// ```
+/// use common_weakness::attack::gra;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = gra(ThreatModel::linf(0.1), 10, 1.0);
+/// assert_eq!(attack.outer.decay, 0.94);
+/// ```
+pub fn gra(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<DecayIndicator> {
+    let step = threat.budget / iterations.max(1) as f64;
+    let outer = DecayIndicator { direction: threat.steepest(), ..DecayIndicator::gra(step, momentum) };
+    iterative("GRA", threat, iterations, outer)
+        .with_ensemble_gradient(GradientEstimator::default().with_sampling(GRA_SAMPLING))
+}
+
+/// GRA's neighbourhood: N = 20 points in a box of half-width 3.5ε.
+pub(crate) const GRA_SAMPLING: Sampling = Sampling::Relevance { samples: 20, range: 3.5 };
+
+/// VNI-FGSM: NI-FGSM on the variance-tuned gradient.
+///
+/// - **Paper**: Wang & He, *Enhancing the Transferability of Adversarial Attacks through
+///   Variance Tuning*, CVPR 2021 (VNI, beside VMI).
+/// - **Update**: NI-FGSM's look-ahead step on `∇L_ens + v`, `v` VMI's variance term
+///   ([`Sampling::VarianceTuning`]).
+/// - **Defaults**: T = 10, μ = 1, α = ε/T, N = 20, β = 1.5.
+/// - **Cost**: N + 1 = 21 ensemble forward/backward passes per iteration.
+///
+/// ```
+/// use common_weakness::attack::vni_fgsm;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = vni_fgsm(ThreatModel::linf(0.1), 10, 1.0);
+/// assert!(attack.outer.look_ahead && attack.settings.ensemble_gradient.sampling.is_some());
+/// ```
+pub fn vni_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
+    ni_fgsm(threat, iterations, momentum)
+        .with_ensemble_gradient(GradientEstimator::default().with_sampling(VMI_SAMPLING))
+        .named("VNI-FGSM")
+}
+
+/// VMI's variance tuning with the paper's N = 20 points in a box of half-width 1.5ε.
+const VMI_SAMPLING: Sampling = Sampling::VarianceTuning { samples: 20, range: 1.5 };
 
 /// NI-FGSM: MI-FGSM whose gradient is taken at the Nesterov look-ahead point.
 ///

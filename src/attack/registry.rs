@@ -6,12 +6,13 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{
-    bim, bsr, di_mi_fgsm, fgsm, mask_block, mi_fgsm, ni_fgsm, pgd, pgn, pgn_sampling, pi_fgsm, si_mi_fgsm, sia, ssa,
-    ti_mi_fgsm, vmi_fgsm,
+    bim, bsr, di_mi_fgsm, emi_fgsm, emi_sampling, fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd, pgn, pgn_sampling,
+    pi_fgsm, si_mi_fgsm, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm, GRA_SAMPLING,
 };
 use super::defaults::serde_with_defaults;
 use super::{Attack, AttackConfig, Cwa, CwaConfig, Rap, RapConfig, Svre, SvreConfig};
 use crate::gradient::{Copies, GradientEstimator};
+use crate::optim::DecayIndicator;
 use crate::threat::ThreatModel;
 
 /// A registry preset by name with its few parameters, so that a benchmark can iterate over a
@@ -230,6 +231,51 @@ pub enum AttackSpec {
     /// [`Cwa::mi_cwa`] whose inner gradients are SIA's ([`Copies::sia`]) (in the
     /// [`catalogue`]).
     SiaCwa(CwaConfig),
+    /// [`emi_fgsm`] (in the [`catalogue`]).
+    EmiFgsm {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        #[serde(with = "crate::json_float")]
+        momentum: f64,
+    },
+    /// [`Cwa::mi_cwa`] whose inner gradients are EMI's, each model's line along its own
+    /// previous gradient (in the [`catalogue`]).
+    EmiCwa(CwaConfig),
+    /// [`gra`] (in the [`catalogue`]).
+    Gra {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        #[serde(with = "crate::json_float")]
+        momentum: f64,
+        /// Seed of the sampled points.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// [`Cwa::mi_cwa`] whose inner gradients are GRA's relevance-weighted ones and whose
+    /// outer momentum has GRA's decay indicator (in the [`catalogue`]).
+    GraCwa(CwaConfig),
+    /// [`vni_fgsm`] (in the [`catalogue`]).
+    VniFgsm {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        #[serde(with = "crate::json_float")]
+        momentum: f64,
+        /// Seed of the sampled points.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// [`Cwa::vmi_cwa`] whose inner momentum looks ahead, as NI's does (in the
+    /// [`catalogue`]).
+    VniCwa(CwaConfig),
 }
 
 impl AttackSpec {
@@ -296,6 +342,40 @@ impl AttackSpec {
                 AttackConfig::from(sia(threat, iterations, momentum).with_seed(seed))
             }
             AttackSpec::SiaCwa(config) => copies_cwa(config, Copies::sia(), "SIA-CWA"),
+            AttackSpec::EmiFgsm { threat, iterations, momentum } => {
+                AttackConfig::from(emi_fgsm(threat, iterations, momentum))
+            }
+            AttackSpec::EmiCwa(config) => {
+                let sampling = emi_sampling(config.iterations);
+                AttackConfig::from(
+                    Cwa::mi_cwa(config)
+                        .with_model_gradient(GradientEstimator::default().with_sampling(sampling))
+                        .named("EMI-CWA"),
+                )
+            }
+            AttackSpec::Gra { threat, iterations, momentum, seed } => {
+                AttackConfig::from(gra(threat, iterations, momentum).with_seed(seed))
+            }
+            AttackSpec::GraCwa(config) => {
+                let cwa = Cwa::mi_cwa(config)
+                    .with_model_gradient(GradientEstimator::default().with_sampling(GRA_SAMPLING))
+                    .named("GRA-CWA");
+                let outer = DecayIndicator {
+                    direction: cwa.outer.direction,
+                    ..DecayIndicator::gra(cwa.outer.step_size, cwa.outer.momentum)
+                };
+                AttackConfig::from(cwa.with_outer(outer))
+            }
+            AttackSpec::VniFgsm { threat, iterations, momentum, seed } => {
+                AttackConfig::from(vni_fgsm(threat, iterations, momentum).with_seed(seed))
+            }
+            AttackSpec::VniCwa(config) => {
+                let mut cwa = Cwa::vmi_cwa(config).named("VNI-CWA");
+                if let Some(inner) = cwa.inner.as_mut() {
+                    inner.look_ahead = true;
+                }
+                AttackConfig::from(cwa)
+            }
         }
     }
 
@@ -329,6 +409,9 @@ serde_with_defaults!(AttackSpec, |threat, fields: &serde_json::Map<String, serde
                 | PgnCwa(_)
                 | BsrCwa(_)
                 | SiaCwa(_)
+                | EmiCwa(_)
+                | GraCwa(_)
+                | VniCwa(_)
         )
     };
     registry_at(threat)
@@ -456,10 +539,9 @@ pub fn registry_at(threat: ThreatModel) -> Vec<RegistryEntry> {
 /// use common_weakness::attack::catalogue;
 ///
 /// let names: Vec<&str> = catalogue().iter().map(|e| e.name).collect();
-/// assert_eq!(
-///     names,
-///     ["SI-MI-FGSM", "SIM-CWA", "MaskBlock", "MaskBlock-CWA", "PGN", "PGN-CWA", "BSR", "BSR-CWA", "SIA", "SIA-CWA"]
-/// );
+/// assert_eq!(names.len(), 16);
+/// assert_eq!(names[..4], ["SI-MI-FGSM", "SIM-CWA", "MaskBlock", "MaskBlock-CWA"]);
+/// assert!(names.contains(&"BSR-CWA") && names.contains(&"GRA"));
 /// let spec = serde_json::from_str::<common_weakness::attack::AttackSpec>(
 ///     r#"{"attack": "sim-cwa", "threat": {"norm": "Linf", "budget": 0.0627}}"#,
 /// ).unwrap();
@@ -479,6 +561,10 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
     let pgn_paper = "Ge et al., Boosting Adversarial Transferability by Achieving Flat Local Maxima, NeurIPS 2023";
     let bsr_paper = "Wang et al., Boosting Adversarial Transferability by Block Shuffle and Rotation, CVPR 2024";
     let sia_paper = "Wang et al., Structure Invariant Transformation for better Adversarial Transferability, ICCV 2023";
+    let emi_paper = "Wang et al., Boosting Adversarial Transferability through Enhanced Momentum, BMVC 2021";
+    let gra_paper = "Zhu et al., Boosting Adversarial Transferability via Gradient Relevance Attack, ICCV 2023";
+    let vni_paper =
+        "Wang & He, Enhancing the Transferability of Adversarial Attacks through Variance Tuning, CVPR 2021";
     let entry = |name, reference, defaults| RegistryEntry { name, reference, defaults };
     vec![
         entry("SI-MI-FGSM", sim, AttackSpec::SiMiFgsm { threat, iterations, momentum }),
@@ -490,6 +576,12 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
         entry("BSR", bsr_paper, AttackSpec::Bsr { threat, iterations, momentum, seed: 0 }),
         entry("BSR-CWA", bsr_paper, AttackSpec::BsrCwa(config.clone())),
         entry("SIA", sia_paper, AttackSpec::Sia { threat, iterations, momentum, seed: 0 }),
-        entry("SIA-CWA", sia_paper, AttackSpec::SiaCwa(config)),
+        entry("SIA-CWA", sia_paper, AttackSpec::SiaCwa(config.clone())),
+        entry("EMI-FGSM", emi_paper, AttackSpec::EmiFgsm { threat, iterations, momentum }),
+        entry("EMI-CWA", emi_paper, AttackSpec::EmiCwa(config.clone())),
+        entry("GRA", gra_paper, AttackSpec::Gra { threat, iterations, momentum, seed: 0 }),
+        entry("GRA-CWA", gra_paper, AttackSpec::GraCwa(config.clone())),
+        entry("VNI-FGSM", vni_paper, AttackSpec::VniFgsm { threat, iterations, momentum, seed: 0 }),
+        entry("VNI-CWA", vni_paper, AttackSpec::VniCwa(config)),
     ]
 }

@@ -55,6 +55,32 @@ pub enum Sampling {
         #[serde(with = "crate::json_float")]
         balance: f64,
     },
+    /// EMI, Wang et al., *Boosting Adversarial Transferability through Enhanced Momentum*,
+    /// BMVC 2021: the mean gradient at `samples` points on a line through `x` along the
+    /// previous iteration's estimate `ḡ` (normalised by its mean absolute value), `x +
+    /// c_k·ε·ḡ/mean|ḡ|` with `c_k` evenly spaced in `[−range, range]` (one sample: `c = 0`).
+    /// At the first iteration there is no previous estimate and every point is `x`. The
+    /// estimate is kept per gradient target (each model, the ensemble) across iterations.
+    LinearLookAround {
+        /// Number of points N (the paper: 11).
+        samples: usize,
+        /// Half-length of the line in multiples of ε (the paper's radius 7 in steps α =
+        /// ε/T: 7/T).
+        #[serde(with = "crate::json_float")]
+        range: f64,
+    },
+    /// GRA, Zhu et al., *Boosting Adversarial Transferability via Gradient Relevance
+    /// Attack*, ICCV 2023: the gradient `g` at `x` and the mean `ḡ` over `samples` points
+    /// `x + u`, `u ~ U(−range·ε, range·ε)`, weighted by their cosine `s = cos(g, ḡ)` per
+    /// image: `s·g + (1 − s)·ḡ`. Pair it with [`DecayIndicator`](crate::optim::DecayIndicator)
+    /// for the paper's attack. The recorded losses are those at `x`.
+    Relevance {
+        /// Number of neighbourhood points N (the paper: 20).
+        samples: usize,
+        /// Half-width of the box in multiples of ε (the paper's β: 3.5).
+        #[serde(with = "crate::json_float")]
+        range: f64,
+    },
     /// SSA (Long et al., ECCV 2022): the mean gradient at `samples` spectrum-transformed
     /// copies `idct2(dct2(x + ξ) ⊙ M)`, `ξ ~ N(0, σ²)`, `M ~ U(1−ρ, 1+ρ)`, each taken with
     /// respect to the transformed image as a new leaf (as the authors do).
@@ -99,15 +125,17 @@ pub struct GradientEstimator {
     pub smoothing: Option<GaussianSmoothing>,
 }
 
-/// What an estimator remembers between iterations for one gradient target (VMI's `v`):
-/// keep one per gradient target in an attack's state, starting from the default, and pass it
-/// to every [`Run::gradient`](crate::attack::Run::gradient) for that target.
+/// What an estimator remembers between iterations for one gradient target (VMI's `v`, EMI's
+/// previous estimate): keep one per gradient target in an attack's state, starting from the
+/// default, and pass it to every [`Run::gradient`](crate::attack::Run::gradient) for that
+/// target.
 #[derive(Default)]
 pub struct EstimatorState {
     variance: Option<Tensor<4>>,
+    previous: Option<Tensor<4>>,
 }
 
-crate::snapshot_fields!(EstimatorState { variance });
+crate::snapshot_fields!(EstimatorState { variance, previous });
 
 impl GradientEstimator {
     /// Adds input diversity.
@@ -158,7 +186,12 @@ impl GradientEstimator {
         }
         match self.sampling {
             None => Ok(()),
-            Some(Sampling::Neighbourhood { samples, range } | Sampling::VarianceTuning { samples, range }) => {
+            Some(
+                Sampling::Neighbourhood { samples, range }
+                | Sampling::VarianceTuning { samples, range }
+                | Sampling::LinearLookAround { samples, range }
+                | Sampling::Relevance { samples, range },
+            ) => {
                 at_least_one("samples", samples)?;
                 non_negative("range", range)
             }
@@ -267,6 +300,30 @@ impl GradientEstimator {
             Some(Sampling::Spectrum { samples, rho, sigma }) => mean_of(samples, |_| {
                 self.once(evaluate, &spectrum_sample(x, rho as f32, sigma as f32, rng), images, rng)
             })?,
+            Some(Sampling::LinearLookAround { samples, range }) => {
+                let direction = state.previous.take().map(|previous| Normalization::MeanAbs.apply(previous));
+                let estimate = match direction {
+                    Some(direction) if samples > 1 => mean_of(samples, |k| {
+                        let c = range * (2.0 * k as f64 / (samples - 1) as f64 - 1.0);
+                        self.once(
+                            evaluate,
+                            &(x.clone() + direction.clone().mul_scalar((c * budget) as f32)),
+                            images,
+                            rng,
+                        )
+                    })?,
+                    _ => mean_of(samples, |_| self.once(evaluate, x, images, rng))?,
+                };
+                state.previous = Some(estimate.gradient.clone());
+                estimate
+            }
+            Some(Sampling::Relevance { samples, range }) => {
+                let here = self.once(evaluate, x, images, rng)?;
+                let around = mean_of(samples, |_| self.once(evaluate, &box_noise(rng, range), images, rng))?.gradient;
+                let relevance = cosine_per_image(&here.gradient, &around);
+                let gradient = here.gradient.clone() * relevance.clone() + around * relevance.neg().add_scalar(1.0);
+                Evaluation { gradient, ..here }
+            }
             Some(Sampling::VarianceTuning { samples, range }) => {
                 let mut here = self.once(evaluate, x, images, rng)?;
                 let neighbourhood = if range == 0.0 {
@@ -288,6 +345,14 @@ impl GradientEstimator {
         }
         Ok(evaluation)
     }
+}
+
+/// The cosine between `a` and `b` per image (the first dimension), shaped `[N, 1, 1, 1]`; 0
+/// where either is zero.
+fn cosine_per_image(a: &Tensor<4>, b: &Tensor<4>) -> Tensor<4> {
+    let dot = (a.clone() * b.clone()).sum_dims(&[1, 2, 3]);
+    let norms = a.clone().square().sum_dims(&[1, 2, 3]) * b.clone().square().sum_dims(&[1, 2, 3]);
+    dot / norms.clamp_min(1e-30).sqrt()
 }
 
 /// The mean of `count` evaluations, evaluation `k` being `evaluate(k)`.

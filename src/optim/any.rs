@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{Adam, AdamState, Momentum, Nesterov, Optimizer, PatchWise, Sgd};
+use super::{Adam, AdamState, DecayIndicator, DecayIndicatorState, Momentum, Nesterov, Optimizer, PatchWise, Sgd};
 use crate::error::Result;
 use crate::snapshot::{mismatch, Saved, Snapshot};
 
@@ -32,6 +32,8 @@ pub enum AnyOptimizer {
     Adam(Adam),
     /// [`PatchWise`]: PI-FGSM's amplified steps.
     PatchWise(PatchWise),
+    /// [`DecayIndicator`]: GRA's momentum.
+    DecayIndicator(DecayIndicator),
 }
 
 /// The state of an [`AnyOptimizer`]: its optimizer's own state.
@@ -45,6 +47,7 @@ enum State {
     Stateless,
     Buffer(Tensor<4>),
     Adam(AdamState),
+    DecayIndicator(DecayIndicatorState),
 }
 
 impl AnyState {
@@ -67,6 +70,7 @@ impl Snapshot for AnyState {
             State::Stateless => ("stateless", Saved::List(Vec::new())),
             State::Buffer(buffer) => ("buffer", buffer.save()),
             State::Adam(adam) => ("adam", adam.save()),
+            State::DecayIndicator(state) => ("decay-indicator", state.save()),
         };
         Saved::Variant(name.to_string(), Box::new(value))
     }
@@ -76,7 +80,8 @@ impl Snapshot for AnyState {
             ("stateless", value) => <()>::load(value, device).map(|()| State::Stateless)?,
             ("buffer", buffer) => State::Buffer(Snapshot::load(buffer, device)?),
             ("adam", adam) => State::Adam(Snapshot::load(adam, device)?),
-            _ => return Err(mismatch("an optimizer state (stateless, buffer or adam)")),
+            ("decay-indicator", state) => State::DecayIndicator(Snapshot::load(state, device)?),
+            _ => return Err(mismatch("an optimizer state (stateless, buffer, adam or decay-indicator)")),
         }))
     }
 }
@@ -90,7 +95,7 @@ macro_rules! from_optimizer {
         }
     )*};
 }
-from_optimizer!(Sgd, Momentum, Nesterov, Adam, PatchWise);
+from_optimizer!(Sgd, Momentum, Nesterov, Adam, PatchWise, DecayIndicator);
 
 impl Optimizer for AnyOptimizer {
     type State = AnyState;
@@ -102,6 +107,7 @@ impl Optimizer for AnyOptimizer {
             AnyOptimizer::Nesterov(o) => State::Buffer(o.init(like)),
             AnyOptimizer::PatchWise(o) => State::Buffer(o.init(like)),
             AnyOptimizer::Adam(o) => State::Adam(o.init(like)),
+            AnyOptimizer::DecayIndicator(o) => State::DecayIndicator(o.init(like)),
         })
     }
 
@@ -120,6 +126,15 @@ impl Optimizer for AnyOptimizer {
                     _ => unreachable!("set to Adam's state above"),
                 }
             }
+            AnyOptimizer::DecayIndicator(o) => {
+                if !matches!(state.0, State::DecayIndicator(_)) {
+                    state.0 = State::DecayIndicator(o.init(&gradient));
+                }
+                match &mut state.0 {
+                    State::DecayIndicator(indicator) => o.step(gradient, indicator),
+                    _ => unreachable!("set to the decay indicator's state above"),
+                }
+            }
         }
     }
 
@@ -130,6 +145,7 @@ impl Optimizer for AnyOptimizer {
             AnyOptimizer::Nesterov(o) => Optimizer::validate(o),
             AnyOptimizer::PatchWise(o) => Optimizer::validate(o),
             AnyOptimizer::Adam(o) => Optimizer::validate(o),
+            AnyOptimizer::DecayIndicator(o) => Optimizer::validate(o),
         }
     }
 

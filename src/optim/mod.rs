@@ -46,6 +46,7 @@
 
 mod adam;
 mod any;
+mod decay_indicator;
 mod momentum;
 mod nesterov;
 mod patch_wise;
@@ -54,6 +55,7 @@ mod sgd;
 
 pub use adam::{Adam, AdamState};
 pub use any::{AnyOptimizer, AnyState};
+pub use decay_indicator::{DecayIndicator, DecayIndicatorState};
 pub use momentum::Momentum;
 pub use nesterov::Nesterov;
 pub use patch_wise::PatchWise;

@@ -4,7 +4,7 @@ use burn::tensor::Tensor;
 use common_weakness::attack::{bim, di_mi_fgsm, ssa, ti_mi_fgsm, vmi_fgsm, CwaConfig, LoopSettings};
 use common_weakness::gradient::spectrum::{dct2, dct_matrix, idct2};
 use common_weakness::gradient::Copies;
-use common_weakness::optim::Momentum;
+use common_weakness::optim::{Momentum, Sgd};
 use common_weakness::prelude::*;
 use common_weakness::rng::AttackRng;
 
@@ -260,6 +260,8 @@ fn every_gradient_estimator_composes_with_every_attack() {
         ("MaskBlock", GradientEstimator::default().with_copies(Copies::MaskBlock { grid: 2 })),
         ("BSR", GradientEstimator::default().with_copies(Copies::BlockShuffle { copies: 2, grid: 2, max_angle: 24.0 })),
         ("SIA", GradientEstimator::default().with_copies(Copies::BlockTransform { copies: 2, grid: 3 })),
+        ("EMI", GradientEstimator::default().with_sampling(Sampling::LinearLookAround { samples: 3, range: 0.7 })),
+        ("GRA", GradientEstimator::default().with_sampling(Sampling::Relevance { samples: 2, range: 3.5 })),
         (
             "PGN",
             GradientEstimator::default().with_sampling(Sampling::GradientNormPenalty {
@@ -285,6 +287,9 @@ fn every_gradient_estimator_composes_with_every_attack() {
         for (attack, plain) in attacks(estimator).iter().zip(&plain) {
             let first = run(attack);
             let kind = serde_json::to_value(attack).unwrap().as_object().unwrap().keys().next().unwrap().clone();
+            let clean = values(x.clone());
+            let within = first.iter().zip(&clean).all(|(a, c)| (a - c).abs() <= 0.1 + 1e-6 && (0.0..=1.0).contains(a));
+            assert!(within, "{name} in {kind} left the budget or [0, 1]");
             assert_ne!(&first, plain, "{name} changed nothing in {kind}");
             assert_eq!(first, run(attack), "{name} in {kind} is not seeded");
         }
@@ -304,21 +309,25 @@ fn estimated_gradient_of(
     x: &Tensor<4>,
     objective: &Objective,
 ) -> Vec<f32> {
-    use common_weakness::optim::Sgd;
     let step = 1e-4;
-    let attack = Cwa {
+    let moved = probe(estimator, 1, step).run(ensemble, x.clone(), objective).unwrap().adversarial;
+    values(moved).iter().zip(values(x.clone())).map(|(after, before)| (before - after) / step as f32).collect()
+}
+
+/// An attack that moves by `step` times each estimated gradient, `iterations` times, under a
+/// budget (1) that never binds for pixels inside (0, 1) and small steps.
+fn probe(estimator: GradientEstimator, iterations: usize, step: f64) -> Cwa<Sgd, Sgd, Sgd> {
+    Cwa {
         name: "probe".to_string(),
         settings: LoopSettings {
-            iterations: 1,
+            iterations,
             ensemble_gradient: estimator,
             ..LoopSettings::new(ThreatModel::linf(1.0))
         },
         reverse: None::<Sgd>,
         inner: None::<Sgd>,
         outer: Sgd::plain(step),
-    };
-    let moved = attack.run(ensemble, x.clone(), objective).unwrap().adversarial;
-    values(moved).iter().zip(values(x.clone())).map(|(after, before)| (before - after) / step as f32).collect()
+    }
 }
 
 fn assert_close(actual: &[f32], expected: &[f32], what: &str) {
@@ -439,6 +448,87 @@ fn copies_compose_with_diversity_and_sampling_and_are_refused_out_of_range() {
             Err(Error::InvalidParameter { name: n, .. }) => assert_eq!(n, name, "{copies:?}"),
             other => panic!("{copies:?}: {:?}", other.map(|o| o.records.len())),
         }
+    }
+}
+
+#[test]
+fn emi_samples_along_the_previous_estimate_as_its_closed_form_says() {
+    use common_weakness::surrogate::from_fn;
+    // Σ x³/3 per image: ∇ = x², so the mean over the points x + c·d is x² + mean(c²)·d².
+    let cube = from_fn("cube", |x: Tensor<4>| x.powi_scalar(3).flatten(1, 3).div_scalar(3.0));
+    let ensemble = Ensemble::new(vec![Box::new(cube)]).unwrap();
+    let sum = Objective::custom(None, |input| input.outputs.sum_dim(1).squeeze_dim(1));
+    let x0 = images(35, [2, 1, 2, 2], 0.3, 0.7);
+    let (samples, range, step) = (3, 0.2, 1e-3);
+    let emi = GradientEstimator::default().with_sampling(Sampling::LinearLookAround { samples, range });
+    let after = |iterations| values(probe(emi, iterations, step).run(&ensemble, x0.clone(), &sum).unwrap().adversarial);
+    let (x0, x1, x2) = (values(x0.clone()), after(1), after(2));
+    let moved =
+        |from: &[f32], to: &[f32]| -> Vec<f32> { from.iter().zip(to).map(|(a, b)| (a - b) / step as f32).collect() };
+    // The first iteration has no previous estimate: every point is x₀.
+    let first = moved(&x0, &x1);
+    assert_close(&first, &x0.iter().map(|v| v * v).collect::<Vec<_>>(), "EMI, first iteration");
+    // The second looks along d = ĝ₀/mean|ĝ₀| (ε = 1): c ∈ {−0.2, 0, 0.2}, mean(c²) = 0.04·2/3.
+    let mean_square = (range * range) as f32 * 2.0 / 3.0;
+    let mut expected = Vec::new();
+    for (previous, x) in first.chunks(4).zip(x1.chunks(4)) {
+        let mean_abs = previous.iter().map(|g| g.abs()).sum::<f32>() / 4.0;
+        expected.extend(previous.iter().zip(x).map(|(g, x)| x * x + mean_square * (g / mean_abs).powi(2)));
+    }
+    let second = moved(&x1, &x2);
+    assert_close(&second, &expected, "EMI, second iteration");
+    let plain: Vec<f32> = x1.iter().map(|x| x * x).collect();
+    assert!(max_difference(&second, &plain) > 0.01, "the look-around changed nothing");
+}
+
+#[test]
+fn gra_weighs_the_gradient_and_the_neighbourhood_mean_by_their_cosine() {
+    let ensemble = mlp_ensemble(2, 12, 4);
+    let x = images(36, [2, 3, 2, 2], 0.2, 0.8);
+    let labels = [1, 2];
+    let estimate = |sampling: Option<Sampling>| {
+        let estimator = GradientEstimator { sampling, ..GradientEstimator::default() };
+        estimated_gradient(estimator, &ensemble, &x, &labels)
+    };
+    // The neighbourhood mean with the same draws (the gradient at x draws nothing).
+    let (g, around) = (estimate(None), estimate(Some(Sampling::Neighbourhood { samples: 4, range: 3.5 })));
+    let mut expected = Vec::new();
+    for (g, around) in g.chunks(12).zip(around.chunks(12)) {
+        let dot: f32 = g.iter().zip(around).map(|(a, b)| a * b).sum();
+        let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
+        let s = dot / (norm(g) * norm(around));
+        expected.extend(g.iter().zip(around).map(|(a, b)| s * a + (1.0 - s) * b));
+    }
+    let gra = estimate(Some(Sampling::Relevance { samples: 4, range: 3.5 }));
+    assert_close(&gra, &expected, "GRA's relevance-weighted gradient");
+    assert!(max_difference(&gra, &g) > 1e-3 && max_difference(&gra, &around) > 1e-3);
+    // With no neighbourhood, the mean is the gradient itself: s = 1.
+    assert_close(&estimate(Some(Sampling::Relevance { samples: 2, range: 0.0 })), &g, "GRA, zero range");
+}
+
+#[test]
+fn the_decay_indicator_with_no_decay_is_mi_fgsm_and_with_decay_takes_shorter_steps() {
+    use common_weakness::attack::{gra, mi_fgsm};
+    let ensemble = mlp_ensemble(2, 48, 4);
+    let x = images(37, [2, 3, 4, 4], 0.1, 0.9);
+    let objective = Objective::untargeted(vec![0, 3]);
+    let threat = ThreatModel::linf(0.1);
+    let run = |attack: &dyn Attack| values(attack.run(&ensemble, x.clone(), &objective).unwrap().adversarial);
+    let mut no_decay = gra(threat, 6, 1.0);
+    no_decay.outer.decay = 1.0;
+    let mi = mi_fgsm(threat, 6, 1.0).with_ensemble_gradient(no_decay.settings.ensemble_gradient);
+    assert_eq!(run(&no_decay), run(&mi));
+    // With η < 1 a pixel whose momentum flips moves less: the total movement shrinks.
+    let distance =
+        |adversarial: Vec<f32>| -> f32 { adversarial.iter().zip(values(x.clone())).map(|(a, b)| (a - b).abs()).sum() };
+    assert!(distance(run(&gra(threat, 6, 1.0))) <= distance(run(&mi)) + 1e-4);
+    let mut wrong = gra(threat, 6, 1.0);
+    wrong.outer.decay = 1.5;
+    match wrong.run(&ensemble, x.clone(), &objective) {
+        Err(Error::Optimizer { role: "outer", source }) => {
+            assert!(matches!(*source, Error::InvalidParameter { name: "decay", .. }), "{source}")
+        }
+        other => panic!("η = 1.5: {:?}", other.map(|o| o.records.len())),
     }
 }
 

@@ -179,3 +179,13 @@ fn a_spec_needs_only_its_attack_and_threat_model() {
     let unknown = read(json!({ "attack": "fgsn", "threat": threat })).unwrap_err();
     assert!(unknown.to_string().contains("fgsn"), "{unknown}");
 }
+
+#[test]
+fn every_catalogue_attack_builds_by_name_and_reruns_from_its_record() {
+    use common_weakness::attack::catalogue_at;
+    for entry in catalogue_at(ThreatModel::linf(0.1)) {
+        let attack = entry.defaults.build();
+        assert_eq!(attack.name(), entry.name);
+        reruns_from_its_record(attack.as_ref());
+    }
+}
