@@ -53,11 +53,33 @@ pub enum LossKind {
         /// How many of the highest scores are averaged (≥ 1).
         top_k: usize,
     },
+    /// Po+Trip, Li et al., *Towards Transferable Targeted Attack*, CVPR 2020, for targeted
+    /// transfer: the Poincaré distance between the L1-normalised logits `u = z/‖z‖₁` and the
+    /// target's one-hot shrunk by ξ = 10⁻⁵ (`v = max(e_t − ξ, 0)`), `d(u, v) = arcosh(1 +
+    /// 2‖u − v‖²/((1 − ‖u‖²)(1 − ‖v‖²)))`, plus `weight` times the triplet term
+    /// `[D(z, e_t) − D(z, e_y) + margin]₊` with `D(a, b) = 1 − |a·b|/(‖a‖‖b‖)`, which also
+    /// pushes the logits away from the true class `y`. Targeted only; needs the true labels
+    /// ([`Objective::with_true_labels`]). The paper: margin γ = 0.007, weight λ = 0.01.
+    PoincareTriplet {
+        /// The triplet margin γ (≥ 0).
+        #[serde(with = "crate::json_float")]
+        margin: f64,
+        /// The triplet term's weight λ (≥ 0; 0 is the Poincaré loss alone).
+        #[serde(with = "crate::json_float")]
+        weight: f64,
+    },
     /// Targeted embedding matching `1 − cos(f(x), f(x_target))` (minimised): pulls each
     /// model's embedding of the adversarial image toward its embedding of a target image
     /// (the strongest recent attacks on vision encoders). Needs target images
     /// ([`Objective::embedding_match`]); no labels.
     EmbeddingMatch,
+}
+
+impl LossKind {
+    /// Po+Trip with the paper's margin γ = 0.007 and weight λ = 0.01.
+    pub fn po_trip() -> Self {
+        LossKind::PoincareTriplet { margin: 0.007, weight: 0.01 }
+    }
 }
 
 /// What a custom loss receives for one model (or for the combined ensemble output).
@@ -94,6 +116,7 @@ enum Loss {
 pub struct Objective {
     goal: Goal,
     labels: Option<Vec<usize>>,
+    true_labels: Option<Vec<usize>>,
     loss: Loss,
     target_images: Option<Tensor<4>>,
 }
@@ -107,6 +130,7 @@ impl fmt::Debug for Objective {
         f.debug_struct("Objective")
             .field("goal", &self.goal)
             .field("labels", &self.labels)
+            .field("true_labels", &self.true_labels)
             .field("loss", &loss)
             .field("target_images", &self.target_images.as_ref().map(|t| t.dims()))
             .finish()
@@ -116,7 +140,7 @@ impl fmt::Debug for Objective {
 impl Objective {
     /// A built-in loss without target images.
     fn builtin(goal: Goal, labels: Option<Vec<usize>>, kind: LossKind) -> Self {
-        Self { goal, labels, loss: Loss::Builtin(kind), target_images: None }
+        Self { goal, labels, true_labels: None, loss: Loss::Builtin(kind), target_images: None }
     }
 
     /// Untargeted cross-entropy: move each image away from its true label.
@@ -139,7 +163,13 @@ impl Objective {
 
     /// A user loss: `loss(input)` returns the per-sample values `[N]` to **minimise**.
     pub fn custom(labels: Option<Vec<usize>>, loss: impl Fn(LossInput) -> Tensor<1> + Send + Sync + 'static) -> Self {
-        Self { goal: Goal::Untargeted, labels, loss: Loss::Custom(Arc::new(loss)), target_images: None }
+        Self {
+            goal: Goal::Untargeted,
+            labels,
+            true_labels: None,
+            loss: Loss::Custom(Arc::new(loss)),
+            target_images: None,
+        }
     }
 
     /// Detector confidence ([`LossKind::Confidence`]): minimise the mean of each image's
@@ -169,6 +199,28 @@ impl Objective {
     pub fn with_loss(mut self, kind: LossKind) -> Self {
         self.loss = Loss::Builtin(kind);
         self
+    }
+
+    /// Adds the images' true classes to a targeted objective, for the losses that also push
+    /// away from them ([`LossKind::PoincareTriplet`]).
+    ///
+    /// ```
+    /// use common_weakness::objective::{LossKind, Objective};
+    ///
+    /// let po_trip = Objective::targeted(vec![7, 7])
+    ///     .with_loss(LossKind::PoincareTriplet { margin: 0.007, weight: 0.01 })
+    ///     .with_true_labels(vec![2, 5]);
+    /// assert!(po_trip.validate(2).is_ok());
+    /// assert!(Objective::targeted(vec![7, 7]).with_loss(LossKind::po_trip()).validate(2).is_err());
+    /// ```
+    pub fn with_true_labels(mut self, labels: Vec<usize>) -> Self {
+        self.true_labels = Some(labels);
+        self
+    }
+
+    /// The true classes of a targeted objective, if given.
+    pub fn true_labels(&self) -> Option<&[usize]> {
+        self.true_labels.as_deref()
     }
 
     /// The goal.
@@ -212,6 +264,21 @@ impl Objective {
                 Err(Error::InvalidObjective("cross-entropy, margin and logit losses need labels"))
             }
             Loss::Builtin(LossKind::Margin { confidence }) => crate::check::non_negative("confidence", confidence),
+            Loss::Builtin(LossKind::PoincareTriplet { margin, weight }) => {
+                crate::check::non_negative("margin", margin)?;
+                crate::check::non_negative("weight", weight)?;
+                match (&self.labels, &self.true_labels) {
+                    _ if self.goal != Goal::Targeted => Err(Error::InvalidObjective("Po+Trip is a targeted loss")),
+                    (None, _) => Err(Error::InvalidObjective("Po+Trip needs target labels")),
+                    (_, None) => {
+                        Err(Error::InvalidObjective("Po+Trip needs the true labels too (Objective::with_true_labels)"))
+                    }
+                    (_, Some(truth)) if truth.len() != images => {
+                        Err(Error::BatchMismatch { images, labels: truth.len() })
+                    }
+                    _ => Ok(()),
+                }
+            }
             Loss::Builtin(LossKind::Confidence { top_k }) => crate::check::at_least_one("top_k", top_k),
             Loss::Builtin(LossKind::EmbeddingMatch) => match &self.target_images {
                 None => {
@@ -238,9 +305,11 @@ impl Objective {
             self.loss,
             Loss::Builtin(LossKind::FeatureDistortion | LossKind::Confidence { .. } | LossKind::EmbeddingMatch)
         );
-        if let (true, Some(labels)) = (uses_classes, &self.labels) {
-            if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
-                return Err(Error::LabelOutOfRange { index, label, classes });
+        if uses_classes {
+            for labels in self.labels.iter().chain(&self.true_labels) {
+                if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
+                    return Err(Error::LabelOutOfRange { index, label, classes });
+                }
             }
         }
         Ok(())
@@ -248,14 +317,7 @@ impl Objective {
 
     /// One-hot labels `[N, classes]`, if the objective has labels.
     pub(crate) fn one_hot(&self, classes: usize, device: &Device) -> Option<Tensor<2>> {
-        let labels = self.labels.as_ref()?;
-        let mut values = vec![0.0f32; labels.len() * classes];
-        for (row, &label) in labels.iter().enumerate() {
-            if label < classes {
-                values[row * classes + label] = 1.0;
-            }
-        }
-        Some(crate::host::tensor(values, [labels.len(), classes], device))
+        Some(one_hot_rows(self.labels.as_ref()?, classes, device))
     }
 
     /// The per-sample loss `[N]` to minimise.
@@ -303,6 +365,18 @@ impl Objective {
                 let label_log_prob = (log_softmax(outputs, 1) * one_hot).sum_dim(1).squeeze_dim::<1>(1);
                 label_log_prob.mul_scalar(toward_label)
             }
+            (LossKind::PoincareTriplet { margin, weight }, Some(target)) => {
+                let [_, classes] = outputs.dims();
+                let truth = self.true_labels.as_deref().ok_or(Error::InvalidObjective(
+                    "Po+Trip needs the true labels too (Objective::with_true_labels)",
+                ))?;
+                let truth = one_hot_rows(truth, classes, &outputs.device());
+                let triplet = (cosine_distance(outputs.clone(), target.clone())
+                    - cosine_distance(outputs.clone(), truth))
+                .add_scalar(margin as f32)
+                .clamp_min(0.0);
+                poincare_distance(outputs, target) + triplet.mul_scalar(weight as f32)
+            }
             (LossKind::Logit, Some(one_hot)) => {
                 (outputs * one_hot).sum_dim(1).squeeze_dim::<1>(1).mul_scalar(toward_label)
             }
@@ -314,7 +388,44 @@ impl Objective {
                 let margin = (label_logit - best_other).mul_scalar(toward_label);
                 margin.clamp_min(-confidence as f32).squeeze_dim(1)
             }
-            (_, None) => return Err(Error::InvalidObjective("cross-entropy, margin and logit losses need labels")),
+            (_, None) => {
+                return Err(Error::InvalidObjective("cross-entropy, margin, logit and Po+Trip losses need labels"))
+            }
         })
     }
 }
+
+/// `labels` one-hot, `[N, classes]` (a label out of range is a zero row).
+fn one_hot_rows(labels: &[usize], classes: usize, device: &Device) -> Tensor<2> {
+    let mut values = vec![0.0f32; labels.len() * classes];
+    for (row, &label) in labels.iter().enumerate() {
+        if label < classes {
+            values[row * classes + label] = 1.0;
+        }
+    }
+    crate::host::tensor(values, [labels.len(), classes], device)
+}
+
+/// The Poincaré distance of Po+Trip between the L1-normalised logits and the shrunk one-hot
+/// target, per row: `arcosh(1 + θ)`, `θ = 2‖u − v‖²/((1 − ‖u‖²)(1 − ‖v‖²))`. The factors are
+/// floored so that logits with a single non-zero entry (‖u‖ = 1) give a large finite value.
+fn poincare_distance(outputs: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
+    let u = outputs.clone() / outputs.abs().sum_dim(1).clamp_min(1e-12);
+    let v = target.sub_scalar(POINCARE_SHRINK).clamp_min(0.0);
+    let gap = (u.clone() - v.clone()).square().sum_dim(1);
+    let room =
+        (u.square().sum_dim(1).neg().add_scalar(1.0) * v.square().sum_dim(1).neg().add_scalar(1.0)).clamp_min(1e-12);
+    let theta = gap.mul_scalar(2.0) / room;
+    // arcosh(1 + θ) = ln(1 + θ + √(θ(2 + θ))), the root floored so its gradient stays finite.
+    let root = (theta.clone() * theta.clone().add_scalar(2.0)).clamp_min(1e-24).sqrt();
+    (theta.add_scalar(1.0) + root).log().squeeze_dim(1)
+}
+
+/// Po+Trip's cosine distance to a class, per row: `1 − |z_c|/‖z‖₂`.
+fn cosine_distance(outputs: Tensor<2>, one_hot: Tensor<2>) -> Tensor<1> {
+    let norm = outputs.clone().square().sum_dim(1).clamp_min(1e-24).sqrt();
+    ((outputs * one_hot).sum_dim(1).abs() / norm).neg().add_scalar(1.0).squeeze_dim(1)
+}
+
+/// Po+Trip's ξ: the target one-hot is shrunk by it so that it lies inside the unit ball.
+const POINCARE_SHRINK: f32 = 1e-5;

@@ -172,3 +172,59 @@ fn the_logit_loss_is_the_labels_logit_raised_when_targeted_and_lowered_when_not(
     let unlabelled = Objective::feature_distortion().with_loss(LossKind::Logit);
     assert!(matches!(unlabelled.validate(1), Err(Error::InvalidObjective(_))));
 }
+
+#[test]
+fn po_trip_is_the_poincare_distance_to_the_target_plus_the_weighted_triplet_term() {
+    let logits = [[1.0f32, 2.0, -1.0], [2.0, 1.0, 0.5]];
+    let targets = [1usize, 1];
+    let truths = [0usize, 0];
+    let input = || LossInput {
+        outputs: Tensor::<2>::from_floats(logits, &device()),
+        one_hot: Some(Tensor::<2>::from_floats([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]], &device())),
+        reference_outputs: Tensor::<2>::from_floats(logits, &device()),
+    };
+    let (margin, weight) = (0.007, 0.5);
+    let objective = Objective::targeted(targets.to_vec())
+        .with_loss(LossKind::PoincareTriplet { margin, weight })
+        .with_true_labels(truths.to_vec());
+    let loss = values(objective.per_sample(input()).unwrap());
+    // By hand, in f64.
+    for (row, z) in logits.iter().enumerate() {
+        let z: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+        let l1: f64 = z.iter().map(|v| v.abs()).sum();
+        let u: Vec<f64> = z.iter().map(|v| v / l1).collect();
+        let v: Vec<f64> = (0..3).map(|k| if k == targets[row] { 1.0 - 1e-5 } else { 0.0 }).collect();
+        let squared = |a: &[f64]| a.iter().map(|x| x * x).sum::<f64>();
+        let gap: f64 = u.iter().zip(&v).map(|(a, b)| (a - b) * (a - b)).sum();
+        let poincare = (1.0 + 2.0 * gap / ((1.0 - squared(&u)) * (1.0 - squared(&v)))).acosh();
+        let distance = |class: usize| 1.0 - z[class].abs() / squared(&z).sqrt();
+        let triplet = (distance(targets[row]) - distance(truths[row]) + margin).max(0.0);
+        let expected = poincare + weight * triplet;
+        assert!((loss[row] as f64 - expected).abs() < 1e-3 * expected, "row {row}: {} against {expected}", loss[row]);
+    }
+    // The second row's triplet term is active (its logits favour the true class): λ counts.
+    let without = Objective::targeted(targets.to_vec())
+        .with_loss(LossKind::PoincareTriplet { margin, weight: 0.0 })
+        .with_true_labels(truths.to_vec());
+    let without = values(without.per_sample(input()).unwrap());
+    assert_eq!(loss[0], without[0]);
+    assert!(loss[1] > without[1] + 0.1);
+    // Targeted only, and the true labels are required.
+    let untargeted = Objective::untargeted(vec![1, 1]).with_loss(LossKind::po_trip()).with_true_labels(vec![0, 0]);
+    assert!(matches!(untargeted.validate(2), Err(Error::InvalidObjective(_))));
+    let no_truth = Objective::targeted(vec![1, 1]).with_loss(LossKind::po_trip());
+    assert!(matches!(no_truth.validate(2), Err(Error::InvalidObjective(m)) if m.contains("with_true_labels")));
+    let short = Objective::targeted(vec![1, 1]).with_loss(LossKind::po_trip()).with_true_labels(vec![0]);
+    assert!(matches!(short.validate(2), Err(Error::BatchMismatch { images: 2, labels: 1 })));
+}
+
+#[test]
+fn a_targeted_mi_cwa_on_po_trip_moves_every_image_toward_its_target() {
+    let x = images(50, [3, 3, 4, 4], 0.2, 0.8);
+    let ensemble = mlp_ensemble(2, 48, 4);
+    let objective = Objective::targeted(vec![3, 3, 2]).with_loss(LossKind::po_trip()).with_true_labels(vec![0, 1, 0]);
+    let outcome = Cwa::mi_cwa(CwaConfig::paper(0.2).with_iterations(10)).run(&ensemble, x, &objective).unwrap();
+    assert!(outcome.final_loss.iter().zip(&outcome.initial_loss).all(|(a, b)| a < b && a.is_finite()));
+    let adversarial = values(outcome.adversarial);
+    assert!(adversarial.iter().all(|v| (0.0..=1.0).contains(v)));
+}
