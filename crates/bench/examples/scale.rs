@@ -23,7 +23,7 @@ use burn::remote::RemoteHost;
 use burn::tensor::{Device, Tensor};
 use common_weakness::backend::BackendKind;
 use common_weakness::prelude::*;
-use common_weakness_bench::parallel::{attack_batches, IndexedBatch};
+use common_weakness_bench::parallel::{attack_batches, untargeted, IndexedBatch};
 use common_weakness_bench::remote::LoopbackServers;
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
@@ -78,7 +78,7 @@ fn main() -> Result<()> {
     let mut first: Option<(f64, Vec<f32>)> = None;
     for &threads in &options.threads {
         let started = Instant::now();
-        let adversarial = attack_batches(&attack, &ensemble, &batches, threads)?;
+        let adversarial = attack_batches(&attack, &ensemble, &batches, threads, &untargeted)?;
         let seconds = started.elapsed().as_secs_f64();
         let pixels: Vec<f32> =
             Tensor::cat(adversarial, 0).into_data().convert::<f32>().try_to_vec().expect("f32 pixels");

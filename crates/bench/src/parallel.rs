@@ -44,13 +44,14 @@ impl IndexedBatch {
     }
 }
 
-/// The untargeted adversarial examples of every batch, attacked by `threads` threads taking
-/// batches in turn; in batch order.
+/// The adversarial examples of every batch for the objective `objective(batch)` (e.g.
+/// [`untargeted`]), attacked by `threads` threads taking batches in turn; in batch order.
 pub fn attack_batches(
     attack: &dyn Attack,
     ensemble: &Ensemble,
     batches: &[IndexedBatch],
     threads: usize,
+    objective: &(dyn Fn(&IndexedBatch) -> Objective + Sync),
 ) -> Result<Vec<Tensor<4>>> {
     let next = AtomicUsize::new(0);
     let mut done: Vec<(usize, Tensor<4>)> = std::thread::scope(|scope| {
@@ -61,11 +62,10 @@ pub fn attack_batches(
                     loop {
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(batch) = batches.get(index) else { return Ok(mine) };
-                        let objective = Objective::untargeted(batch.labels.clone());
                         let outcome = attack.run_indexed(
                             ensemble,
                             batch.images.clone(),
-                            &objective,
+                            &objective(batch),
                             &batch.indices,
                             &mut Silent,
                         )?;
@@ -81,6 +81,11 @@ pub fn attack_batches(
     .collect();
     done.sort_by_key(|(index, _)| *index);
     Ok(done.into_iter().map(|(_, x)| x).collect())
+}
+
+/// The untargeted cross-entropy objective of a batch: away from its true labels.
+pub fn untargeted(batch: &IndexedBatch) -> Objective {
+    Objective::untargeted(batch.labels.clone())
 }
 
 /// Prepares `backend` for `threads` threads each running attacks of their own: LibTorch then

@@ -23,6 +23,12 @@
 //!   the loss drop to it, sharpness and top Hessian eigenvalue of the ensemble loss, each a
 //!   mean with its interval and as a paired difference from MI-FGSM; 1-D loss curves.
 //!
+//! - `--targeted` pushes image k of the slice toward the class `(y + 1 + k mod 9) mod 10` (every
+//!   other class equally often, the same in any shard) and scores targeted success (the
+//!   target predicted); `--loss logit` or `--loss po-trip` changes the loss of every attack,
+//!   and `--iterations` the iterations of every attack (targeted transfer papers run 300).
+//!   The landscape measurements run only on the default untargeted cross-entropy run.
+//!
 //! Writes `transfer-{16,32}.csv` (every seed), `results.json`, `transfer-16.svg` (bar chart),
 //! `landscape.svg` (curves) and `tables.md` (markdown tables) to the output folder.
 //!
@@ -33,6 +39,7 @@
 //! # LibTorch, about twice as fast on 2 cores (scripts/setup-libtorch.sh first; docs/results.md)
 //! cargo run --release --features tch --example transfer_table -- --backend tch --full
 //! cargo run --release --example transfer_table -- --images 200 --attacks MI-FGSM,MI-CWA --out docs/results
+//! cargo run --release --example transfer_table -- --targeted --loss logit --iterations 300 --attacks MI-FGSM,MI-CWA
 //! # The same run in two processes (or on two machines), then merged: identical tables.
 //! cargo run --release --example transfer_table -- --images 200 --shard 1/2 --out shard-1
 //! cargo run --release --example transfer_table -- --images 200 --shard 2/2 --out shard-2
@@ -53,6 +60,7 @@ use burn::tensor::{Device, Tensor};
 use common_weakness::attack::{catalogue, catalogue_at, registry, registry_at, AttackConfig, AttackSpec, RapConfig};
 use common_weakness::backend::BackendKind;
 use common_weakness::eval::{predictions, success_rate, SuccessRate};
+use common_weakness::objective::LossKind;
 use common_weakness::prelude::*;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, RandomizedSmoothing, ResizePad, Target};
@@ -88,6 +96,27 @@ impl EnsembleShape {
             EnsembleShape::Normal => {
                 (NORMAL_SURROGATES.to_vec(), [&HELD_OUT[..], &[ZooModel::AdversarialCnn]].concat())
             }
+        }
+    }
+}
+
+/// The loss every attack minimises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LossChoice {
+    /// Softmax cross-entropy (the paper's).
+    CrossEntropy,
+    /// The logit loss of Zhao et al. (NeurIPS 2021).
+    Logit,
+    /// Po+Trip of Li et al. (CVPR 2020), targeted only.
+    PoTrip,
+}
+
+impl LossChoice {
+    fn kind(self) -> LossKind {
+        match self {
+            LossChoice::CrossEntropy => LossKind::CrossEntropy,
+            LossChoice::Logit => LossKind::Logit,
+            LossChoice::PoTrip => LossKind::po_trip(),
         }
     }
 }
@@ -131,9 +160,43 @@ struct Options {
     /// attacking nothing.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["images", "full", "attacks", "shard", "seeds", "ensemble"])]
     merge: Vec<PathBuf>,
+    /// Targeted: image k of the slice toward the class (y + 1 + k mod 9) mod 10, scored by
+    /// targeted success.
+    #[arg(long)]
+    targeted: bool,
+    /// The loss of every attack: `cross-entropy` (default), `logit`, `po-trip` (targeted).
+    #[arg(long, value_enum, default_value = "cross-entropy")]
+    loss: LossChoice,
+    /// The iterations of every attack (default: the registry's, 10).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    iterations: Option<u64>,
     /// The output folder.
     #[arg(long, default_value = "transfer-table")]
     out: PathBuf,
+}
+
+impl Options {
+    /// The run's setting beyond the budget, for the tables' headings: empty for the default
+    /// untargeted cross-entropy run at the registry's iterations.
+    fn setting(&self) -> String {
+        let mut parts = Vec::new();
+        if self.targeted {
+            parts.push("targeted".to_string());
+        }
+        if self.loss != LossChoice::CrossEntropy {
+            parts.push(format!("{:?} loss", self.loss).to_lowercase());
+        }
+        if let Some(iterations) = self.iterations {
+            parts.push(format!("{iterations} iterations"));
+        }
+        parts.iter().map(|p| format!(", {p}")).collect()
+    }
+}
+
+/// The target class of image `index` of the slice, whose true class is `label`: every other of
+/// the ten classes equally often, whatever the shard.
+fn target_class(label: usize, index: usize) -> usize {
+    (label + 1 + index % 9) % 10
 }
 
 /// Lower-case attack names to run; `None` runs them all.
@@ -154,8 +217,9 @@ fn parse_attacks(value: &str) -> std::result::Result<AttackFilter, String> {
 
 /// The attacks at one budget: the registry's defaults (RAP with 10 iterations like the rest,
 /// rather than its paper's 400), or those `--attacks` names from the registry and the
-/// catalogue.
-fn attacks(budget: f64, filter: &Option<Vec<String>>) -> Vec<(String, AttackConfig)> {
+/// catalogue; with `iterations`, every attack runs that many (step sizes that follow the
+/// iterations, such as MI-FGSM's ε/T, follow them).
+fn attacks(budget: f64, filter: &Option<Vec<String>>, iterations: Option<u64>) -> Result<Vec<(String, AttackConfig)>> {
     let threat = ThreatModel::linf(budget);
     let entries = match filter {
         None => registry_at(threat),
@@ -168,13 +232,25 @@ fn attacks(budget: f64, filter: &Option<Vec<String>>) -> Vec<(String, AttackConf
     entries
         .into_iter()
         .map(|e| {
-            let spec = match e.defaults {
+            let mut spec = match e.defaults {
                 AttackSpec::Rap(config) => AttackSpec::Rap(RapConfig { iterations: 10, ..config }),
                 spec => spec,
             };
-            (e.name.to_string(), spec.config())
+            if let Some(iterations) = iterations {
+                spec = with_iterations(&spec, iterations)?;
+            }
+            Ok((e.name.to_string(), spec.config()))
         })
         .collect()
+}
+
+/// `spec` with `iterations` iterations, if it has an iteration count (FGSM has none).
+fn with_iterations(spec: &AttackSpec, iterations: u64) -> Result<AttackSpec> {
+    let mut json = serde_json::to_value(spec)?;
+    if let Some(fields) = json.as_object_mut().filter(|fields| fields.contains_key("iterations")) {
+        fields.insert("iterations".into(), iterations.into());
+    }
+    Ok(serde_json::from_value(json)?)
 }
 
 /// A held-out target with its row kind.
@@ -237,27 +313,50 @@ fn run(options: Options, device: Device) -> Result<()> {
     }
 
     let ensemble = Ensemble::new(surrogates)?;
-    let score = |clean: &[usize], predicted: &[usize]| -> Result<(SuccessRate, String)> {
-        let rate = success_rate(Goal::Untargeted, &labels, &labels, clean, predicted)?;
-        Ok((rate, outcome_string(predicted.iter().zip(&labels).map(|(p, l)| p != l))))
+    let (goal, aims) = match options.targeted {
+        true => (Goal::Targeted, labels.iter().zip(&indices).map(|(&l, &k)| target_class(l, k)).collect()),
+        false => (Goal::Untargeted, labels.clone()),
     };
+    let score = |clean: &[usize], predicted: &[usize]| -> Result<(SuccessRate, String)> {
+        let rate = success_rate(goal, &labels, &aims, clean, predicted)?;
+        let succeeded = predicted.iter().zip(&aims).map(|(p, aim)| match goal {
+            Goal::Targeted => p == aim,
+            Goal::Untargeted => p != aim,
+        });
+        Ok((rate, outcome_string(succeeded)))
+    };
+    let loss = options.loss.kind();
+    let objective = |batch: &IndexedBatch| match goal {
+        Goal::Untargeted => Objective::untargeted(batch.labels.clone()).with_loss(loss),
+        Goal::Targeted => {
+            let targets = batch.labels.iter().zip(&batch.indices).map(|(&l, &k)| target_class(l, k)).collect();
+            Objective::targeted(targets).with_loss(loss).with_true_labels(batch.labels.clone())
+        }
+    };
+    if let Err(error) = objective(&IndexedBatch::split(images.clone(), &labels, &indices, 1)[0]).validate(labels.len())
+    {
+        eprintln!("--loss {:?} with this goal: {error}", options.loss);
+        std::process::exit(2);
+    }
+    let setting = options.setting();
     let threads = options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     share_cores(options.backend, threads);
     let batches = IndexedBatch::split(images.clone(), &labels, &indices, threads);
     let mut cells = Vec::new();
     let mut adversarials: Vec<(String, Tensor<4>)> = Vec::new();
     for budget in BUDGETS {
-        let list = attacks(budget as f64 / 255.0, &options.attacks.0);
-        println!("\nbudget {budget}/255: {} attacks", list.len());
+        let list = attacks(budget as f64 / 255.0, &options.attacks.0, options.iterations)?;
+        println!("\nbudget {budget}/255{setting}: {} attacks", list.len());
         for (name, config) in list {
             let seeds = if config.uses_randomness() { options.seeds } else { 1 };
             for seed in 0..seeds {
                 let timer = Instant::now();
                 let attack = config.clone().with_seed(seed).build();
-                let adversarial = Tensor::cat(attack_batches(attack.as_ref(), &ensemble, &batches, threads)?, 0);
+                let adversarial =
+                    Tensor::cat(attack_batches(attack.as_ref(), &ensemble, &batches, threads, &objective)?, 0);
                 let seconds = timer.elapsed().as_secs_f64();
                 let cell = |row: String, kind, (success, outcomes)| Cell {
-                    budget: format!("{budget}/255"),
+                    budget: format!("{budget}/255{setting}"),
                     attack: name.clone(),
                     seed,
                     row,
@@ -297,6 +396,8 @@ fn run(options: Options, device: Device) -> Result<()> {
     let mut markdown = write_tables(&options.out, &file)?;
     if shard != Shard::WHOLE {
         println!("shard {shard}: no landscape measurements (they need every image in one process)");
+    } else if !setting.is_empty() {
+        println!("no landscape measurements: they measure the default untargeted cross-entropy run");
     } else if !options.no_landscape {
         let chosen: Vec<(String, Tensor<4>)> =
             adversarials.into_iter().filter(|(name, _)| landscape::METHODS.contains(&name.as_str())).collect();
@@ -318,19 +419,23 @@ fn run(options: Options, device: Device) -> Result<()> {
 fn write_tables(out: &Path, file: &ShardFile<Cell>) -> Result<String> {
     std::fs::create_dir_all(out)?;
     let mut markdown = String::new();
-    for budget in BUDGETS {
-        let label = format!("{budget}/255");
-        let selected: Vec<&Cell> = file.results.iter().filter(|c| c.budget == label).collect();
-        if selected.is_empty() {
-            continue;
+    // The budgets' labels ("16/255", or with the run's setting), in the order they were run.
+    let mut labels: Vec<&str> = Vec::new();
+    for cell in &file.results {
+        if !labels.contains(&cell.budget.as_str()) {
+            labels.push(&cell.budget);
         }
+    }
+    for (position, label) in labels.into_iter().enumerate() {
+        let budget = label.split('/').next().unwrap_or("budget");
+        let selected: Vec<&Cell> = file.results.iter().filter(|c| c.budget == label).collect();
         table::write_csv(&out.join(format!("transfer-{budget}.csv")), &selected)?;
         let summaries = table::summarise(&selected);
-        markdown += &table::success_table(&label, &summaries)?;
-        markdown += &table::paired_tests(&label, &summaries)?;
-        markdown += &table::margins(&label, &summaries)?;
-        if budget == BUDGETS[0] {
-            chart::bars(&out.join(format!("transfer-{budget}.svg")), &label, &summaries)?;
+        markdown += &table::success_table(label, &summaries)?;
+        markdown += &table::paired_tests(label, &summaries)?;
+        markdown += &table::margins(label, &summaries)?;
+        if position == 0 {
+            chart::bars(&out.join(format!("transfer-{budget}.svg")), label, &summaries)?;
         }
     }
     file.save(out)?;

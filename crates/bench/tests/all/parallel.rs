@@ -3,7 +3,7 @@
 use burn::tensor::Tensor;
 use common_weakness::attack::{registry_at, AttackSpec};
 use common_weakness::prelude::*;
-use common_weakness_bench::parallel::{attack_batches, IndexedBatch};
+use common_weakness_bench::parallel::{attack_batches, untargeted, IndexedBatch};
 
 use crate::common::{images, mlp_ensemble};
 
@@ -24,7 +24,8 @@ fn batches_on_threads_equal_one_run() {
         for (parts, threads) in [(1, 1), (3, 2), (7, 3)] {
             let batches = IndexedBatch::split(x.clone(), &labels, &indices, parts);
             assert_eq!(batches.len(), parts);
-            let split = Tensor::cat(attack_batches(attack.as_ref(), &ensemble, &batches, threads).unwrap(), 0);
+            let split =
+                Tensor::cat(attack_batches(attack.as_ref(), &ensemble, &batches, threads, &untargeted).unwrap(), 0);
             let difference: f32 = (split - whole.clone()).abs().max().into_scalar();
             assert!(difference < 1e-6, "{}: {parts} batches on {threads} threads differ by {difference}", entry.name);
         }
