@@ -79,6 +79,9 @@ pub enum Copies {
 }
 
 /// One drawn copy: a transform of the batch, the same at every call.
+// A Burn 0.22 tensor is as large as the largest enabled backend's; a copy lives for one
+// gradient, so boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum DrawnCopy {
     /// Multiply by a number.
     Scale(f32),

@@ -110,6 +110,9 @@ fn sia_applies_one_of_its_seven_operations_to_a_single_block() {
     for (k, copy) in seen.iter().enumerate() {
         let original = &originals[k % 2];
         let same = |candidate: &[f32]| candidate == copy.as_slice();
+        let ratio = copy[0] / original[0];
+        let scaled =
+            (0.0..1.0).contains(&ratio) && copy.iter().zip(original).all(|(c, o)| (c - ratio * o).abs() < 1e-5);
         let kind = if (0..side).any(|s| same(&remapped(original, &|r, c| ((r + side - s) % side, c))))
             && copy != original
         {
@@ -124,10 +127,7 @@ fn sia_applies_one_of_its_seven_operations_to_a_single_block() {
             "rotation by 180°"
         } else if copy == original {
             "identity (a shift by 0, or the clean evaluation)"
-        } else if {
-            let ratio = copy[0] / original[0];
-            (0.0..1.0).contains(&ratio) && copy.iter().zip(original).all(|(c, o)| (c - ratio * o).abs() < 1e-5)
-        } {
+        } else if scaled {
             "scaling"
         } else if copy
             .iter()
