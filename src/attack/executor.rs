@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Bool, Device, Tensor, TensorData};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{Iterate, Run};
 use crate::error::{Error, Result};
-use crate::observe::{Control, IterationRecord, Observer, Silent, StopReason};
+use crate::observe::{Control, EarlyStop, IterationRecord, Observer, Silent, StopReason};
 use crate::rng::AttackRng;
 use crate::snapshot::{Saved, Snapshot};
 
@@ -67,6 +67,7 @@ pub struct Executor<'o> {
     pub(crate) observer: Box<dyn Observer + 'o>,
     pub(crate) checkpoints: Option<Checkpoints>,
     time_limit: Option<Duration>,
+    pub(crate) early_stop: Option<EarlyStop>,
 }
 
 impl Default for Executor<'_> {
@@ -78,7 +79,7 @@ impl Default for Executor<'_> {
 impl<'o> Executor<'o> {
     /// A silent executor without checkpoints or time limit.
     pub fn new() -> Self {
-        Self { observer: Box::new(Silent), checkpoints: None, time_limit: None }
+        Self { observer: Box::new(Silent), checkpoints: None, time_limit: None, early_stop: None }
     }
 
     /// An executor that reports to `observer`.
@@ -99,10 +100,20 @@ impl<'o> Executor<'o> {
         self
     }
 
+    /// Stops each image of a per-image run once it fools every surrogate by a margin
+    /// ([`EarlyStop`]); off by default.
+    pub fn with_early_stop(mut self, early_stop: EarlyStop) -> Self {
+        self.early_stop = Some(early_stop);
+        self
+    }
+
     /// The checks of the settings, and the moment the run must stop by.
     pub(crate) fn start(&self) -> Result<Option<Instant>> {
         if let Some(checkpoints) = &self.checkpoints {
             crate::check::at_least_one("checkpoints.every", checkpoints.every)?;
+        }
+        if let Some(early_stop) = &self.early_stop {
+            early_stop.validate()?;
         }
         Ok(self.time_limit.map(|limit| Instant::now() + limit))
     }
@@ -110,7 +121,10 @@ impl<'o> Executor<'o> {
     /// The one loop: steps of `attack` from `cursor` until it holds `until` records, each on
     /// the run `prepare` builds for its (0-based) step from the random stream, with a record,
     /// the observer and the stop rules after each. `perturbation` is what the record measures
-    /// at an iterate. Returns why it stopped early, if it did.
+    /// at an iterate; `done`, if given, which images of the iterate are finished (early
+    /// stopping): those keep the iterate at which they finished. Returns why it stopped
+    /// early, if it did.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn advance<'r, A: Iterate>(
         &mut self,
         attack: &A,
@@ -118,6 +132,7 @@ impl<'o> Executor<'o> {
         until: usize,
         prepare: &mut dyn FnMut(usize, AttackRng) -> Run<'r>,
         perturbation: &dyn Fn(&Tensor<4>) -> Tensor<4>,
+        done: Option<&dyn Fn(&Tensor<4>) -> Result<Vec<bool>>>,
         deadline: Option<Instant>,
     ) -> Result<Option<StopReason>> {
         while cursor.records.len() < until {
@@ -133,7 +148,11 @@ impl<'o> Executor<'o> {
             }
             let state = cursor.state.get_or_insert_with(|| attack.init(&run, &cursor.v));
             run.begin(iteration, &cursor.v);
+            let before = cursor.v.clone();
             cursor.v = attack.iterate(&mut run, state, cursor.v.clone())?;
+            if let Some(done) = done {
+                cursor.v = cursor.stop_finished(before, iteration, done)?;
+            }
             let record = run.record(perturbation(&cursor.v), started)?;
             cursor.rng = run.into_rng();
             let control = self.observer.observe(&record);
@@ -210,6 +229,9 @@ pub(crate) struct Cursor<S> {
     pub state: Option<S>,
     pub rng: AttackRng,
     pub records: Vec<IterationRecord>,
+    /// Per image of a per-image run with early stopping, the iteration after which it
+    /// stopped (empty until the first check).
+    pub stopped: Vec<Option<usize>>,
     /// A restored state not yet checked against a fresh one (the first step checks it, when
     /// the attack can build a fresh state).
     unchecked: bool,
@@ -250,6 +272,19 @@ impl Expected<'_> {
         }
     }
 
+    /// Checks restored early-stopping marks (named `field`) after `iterations` iterations: none,
+    /// or one per image, each at an iteration that ran (0: before the first).
+    pub fn check_stopped(&self, stopped: &[Option<usize>], iterations: usize, field: &str) -> Result<()> {
+        let wrong = |what: String| Err(Error::InvalidCheckpoint(format!("checkpoint field `{field}`: {what}")));
+        if !stopped.is_empty() && stopped.len() != self.shape[0] {
+            return wrong(format!("{} images, the batch has {}", stopped.len(), self.shape[0]));
+        }
+        match stopped.iter().flatten().find(|&&at| at > iterations) {
+            Some(at) => wrong(format!("an image stopped at iteration {at} of {iterations}")),
+            None => Ok(()),
+        }
+    }
+
     /// Checks restored records (named `field`): at most `iterations`, one loss per model.
     pub fn check_records(&self, records: &[IterationRecord], field: &str) -> Result<()> {
         if records.len() > self.iterations {
@@ -282,12 +317,46 @@ pub(crate) struct SavedCursor {
     state: Option<Saved>,
     rng: Saved,
     pub records: Vec<IterationRecord>,
+    #[serde(default)]
+    stopped: Vec<Option<usize>>,
 }
 
 impl<S: Snapshot> Cursor<S> {
     /// A fresh cursor at `v`.
     pub fn new(v: Tensor<4>, rng: AttackRng) -> Self {
-        Self { v, state: None, rng, records: Vec::new(), unchecked: false }
+        Self { v, state: None, rng, records: Vec::new(), stopped: Vec::new(), unchecked: false }
+    }
+
+    /// The iterate with the images that stopped before this iteration put back to `before`;
+    /// then the images `done` finds finished in it are marked as stopped at `iteration`.
+    fn stop_finished(
+        &mut self,
+        before: Tensor<4>,
+        iteration: usize,
+        done: &dyn Fn(&Tensor<4>) -> Result<Vec<bool>>,
+    ) -> Result<Tensor<4>> {
+        let shape = before.dims();
+        if self.stopped.is_empty() {
+            // Images that fool every model before the first step are never moved.
+            self.stopped = match iteration {
+                1 => done(&before)?.into_iter().map(|finished| finished.then_some(0)).collect(),
+                _ => vec![None; shape[0]],
+            };
+        }
+        let kept: Vec<bool> = self.stopped.iter().map(Option::is_some).collect();
+        let after = match kept.contains(&true) {
+            true => {
+                let kept = Tensor::<4, Bool>::from_data(TensorData::new(kept, [shape[0], 1, 1, 1]), &before.device());
+                self.v.clone().mask_where(kept.expand(shape), before)
+            }
+            false => self.v.clone(),
+        };
+        for (stopped, finished) in self.stopped.iter_mut().zip(done(&after)?) {
+            if finished && stopped.is_none() {
+                *stopped = Some(iteration);
+            }
+        }
+        Ok(after)
     }
 
     pub fn save(&self) -> SavedCursor {
@@ -296,6 +365,7 @@ impl<S: Snapshot> Cursor<S> {
             state: self.state.as_ref().map(Snapshot::save),
             rng: self.rng.save(),
             records: self.records.clone(),
+            stopped: self.stopped.clone(),
         }
     }
 
@@ -314,11 +384,13 @@ impl<S: Snapshot> Cursor<S> {
         let v: Tensor<4> = Snapshot::load(&saved.v, device)?;
         expected.check_iterate(&v, "v")?;
         expected.check_records(&saved.records, "records")?;
+        expected.check_stopped(&saved.stopped, saved.records.len(), "stopped")?;
         Ok(Self {
             v,
             state: saved.state.map(|s| S::load(&s, device)).transpose()?,
             rng,
             records: saved.records,
+            stopped: saved.stopped,
             unchecked: true,
         })
     }

@@ -79,6 +79,10 @@ pub struct AttackOutcome {
     pub adversarial: Tensor<4>,
     /// One record per iteration that ran.
     pub records: Vec<IterationRecord>,
+    /// Per image, the iteration after which [early stopping](crate::observe::EarlyStop)
+    /// froze it (0: before the first; `None`: it ran every iteration; always `None` without
+    /// early stopping).
+    pub stopped_at: Vec<Option<usize>>,
     /// Why the run stopped.
     pub stop: StopReason,
     /// Each model's objective (batch mean) at the clean images.

@@ -58,6 +58,8 @@ struct SavedOutcome {
     initial_loss: Vec<f64>,
     final_loss: Vec<f64>,
     info: RunInfo,
+    #[serde(default)]
+    stopped_at: Vec<Option<usize>>,
 }
 
 impl<'o> Executor<'o> {
@@ -125,7 +127,11 @@ impl<'o> Executor<'o> {
                 iterations: plan.iterations,
             })
             .collect();
-        let fingerprint = serde_json::to_value(&infos)?;
+        // Early stopping changes the images, so a checkpoint resumes only with the same.
+        let fingerprint = match self.early_stop {
+            None => serde_json::to_value(&infos)?,
+            Some(early_stop) => serde_json::json!({ "runs": infos, "early_stop": early_stop }),
+        };
         let threat = plan.threat;
         let expected = |piece: &Piece| {
             let x_nat = piece.images.clone().inner();
@@ -185,12 +191,15 @@ impl<'o> Executor<'o> {
                 let variable = Variable::Images { x_nat: x_nat.clone(), threat };
                 Run::new(evaluator.clone(), variable, rng, models.clone())
             };
+            let margin = self.early_stop.map(|early_stop| early_stop.margin);
+            let fooled = |v: &Tensor<4>| evaluator.fooled(v, margin.unwrap_or_default());
             let early = self.advance(
                 attack,
                 &mut cursor,
                 plan.iterations,
                 &mut prepare,
                 &|v| v.clone() - x_nat.clone(),
+                margin.map(|_| &fooled as &dyn Fn(&Tensor<4>) -> Result<Vec<bool>>),
                 deadline,
             )?;
             let stop = early.unwrap_or(StopReason::Completed);
@@ -199,9 +208,14 @@ impl<'o> Executor<'o> {
             finite(&final_loss, &models, cursor.records.len())?;
             let finished = cursor.records.len() == plan.iterations;
             let in_progress = (!finished).then(|| cursor.save());
+            let stopped_at = match cursor.stopped.is_empty() {
+                true => vec![None; piece.indices.len()],
+                false => cursor.stopped,
+            };
             batches.push(AttackOutcome {
                 adversarial: Tensor::from_inner(cursor.v),
                 records: cursor.records,
+                stopped_at,
                 stop,
                 initial_loss,
                 final_loss,
@@ -233,6 +247,7 @@ impl SavedOutcome {
             initial_loss: outcome.initial_loss.clone(),
             final_loss: outcome.final_loss.clone(),
             info: outcome.info.clone(),
+            stopped_at: outcome.stopped_at.clone(),
         }
     }
 
@@ -258,9 +273,15 @@ impl SavedOutcome {
         if &self.info != info {
             return wrong("info: not this batch's run");
         }
+        expected.check_stopped(&self.stopped_at, expected.iterations, &format!("{field}.stopped_at"))?;
+        let stopped_at = match self.stopped_at.is_empty() {
+            true => vec![None; expected.shape[0]],
+            false => self.stopped_at,
+        };
         Ok(AttackOutcome {
             adversarial,
             records: self.records,
+            stopped_at,
             stop: self.stop,
             initial_loss: self.initial_loss,
             final_loss: self.final_loss,

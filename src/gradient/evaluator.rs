@@ -11,7 +11,7 @@ use burn::tensor::Tensor;
 
 use crate::ensemble::{Combination, Ensemble};
 use crate::error::{Error, Result};
-use crate::objective::{LossInput, Objective};
+use crate::objective::{Goal, LossInput, Objective};
 
 /// What one model needs to evaluate the objective: its labels, its clean outputs and the
 /// outputs the loss compares against (the clean ones, or those at the target images).
@@ -155,6 +155,31 @@ impl<'a> Evaluator<'a> {
     /// [`Evaluator::new`] (no forward pass).
     pub fn clean_losses(&self) -> Result<Vec<(usize, Tensor<1>)>> {
         self.contexts.iter().enumerate().map(|(index, c)| Ok((index, self.loss(c, c.clean.clone())?.inner()))).collect()
+    }
+
+    /// Per image, whether every model is fooled at `x` by more than `margin` logits
+    /// ([`EarlyStop`](crate::observe::EarlyStop)): untargeted, some other class beats the
+    /// label by the margin; targeted, the label beats every other class by it. One forward
+    /// pass per model, no backward.
+    pub fn fooled(&self, x: &Tensor<4>, margin: f64) -> Result<Vec<bool>> {
+        let mut fooled = vec![true; x.dims()[0]];
+        for (index, context) in self.contexts.iter().enumerate() {
+            let Some(one_hot) = &context.one_hot else {
+                return Err(Error::InvalidObjective("early stopping needs labels"));
+            };
+            let outputs = self.ensemble.forward(index, Tensor::from_inner(x.clone())).detach();
+            let one_hot = one_hot.clone();
+            let label = (outputs.clone() * one_hot.clone()).sum_dim(1);
+            let best_other = outputs.mask_fill(one_hot.equal_elem(1.0), f32::NEG_INFINITY).max_dim(1);
+            let lead = match self.objective.goal() {
+                Goal::Untargeted => best_other - label,
+                Goal::Targeted => label - best_other,
+            };
+            for (image, lead) in crate::host::to_vec(lead).into_iter().enumerate() {
+                fooled[image] &= lead as f64 > margin;
+            }
+        }
+        Ok(fooled)
     }
 
     /// Per-sample losses of every model at `x`, without gradients.

@@ -4,10 +4,12 @@
 //! with an [`IterationRecord`] ([`Observer::observe`], which may stop the run), and once at
 //! the end ([`Observer::finish`]). Observers compose: a tuple `(a, b)` calls both.
 
+mod early_stop;
 mod progress;
 mod record;
 mod writer;
 
+pub use early_stop::EarlyStop;
 pub use progress::Progress;
 pub use record::{IterationRecord, RunInfo, StopReason};
 pub use writer::{RecordFormat, RecordWriter};

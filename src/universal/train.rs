@@ -244,6 +244,13 @@ impl Executor<'_> {
         objective: &dyn Fn(&Batch) -> Objective,
     ) -> Result<UniversalOutcome> {
         let deadline = self.start()?;
+        if let Some(early_stop) = self.early_stop {
+            return Err(Error::InvalidParameter {
+                name: "early_stop",
+                value: early_stop.margin,
+                requirement: "applies to per-image runs: a universal variable has no images to stop",
+            });
+        }
         let Setup { objectives, info, shape } = universal.setup(attack, ensemble, batches, objective)?;
         let plan = attack.plan();
         let fingerprint = fingerprint(&info)?;
@@ -311,7 +318,7 @@ impl Executor<'_> {
                 Run::new(evaluators[step - first].clone(), Variable::Shared(shared), rng, info.models.clone())
             };
             let early =
-                self.advance(attack, &mut cursor, first + batches.len(), &mut prepare, &|v| v.clone(), deadline)?;
+                self.advance(attack, &mut cursor, first + batches.len(), &mut prepare, &|v| v.clone(), None, deadline)?;
             if cursor.records.len() == first + batches.len() {
                 let epoch_loss = cursor.records[first..]
                     .iter()
