@@ -119,6 +119,17 @@ pub struct Objective {
     true_labels: Option<Vec<usize>>,
     loss: Loss,
     target_images: Option<Tensor<4>>,
+    mixing_pool: Option<MixingPool>,
+}
+
+/// Images an input transformation mixes into the attacked ones (Admix), with their classes:
+/// each attacked image is mixed with pool images of other classes than its label.
+#[derive(Clone, Debug)]
+pub struct MixingPool {
+    /// `[M, C, H, W]` images, pixels in `[0, 1]`, shaped like the attacked ones.
+    pub images: Tensor<4>,
+    /// Their classes, one per image.
+    pub labels: Vec<usize>,
 }
 
 impl fmt::Debug for Objective {
@@ -133,6 +144,7 @@ impl fmt::Debug for Objective {
             .field("true_labels", &self.true_labels)
             .field("loss", &loss)
             .field("target_images", &self.target_images.as_ref().map(|t| t.dims()))
+            .field("mixing_pool", &self.mixing_pool.as_ref().map(|p| p.images.dims()))
             .finish()
     }
 }
@@ -140,7 +152,7 @@ impl fmt::Debug for Objective {
 impl Objective {
     /// A built-in loss without target images.
     fn builtin(goal: Goal, labels: Option<Vec<usize>>, kind: LossKind) -> Self {
-        Self { goal, labels, true_labels: None, loss: Loss::Builtin(kind), target_images: None }
+        Self { goal, labels, true_labels: None, loss: Loss::Builtin(kind), target_images: None, mixing_pool: None }
     }
 
     /// Untargeted cross-entropy: move each image away from its true label.
@@ -169,6 +181,7 @@ impl Objective {
             true_labels: None,
             loss: Loss::Custom(Arc::new(loss)),
             target_images: None,
+            mixing_pool: None,
         }
     }
 
@@ -218,6 +231,29 @@ impl Objective {
         self
     }
 
+    /// Adds the images Admix mixes in ([`Copies::Admix`](crate::gradient::Copies::Admix)), with
+    /// their classes: each attacked image is mixed with pool images whose class differs from
+    /// its label.
+    ///
+    /// ```
+    /// use burn::tensor::Tensor;
+    /// use common_weakness::objective::Objective;
+    ///
+    /// let pool = Tensor::<4>::full([3, 1, 4, 4], 0.5, &Default::default());
+    /// let objective = Objective::untargeted(vec![0, 2]).with_mixing_pool(pool, vec![0, 1, 2]);
+    /// assert!(objective.validate(2).is_ok());
+    /// assert_eq!(objective.mixing_pool().unwrap().labels, vec![0, 1, 2]);
+    /// ```
+    pub fn with_mixing_pool(mut self, images: Tensor<4>, labels: Vec<usize>) -> Self {
+        self.mixing_pool = Some(MixingPool { images, labels });
+        self
+    }
+
+    /// The images Admix mixes in, if given.
+    pub fn mixing_pool(&self) -> Option<&MixingPool> {
+        self.mixing_pool.as_ref()
+    }
+
     /// The true classes of a targeted objective, if given.
     pub fn true_labels(&self) -> Option<&[usize]> {
         self.true_labels.as_deref()
@@ -252,6 +288,12 @@ impl Objective {
         if let Some(labels) = &self.labels {
             if labels.len() != images {
                 return Err(Error::BatchMismatch { images, labels: labels.len() });
+            }
+        }
+        if let Some(pool) = &self.mixing_pool {
+            crate::attack::check_images(&pool.images)?;
+            if pool.labels.len() != pool.images.dims()[0] {
+                return Err(Error::BatchMismatch { images: pool.images.dims()[0], labels: pool.labels.len() });
             }
         }
         match self.loss {

@@ -319,6 +319,33 @@ pub(crate) fn pgn_sampling(iterations: usize) -> Sampling {
     Sampling::GradientNormPenalty { samples: 20, range: 3.0, step: 1.0 / iterations.max(1) as f64, balance: 0.5 }
 }
 
+/// Admix: MI-FGSM on the mean gradient over scaled copies of the image with other classes'
+/// images mixed in.
+///
+/// - **Paper**: Wang et al., *Admix: Enhancing the Transferability of Adversarial Attacks*,
+///   ICCV 2021.
+/// - **Update**: `ĝ = (1/(m₁m₂))·Σ_{i<m₁} Σ_{j<m₂} ∇_x L_ens((x + η·x'_j)/2^i)`, each `x'_j` an
+///   image of the objective's mixing pool of another class, drawn per image and copy
+///   ([`Copies::admix`]); then the MI-FGSM step on ĝ. The objective needs a pool
+///   ([`Objective::with_mixing_pool`](crate::objective::Objective::with_mixing_pool)).
+/// - **Defaults**: T = 10, μ = 1, α = ε/T, m₁ = 5 scales, m₂ = 3 mixes, η = 0.2 (the paper's
+///   and TransferAttack's).
+/// - **Cost**: m₁m₂ = 15 ensemble forward/backward passes per iteration.
+///
+/// ```
+/// use common_weakness::attack::admix;
+/// use common_weakness::gradient::Copies;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = admix(ThreatModel::linf(0.1), 10, 1.0);
+/// assert_eq!(attack.settings.ensemble_gradient.copies, Some(Copies::admix()));
+/// ```
+pub fn admix(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
+    mi_fgsm(threat, iterations, momentum)
+        .with_ensemble_gradient(GradientEstimator::default().with_copies(Copies::admix()))
+        .named("Admix")
+}
+
 /// EMI-FGSM: MI-FGSM on the mean gradient over points along the previous gradient.
 ///
 /// - **Paper**: Wang et al., *Boosting Adversarial Transferability through Enhanced

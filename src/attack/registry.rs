@@ -6,8 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{
-    bim, bsr, di_mi_fgsm, emi_fgsm, emi_sampling, fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd, pgn, pgn_sampling,
-    pi_fgsm, si_mi_fgsm, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm, GRA_SAMPLING,
+    admix, bim, bsr, di_mi_fgsm, emi_fgsm, emi_sampling, fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd, pgn,
+    pgn_sampling, pi_fgsm, si_mi_fgsm, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm, GRA_SAMPLING,
 };
 use super::defaults::serde_with_defaults;
 use super::{Attack, AttackConfig, Cwa, CwaConfig, Rap, RapConfig, Svre, SvreConfig};
@@ -276,6 +276,22 @@ pub enum AttackSpec {
     /// [`Cwa::vmi_cwa`] whose inner momentum looks ahead, as NI's does (in the
     /// [`catalogue`]).
     VniCwa(CwaConfig),
+    /// [`admix`] (in the [`catalogue`]; the objective needs a mixing pool).
+    Admix {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        #[serde(with = "crate::json_float")]
+        momentum: f64,
+        /// Seed of the drawn mixes.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// [`Cwa::mi_cwa`] whose inner gradients are Admix's ([`Copies::admix`]) (in the
+    /// [`catalogue`]; the objective needs a mixing pool).
+    AdmixCwa(CwaConfig),
 }
 
 impl AttackSpec {
@@ -369,6 +385,10 @@ impl AttackSpec {
             AttackSpec::VniFgsm { threat, iterations, momentum, seed } => {
                 AttackConfig::from(vni_fgsm(threat, iterations, momentum).with_seed(seed))
             }
+            AttackSpec::Admix { threat, iterations, momentum, seed } => {
+                AttackConfig::from(admix(threat, iterations, momentum).with_seed(seed))
+            }
+            AttackSpec::AdmixCwa(config) => copies_cwa(config, Copies::admix(), "Admix-CWA"),
             AttackSpec::VniCwa(config) => {
                 let mut cwa = Cwa::vmi_cwa(config).named("VNI-CWA");
                 if let Some(inner) = cwa.inner.as_mut() {
@@ -412,6 +432,7 @@ serde_with_defaults!(AttackSpec, |threat, fields: &serde_json::Map<String, serde
                 | EmiCwa(_)
                 | GraCwa(_)
                 | VniCwa(_)
+                | AdmixCwa(_)
         )
     };
     registry_at(threat)
@@ -539,7 +560,7 @@ pub fn registry_at(threat: ThreatModel) -> Vec<RegistryEntry> {
 /// use common_weakness::attack::catalogue;
 ///
 /// let names: Vec<&str> = catalogue().iter().map(|e| e.name).collect();
-/// assert_eq!(names.len(), 16);
+/// assert_eq!(names.len(), 18);
 /// assert_eq!(names[..4], ["SI-MI-FGSM", "SIM-CWA", "MaskBlock", "MaskBlock-CWA"]);
 /// assert!(names.contains(&"BSR-CWA") && names.contains(&"GRA"));
 /// let spec = serde_json::from_str::<common_weakness::attack::AttackSpec>(
@@ -565,6 +586,7 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
     let gra_paper = "Zhu et al., Boosting Adversarial Transferability via Gradient Relevance Attack, ICCV 2023";
     let vni_paper =
         "Wang & He, Enhancing the Transferability of Adversarial Attacks through Variance Tuning, CVPR 2021";
+    let admix_paper = "Wang et al., Admix: Enhancing the Transferability of Adversarial Attacks, ICCV 2021";
     let entry = |name, reference, defaults| RegistryEntry { name, reference, defaults };
     vec![
         entry("SI-MI-FGSM", sim, AttackSpec::SiMiFgsm { threat, iterations, momentum }),
@@ -582,6 +604,8 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
         entry("GRA", gra_paper, AttackSpec::Gra { threat, iterations, momentum, seed: 0 }),
         entry("GRA-CWA", gra_paper, AttackSpec::GraCwa(config.clone())),
         entry("VNI-FGSM", vni_paper, AttackSpec::VniFgsm { threat, iterations, momentum, seed: 0 }),
-        entry("VNI-CWA", vni_paper, AttackSpec::VniCwa(config)),
+        entry("VNI-CWA", vni_paper, AttackSpec::VniCwa(config.clone())),
+        entry("Admix", admix_paper, AttackSpec::Admix { threat, iterations, momentum, seed: 0 }),
+        entry("Admix-CWA", admix_paper, AttackSpec::AdmixCwa(config)),
     ]
 }

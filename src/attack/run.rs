@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 
 use crate::error::{Error, Result, Stage};
 use crate::eval::PairwiseCosine;
-use crate::gradient::{EstimatorState, Evaluator, GradientEstimator, InputTransform};
+use crate::gradient::{EstimatorState, Evaluator, GradientEstimator, InputTransform, Inputs};
 use crate::norm;
 use crate::objective::{LossKind, Objective};
 use crate::observe::IterationRecord;
@@ -142,7 +142,8 @@ impl<'a> Run<'a> {
         };
         let evaluation = match &self.variable {
             Variable::Images { threat, .. } => {
-                estimator.estimate(&evaluate, at, at.dims(), threat.budget, &mut self.rng, memory)?
+                let inputs = Inputs { shape: at.dims(), objective: evaluator.objective() };
+                estimator.estimate(&evaluate, at, inputs, threat.budget, &mut self.rng, memory)?
             }
             Variable::Shared(shared) => {
                 let apply: &dyn Fn(Tensor<4>) -> Tensor<4> = shared.apply.as_ref();
@@ -150,8 +151,8 @@ impl<'a> Run<'a> {
                     None => evaluate(p, Some(apply)),
                     Some(t) => evaluate(p, Some(&|v| t(apply(v)))),
                 };
-                let mut evaluation =
-                    estimator.estimate(&through, at, shared.images, shared.scale, &mut self.rng, memory)?;
+                let inputs = Inputs { shape: shared.images, objective: evaluator.objective() };
+                let mut evaluation = estimator.estimate(&through, at, inputs, shared.scale, &mut self.rng, memory)?;
                 if let Some(penalty) = &shared.penalty {
                     evaluation.gradient = evaluation.gradient + penalty(at.clone());
                 }

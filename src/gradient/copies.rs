@@ -1,13 +1,22 @@
 //! Transformed copies: the gradient averaged over several copies of the input, each seen by
 //! the models through its own differentiable transform (SIM, MaskBlock, BSR, SIA).
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::blocks::{shuffle_and_rotate, structure_invariant, PixelMap};
 use crate::check::{at_least_one, non_negative};
 use crate::error::{Error, Result};
+use crate::objective::Objective;
 use crate::rng::AttackRng;
+
+/// The batch the models see: its shape `[N, C, H, W]`, and the objective, whose labels and
+/// mixing pool Admix reads.
+#[derive(Clone, Copy)]
+pub(crate) struct Inputs<'a> {
+    pub shape: [usize; 4],
+    pub objective: &'a Objective,
+}
 
 /// Copies of the input whose gradients an estimate averages, each taken through its transform
 /// (inside the differentiated graph, so the gradient is the input's). A copy is one more
@@ -76,6 +85,23 @@ pub enum Copies {
         /// Blocks per side (≥ 1, at most the image side).
         grid: usize,
     },
+    /// Admix, Wang et al., *Admix: Enhancing the Transferability of Adversarial Attacks*,
+    /// ICCV 2021: `scales × mixes` copies `(x + strength·x')/2^i`, `i < scales`, each `x'` an
+    /// image of the objective's [mixing pool](crate::objective::Objective::with_mixing_pool)
+    /// whose class differs from the image's label, drawn per image and copy (a constant: the
+    /// gradient flows through `x` only). The paper: 5 scales, 3 mixes, strength 0.2.
+    /// TransferAttack mixes in images of the same batch (so an image's example depends on its
+    /// batch) and reuses each mix across the scales; a pool keeps every image's example its
+    /// own.
+    Admix {
+        /// Scaled copies of each mix m₁ (≥ 1).
+        scales: usize,
+        /// Mixes m₂ (≥ 1).
+        mixes: usize,
+        /// The weight η of the mixed-in image (≥ 0).
+        #[serde(with = "crate::json_float")]
+        strength: f64,
+    },
 }
 
 /// One drawn copy: a transform of the batch, the same at every call.
@@ -89,6 +115,8 @@ pub(crate) enum DrawnCopy {
     Mask(Tensor<4>),
     /// Move, turn or change pixels.
     Pixels(PixelMap),
+    /// Add mixed-in images, then multiply by a number.
+    Mix { partners: Tensor<4>, strength: f32, scale: f32 },
 }
 
 impl DrawnCopy {
@@ -98,6 +126,9 @@ impl DrawnCopy {
             DrawnCopy::Scale(factor) => images.mul_scalar(*factor),
             DrawnCopy::Mask(mask) => images * mask.clone(),
             DrawnCopy::Pixels(map) => map.apply(images),
+            DrawnCopy::Mix { partners, strength, scale } => {
+                (images + partners.clone().mul_scalar(*strength)).mul_scalar(*scale)
+            }
         }
     }
 }
@@ -123,10 +154,15 @@ impl Copies {
         Copies::BlockTransform { copies: 20, grid: 3 }
     }
 
-    /// True when the copies are drawn at random (BSR, SIA), so that the attack's seed changes
-    /// them.
+    /// Admix with the paper's 5 scales of 3 mixes at strength 0.2.
+    pub fn admix() -> Self {
+        Copies::Admix { scales: 5, mixes: 3, strength: 0.2 }
+    }
+
+    /// True when the copies are drawn at random (BSR, SIA, Admix), so that the attack's seed
+    /// changes them.
     pub fn is_random(&self) -> bool {
-        matches!(self, Copies::BlockShuffle { .. } | Copies::BlockTransform { .. })
+        matches!(self, Copies::BlockShuffle { .. } | Copies::BlockTransform { .. } | Copies::Admix { .. })
     }
 
     /// Checks the parameters that do not depend on the images.
@@ -162,13 +198,32 @@ impl Copies {
                 at_least_one("copies", copies)?;
                 at_least_one("grid", grid)
             }
+            Copies::Admix { scales, mixes, strength } => {
+                Copies::Scale { scales }.validate()?;
+                at_least_one("mixes", mixes)?;
+                non_negative("strength", strength)
+            }
         }
     }
 
-    /// Checks the parameters against images shaped `[N, C, H, W]`.
-    pub(crate) fn check(&self, images: [usize; 4]) -> Result<()> {
-        let [_, _, h, w] = images;
+    /// Checks the parameters against the batch the models see.
+    pub(crate) fn check(&self, inputs: Inputs<'_>) -> Result<()> {
+        let [_, c, h, w] = inputs.shape;
         match *self {
+            Copies::Admix { .. } => {
+                let Some(pool) = inputs.objective.mixing_pool() else {
+                    return Err(Error::InvalidObjective("Admix needs a mixing pool (Objective::with_mixing_pool)"));
+                };
+                let [_, pool_c, pool_h, pool_w] = pool.images.dims();
+                match [pool_c, pool_h, pool_w] == [c, h, w] {
+                    true => Ok(()),
+                    false => Err(Error::Shape {
+                        what: "mixing pool",
+                        expected: format!("[M, {c}, {h}, {w}] (images shaped like the attacked ones)"),
+                        actual: pool.images.dims().to_vec(),
+                    }),
+                }
+            }
             Copies::MaskBlock { grid } | Copies::BlockShuffle { grid, .. } | Copies::BlockTransform { grid, .. }
                 if grid > h.min(w) =>
             {
@@ -188,14 +243,22 @@ impl Copies {
             Copies::Scale { scales } => scales,
             Copies::MaskBlock { grid } => grid * grid,
             Copies::BlockShuffle { copies, .. } | Copies::BlockTransform { copies, .. } => copies,
+            Copies::Admix { scales, mixes, .. } => scales * mixes,
         }
     }
 
-    /// Draws copy `index` (`< count`) for a batch shaped `images`, each image's random choices
-    /// from its own stream.
-    pub(crate) fn draw(&self, index: usize, images: [usize; 4], rng: &mut AttackRng, device: &Device) -> DrawnCopy {
+    /// Draws copy `index` (`< count`) for the batch `inputs`, each image's random choices from
+    /// its own stream (the parameters checked with [`check`](Self::check)).
+    pub(crate) fn draw(
+        &self,
+        index: usize,
+        inputs: Inputs<'_>,
+        rng: &mut AttackRng,
+        device: &Device,
+    ) -> Result<DrawnCopy> {
+        let images = inputs.shape;
         let [_, _, h, w] = images;
-        match *self {
+        Ok(match *self {
             Copies::Scale { .. } => DrawnCopy::Scale(0.5f32.powi(index as i32)),
             Copies::MaskBlock { grid } => {
                 let (row, column) = (index / grid, index % grid);
@@ -212,6 +275,32 @@ impl Copies {
                 DrawnCopy::Pixels(shuffle_and_rotate(images, grid, max_angle, rng, device))
             }
             Copies::BlockTransform { grid, .. } => DrawnCopy::Pixels(structure_invariant(images, grid, rng, device)),
-        }
+            Copies::Admix { mixes, strength, .. } => DrawnCopy::Mix {
+                partners: partners(inputs, rng, device)?,
+                strength: strength as f32,
+                scale: 0.5f32.powi((index / mixes) as i32),
+            },
+        })
     }
+}
+
+/// Per image of `inputs`, an image of the mixing pool whose class differs from the image's
+/// label (any pool image for an unlabelled objective), drawn from the image's stream.
+fn partners(inputs: Inputs<'_>, rng: &mut AttackRng, device: &Device) -> Result<Tensor<4>> {
+    let pool = inputs.objective.mixing_pool().ok_or(Error::InvalidObjective("Admix needs a mixing pool"))?;
+    let labels = inputs.objective.labels();
+    let mut chosen = Vec::with_capacity(inputs.shape[0]);
+    for image in 0..inputs.shape[0] {
+        let label = labels.and_then(|labels| labels.get(image));
+        let others: Vec<usize> = (0..pool.labels.len()).filter(|&k| Some(&pool.labels[k]) != label).collect();
+        if others.is_empty() {
+            return Err(Error::InvalidObjective(
+                "the mixing pool holds no image of another class than an attacked image",
+            ));
+        }
+        let pick = ((rng.unit_for(image) * others.len() as f32) as usize).min(others.len() - 1);
+        chosen.push(others[pick] as i64);
+    }
+    let chosen = Tensor::<1, Int>::from_data(TensorData::new(chosen, [inputs.shape[0]]), device);
+    Ok(pool.images.clone().inner().select(0, chosen))
 }

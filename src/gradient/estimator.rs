@@ -3,7 +3,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::copies::Copies;
+use super::copies::{Copies, Inputs};
 use super::diversity::{apply_all, InputDiversity};
 use super::evaluator::{Evaluation, InputTransform, Target};
 use super::smoothing::GaussianSmoothing;
@@ -219,17 +219,17 @@ impl GradientEstimator {
     }
 
     /// The evaluation at `point`: the mean over its copies, if any, each through a freshly
-    /// drawn input transform (for images shaped `images`), if any.
+    /// drawn input transform (for the batch `images`), if any.
     fn once(
         &self,
         evaluate: &Target<'_>,
         point: &Tensor<4>,
-        images: [usize; 4],
+        images: Inputs<'_>,
         rng: &mut AttackRng,
     ) -> Result<Evaluation> {
         let Some(copies) = &self.copies else { return self.diverse(evaluate, point, images, rng, None) };
         mean_of(copies.count(), |index| {
-            let copy = copies.draw(index, images, rng, &point.device());
+            let copy = copies.draw(index, images, rng, &point.device())?;
             self.diverse(evaluate, point, images, rng, Some(&|x| copy.apply(x)))
         })
     }
@@ -240,14 +240,14 @@ impl GradientEstimator {
         &self,
         evaluate: &Target<'_>,
         point: &Tensor<4>,
-        images: [usize; 4],
+        images: Inputs<'_>,
         rng: &mut AttackRng,
         copy: InputTransform<'_>,
     ) -> Result<Evaluation> {
         match &self.diversity {
             None => evaluate(point, copy),
             Some(diversity) => {
-                let placements = diversity.draw(images, rng);
+                let placements = diversity.draw(images.shape, rng);
                 let transform = move |x: Tensor<4>| {
                     let copied = match copy {
                         Some(copy) => copy(x),
@@ -261,13 +261,13 @@ impl GradientEstimator {
     }
 
     /// The estimated gradient at `x` (and the models' losses, averaged over the samples).
-    /// `images` is the shape of the images the models see (that of `x` for per-image
-    /// attacks), `budget` the unit of the sampling boxes.
+    /// `images` is the batch the models see (shaped like `x` for per-image attacks), `budget`
+    /// the unit of the sampling boxes.
     pub(crate) fn estimate(
         &self,
         evaluate: &Target<'_>,
         x: &Tensor<4>,
-        images: [usize; 4],
+        images: Inputs<'_>,
         budget: f64,
         rng: &mut AttackRng,
         state: &mut EstimatorState,

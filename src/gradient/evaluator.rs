@@ -52,6 +52,11 @@ pub(crate) struct Evaluator<'a> {
 }
 
 impl<'a> Evaluator<'a> {
+    /// The objective evaluated.
+    pub fn objective(&self) -> &'a Objective {
+        self.objective
+    }
+
     /// The ensemble's weights, in model order.
     pub fn weights(&self) -> &[f64] {
         self.ensemble.weights()

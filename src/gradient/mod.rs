@@ -28,6 +28,7 @@ mod smoothing;
 pub mod spectrum;
 
 pub use copies::Copies;
+pub(crate) use copies::Inputs;
 pub use diversity::InputDiversity;
 pub use estimator::{EstimatorState, GradientEstimator, Sampling};
 pub(crate) use evaluator::{gradient_of, Evaluation, Evaluator, InputTransform};

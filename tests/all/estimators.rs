@@ -249,7 +249,8 @@ fn every_gradient_estimator_composes_with_every_attack() {
     // 16 × 16: DI's resize (× 1.1, rounded down) is the identity below 10 pixels.
     let ensemble = mlp_ensemble(2, 3 * 16 * 16, 4);
     let x = images(21, [2, 3, 16, 16], 0.1, 0.9);
-    let objective = Objective::untargeted(vec![0, 1]);
+    let pool = images(22, [3, 3, 16, 16], 0.0, 1.0);
+    let objective = Objective::untargeted(vec![0, 1]).with_mixing_pool(pool, vec![0, 1, 2]);
     let threat = ThreatModel::linf(0.1);
     let estimators = [
         ("DI", GradientEstimator::default().with_diversity(InputDiversity::resize_pad())),
@@ -260,6 +261,7 @@ fn every_gradient_estimator_composes_with_every_attack() {
         ("MaskBlock", GradientEstimator::default().with_copies(Copies::MaskBlock { grid: 2 })),
         ("BSR", GradientEstimator::default().with_copies(Copies::BlockShuffle { copies: 2, grid: 2, max_angle: 24.0 })),
         ("SIA", GradientEstimator::default().with_copies(Copies::BlockTransform { copies: 2, grid: 3 })),
+        ("Admix", GradientEstimator::default().with_copies(Copies::Admix { scales: 2, mixes: 2, strength: 0.2 })),
         ("EMI", GradientEstimator::default().with_sampling(Sampling::LinearLookAround { samples: 3, range: 0.7 })),
         ("GRA", GradientEstimator::default().with_sampling(Sampling::Relevance { samples: 2, range: 3.5 })),
         (
@@ -449,6 +451,52 @@ fn copies_compose_with_diversity_and_sampling_and_are_refused_out_of_range() {
             other => panic!("{copies:?}: {:?}", other.map(|o| o.records.len())),
         }
     }
+}
+
+#[test]
+fn admix_mixes_in_a_pool_image_of_another_class_at_every_scale() {
+    use common_weakness::surrogate::from_fn;
+    // ½‖x‖² through the identity: the gradient of ½‖s·(x + η·p)‖² is s²·(x + η·p).
+    let identity = from_fn("identity", |x: Tensor<4>| x.flatten(1, 3));
+    let ensemble = Ensemble::new(vec![Box::new(identity)]).unwrap();
+    let x = images(38, [2, 1, 2, 2], 0.3, 0.7);
+    let pool = Tensor::cat(
+        vec![Tensor::<4>::full([1, 1, 2, 2], 0.2, &device()), Tensor::<4>::full([1, 1, 2, 2], 0.8, &device())],
+        0,
+    );
+    // Image 0 is of class 0, image 1 of class 1: each can only be mixed with the other class.
+    let base =
+        Objective::custom(Some(vec![0, 1]), |input| input.outputs.square().sum_dim(1).squeeze_dim(1).mul_scalar(0.5));
+    let objective = base.with_mixing_pool(pool.clone(), vec![0, 1]);
+    let (strength, scales) = (0.5f32, [1.0f32, 0.5]);
+    let admix = Copies::Admix { scales: 2, mixes: 2, strength: strength as f64 };
+    let estimate = estimated_gradient_of(GradientEstimator::default().with_copies(admix), &ensemble, &x, &objective);
+    let mean_square = scales.iter().map(|s| s * s).sum::<f32>() / 2.0;
+    let expected: Vec<f32> = values(x.clone())
+        .iter()
+        .enumerate()
+        .map(|(p, v)| {
+            let partner = if p < 4 { 0.8 } else { 0.2 };
+            mean_square * (v + strength * partner)
+        })
+        .collect();
+    assert_close(&estimate, &expected, "Admix on ½‖x‖²");
+    // No pool, a pool of other images' shape, or none of another class: refused.
+    let run = |objective: &Objective| {
+        bim(ThreatModel::linf(0.1), 1).with_gradient(GradientEstimator::default().with_copies(Copies::admix())).run(
+            &ensemble,
+            x.clone(),
+            objective,
+        )
+    };
+    let plain = Objective::untargeted(vec![0, 1]);
+    assert!(matches!(run(&plain), Err(Error::InvalidObjective(m)) if m.contains("with_mixing_pool")));
+    let wrong_shape = plain.clone().with_mixing_pool(images(39, [2, 3, 2, 2], 0.0, 1.0), vec![0, 1]);
+    assert!(matches!(run(&wrong_shape), Err(Error::Shape { what: "mixing pool", .. })));
+    let same_class = plain.clone().with_mixing_pool(pool.clone().narrow(0, 0, 1), vec![0]);
+    assert!(matches!(run(&same_class), Err(Error::InvalidObjective(_))));
+    let unlabelled_pool = plain.with_mixing_pool(pool, vec![0]);
+    assert!(matches!(run(&unlabelled_pool), Err(Error::BatchMismatch { images: 2, labels: 1 })));
 }
 
 #[test]

@@ -33,7 +33,8 @@ fn attack_configs_round_trip_through_json() {
 fn reruns_from_its_record(attack: &dyn Attack) {
     let ensemble = mlp_ensemble(2, 48, 4);
     let x = images(3, [2, 3, 4, 4], 0.0, 1.0);
-    let objective = Objective::untargeted(vec![1, 2]);
+    // A pool for Admix (the other attacks ignore it).
+    let objective = Objective::untargeted(vec![1, 2]).with_mixing_pool(images(4, [2, 3, 4, 4], 0.0, 1.0), vec![0, 3]);
     let outcome = attack.run(&ensemble, x.clone(), &objective).unwrap();
     let text = serde_json::to_string(&outcome.info.config).unwrap();
     let config = AttackConfig::from_record(&serde_json::from_str(&text).unwrap()).unwrap();

@@ -45,7 +45,9 @@ fn attack_at(attack: &dyn Attack, ensemble: &Ensemble, set: &Tensor<4>, indices:
         &device(),
     );
     let batch = set.clone().select(0, ids);
-    let objective = Objective::untargeted(labels(indices));
+    // A pool for Admix (the other attacks ignore it): images of every class.
+    let pool = images(7, [4, 1, 12, 12], 0.0, 1.0);
+    let objective = Objective::untargeted(labels(indices)).with_mixing_pool(pool, vec![0, 1, 2, 3]);
     let outcome = attack.run_indexed(ensemble, batch, &objective, indices, &mut Silent).unwrap();
     assert_eq!(outcome.info.image_indices, indices);
     let per_image = SHAPE[1..].iter().product::<usize>();

@@ -23,6 +23,7 @@
 //!   the loss drop to it, sharpness and top Hessian eigenvalue of the ensemble loss, each a
 //!   mean with its interval and as a paired difference from MI-FGSM; 1-D loss curves.
 //!
+//! - Admix mixes in images of the slice's last 100 (`Objective::with_mixing_pool`).
 //! - `--targeted` pushes image k of the slice toward the class `(y + 1 + k mod 9) mod 10` (every
 //!   other class equally often, the same in any shard) and scores targeted success (the
 //!   target predicted); `--loss logit` or `--loss po-trip` changes the loss of every attack,
@@ -275,7 +276,11 @@ fn run(options: Options, device: Device) -> Result<()> {
         std::process::exit(2);
     }
     let started = Instant::now();
-    let (images, labels) = FashionMnist::test_slice()?.head(image_count, &device);
+    let slice = FashionMnist::test_slice()?;
+    let (images, labels) = slice.head(image_count, &device);
+    // Admix's mixing pool: the slice's last 100 images (outside the attacked ones unless the
+    // run takes more than 900).
+    let (pool, pool_labels) = slice.batch(&(900..1000).collect::<Vec<_>>(), &device)?;
     let images = images.narrow(0, indices[0], indices.len());
     let labels = labels[indices[0]..indices[0] + indices.len()].to_vec();
     let (surrogate_models, held_out) = options.ensemble.members();
@@ -326,12 +331,15 @@ fn run(options: Options, device: Device) -> Result<()> {
         Ok((rate, outcome_string(succeeded)))
     };
     let loss = options.loss.kind();
-    let objective = |batch: &IndexedBatch| match goal {
-        Goal::Untargeted => Objective::untargeted(batch.labels.clone()).with_loss(loss),
-        Goal::Targeted => {
-            let targets = batch.labels.iter().zip(&batch.indices).map(|(&l, &k)| target_class(l, k)).collect();
-            Objective::targeted(targets).with_loss(loss).with_true_labels(batch.labels.clone())
-        }
+    let objective = |batch: &IndexedBatch| {
+        let objective = match goal {
+            Goal::Untargeted => Objective::untargeted(batch.labels.clone()),
+            Goal::Targeted => {
+                let targets = batch.labels.iter().zip(&batch.indices).map(|(&l, &k)| target_class(l, k)).collect();
+                Objective::targeted(targets).with_true_labels(batch.labels.clone())
+            }
+        };
+        objective.with_loss(loss).with_mixing_pool(pool.clone(), pool_labels.clone())
     };
     if let Err(error) = objective(&IndexedBatch::split(images.clone(), &labels, &indices, 1)[0]).validate(labels.len())
     {
