@@ -141,6 +141,36 @@ pub fn ti_mi_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iter
     mi_fgsm(threat, iterations, momentum).with_ensemble_gradient(estimator).named("TI-MI-FGSM")
 }
 
+/// SI-TI-DIM: the usual stack of input transformations on MI-FGSM (SIM's scaled copies, each
+/// through DI's resize-and-pad, the mean smoothed by TI).
+///
+/// - **Papers**: Lin et al., ICLR 2020 (SIM, which proposed the stack); Xie et al., CVPR 2019
+///   (DI); Dong et al., CVPR 2019 (TI).
+/// - **Update**: `ĝ = W ∗ (1/m)·Σ_{i<m} ∇_x L_ens(T_i(x/2^i))`, `T_i` a fresh DI transform per
+///   copy, W TI's kernel; then the MI-FGSM step on ĝ.
+/// - **Defaults**: T = 10, μ = 1, α = ε/T, m = 5, DI p = 0.5 and rate 1.1, TI 15 × 15 (σ =
+///   14/6): each part's own defaults.
+/// - **Cost**: m = 5 ensemble forward/backward passes per iteration.
+///
+/// ```
+/// use common_weakness::attack::si_ti_dim;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let estimator = si_ti_dim(ThreatModel::linf(0.1), 10, 1.0).settings.ensemble_gradient;
+/// assert!(estimator.copies.is_some() && estimator.diversity.is_some() && estimator.smoothing.is_some());
+/// ```
+pub fn si_ti_dim(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
+    mi_fgsm(threat, iterations, momentum).with_ensemble_gradient(si_ti_di()).named("SI-TI-DIM")
+}
+
+/// The SI-TI-DI stack of gradient estimators, each part at its paper's defaults.
+pub(crate) fn si_ti_di() -> GradientEstimator {
+    GradientEstimator::default()
+        .with_copies(Copies::sim())
+        .with_diversity(InputDiversity::resize_pad())
+        .with_smoothing(GaussianSmoothing::default())
+}
+
 /// VMI-FGSM: MI-FGSM with variance tuning.
 ///
 /// - **Paper**: Wang & He, *Enhancing the Transferability of Adversarial Attacks through Variance

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::baselines::{
     admix, bim, bsr, di_mi_fgsm, emi_fgsm, emi_sampling, fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd, pgn,
-    pgn_sampling, pi_fgsm, si_mi_fgsm, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm, GRA_SAMPLING,
+    pgn_sampling, pi_fgsm, si_mi_fgsm, si_ti_di, si_ti_dim, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm, GRA_SAMPLING,
 };
 use super::defaults::serde_with_defaults;
 use super::{Attack, AttackConfig, Cwa, CwaConfig, Rap, RapConfig, Svre, SvreConfig};
@@ -292,6 +292,22 @@ pub enum AttackSpec {
     /// [`Cwa::mi_cwa`] whose inner gradients are Admix's ([`Copies::admix`]) (in the
     /// [`catalogue`]; the objective needs a mixing pool).
     AdmixCwa(CwaConfig),
+    /// [`si_ti_dim`] (in the [`catalogue`]).
+    SiTiDim {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        #[serde(with = "crate::json_float")]
+        momentum: f64,
+        /// Seed of the input diversity.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// [`Cwa::mi_cwa`] whose inner gradients go through the SI-TI-DI stack (in the
+    /// [`catalogue`]).
+    SiTiDiCwa(CwaConfig),
 }
 
 impl AttackSpec {
@@ -389,6 +405,12 @@ impl AttackSpec {
                 AttackConfig::from(admix(threat, iterations, momentum).with_seed(seed))
             }
             AttackSpec::AdmixCwa(config) => copies_cwa(config, Copies::admix(), "Admix-CWA"),
+            AttackSpec::SiTiDim { threat, iterations, momentum, seed } => {
+                AttackConfig::from(si_ti_dim(threat, iterations, momentum).with_seed(seed))
+            }
+            AttackSpec::SiTiDiCwa(config) => {
+                AttackConfig::from(Cwa::mi_cwa(config).with_model_gradient(si_ti_di()).named("SI-TI-DI-CWA"))
+            }
             AttackSpec::VniCwa(config) => {
                 let mut cwa = Cwa::vmi_cwa(config).named("VNI-CWA");
                 if let Some(inner) = cwa.inner.as_mut() {
@@ -433,6 +455,7 @@ serde_with_defaults!(AttackSpec, |threat, fields: &serde_json::Map<String, serde
                 | GraCwa(_)
                 | VniCwa(_)
                 | AdmixCwa(_)
+                | SiTiDiCwa(_)
         )
     };
     registry_at(threat)
@@ -560,7 +583,7 @@ pub fn registry_at(threat: ThreatModel) -> Vec<RegistryEntry> {
 /// use common_weakness::attack::catalogue;
 ///
 /// let names: Vec<&str> = catalogue().iter().map(|e| e.name).collect();
-/// assert_eq!(names.len(), 18);
+/// assert_eq!(names.len(), 20);
 /// assert_eq!(names[..4], ["SI-MI-FGSM", "SIM-CWA", "MaskBlock", "MaskBlock-CWA"]);
 /// assert!(names.contains(&"BSR-CWA") && names.contains(&"GRA"));
 /// let spec = serde_json::from_str::<common_weakness::attack::AttackSpec>(
@@ -606,6 +629,8 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
         entry("VNI-FGSM", vni_paper, AttackSpec::VniFgsm { threat, iterations, momentum, seed: 0 }),
         entry("VNI-CWA", vni_paper, AttackSpec::VniCwa(config.clone())),
         entry("Admix", admix_paper, AttackSpec::Admix { threat, iterations, momentum, seed: 0 }),
-        entry("Admix-CWA", admix_paper, AttackSpec::AdmixCwa(config)),
+        entry("Admix-CWA", admix_paper, AttackSpec::AdmixCwa(config.clone())),
+        entry("SI-TI-DIM", sim, AttackSpec::SiTiDim { threat, iterations, momentum, seed: 0 }),
+        entry("SI-TI-DI-CWA", sim, AttackSpec::SiTiDiCwa(config)),
     ]
 }
