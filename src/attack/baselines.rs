@@ -349,6 +349,31 @@ pub(crate) fn pgn_sampling(iterations: usize) -> Sampling {
     Sampling::GradientNormPenalty { samples: 20, range: 3.0, step: 1.0 / iterations.max(1) as f64, balance: 0.5 }
 }
 
+/// DeCoWA: MI-FGSM on the mean gradient over copies warped by thin-plate splines, each warp
+/// first moved to resist the attack.
+///
+/// - **Paper**: Lin et al., *Boosting Adversarial Transferability across Model Genus by
+///   Deformation-Constrained Warping*, AAAI 2024.
+/// - **Update**: for each of N copies, offsets `o ~ U(±s/2)` of the inner points of a 3 × 3
+///   control mesh, `o ← o + ρ·∇_o L_ens(W_o(x))` (the warp that most resists the attack), then
+///   `ĝ = (1/N)·Σ ∇_x L_ens(W_o(x))`; then the MI-FGSM step on ĝ ([`Copies::decowa`]).
+/// - **Defaults**: T = 10, μ = 1, α = ε/T, N = 20, s = 2, ρ = 0.01 (TransferAttack's).
+/// - **Cost**: 2N = 40 ensemble forward/backward passes per iteration.
+///
+/// ```
+/// use common_weakness::attack::decowa;
+/// use common_weakness::gradient::Copies;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = decowa(ThreatModel::linf(0.1), 10, 1.0);
+/// assert_eq!(attack.settings.ensemble_gradient.copies, Some(Copies::decowa()));
+/// ```
+pub fn decowa(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
+    mi_fgsm(threat, iterations, momentum)
+        .with_ensemble_gradient(GradientEstimator::default().with_copies(Copies::decowa()))
+        .named("DeCoWA")
+}
+
 /// Admix: MI-FGSM on the mean gradient over scaled copies of the image with other classes'
 /// images mixed in.
 ///

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{
-    admix, bim, bsr, di_mi_fgsm, emi_fgsm, emi_sampling, fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd, pgn,
+    admix, bim, bsr, decowa, di_mi_fgsm, emi_fgsm, emi_sampling, fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd, pgn,
     pgn_sampling, pi_fgsm, si_mi_fgsm, si_ti_di, si_ti_dim, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm, GRA_SAMPLING,
 };
 use super::defaults::serde_with_defaults;
@@ -292,6 +292,22 @@ pub enum AttackSpec {
     /// [`Cwa::mi_cwa`] whose inner gradients are Admix's ([`Copies::admix`]) (in the
     /// [`catalogue`]; the objective needs a mixing pool).
     AdmixCwa(CwaConfig),
+    /// [`decowa`] (in the [`catalogue`]).
+    Decowa {
+        /// Threat model.
+        threat: ThreatModel,
+        /// Iterations.
+        iterations: usize,
+        /// Momentum μ.
+        #[serde(with = "crate::json_float")]
+        momentum: f64,
+        /// Seed of the drawn warps.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// [`Cwa::mi_cwa`] whose inner gradients are DeCoWA's ([`Copies::decowa`]), each model's
+    /// warps resisting that model (in the [`catalogue`]).
+    DecowaCwa(CwaConfig),
     /// [`si_ti_dim`] (in the [`catalogue`]).
     SiTiDim {
         /// Threat model.
@@ -405,6 +421,10 @@ impl AttackSpec {
                 AttackConfig::from(admix(threat, iterations, momentum).with_seed(seed))
             }
             AttackSpec::AdmixCwa(config) => copies_cwa(config, Copies::admix(), "Admix-CWA"),
+            AttackSpec::Decowa { threat, iterations, momentum, seed } => {
+                AttackConfig::from(decowa(threat, iterations, momentum).with_seed(seed))
+            }
+            AttackSpec::DecowaCwa(config) => copies_cwa(config, Copies::decowa(), "DeCoWA-CWA"),
             AttackSpec::SiTiDim { threat, iterations, momentum, seed } => {
                 AttackConfig::from(si_ti_dim(threat, iterations, momentum).with_seed(seed))
             }
@@ -455,6 +475,7 @@ serde_with_defaults!(AttackSpec, |threat, fields: &serde_json::Map<String, serde
                 | GraCwa(_)
                 | VniCwa(_)
                 | AdmixCwa(_)
+                | DecowaCwa(_)
                 | SiTiDiCwa(_)
         )
     };
@@ -583,7 +604,7 @@ pub fn registry_at(threat: ThreatModel) -> Vec<RegistryEntry> {
 /// use common_weakness::attack::catalogue;
 ///
 /// let names: Vec<&str> = catalogue().iter().map(|e| e.name).collect();
-/// assert_eq!(names.len(), 20);
+/// assert_eq!(names.len(), 22);
 /// assert_eq!(names[..4], ["SI-MI-FGSM", "SIM-CWA", "MaskBlock", "MaskBlock-CWA"]);
 /// assert!(names.contains(&"BSR-CWA") && names.contains(&"GRA"));
 /// let spec = serde_json::from_str::<common_weakness::attack::AttackSpec>(
@@ -609,6 +630,7 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
     let gra_paper = "Zhu et al., Boosting Adversarial Transferability via Gradient Relevance Attack, ICCV 2023";
     let vni_paper =
         "Wang & He, Enhancing the Transferability of Adversarial Attacks through Variance Tuning, CVPR 2021";
+    let decowa_paper = "Lin et al., Boosting Adversarial Transferability across Model Genus by Deformation-Constrained Warping, AAAI 2024";
     let admix_paper = "Wang et al., Admix: Enhancing the Transferability of Adversarial Attacks, ICCV 2021";
     let entry = |name, reference, defaults| RegistryEntry { name, reference, defaults };
     vec![
@@ -630,6 +652,8 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
         entry("VNI-CWA", vni_paper, AttackSpec::VniCwa(config.clone())),
         entry("Admix", admix_paper, AttackSpec::Admix { threat, iterations, momentum, seed: 0 }),
         entry("Admix-CWA", admix_paper, AttackSpec::AdmixCwa(config.clone())),
+        entry("DeCoWA", decowa_paper, AttackSpec::Decowa { threat, iterations, momentum, seed: 0 }),
+        entry("DeCoWA-CWA", decowa_paper, AttackSpec::DecowaCwa(config.clone())),
         entry("SI-TI-DIM", sim, AttackSpec::SiTiDim { threat, iterations, momentum, seed: 0 }),
         entry("SI-TI-DI-CWA", sim, AttackSpec::SiTiDiCwa(config)),
     ]

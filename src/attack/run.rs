@@ -142,7 +142,7 @@ impl<'a> Run<'a> {
         };
         let evaluation = match &self.variable {
             Variable::Images { threat, .. } => {
-                let inputs = Inputs { shape: at.dims(), objective: evaluator.objective() };
+                let inputs = Inputs { shape: at.dims(), objective: evaluator.objective(), per_image: true };
                 estimator.estimate(&evaluate, at, inputs, threat.budget, &mut self.rng, memory)?
             }
             Variable::Shared(shared) => {
@@ -151,7 +151,7 @@ impl<'a> Run<'a> {
                     None => evaluate(p, Some(apply)),
                     Some(t) => evaluate(p, Some(&|v| t(apply(v)))),
                 };
-                let inputs = Inputs { shape: shared.images, objective: evaluator.objective() };
+                let inputs = Inputs { shape: shared.images, objective: evaluator.objective(), per_image: false };
                 let mut evaluation = estimator.estimate(&through, at, inputs, shared.scale, &mut self.rng, memory)?;
                 if let Some(penalty) = &shared.penalty {
                     evaluation.gradient = evaluation.gradient + penalty(at.clone());

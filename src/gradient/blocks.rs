@@ -5,9 +5,9 @@
 
 use std::f64::consts::PI;
 
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 
-use crate::host;
+use super::pixel_map::{Builder, PixelMap};
 use crate::rng::AttackRng;
 
 /// The half-width of SIA's "add noise" operation, in pixel units (the authors' 16/255).
@@ -17,98 +17,8 @@ const SIA_NOISE: f32 = 16.0 / 255.0;
 /// horizontal flip, rotation by 180°, scaling, noise).
 const SIA_OPERATIONS: usize = 7;
 
-/// A drawn transform of a `[N, C, H, W]` batch: output pixel `p` of image `n`, channel `c`, is
-/// `Σ_k weight_k[n, p] · x[n, c, source_k[n, p]]`, plus `noise[n, c, p]` and clipped to
-/// [0, 1] where noise was drawn.
-pub(crate) struct PixelMap {
-    /// Per tap: the source indices (shaped `[N, C, H·W]`) and the weights (`[N, 1, H·W]`).
-    taps: Vec<(Tensor<3, Int>, Tensor<3>)>,
-    /// The noise (`[N, C, H, W]`) and where it was added (`[N, 1, H, W]`), if anywhere.
-    noise: Option<(Tensor<4>, Tensor<4, Bool>)>,
-}
-
-impl PixelMap {
-    /// The transformed batch: differentiable, the input's shape.
-    pub(crate) fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        let [n, c, h, w] = x.dims();
-        let flat = x.reshape([n, c, h * w]);
-        let gathered = self
-            .taps
-            .iter()
-            .map(|(source, weight)| flat.clone().gather(2, source.clone()) * weight.clone())
-            .reduce(|sum, tap| sum + tap)
-            .expect("a pixel map has a tap")
-            .reshape([n, c, h, w]);
-        match &self.noise {
-            None => gathered,
-            Some((noise, noisy)) => {
-                let added = gathered + noise.clone();
-                let clipped = added.clone().clamp(0.0, 1.0);
-                added.mask_where(noisy.clone().expand([n, c, h, w]), clipped)
-            }
-        }
-    }
-}
-
-/// A [`PixelMap`] under construction on the host.
-struct Builder {
-    shape: [usize; 4],
-    /// Per tap, per image, per output pixel: the source pixel and its weight (0: no source).
-    source: Vec<Vec<i64>>,
-    weight: Vec<Vec<f32>>,
-    /// Per image, channel and pixel: the noise added (0 where none).
-    noise: Vec<f32>,
-    /// Per image and pixel: whether noise was added there.
-    noisy: Vec<bool>,
-}
-
-impl Builder {
-    fn new(shape: [usize; 4], taps: usize) -> Self {
-        let [n, c, h, w] = shape;
-        let pixels = n * h * w;
-        Self {
-            shape,
-            source: vec![vec![0; pixels]; taps],
-            weight: vec![vec![0.0; pixels]; taps],
-            noise: vec![0.0; n * c * h * w],
-            noisy: vec![false; pixels],
-        }
-    }
-
-    /// Output pixel `(row, column)` of `image` reads `source` with `weight` in tap `tap`.
-    fn read(&mut self, tap: usize, image: usize, [row, column]: [usize; 2], source: [usize; 2], weight: f32) {
-        let [_, _, h, w] = self.shape;
-        let at = (image * h + row) * w + column;
-        self.source[tap][at] = (source[0] * w + source[1]) as i64;
-        self.weight[tap][at] = weight;
-    }
-
-    fn build(self, device: &Device) -> PixelMap {
-        let [n, c, h, w] = self.shape;
-        let hw = h * w;
-        let taps = self
-            .source
-            .into_iter()
-            .zip(self.weight)
-            .map(|(source, weight)| {
-                let per_channel: Vec<i64> = (0..n)
-                    .flat_map(|image| (0..c).flat_map(move |_| image * hw..(image + 1) * hw))
-                    .map(|i| source[i])
-                    .collect();
-                let source = Tensor::<3, Int>::from_data(TensorData::new(per_channel, [n, c, hw]), device);
-                (source, host::tensor(weight, [n, 1, hw], device))
-            })
-            .collect();
-        let noise = self.noisy.iter().any(|&noisy| noisy).then(|| {
-            let noisy = Tensor::<4, Bool>::from_data(TensorData::new(self.noisy, [n, 1, h, w]), device);
-            (host::tensor(self.noise, [n, c, h, w], device), noisy)
-        });
-        PixelMap { taps, noise }
-    }
-}
-
 /// One number uniform in `[0, count)` from `image`'s stream.
-fn index_below(rng: &mut AttackRng, image: usize, count: usize) -> usize {
+pub(crate) fn index_below(rng: &mut AttackRng, image: usize, count: usize) -> usize {
     ((rng.unit_for(image) * count as f32) as usize).min(count - 1)
 }
 

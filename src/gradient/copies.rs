@@ -4,18 +4,22 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::blocks::{shuffle_and_rotate, structure_invariant, PixelMap};
+use super::blocks::{shuffle_and_rotate, structure_invariant};
+use super::pixel_map::PixelMap;
+use super::warp::Spline;
 use crate::check::{at_least_one, non_negative};
 use crate::error::{Error, Result};
 use crate::objective::Objective;
 use crate::rng::AttackRng;
 
-/// The batch the models see: its shape `[N, C, H, W]`, and the objective, whose labels and
-/// mixing pool Admix reads.
+/// The batch the models see: its shape `[N, C, H, W]`, the objective, whose labels and mixing
+/// pool Admix reads, and whether the iterate is the images themselves (a per-image attack)
+/// rather than a universal variable applied to them.
 #[derive(Clone, Copy)]
 pub(crate) struct Inputs<'a> {
     pub shape: [usize; 4],
     pub objective: &'a Objective,
+    pub per_image: bool,
 }
 
 /// Copies of the input whose gradients an estimate averages, each taken through its transform
@@ -85,6 +89,30 @@ pub enum Copies {
         /// Blocks per side (≥ 1, at most the image side).
         grid: usize,
     },
+    /// DeCoWA, Lin et al., *Boosting Adversarial Transferability across Model Genus by
+    /// Deformation-Constrained Warping*, AAAI 2024: each copy warps every image by a
+    /// thin-plate spline through a `mesh × mesh` grid of control points spanning it, the
+    /// border points fixed and the inner ones moved by offsets uniform in `±noise_scale/2`
+    /// (normalised units: an image spans [−1, 1]), then one step of `step` up the gradient of
+    /// the attack's objective with respect to the offsets (the warp that most resists the
+    /// attack; one more forward and backward pass), drawn and stepped per image. Sampling is
+    /// bilinear, zero outside the image. The paper and TransferAttack: 20 copies, a 3 × 3
+    /// mesh, noise scale 2, step 0.01. TransferAttack draws one warp for the whole batch and
+    /// maps its pixel grid `linspace(−1, 1)` with `align_corners = false`, a slight zoom even
+    /// at rest; here each image gets its own warp and the warp at rest is the identity.
+    /// Per-image attacks only (the step needs the warped images' gradient).
+    Warp {
+        /// Number of copies N (≥ 1).
+        copies: usize,
+        /// Control points per side (3 to 16; 3 moves one inner point).
+        mesh: usize,
+        /// Width of the offsets' uniform distribution, in normalised units (≥ 0).
+        #[serde(with = "crate::json_float")]
+        noise_scale: f64,
+        /// The step on the offsets up the objective's gradient (≥ 0; 0 keeps the drawn warp).
+        #[serde(with = "crate::json_float")]
+        step: f64,
+    },
     /// Admix, Wang et al., *Admix: Enhancing the Transferability of Adversarial Attacks*,
     /// ICCV 2021: `scales × mixes` copies `(x + strength·x')/2^i`, `i < scales`, each `x'` an
     /// image of the objective's [mixing pool](crate::objective::Objective::with_mixing_pool)
@@ -103,6 +131,10 @@ pub enum Copies {
         strength: f64,
     },
 }
+
+/// The most control points per side of a DeCoWA mesh: the spline solves a dense system of
+/// `mesh² + 3` unknowns.
+const MAX_MESH: usize = 16;
 
 /// One drawn copy: a transform of the batch, the same at every call.
 // A Burn 0.22 tensor is as large as the largest enabled backend's; a copy lives for one
@@ -159,10 +191,15 @@ impl Copies {
         Copies::Admix { scales: 5, mixes: 3, strength: 0.2 }
     }
 
-    /// True when the copies are drawn at random (BSR, SIA, Admix), so that the attack's seed
-    /// changes them.
+    /// DeCoWA with the paper's 20 copies, 3 × 3 mesh, noise scale 2 and step 0.01.
+    pub fn decowa() -> Self {
+        Copies::Warp { copies: 20, mesh: 3, noise_scale: 2.0, step: 0.01 }
+    }
+
+    /// True when the copies are drawn at random (BSR, SIA, DeCoWA, Admix), so that the
+    /// attack's seed changes them.
     pub fn is_random(&self) -> bool {
-        matches!(self, Copies::BlockShuffle { .. } | Copies::BlockTransform { .. } | Copies::Admix { .. })
+        !matches!(self, Copies::Scale { .. } | Copies::MaskBlock { .. })
     }
 
     /// Checks the parameters that do not depend on the images.
@@ -197,6 +234,19 @@ impl Copies {
             Copies::BlockTransform { copies, grid } => {
                 at_least_one("copies", copies)?;
                 at_least_one("grid", grid)
+            }
+            Copies::Warp { copies, mesh, noise_scale, step } => {
+                at_least_one("copies", copies)?;
+                non_negative("noise_scale", noise_scale)?;
+                non_negative("step", step)?;
+                match (3..=MAX_MESH).contains(&mesh) {
+                    true => Ok(()),
+                    false => Err(Error::InvalidParameter {
+                        name: "mesh",
+                        value: mesh as f64,
+                        requirement: "must be 3 to 16 (control points per side: 3 moves one inner point)",
+                    }),
+                }
             }
             Copies::Admix { scales, mixes, strength } => {
                 Copies::Scale { scales }.validate()?;
@@ -242,13 +292,16 @@ impl Copies {
         match *self {
             Copies::Scale { scales } => scales,
             Copies::MaskBlock { grid } => grid * grid,
-            Copies::BlockShuffle { copies, .. } | Copies::BlockTransform { copies, .. } => copies,
+            Copies::BlockShuffle { copies, .. }
+            | Copies::BlockTransform { copies, .. }
+            | Copies::Warp { copies, .. } => copies,
             Copies::Admix { scales, mixes, .. } => scales * mixes,
         }
     }
 
     /// Draws copy `index` (`< count`) for the batch `inputs`, each image's random choices from
-    /// its own stream (the parameters checked with [`check`](Self::check)).
+    /// its own stream (the parameters checked with [`check`](Self::check)). A DeCoWA warp
+    /// is drawn here at rest; its step needs the models ([`GradientEstimator`]'s).
     pub(crate) fn draw(
         &self,
         index: usize,
@@ -275,6 +328,10 @@ impl Copies {
                 DrawnCopy::Pixels(shuffle_and_rotate(images, grid, max_angle, rng, device))
             }
             Copies::BlockTransform { grid, .. } => DrawnCopy::Pixels(structure_invariant(images, grid, rng, device)),
+            Copies::Warp { mesh, noise_scale, .. } => {
+                let spline = Spline::new(mesh, [h, w]);
+                DrawnCopy::Pixels(spline.map(images, &spline.draw(images[0], noise_scale, rng), device))
+            }
             Copies::Admix { mixes, strength, .. } => DrawnCopy::Mix {
                 partners: partners(inputs, rng, device)?,
                 strength: strength as f32,

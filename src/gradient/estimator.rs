@@ -3,13 +3,15 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::copies::{Copies, Inputs};
+use super::copies::{Copies, DrawnCopy, Inputs};
 use super::diversity::{apply_all, InputDiversity};
 use super::evaluator::{Evaluation, InputTransform, Target};
 use super::smoothing::GaussianSmoothing;
 use super::spectrum::spectrum_sample;
+use super::warp::Spline;
 use crate::check::{at_least_one, non_negative};
 use crate::error::{Error, Result};
+use crate::host;
 use crate::norm::Normalization;
 use crate::rng::AttackRng;
 
@@ -229,7 +231,12 @@ impl GradientEstimator {
     ) -> Result<Evaluation> {
         let Some(copies) = &self.copies else { return self.diverse(evaluate, point, images, rng, None) };
         mean_of(copies.count(), |index| {
-            let copy = copies.draw(index, images, rng, &point.device())?;
+            let copy = match *copies {
+                Copies::Warp { mesh, noise_scale, step, .. } if step > 0.0 => {
+                    resisting_warp(evaluate, point, images, rng, (mesh, noise_scale, step))?
+                }
+                _ => copies.draw(index, images, rng, &point.device())?,
+            };
             self.diverse(evaluate, point, images, rng, Some(&|x| copy.apply(x)))
         })
     }
@@ -274,6 +281,13 @@ impl GradientEstimator {
     ) -> Result<Evaluation> {
         if let Some(copies) = &self.copies {
             copies.check(images)?;
+            if matches!(copies, Copies::Warp { .. }) && !images.per_image {
+                return Err(Error::InvalidParameter {
+                    name: "copies",
+                    value: copies.count() as f64,
+                    requirement: "DeCoWA's warps step on the attacked images' gradient: per-image attacks only",
+                });
+            }
         }
         let shape = x.dims();
         let device = x.device();
@@ -345,6 +359,28 @@ impl GradientEstimator {
         }
         Ok(evaluation)
     }
+}
+
+/// DeCoWA's copy at `point` (the attacked images): per image, a warp drawn at random, then
+/// moved one step up the objective's gradient with respect to its control points (the warp
+/// that most resists the attack), from the gradient at the warped images (one evaluation).
+fn resisting_warp(
+    evaluate: &Target<'_>,
+    point: &Tensor<4>,
+    images: Inputs<'_>,
+    rng: &mut AttackRng,
+    (mesh, noise_scale, step): (usize, f64, f64),
+) -> Result<DrawnCopy> {
+    let (shape, device) = (images.shape, point.device());
+    let spline = Spline::new(mesh, [shape[2], shape[3]]);
+    let mut offsets = spline.draw(shape[0], noise_scale, rng);
+    let warped = spline.map(shape, &offsets, &device).apply(point.clone());
+    let gradient = evaluate(&warped, None)?.gradient;
+    let slope = spline.offset_gradient(shape, &offsets, &host::to_vec(point.clone()), &host::to_vec(gradient));
+    for (offset, slope) in offsets.iter_mut().zip(slope) {
+        *offset += step * slope;
+    }
+    Ok(DrawnCopy::Pixels(spline.map(shape, &offsets, &device)))
 }
 
 /// The cosine between `a` and `b` per image (the first dimension), shaped `[N, 1, 1, 1]`; 0

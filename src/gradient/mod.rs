@@ -24,8 +24,10 @@ mod copies;
 mod diversity;
 mod estimator;
 mod evaluator;
+mod pixel_map;
 mod smoothing;
 pub mod spectrum;
+mod warp;
 
 pub use copies::Copies;
 pub(crate) use copies::Inputs;

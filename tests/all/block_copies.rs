@@ -164,3 +164,90 @@ fn block_copies_are_refused_with_bad_parameters_by_name() {
         }
     }
 }
+
+#[test]
+fn a_decowa_warp_at_rest_is_the_identity_and_a_drawn_one_resamples_the_image() {
+    let x = images(44, [2, 3, 7, 7], 0.1, 0.9);
+    let originals: Vec<Vec<f32>> = values(x.clone()).chunks(147).map(<[f32]>::to_vec).collect();
+    let at_rest = seen(Copies::Warp { copies: 3, mesh: 3, noise_scale: 0.0, step: 0.0 }, &x, 0);
+    for (k, image) in at_rest.iter().enumerate() {
+        assert_eq!(image, &originals[k % 2], "copy {k} at rest is not the image");
+    }
+    let drawn = seen(Copies::Warp { copies: 4, mesh: 3, noise_scale: 2.0, step: 0.0 }, &x, 1);
+    let moved = drawn.iter().enumerate().filter(|(k, image)| *image != &originals[k % 2]).count();
+    assert!(moved >= 6, "{moved} of {} copies moved", drawn.len());
+    // Bilinear samples of pixels in [0.1, 0.9], or zero from outside the image.
+    assert!(drawn.iter().flatten().all(|&v| (0.0..=0.9 + 1e-6).contains(&v)));
+}
+
+#[test]
+fn decowa_steps_each_warp_toward_a_higher_objective() {
+    use super::common::mlp;
+    let x = images(45, [2, 3, 7, 7], 0.1, 0.9);
+    let labels = vec![1, 2];
+    let inputs = Arc::new(Mutex::new(Vec::new()));
+    let recorder = inputs.clone();
+    let network = mlp("mlp", 7, 3 * 7 * 7, 8, 4);
+    let model = from_fn("recorder", move |images: Tensor<4>| {
+        recorder.lock().unwrap().push(images.clone());
+        network.forward(images)
+    });
+    let ensemble = Ensemble::new(vec![Box::new(model)]).unwrap();
+    let objective = Objective::untargeted(labels.clone());
+    let copies = Copies::Warp { copies: 12, mesh: 3, noise_scale: 2.0, step: 0.02 };
+    bim(ThreatModel::linf(0.1), 1)
+        .with_gradient(GradientEstimator::default().with_copies(copies))
+        .run(&ensemble, x, &objective)
+        .unwrap();
+    let batches = inputs.lock().unwrap().clone();
+    // The clean evaluation, then per copy the drawn warp and the stepped one, then the result.
+    assert_eq!(batches.len(), 2 + 2 * 12);
+    let loss = |batch: &Tensor<4>| -> Vec<f32> {
+        let outputs = ensemble.members()[0].forward(batch.clone());
+        let one_hot = Tensor::<2>::from_floats([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]], &super::common::device());
+        let input = common_weakness::objective::LossInput {
+            outputs: outputs.clone(),
+            one_hot: Some(one_hot),
+            reference_outputs: outputs,
+        };
+        values(objective.per_sample(input).unwrap())
+    };
+    let mut rose = 0;
+    for pair in batches[1..batches.len() - 1].chunks(2) {
+        let (drawn, stepped) = (loss(&pair[0]), loss(&pair[1]));
+        rose += drawn.iter().zip(&stepped).filter(|(d, s)| s > d).count();
+    }
+    // One small step up the gradient raises the objective for (nearly) every image and copy.
+    assert!(rose >= 22, "the objective rose for {rose} of 24 warped images");
+}
+
+#[test]
+fn decowa_is_refused_with_bad_parameters_and_on_universal_runs() {
+    use common_weakness::universal::{Batch, Universal, UniversalVariable};
+    let x = images(46, [1, 3, 8, 8], 0.1, 0.9);
+    let ensemble = super::common::mlp_ensemble(1, 3 * 8 * 8, 4);
+    for (copies, name) in [
+        (Copies::Warp { copies: 0, mesh: 3, noise_scale: 2.0, step: 0.01 }, "copies"),
+        (Copies::Warp { copies: 2, mesh: 2, noise_scale: 2.0, step: 0.01 }, "mesh"),
+        (Copies::Warp { copies: 2, mesh: 17, noise_scale: 2.0, step: 0.01 }, "mesh"),
+        (Copies::Warp { copies: 2, mesh: 3, noise_scale: -1.0, step: 0.01 }, "noise_scale"),
+        (Copies::Warp { copies: 2, mesh: 3, noise_scale: 2.0, step: f64::NAN }, "step"),
+    ] {
+        let attack = bim(ThreatModel::linf(0.1), 1).with_gradient(GradientEstimator::default().with_copies(copies));
+        match attack.run(&ensemble, x.clone(), &Objective::untargeted(vec![0])) {
+            Err(Error::InvalidParameter { name: n, .. }) => assert_eq!(n, name, "{copies:?}"),
+            other => panic!("{copies:?}: {:?}", other.map(|o| o.records.len())),
+        }
+    }
+    let attack =
+        bim(ThreatModel::linf(0.1), 1).with_gradient(GradientEstimator::default().with_copies(Copies::decowa()));
+    let batches = vec![Batch::labelled(x, vec![0])];
+    let universal = Universal::new(UniversalVariable::Perturbation, 1);
+    let labels = |b: &Batch| Objective::untargeted(b.labels.clone().unwrap());
+    let refused = universal.train(&attack, &ensemble, &batches, &labels);
+    assert!(
+        matches!(refused, Err(Error::InvalidParameter { name: "copies", .. })),
+        "{:?}",
+        refused.map(|o| o.records.len())
+    );
+}

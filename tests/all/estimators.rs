@@ -261,6 +261,10 @@ fn every_gradient_estimator_composes_with_every_attack() {
         ("MaskBlock", GradientEstimator::default().with_copies(Copies::MaskBlock { grid: 2 })),
         ("BSR", GradientEstimator::default().with_copies(Copies::BlockShuffle { copies: 2, grid: 2, max_angle: 24.0 })),
         ("SIA", GradientEstimator::default().with_copies(Copies::BlockTransform { copies: 2, grid: 3 })),
+        (
+            "DeCoWA",
+            GradientEstimator::default().with_copies(Copies::Warp { copies: 2, mesh: 3, noise_scale: 2.0, step: 0.01 }),
+        ),
         ("Admix", GradientEstimator::default().with_copies(Copies::Admix { scales: 2, mixes: 2, strength: 0.2 })),
         ("EMI", GradientEstimator::default().with_sampling(Sampling::LinearLookAround { samples: 3, range: 0.7 })),
         ("GRA", GradientEstimator::default().with_sampling(Sampling::Relevance { samples: 2, range: 3.5 })),
