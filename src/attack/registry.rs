@@ -273,9 +273,6 @@ pub enum AttackSpec {
         #[serde(default)]
         seed: u64,
     },
-    /// [`Cwa::vmi_cwa`] whose inner momentum looks ahead, as NI's does (in the
-    /// [`catalogue`]).
-    VniCwa(CwaConfig),
     /// [`admix`] (in the [`catalogue`]; the objective needs a mixing pool).
     Admix {
         /// Threat model.
@@ -431,13 +428,6 @@ impl AttackSpec {
             AttackSpec::SiTiDiCwa(config) => {
                 AttackConfig::from(Cwa::mi_cwa(config).with_model_gradient(si_ti_di()).named("SI-TI-DI-CWA"))
             }
-            AttackSpec::VniCwa(config) => {
-                let mut cwa = Cwa::vmi_cwa(config).named("VNI-CWA");
-                if let Some(inner) = cwa.inner.as_mut() {
-                    inner.look_ahead = true;
-                }
-                AttackConfig::from(cwa)
-            }
         }
     }
 
@@ -473,7 +463,6 @@ serde_with_defaults!(AttackSpec, |threat, fields: &serde_json::Map<String, serde
                 | SiaCwa(_)
                 | EmiCwa(_)
                 | GraCwa(_)
-                | VniCwa(_)
                 | AdmixCwa(_)
                 | DecowaCwa(_)
                 | SiTiDiCwa(_)
@@ -604,7 +593,7 @@ pub fn registry_at(threat: ThreatModel) -> Vec<RegistryEntry> {
 /// use common_weakness::attack::catalogue;
 ///
 /// let names: Vec<&str> = catalogue().iter().map(|e| e.name).collect();
-/// assert_eq!(names.len(), 22);
+/// assert_eq!(names.len(), 21);
 /// assert_eq!(names[..4], ["SI-MI-FGSM", "SIM-CWA", "MaskBlock", "MaskBlock-CWA"]);
 /// assert!(names.contains(&"BSR-CWA") && names.contains(&"GRA"));
 /// let spec = serde_json::from_str::<common_weakness::attack::AttackSpec>(
@@ -649,7 +638,6 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
         entry("GRA", gra_paper, AttackSpec::Gra { threat, iterations, momentum, seed: 0 }),
         entry("GRA-CWA", gra_paper, AttackSpec::GraCwa(config.clone())),
         entry("VNI-FGSM", vni_paper, AttackSpec::VniFgsm { threat, iterations, momentum, seed: 0 }),
-        entry("VNI-CWA", vni_paper, AttackSpec::VniCwa(config.clone())),
         entry("Admix", admix_paper, AttackSpec::Admix { threat, iterations, momentum, seed: 0 }),
         entry("Admix-CWA", admix_paper, AttackSpec::AdmixCwa(config.clone())),
         entry("DeCoWA", decowa_paper, AttackSpec::Decowa { threat, iterations, momentum, seed: 0 }),
