@@ -56,7 +56,7 @@ pub use iterate::{Iterate, Plan};
 pub use order::VisitOrder;
 pub use per_image::PerImageOutcome;
 pub use rap::{Rap, RapConfig};
-pub use registry::{catalogue, catalogue_at, registry, registry_at, AttackSpec, RegistryEntry};
+pub use registry::{catalogue, catalogue_at, registry, registry_at, AttackSpec, MomentumSettings, RegistryEntry};
 pub(crate) use run::{check_random_start, finite, Shared, Variable};
 pub use run::{Of, Run};
 pub use schema::{AttackConfig, AttackConfigState};

@@ -10,9 +10,9 @@ use super::baselines::{
     pgn_sampling, pi_fgsm, si_mi_fgsm, si_ti_di, si_ti_dim, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm, GRA_SAMPLING,
 };
 use super::defaults::serde_with_defaults;
-use super::{Attack, AttackConfig, Cwa, CwaConfig, Rap, RapConfig, Svre, SvreConfig};
+use super::{Attack, AttackConfig, Cwa, CwaConfig, Iterative, Rap, RapConfig, Svre, SvreConfig};
 use crate::gradient::{Copies, GradientEstimator};
-use crate::optim::DecayIndicator;
+use crate::optim::{AnyOptimizer, DecayIndicator};
 use crate::threat::ThreatModel;
 
 /// A registry preset by name with its few parameters, so that a benchmark can iterate over a
@@ -159,25 +159,9 @@ pub enum AttackSpec {
     /// [`Cwa::ssa_cwa`].
     SsaCwa(CwaConfig),
     /// [`si_mi_fgsm`] (in the [`catalogue`]).
-    SiMiFgsm {
-        /// Threat model.
-        threat: ThreatModel,
-        /// Iterations.
-        iterations: usize,
-        /// Momentum μ.
-        #[serde(with = "crate::json_float")]
-        momentum: f64,
-    },
+    SiMiFgsm(MomentumSettings),
     /// [`mask_block`] (in the [`catalogue`]).
-    MaskBlock {
-        /// Threat model.
-        threat: ThreatModel,
-        /// Iterations.
-        iterations: usize,
-        /// Momentum μ.
-        #[serde(with = "crate::json_float")]
-        momentum: f64,
-    },
+    MaskBlock(MomentumSettings),
     /// [`Cwa::mi_cwa`] whose inner (per-model) gradients are SIM's ([`Copies::sim`]), as
     /// SSA-CWA's are SSA's (in the [`catalogue`]).
     SimCwa(CwaConfig),
@@ -185,139 +169,43 @@ pub enum AttackSpec {
     /// [`catalogue`]).
     MaskBlockCwa(CwaConfig),
     /// [`pgn`] (in the [`catalogue`]).
-    Pgn {
-        /// Threat model.
-        threat: ThreatModel,
-        /// Iterations.
-        iterations: usize,
-        /// Momentum μ.
-        #[serde(with = "crate::json_float")]
-        momentum: f64,
-        /// Seed of the sampled points.
-        #[serde(default)]
-        seed: u64,
-    },
+    Pgn(MomentumSettings),
     /// [`Cwa::mi_cwa`] whose inner gradients are PGN's (in the [`catalogue`]).
     PgnCwa(CwaConfig),
     /// [`bsr`] (in the [`catalogue`]).
-    Bsr {
-        /// Threat model.
-        threat: ThreatModel,
-        /// Iterations.
-        iterations: usize,
-        /// Momentum μ.
-        #[serde(with = "crate::json_float")]
-        momentum: f64,
-        /// Seed of the drawn copies.
-        #[serde(default)]
-        seed: u64,
-    },
+    Bsr(MomentumSettings),
     /// [`Cwa::mi_cwa`] whose inner gradients are BSR's ([`Copies::bsr`]) (in the
     /// [`catalogue`]).
     BsrCwa(CwaConfig),
     /// [`sia`] (in the [`catalogue`]).
-    Sia {
-        /// Threat model.
-        threat: ThreatModel,
-        /// Iterations.
-        iterations: usize,
-        /// Momentum μ.
-        #[serde(with = "crate::json_float")]
-        momentum: f64,
-        /// Seed of the drawn copies.
-        #[serde(default)]
-        seed: u64,
-    },
+    Sia(MomentumSettings),
     /// [`Cwa::mi_cwa`] whose inner gradients are SIA's ([`Copies::sia`]) (in the
     /// [`catalogue`]).
     SiaCwa(CwaConfig),
     /// [`emi_fgsm`] (in the [`catalogue`]).
-    EmiFgsm {
-        /// Threat model.
-        threat: ThreatModel,
-        /// Iterations.
-        iterations: usize,
-        /// Momentum μ.
-        #[serde(with = "crate::json_float")]
-        momentum: f64,
-    },
+    EmiFgsm(MomentumSettings),
     /// [`Cwa::mi_cwa`] whose inner gradients are EMI's, each model's line along its own
     /// previous gradient (in the [`catalogue`]).
     EmiCwa(CwaConfig),
     /// [`gra`] (in the [`catalogue`]).
-    Gra {
-        /// Threat model.
-        threat: ThreatModel,
-        /// Iterations.
-        iterations: usize,
-        /// Momentum μ.
-        #[serde(with = "crate::json_float")]
-        momentum: f64,
-        /// Seed of the sampled points.
-        #[serde(default)]
-        seed: u64,
-    },
+    Gra(MomentumSettings),
     /// [`Cwa::mi_cwa`] whose inner gradients are GRA's relevance-weighted ones and whose
     /// outer momentum has GRA's decay indicator (in the [`catalogue`]).
     GraCwa(CwaConfig),
     /// [`vni_fgsm`] (in the [`catalogue`]).
-    VniFgsm {
-        /// Threat model.
-        threat: ThreatModel,
-        /// Iterations.
-        iterations: usize,
-        /// Momentum μ.
-        #[serde(with = "crate::json_float")]
-        momentum: f64,
-        /// Seed of the sampled points.
-        #[serde(default)]
-        seed: u64,
-    },
+    VniFgsm(MomentumSettings),
     /// [`admix`] (in the [`catalogue`]; the objective needs a mixing pool).
-    Admix {
-        /// Threat model.
-        threat: ThreatModel,
-        /// Iterations.
-        iterations: usize,
-        /// Momentum μ.
-        #[serde(with = "crate::json_float")]
-        momentum: f64,
-        /// Seed of the drawn mixes.
-        #[serde(default)]
-        seed: u64,
-    },
+    Admix(MomentumSettings),
     /// [`Cwa::mi_cwa`] whose inner gradients are Admix's ([`Copies::admix`]) (in the
     /// [`catalogue`]; the objective needs a mixing pool).
     AdmixCwa(CwaConfig),
     /// [`decowa`] (in the [`catalogue`]).
-    Decowa {
-        /// Threat model.
-        threat: ThreatModel,
-        /// Iterations.
-        iterations: usize,
-        /// Momentum μ.
-        #[serde(with = "crate::json_float")]
-        momentum: f64,
-        /// Seed of the drawn warps.
-        #[serde(default)]
-        seed: u64,
-    },
+    Decowa(MomentumSettings),
     /// [`Cwa::mi_cwa`] whose inner gradients are DeCoWA's ([`Copies::decowa`]), each model's
     /// warps resisting that model (in the [`catalogue`]).
     DecowaCwa(CwaConfig),
     /// [`si_ti_dim`] (in the [`catalogue`]).
-    SiTiDim {
-        /// Threat model.
-        threat: ThreatModel,
-        /// Iterations.
-        iterations: usize,
-        /// Momentum μ.
-        #[serde(with = "crate::json_float")]
-        momentum: f64,
-        /// Seed of the input diversity.
-        #[serde(default)]
-        seed: u64,
-    },
+    SiTiDim(MomentumSettings),
     /// [`Cwa::mi_cwa`] whose inner gradients go through the SI-TI-DI stack (in the
     /// [`catalogue`]).
     SiTiDiCwa(CwaConfig),
@@ -360,47 +248,33 @@ impl AttackSpec {
             AttackSpec::AdamCwa(config) => AttackConfig::from(Cwa::adam_cwa(config)),
             AttackSpec::VmiCwa(config) => AttackConfig::from(Cwa::vmi_cwa(config)),
             AttackSpec::SsaCwa(config) => AttackConfig::from(Cwa::ssa_cwa(config)),
-            AttackSpec::SiMiFgsm { threat, iterations, momentum } => {
-                AttackConfig::from(si_mi_fgsm(threat, iterations, momentum))
-            }
-            AttackSpec::MaskBlock { threat, iterations, momentum } => {
-                AttackConfig::from(mask_block(threat, iterations, momentum))
-            }
-            AttackSpec::Pgn { threat, iterations, momentum, seed } => {
-                AttackConfig::from(pgn(threat, iterations, momentum).with_seed(seed))
-            }
+            AttackSpec::SiMiFgsm(settings) => settings.on(si_mi_fgsm),
+            AttackSpec::MaskBlock(settings) => settings.on(mask_block),
+            AttackSpec::Pgn(settings) => settings.on(pgn),
             AttackSpec::PgnCwa(config) => {
                 let sampling = pgn_sampling(config.iterations);
-                AttackConfig::from(
-                    Cwa::mi_cwa(config)
-                        .with_model_gradient(GradientEstimator::default().with_sampling(sampling))
-                        .named("PGN-CWA"),
-                )
+                inner_cwa(config, GradientEstimator::default().with_sampling(sampling), "PGN-CWA")
             }
-            AttackSpec::SimCwa(config) => copies_cwa(config, Copies::sim(), "SIM-CWA"),
-            AttackSpec::MaskBlockCwa(config) => copies_cwa(config, Copies::mask_block(), "MaskBlock-CWA"),
-            AttackSpec::Bsr { threat, iterations, momentum, seed } => {
-                AttackConfig::from(bsr(threat, iterations, momentum).with_seed(seed))
+            AttackSpec::SimCwa(config) => {
+                inner_cwa(config, GradientEstimator::default().with_copies(Copies::sim()), "SIM-CWA")
             }
-            AttackSpec::BsrCwa(config) => copies_cwa(config, Copies::bsr(), "BSR-CWA"),
-            AttackSpec::Sia { threat, iterations, momentum, seed } => {
-                AttackConfig::from(sia(threat, iterations, momentum).with_seed(seed))
+            AttackSpec::MaskBlockCwa(config) => {
+                inner_cwa(config, GradientEstimator::default().with_copies(Copies::mask_block()), "MaskBlock-CWA")
             }
-            AttackSpec::SiaCwa(config) => copies_cwa(config, Copies::sia(), "SIA-CWA"),
-            AttackSpec::EmiFgsm { threat, iterations, momentum } => {
-                AttackConfig::from(emi_fgsm(threat, iterations, momentum))
+            AttackSpec::Bsr(settings) => settings.on(bsr),
+            AttackSpec::BsrCwa(config) => {
+                inner_cwa(config, GradientEstimator::default().with_copies(Copies::bsr()), "BSR-CWA")
             }
+            AttackSpec::Sia(settings) => settings.on(sia),
+            AttackSpec::SiaCwa(config) => {
+                inner_cwa(config, GradientEstimator::default().with_copies(Copies::sia()), "SIA-CWA")
+            }
+            AttackSpec::EmiFgsm(settings) => settings.on(emi_fgsm),
             AttackSpec::EmiCwa(config) => {
                 let sampling = emi_sampling(config.iterations);
-                AttackConfig::from(
-                    Cwa::mi_cwa(config)
-                        .with_model_gradient(GradientEstimator::default().with_sampling(sampling))
-                        .named("EMI-CWA"),
-                )
+                inner_cwa(config, GradientEstimator::default().with_sampling(sampling), "EMI-CWA")
             }
-            AttackSpec::Gra { threat, iterations, momentum, seed } => {
-                AttackConfig::from(gra(threat, iterations, momentum).with_seed(seed))
-            }
+            AttackSpec::Gra(settings) => settings.on(gra),
             AttackSpec::GraCwa(config) => {
                 let cwa = Cwa::mi_cwa(config)
                     .with_model_gradient(GradientEstimator::default().with_sampling(GRA_SAMPLING))
@@ -411,23 +285,17 @@ impl AttackSpec {
                 };
                 AttackConfig::from(cwa.with_outer(outer))
             }
-            AttackSpec::VniFgsm { threat, iterations, momentum, seed } => {
-                AttackConfig::from(vni_fgsm(threat, iterations, momentum).with_seed(seed))
+            AttackSpec::VniFgsm(settings) => settings.on(vni_fgsm),
+            AttackSpec::Admix(settings) => settings.on(admix),
+            AttackSpec::AdmixCwa(config) => {
+                inner_cwa(config, GradientEstimator::default().with_copies(Copies::admix()), "Admix-CWA")
             }
-            AttackSpec::Admix { threat, iterations, momentum, seed } => {
-                AttackConfig::from(admix(threat, iterations, momentum).with_seed(seed))
+            AttackSpec::Decowa(settings) => settings.on(decowa),
+            AttackSpec::DecowaCwa(config) => {
+                inner_cwa(config, GradientEstimator::default().with_copies(Copies::decowa()), "DeCoWA-CWA")
             }
-            AttackSpec::AdmixCwa(config) => copies_cwa(config, Copies::admix(), "Admix-CWA"),
-            AttackSpec::Decowa { threat, iterations, momentum, seed } => {
-                AttackConfig::from(decowa(threat, iterations, momentum).with_seed(seed))
-            }
-            AttackSpec::DecowaCwa(config) => copies_cwa(config, Copies::decowa(), "DeCoWA-CWA"),
-            AttackSpec::SiTiDim { threat, iterations, momentum, seed } => {
-                AttackConfig::from(si_ti_dim(threat, iterations, momentum).with_seed(seed))
-            }
-            AttackSpec::SiTiDiCwa(config) => {
-                AttackConfig::from(Cwa::mi_cwa(config).with_model_gradient(si_ti_di()).named("SI-TI-DI-CWA"))
-            }
+            AttackSpec::SiTiDim(settings) => settings.on(si_ti_dim),
+            AttackSpec::SiTiDiCwa(config) => inner_cwa(config, si_ti_di(), "SI-TI-DI-CWA"),
         }
     }
 
@@ -437,11 +305,38 @@ impl AttackSpec {
     }
 }
 
-/// [`Cwa::mi_cwa`] whose inner (per-model) gradients average over `copies`.
-fn copies_cwa(config: CwaConfig, copies: Copies, name: &str) -> AttackConfig {
-    AttackConfig::from(
-        Cwa::mi_cwa(config).with_model_gradient(GradientEstimator::default().with_copies(copies)).named(name),
-    )
+/// [`Cwa::mi_cwa`] whose inner (per-model) gradients go through `estimator`, named `name`.
+fn inner_cwa(config: CwaConfig, estimator: GradientEstimator, name: &str) -> AttackConfig {
+    AttackConfig::from(Cwa::mi_cwa(config).with_model_gradient(estimator).named(name))
+}
+
+/// The settings of a method on MI-FGSM (the [`catalogue`]'s methods alone): what a spec of
+/// one holds besides its name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MomentumSettings {
+    /// Threat model.
+    pub threat: ThreatModel,
+    /// Iterations T.
+    pub iterations: usize,
+    /// Momentum μ.
+    #[serde(with = "crate::json_float")]
+    pub momentum: f64,
+    /// Seed of the method's random draws (a deterministic method ignores it).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl MomentumSettings {
+    /// The catalogue's settings under `threat`: 10 iterations, μ = 1, seed 0.
+    pub fn at(threat: ThreatModel) -> Self {
+        Self { threat, iterations: 10, momentum: 1.0, seed: 0 }
+    }
+
+    /// The attack `method(threat, iterations, momentum)` with these settings and seed.
+    fn on<O: Into<AnyOptimizer>>(&self, method: fn(ThreatModel, usize, f64) -> Iterative<O>) -> AttackConfig {
+        AttackConfig::from(method(self.threat, self.iterations, self.momentum)).with_seed(self.seed)
+    }
 }
 
 serde_with_defaults!(AttackSpec, |threat, fields: &serde_json::Map<String, serde_json::Value>| {
@@ -609,7 +504,7 @@ pub fn catalogue() -> Vec<RegistryEntry> {
 /// it, as in [`registry_at`]).
 pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
     let config = CwaConfig { threat, ..CwaConfig::paper(threat.budget) };
-    let (iterations, momentum) = (10, 1.0);
+    let alone = MomentumSettings::at(threat);
     let sim = "Lin et al., Nesterov Accelerated Gradient and Scale Invariance for Adversarial Attacks, ICLR 2020";
     let mask = "Fan et al., MaskBlock: Transferable Adversarial Examples with Bayes Approach, 2022";
     let pgn_paper = "Ge et al., Boosting Adversarial Transferability by Achieving Flat Local Maxima, NeurIPS 2023";
@@ -623,26 +518,26 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
     let admix_paper = "Wang et al., Admix: Enhancing the Transferability of Adversarial Attacks, ICCV 2021";
     let entry = |name, reference, defaults| RegistryEntry { name, reference, defaults };
     vec![
-        entry("SI-MI-FGSM", sim, AttackSpec::SiMiFgsm { threat, iterations, momentum }),
+        entry("SI-MI-FGSM", sim, AttackSpec::SiMiFgsm(alone.clone())),
         entry("SIM-CWA", sim, AttackSpec::SimCwa(config.clone())),
-        entry("MaskBlock", mask, AttackSpec::MaskBlock { threat, iterations, momentum }),
+        entry("MaskBlock", mask, AttackSpec::MaskBlock(alone.clone())),
         entry("MaskBlock-CWA", mask, AttackSpec::MaskBlockCwa(config.clone())),
-        entry("PGN", pgn_paper, AttackSpec::Pgn { threat, iterations, momentum, seed: 0 }),
+        entry("PGN", pgn_paper, AttackSpec::Pgn(alone.clone())),
         entry("PGN-CWA", pgn_paper, AttackSpec::PgnCwa(config.clone())),
-        entry("BSR", bsr_paper, AttackSpec::Bsr { threat, iterations, momentum, seed: 0 }),
+        entry("BSR", bsr_paper, AttackSpec::Bsr(alone.clone())),
         entry("BSR-CWA", bsr_paper, AttackSpec::BsrCwa(config.clone())),
-        entry("SIA", sia_paper, AttackSpec::Sia { threat, iterations, momentum, seed: 0 }),
+        entry("SIA", sia_paper, AttackSpec::Sia(alone.clone())),
         entry("SIA-CWA", sia_paper, AttackSpec::SiaCwa(config.clone())),
-        entry("EMI-FGSM", emi_paper, AttackSpec::EmiFgsm { threat, iterations, momentum }),
+        entry("EMI-FGSM", emi_paper, AttackSpec::EmiFgsm(alone.clone())),
         entry("EMI-CWA", emi_paper, AttackSpec::EmiCwa(config.clone())),
-        entry("GRA", gra_paper, AttackSpec::Gra { threat, iterations, momentum, seed: 0 }),
+        entry("GRA", gra_paper, AttackSpec::Gra(alone.clone())),
         entry("GRA-CWA", gra_paper, AttackSpec::GraCwa(config.clone())),
-        entry("VNI-FGSM", vni_paper, AttackSpec::VniFgsm { threat, iterations, momentum, seed: 0 }),
-        entry("Admix", admix_paper, AttackSpec::Admix { threat, iterations, momentum, seed: 0 }),
+        entry("VNI-FGSM", vni_paper, AttackSpec::VniFgsm(alone.clone())),
+        entry("Admix", admix_paper, AttackSpec::Admix(alone.clone())),
         entry("Admix-CWA", admix_paper, AttackSpec::AdmixCwa(config.clone())),
-        entry("DeCoWA", decowa_paper, AttackSpec::Decowa { threat, iterations, momentum, seed: 0 }),
+        entry("DeCoWA", decowa_paper, AttackSpec::Decowa(alone.clone())),
         entry("DeCoWA-CWA", decowa_paper, AttackSpec::DecowaCwa(config.clone())),
-        entry("SI-TI-DIM", sim, AttackSpec::SiTiDim { threat, iterations, momentum, seed: 0 }),
+        entry("SI-TI-DIM", sim, AttackSpec::SiTiDim(alone)),
         entry("SI-TI-DI-CWA", sim, AttackSpec::SiTiDiCwa(config)),
     ]
 }
