@@ -1,7 +1,7 @@
 //! The classic iterative attacks on an ensemble, as degenerate CWA loops (no reverse step,
 //! no inner sweep: the outer optimizer steps on the combined ensemble gradient).
 
-use super::cwa::{Cwa, LoopSettings};
+use super::cwa::{Cwa, LoopSettings, WarmUp};
 use crate::gradient::{Copies, GaussianSmoothing, GradientEstimator, InputDiversity, Sampling};
 use crate::optim::{DecayIndicator, Momentum, PatchWise, Sgd};
 use crate::threat::ThreatModel;
@@ -432,6 +432,29 @@ pub fn emi_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterat
 /// EMI's sampling with the paper's settings for an attack of `iterations` iterations.
 pub(crate) fn emi_sampling(iterations: usize) -> Sampling {
     Sampling::LinearLookAround { samples: 11, range: 7.0 / iterations.max(1) as f64 }
+}
+
+/// GI-FGSM: MI-FGSM whose momentum is first gathered by a warm-up of long steps.
+///
+/// - **Paper**: Wang et al., *Boosting the Transferability of Adversarial Attacks with Global
+///   Momentum Initialization*, 2022.
+/// - **Update**: P warm-up iterations of MI-FGSM with steps s·α, then back to the start with
+///   the momentum kept, then the T iterations of MI-FGSM ([`WarmUp`]).
+/// - **Defaults**: T = 10, μ = 1, α = ε/T, P = 5, s = 10 (the paper's and TransferAttack's).
+/// - **Cost**: T + P = 15 ensemble forward/backward passes.
+///
+/// ```
+/// use common_weakness::attack::{gi_fgsm, Iterate, WarmUp};
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = gi_fgsm(ThreatModel::linf(0.1), 10, 1.0);
+/// assert_eq!(attack.settings.warm_up, Some(WarmUp::gi()));
+/// assert_eq!(attack.plan().iterations, 15);
+/// ```
+pub fn gi_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
+    let mut attack = mi_fgsm(threat, iterations, momentum).named("GI-FGSM");
+    attack.settings.warm_up = Some(WarmUp::gi());
+    attack
 }
 
 /// GRA: the relevance-weighted gradient with a momentum whose step decays where it flips.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::order::VisitOrder;
 use super::{Iterate, Of, Plan, Run};
 use crate::ensemble::Combination;
-use crate::error::{in_role, Result, Stage};
+use crate::error::{in_role, Error, Result, Stage};
 use crate::gradient::{EstimatorState, GradientEstimator};
 use crate::optim::{
     Ascent, InnerOptimizer, ModelGradient, Optimizer, OuterOptimizer, PseudoGradient, ReverseOptimizer,
@@ -66,14 +66,27 @@ where
             }
         };
 
-        // 3. Outer step on the pseudo-gradient.
+        // 3. Outer step on the pseudo-gradient (longer while GI's warm-up lasts).
         let origin = match s.origin {
             AnchorPoint::Iterate => x_t,
             AnchorPoint::Reversed => x_r,
         };
-        run.step(Stage::Outer, origin, pseudo_gradient, |g| {
-            self.outer.outer_step(PseudoGradient::new(g), &mut state.outer)
-        })
+        let warming = s.warm_up.filter(|w| run.iteration() <= w.iterations);
+        let next = run.step(Stage::Outer, origin, pseudo_gradient, |g| {
+            let update = self.outer.outer_step(PseudoGradient::new(g), &mut state.outer);
+            match warming {
+                Some(warm_up) => update.mul_scalar(warm_up.step_scale as f32),
+                None => update,
+            }
+        })?;
+        // The warm-up's last iteration returns to the start, the optimizers keeping their state.
+        match warming {
+            Some(warm_up) if run.iteration() == warm_up.iterations => state
+                .start
+                .clone()
+                .ok_or_else(|| Error::InvalidCheckpoint("checkpoint field `state.start`: missing".into())),
+            _ => Ok(next),
+        }
     }
 
     fn plan(&self) -> Plan<'_> {
@@ -81,7 +94,7 @@ where
         Plan {
             name: &self.name,
             threat: s.threat,
-            iterations: s.iterations,
+            iterations: s.iterations + s.warm_up.map_or(0, |w| w.iterations),
             seed: s.seed,
             combination: s.combination,
             random_start: s.random_start,
@@ -113,6 +126,7 @@ where
             reverse_memory: EstimatorState::default(),
             ensemble_memory: EstimatorState::default(),
             model_memories: (0..run.models()).map(|_| EstimatorState::default()).collect(),
+            start: self.settings.warm_up.map(|_| x.clone()),
         }
     }
 }
@@ -126,9 +140,19 @@ pub struct CwaState<RS, IS, OS> {
     reverse_memory: EstimatorState,
     ensemble_memory: EstimatorState,
     model_memories: Vec<EstimatorState>,
+    /// Where the run started, kept for GI's warm-up to return to.
+    start: Option<Tensor<4>>,
 }
 
-crate::snapshot_fields!(CwaState<RS, IS, OS> { reverse, inner, outer, reverse_memory, ensemble_memory, model_memories });
+crate::snapshot_fields!(CwaState<RS, IS, OS> {
+    reverse,
+    inner,
+    outer,
+    reverse_memory,
+    ensemble_memory,
+    model_memories,
+    start
+});
 
 /// The point an optimizer wants its next gradient at: `x`, or `x` plus its look-ahead.
 fn gradient_point<P: Optimizer>(optimizer: &P, state: &P::State, x: &Tensor<4>) -> Tensor<4> {
@@ -316,6 +340,33 @@ pub struct LoopSettings {
     /// How each model's gradient in the inner sweep is estimated. Plain by default.
     #[serde(default)]
     pub model_gradient: GradientEstimator,
+    /// GI's warm-up before the `iterations` (none by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_up: Option<WarmUp>,
+}
+
+/// The warm-up of GI, Wang et al., *Boosting the Transferability of Adversarial Attacks with
+/// Global Momentum Initialization*, 2022: `iterations` iterations before the run's own, whose
+/// outer steps are `step_scale` times longer, after which the iterate returns to where the
+/// run started while every optimizer keeps its state (so the run begins with the momentum
+/// the warm-up gathered). The paper: 5 iterations, scale 10. A run with a warm-up has
+/// `iterations + warm_up.iterations` iterations in all; its records show the return (the
+/// iteration after the warm-up starts from the start).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmUp {
+    /// Iterations P of the warm-up (≥ 1).
+    pub iterations: usize,
+    /// The factor s on the outer steps during the warm-up (> 0).
+    #[serde(with = "crate::json_float")]
+    pub step_scale: f64,
+}
+
+impl WarmUp {
+    /// GI's 5 iterations with tenfold steps.
+    pub fn gi() -> Self {
+        Self { iterations: 5, step_scale: 10.0 }
+    }
 }
 
 impl LoopSettings {
@@ -344,12 +395,18 @@ impl LoopSettings {
             record_similarity: false,
             ensemble_gradient: GradientEstimator::default(),
             model_gradient: GradientEstimator::default(),
+            warm_up: None,
         }
     }
 
     fn validate(&self) -> Result<()> {
         self.ensemble_gradient.validate()?;
-        self.model_gradient.validate()
+        self.model_gradient.validate()?;
+        if let Some(warm_up) = &self.warm_up {
+            crate::check::at_least_one("warm_up.iterations", warm_up.iterations)?;
+            crate::check::positive("warm_up.step_scale", warm_up.step_scale)?;
+        }
+        Ok(())
     }
 }
 

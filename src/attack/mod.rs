@@ -44,11 +44,11 @@ mod schema;
 mod svre;
 
 pub use baselines::{
-    admix, bim, bsr, decowa, di_mi_fgsm, emi_fgsm, fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd, pgn, pi_fgsm,
+    admix, bim, bsr, decowa, di_mi_fgsm, emi_fgsm, fgsm, gi_fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd, pgn, pi_fgsm,
     si_mi_fgsm, si_ti_dim, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm, Iterative,
 };
 pub use config::{CwaConfig, Flavor};
-pub use cwa::{AnchorPoint, Cwa, LoopSettings};
+pub use cwa::{AnchorPoint, Cwa, LoopSettings, WarmUp};
 pub use executor::{Checkpoints, Executor};
 pub(crate) use executor::{Cursor, Expected, SavedCursor};
 pub use input::{check_images, images_from_data};

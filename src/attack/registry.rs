@@ -6,11 +6,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{
-    admix, bim, bsr, decowa, di_mi_fgsm, emi_fgsm, emi_sampling, fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd, pgn,
-    pgn_sampling, pi_fgsm, si_mi_fgsm, si_ti_di, si_ti_dim, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm, GRA_SAMPLING,
+    admix, bim, bsr, decowa, di_mi_fgsm, emi_fgsm, emi_sampling, fgsm, gi_fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd,
+    pgn, pgn_sampling, pi_fgsm, si_mi_fgsm, si_ti_di, si_ti_dim, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm,
+    GRA_SAMPLING,
 };
 use super::defaults::serde_with_defaults;
-use super::{Attack, AttackConfig, Cwa, CwaConfig, Iterative, Rap, RapConfig, Svre, SvreConfig};
+use super::{Attack, AttackConfig, Cwa, CwaConfig, Iterative, Rap, RapConfig, Svre, SvreConfig, WarmUp};
 use crate::gradient::{Copies, GradientEstimator};
 use crate::optim::{AnyOptimizer, DecayIndicator};
 use crate::threat::ThreatModel;
@@ -206,6 +207,10 @@ pub enum AttackSpec {
     DecowaCwa(CwaConfig),
     /// [`si_ti_dim`] (in the [`catalogue`]).
     SiTiDim(MomentumSettings),
+    /// [`gi_fgsm`] (in the [`catalogue`]).
+    GiFgsm(MomentumSettings),
+    /// [`Cwa::mi_cwa`] after GI's warm-up ([`WarmUp::gi`]) (in the [`catalogue`]).
+    GiCwa(CwaConfig),
     /// [`Cwa::mi_cwa`] whose inner gradients go through the SI-TI-DI stack (in the
     /// [`catalogue`]).
     SiTiDiCwa(CwaConfig),
@@ -295,6 +300,12 @@ impl AttackSpec {
                 inner_cwa(config, GradientEstimator::default().with_copies(Copies::decowa()), "DeCoWA-CWA")
             }
             AttackSpec::SiTiDim(settings) => settings.on(si_ti_dim),
+            AttackSpec::GiFgsm(settings) => settings.on(gi_fgsm),
+            AttackSpec::GiCwa(config) => {
+                let mut cwa = Cwa::mi_cwa(config).named("GI-CWA");
+                cwa.settings.warm_up = Some(WarmUp::gi());
+                AttackConfig::from(cwa)
+            }
             AttackSpec::SiTiDiCwa(config) => inner_cwa(config, si_ti_di(), "SI-TI-DI-CWA"),
         }
     }
@@ -361,6 +372,7 @@ serde_with_defaults!(AttackSpec, |threat, fields: &serde_json::Map<String, serde
                 | AdmixCwa(_)
                 | DecowaCwa(_)
                 | SiTiDiCwa(_)
+                | GiCwa(_)
         )
     };
     registry_at(threat)
@@ -488,7 +500,7 @@ pub fn registry_at(threat: ThreatModel) -> Vec<RegistryEntry> {
 /// use common_weakness::attack::catalogue;
 ///
 /// let names: Vec<&str> = catalogue().iter().map(|e| e.name).collect();
-/// assert_eq!(names.len(), 21);
+/// assert_eq!(names.len(), 23);
 /// assert_eq!(names[..4], ["SI-MI-FGSM", "SIM-CWA", "MaskBlock", "MaskBlock-CWA"]);
 /// assert!(names.contains(&"BSR-CWA") && names.contains(&"GRA"));
 /// let spec = serde_json::from_str::<common_weakness::attack::AttackSpec>(
@@ -515,6 +527,8 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
     let vni_paper =
         "Wang & He, Enhancing the Transferability of Adversarial Attacks through Variance Tuning, CVPR 2021";
     let decowa_paper = "Lin et al., Boosting Adversarial Transferability across Model Genus by Deformation-Constrained Warping, AAAI 2024";
+    let gi_paper =
+        "Wang et al., Boosting the Transferability of Adversarial Attacks with Global Momentum Initialization, 2022";
     let admix_paper = "Wang et al., Admix: Enhancing the Transferability of Adversarial Attacks, ICCV 2021";
     let entry = |name, reference, defaults| RegistryEntry { name, reference, defaults };
     vec![
@@ -537,7 +551,9 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
         entry("Admix-CWA", admix_paper, AttackSpec::AdmixCwa(config.clone())),
         entry("DeCoWA", decowa_paper, AttackSpec::Decowa(alone.clone())),
         entry("DeCoWA-CWA", decowa_paper, AttackSpec::DecowaCwa(config.clone())),
-        entry("SI-TI-DIM", sim, AttackSpec::SiTiDim(alone)),
-        entry("SI-TI-DI-CWA", sim, AttackSpec::SiTiDiCwa(config)),
+        entry("SI-TI-DIM", sim, AttackSpec::SiTiDim(alone.clone())),
+        entry("SI-TI-DI-CWA", sim, AttackSpec::SiTiDiCwa(config.clone())),
+        entry("GI-FGSM", gi_paper, AttackSpec::GiFgsm(alone)),
+        entry("GI-CWA", gi_paper, AttackSpec::GiCwa(config)),
     ]
 }

@@ -228,3 +228,36 @@ fn a_targeted_mi_cwa_on_po_trip_moves_every_image_toward_its_target() {
     let adversarial = values(outcome.adversarial);
     assert!(adversarial.iter().all(|v| (0.0..=1.0).contains(v)));
 }
+
+#[test]
+fn gi_warms_up_with_long_steps_then_restarts_from_the_clean_images_keeping_its_momentum() {
+    use common_weakness::attack::{gi_fgsm, mi_fgsm, WarmUp};
+    let ensemble = mlp_ensemble(2, 48, 4);
+    let x = images(51, [2, 3, 4, 4], 0.2, 0.8);
+    let objective = Objective::untargeted(vec![0, 1]);
+    let threat = ThreatModel::linf(0.1);
+    let run = |attack: &dyn Attack| attack.run(&ensemble, x.clone(), &objective).unwrap();
+    let gi = run(&gi_fgsm(threat, 6, 1.0));
+    assert_eq!(gi.records.len(), 6 + 5);
+    // A warm-up step is ten steps of ε/6: the budget caps it at once.
+    assert!((gi.records[0].perturbation_linf - 0.1).abs() < 1e-6, "{}", gi.records[0].perturbation_linf);
+    // The first iteration after the warm-up starts from the clean images.
+    for (after, clean) in gi.records[5].loss_per_model.iter().zip(&gi.initial_loss) {
+        assert!((after - clean).abs() < 1e-6, "{after} against {clean}");
+    }
+    // The gathered momentum changes the result; without momentum nothing is carried over.
+    assert_ne!(values(gi.adversarial), values(run(&mi_fgsm(threat, 6, 1.0)).adversarial));
+    assert_eq!(values(run(&gi_fgsm(threat, 6, 0.0)).adversarial), values(run(&mi_fgsm(threat, 6, 0.0)).adversarial));
+    // A warm-up of no iterations or a non-positive scale is refused by name.
+    for (warm_up, name) in [
+        (WarmUp { iterations: 0, step_scale: 10.0 }, "warm_up.iterations"),
+        (WarmUp { iterations: 5, step_scale: 0.0 }, "warm_up.step_scale"),
+    ] {
+        let mut attack = gi_fgsm(threat, 6, 1.0);
+        attack.settings.warm_up = Some(warm_up);
+        match attack.run(&ensemble, x.clone(), &objective) {
+            Err(Error::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("{warm_up:?}: {:?}", other.map(|o| o.records.len())),
+        }
+    }
+}
