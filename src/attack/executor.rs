@@ -132,7 +132,7 @@ impl<'o> Executor<'o> {
         until: usize,
         prepare: &mut dyn FnMut(usize, AttackRng) -> Run<'r>,
         perturbation: &dyn Fn(&Tensor<4>) -> Tensor<4>,
-        done: Option<&dyn Fn(&Tensor<4>) -> Result<Vec<bool>>>,
+        done: Option<&Finished<'_>>,
         deadline: Option<Instant>,
     ) -> Result<Option<StopReason>> {
         while cursor.records.len() < until {
@@ -204,6 +204,9 @@ impl<'o> Executor<'o> {
         Ok(())
     }
 }
+
+/// Which images of an iterate are finished (early stopping), per image.
+pub(crate) type Finished<'f> = dyn Fn(&Tensor<4>) -> Result<Vec<bool>> + 'f;
 
 /// Where and how often the [`Executor`] saves its checkpoint.
 #[derive(Clone, Debug, PartialEq)]
@@ -329,12 +332,7 @@ impl<S: Snapshot> Cursor<S> {
 
     /// The iterate with the images that stopped before this iteration put back to `before`;
     /// then the images `done` finds finished in it are marked as stopped at `iteration`.
-    fn stop_finished(
-        &mut self,
-        before: Tensor<4>,
-        iteration: usize,
-        done: &dyn Fn(&Tensor<4>) -> Result<Vec<bool>>,
-    ) -> Result<Tensor<4>> {
+    fn stop_finished(&mut self, before: Tensor<4>, iteration: usize, done: &Finished<'_>) -> Result<Tensor<4>> {
         let shape = before.dims();
         if self.stopped.is_empty() {
             // Images that fool every model before the first step are never moved.

@@ -4,7 +4,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::executor::{Cursor, Expected, SavedCursor};
+use super::executor::{Cursor, Expected, Finished, SavedCursor};
 use super::run::{batch_means, check_random_start, finite, Variable};
 use super::{input, AttackOutcome, Executor, Iterate, Run};
 use crate::ensemble::Ensemble;
@@ -199,7 +199,7 @@ impl<'o> Executor<'o> {
                 plan.iterations,
                 &mut prepare,
                 &|v| v.clone() - x_nat.clone(),
-                margin.map(|_| &fooled as &dyn Fn(&Tensor<4>) -> Result<Vec<bool>>),
+                margin.map(|_| &fooled as &Finished<'_>),
                 deadline,
             )?;
             let stop = early.unwrap_or(StopReason::Completed);

@@ -49,6 +49,9 @@ use crate::snapshot::{mismatch, Saved, Snapshot};
 /// through the [`Executor`](super::Executor), with the same bits as the attack it describes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+// One configuration per run: its size does not matter, and boxing the engine's variant would
+// make every match and constructor of it indirect.
+#[allow(clippy::large_enum_variant)]
 pub enum AttackConfig {
     /// The CWA engine: CWA, MI-SAM, MI-CSE and every baseline (FGSM … SSA).
     Cwa(Cwa<AnyOptimizer, AnyOptimizer, AnyOptimizer>),

@@ -156,7 +156,7 @@ fn taps([y, x]: [f64; 2], [h, w]: [usize; 2]) -> impl Iterator<Item = (Option<[u
         .map(move |(dy, dx, weight)| {
             let (r, s) = (y0 + dy, x0 + dx);
             let inside = weight > 0.0 && r >= 0.0 && s >= 0.0 && (r as usize) < h && (s as usize) < w;
-            (inside.then(|| [r as usize, s as usize]), weight)
+            (inside.then_some([r as usize, s as usize]), weight)
         })
 }
 
