@@ -398,7 +398,7 @@ pub struct RegistryEntry {
 impl fmt::Display for RegistryEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let defaults = serde_json::to_string(&self.defaults).map_err(|_| fmt::Error)?;
-        write!(f, "{:<10} {}\n           defaults: {}", self.name, self.reference, defaults)
+        write!(f, "{:<12} {}\n             defaults: {}", self.name, self.reference, defaults)
     }
 }
 
