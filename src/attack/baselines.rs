@@ -3,6 +3,7 @@
 
 use super::cwa::{Cwa, LoopSettings, WarmUp};
 use crate::gradient::{Copies, GaussianSmoothing, GradientEstimator, InputDiversity, Sampling};
+use crate::norm::Normalization;
 use crate::optim::{DecayIndicator, Momentum, PatchWise, Sgd};
 use crate::threat::ThreatModel;
 
@@ -347,6 +348,37 @@ pub fn pgn(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<M
 /// PGN's sampling with the paper's settings for an attack of `iterations` iterations.
 pub(crate) fn pgn_sampling(iterations: usize) -> Sampling {
     Sampling::GradientNormPenalty { samples: 20, range: 3.0, step: 1.0 / iterations.max(1) as f64, balance: 0.5 }
+}
+
+/// ANDA: sign steps on the running mean of the gradients over translated copies.
+///
+/// - **Paper**: Fang et al., *Strong Transferable Adversarial Attacks via Ensembled
+///   Asymptotically Normal Distribution Learning*, CVPR 2024.
+/// - **Update**: `ĝ_t = Σ_k ∇_x L_ens(S_k(x_t))` over 25 translations `S_k`
+///   ([`Copies::anda`]); `x_{t+1} = P(x_t − α·sign(Σ_{s≤t} μ^{t−s}·ĝ_s))`: with μ = 1 the
+///   sign of the running mean of every gradient gathered, the mean of ANDA's asymptotically
+///   normal estimate (a [`Momentum`] without normalisation).
+/// - **Defaults**: T = 10, α = ε/T, a 5 × 5 grid of shifts up to 0.3, μ = 1 (the paper's
+///   and TransferAttack's; its MultiANDA, which samples outputs from the estimated
+///   covariance, is not included).
+/// - **Cost**: 25 ensemble forward/backward passes per iteration.
+///
+/// ```
+/// use common_weakness::attack::anda;
+/// use common_weakness::gradient::Copies;
+/// use common_weakness::norm::Normalization;
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = anda(ThreatModel::linf(0.1), 10, 1.0);
+/// assert_eq!(attack.settings.ensemble_gradient.copies, Some(Copies::anda()));
+/// assert_eq!(attack.outer.normalize, Normalization::None);
+/// ```
+pub fn anda(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
+    let step = threat.budget / iterations.max(1) as f64;
+    let outer =
+        Momentum { direction: threat.steepest(), normalize: Normalization::None, ..Momentum::mi(step, momentum) };
+    iterative("ANDA", threat, iterations, outer)
+        .with_ensemble_gradient(GradientEstimator::default().with_copies(Copies::anda()))
 }
 
 /// DeCoWA: MI-FGSM on the mean gradient over copies warped by thin-plate splines, each warp

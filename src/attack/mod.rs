@@ -44,8 +44,8 @@ mod schema;
 mod svre;
 
 pub use baselines::{
-    admix, bim, bsr, decowa, di_mi_fgsm, emi_fgsm, fgsm, gi_fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd, pgn, pi_fgsm,
-    si_mi_fgsm, si_ti_dim, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm, Iterative,
+    admix, anda, bim, bsr, decowa, di_mi_fgsm, emi_fgsm, fgsm, gi_fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd, pgn,
+    pi_fgsm, si_mi_fgsm, si_ti_dim, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm, Iterative,
 };
 pub use config::{CwaConfig, Flavor};
 pub use cwa::{AnchorPoint, Cwa, LoopSettings, WarmUp};

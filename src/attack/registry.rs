@@ -6,9 +6,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{
-    admix, bim, bsr, decowa, di_mi_fgsm, emi_fgsm, emi_sampling, fgsm, gi_fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd,
-    pgn, pgn_sampling, pi_fgsm, si_mi_fgsm, si_ti_di, si_ti_dim, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm,
-    GRA_SAMPLING,
+    admix, anda, bim, bsr, decowa, di_mi_fgsm, emi_fgsm, emi_sampling, fgsm, gi_fgsm, gra, mask_block, mi_fgsm,
+    ni_fgsm, pgd, pgn, pgn_sampling, pi_fgsm, si_mi_fgsm, si_ti_di, si_ti_dim, sia, ssa, ti_mi_fgsm, vmi_fgsm,
+    vni_fgsm, GRA_SAMPLING,
 };
 use super::defaults::serde_with_defaults;
 use super::{Attack, AttackConfig, Cwa, CwaConfig, Iterative, Rap, RapConfig, Svre, SvreConfig, WarmUp};
@@ -209,6 +209,11 @@ pub enum AttackSpec {
     SiTiDim(MomentumSettings),
     /// [`gi_fgsm`] (in the [`catalogue`]).
     GiFgsm(MomentumSettings),
+    /// [`anda`] (in the [`catalogue`]).
+    Anda(MomentumSettings),
+    /// [`Cwa::mi_cwa`] whose inner gradients average over ANDA's translations
+    /// ([`Copies::anda`]) (in the [`catalogue`]).
+    AndaCwa(CwaConfig),
     /// [`Cwa::mi_cwa`] after GI's warm-up ([`WarmUp::gi`]) (in the [`catalogue`]).
     GiCwa(CwaConfig),
     /// [`Cwa::mi_cwa`] whose inner gradients go through the SI-TI-DI stack (in the
@@ -301,6 +306,10 @@ impl AttackSpec {
             }
             AttackSpec::SiTiDim(settings) => settings.on(si_ti_dim),
             AttackSpec::GiFgsm(settings) => settings.on(gi_fgsm),
+            AttackSpec::Anda(settings) => settings.on(anda),
+            AttackSpec::AndaCwa(config) => {
+                inner_cwa(config, GradientEstimator::default().with_copies(Copies::anda()), "ANDA-CWA")
+            }
             AttackSpec::GiCwa(config) => {
                 let mut cwa = Cwa::mi_cwa(config).named("GI-CWA");
                 cwa.settings.warm_up = Some(WarmUp::gi());
@@ -373,6 +382,7 @@ serde_with_defaults!(AttackSpec, |threat, fields: &serde_json::Map<String, serde
                 | DecowaCwa(_)
                 | SiTiDiCwa(_)
                 | GiCwa(_)
+                | AndaCwa(_)
         )
     };
     registry_at(threat)
@@ -500,7 +510,7 @@ pub fn registry_at(threat: ThreatModel) -> Vec<RegistryEntry> {
 /// use common_weakness::attack::catalogue;
 ///
 /// let names: Vec<&str> = catalogue().iter().map(|e| e.name).collect();
-/// assert_eq!(names.len(), 23);
+/// assert_eq!(names.len(), 25);
 /// assert_eq!(names[..4], ["SI-MI-FGSM", "SIM-CWA", "MaskBlock", "MaskBlock-CWA"]);
 /// assert!(names.contains(&"BSR-CWA") && names.contains(&"GRA"));
 /// let spec = serde_json::from_str::<common_weakness::attack::AttackSpec>(
@@ -529,6 +539,7 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
     let decowa_paper = "Lin et al., Boosting Adversarial Transferability across Model Genus by Deformation-Constrained Warping, AAAI 2024";
     let gi_paper =
         "Wang et al., Boosting the Transferability of Adversarial Attacks with Global Momentum Initialization, 2022";
+    let anda_paper = "Fang et al., Strong Transferable Adversarial Attacks via Ensembled Asymptotically Normal Distribution Learning, CVPR 2024";
     let admix_paper = "Wang et al., Admix: Enhancing the Transferability of Adversarial Attacks, ICCV 2021";
     let entry = |name, reference, defaults| RegistryEntry { name, reference, defaults };
     vec![
@@ -553,7 +564,9 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
         entry("DeCoWA-CWA", decowa_paper, AttackSpec::DecowaCwa(config.clone())),
         entry("SI-TI-DIM", sim, AttackSpec::SiTiDim(alone.clone())),
         entry("SI-TI-DI-CWA", sim, AttackSpec::SiTiDiCwa(config.clone())),
-        entry("GI-FGSM", gi_paper, AttackSpec::GiFgsm(alone)),
-        entry("GI-CWA", gi_paper, AttackSpec::GiCwa(config)),
+        entry("GI-FGSM", gi_paper, AttackSpec::GiFgsm(alone.clone())),
+        entry("GI-CWA", gi_paper, AttackSpec::GiCwa(config.clone())),
+        entry("ANDA", anda_paper, AttackSpec::Anda(alone)),
+        entry("ANDA-CWA", anda_paper, AttackSpec::AndaCwa(config)),
     ]
 }

@@ -5,7 +5,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::blocks::{shuffle_and_rotate, structure_invariant};
-use super::pixel_map::PixelMap;
+use super::pixel_map::{shifted, PixelMap};
 use super::warp::Spline;
 use crate::check::{at_least_one, non_negative};
 use crate::error::{Error, Result};
@@ -88,6 +88,19 @@ pub enum Copies {
         copies: usize,
         /// Blocks per side (≥ 1, at most the image side).
         grid: usize,
+    },
+    /// ANDA's translations, Fang et al., *Strong Transferable Adversarial Attacks via
+    /// Ensembled Asymptotically Normal Distribution Learning*, CVPR 2024: `grid × grid` copies,
+    /// each image translated by `(a, b)`, `a` and `b` evenly spaced in `[−max_shift, max_shift]`
+    /// (normalised units: the image spans [−1, 1], so 0.3 is 15% of its side; one copy: no
+    /// shift), bilinear and zero outside. The same for every image (nothing is drawn). The
+    /// paper and TransferAttack: 25 copies (a 5 × 5 grid), 0.3.
+    Shifts {
+        /// Shifts per axis (≥ 1).
+        grid: usize,
+        /// The largest shift, in normalised units (≥ 0, at most 2).
+        #[serde(with = "crate::json_float")]
+        max_shift: f64,
     },
     /// DeCoWA, Lin et al., *Boosting Adversarial Transferability across Model Genus by
     /// Deformation-Constrained Warping*, AAAI 2024: each copy warps every image by a
@@ -191,6 +204,11 @@ impl Copies {
         Copies::Admix { scales: 5, mixes: 3, strength: 0.2 }
     }
 
+    /// ANDA's 5 × 5 translations of up to 0.3 (15% of the side).
+    pub fn anda() -> Self {
+        Copies::Shifts { grid: 5, max_shift: 0.3 }
+    }
+
     /// DeCoWA with the paper's 20 copies, 3 × 3 mesh, noise scale 2 and step 0.01.
     pub fn decowa() -> Self {
         Copies::Warp { copies: 20, mesh: 3, noise_scale: 2.0, step: 0.01 }
@@ -199,7 +217,7 @@ impl Copies {
     /// True when the copies are drawn at random (BSR, SIA, DeCoWA, Admix), so that the
     /// attack's seed changes them.
     pub fn is_random(&self) -> bool {
-        !matches!(self, Copies::Scale { .. } | Copies::MaskBlock { .. })
+        !matches!(self, Copies::Scale { .. } | Copies::MaskBlock { .. } | Copies::Shifts { .. })
     }
 
     /// Checks the parameters that do not depend on the images.
@@ -234,6 +252,18 @@ impl Copies {
             Copies::BlockTransform { copies, grid } => {
                 at_least_one("copies", copies)?;
                 at_least_one("grid", grid)
+            }
+            Copies::Shifts { grid, max_shift } => {
+                at_least_one("grid", grid)?;
+                non_negative("max_shift", max_shift)?;
+                match max_shift <= 2.0 {
+                    true => Ok(()),
+                    false => Err(Error::InvalidParameter {
+                        name: "max_shift",
+                        value: max_shift,
+                        requirement: "must be at most 2 (a shift of the whole image)",
+                    }),
+                }
             }
             Copies::Warp { copies, mesh, noise_scale, step } => {
                 at_least_one("copies", copies)?;
@@ -291,7 +321,7 @@ impl Copies {
     pub fn count(&self) -> usize {
         match *self {
             Copies::Scale { scales } => scales,
-            Copies::MaskBlock { grid } => grid * grid,
+            Copies::MaskBlock { grid } | Copies::Shifts { grid, .. } => grid * grid,
             Copies::BlockShuffle { copies, .. }
             | Copies::BlockTransform { copies, .. }
             | Copies::Warp { copies, .. } => copies,
@@ -328,6 +358,15 @@ impl Copies {
                 DrawnCopy::Pixels(shuffle_and_rotate(images, grid, max_angle, rng, device))
             }
             Copies::BlockTransform { grid, .. } => DrawnCopy::Pixels(structure_invariant(images, grid, rng, device)),
+            Copies::Shifts { grid, max_shift } => {
+                let at = |k: usize| match grid {
+                    1 => 0.0,
+                    _ => max_shift * (2.0 * k as f64 / (grid - 1) as f64 - 1.0),
+                };
+                // A normalised shift a moves the sampling point by a·side/2 pixels.
+                let shift = [at(index % grid) * h as f64 / 2.0, at(index / grid) * w as f64 / 2.0];
+                DrawnCopy::Pixels(shifted(images, shift, device))
+            }
             Copies::Warp { mesh, noise_scale, .. } => {
                 let spline = Spline::new(mesh, [h, w]);
                 DrawnCopy::Pixels(spline.map(images, &spline.draw(images[0], noise_scale, rng), device))

@@ -95,3 +95,37 @@ impl Builder {
         PixelMap { taps, noise }
     }
 }
+
+/// The four bilinear taps of position `[y, x]` (pixels) on `[h, w]` images: each source pixel
+/// with its weight, `None` outside the image (zero padding) or at weight 0.
+pub(crate) fn bilinear_taps([y, x]: [f64; 2], [h, w]: [usize; 2]) -> impl Iterator<Item = (Option<[usize; 2]>, f64)> {
+    let (y0, x0) = (y.floor(), x.floor());
+    let (fy, fx) = (y - y0, x - x0);
+    [(0.0, 0.0, (1.0 - fy) * (1.0 - fx)), (0.0, 1.0, (1.0 - fy) * fx), (1.0, 0.0, fy * (1.0 - fx)), (1.0, 1.0, fy * fx)]
+        .into_iter()
+        .map(move |(dy, dx, weight)| {
+            let (r, s) = (y0 + dy, x0 + dx);
+            let inside = weight > 0.0 && r >= 0.0 && s >= 0.0 && (r as usize) < h && (s as usize) < w;
+            (inside.then_some([r as usize, s as usize]), weight)
+        })
+}
+
+/// Every image of a `shape` batch moved so that output pixel `(r, c)` reads input position
+/// `(r + dy, c + dx)` (pixels; bilinear, zero outside).
+pub(crate) fn shifted(shape: [usize; 4], [dy, dx]: [f64; 2], device: &Device) -> PixelMap {
+    let [n, _, h, w] = shape;
+    let mut builder = Builder::new(shape, 4);
+    for image in 0..n {
+        for row in 0..h {
+            for column in 0..w {
+                for (tap, (source, weight)) in bilinear_taps([row as f64 + dy, column as f64 + dx], [h, w]).enumerate()
+                {
+                    if let Some(source) = source {
+                        builder.read(tap, image, [row, column], source, weight as f32);
+                    }
+                }
+            }
+        }
+    }
+    builder.build(device)
+}

@@ -3,7 +3,7 @@
 
 use burn::tensor::Device;
 
-use super::pixel_map::{Builder, PixelMap};
+use super::pixel_map::{bilinear_taps, Builder, PixelMap};
 use crate::rng::AttackRng;
 
 /// A thin-plate spline on images of one size, through a `mesh × mesh` grid of control points
@@ -91,7 +91,9 @@ impl Spline {
             let offsets = &offsets[image * 2 * self.inner..][..2 * self.inner];
             for row in 0..h {
                 for column in 0..w {
-                    for (tap, (source, weight)) in taps(self.position(offsets, row, column), [h, w]).enumerate() {
+                    for (tap, (source, weight)) in
+                        bilinear_taps(self.position(offsets, row, column), [h, w]).enumerate()
+                    {
                         if let Some(source) = source {
                             builder.read(tap, image, [row, column], source, weight as f32);
                         }
@@ -146,20 +148,6 @@ impl Spline {
     }
 }
 
-/// The four bilinear taps of position `[y, x]` (pixels) on `[h, w]` images: each source pixel
-/// with its weight, `None` outside the image (zero padding) or at weight 0.
-fn taps([y, x]: [f64; 2], [h, w]: [usize; 2]) -> impl Iterator<Item = (Option<[usize; 2]>, f64)> {
-    let (y0, x0) = (y.floor(), x.floor());
-    let (fy, fx) = (y - y0, x - x0);
-    [(0.0, 0.0, (1.0 - fy) * (1.0 - fx)), (0.0, 1.0, (1.0 - fy) * fx), (1.0, 0.0, fy * (1.0 - fx)), (1.0, 1.0, fy * fx)]
-        .into_iter()
-        .map(move |(dy, dx, weight)| {
-            let (r, s) = (y0 + dy, x0 + dx);
-            let inside = weight > 0.0 && r >= 0.0 && s >= 0.0 && (r as usize) < h && (s as usize) < w;
-            (inside.then_some([r as usize, s as usize]), weight)
-        })
-}
-
 /// The inverse of a square, invertible matrix (Gauss–Jordan with partial pivoting).
 fn invert(mut matrix: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
     let n = matrix.len();
@@ -201,7 +189,7 @@ mod tests {
         let mut total = 0.0;
         for row in 0..h {
             for column in 0..w {
-                let value: f64 = taps(spline.position(offsets, row, column), [h, w])
+                let value: f64 = bilinear_taps(spline.position(offsets, row, column), [h, w])
                     .map(|(source, weight)| source.map_or(0.0, |[r, s]| weight * pixels[r * w + s] as f64))
                     .sum();
                 total += weights[row * w + column] as f64 * value;

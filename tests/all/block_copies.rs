@@ -251,3 +251,37 @@ fn decowa_is_refused_with_bad_parameters_and_on_universal_runs() {
         refused.map(|o| o.records.len())
     );
 }
+
+#[test]
+fn anda_translates_every_image_over_a_grid_of_shifts_with_zero_fill() {
+    let side = 6;
+    let x = images(47, [1, 1, side, side], 0.1, 0.9);
+    let original = values(x.clone());
+    // A normalised shift of 2/3 is 2/3 · 6/2 = 2 pixels: the shifts are −2, 0 and 2.
+    let copies = seen(Copies::Shifts { grid: 3, max_shift: 2.0 / 3.0 }, &x, 0);
+    let shifted = |dy: i64, dx: i64| -> Vec<f32> {
+        (0..side * side)
+            .map(|p| {
+                let (r, c) = ((p / side) as i64 + dy, (p % side) as i64 + dx);
+                let inside = (0..side as i64).contains(&r) && (0..side as i64).contains(&c);
+                if inside {
+                    original[r as usize * side + c as usize]
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    };
+    let mut found = std::collections::BTreeSet::new();
+    for copy in &copies[1..] {
+        let shift = [-2, 0, 2]
+            .iter()
+            .flat_map(|&dy| [-2, 0, 2].map(move |dx| (dy, dx)))
+            .find(|&(dy, dx)| shifted(dy, dx).iter().zip(copy).all(|(a, b)| (a - b).abs() < 1e-6));
+        found.insert(shift.expect("every copy is the image shifted by whole pixels"));
+    }
+    assert_eq!(found.len(), 9, "{found:?}");
+    // One copy is the image itself.
+    let one = seen(Copies::Shifts { grid: 1, max_shift: 0.3 }, &x, 0);
+    assert!(one.iter().all(|copy| copy == &original));
+}
