@@ -15,7 +15,7 @@ use crate::host;
 use crate::norm::Normalization;
 use crate::rng::AttackRng;
 
-/// Averaging the gradient over random points around the iterate.
+/// Averaging the gradient over points around the iterate (random, or on EMI's line).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum Sampling {
@@ -98,10 +98,10 @@ pub enum Sampling {
     },
 }
 
-/// How every input gradient of an attack is estimated: optional sampling (VMI, SSA), at each
-/// point optional transformed copies (SIM, MaskBlock, BSR, SIA) each seen through optional input
-/// diversity (DI), and optional smoothing (TI) of the result. The default is the plain
-/// gradient.
+/// How every input gradient of an attack is estimated: optional sampling (VMI, SSA, PGN, EMI,
+/// GRA), at each point optional transformed copies (SIM, MaskBlock, BSR, SIA, ANDA, DeCoWA,
+/// Admix) each seen through optional input diversity (DI), and optional smoothing (TI) of the
+/// result. The default is the plain gradient.
 ///
 /// ```
 /// use common_weakness::gradient::{GaussianSmoothing, GradientEstimator, InputDiversity};
@@ -119,9 +119,10 @@ pub enum Sampling {
 pub struct GradientEstimator {
     /// DI: a random transform of the input inside the graph.
     pub diversity: Option<InputDiversity>,
-    /// VMI or SSA: averaging over random points.
+    /// VMI, SSA, PGN, EMI or GRA: averaging over points around the iterate.
     pub sampling: Option<Sampling>,
-    /// SIM, MaskBlock, BSR or SIA: averaging over transformed copies of each point.
+    /// SIM, MaskBlock, BSR, SIA, ANDA, DeCoWA or Admix: averaging over transformed copies of
+    /// each point.
     pub copies: Option<Copies>,
     /// TI: Gaussian smoothing of the result.
     pub smoothing: Option<GaussianSmoothing>,
