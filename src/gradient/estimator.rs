@@ -392,25 +392,21 @@ fn cosine_per_image(a: &Tensor<4>, b: &Tensor<4>) -> Tensor<4> {
     dot / norms.clamp_min(1e-30).sqrt()
 }
 
-/// The mean of `count` evaluations, evaluation `k` being `evaluate(k)`.
-fn mean_of(count: usize, evaluate: impl FnMut(usize) -> Result<Evaluation>) -> Result<Evaluation> {
-    Ok(mean((0..count).map(evaluate).collect::<Result<Vec<_>>>()?))
-}
-
-/// The mean gradient and the mean per-model losses of several evaluations.
-fn mean(evaluations: Vec<Evaluation>) -> Evaluation {
-    let count = evaluations.len() as f32;
-    let mut evaluations = evaluations.into_iter();
-    let mut total = evaluations.next().expect("at least one sample (validated)");
-    for evaluation in evaluations {
+/// The mean gradient and the mean per-model losses of `count` (≥ 1) evaluations, evaluation
+/// `k` being `evaluate(k)`, summed as they come (one evaluation held at a time).
+fn mean_of(count: usize, mut evaluate: impl FnMut(usize) -> Result<Evaluation>) -> Result<Evaluation> {
+    let mut total = evaluate(0)?;
+    for k in 1..count {
+        let evaluation = evaluate(k)?;
         total.gradient = total.gradient + evaluation.gradient;
         for ((_, sum), (_, loss)) in total.losses.iter_mut().zip(evaluation.losses) {
             *sum = sum.clone() + loss;
         }
     }
+    let count = count as f32;
     total.gradient = total.gradient.div_scalar(count);
     for (_, sum) in total.losses.iter_mut() {
         *sum = sum.clone().div_scalar(count);
     }
-    total
+    Ok(total)
 }
