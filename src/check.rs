@@ -50,6 +50,15 @@ pub fn unit_interval(name: &'static str, value: f64) -> Result<()> {
     }
 }
 
+/// Checks that a parameter is at most `limit` (a NaN is not), `requirement` saying so to the
+/// user.
+pub fn at_most(name: &'static str, value: f64, limit: f64, requirement: &'static str) -> Result<()> {
+    match value <= limit {
+        true => Ok(()),
+        false => Err(Error::InvalidParameter { name, value, requirement }),
+    }
+}
+
 /// Checks that a count is at least one.
 pub fn at_least_one(name: &'static str, value: usize) -> Result<()> {
     if value >= 1 {

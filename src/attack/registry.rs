@@ -265,20 +265,12 @@ impl AttackSpec {
                 let sampling = pgn_sampling(config.iterations);
                 inner_cwa(config, GradientEstimator::default().with_sampling(sampling), "PGN-CWA")
             }
-            AttackSpec::SimCwa(config) => {
-                inner_cwa(config, GradientEstimator::default().with_copies(Copies::sim()), "SIM-CWA")
-            }
-            AttackSpec::MaskBlockCwa(config) => {
-                inner_cwa(config, GradientEstimator::default().with_copies(Copies::mask_block()), "MaskBlock-CWA")
-            }
+            AttackSpec::SimCwa(config) => inner_cwa(config, through(Copies::sim()), "SIM-CWA"),
+            AttackSpec::MaskBlockCwa(config) => inner_cwa(config, through(Copies::mask_block()), "MaskBlock-CWA"),
             AttackSpec::Bsr(settings) => settings.on(bsr),
-            AttackSpec::BsrCwa(config) => {
-                inner_cwa(config, GradientEstimator::default().with_copies(Copies::bsr()), "BSR-CWA")
-            }
+            AttackSpec::BsrCwa(config) => inner_cwa(config, through(Copies::bsr()), "BSR-CWA"),
             AttackSpec::Sia(settings) => settings.on(sia),
-            AttackSpec::SiaCwa(config) => {
-                inner_cwa(config, GradientEstimator::default().with_copies(Copies::sia()), "SIA-CWA")
-            }
+            AttackSpec::SiaCwa(config) => inner_cwa(config, through(Copies::sia()), "SIA-CWA"),
             AttackSpec::EmiFgsm(settings) => settings.on(emi_fgsm),
             AttackSpec::EmiCwa(config) => {
                 let sampling = emi_sampling(config.iterations);
@@ -297,19 +289,13 @@ impl AttackSpec {
             }
             AttackSpec::VniFgsm(settings) => settings.on(vni_fgsm),
             AttackSpec::Admix(settings) => settings.on(admix),
-            AttackSpec::AdmixCwa(config) => {
-                inner_cwa(config, GradientEstimator::default().with_copies(Copies::admix()), "Admix-CWA")
-            }
+            AttackSpec::AdmixCwa(config) => inner_cwa(config, through(Copies::admix()), "Admix-CWA"),
             AttackSpec::Decowa(settings) => settings.on(decowa),
-            AttackSpec::DecowaCwa(config) => {
-                inner_cwa(config, GradientEstimator::default().with_copies(Copies::decowa()), "DeCoWA-CWA")
-            }
+            AttackSpec::DecowaCwa(config) => inner_cwa(config, through(Copies::decowa()), "DeCoWA-CWA"),
             AttackSpec::SiTiDim(settings) => settings.on(si_ti_dim),
             AttackSpec::GiFgsm(settings) => settings.on(gi_fgsm),
             AttackSpec::Anda(settings) => settings.on(anda),
-            AttackSpec::AndaCwa(config) => {
-                inner_cwa(config, GradientEstimator::default().with_copies(Copies::anda()), "ANDA-CWA")
-            }
+            AttackSpec::AndaCwa(config) => inner_cwa(config, through(Copies::anda()), "ANDA-CWA"),
             AttackSpec::GiCwa(config) => {
                 let mut cwa = Cwa::mi_cwa(config).named("GI-CWA");
                 cwa.settings.warm_up = Some(WarmUp::gi());
@@ -323,6 +309,11 @@ impl AttackSpec {
     pub fn build(&self) -> Box<dyn Attack> {
         self.config().build()
     }
+}
+
+/// The gradient averaged over `copies`.
+fn through(copies: Copies) -> GradientEstimator {
+    GradientEstimator::default().with_copies(copies)
 }
 
 /// [`Cwa::mi_cwa`] whose inner (per-model) gradients go through `estimator`, named `name`.

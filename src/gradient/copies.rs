@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::blocks::{shuffle_and_rotate, structure_invariant};
 use super::pixel_map::{shifted, PixelMap};
 use super::warp::Spline;
-use crate::check::{at_least_one, non_negative};
+use crate::check::{at_least_one, at_most, non_negative};
 use crate::error::{Error, Result};
 use crate::objective::Objective;
 use crate::rng::AttackRng;
@@ -226,28 +226,14 @@ impl Copies {
             Copies::Scale { scales } => {
                 at_least_one("scales", scales)?;
                 // 2^-149 is the smallest f32: beyond it every further copy is all zeros.
-                match scales <= 128 {
-                    true => Ok(()),
-                    false => Err(Error::InvalidParameter {
-                        name: "scales",
-                        value: scales as f64,
-                        requirement: "must be at most 128 (x / 2^128 is zero in f32)",
-                    }),
-                }
+                at_most("scales", scales as f64, 128.0, "must be at most 128 (x / 2^128 is zero in f32)")
             }
             Copies::MaskBlock { grid } => at_least_one("grid", grid),
             Copies::BlockShuffle { copies, grid, max_angle } => {
                 at_least_one("copies", copies)?;
                 at_least_one("grid", grid)?;
                 non_negative("max_angle", max_angle)?;
-                match max_angle <= 180.0 {
-                    true => Ok(()),
-                    false => Err(Error::InvalidParameter {
-                        name: "max_angle",
-                        value: max_angle,
-                        requirement: "must be at most 180 degrees",
-                    }),
-                }
+                at_most("max_angle", max_angle, 180.0, "must be at most 180 degrees")
             }
             Copies::BlockTransform { copies, grid } => {
                 at_least_one("copies", copies)?;
@@ -256,26 +242,16 @@ impl Copies {
             Copies::Shifts { grid, max_shift } => {
                 at_least_one("grid", grid)?;
                 non_negative("max_shift", max_shift)?;
-                match max_shift <= 2.0 {
-                    true => Ok(()),
-                    false => Err(Error::InvalidParameter {
-                        name: "max_shift",
-                        value: max_shift,
-                        requirement: "must be at most 2 (a shift of the whole image)",
-                    }),
-                }
+                at_most("max_shift", max_shift, 2.0, "must be at most 2 (a shift of the whole image)")
             }
             Copies::Warp { copies, mesh, noise_scale, step } => {
                 at_least_one("copies", copies)?;
                 non_negative("noise_scale", noise_scale)?;
                 non_negative("step", step)?;
-                match (3..=MAX_MESH).contains(&mesh) {
-                    true => Ok(()),
-                    false => Err(Error::InvalidParameter {
-                        name: "mesh",
-                        value: mesh as f64,
-                        requirement: "must be 3 to 16 (control points per side: 3 moves one inner point)",
-                    }),
+                let requirement = "must be 3 to 16 (control points per side: 3 moves one inner point)";
+                match mesh >= 3 {
+                    true => at_most("mesh", mesh as f64, MAX_MESH as f64, requirement),
+                    false => Err(Error::InvalidParameter { name: "mesh", value: mesh as f64, requirement }),
                 }
             }
             Copies::Admix { scales, mixes, strength } => {

@@ -9,7 +9,7 @@ use super::evaluator::{Evaluation, InputTransform, Target};
 use super::smoothing::GaussianSmoothing;
 use super::spectrum::spectrum_sample;
 use super::warp::Spline;
-use crate::check::{at_least_one, non_negative};
+use crate::check::{at_least_one, at_most, non_negative};
 use crate::error::{Error, Result};
 use crate::host;
 use crate::norm::Normalization;
@@ -203,19 +203,12 @@ impl GradientEstimator {
                 non_negative("range", range)?;
                 non_negative("step", step)?;
                 non_negative("balance", balance)?;
-                match balance <= 1.0 {
-                    true => Ok(()),
-                    false => {
-                        Err(Error::InvalidParameter { name: "balance", value: balance, requirement: "must be <= 1" })
-                    }
-                }
+                at_most("balance", balance, 1.0, "must be <= 1")
             }
             Some(Sampling::Spectrum { samples, rho, sigma }) => {
                 at_least_one("samples", samples)?;
                 non_negative("rho", rho)?;
-                if rho > 1.0 {
-                    return Err(Error::InvalidParameter { name: "rho", value: rho, requirement: "must be <= 1" });
-                }
+                at_most("rho", rho, 1.0, "must be <= 1")?;
                 non_negative("sigma", sigma)
             }
         }

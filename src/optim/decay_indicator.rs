@@ -4,8 +4,8 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::Optimizer;
-use crate::check::{non_negative, positive};
-use crate::error::{Error, Result};
+use crate::check::{at_most, non_negative, positive};
+use crate::error::Result;
 use crate::norm::{Direction, Normalization};
 
 /// MI momentum whose step shrinks, pixel by pixel, each time the momentum changes sign there:
@@ -86,9 +86,6 @@ impl Optimizer for DecayIndicator {
         positive("step_size", self.step_size)?;
         non_negative("momentum", self.momentum)?;
         positive("decay", self.decay)?;
-        match self.decay <= 1.0 {
-            true => Ok(()),
-            false => Err(Error::InvalidParameter { name: "decay", value: self.decay, requirement: "must be <= 1" }),
-        }
+        at_most("decay", self.decay, 1.0, "must be <= 1")
     }
 }
