@@ -18,7 +18,7 @@ const SIA_NOISE: f32 = 16.0 / 255.0;
 const SIA_OPERATIONS: usize = 7;
 
 /// One number uniform in `[0, count)` from `image`'s stream.
-pub(crate) fn index_below(rng: &mut AttackRng, image: usize, count: usize) -> usize {
+fn index_below(rng: &mut AttackRng, image: usize, count: usize) -> usize {
     ((rng.unit_for(image) * count as f32) as usize).min(count - 1)
 }
 

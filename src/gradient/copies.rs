@@ -5,7 +5,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::blocks::{shuffle_and_rotate, structure_invariant};
-use super::pixel_map::{shifted, PixelMap};
+use super::pixel_map::{resampled, PixelMap};
 use super::warp::Spline;
 use crate::check::{at_least_one, at_most, non_negative};
 use crate::error::{Error, Result};
@@ -339,9 +339,11 @@ impl Copies {
                     1 => 0.0,
                     _ => max_shift * (2.0 * k as f64 / (grid - 1) as f64 - 1.0),
                 };
-                // A normalised shift a moves the sampling point by a·side/2 pixels.
+                // A normalised shift a moves the sampling position by a·side/2 pixels.
                 let shift = [at(index % grid) * h as f64 / 2.0, at(index / grid) * w as f64 / 2.0];
-                DrawnCopy::Pixels(shifted(images, shift, device))
+                DrawnCopy::Pixels(resampled(images, device, |_, row, column| {
+                    [row as f64 + shift[0], column as f64 + shift[1]]
+                }))
             }
             Copies::Warp { mesh, noise_scale, .. } => {
                 let spline = Spline::new(mesh, [h, w]);

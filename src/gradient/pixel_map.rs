@@ -1,6 +1,6 @@
 //! Pixel maps: transforms that move pixels, drawn on the host and applied inside the graph by
 //! gathering, so the gradient flows back to the pixels each output pixel came from (BSR, SIA,
-//! DeCoWA).
+//! ANDA, DeCoWA).
 
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
@@ -110,16 +110,19 @@ pub(crate) fn bilinear_taps([y, x]: [f64; 2], [h, w]: [usize; 2]) -> impl Iterat
         })
 }
 
-/// Every image of a `shape` batch moved so that output pixel `(r, c)` reads input position
-/// `(r + dy, c + dx)` (pixels; bilinear, zero outside).
-pub(crate) fn shifted(shape: [usize; 4], [dy, dx]: [f64; 2], device: &Device) -> PixelMap {
+/// The map of a `shape` batch in which output pixel `(row, column)` of image `n` reads input
+/// position `position(n, row, column)` (pixels; bilinear, zero outside).
+pub(crate) fn resampled(
+    shape: [usize; 4],
+    device: &Device,
+    position: impl Fn(usize, usize, usize) -> [f64; 2],
+) -> PixelMap {
     let [n, _, h, w] = shape;
     let mut builder = Builder::new(shape, 4);
     for image in 0..n {
         for row in 0..h {
             for column in 0..w {
-                for (tap, (source, weight)) in bilinear_taps([row as f64 + dy, column as f64 + dx], [h, w]).enumerate()
-                {
+                for (tap, (source, weight)) in bilinear_taps(position(image, row, column), [h, w]).enumerate() {
                     if let Some(source) = source {
                         builder.read(tap, image, [row, column], source, weight as f32);
                     }

@@ -3,7 +3,7 @@
 
 use burn::tensor::Device;
 
-use super::pixel_map::{bilinear_taps, Builder, PixelMap};
+use super::pixel_map::{resampled, PixelMap};
 use crate::rng::AttackRng;
 
 /// A thin-plate spline on images of one size, through a `mesh × mesh` grid of control points
@@ -85,23 +85,10 @@ impl Spline {
 
     /// The warp of a `shape` batch, image `n` by `offsets[n]` (bilinear, zero outside).
     pub fn map(&self, shape: [usize; 4], offsets: &[f64], device: &Device) -> PixelMap {
-        let [n, _, h, w] = shape;
-        let mut builder = Builder::new(shape, 4);
-        for image in 0..n {
-            let offsets = &offsets[image * 2 * self.inner..][..2 * self.inner];
-            for row in 0..h {
-                for column in 0..w {
-                    for (tap, (source, weight)) in
-                        bilinear_taps(self.position(offsets, row, column), [h, w]).enumerate()
-                    {
-                        if let Some(source) = source {
-                            builder.read(tap, image, [row, column], source, weight as f32);
-                        }
-                    }
-                }
-            }
-        }
-        builder.build(device)
+        let per_image = 2 * self.inner;
+        resampled(shape, device, |image, row, column| {
+            self.position(&offsets[image * per_image..][..per_image], row, column)
+        })
     }
 
     /// The gradient of an objective with respect to the offsets, from the warped batch's
@@ -181,6 +168,7 @@ fn invert(mut matrix: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gradient::pixel_map::bilinear_taps;
 
     /// A 7 × 5 image's value at position `[y, x]`, bilinear with zero outside, and the sum of
     /// `weights`-weighted samples at every pixel's warped position.
