@@ -423,11 +423,7 @@ impl Objective {
                 (outputs * one_hot).sum_dim(1).squeeze_dim::<1>(1).mul_scalar(toward_label)
             }
             (LossKind::Margin { confidence }, Some(one_hot)) => {
-                let label_logit = (outputs.clone() * one_hot.clone()).sum_dim(1);
-                // −∞, not a large negative number, so that no logit, however negative, loses
-                // to the masked label.
-                let best_other = outputs.mask_fill(one_hot.equal_elem(1.0), f32::NEG_INFINITY).max_dim(1);
-                let margin = (label_logit - best_other).mul_scalar(toward_label);
+                let margin = label_lead(outputs, &one_hot).mul_scalar(toward_label);
                 margin.clamp_min(-confidence as f32).squeeze_dim(1)
             }
             (_, None) => {
@@ -435,6 +431,16 @@ impl Objective {
             }
         })
     }
+}
+
+/// Per row, the label's logit minus the best other logit, `[N, 1]` (the Carlini–Wagner margin
+/// before its sign and floor).
+pub(crate) fn label_lead(outputs: Tensor<2>, one_hot: &Tensor<2>) -> Tensor<2> {
+    let label_logit = (outputs.clone() * one_hot.clone()).sum_dim(1);
+    // −∞, not a large negative number, so that no logit, however negative, loses to the
+    // masked label.
+    let best_other = outputs.mask_fill(one_hot.clone().equal_elem(1.0), f32::NEG_INFINITY).max_dim(1);
+    label_logit - best_other
 }
 
 /// `labels` one-hot, `[N, classes]` (a label out of range is a zero row).

@@ -11,7 +11,7 @@ use burn::tensor::Tensor;
 
 use crate::ensemble::{Combination, Ensemble};
 use crate::error::{Error, Result};
-use crate::objective::{Goal, LossInput, Objective};
+use crate::objective::{label_lead, Goal, LossInput, Objective};
 
 /// What one model needs to evaluate the objective: its labels, its clean outputs and the
 /// outputs the loss compares against (the clean ones, or those at the target images).
@@ -173,12 +173,10 @@ impl<'a> Evaluator<'a> {
                 return Err(Error::InvalidObjective("early stopping needs labels"));
             };
             let outputs = self.ensemble.forward(index, Tensor::from_inner(x.clone())).detach();
-            let one_hot = one_hot.clone();
-            let label = (outputs.clone() * one_hot.clone()).sum_dim(1);
-            let best_other = outputs.mask_fill(one_hot.equal_elem(1.0), f32::NEG_INFINITY).max_dim(1);
+            let label = label_lead(outputs, one_hot);
             let lead = match self.objective.goal() {
-                Goal::Untargeted => best_other - label,
-                Goal::Targeted => label - best_other,
+                Goal::Untargeted => label.neg(),
+                Goal::Targeted => label,
             };
             for (image, lead) in crate::host::to_vec(lead).into_iter().enumerate() {
                 fooled[image] &= lead as f64 > margin;
