@@ -3,7 +3,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::Optimizer;
+use super::{Momentum, Optimizer};
 use crate::check::{at_most, non_negative, positive};
 use crate::error::Result;
 use crate::norm::{Direction, Normalization};
@@ -51,6 +51,17 @@ impl DecayIndicator {
     pub fn gra(step_size: f64, momentum: f64) -> Self {
         Self { step_size, momentum, decay: 0.94, direction: Direction::Sign }
     }
+
+    /// The momentum rule under the indicator: `m ← μ·m + g/mean|g|`, `−step_size·direction(m)`.
+    fn momentum_rule(&self) -> Momentum {
+        Momentum {
+            step_size: self.step_size,
+            momentum: self.momentum,
+            normalize: Normalization::MeanAbs,
+            direction: self.direction,
+            look_ahead: false,
+        }
+    }
 }
 
 /// The state of [`DecayIndicator`]: the momentum buffer and the indicator `M`.
@@ -75,11 +86,11 @@ impl Optimizer for DecayIndicator {
 
     fn step(&self, gradient: Tensor<4>, state: &mut DecayIndicatorState) -> Tensor<4> {
         let previous = state.momentum.clone();
-        state.momentum = previous.clone().mul_scalar(self.momentum as f32) + Normalization::MeanAbs.apply(gradient);
+        let update = self.momentum_rule().step(gradient, &mut state.momentum);
         let flipped = previous.sign().not_equal(state.momentum.clone().sign());
         let factor = state.indicator.ones_like().mask_fill(flipped, self.decay as f32);
         state.indicator = state.indicator.clone() * factor;
-        (state.indicator.clone() * self.direction.apply(state.momentum.clone())).mul_scalar(-self.step_size as f32)
+        update * state.indicator.clone()
     }
 
     fn validate(&self) -> Result<()> {
