@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use super::blocks::{shuffle_and_rotate, structure_invariant};
 use super::pixel_map::{resampled, PixelMap};
-use super::warp::Spline;
 use crate::check::{at_least_one, at_most, non_negative};
 use crate::error::{Error, Result};
 use crate::objective::Objective;
@@ -306,8 +305,8 @@ impl Copies {
     }
 
     /// Draws copy `index` (`< count`) for the batch `inputs`, each image's random choices from
-    /// its own stream (the parameters checked with [`check`](Self::check)). A DeCoWA warp
-    /// is drawn here at rest; its step needs the models ([`GradientEstimator`]'s).
+    /// its own stream (the parameters checked with [`check`](Self::check)). DeCoWA's warps
+    /// are drawn by the estimator, which has the models their step needs.
     pub(crate) fn draw(
         &self,
         index: usize,
@@ -345,10 +344,7 @@ impl Copies {
                     [row as f64 + shift[0], column as f64 + shift[1]]
                 }))
             }
-            Copies::Warp { mesh, noise_scale, .. } => {
-                let spline = Spline::new(mesh, [h, w]);
-                DrawnCopy::Pixels(spline.map(images, &spline.draw(images[0], noise_scale, rng), device))
-            }
+            Copies::Warp { .. } => unreachable!("the estimator draws DeCoWA's warps, which need the models"),
             Copies::Admix { mixes, strength, .. } => DrawnCopy::Mix {
                 partners: partners(inputs, rng, device)?,
                 strength: strength as f32,

@@ -224,10 +224,15 @@ impl GradientEstimator {
         rng: &mut AttackRng,
     ) -> Result<Evaluation> {
         let Some(copies) = &self.copies else { return self.diverse(evaluate, point, images, rng, None) };
+        // DeCoWA's spline depends only on the image size: solved once for all the copies.
+        let spline = match *copies {
+            Copies::Warp { mesh, .. } => Some(Spline::new(mesh, [images.shape[2], images.shape[3]])),
+            _ => None,
+        };
         mean_of(copies.count(), |index| {
-            let copy = match *copies {
-                Copies::Warp { mesh, noise_scale, step, .. } if step > 0.0 => {
-                    resisting_warp(evaluate, point, images, rng, (mesh, noise_scale, step))?
+            let copy = match (*copies, &spline) {
+                (Copies::Warp { noise_scale, step, .. }, Some(spline)) => {
+                    resisting_warp(spline, evaluate, point, images, rng, (noise_scale, step))?
                 }
                 _ => copies.draw(index, images, rng, &point.device())?,
             };
@@ -355,19 +360,23 @@ impl GradientEstimator {
     }
 }
 
-/// DeCoWA's copy at `point` (the attacked images): per image, a warp drawn at random, then
-/// moved one step up the objective's gradient with respect to its control points (the warp
-/// that most resists the attack), from the gradient at the warped images (one evaluation).
+/// DeCoWA's copy at `point` (the attacked images): per image, a warp of `spline` drawn at
+/// random, then moved one step of `step` up the objective's gradient with respect to its
+/// control points (the warp that most resists the attack), from the gradient at the warped
+/// images (one evaluation; none when `step` is 0).
 fn resisting_warp(
+    spline: &Spline,
     evaluate: &Target<'_>,
     point: &Tensor<4>,
     images: Inputs<'_>,
     rng: &mut AttackRng,
-    (mesh, noise_scale, step): (usize, f64, f64),
+    (noise_scale, step): (f64, f64),
 ) -> Result<DrawnCopy> {
     let (shape, device) = (images.shape, point.device());
-    let spline = Spline::new(mesh, [shape[2], shape[3]]);
     let mut offsets = spline.draw(shape[0], noise_scale, rng);
+    if step == 0.0 {
+        return Ok(DrawnCopy::Pixels(spline.map(shape, &offsets, &device)));
+    }
     let warped = spline.map(shape, &offsets, &device).apply(point.clone());
     let gradient = evaluate(&warped, None)?.gradient;
     let slope = spline.offset_gradient(shape, &offsets, &host::to_vec(point.clone()), &host::to_vec(gradient));
