@@ -2,6 +2,7 @@
 //! no inner sweep: the outer optimizer steps on the combined ensemble gradient).
 
 use super::cwa::{Cwa, LoopSettings, WarmUp};
+use super::weighting::{AdaEa, Weighting};
 use crate::gradient::{Copies, GaussianSmoothing, GradientEstimator, InputDiversity, Sampling};
 use crate::norm::Normalization;
 use crate::optim::{DecayIndicator, Momentum, PatchWise, Sgd};
@@ -487,6 +488,30 @@ pub fn gi_fgsm(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterati
     let mut attack = mi_fgsm(threat, iterations, momentum).named("GI-FGSM");
     attack.settings.warm_up = Some(WarmUp::gi());
     attack
+}
+
+/// AdaEA: MI-FGSM on the ensemble gradient with AdaEA's adaptive model weights and
+/// disparity filter.
+///
+/// - **Paper**: Chen et al., *An Adaptive Model Ensemble Adversarial Attack for Boosting
+///   Adversarial Transferability*, ICCV 2023.
+/// - **Update**: each iteration, per-image weights `w` from each model's adversarial ability
+///   and a filter `B` where the models' gradients agree ([`AdaEa`]); then the MI-FGSM step on
+///   `B ⊙ ∇L_ens,w`, the ensemble objective with the weights `w`.
+/// - **Defaults**: T = 10, μ = 1, α = ε/T, β = 10, threshold −0.3, probe step α (the paper's
+///   and TransferAttack's).
+/// - **Cost**: per iteration with n models, n forward/backward passes and n² forward passes
+///   for the weights, then the ensemble's forward/backward pass.
+///
+/// ```
+/// use common_weakness::attack::{ada_ea, AdaEa, Weighting};
+/// use common_weakness::threat::ThreatModel;
+///
+/// let attack = ada_ea(ThreatModel::linf(0.1), 10, 1.0);
+/// assert_eq!(attack.settings.weighting, Weighting::AdaEa(AdaEa::paper(10)));
+/// ```
+pub fn ada_ea(threat: ThreatModel, iterations: usize, momentum: f64) -> Iterative<Momentum> {
+    mi_fgsm(threat, iterations, momentum).with_weighting(Weighting::AdaEa(AdaEa::paper(iterations))).named("AdaEA")
 }
 
 /// GRA: the relevance-weighted gradient with a momentum whose step decays where it flips.

@@ -7,6 +7,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::order::VisitOrder;
+use super::weighting::Weighting;
 use super::{Iterate, Of, Plan, Run};
 use crate::ensemble::Combination;
 use crate::error::{in_role, Error, Result, Stage};
@@ -26,6 +27,8 @@ where
 
     fn iterate(&self, run: &mut Run<'_>, state: &mut Self::State, x_t: Tensor<4>) -> Result<Tensor<4>> {
         let s = &self.settings;
+        // 0. This iteration's model weights (AdaEA), for every ensemble gradient below.
+        s.weighting.reweigh(run, &x_t, s.threat)?;
         // 1. Reverse (sharpness) step: ascend the ensemble objective.
         let x_r = match (&self.reverse, state.reverse.as_mut()) {
             (Some(reverse), Some(reverse_state)) => {
@@ -163,7 +166,7 @@ fn gradient_point<P: Optimizer>(optimizer: &P, state: &P::State, x: &Tensor<4>) 
 }
 
 /// The Common Weakness Attack as a meta-optimizer over three user-chosen optimizers: the
-/// engine of every attack but SVRE and RAP.
+/// engine of every attack but SVRE, RAP and SMER.
 ///
 /// - **Paper**: Chen et al., *Rethinking Model Ensemble in Transfer-based Adversarial
 ///   Attacks*, ICLR 2024 (Algorithm 4, the generalised CWA).
@@ -177,8 +180,8 @@ fn gradient_point<P: Optimizer>(optimizer: &P, state: &P::State, x: &Tensor<4>) 
 ///   3. **outer**: `x_{t+1} = project(origin + O(q))`, the [`OuterOptimizer`] `O` fed the
 ///      [`PseudoGradient`].
 ///
-///   `anchor`, `origin`, the [`Combination`] of `L_ens` and the visiting order are
-///   [`LoopSettings`]; optimizer states live for the whole run (the inner momentum is never
+///   `anchor`, `origin`, the [`Combination`] of `L_ens`, the models' [`Weighting`] in it and
+///   the visiting order are [`LoopSettings`]; optimizer states live for the whole run (the inner momentum is never
 ///   reset, as in the paper). An optimizer with a look-ahead (NI) has its gradients taken at
 ///   the look-ahead point.
 /// - **Defaults**: set by the presets ([`Cwa::mi_cwa`], [`Cwa::mi_cse`], [`Cwa::mi_sam`],
@@ -289,6 +292,12 @@ impl<R, I, O> Cwa<R, I, O> {
         self
     }
 
+    /// Weighs the models of the ensemble gradient each iteration by `weighting` (AdaEA).
+    pub fn with_weighting(mut self, weighting: Weighting) -> Self {
+        self.settings.weighting = weighting;
+        self
+    }
+
     /// Changes the loop settings.
     pub fn with_settings(mut self, settings: LoopSettings) -> Self {
         self.settings = settings;
@@ -326,6 +335,10 @@ pub struct LoopSettings {
     /// The order in which the inner sweep visits the models (fixed by default).
     #[serde(default)]
     pub order: VisitOrder,
+    /// How the models of the ensemble gradient are weighted each iteration: the ensemble's
+    /// own weights by default, or AdaEA's.
+    #[serde(default)]
+    pub weighting: Weighting,
     /// Start from a random admissible point.
     pub random_start: bool,
     /// Seed of every random choice.
@@ -390,6 +403,7 @@ impl LoopSettings {
             origin: AnchorPoint::Iterate,
             combination: Combination::LogitMean,
             order: VisitOrder::Fixed,
+            weighting: Weighting::Static,
             random_start: false,
             seed: 0,
             record_similarity: false,
@@ -402,6 +416,7 @@ impl LoopSettings {
     fn validate(&self) -> Result<()> {
         self.ensemble_gradient.validate()?;
         self.model_gradient.validate()?;
+        self.weighting.validate()?;
         if let Some(warm_up) = &self.warm_up {
             crate::check::at_least_one("warm_up.iterations", warm_up.iterations)?;
             crate::check::positive("warm_up.step_scale", warm_up.step_scale)?;

@@ -34,7 +34,7 @@ pub struct Plan<'s> {
 /// or patch, checkpoints and resumes, and gets everything the crate's attacks get from
 /// [`Run`]: gradients through any [`GradientEstimator`](crate::gradient::GradientEstimator)
 /// (DI, TI, VMI, SSA), steps that are checked for NaN and projected onto the threat model,
-/// per-iteration records, and a random stream seeded per image. The crate's CWA, SVRE and RAP
+/// per-iteration records, and a random stream seeded per image. The crate's CWA, SVRE, RAP and SMER
 /// implement it through the same public items.
 ///
 /// ```

@@ -41,11 +41,13 @@ mod rap;
 mod registry;
 mod run;
 mod schema;
+mod smer;
 mod svre;
+mod weighting;
 
 pub use baselines::{
-    admix, anda, bim, bsr, decowa, di_mi_fgsm, emi_fgsm, fgsm, gi_fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd, pgn,
-    pi_fgsm, si_mi_fgsm, si_ti_dim, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm, Iterative,
+    ada_ea, admix, anda, bim, bsr, decowa, di_mi_fgsm, emi_fgsm, fgsm, gi_fgsm, gra, mask_block, mi_fgsm, ni_fgsm, pgd,
+    pgn, pi_fgsm, si_mi_fgsm, si_ti_dim, sia, ssa, ti_mi_fgsm, vmi_fgsm, vni_fgsm, Iterative,
 };
 pub use config::{CwaConfig, Flavor};
 pub use cwa::{AnchorPoint, Cwa, LoopSettings, WarmUp};
@@ -60,7 +62,9 @@ pub use registry::{catalogue, catalogue_at, registry, registry_at, AttackSpec, M
 pub(crate) use run::{check_random_start, finite, Shared, Variable};
 pub use run::{Of, Run};
 pub use schema::{AttackConfig, AttackConfigState};
+pub use smer::{Smer, SmerConfig};
 pub use svre::{Svre, SvreConfig};
+pub use weighting::{AdaEa, Weighting};
 
 use burn::tensor::Tensor;
 

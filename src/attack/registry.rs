@@ -6,12 +6,15 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{
-    admix, anda, bim, bsr, decowa, di_mi_fgsm, emi_fgsm, emi_sampling, fgsm, gi_fgsm, gra, mask_block, mi_fgsm,
+    ada_ea, admix, anda, bim, bsr, decowa, di_mi_fgsm, emi_fgsm, emi_sampling, fgsm, gi_fgsm, gra, mask_block, mi_fgsm,
     ni_fgsm, pgd, pgn, pgn_sampling, pi_fgsm, si_mi_fgsm, si_ti_di, si_ti_dim, sia, ssa, ti_mi_fgsm, vmi_fgsm,
     vni_fgsm, GRA_SAMPLING,
 };
 use super::defaults::serde_with_defaults;
-use super::{Attack, AttackConfig, Cwa, CwaConfig, Iterative, Rap, RapConfig, Svre, SvreConfig, WarmUp};
+use super::{
+    AdaEa, Attack, AttackConfig, Cwa, CwaConfig, Iterative, Rap, RapConfig, Smer, SmerConfig, Svre, SvreConfig, WarmUp,
+    Weighting,
+};
 use crate::gradient::{Copies, GradientEstimator};
 use crate::optim::{AnyOptimizer, DecayIndicator};
 use crate::threat::ThreatModel;
@@ -219,6 +222,13 @@ pub enum AttackSpec {
     /// [`Cwa::mi_cwa`] whose inner gradients go through the SI-TI-DI stack (in the
     /// [`catalogue`]).
     SiTiDiCwa(CwaConfig),
+    /// [`ada_ea`] (in the [`catalogue`]).
+    AdaEa(MomentumSettings),
+    /// [`Smer`] (in the [`catalogue`]).
+    Smer(SmerConfig),
+    /// [`Cwa::mi_cwa`] whose reverse step's ensemble gradient has AdaEA's weights and filter
+    /// ([`Weighting::AdaEa`]) (in the [`catalogue`]).
+    AdaEaCwa(CwaConfig),
 }
 
 impl AttackSpec {
@@ -302,6 +312,12 @@ impl AttackSpec {
                 AttackConfig::from(cwa)
             }
             AttackSpec::SiTiDiCwa(config) => inner_cwa(config, si_ti_di(), "SI-TI-DI-CWA"),
+            AttackSpec::AdaEa(settings) => settings.on(ada_ea),
+            AttackSpec::Smer(config) => AttackConfig::from(Smer::new(config)),
+            AttackSpec::AdaEaCwa(config) => {
+                let weighting = Weighting::AdaEa(AdaEa::paper(config.iterations));
+                AttackConfig::from(Cwa::mi_cwa(config).with_weighting(weighting).named("AdaEA-CWA"))
+            }
         }
     }
 
@@ -374,6 +390,7 @@ serde_with_defaults!(AttackSpec, |threat, fields: &serde_json::Map<String, serde
                 | SiTiDiCwa(_)
                 | GiCwa(_)
                 | AndaCwa(_)
+                | AdaEaCwa(_)
         )
     };
     registry_at(threat)
@@ -501,7 +518,7 @@ pub fn registry_at(threat: ThreatModel) -> Vec<RegistryEntry> {
 /// use common_weakness::attack::catalogue;
 ///
 /// let names: Vec<&str> = catalogue().iter().map(|e| e.name).collect();
-/// assert_eq!(names.len(), 25);
+/// assert_eq!(names.len(), 28);
 /// assert_eq!(names[..4], ["SI-MI-FGSM", "SIM-CWA", "MaskBlock", "MaskBlock-CWA"]);
 /// assert!(names.contains(&"BSR-CWA") && names.contains(&"GRA"));
 /// let spec = serde_json::from_str::<common_weakness::attack::AttackSpec>(
@@ -532,6 +549,8 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
         "Wang et al., Boosting the Transferability of Adversarial Attacks with Global Momentum Initialization, 2022";
     let anda_paper = "Fang et al., Strong Transferable Adversarial Attacks via Ensembled Asymptotically Normal Distribution Learning, CVPR 2024";
     let admix_paper = "Wang et al., Admix: Enhancing the Transferability of Adversarial Attacks, ICCV 2021";
+    let ada_ea_paper =
+        "Chen et al., An Adaptive Model Ensemble Adversarial Attack for Boosting Adversarial Transferability, ICCV 2023";
     let entry = |name, reference, defaults| RegistryEntry { name, reference, defaults };
     vec![
         entry("SI-MI-FGSM", sim, AttackSpec::SiMiFgsm(alone.clone())),
@@ -557,7 +576,14 @@ pub fn catalogue_at(threat: ThreatModel) -> Vec<RegistryEntry> {
         entry("SI-TI-DI-CWA", sim, AttackSpec::SiTiDiCwa(config.clone())),
         entry("GI-FGSM", gi_paper, AttackSpec::GiFgsm(alone.clone())),
         entry("GI-CWA", gi_paper, AttackSpec::GiCwa(config.clone())),
-        entry("ANDA", anda_paper, AttackSpec::Anda(alone)),
-        entry("ANDA-CWA", anda_paper, AttackSpec::AndaCwa(config)),
+        entry("ANDA", anda_paper, AttackSpec::Anda(alone.clone())),
+        entry("ANDA-CWA", anda_paper, AttackSpec::AndaCwa(config.clone())),
+        entry("AdaEA", ada_ea_paper, AttackSpec::AdaEa(alone)),
+        entry("AdaEA-CWA", ada_ea_paper, AttackSpec::AdaEaCwa(config)),
+        entry(
+            "SMER",
+            "Tang et al., Ensemble Diversity Facilitates Adversarial Transferability, CVPR 2024",
+            AttackSpec::Smer(SmerConfig::paper(threat)),
+        ),
     ]
 }

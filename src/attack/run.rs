@@ -89,6 +89,10 @@ pub struct Run<'a> {
     compared: PairwiseCosine,
     /// The iterate the iteration started from.
     start: Option<Tensor<4>>,
+    /// This iteration's per-image model weights `[N, models]`, when a weighting set them.
+    weights: Option<Tensor<2>>,
+    /// This iteration's filter on the combined gradient (AdaEA's), `[N, 1, H, W]`.
+    filter: Option<Tensor<4>>,
 }
 
 impl<'a> Run<'a> {
@@ -102,6 +106,8 @@ impl<'a> Run<'a> {
             iteration: 0,
             compared: PairwiseCosine::default(),
             start: None,
+            weights: None,
+            filter: None,
         }
     }
 
@@ -117,12 +123,82 @@ impl<'a> Run<'a> {
         self.rng
     }
 
-    /// Starts iteration `iteration` at `x`: no losses seen, no gradients to compare yet.
+    /// Starts iteration `iteration` at `x`: no losses seen, no gradients to compare yet, the
+    /// ensemble's own weights.
     pub(crate) fn begin(&mut self, iteration: usize, x: &Tensor<4>) {
         self.iteration = iteration;
         self.start = Some(x.clone());
         self.losses = vec![None; self.names.len()];
         self.compared = PairwiseCosine::default();
+        if self.weights.take().is_some() {
+            self.evaluator.set_image_weights(None);
+        }
+        self.filter = None;
+    }
+
+    /// Weighs the models of every combined ensemble gradient of this iteration per image:
+    /// `weights` is `[N, models]` (N the images of a per-image run; one row for a universal
+    /// one), finite, ≥ 0, with a positive sum in every row, and replaces the ensemble's
+    /// weights until the iteration ends. The iteration's record carries their mean over the
+    /// images, each row normalised to sum 1. This is how a weighting rule of your own enters
+    /// an attack ([`Weighting`](super::Weighting) has the crate's).
+    ///
+    /// Fails with [`Error::Shape`] on a wrong shape and [`Error::InvalidParameter`] on a
+    /// negative, non-finite or all-zero row.
+    pub fn set_weights(&mut self, weights: Tensor<2>) -> Result<()> {
+        let rows = match &self.variable {
+            Variable::Images { x_nat, .. } => x_nat.dims()[0],
+            Variable::Shared(_) => 1,
+        };
+        let models = self.names.len();
+        if weights.dims() != [rows, models] {
+            return Err(Error::Shape {
+                what: "model weights",
+                expected: format!("[{rows}, {models}] (images, models)"),
+                actual: weights.dims().to_vec(),
+            });
+        }
+        let values = crate::host::to_vec(weights.clone());
+        if let Some(&bad) = values.iter().find(|w| !w.is_finite() || **w < 0.0) {
+            return Err(Error::InvalidParameter {
+                name: "model weights",
+                value: bad as f64,
+                requirement: "finite and ≥ 0",
+            });
+        }
+        if values.chunks(models).any(|row| row.iter().sum::<f32>() <= 0.0) {
+            return Err(Error::InvalidParameter {
+                name: "model weights",
+                value: 0.0,
+                requirement: "a positive sum for every image",
+            });
+        }
+        let weights = weights.detach();
+        self.evaluator.set_image_weights(Some(weights.clone()));
+        self.weights = Some(weights);
+        Ok(())
+    }
+
+    /// Reports `weights` (`[N, models]`, ≥ 0) as this iteration's model weights in its record,
+    /// without weighting any gradient (SMER's, which scale single models' logits).
+    pub(crate) fn record_weights(&mut self, weights: Tensor<2>) {
+        self.weights = Some(weights);
+    }
+
+    /// Multiplies every combined ensemble gradient of this iteration by `filter` (AdaEA's
+    /// disparity filter, `[N, 1, H, W]`).
+    pub(crate) fn set_gradient_filter(&mut self, filter: Tensor<4>) {
+        self.filter = Some(filter);
+    }
+
+    /// The evaluator of the models' objectives.
+    pub(crate) fn evaluator(&self) -> &Evaluator<'a> {
+        &self.evaluator
+    }
+
+    /// Whether the variable is the images themselves (a per-image run).
+    pub(crate) fn per_image(&self) -> bool {
+        matches!(self.variable, Variable::Images { .. })
     }
 
     /// The gradient of `of` at `at`, estimated by `estimator` (DI, VMI/SSA sampling, SIM or
@@ -162,7 +238,10 @@ impl<'a> Run<'a> {
         for (index, loss) in evaluation.losses {
             self.losses[index].get_or_insert(loss);
         }
-        Ok(evaluation.gradient)
+        Ok(match (of, &self.filter) {
+            (Of::Ensemble, Some(filter)) => evaluation.gradient * filter.clone(),
+            _ => evaluation.gradient,
+        })
     }
 
     /// Adds a per-model gradient to those whose mean pairwise cosine this iteration records
@@ -243,7 +322,8 @@ impl<'a> Run<'a> {
         self.iteration
     }
 
-    /// The ensemble's weights, in model order.
+    /// The ensemble's own weights, in model order (what [`set_weights`](Self::set_weights)
+    /// replaces for one iteration).
     pub fn weights(&self) -> &[f64] {
         self.evaluator.weights()
     }
@@ -265,6 +345,10 @@ impl<'a> Run<'a> {
             iteration: self.iteration,
             loss_per_model: self.iteration_losses()?,
             gradient_cosine: std::mem::take(&mut self.compared).mean(),
+            model_weights: self.weights.clone().map(|w| {
+                let rows = w.clone() / w.clone().sum_dim(1).clamp_min(1e-12);
+                crate::host::to_vec(rows.mean_dim(0)).into_iter().map(f64::from).collect()
+            }),
             perturbation_linf: crate::host::to_vec(norm::linf(perturbation.clone()).max())[0] as f64,
             perturbation_l2: crate::host::to_vec(norm::l2(perturbation).mean())[0] as f64,
             seconds: started.elapsed().as_secs_f64(),

@@ -7,14 +7,15 @@ use serde::{Deserialize, Serialize};
 use super::cwa::CwaState;
 use super::order::VisitOrder;
 use super::rap::RapState;
+use super::smer::SmerState;
 use super::svre::SvreState;
-use super::{Attack, Cwa, Iterate, Plan, Rap, Run, Svre};
+use super::{Attack, Cwa, Iterate, Plan, Rap, Run, Smer, Svre};
 use crate::error::{Error, Result};
 use crate::optim::{AnyOptimizer, AnyState};
 use crate::snapshot::{mismatch, Saved, Snapshot};
 
 /// Any attack of the crate with any built-in optimizers in its roles, tagged by kind in JSON
-/// (`{"cwa": {...}}`, `{"svre": {...}}`, `{"rap": {...}}`). It expresses compositions (an
+/// (`{"cwa": {...}}`, `{"svre": {...}}`, `{"rap": {...}}`, `{"smer": {...}}`). It expresses compositions (an
 /// MI-CWA with an Adam outer step and DI+TI gradients is one value) and is exactly what a run
 /// records in [`RunInfo::config`](crate::observe::RunInfo::config), so a recorded run runs
 /// again from its JSON alone.
@@ -59,6 +60,8 @@ pub enum AttackConfig {
     Svre(Svre<AnyOptimizer>),
     /// RAP.
     Rap(Rap<AnyOptimizer>),
+    /// SMER.
+    Smer(Smer<AnyOptimizer>),
 }
 
 impl AttackConfig {
@@ -94,6 +97,8 @@ impl AttackConfig {
                 c.random_start || c.order != VisitOrder::Fixed || c.gradient.is_random()
             }
             AttackConfig::Rap(attack) => attack.config.random_start || attack.config.gradient.is_random(),
+            // Its visiting orders are random.
+            AttackConfig::Smer(_) => true,
         }
     }
 
@@ -103,6 +108,7 @@ impl AttackConfig {
             AttackConfig::Cwa(attack) => attack.settings.seed = seed,
             AttackConfig::Svre(attack) => attack.config.seed = seed,
             AttackConfig::Rap(attack) => attack.config.seed = seed,
+            AttackConfig::Smer(attack) => attack.config.seed = seed,
         }
         self
     }
@@ -122,6 +128,8 @@ pub enum AttackConfigState {
     Svre(Box<SvreState<AnyState>>),
     /// RAP's.
     Rap(Box<RapState<AnyState>>),
+    /// SMER's.
+    Smer(Box<SmerState<AnyState>>),
 }
 
 impl Snapshot for AttackConfigState {
@@ -130,6 +138,7 @@ impl Snapshot for AttackConfigState {
             AttackConfigState::Cwa(state) => ("cwa", state.save()),
             AttackConfigState::Svre(state) => ("svre", state.save()),
             AttackConfigState::Rap(state) => ("rap", state.save()),
+            AttackConfigState::Smer(state) => ("smer", state.save()),
         };
         Saved::Variant(name.to_string(), Box::new(state))
     }
@@ -139,7 +148,8 @@ impl Snapshot for AttackConfigState {
             ("cwa", state) => Ok(AttackConfigState::Cwa(Box::new(Snapshot::load(state, device)?))),
             ("svre", state) => Ok(AttackConfigState::Svre(Box::new(Snapshot::load(state, device)?))),
             ("rap", state) => Ok(AttackConfigState::Rap(Box::new(Snapshot::load(state, device)?))),
-            _ => Err(mismatch("a CWA, SVRE or RAP state")),
+            ("smer", state) => Ok(AttackConfigState::Smer(Box::new(Snapshot::load(state, device)?))),
+            _ => Err(mismatch("a CWA, SVRE, RAP or SMER state")),
         }
     }
 }
@@ -152,6 +162,7 @@ impl Iterate for AttackConfig {
             AttackConfig::Cwa(attack) => attack.plan(),
             AttackConfig::Svre(attack) => attack.plan(),
             AttackConfig::Rap(attack) => attack.plan(),
+            AttackConfig::Smer(attack) => attack.plan(),
         }
     }
 
@@ -160,6 +171,7 @@ impl Iterate for AttackConfig {
             AttackConfig::Cwa(attack) => Iterate::config(attack),
             AttackConfig::Svre(attack) => Iterate::config(attack),
             AttackConfig::Rap(attack) => Iterate::config(attack),
+            AttackConfig::Smer(attack) => Iterate::config(attack),
         }
     }
 
@@ -168,6 +180,7 @@ impl Iterate for AttackConfig {
             AttackConfig::Cwa(attack) => attack.validate(),
             AttackConfig::Svre(attack) => attack.validate(),
             AttackConfig::Rap(attack) => attack.validate(),
+            AttackConfig::Smer(attack) => attack.validate(),
         }
     }
 
@@ -176,6 +189,7 @@ impl Iterate for AttackConfig {
             AttackConfig::Cwa(attack) => AttackConfigState::Cwa(Box::new(attack.init(run, x))),
             AttackConfig::Svre(attack) => AttackConfigState::Svre(Box::new(attack.init(run, x))),
             AttackConfig::Rap(attack) => AttackConfigState::Rap(Box::new(attack.init(run, x))),
+            AttackConfig::Smer(attack) => AttackConfigState::Smer(Box::new(attack.init(run, x))),
         }
     }
 
@@ -184,6 +198,7 @@ impl Iterate for AttackConfig {
             (AttackConfig::Cwa(attack), AttackConfigState::Cwa(state)) => attack.iterate(run, state, x),
             (AttackConfig::Svre(attack), AttackConfigState::Svre(state)) => attack.iterate(run, state, x),
             (AttackConfig::Rap(attack), AttackConfigState::Rap(state)) => attack.iterate(run, state, x),
+            (AttackConfig::Smer(attack), AttackConfigState::Smer(state)) => attack.iterate(run, state, x),
             // Only a restored state can belong to another kind of attack.
             _ => Err(Error::InvalidCheckpoint("the saved state belongs to another kind of attack".into())),
         }
@@ -216,5 +231,11 @@ impl<O: Into<AnyOptimizer>> From<Svre<O>> for AttackConfig {
 impl<O: Into<AnyOptimizer>> From<Rap<O>> for AttackConfig {
     fn from(attack: Rap<O>) -> Self {
         AttackConfig::Rap(Rap { name: attack.name, config: attack.config, outer: attack.outer.into() })
+    }
+}
+
+impl<O: Into<AnyOptimizer>> From<Smer<O>> for AttackConfig {
+    fn from(attack: Smer<O>) -> Self {
+        AttackConfig::Smer(Smer { name: attack.name, config: attack.config, outer: attack.outer.into() })
     }
 }

@@ -49,6 +49,9 @@ pub(crate) struct Evaluator<'a> {
     combination: Combination,
     contexts: Vec<Context>,
     combined: Option<Context>,
+    /// Per-image model weights `[N, models]` replacing the ensemble's for the combined
+    /// objective (an ensemble weighting's, for one iteration).
+    image_weights: Option<Tensor<2>>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -134,8 +137,9 @@ impl<'a> Evaluator<'a> {
                         });
                     }
                 }
+                let shares = shares(ensemble.weights(), None, combination);
                 let combine = |part: fn(&Context) -> &Tensor<2>| {
-                    combine_logits(ensemble.weights(), combination, contexts.iter().map(|c| part(c).clone()).collect())
+                    combine_logits(&shares, contexts.iter().map(|c| part(c).clone()).collect())
                 };
                 let clean = combine(|c| &c.clean);
                 let reference = match targets {
@@ -145,7 +149,28 @@ impl<'a> Evaluator<'a> {
                 Some(Context { one_hot: first.one_hot.clone(), clean, reference })
             }
         };
-        Ok(Self { ensemble, objective, combination, contexts, combined })
+        Ok(Self { ensemble, objective, combination, contexts, combined, image_weights: None })
+    }
+
+    /// Weighs the models of the combined objective per image by `weights` (`[N, models]`,
+    /// checked by the caller: finite, ≥ 0, each row with a positive sum), or by the
+    /// ensemble's weights again (`None`). The combined clean and reference outputs are
+    /// recombined with them.
+    pub fn set_image_weights(&mut self, weights: Option<Tensor<2>>) {
+        self.image_weights = weights;
+        if let Some(combined) = &mut self.combined {
+            let shares = shares(self.ensemble.weights(), self.image_weights.as_ref(), self.combination);
+            let combine = |part: fn(&Context) -> &Tensor<2>| {
+                combine_logits(&shares, self.contexts.iter().map(|c| part(c).clone()).collect())
+            };
+            combined.clean = combine(|c| &c.clean);
+            combined.reference = combine(|c| &c.reference);
+        }
+    }
+
+    /// Each model's factor in the combined objective now.
+    fn shares(&self) -> Shares {
+        shares(self.ensemble.weights(), self.image_weights.as_ref(), self.combination)
     }
 
     fn loss(&self, context: &Context, outputs: Tensor<2>) -> Result<Tensor<1>> {
@@ -207,6 +232,36 @@ impl<'a> Evaluator<'a> {
         Ok(Evaluation { gradient, loss: loss.clone(), losses: vec![(index, loss)] })
     }
 
+    /// The gradient of model `index`'s objective of its outputs scaled per image by `scale`
+    /// (`[N, 1]`; SMER's weights) at `x`: one forward and one backward pass.
+    pub fn scaled_model(&self, index: usize, x: &Tensor<4>, scale: Tensor<2>) -> Result<Tensor<4>> {
+        let input = Tensor::<4>::from_inner(x.clone()).require_grad();
+        let outputs = self.ensemble.forward(index, input.clone()) * scale.detach();
+        Ok(backward(&input, self.loss(&self.contexts[index], outputs)?))
+    }
+
+    /// At `x`, per image, the gradient with respect to the weights `w` (`[N, models]`) of
+    /// `log|L|`, `L` the combined objective of the weighted logits `Σ_i w_i·z_i / n`: `∇_w L /
+    /// |L|`. One forward pass per model; needs a logit combination (equal output sizes).
+    pub fn weights_gradient(&self, x: &Tensor<4>, weights: &Tensor<2>) -> Result<Tensor<2>> {
+        let Some(context) = &self.combined else {
+            return Err(Error::InvalidObjective("reweighing the models' logits needs a logit combination"));
+        };
+        let models = self.ensemble.len();
+        let leaf = Tensor::<2>::from_inner(weights.clone()).require_grad();
+        let combined = (0..models)
+            .map(|i| {
+                let outputs = self.ensemble.forward(i, Tensor::from_inner(x.clone())).detach();
+                outputs * leaf.clone().narrow(1, i, 1)
+            })
+            .reduce(|a, b| a + b)
+            .expect("an ensemble has at least one model")
+            .div_scalar(models as f32);
+        let loss = self.loss(context, combined)?;
+        let magnitude = loss.clone().detach().inner().abs().clamp_min(1e-12).unsqueeze_dim::<2>(1);
+        Ok(gradient_of(&leaf, loss.sum()) / magnitude)
+    }
+
     /// The gradient of the combined ensemble objective at `x`: a forward pass of every model
     /// and one backward pass through all of them, or model by model (see
     /// [`GradientMode`](crate::ensemble::GradientMode)).
@@ -224,16 +279,16 @@ impl<'a> Evaluator<'a> {
                 for (index, (o, c)) in outputs.iter().zip(&self.contexts).enumerate() {
                     losses.push((index, self.loss(c, o.clone().detach())?.inner()));
                 }
-                let combined = combine_logits(self.ensemble.weights(), self.combination, outputs);
+                let combined = combine_logits(&self.shares(), outputs);
                 self.loss(context, combined)?
             }
             None => {
-                let shares = model_shares(self.ensemble.weights(), self.combination);
+                let shares = self.shares();
                 let mut root: Option<Tensor<1>> = None;
                 for (index, (o, c)) in outputs.into_iter().zip(&self.contexts).enumerate() {
                     let loss = self.loss(c, o)?;
                     losses.push((index, loss.clone().detach().inner()));
-                    let weighted = loss.mul_scalar(shares[index]);
+                    let weighted = shares.loss(index, loss);
                     root = Some(match root {
                         Some(sum) => sum + weighted,
                         None => weighted,
@@ -252,7 +307,7 @@ impl<'a> Evaluator<'a> {
         let seen = transform.map(|t| t(input.clone()));
         let seen_values = seen.as_ref().map_or_else(|| x.clone(), |s| s.clone().inner());
         let models = self.ensemble.len();
-        let shares = model_shares(self.ensemble.weights(), self.combination);
+        let shares = self.shares();
         let mut losses = Vec::with_capacity(models);
         let mut gradient: Option<Tensor<4>> = None;
         let mut add = |g: Tensor<4>| {
@@ -270,12 +325,12 @@ impl<'a> Evaluator<'a> {
                     losses.push((index, self.loss(c, output.clone())?.inner()));
                     outputs.push(output);
                 }
-                let combined = combine_logits(self.ensemble.weights(), self.combination, outputs).require_grad();
+                let combined = combine_logits(&shares, outputs).require_grad();
                 let root = self.loss(context, combined.clone())?;
                 let upstream = gradient_of(&combined, root.clone().sum());
-                for (index, share) in shares.iter().enumerate() {
+                for index in 0..models {
                     let leaf = Tensor::<4>::from_inner(seen_values.clone()).require_grad();
-                    let upstream = Tensor::from_inner(upstream.clone().mul_scalar(*share));
+                    let upstream = Tensor::from_inner(shares.logits(index, upstream.clone()));
                     add(backward(
                         &leaf,
                         (self.ensemble.forward(index, leaf.clone()) * upstream).sum_dim(1).squeeze_dim(1),
@@ -285,11 +340,11 @@ impl<'a> Evaluator<'a> {
             }
             None => {
                 let mut root: Option<Tensor<1>> = None;
-                for (index, (c, share)) in self.contexts.iter().zip(&shares).enumerate() {
+                for (index, c) in self.contexts.iter().enumerate() {
                     let leaf = Tensor::<4>::from_inner(seen_values.clone()).require_grad();
                     let loss = self.loss(c, self.ensemble.forward(index, leaf.clone()))?;
                     losses.push((index, loss.clone().detach().inner()));
-                    let weighted = loss.mul_scalar(*share);
+                    let weighted = shares.loss(index, loss);
                     root = Some(match root {
                         Some(sum) => sum + weighted.clone().detach().inner(),
                         None => weighted.clone().detach().inner(),
@@ -310,22 +365,62 @@ impl<'a> Evaluator<'a> {
     }
 }
 
-/// Each model's factor in the combined objective: its weight over the sum of weights for the
-/// means, its weight for the logit sum.
-fn model_shares(weights: &[f64], combination: Combination) -> Vec<f32> {
-    let total: f64 = match combination {
-        Combination::LogitMean | Combination::LossMean => weights.iter().sum(),
-        Combination::LogitSum => 1.0,
-    };
-    weights.iter().map(|w| (w / total) as f32).collect()
+/// Each model's factor in the combined objective: one number per model (the ensemble's
+/// weights), or one per image and model (an ensemble weighting's).
+enum Shares {
+    Fixed(Vec<f32>),
+    /// Per model, its factor for each image, `[N, 1]`.
+    PerImage(Vec<Tensor<2>>),
 }
 
-/// Weighted mean or sum of logits.
-fn combine_logits(weights: &[f64], combination: Combination, outputs: Vec<Tensor<2>>) -> Tensor<2> {
+impl Shares {
+    /// Model `index`'s outputs `[N, K]` scaled by its share.
+    fn logits(&self, index: usize, outputs: Tensor<2>) -> Tensor<2> {
+        match self {
+            Shares::Fixed(shares) => outputs.mul_scalar(shares[index]),
+            Shares::PerImage(shares) => outputs * shares[index].clone(),
+        }
+    }
+
+    /// Model `index`'s per-sample loss `[N]` scaled by its share.
+    fn loss(&self, index: usize, loss: Tensor<1>) -> Tensor<1> {
+        match self {
+            Shares::Fixed(shares) => loss.mul_scalar(shares[index]),
+            Shares::PerImage(shares) => loss * shares[index].clone().flatten(0, 1),
+        }
+    }
+}
+
+/// The shares of `weights` (per model) or of `image_weights` (`[N, models]`, which replace
+/// them): each weight over the sum of weights for the means, the weight itself for the logit
+/// sum.
+fn shares(weights: &[f64], image_weights: Option<&Tensor<2>>, combination: Combination) -> Shares {
+    match image_weights {
+        None => {
+            let total: f64 = match combination {
+                Combination::LogitMean | Combination::LossMean => weights.iter().sum(),
+                Combination::LogitSum => 1.0,
+            };
+            Shares::Fixed(weights.iter().map(|w| (w / total) as f32).collect())
+        }
+        Some(image_weights) => {
+            let image_weights = image_weights.clone().detach();
+            let normalised = match combination {
+                Combination::LogitMean | Combination::LossMean => image_weights.clone() / image_weights.sum_dim(1),
+                Combination::LogitSum => image_weights,
+            };
+            let models = normalised.dims()[1];
+            Shares::PerImage((0..models).map(|i| normalised.clone().narrow(1, i, 1)).collect())
+        }
+    }
+}
+
+/// The outputs scaled by their shares, summed.
+fn combine_logits(shares: &Shares, outputs: Vec<Tensor<2>>) -> Tensor<2> {
     outputs
         .into_iter()
-        .zip(model_shares(weights, combination))
-        .map(|(o, share)| o.mul_scalar(share))
+        .enumerate()
+        .map(|(index, o)| shares.logits(index, o))
         .reduce(|a, b| a + b)
         .expect("an ensemble has at least one model")
 }

@@ -14,6 +14,12 @@ pub struct IterationRecord {
     /// sweep (the paper's closeness proxy; off-diagonal pairs only, per sample, then
     /// averaged). `None` without an inner sweep or with one model.
     pub gradient_cosine: Option<f64>,
+    /// Each model's weight in this iteration's combined gradient (mean over the images, each
+    /// image's weights summing to 1), when a [`Weighting`](crate::attack::Weighting) or
+    /// [`Run::set_weights`](crate::attack::Run::set_weights) replaced the ensemble's own;
+    /// `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_weights: Option<Vec<f64>>,
     /// Largest per-sample L∞ norm of the perturbation after the iteration.
     pub perturbation_linf: f64,
     /// Mean per-sample L2 norm of the perturbation after the iteration.

@@ -10,7 +10,8 @@ use crate::error::Result;
 pub enum RecordFormat {
     /// One JSON object per line: first the [`RunInfo`], then one [`IterationRecord`] each.
     JsonLines,
-    /// A header row, then one row per iteration; one `loss_<model>` column per model.
+    /// A header row, then one row per iteration; one `loss_<model>` column per model, and at
+    /// the end one `weight_<model>` column per model (empty unless a weighting set them).
     Csv,
 }
 
@@ -25,7 +26,7 @@ pub enum RecordFormat {
 ///     backend: "ndarray".into(), models: vec!["a".into()], images: 1, image_indices: vec![0], iterations: 1 };
 /// writer.start(&info);
 /// writer.observe(&IterationRecord { iteration: 1, loss_per_model: vec![-0.5], gradient_cosine: None,
-///     perturbation_linf: 0.06, perturbation_l2: 1.0, seconds: 0.01 });
+///     model_weights: None, perturbation_linf: 0.06, perturbation_l2: 1.0, seconds: 0.01 });
 /// let csv = String::from_utf8(writer.finish().unwrap()).unwrap();
 /// assert!(csv.starts_with("iteration,loss_a,gradient_cosine"));
 /// assert_eq!(csv.lines().count(), 2);
@@ -68,8 +69,14 @@ impl<W: Write> Observer for RecordWriter<W> {
         let line = match self.format {
             RecordFormat::JsonLines => serde_json::to_string(info),
             RecordFormat::Csv => {
-                let losses: Vec<String> = info.models.iter().map(|m| format!("loss_{}", m.replace(',', "_"))).collect();
-                Ok(format!("iteration,{},gradient_cosine,perturbation_linf,perturbation_l2,seconds", losses.join(",")))
+                let column = |prefix: &str| -> Vec<String> {
+                    info.models.iter().map(|m| format!("{prefix}_{}", m.replace(',', "_"))).collect()
+                };
+                Ok(format!(
+                    "iteration,{},gradient_cosine,perturbation_linf,perturbation_l2,seconds,{}",
+                    column("loss").join(","),
+                    column("weight").join(",")
+                ))
             }
         };
         self.write_line(line);
@@ -81,14 +88,19 @@ impl<W: Write> Observer for RecordWriter<W> {
             RecordFormat::Csv => {
                 let losses: Vec<String> = record.loss_per_model.iter().map(f64::to_string).collect();
                 let cosine = record.gradient_cosine.map(|c| c.to_string()).unwrap_or_default();
+                let weights: Vec<String> = match &record.model_weights {
+                    Some(weights) => weights.iter().map(f64::to_string).collect(),
+                    None => vec![String::new(); losses.len()],
+                };
                 Ok(format!(
-                    "{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{}",
                     record.iteration,
                     losses.join(","),
                     cosine,
                     record.perturbation_linf,
                     record.perturbation_l2,
-                    record.seconds
+                    record.seconds,
+                    weights.join(",")
                 ))
             }
         };

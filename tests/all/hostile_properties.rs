@@ -264,6 +264,8 @@ fn composed(spec: &AttackSpec, case: &Case) -> AttackConfig {
         }
         AttackConfig::Rap(rap) => rap.config.combination = case.combination,
         AttackConfig::Svre(svre) => svre.config.order = case.order,
+        // SMER visits the models in shuffled sweeps and combines logits by its own weights.
+        AttackConfig::Smer(_) => {}
     }
     config
 }

@@ -22,5 +22,7 @@ mod properties;
 mod roles;
 mod serde_config;
 mod sharding;
+mod smer;
 mod universal;
 mod user_attack;
+mod weighting;

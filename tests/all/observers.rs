@@ -26,7 +26,10 @@ fn json_lines_and_csv_writers_log_every_iteration() {
     assert_eq!(records, outcome.records);
 
     let rows: Vec<&str> = csv.lines().collect();
-    assert_eq!(rows[0], "iteration,loss_mlp0,loss_mlp1,gradient_cosine,perturbation_linf,perturbation_l2,seconds");
+    assert_eq!(
+        rows[0],
+        "iteration,loss_mlp0,loss_mlp1,gradient_cosine,perturbation_linf,perturbation_l2,seconds,weight_mlp0,weight_mlp1"
+    );
     assert_eq!(rows.len(), 5);
     assert!(rows[4].starts_with("4,"));
 }
@@ -49,6 +52,7 @@ fn progress_lines_name_models_and_measurements() {
         iteration: 3,
         loss_per_model: vec![-1.5, -0.25],
         gradient_cosine: Some(0.125),
+        model_weights: None,
         perturbation_linf: 0.0627,
         perturbation_l2: 1.5,
         seconds: 0.012,
