@@ -184,13 +184,23 @@ impl Ensemble {
     /// autodiff the gradient travels back the same way). Every forward pass of an attack
     /// goes through here.
     pub fn forward(&self, index: usize, images: Tensor<4>) -> Tensor<2> {
+        self.forward_drawn(index, images, None)
+    }
+
+    /// [`forward`](Self::forward) of the model as drawn by `draw`
+    /// ([`Surrogate::forward_drawn`]), or as it is without one.
+    pub fn forward_drawn(&self, index: usize, images: Tensor<4>, draw: Option<u64>) -> Tensor<2> {
         let member = &self.members[index];
+        let forward = |images| match draw {
+            Some(draw) => member.forward_drawn(images, draw),
+            None => member.forward(images),
+        };
         match self.devices.as_ref().map(|devices| &devices[index]) {
             Some(device) if *device != images.device() => {
                 let home = images.device();
-                member.forward(images.to_device(device)).to_device(&home)
+                forward(images.to_device(device)).to_device(&home)
             }
-            _ => member.forward(images),
+            _ => forward(images),
         }
     }
 

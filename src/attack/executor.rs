@@ -147,7 +147,7 @@ impl<'o> Executor<'o> {
                 }
             }
             let state = cursor.state.get_or_insert_with(|| attack.init(&run, &cursor.v));
-            run.begin(iteration, &cursor.v);
+            run.begin(iteration, &cursor.v, attack.plan().seed);
             let before = cursor.v.clone();
             cursor.v = attack.iterate(&mut run, state, cursor.v.clone())?;
             if let Some(done) = done {

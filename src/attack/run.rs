@@ -123,10 +123,11 @@ impl<'a> Run<'a> {
         self.rng
     }
 
-    /// Starts iteration `iteration` at `x`: no losses seen, no gradients to compare yet, the
-    /// ensemble's own weights.
-    pub(crate) fn begin(&mut self, iteration: usize, x: &Tensor<4>) {
+    /// Starts iteration `iteration` of a run seeded with `seed` at `x`: no losses seen, no
+    /// gradients to compare yet, the ensemble's own weights, the iteration's draw of the models.
+    pub(crate) fn begin(&mut self, iteration: usize, x: &Tensor<4>, seed: u64) {
         self.iteration = iteration;
+        self.evaluator.set_draw(seed, iteration);
         self.start = Some(x.clone());
         self.losses = vec![None; self.names.len()];
         self.compared = PairwiseCosine::default();

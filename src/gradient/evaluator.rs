@@ -12,6 +12,7 @@ use burn::tensor::Tensor;
 use crate::ensemble::{Combination, Ensemble};
 use crate::error::{Error, Result};
 use crate::objective::{label_lead, Goal, LossInput, Objective};
+use crate::surrogate::draw_key;
 
 /// What one model needs to evaluate the objective: its labels, its clean outputs and the
 /// outputs the loss compares against (the clean ones, or those at the target images).
@@ -52,6 +53,8 @@ pub(crate) struct Evaluator<'a> {
     /// Per-image model weights `[N, models]` replacing the ensemble's for the combined
     /// objective (an ensemble weighting's, for one iteration).
     image_weights: Option<Tensor<2>>,
+    /// The run's seed and iteration, which draw the models with random parts.
+    draw: Option<(u64, usize)>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -149,7 +152,20 @@ impl<'a> Evaluator<'a> {
                 Some(Context { one_hot: first.one_hot.clone(), clean, reference })
             }
         };
-        Ok(Self { ensemble, objective, combination, contexts, combined, image_weights: None })
+        Ok(Self { ensemble, objective, combination, contexts, combined, image_weights: None, draw: None })
+    }
+
+    /// Draws the models with random parts ([`Surrogate::forward_drawn`](crate::surrogate::Surrogate::forward_drawn))
+    /// for iteration `iteration` of a run seeded with `seed`: every later forward pass sees
+    /// model `i` as drawn by [`draw_key`]`(seed, iteration, i)`.
+    pub fn set_draw(&mut self, seed: u64, iteration: usize) {
+        self.draw = Some((seed, iteration));
+    }
+
+    /// Model `index`'s outputs at `images`, as drawn for the iteration.
+    fn forward(&self, index: usize, images: Tensor<4>) -> Tensor<2> {
+        let draw = self.draw.map(|(seed, iteration)| draw_key(seed, iteration, index));
+        self.ensemble.forward_drawn(index, images, draw)
     }
 
     /// Weighs the models of the combined objective per image by `weights` (`[N, models]`,
@@ -197,7 +213,7 @@ impl<'a> Evaluator<'a> {
             let Some(one_hot) = &context.one_hot else {
                 return Err(Error::InvalidObjective("early stopping needs labels"));
             };
-            let outputs = self.ensemble.forward(index, Tensor::from_inner(x.clone())).detach();
+            let outputs = self.forward(index, Tensor::from_inner(x.clone())).detach();
             let label = label_lead(outputs, one_hot);
             let lead = match self.objective.goal() {
                 Goal::Untargeted => label.neg(),
@@ -217,7 +233,7 @@ impl<'a> Evaluator<'a> {
 
     /// Per-sample loss of model `index` at `x`: one forward pass, no backward.
     pub fn model_loss(&self, index: usize, x: &Tensor<4>) -> Result<Tensor<1>> {
-        let outputs = self.ensemble.forward(index, Tensor::from_inner(x.clone())).detach();
+        let outputs = self.forward(index, Tensor::from_inner(x.clone())).detach();
         Ok(self.loss(&self.contexts[index], outputs)?.inner())
     }
 
@@ -225,7 +241,7 @@ impl<'a> Evaluator<'a> {
     pub fn model(&self, index: usize, x: &Tensor<4>, transform: InputTransform<'_>) -> Result<Evaluation> {
         let input = Tensor::<4>::from_inner(x.clone()).require_grad();
         let seen = transform.map_or_else(|| input.clone(), |t| t(input.clone()));
-        let outputs = self.ensemble.forward(index, seen);
+        let outputs = self.forward(index, seen);
         let loss = self.loss(&self.contexts[index], outputs)?;
         let gradient = backward(&input, loss.clone());
         let loss = loss.detach().inner();
@@ -236,7 +252,7 @@ impl<'a> Evaluator<'a> {
     /// (`[N, 1]`; SMER's weights) at `x`: one forward and one backward pass.
     pub fn scaled_model(&self, index: usize, x: &Tensor<4>, scale: Tensor<2>) -> Result<Tensor<4>> {
         let input = Tensor::<4>::from_inner(x.clone()).require_grad();
-        let outputs = self.ensemble.forward(index, input.clone()) * scale.detach();
+        let outputs = self.forward(index, input.clone()) * scale.detach();
         Ok(backward(&input, self.loss(&self.contexts[index], outputs)?))
     }
 
@@ -251,7 +267,7 @@ impl<'a> Evaluator<'a> {
         let leaf = Tensor::<2>::from_inner(weights.clone()).require_grad();
         let combined = (0..models)
             .map(|i| {
-                let outputs = self.ensemble.forward(i, Tensor::from_inner(x.clone())).detach();
+                let outputs = self.forward(i, Tensor::from_inner(x.clone())).detach();
                 outputs * leaf.clone().narrow(1, i, 1)
             })
             .reduce(|a, b| a + b)
@@ -271,8 +287,7 @@ impl<'a> Evaluator<'a> {
         }
         let input = Tensor::<4>::from_inner(x.clone()).require_grad();
         let seen = transform.map_or_else(|| input.clone(), |t| t(input.clone()));
-        let outputs: Vec<Tensor<2>> =
-            (0..self.ensemble.len()).map(|i| self.ensemble.forward(i, seen.clone())).collect();
+        let outputs: Vec<Tensor<2>> = (0..self.ensemble.len()).map(|i| self.forward(i, seen.clone())).collect();
         let mut losses = Vec::with_capacity(outputs.len());
         let root = match &self.combined {
             Some(context) => {
@@ -321,7 +336,7 @@ impl<'a> Evaluator<'a> {
             Some(context) => {
                 let mut outputs = Vec::with_capacity(models);
                 for (index, c) in self.contexts.iter().enumerate() {
-                    let output = self.ensemble.forward(index, Tensor::from_inner(seen_values.clone())).detach();
+                    let output = self.forward(index, Tensor::from_inner(seen_values.clone())).detach();
                     losses.push((index, self.loss(c, output.clone())?.inner()));
                     outputs.push(output);
                 }
@@ -331,10 +346,7 @@ impl<'a> Evaluator<'a> {
                 for index in 0..models {
                     let leaf = Tensor::<4>::from_inner(seen_values.clone()).require_grad();
                     let upstream = Tensor::from_inner(shares.logits(index, upstream.clone()));
-                    add(backward(
-                        &leaf,
-                        (self.ensemble.forward(index, leaf.clone()) * upstream).sum_dim(1).squeeze_dim(1),
-                    ));
+                    add(backward(&leaf, (self.forward(index, leaf.clone()) * upstream).sum_dim(1).squeeze_dim(1)));
                 }
                 root.detach().inner()
             }
@@ -342,7 +354,7 @@ impl<'a> Evaluator<'a> {
                 let mut root: Option<Tensor<1>> = None;
                 for (index, c) in self.contexts.iter().enumerate() {
                     let leaf = Tensor::<4>::from_inner(seen_values.clone()).require_grad();
-                    let loss = self.loss(c, self.ensemble.forward(index, leaf.clone()))?;
+                    let loss = self.loss(c, self.forward(index, leaf.clone()))?;
                     losses.push((index, loss.clone().detach().inner()));
                     let weighted = shares.loss(index, loss);
                     root = Some(match root {

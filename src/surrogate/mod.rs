@@ -42,6 +42,36 @@ pub trait Surrogate: Send + Sync {
     fn check_input(&self, _shape: [usize; 4]) -> Result<()> {
         Ok(())
     }
+
+    /// The outputs of the model as drawn by `draw`, for a surrogate with random parts (Ghost's
+    /// eroded skip connections, a sampled set of weights): the same `draw` must give the same
+    /// model. Every forward pass of an attack's iteration gets that iteration's draw for this
+    /// model ([`draw_key`]), the same for every image in any batch or shard, so seeded runs
+    /// repeat and shards equal one run. A fixed model needs nothing here: the default is
+    /// [`forward`](Self::forward), which is also what evaluations and the clean outputs use.
+    fn forward_drawn(&self, images: Tensor<4>, _draw: u64) -> Tensor<2> {
+        self.forward(images)
+    }
+}
+
+/// The draw of model `model` at iteration `iteration` of a run seeded with `seed` (what
+/// [`Surrogate::forward_drawn`] receives): a SplitMix64 hash of the three.
+///
+/// ```
+/// use common_weakness::surrogate::draw_key;
+///
+/// assert_eq!(draw_key(7, 3, 1), draw_key(7, 3, 1));
+/// assert_ne!(draw_key(7, 3, 1), draw_key(7, 4, 1));
+/// assert_ne!(draw_key(7, 3, 1), draw_key(7, 3, 0));
+/// ```
+pub fn draw_key(seed: u64, iteration: usize, model: usize) -> u64 {
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    mix(mix(mix(seed) ^ iteration as u64) ^ model as u64)
 }
 
 impl<S: Surrogate + ?Sized> Surrogate for Box<S> {
@@ -53,5 +83,8 @@ impl<S: Surrogate + ?Sized> Surrogate for Box<S> {
     }
     fn check_input(&self, shape: [usize; 4]) -> Result<()> {
         (**self).check_input(shape)
+    }
+    fn forward_drawn(&self, images: Tensor<4>, draw: u64) -> Tensor<2> {
+        (**self).forward_drawn(images, draw)
     }
 }

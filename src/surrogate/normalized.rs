@@ -64,8 +64,9 @@ impl<S> Normalized<S> {
     }
 }
 
-impl<S: Surrogate> Surrogate for Normalized<S> {
-    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+impl<S: Surrogate> Normalized<S> {
+    /// The images as the inner model sees them: resized, then normalised.
+    fn prepare(&self, images: Tensor<4>) -> Tensor<4> {
         let device = images.device();
         let channels = self.mean.len();
         let images = match self.resize {
@@ -74,7 +75,17 @@ impl<S: Surrogate> Surrogate for Normalized<S> {
         };
         let mean = host::tensor::<4>(self.mean.clone(), [1, channels, 1, 1], &device);
         let std = host::tensor::<4>(self.std.clone(), [1, channels, 1, 1], &device);
-        self.inner.forward((images - mean) / std)
+        (images - mean) / std
+    }
+}
+
+impl<S: Surrogate> Surrogate for Normalized<S> {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.inner.forward(self.prepare(images))
+    }
+
+    fn forward_drawn(&self, images: Tensor<4>, draw: u64) -> Tensor<2> {
+        self.inner.forward_drawn(self.prepare(images), draw)
     }
 
     fn name(&self) -> &str {

@@ -7,6 +7,7 @@ mod backend_agreement;
 mod batch;
 mod block_copies;
 mod common;
+mod drawn;
 mod early_stop;
 mod encoders;
 mod errors;

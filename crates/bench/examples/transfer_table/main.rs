@@ -28,6 +28,8 @@
 //!   other class equally often, the same in any shard) and scores targeted success (the
 //!   target predicted); `--loss logit` or `--loss po-trip` changes the loss of every attack,
 //!   and `--iterations` the iterations of every attack (targeted transfer papers run 300).
+//! - `--ghost` replaces the ResNet surrogate by its ghost network (`GhostResNet`: skip
+//!   connections eroded anew every iteration, from the seed), so every attack runs its seeds.
 //!   The landscape measurements run only on the default untargeted cross-entropy run.
 //!
 //! Writes `transfer-{16,32}.csv` (every seed), `results.json`, `transfer-16.svg` (bar chart),
@@ -69,7 +71,7 @@ use common_weakness_bench::parallel::{attack_batches, share_cores, IndexedBatch}
 use common_weakness_bench::shard::{merge_folders, Shard, ShardFile};
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
-use common_weakness_models::zoo::ZooModel;
+use common_weakness_models::zoo::{GhostResNet, ZooModel};
 use table::{outcome_string, Cell, RowKind};
 
 const NORMAL_SURROGATES: [ZooModel; 4] = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer];
@@ -171,6 +173,10 @@ struct Options {
     /// The iterations of every attack (default: the registry's, 10).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     iterations: Option<u64>,
+    /// Replace the ResNet surrogate by its ghost network (Ghost, Li et al., AAAI 2020): its
+    /// skip connections scaled by up to ±16%, drawn anew every iteration from the seed.
+    #[arg(long)]
+    ghost: bool,
     /// The output folder.
     #[arg(long, default_value = "transfer-table")]
     out: PathBuf,
@@ -189,6 +195,9 @@ impl Options {
         }
         if let Some(iterations) = self.iterations {
             parts.push(format!("{iterations} iterations"));
+        }
+        if self.ghost {
+            parts.push("ghost ResNet".to_string());
         }
         parts.iter().map(|p| format!(", {p}")).collect()
     }
@@ -284,8 +293,14 @@ fn run(options: Options, device: Device) -> Result<()> {
     let images = images.narrow(0, indices[0], indices.len());
     let labels = labels[indices[0]..indices[0] + indices.len()].to_vec();
     let (surrogate_models, held_out) = options.ensemble.members();
+    let load = |model: &ZooModel| -> common_weakness_models::Result<Box<dyn Surrogate>> {
+        match (model, options.ghost) {
+            (ZooModel::ResNet, true) => Ok(Box::new(GhostResNet::load(&device, GhostResNet::RANGE)?)),
+            _ => model.load(&device),
+        }
+    };
     let surrogates: Vec<Box<dyn Surrogate>> =
-        surrogate_models.iter().map(|m| m.load(&device)).collect::<common_weakness_models::Result<_>>()?;
+        surrogate_models.iter().map(load).collect::<common_weakness_models::Result<_>>()?;
     let mut rows: Vec<Row> = Vec::new();
     for &model in &held_out {
         let kind = if model.is_adversarially_trained() { RowKind::Robust } else { RowKind::Normal };
@@ -356,7 +371,7 @@ fn run(options: Options, device: Device) -> Result<()> {
         let list = attacks(budget as f64 / 255.0, &options.attacks.0, options.iterations)?;
         println!("\nbudget {budget}/255{setting}: {} attacks", list.len());
         for (name, config) in list {
-            let seeds = if config.uses_randomness() { options.seeds } else { 1 };
+            let seeds = if config.uses_randomness() || options.ghost { options.seeds } else { 1 };
             for seed in 0..seeds {
                 let timer = Instant::now();
                 let attack = config.clone().with_seed(seed).build();

@@ -16,6 +16,7 @@
 
 mod cnn;
 mod conv;
+mod ghost;
 mod mixer;
 mod mlp;
 mod resnet;
@@ -23,6 +24,7 @@ mod separable;
 
 pub use cnn::{LargeKernelCnn, SmallCnn, WideCnn};
 pub use conv::Conv;
+pub use ghost::GhostResNet;
 pub use mixer::Mixer;
 pub use mlp::Mlp;
 pub use resnet::ResNet;

@@ -24,6 +24,11 @@ impl ResidualBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         relu(x.clone() + self.conv2.forward(relu(self.conv1.forward(x))))
     }
+
+    /// relu(λ·x + conv(relu(conv(x)))): the skip connection scaled by λ (Ghost's erosion).
+    fn forward_eroded(&self, x: Tensor<4>, skip: f32) -> Tensor<4> {
+        relu(x.clone().mul_scalar(skip) + self.conv2.forward(relu(self.conv1.forward(x))))
+    }
 }
 
 /// stem 3×3 (8) → residual block → 3×3 stride 2 (16) → residual block → 3×3 stride 2 (64)
@@ -56,6 +61,17 @@ impl ZooNet for ResNet {
         let x = self.block1.forward(relu(self.stem.forward(standardize(images))));
         let x = self.block2.forward(relu(self.down1.forward(x)));
         let x = self.block3.forward(relu(self.down2.forward(x)));
+        self.output.forward(global_average(x))
+    }
+}
+
+impl ResNet {
+    /// The logits with each residual block's skip connection scaled by `skips[b]` (1 everywhere
+    /// is [`ZooNet::forward`] exactly): a ghost network ([`GhostResNet`](super::GhostResNet)).
+    pub fn forward_eroded(&self, images: Tensor<4>, skips: [f32; 3]) -> Tensor<2> {
+        let x = self.block1.forward_eroded(relu(self.stem.forward(standardize(images))), skips[0]);
+        let x = self.block2.forward_eroded(relu(self.down1.forward(x)), skips[1]);
+        let x = self.block3.forward_eroded(relu(self.down2.forward(x)), skips[2]);
         self.output.forward(global_average(x))
     }
 }

@@ -163,3 +163,28 @@ fn reduced_transfer_table() {
         );
     }
 }
+
+#[test]
+fn a_ghost_resnet_draws_its_skips_from_the_key_and_without_range_is_the_resnet() {
+    use common_weakness_models::zoo::GhostResNet;
+
+    let device = device();
+    let images = images(3, [2, 1, 28, 28], 0.0, 1.0);
+    let resnet = ZooModel::ResNet.load(&device).unwrap();
+    let plain = values(resnet.forward(images.clone()));
+
+    let still = GhostResNet::load(&device, 0.0).unwrap();
+    assert_eq!(still.skips(5), [1.0; 3]);
+    assert_eq!(values(still.forward_drawn(images.clone(), 5)), plain);
+
+    let ghost = GhostResNet::load(&device, GhostResNet::RANGE).unwrap();
+    assert_eq!(values(ghost.forward(images.clone())), plain);
+    let (a, b) = (ghost.skips(1), ghost.skips(2));
+    assert_eq!(a, ghost.skips(1));
+    assert_ne!(a, b);
+    assert!(a.iter().chain(&b).all(|s| (s - 1.0).abs() <= 0.16 + 1e-6));
+    assert_ne!(values(ghost.forward_drawn(images, 1)), plain);
+
+    let error = GhostResNet::load(&device, 1.0).unwrap_err().to_string();
+    assert!(error.contains("ghost range"), "{error}");
+}
