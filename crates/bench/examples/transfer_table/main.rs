@@ -29,7 +29,8 @@
 //!   target predicted); `--loss logit` or `--loss po-trip` changes the loss of every attack,
 //!   and `--iterations` the iterations of every attack (targeted transfer papers run 300).
 //! - `--ghost` replaces the ResNet surrogate by its ghost network (`GhostResNet`: skip
-//!   connections eroded anew every iteration, from the seed), so every attack runs its seeds.
+//!   connections eroded anew every iteration, from the seed), `--lgv DIR` by its LGV snapshots
+//!   (one drawn every iteration), so every attack runs its seeds.
 //!   The landscape measurements run only on the default untargeted cross-entropy run.
 //!
 //! Writes `transfer-{16,32}.csv` (every seed), `results.json`, `transfer-16.svg` (bar chart),
@@ -175,8 +176,12 @@ struct Options {
     iterations: Option<u64>,
     /// Replace the ResNet surrogate by its ghost network (Ghost, Li et al., AAAI 2020): its
     /// skip connections scaled by up to ±16%, drawn anew every iteration from the seed.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "lgv")]
     ghost: bool,
+    /// Replace the ResNet surrogate by its LGV snapshots in this folder (LGV, Gubri et al.,
+    /// ECCV 2022; `collect_lgv` writes them), one drawn every iteration from the seed.
+    #[arg(long)]
+    lgv: Option<PathBuf>,
     /// The output folder.
     #[arg(long, default_value = "transfer-table")]
     out: PathBuf,
@@ -198,6 +203,9 @@ impl Options {
         }
         if self.ghost {
             parts.push("ghost ResNet".to_string());
+        }
+        if self.lgv.is_some() {
+            parts.push("LGV ResNet".to_string());
         }
         parts.iter().map(|p| format!(", {p}")).collect()
     }
@@ -294,8 +302,9 @@ fn run(options: Options, device: Device) -> Result<()> {
     let labels = labels[indices[0]..indices[0] + indices.len()].to_vec();
     let (surrogate_models, held_out) = options.ensemble.members();
     let load = |model: &ZooModel| -> common_weakness_models::Result<Box<dyn Surrogate>> {
-        match (model, options.ghost) {
-            (ZooModel::ResNet, true) => Ok(Box::new(GhostResNet::load(&device, GhostResNet::RANGE)?)),
+        match (model, options.ghost, &options.lgv) {
+            (ZooModel::ResNet, true, _) => Ok(Box::new(GhostResNet::load(&device, GhostResNet::RANGE)?)),
+            (ZooModel::ResNet, _, Some(folder)) => model.load_lgv(folder, &device),
             _ => model.load(&device),
         }
     };
@@ -371,7 +380,8 @@ fn run(options: Options, device: Device) -> Result<()> {
         let list = attacks(budget as f64 / 255.0, &options.attacks.0, options.iterations)?;
         println!("\nbudget {budget}/255{setting}: {} attacks", list.len());
         for (name, config) in list {
-            let seeds = if config.uses_randomness() || options.ghost { options.seeds } else { 1 };
+            let drawn = options.ghost || options.lgv.is_some();
+            let seeds = if config.uses_randomness() || drawn { options.seeds } else { 1 };
             for seed in 0..seeds {
                 let timer = Instant::now();
                 let attack = config.clone().with_seed(seed).build();

@@ -17,6 +17,7 @@
 mod cnn;
 mod conv;
 mod ghost;
+mod lgv;
 mod mixer;
 mod mlp;
 mod resnet;
@@ -25,6 +26,7 @@ mod separable;
 pub use cnn::{LargeKernelCnn, SmallCnn, WideCnn};
 pub use conv::Conv;
 pub use ghost::GhostResNet;
+pub use lgv::{lgv_snapshot_path, Lgv};
 pub use mixer::Mixer;
 pub use mlp::Mlp;
 pub use resnet::ResNet;
@@ -129,6 +131,23 @@ impl ZooModel {
     /// The committed model as a surrogate (parameters frozen).
     pub fn load(self, device: &Device) -> Result<Box<dyn Surrogate>> {
         self.load_from(self.weights_path(), device)
+    }
+
+    /// The committed model's [`Lgv`] surrogate from the snapshots in `folder`
+    /// (`{name}-lgv-NN.safetensors`, written by `crates/bench/examples/collect_lgv.rs`).
+    pub fn load_lgv(self, folder: impl AsRef<Path>, device: &Device) -> Result<Box<dyn Surrogate>> {
+        let folder = folder.as_ref();
+        match self {
+            ZooModel::Mlp => lgv::load_lgv::<Mlp>(self, folder, device),
+            ZooModel::SmallCnn | ZooModel::AdversarialCnn => lgv::load_lgv::<SmallCnn>(self, folder, device),
+            ZooModel::WideCnn => lgv::load_lgv::<WideCnn>(self, folder, device),
+            ZooModel::ResNet => lgv::load_lgv::<ResNet>(self, folder, device),
+            ZooModel::Separable => lgv::load_lgv::<SeparableCnn>(self, folder, device),
+            ZooModel::LargeKernel | ZooModel::AdversarialLargeKernel => {
+                lgv::load_lgv::<LargeKernelCnn>(self, folder, device)
+            }
+            ZooModel::Mixer => lgv::load_lgv::<Mixer>(self, folder, device),
+        }
     }
 
     /// The model with weights from `path` (safetensors, the tensor names of `docs/zoo.md`).

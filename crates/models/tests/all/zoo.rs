@@ -188,3 +188,34 @@ fn a_ghost_resnet_draws_its_skips_from_the_key_and_without_range_is_the_resnet()
     let error = GhostResNet::load(&device, 1.0).unwrap_err().to_string();
     assert!(error.contains("ghost range"), "{error}");
 }
+
+#[test]
+fn lgv_draws_one_snapshot_per_draw_and_identical_snapshots_are_the_model() {
+    use common_weakness_models::zoo::{load_net, Lgv, ResNet, ZooNet};
+
+    let device = device();
+    let images = images(4, [2, 1, 28, 28], 0.0, 1.0);
+    let trained = || load_net::<ResNet>(ZooModel::ResNet.weights_path(), &device).unwrap();
+    let plain = values(ZooModel::ResNet.load(&device).unwrap().forward(images.clone()));
+
+    let copies = Lgv::new("copies", trained(), vec![trained(), trained(), trained()]).unwrap();
+    for draw in [0, 1, 99] {
+        assert_eq!(values(copies.forward_drawn(images.clone(), draw)), plain);
+    }
+
+    // A trained snapshot and a freshly initialised one: each draw picks one, the same again.
+    let mixed = Lgv::new("mixed", trained(), vec![trained(), ResNet::init(&device)]).unwrap();
+    let picks: Vec<usize> = (0..40).map(|draw| mixed.pick(draw)).collect();
+    assert!(picks.contains(&0) && picks.contains(&1), "{picks:?}");
+    for draw in 0..4 {
+        let seen = values(mixed.forward_drawn(images.clone(), draw));
+        assert_eq!(seen == plain, mixed.pick(draw) == 0, "draw {draw}");
+    }
+    assert_eq!(values(mixed.forward(images)), plain);
+
+    let error = Lgv::<ResNet>::new("none", trained(), vec![]).unwrap_err().to_string();
+    assert!(error.contains("LGV snapshots"), "{error}");
+    let empty = std::env::temp_dir().join("common-weakness-no-lgv-snapshots");
+    let error = ZooModel::ResNet.load_lgv(&empty, &device).err().expect("no snapshots").to_string();
+    assert!(error.contains("resnet-lgv-01.safetensors") && error.contains("collect_lgv"), "{error}");
+}
