@@ -30,7 +30,8 @@
 //!   and `--iterations` the iterations of every attack (targeted transfer papers run 300).
 //! - `--ghost` replaces the ResNet surrogate by its ghost network (`GhostResNet`: skip
 //!   connections eroded anew every iteration, from the seed), `--lgv DIR` by its LGV snapshots
-//!   (one drawn every iteration), so every attack runs its seeds.
+//!   (one drawn every iteration), `--mba DIR` by the Gaussian posterior fitted to them (one
+//!   weight sample every iteration), so every attack runs its seeds.
 //!   The landscape measurements run only on the default untargeted cross-entropy run.
 //!
 //! Writes `transfer-{16,32}.csv` (every seed), `results.json`, `transfer-16.svg` (bar chart),
@@ -72,7 +73,7 @@ use common_weakness_bench::parallel::{attack_batches, share_cores, IndexedBatch}
 use common_weakness_bench::shard::{merge_folders, Shard, ShardFile};
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
-use common_weakness_models::zoo::{GhostResNet, ZooModel};
+use common_weakness_models::zoo::{GhostResNet, Posterior, ResNet, ZooModel};
 use table::{outcome_string, Cell, RowKind};
 
 const NORMAL_SURROGATES: [ZooModel; 4] = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer];
@@ -176,12 +177,17 @@ struct Options {
     iterations: Option<u64>,
     /// Replace the ResNet surrogate by its ghost network (Ghost, Li et al., AAAI 2020): its
     /// skip connections scaled by up to ±16%, drawn anew every iteration from the seed.
-    #[arg(long, conflicts_with = "lgv")]
+    #[arg(long, conflicts_with_all = ["lgv", "mba"])]
     ghost: bool,
     /// Replace the ResNet surrogate by its LGV snapshots in this folder (LGV, Gubri et al.,
     /// ECCV 2022; `collect_lgv` writes them), one drawn every iteration from the seed.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "mba")]
     lgv: Option<PathBuf>,
+    /// Replace the ResNet surrogate by the Gaussian posterior fitted to its LGV snapshots in
+    /// this folder (MBA, Li et al., ICLR 2023; deviations × 1.5), one weight sample drawn every
+    /// iteration from the seed.
+    #[arg(long)]
+    mba: Option<PathBuf>,
     /// The output folder.
     #[arg(long, default_value = "transfer-table")]
     out: PathBuf,
@@ -206,6 +212,9 @@ impl Options {
         }
         if self.lgv.is_some() {
             parts.push("LGV ResNet".to_string());
+        }
+        if self.mba.is_some() {
+            parts.push("MBA ResNet".to_string());
         }
         parts.iter().map(|p| format!(", {p}")).collect()
     }
@@ -302,9 +311,10 @@ fn run(options: Options, device: Device) -> Result<()> {
     let labels = labels[indices[0]..indices[0] + indices.len()].to_vec();
     let (surrogate_models, held_out) = options.ensemble.members();
     let load = |model: &ZooModel| -> common_weakness_models::Result<Box<dyn Surrogate>> {
-        match (model, options.ghost, &options.lgv) {
-            (ZooModel::ResNet, true, _) => Ok(Box::new(GhostResNet::load(&device, GhostResNet::RANGE)?)),
-            (ZooModel::ResNet, _, Some(folder)) => model.load_lgv(folder, &device),
+        match (model, options.ghost, &options.lgv, &options.mba) {
+            (ZooModel::ResNet, true, _, _) => Ok(Box::new(GhostResNet::load(&device, GhostResNet::RANGE)?)),
+            (ZooModel::ResNet, _, Some(folder), _) => model.load_lgv(folder, &device),
+            (ZooModel::ResNet, _, _, Some(folder)) => model.load_mba(folder, &device, Posterior::<ResNet>::SCALE),
             _ => model.load(&device),
         }
     };
@@ -380,7 +390,7 @@ fn run(options: Options, device: Device) -> Result<()> {
         let list = attacks(budget as f64 / 255.0, &options.attacks.0, options.iterations)?;
         println!("\nbudget {budget}/255{setting}: {} attacks", list.len());
         for (name, config) in list {
-            let drawn = options.ghost || options.lgv.is_some();
+            let drawn = options.ghost || options.lgv.is_some() || options.mba.is_some();
             let seeds = if config.uses_randomness() || drawn { options.seeds } else { 1 };
             for seed in 0..seeds {
                 let timer = Instant::now();

@@ -82,15 +82,10 @@ pub fn lgv_snapshot_path(folder: &Path, model: ZooModel, index: usize) -> PathBu
 }
 
 /// The snapshots of `model` in `folder` (`{model}-lgv-01.safetensors`, `-02`, …, up to the
-/// first missing number) around the committed model, as a surrogate named `{model}-lgv`.
+/// first missing number).
 ///
 /// Fails with [`Error::MissingAssets`] when `folder` holds none.
-pub fn load_lgv<N: ZooNet + Send + Sync + 'static>(
-    model: ZooModel,
-    folder: &Path,
-    device: &Device,
-) -> Result<Box<dyn Surrogate>> {
-    let base = load_net::<N>(model.weights_path(), device)?;
+pub(super) fn load_snapshots<N: ZooNet>(model: ZooModel, folder: &Path, device: &Device) -> Result<Vec<N>> {
     let snapshots: Vec<N> = (1..)
         .map(|index| lgv_snapshot_path(folder, model, index))
         .take_while(|path| path.is_file())
@@ -102,5 +97,28 @@ pub fn load_lgv<N: ZooNet + Send + Sync + 'static>(
             hint: "collect LGV snapshots with crates/bench/examples/collect_lgv.rs",
         });
     }
+    Ok(snapshots)
+}
+
+/// The LGV surrogate of `model` from its snapshots in `folder` around the committed model,
+/// named `{model}-lgv`.
+pub(super) fn load_lgv<N: ZooNet + Send + Sync + 'static>(
+    model: ZooModel,
+    folder: &Path,
+    device: &Device,
+) -> Result<Box<dyn Surrogate>> {
+    let base = load_net::<N>(model.weights_path(), device)?;
+    let snapshots = load_snapshots::<N>(model, folder, device)?;
     Ok(Box::new(Lgv::new(format!("{}-lgv", model.name()), base, snapshots)?))
+}
+
+/// The MBA posterior of `model` fitted to its snapshots in `folder`, named `{model}-mba`.
+pub(super) fn load_mba<N: ZooNet + Send + Sync + 'static>(
+    model: ZooModel,
+    folder: &Path,
+    device: &Device,
+    scale: f64,
+) -> Result<Box<dyn Surrogate>> {
+    let snapshots = load_snapshots::<N>(model, folder, device)?;
+    Ok(Box::new(super::Posterior::fit(format!("{}-mba", model.name()), snapshots, scale)?))
 }

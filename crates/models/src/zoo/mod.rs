@@ -20,6 +20,7 @@ mod ghost;
 mod lgv;
 mod mixer;
 mod mlp;
+mod posterior;
 mod resnet;
 mod separable;
 
@@ -29,6 +30,7 @@ pub use ghost::GhostResNet;
 pub use lgv::{lgv_snapshot_path, Lgv};
 pub use mixer::Mixer;
 pub use mlp::Mlp;
+pub use posterior::Posterior;
 pub use resnet::ResNet;
 pub use separable::SeparableCnn;
 
@@ -147,6 +149,23 @@ impl ZooModel {
                 lgv::load_lgv::<LargeKernelCnn>(self, folder, device)
             }
             ZooModel::Mixer => lgv::load_lgv::<Mixer>(self, folder, device),
+        }
+    }
+
+    /// The model's MBA [`Posterior`] fitted to the LGV snapshots in `folder`, its deviations
+    /// scaled by `scale` ([`Posterior::SCALE`] is TransferAttack's).
+    pub fn load_mba(self, folder: impl AsRef<Path>, device: &Device, scale: f64) -> Result<Box<dyn Surrogate>> {
+        let folder = folder.as_ref();
+        match self {
+            ZooModel::Mlp => lgv::load_mba::<Mlp>(self, folder, device, scale),
+            ZooModel::SmallCnn | ZooModel::AdversarialCnn => lgv::load_mba::<SmallCnn>(self, folder, device, scale),
+            ZooModel::WideCnn => lgv::load_mba::<WideCnn>(self, folder, device, scale),
+            ZooModel::ResNet => lgv::load_mba::<ResNet>(self, folder, device, scale),
+            ZooModel::Separable => lgv::load_mba::<SeparableCnn>(self, folder, device, scale),
+            ZooModel::LargeKernel | ZooModel::AdversarialLargeKernel => {
+                lgv::load_mba::<LargeKernelCnn>(self, folder, device, scale)
+            }
+            ZooModel::Mixer => lgv::load_mba::<Mixer>(self, folder, device, scale),
         }
     }
 

@@ -219,3 +219,36 @@ fn lgv_draws_one_snapshot_per_draw_and_identical_snapshots_are_the_model() {
     let error = ZooModel::ResNet.load_lgv(&empty, &device).err().expect("no snapshots").to_string();
     assert!(error.contains("resnet-lgv-01.safetensors") && error.contains("collect_lgv"), "{error}");
 }
+
+#[test]
+fn an_mba_posterior_of_identical_snapshots_is_the_model_and_its_samples_follow_the_draw() {
+    use common_weakness_models::zoo::{load_net, Posterior, ResNet, ZooNet};
+
+    let device = device();
+    let images = images(5, [2, 1, 28, 28], 0.0, 1.0);
+    let trained = || load_net::<ResNet>(ZooModel::ResNet.weights_path(), &device).unwrap();
+    let plain = values(ZooModel::ResNet.load(&device).unwrap().forward(images.clone()));
+
+    // Zero variance: every sample is the model, bit for bit.
+    let still = Posterior::fit("still", vec![trained(), trained(), trained()], Posterior::<ResNet>::SCALE).unwrap();
+    for draw in [0, 7] {
+        assert_eq!(values(still.forward_drawn(images.clone(), draw)), plain);
+    }
+
+    // The trained weights and a fresh initialisation: the mean is their average, each draw one
+    // sample, the same again for the same draw.
+    let fresh = ResNet::init(&device);
+    let spread = Posterior::fit("spread", vec![trained(), fresh.clone()], 0.5).unwrap();
+    let mean = values(spread.forward(images.clone()));
+    let (a, b) = (values(spread.forward_drawn(images.clone(), 1)), values(spread.forward_drawn(images.clone(), 2)));
+    assert_eq!(a, values(spread.forward_drawn(images.clone(), 1)));
+    assert!(a != b && a != mean && mean != plain);
+    // With the scale 0 every sample is the mean.
+    let centred = Posterior::fit("centred", vec![trained(), fresh], 0.0).unwrap();
+    assert_eq!(values(centred.forward_drawn(images, 3)), mean);
+
+    let error = Posterior::<ResNet>::fit("none", vec![], 1.5).unwrap_err().to_string();
+    assert!(error.contains("posterior snapshots"), "{error}");
+    let error = Posterior::fit("bad", vec![trained()], -1.0).unwrap_err().to_string();
+    assert!(error.contains("posterior scale"), "{error}");
+}
