@@ -101,7 +101,16 @@ fn collect<N: ZooNet + Module + 'static>(
                 device,
             );
             let loss = loss_fn.forward(net.forward(x), targets);
-            total += loss.clone().into_scalar::<f64>();
+            let value = loss.clone().into_scalar::<f64>();
+            if !value.is_finite() {
+                return Err(common_weakness::Error::InvalidParameter {
+                    name: "learning-rate",
+                    value: options.learning_rate,
+                    requirement: "low enough for SGD to stay finite (the loss diverged): lower it",
+                }
+                .into());
+            }
+            total += value;
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optimizer.step(options.learning_rate, net, grads);
             if (step + 1) % every == 0 || step + 1 == batches {

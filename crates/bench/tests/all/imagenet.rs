@@ -128,3 +128,24 @@ fn encoders_embed_photos_batch_independently_and_matching_pulls_toward_the_targe
         assert!(after < before, "encoder {model}: cosine distance to the target {before} -> {after}");
     }
 }
+
+#[test]
+#[ignore = "needs the ImageNet assets: scripts/fetch-imagenet-assets.sh"]
+fn an_efficientnet_lite_ghost_erodes_its_identity_skips_and_without_range_is_the_model() {
+    use common_weakness_models::ghost::{Ghost, Residual};
+
+    let assets = require_assets();
+    let (photos, _) = photos(&assets, 2);
+    let batch = images::load(&paths(&photos), 224, 224, &device()).unwrap();
+    let network = EfficientNetLite::load(LiteVariant::Lite0, assets.weights(LiteVariant::Lite0), &device()).unwrap();
+    // Lite0's MBConv blocks with stride 1 and equal channels: 9 of 16.
+    assert_eq!(network.residual_blocks(), 9);
+    let plain = values(network.forward(batch.clone()));
+    let still = Ghost::new("still", network.clone(), 0.0).unwrap();
+    assert_eq!(values(still.forward_drawn(batch.clone(), 3)), plain);
+    let ghost = Ghost::new("ghost", network, Ghost::<EfficientNetLite>::RANGE).unwrap();
+    assert_eq!(values(ghost.forward(batch.clone())), plain);
+    let drawn = values(ghost.forward_drawn(batch.clone(), 3));
+    assert_eq!(drawn, values(ghost.forward_drawn(batch.clone(), 3)));
+    assert!(drawn != plain && drawn != values(ghost.forward_drawn(batch, 4)));
+}

@@ -16,6 +16,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use super::folded_conv::{same_padding, ConvWeights, FoldedConv};
 use crate::error::{Error, Result};
+use crate::ghost::Residual;
 use common_weakness::surrogate::{from_module, ModuleSurrogate};
 
 /// Which EfficientNet-Lite.
@@ -103,16 +104,17 @@ struct MbConv {
 }
 
 impl MbConv {
-    fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+    /// The block with its skip connection (if any) scaled by `skip`.
+    fn forward(&self, input: Tensor<4>, skip: f32) -> Tensor<4> {
         let x = match &self.expand {
             Some(expand) => expand.forward(input.clone()),
             None => input.clone(),
         };
         let x = self.project.forward(self.depthwise.forward(x));
-        if self.residual {
-            x + input
-        } else {
-            x
+        match (self.residual, skip == 1.0) {
+            (true, true) => x + input,
+            (true, false) => x + input.mul_scalar(skip),
+            (false, _) => x,
         }
     }
 }
@@ -249,9 +251,23 @@ impl EfficientNetLite {
     /// The image embedding `[N, 1280]`: the globally pooled output of the head convolution,
     /// the penultimate features that the classifier reads.
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        self.features_eroded(images, &[])
+    }
+
+    /// [`features`](Self::features) with the skip connection of residual block `b` scaled by
+    /// `skips[b]` (missing scales are 1).
+    fn features_eroded(&self, images: Tensor<4>, skips: &[f32]) -> Tensor<2> {
         let mut x = self.stem.forward(images * 2.0 - 1.0);
+        let mut residual = 0;
         for block in &self.blocks {
-            x = block.forward(x);
+            let skip = match block.residual {
+                true => {
+                    residual += 1;
+                    skips.get(residual - 1).copied().unwrap_or(1.0)
+                }
+                false => 1.0,
+            };
+            x = block.forward(x, skip);
         }
         let x = self.head.forward(x);
         let [n, c, h, w] = x.dims();
@@ -270,6 +286,22 @@ impl EfficientNetLite {
     pub fn into_encoder(self) -> EfficientNetLiteSurrogate {
         let name = format!("{}-encoder", self.variant.name());
         from_module(name, self, |model: &EfficientNetLite, images| model.features(images))
+    }
+}
+
+/// The MBConv blocks with an identity skip, for a [`Ghost`](crate::ghost::Ghost) of the
+/// network (ImageNet logits).
+impl Residual for EfficientNetLite {
+    fn residual_blocks(&self) -> usize {
+        self.blocks.iter().filter(|b| b.residual).count()
+    }
+
+    fn forward_plain(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward(images)
+    }
+
+    fn forward_eroded(&self, images: Tensor<4>, skips: &[f32]) -> Tensor<2> {
+        self.classify(self.features_eroded(images, skips))
     }
 }
 

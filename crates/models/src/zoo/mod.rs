@@ -16,7 +16,6 @@
 
 mod cnn;
 mod conv;
-mod ghost;
 mod lgv;
 mod mixer;
 mod mlp;
@@ -26,7 +25,6 @@ mod separable;
 
 pub use cnn::{LargeKernelCnn, SmallCnn, WideCnn};
 pub use conv::Conv;
-pub use ghost::GhostResNet;
 pub use lgv::{lgv_snapshot_path, Lgv};
 pub use mixer::Mixer;
 pub use mlp::Mlp;

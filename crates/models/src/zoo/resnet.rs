@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 use super::cnn::global_average;
 use super::conv::Conv;
 use super::{standardize, ZooNet, CLASSES};
+use crate::ghost::Residual;
 
 /// relu(x + conv(relu(conv(x)))) with 3×3 convolutions.
 #[derive(Module, Debug)]
@@ -65,10 +66,17 @@ impl ZooNet for ResNet {
     }
 }
 
-impl ResNet {
-    /// The logits with each residual block's skip connection scaled by `skips[b]` (1 everywhere
-    /// is [`ZooNet::forward`] exactly): a ghost network ([`GhostResNet`](super::GhostResNet)).
-    pub fn forward_eroded(&self, images: Tensor<4>, skips: [f32; 3]) -> Tensor<2> {
+/// The three residual blocks, for a [`Ghost`](crate::ghost::Ghost) of the network.
+impl Residual for ResNet {
+    fn residual_blocks(&self) -> usize {
+        3
+    }
+
+    fn forward_plain(&self, images: Tensor<4>) -> Tensor<2> {
+        ZooNet::forward(self, images)
+    }
+
+    fn forward_eroded(&self, images: Tensor<4>, skips: &[f32]) -> Tensor<2> {
         let x = self.block1.forward_eroded(relu(self.stem.forward(standardize(images))), skips[0]);
         let x = self.block2.forward_eroded(relu(self.down1.forward(x)), skips[1]);
         let x = self.block3.forward_eroded(relu(self.down2.forward(x)), skips[2]);

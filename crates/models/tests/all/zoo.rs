@@ -166,18 +166,23 @@ fn reduced_transfer_table() {
 
 #[test]
 fn a_ghost_resnet_draws_its_skips_from_the_key_and_without_range_is_the_resnet() {
-    use common_weakness_models::zoo::GhostResNet;
+    use common_weakness_models::ghost::Ghost;
+    use common_weakness_models::zoo::{load_net, ResNet};
 
     let device = device();
     let images = images(3, [2, 1, 28, 28], 0.0, 1.0);
     let resnet = ZooModel::ResNet.load(&device).unwrap();
     let plain = values(resnet.forward(images.clone()));
+    let ghost_of = |range| {
+        let network = load_net::<ResNet>(ZooModel::ResNet.weights_path(), &device).unwrap();
+        Ghost::new("resnet-ghost", network, range)
+    };
 
-    let still = GhostResNet::load(&device, 0.0).unwrap();
+    let still = ghost_of(0.0).unwrap();
     assert_eq!(still.skips(5), [1.0; 3]);
     assert_eq!(values(still.forward_drawn(images.clone(), 5)), plain);
 
-    let ghost = GhostResNet::load(&device, GhostResNet::RANGE).unwrap();
+    let ghost = ghost_of(Ghost::<ResNet>::RANGE).unwrap();
     assert_eq!(values(ghost.forward(images.clone())), plain);
     let (a, b) = (ghost.skips(1), ghost.skips(2));
     assert_eq!(a, ghost.skips(1));
@@ -185,7 +190,7 @@ fn a_ghost_resnet_draws_its_skips_from_the_key_and_without_range_is_the_resnet()
     assert!(a.iter().chain(&b).all(|s| (s - 1.0).abs() <= 0.16 + 1e-6));
     assert_ne!(values(ghost.forward_drawn(images, 1)), plain);
 
-    let error = GhostResNet::load(&device, 1.0).unwrap_err().to_string();
+    let error = ghost_of(1.0).unwrap_err().to_string();
     assert!(error.contains("ghost range"), "{error}");
 }
 
