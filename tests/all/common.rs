@@ -84,3 +84,20 @@ impl Observer for StopAfter {
         }
     }
 }
+
+/// The error of training `attack` as a universal perturbation over one batch of `images` with
+/// `labels` (for attacks that refuse universal runs).
+pub fn universal_error<A: common_weakness::attack::Iterate>(
+    attack: &A,
+    ensemble: &Ensemble,
+    images: Tensor<4>,
+    labels: Vec<usize>,
+) -> String {
+    use common_weakness::universal::{Batch, Universal, UniversalVariable};
+    let objective = Objective::untargeted(labels.clone());
+    let batches = vec![Batch::labelled(images, labels)];
+    match Universal::new(UniversalVariable::Perturbation, 1).train(attack, ensemble, &batches, &|_| objective.clone()) {
+        Ok(_) => panic!("the universal run was accepted"),
+        Err(error) => error.to_string(),
+    }
+}

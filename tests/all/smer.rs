@@ -7,9 +7,8 @@ use common_weakness::objective::{LossKind, Objective};
 use common_weakness::optim::Adam;
 use common_weakness::prelude::*;
 use common_weakness::surrogate::{from_fn, Surrogate};
-use common_weakness::universal::{Batch, Universal, UniversalVariable};
 
-use crate::common::{device, images, mlp, mlp_ensemble, tensor4, values};
+use crate::common::{device, images, mlp, mlp_ensemble, tensor4, universal_error, values};
 
 fn config(threat: ThreatModel) -> SmerConfig {
     SmerConfig { random_start: false, ..SmerConfig::paper(threat) }
@@ -104,12 +103,7 @@ fn smer_refuses_a_loss_without_a_logarithm_a_universal_run_and_bad_parameters() 
     let error = smer.run(&ensemble, x.clone(), &margin).unwrap_err().to_string();
     assert!(error.contains("SMER") && error.contains("cross-entropy"), "{error}");
 
-    let batches = vec![Batch::labelled(x.clone(), vec![0, 1])];
-    let objective = Objective::untargeted(vec![0, 1]);
-    let error = Universal::new(UniversalVariable::Perturbation, 1)
-        .train(&smer, &ensemble, &batches, &|_| objective.clone())
-        .unwrap_err()
-        .to_string();
+    let error = universal_error(&smer, &ensemble, x.clone(), vec![0, 1]);
     assert!(error.contains("rounds") && error.contains("per-image attacks only"), "{error}");
 
     for (bad, name) in [
@@ -118,7 +112,8 @@ fn smer_refuses_a_loss_without_a_logarithm_a_universal_run_and_bad_parameters() 
         (SmerConfig { weight_decay: f64::NAN, ..SmerConfig::paper(threat) }, "weight_decay"),
         (SmerConfig { step_size: 0.0, ..SmerConfig::paper(threat) }, "step_size"),
     ] {
-        let error = Smer::new(bad).run(&ensemble, x.clone(), &objective).unwrap_err().to_string();
+        let error =
+            Smer::new(bad).run(&ensemble, x.clone(), &Objective::untargeted(vec![0, 1])).unwrap_err().to_string();
         assert!(error.contains(name), "{error}");
     }
 }

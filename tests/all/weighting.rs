@@ -7,10 +7,9 @@ use common_weakness::gradient::EstimatorState;
 use common_weakness::objective::{LossKind, Objective};
 use common_weakness::prelude::*;
 use common_weakness::surrogate::{from_fn, Surrogate};
-use common_weakness::universal::{Batch, Universal, UniversalVariable};
 use common_weakness::Stage;
 
-use crate::common::{device, images, mlp, mlp_ensemble, tensor4, values};
+use crate::common::{device, images, mlp, mlp_ensemble, tensor4, universal_error, values};
 
 /// Sign steps on the ensemble gradient, each iteration with the per-image weights `weights`
 /// (`[N, models]` row-major) set through [`Run::set_weights`], or the ensemble's own.
@@ -231,12 +230,7 @@ fn ada_ea_refuses_a_loss_without_ratios_a_universal_run_and_bad_parameters() {
     let error = attack.run(&ensemble, x.clone(), &logit).unwrap_err().to_string();
     assert!(error.contains("AdaEA") && error.contains("cross-entropy"), "{error}");
 
-    let batches = vec![Batch::labelled(x.clone(), vec![0, 1])];
-    let objective = Objective::untargeted(vec![0, 1]);
-    let error = Universal::new(UniversalVariable::Perturbation, 1)
-        .train(&attack, &ensemble, &batches, &|_| objective.clone())
-        .unwrap_err()
-        .to_string();
+    let error = universal_error(&attack, &ensemble, x.clone(), vec![0, 1]);
     assert!(error.contains("weighting") && error.contains("per-image attacks only"), "{error}");
 
     for (bad, name) in [
