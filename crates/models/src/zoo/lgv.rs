@@ -16,8 +16,9 @@ use crate::error::{Error, Result};
 /// - **Paper**: Gubri et al., *LGV: Boosting Adversarial Example Transferability from Large
 ///   Geometric Vicinity*, ECCV 2022.
 /// - **Snapshots**: collected from the trained model by SGD at a high constant learning rate
-///   (`crates/bench/examples/collect_lgv.rs`: the paper's 4 per epoch for 10 epochs, learning
-///   rate 0.05, momentum 0.9, weight decay 10⁻⁴), named `{model}-lgv-NN.safetensors`.
+///   (`crates/bench/examples/collect_lgv.rs`: the paper's 4 per epoch for 10 epochs, momentum
+///   0.9, weight decay 10⁻⁴; learning rate 0.01, as the paper's 0.05 diverges on the zoo's
+///   ResNet, which has no batch norm), named `{model}-lgv-NN.safetensors`.
 /// - **Draws**: one snapshot per model and iteration ([`Surrogate::forward_drawn`]), uniformly
 ///   with replacement (the paper cycles through a shuffled list; over ten iterations of forty
 ///   snapshots the two differ little); seeded by the run and the same for every image, so
