@@ -57,6 +57,17 @@ pub fn linear(name: &str, weights: Vec<f32>) -> Box<dyn Surrogate> {
     Box::new(from_fn(name.to_string(), move |x: Tensor<4>| x.flatten::<2>(1, 3).matmul(w.clone())))
 }
 
+/// Two classes with logits `[x·w, 0]` over `w.len()` pixels: the cross-entropy of class 0 is
+/// `ln(1 + e^{−x·w})`.
+pub fn two_class(name: &str, w: &[f32]) -> Box<dyn Surrogate> {
+    let d = w.len();
+    let w = Tensor::<2>::from_data(TensorData::new(w.to_vec(), [d, 1]), &device());
+    Box::new(from_fn(name.to_string(), move |x: Tensor<4>| {
+        let s = x.flatten::<2>(1, 3).matmul(w.clone());
+        Tensor::cat(vec![s.clone(), s.zeros_like()], 1)
+    }))
+}
+
 /// Minimise each image's (only) output: with [`linear`] models the gradient is `w`.
 pub fn minimise_output() -> Objective {
     Objective::custom(None, |input: LossInput| input.outputs.sum_dim(1).squeeze_dim(1))

@@ -1,14 +1,12 @@
 //! SMER: its reduction to MI-FGSM, its weight steps against a hand computation, its outer role
 //! and its errors.
 
-use burn::tensor::{Tensor, TensorData};
 use common_weakness::attack::{Attack, AttackConfig, Smer, SmerConfig};
 use common_weakness::objective::{LossKind, Objective};
 use common_weakness::optim::Adam;
 use common_weakness::prelude::*;
-use common_weakness::surrogate::{from_fn, Surrogate};
 
-use crate::common::{device, images, mlp, mlp_ensemble, tensor4, universal_error, values};
+use crate::common::{images, mlp, mlp_ensemble, tensor4, two_class, universal_error, values};
 
 fn config(threat: ThreatModel) -> SmerConfig {
     SmerConfig { random_start: false, ..SmerConfig::paper(threat) }
@@ -27,19 +25,10 @@ fn smer_without_reweighing_on_one_model_and_one_sweep_is_mi_fgsm() {
     assert_eq!(values(swept.adversarial), values(plain.adversarial));
 }
 
-/// Two classes with logits `[x·w, 0]`.
-fn two_class(name: &str, w: [f32; 4]) -> Box<dyn Surrogate> {
-    let w = Tensor::<2>::from_data(TensorData::new(w.to_vec(), [4, 1]), &device());
-    Box::new(from_fn(name.to_string(), move |x: Tensor<4>| {
-        let s = x.flatten::<2>(1, 3).matmul(w.clone());
-        Tensor::cat(vec![s.clone(), s.zeros_like()], 1)
-    }))
-}
-
 #[test]
 fn smers_weights_step_toward_the_adversarial_goal_as_computed_by_hand() {
     let (wa, wb) = ([1.0, 0.5, 0.25, 0.25], [0.5, -0.25, 1.0, 1.5]);
-    let ensemble = Ensemble::new(vec![two_class("a", wa), two_class("b", wb)]).unwrap();
+    let ensemble = Ensemble::new(vec![two_class("a", &wa), two_class("b", &wb)]).unwrap();
     let x = tensor4(vec![0.5; 4], [1, 1, 2, 2]);
     // A step so small that both sweep steps see the clean image: the weights take two SGD
     // steps at x.

@@ -6,10 +6,9 @@ use common_weakness::attack::{ada_ea, AdaEa, Attack, Iterate, Of, Plan, Run, Wei
 use common_weakness::gradient::EstimatorState;
 use common_weakness::objective::{LossKind, Objective};
 use common_weakness::prelude::*;
-use common_weakness::surrogate::{from_fn, Surrogate};
 use common_weakness::Stage;
 
-use crate::common::{device, images, mlp, mlp_ensemble, tensor4, universal_error, values};
+use crate::common::{images, mlp, mlp_ensemble, tensor4, two_class, universal_error, values};
 
 /// Sign steps on the ensemble gradient, each iteration with the per-image weights `weights`
 /// (`[N, models]` row-major) set through [`Run::set_weights`], or the ensemble's own.
@@ -128,20 +127,10 @@ fn ada_ea_on_one_model_is_mi_fgsm_exactly() {
     assert!(adaptive.records.iter().all(|r| r.model_weights == Some(vec![1.0])));
 }
 
-/// Two classes with logits `[x·w, 0]`: the cross-entropy of class 0 is `ln(1 + e^{−x·w})`.
-fn two_class(name: &str, w: [f32; 4]) -> Box<dyn Surrogate> {
-    let w = Tensor::<2>::from_data(TensorData::new(w.to_vec(), [4, 1]), &device());
-    Box::new(from_fn(name.to_string(), move |x: Tensor<4>| {
-        let s = x.flatten::<2>(1, 3).matmul(w.clone());
-        Tensor::cat(vec![s.clone(), s.zeros_like()], 1)
-    }))
-}
-
 #[test]
 fn ada_ea_weights_match_a_hand_computation() {
     let ws = [[1.0, 0.5, -0.5, 0.25], [0.2, 1.0, 0.3, -1.0], [-0.6, 0.1, 0.9, 0.4]];
-    let ensemble =
-        Ensemble::new(ws.iter().enumerate().map(|(i, w)| two_class(&format!("m{i}"), *w)).collect()).unwrap();
+    let ensemble = Ensemble::new(ws.iter().enumerate().map(|(i, w)| two_class(&format!("m{i}"), w)).collect()).unwrap();
     let clean = [0.5f64, 0.3, 0.6, 0.45];
     let x = tensor4(clean.iter().map(|&v| v as f32).collect(), [1, 1, 2, 2]);
     let (epsilon, beta) = (0.1, 10.0);
@@ -182,7 +171,7 @@ fn the_disparity_filter_freezes_the_pixels_where_the_models_disagree() {
     // The two models' gradients agree in sign on pixels 0 and 2 (cosine 1 across the one
     // channel) and disagree on pixels 1 and 3 (cosine −1, below the threshold −0.3).
     let ensemble =
-        Ensemble::new(vec![two_class("a", [1.0, 1.0, 1.0, 1.0]), two_class("b", [1.0, -0.5, 2.0, -3.0])]).unwrap();
+        Ensemble::new(vec![two_class("a", &[1.0, 1.0, 1.0, 1.0]), two_class("b", &[1.0, -0.5, 2.0, -3.0])]).unwrap();
     let x = tensor4(vec![0.5; 4], [1, 1, 2, 2]);
     let epsilon = 0.1;
     let outcome =
@@ -194,7 +183,7 @@ fn the_disparity_filter_freezes_the_pixels_where_the_models_disagree() {
     // With the threshold at −1 nothing is filtered: every pixel moves.
     let open = Weighting::AdaEa(AdaEa { threshold: -1.0, ..AdaEa::paper(1) });
     let ensemble =
-        Ensemble::new(vec![two_class("a", [1.0, 1.0, 1.0, 1.0]), two_class("b", [1.0, -0.5, 2.0, -3.0])]).unwrap();
+        Ensemble::new(vec![two_class("a", &[1.0, 1.0, 1.0, 1.0]), two_class("b", &[1.0, -0.5, 2.0, -3.0])]).unwrap();
     let x = tensor4(vec![0.5; 4], [1, 1, 2, 2]);
     let unfiltered = mi_fgsm(ThreatModel::linf(epsilon), 1, 1.0).with_weighting(open).run(
         &ensemble,
@@ -249,9 +238,9 @@ fn targeted_ada_ea_favours_the_model_whose_step_lowers_the_others_targeted_losse
     // Three models, one of which ("against") points the opposite way: its step toward the
     // target raises the other two's targeted losses, so it gets the smallest weight.
     let ensemble = Ensemble::new(vec![
-        two_class("with", [1.0, 1.0, 1.0, 1.0]),
-        two_class("also with", [0.8, 1.2, 1.0, 0.9]),
-        two_class("against", [-1.0, -1.0, -1.0, -1.0]),
+        two_class("with", &[1.0, 1.0, 1.0, 1.0]),
+        two_class("also with", &[0.8, 1.2, 1.0, 0.9]),
+        two_class("against", &[-1.0, -1.0, -1.0, -1.0]),
     ])
     .unwrap();
     let x = tensor4(vec![0.5; 4], [1, 1, 2, 2]);

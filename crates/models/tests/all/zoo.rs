@@ -164,19 +164,24 @@ fn reduced_transfer_table() {
     }
 }
 
+/// The committed ResNet as a network (for ghosts, snapshots and posteriors around it).
+fn trained_resnet() -> common_weakness_models::zoo::ResNet {
+    common_weakness_models::zoo::load_net(ZooModel::ResNet.weights_path(), &device()).unwrap()
+}
+
+/// The committed ResNet's logits for `images`.
+fn resnet_logits(images: Tensor<4>) -> Vec<f32> {
+    values(ZooModel::ResNet.load(&device()).unwrap().forward(images))
+}
+
 #[test]
 fn a_ghost_resnet_draws_its_skips_from_the_key_and_without_range_is_the_resnet() {
     use common_weakness_models::ghost::Ghost;
-    use common_weakness_models::zoo::{load_net, ResNet};
+    use common_weakness_models::zoo::ResNet;
 
-    let device = device();
     let images = images(3, [2, 1, 28, 28], 0.0, 1.0);
-    let resnet = ZooModel::ResNet.load(&device).unwrap();
-    let plain = values(resnet.forward(images.clone()));
-    let ghost_of = |range| {
-        let network = load_net::<ResNet>(ZooModel::ResNet.weights_path(), &device).unwrap();
-        Ghost::new("resnet-ghost", network, range)
-    };
+    let plain = resnet_logits(images.clone());
+    let ghost_of = |range| Ghost::new("resnet-ghost", trained_resnet(), range);
 
     let still = ghost_of(0.0).unwrap();
     assert_eq!(still.skips(5), [1.0; 3]);
@@ -196,12 +201,12 @@ fn a_ghost_resnet_draws_its_skips_from_the_key_and_without_range_is_the_resnet()
 
 #[test]
 fn lgv_draws_one_snapshot_per_draw_and_identical_snapshots_are_the_model() {
-    use common_weakness_models::zoo::{load_net, Lgv, ResNet, ZooNet};
+    use common_weakness_models::zoo::{Lgv, ResNet, ZooNet};
 
     let device = device();
     let images = images(4, [2, 1, 28, 28], 0.0, 1.0);
-    let trained = || load_net::<ResNet>(ZooModel::ResNet.weights_path(), &device).unwrap();
-    let plain = values(ZooModel::ResNet.load(&device).unwrap().forward(images.clone()));
+    let trained = trained_resnet;
+    let plain = resnet_logits(images.clone());
 
     let copies = Lgv::new("copies", trained(), vec![trained(), trained(), trained()]).unwrap();
     for draw in [0, 1, 99] {
@@ -227,12 +232,12 @@ fn lgv_draws_one_snapshot_per_draw_and_identical_snapshots_are_the_model() {
 
 #[test]
 fn an_mba_posterior_of_identical_snapshots_is_the_model_and_its_samples_follow_the_draw() {
-    use common_weakness_models::zoo::{load_net, Posterior, ResNet, ZooNet};
+    use common_weakness_models::zoo::{Posterior, ResNet, ZooNet};
 
     let device = device();
     let images = images(5, [2, 1, 28, 28], 0.0, 1.0);
-    let trained = || load_net::<ResNet>(ZooModel::ResNet.weights_path(), &device).unwrap();
-    let plain = values(ZooModel::ResNet.load(&device).unwrap().forward(images.clone()));
+    let trained = trained_resnet;
+    let plain = resnet_logits(images.clone());
 
     // Zero variance: every sample is the model, bit for bit.
     let still = Posterior::fit("still", vec![trained(), trained(), trained()], Posterior::<ResNet>::SCALE).unwrap();
