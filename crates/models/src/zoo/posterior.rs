@@ -1,6 +1,8 @@
 //! MBA: a diagonal Gaussian posterior over a zoo model's weights, fitted to SGD snapshots,
 //! one sample drawn per iteration.
 
+use std::sync::{Mutex, PoisonError};
+
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use common_weakness::rng::AttackRng;
@@ -22,14 +24,16 @@ use crate::error::Result;
 /// - **Defaults**: `s = 1.5` ([`Posterior::SCALE`], TransferAttack's noise factor).
 ///   TransferAttack draws 20 samples once and averages their logits at every pass (20 times
 ///   the passes); here each iteration sees one fresh sample, at one network's cost.
-/// - **Cost**: one network's passes, plus a weight sample (one normal draw per weight) per
-///   forward pass; memory for `μ` and `σ`.
+/// - **Cost**: one network's passes, plus one weight sample (one normal draw per weight) per
+///   draw, kept for the draw's later passes; memory for `μ`, `σ` and the sample.
 #[derive(Debug)]
 pub struct Posterior<N> {
     name: String,
     mean: N,
     /// `s·σ` per parameter tensor, flattened, in the module's visiting order.
     deviations: Vec<Tensor<1>>,
+    /// The last draw and its sample: an iteration's forward passes share one draw.
+    last: Mutex<Option<(u64, N)>>,
 }
 
 impl<N: ZooNet> Posterior<N> {
@@ -64,7 +68,7 @@ impl<N: ZooNet> Posterior<N> {
         let deviations =
             squares.into_iter().map(|s| s.div_scalar(count as f32).sqrt().mul_scalar(scale as f32)).collect();
         let mean = replaced(first, &mut |index, _| mean[index].clone()).freeze();
-        Ok(Self { name: name.into(), mean, deviations })
+        Ok(Self { name: name.into(), mean, deviations, last: Mutex::new(None) })
     }
 
     /// The weights of `draw`: `μ + s·σ ⊙ z`.
@@ -86,7 +90,17 @@ impl<N: ZooNet + Send + Sync> Surrogate for Posterior<N> {
     }
 
     fn forward_drawn(&self, images: Tensor<4>, draw: u64) -> Tensor<2> {
-        self.sample(draw).forward(images)
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let network = match last.as_ref() {
+            Some((drawn, network)) if *drawn == draw => network.clone(),
+            _ => {
+                let network = self.sample(draw);
+                *last = Some((draw, network.clone()));
+                network
+            }
+        };
+        drop(last);
+        network.forward(images)
     }
 
     fn name(&self) -> &str {
