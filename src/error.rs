@@ -210,6 +210,27 @@ pub enum Error {
         /// The name given.
         name: String,
     },
+    /// A TorchScript model file that cannot be used: missing, not TorchScript, a bad sidecar,
+    /// a device that is not LibTorch's, or a forward pass that fails on the declared input.
+    #[error("TorchScript model `{path}`: {problem}")]
+    TorchScript {
+        /// The model file.
+        path: std::path::PathBuf,
+        /// What is wrong, and what to do about it.
+        problem: String,
+    },
+    /// A model whose outputs are random or depend on the rest of the batch, as a model saved
+    /// in training mode behaves (dropout, batch statistics).
+    #[error(
+        "model `{model}` behaves as in training mode: {symptom}; call model.eval() before torch.jit.trace or \
+         torch.jit.script, then save it again"
+    )]
+    TrainingMode {
+        /// The model's name.
+        model: String,
+        /// What gave it away.
+        symptom: String,
+    },
 }
 
 /// The step of an attack iteration that a [`Error::NonFiniteStep`] happened in.

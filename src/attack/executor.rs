@@ -68,6 +68,7 @@ pub struct Executor<'o> {
     pub(crate) checkpoints: Option<Checkpoints>,
     time_limit: Option<Duration>,
     pub(crate) early_stop: Option<EarlyStop>,
+    pub(crate) first_index: usize,
 }
 
 impl Default for Executor<'_> {
@@ -79,7 +80,7 @@ impl Default for Executor<'_> {
 impl<'o> Executor<'o> {
     /// A silent executor without checkpoints or time limit.
     pub fn new() -> Self {
-        Self { observer: Box::new(Silent), checkpoints: None, time_limit: None, early_stop: None }
+        Self { observer: Box::new(Silent), checkpoints: None, time_limit: None, early_stop: None, first_index: 0 }
     }
 
     /// An executor that reports to `observer`.
@@ -104,6 +105,15 @@ impl<'o> Executor<'o> {
     /// ([`EarlyStop`]); off by default.
     pub fn with_early_stop(mut self, early_stop: EarlyStop) -> Self {
         self.early_stop = Some(early_stop);
+        self
+    }
+
+    /// Numbers the images of a per-image run from `first` instead of 0: for a dataset that is
+    /// one part of a larger image set (a shard), whose image `j` is image `first + j` of the
+    /// whole set. Each image's random stream is keyed by that number, so a shard's images get
+    /// exactly the examples a run over the whole set gives them.
+    pub fn with_first_index(mut self, first: usize) -> Self {
+        self.first_index = first;
         self
     }
 

@@ -65,7 +65,8 @@ struct SavedOutcome {
 impl<'o> Executor<'o> {
     /// Attacks every batch of a dataset image by image with `attack` on `ensemble`, in order,
     /// image `j` of batch `b` being image `len(batches before b) + j` of the set (which keys
-    /// its random stream, so the result does not depend on how the set is batched);
+    /// its random stream, so the result does not depend on how the set is batched; a shard
+    /// of a larger set starts from [`with_first_index`](Self::with_first_index));
     /// `objective` gives each batch's objective. Every check that needs no model runs for
     /// every batch before the first iteration; each batch's clean evaluation runs when the
     /// batch starts. The observer sees each batch as one run (start, iterations, finish).
@@ -76,7 +77,7 @@ impl<'o> Executor<'o> {
         batches: &[Batch],
         objective: &dyn Fn(&Batch) -> Objective,
     ) -> Result<PerImageOutcome> {
-        let mut first = 0;
+        let mut first = self.first_index;
         let pieces = batches
             .iter()
             .map(|batch| {

@@ -9,12 +9,19 @@ mod closure;
 mod frozen_batch_norm;
 mod module;
 mod normalized;
+// burn-tch is deprecated in Burn 0.22; this module is its one user in the library, while Burn
+// publishes it.
+#[cfg(feature = "tch")]
+#[allow(deprecated)]
+mod torchscript;
 
 pub use batch_check::{check_batch_independence, BatchIndependence};
 pub use closure::{from_fn, FnSurrogate};
 pub use frozen_batch_norm::{FrozenBatchNorm, FrozenBatchNormConfig};
 pub use module::{from_module, ModuleSurrogate};
 pub use normalized::Normalized;
+#[cfg(feature = "tch")]
+pub use torchscript::{load_torchscript, load_torchscript_with, TorchScript, TorchScriptSpec};
 
 use burn::tensor::Tensor;
 

@@ -24,6 +24,8 @@ mod roles;
 mod serde_config;
 mod sharding;
 mod smer;
+#[cfg(feature = "tch")]
+mod torchscript;
 mod universal;
 mod user_attack;
 mod weighting;

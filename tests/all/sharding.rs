@@ -112,3 +112,35 @@ fn different_indices_give_different_draws_and_a_wrong_count_is_refused() {
         .unwrap_err();
     assert!(matches!(e, Error::IndexMismatch { images: 2, indices: 1 }), "{e}");
 }
+
+/// A dataset run over one shard of the set, numbered from the shard's first image
+/// (`Executor::with_first_index`), gives the images of a run over the whole set, in batches of
+/// any size.
+#[test]
+fn a_dataset_shard_numbered_from_its_first_image_equals_the_whole_run() {
+    use common_weakness::attack::Executor;
+    use common_weakness::universal::Batch;
+
+    let ensemble = ensemble();
+    let set = images(5, SHAPE, 0.0, 1.0);
+    let attack = Cwa::mi_cwa(CwaConfig::paper(0.1).with_iterations(3))
+        .with_gradient(GradientEstimator::default().with_diversity(InputDiversity::crop()));
+    let batches = |from: usize, to: usize, size: usize| -> Vec<Batch> {
+        (from..to)
+            .step_by(size)
+            .map(|start| {
+                let end = (start + size).min(to);
+                Batch::labelled(set.clone().narrow(0, start, end - start), labels(&(start..end).collect::<Vec<_>>()))
+            })
+            .collect()
+    };
+    let objective = |b: &Batch| Objective::untargeted(b.labels.clone().unwrap());
+    let run = |executor: Executor<'_>, batches: Vec<Batch>| {
+        values(attack.run_dataset(executor, &ensemble, &batches, &objective).unwrap().adversarial())
+    };
+    let whole = run(Executor::new(), batches(0, IMAGES, 4));
+    let shard = run(Executor::new().with_first_index(2), batches(2, IMAGES, 3));
+    let per_image = SHAPE[1..].iter().product::<usize>();
+    assert_eq!(shard, whole[2 * per_image..]);
+    assert_ne!(run(Executor::new(), batches(2, IMAGES, 3)), shard, "the numbering keys the random draws");
+}

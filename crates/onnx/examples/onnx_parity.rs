@@ -64,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!(
                     "| {model} | {weights} | ok | {:.1e} | {:.1e} | {:.1e} ({:.1e}) | {:.1e} ({:.1e}) | {} | {:.1e} | {:.2}{own} |",
                     p.logits,
-                    p.features,
+                    p.features.unwrap_or(f32::NAN),
                     p.gradient,
                     p.torch_gradient,
                     p.gradient_l2,

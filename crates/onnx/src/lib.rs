@@ -12,7 +12,11 @@
 //!   [`FrozenBatchNorm`](common_weakness::surrogate::FrozenBatchNorm) with
 //!   [`freeze_generated_batch_norm`];
 //! - [`load`] gives the surrogate, [`load_encoder`] the same network as an encoder (its
-//!   penultimate features), [`Reference`] PyTorch's figures to compare against.
+//!   penultimate features), [`Reference`] PyTorch's figures to compare against;
+//! - with the `tch` feature, `load_torchscript` gives the same architectures exported to
+//!   TorchScript by `scripts/export-torchscript-models.sh`, run by LibTorch at run time
+//!   ([`common_weakness::surrogate::load_torchscript`]), and [`Parity::measure_torchscript`]
+//!   their agreement with PyTorch.
 //!
 //! `docs/models.md` gives the commands for your own model and the parity figures.
 //!
@@ -33,12 +37,16 @@ mod freeze;
 pub mod generated;
 mod parity;
 mod reference;
+mod torchscript;
 
 pub use architecture::{onnx_dir, Architecture};
 pub use error::{Error, Result};
 pub use freeze::freeze_generated_batch_norm;
 pub use parity::{logits_and_gradient, relative_error, relative_l2_error, Parity};
 pub use reference::Reference;
+#[cfg(feature = "tch")]
+pub use torchscript::load_torchscript;
+pub use torchscript::torchscript_dir;
 
 use burn::tensor::Device;
 use common_weakness::surrogate::Surrogate;

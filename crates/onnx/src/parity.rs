@@ -20,8 +20,8 @@ pub struct Parity {
     /// Relative error of the logits.
     pub logits: f32,
     /// Relative error of the encoder's outputs ([`load_encoder`](crate::load_encoder)), the
-    /// penultimate features.
-    pub features: f32,
+    /// penultimate features (none for a TorchScript file, which holds the logits only).
+    pub features: Option<f32>,
     /// Relative error of the input gradient of the summed cross-entropy against PyTorch's
     /// float64 gradient.
     pub gradient: f32,
@@ -52,27 +52,51 @@ impl Parity {
         let started = Instant::now();
         let surrogate = load(model, device)?;
         let load_seconds = started.elapsed().as_secs_f64();
-
-        // Timed on the second pass: the first also allocates the backend's buffers.
-        logits_and_gradient(surrogate.as_ref(), &reference, device);
-        let started = Instant::now();
-        let (logits, gradient) = logits_and_gradient(surrogate.as_ref(), &reference, device);
-        let gradient_seconds = started.elapsed().as_secs_f64();
-        let classes = logits.len() / reference.labels.len().max(1);
         let encoder = load_encoder(model, device)?;
         let features = encoder.forward(reference.images(device)).into_data().convert::<f32>();
         let features = features.try_to_vec::<f32>().expect("f32 features");
+        let mut parity = Self::compare(model, surrogate.as_ref(), &reference, device, load_seconds)?;
+        parity.features = Some(relative_error(&features, &reference.features));
+        Ok(parity)
+    }
+
+    /// [`measure`](Self::measure) for `model`'s TorchScript export
+    /// ([`load_torchscript`](crate::load_torchscript)) against the references the TorchScript
+    /// export wrote, on a LibTorch `device`.
+    #[cfg(feature = "tch")]
+    pub fn measure_torchscript(model: Architecture, device: &Device) -> Result<Self> {
+        let reference = Reference::load_from(&crate::torchscript_dir(), model)?;
+        let started = Instant::now();
+        let surrogate = crate::load_torchscript(model, device)?;
+        let load_seconds = started.elapsed().as_secs_f64();
+        Self::compare(model, surrogate.as_ref(), &reference, device, load_seconds)
+    }
+
+    /// Compares `surrogate`, an implementation of `model`, with `reference`.
+    fn compare(
+        model: Architecture,
+        surrogate: &dyn Surrogate,
+        reference: &Reference,
+        device: &Device,
+        load_seconds: f64,
+    ) -> Result<Self> {
+        // Timed on the second pass: the first also allocates the backend's buffers.
+        logits_and_gradient(surrogate, reference, device);
+        let started = Instant::now();
+        let (logits, gradient) = logits_and_gradient(surrogate, reference, device);
+        let gradient_seconds = started.elapsed().as_secs_f64();
+        let classes = logits.len() / reference.labels.len().max(1);
         let top1 = |values: &[f32]| -> Vec<usize> {
             values
                 .chunks(classes)
                 .map(|row| (0..classes).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0))
                 .collect()
         };
-        let batch = check_batch_independence(surrogate.as_ref(), reference.images(device), f32::MAX)?;
+        let batch = check_batch_independence(surrogate, reference.images(device), f32::MAX)?;
         Ok(Self {
             model,
             logits: relative_error(&logits, &reference.logits),
-            features: relative_error(&features, &reference.features),
+            features: None,
             gradient: relative_error(&gradient, &reference.gradient64),
             torch_gradient: relative_error(&reference.gradient, &reference.gradient64),
             gradient_vs_torch32: relative_error(&gradient, &reference.gradient),

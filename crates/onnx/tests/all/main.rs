@@ -6,6 +6,8 @@
 mod efficientnet_lite;
 mod frozen_batch_norm;
 mod parity;
+#[cfg(feature = "tch")]
+mod torchscript;
 
 use common_weakness_models::ImagenetAssets;
 use common_weakness_onnx::Architecture;
