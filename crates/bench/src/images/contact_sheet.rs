@@ -44,5 +44,5 @@ pub fn contact_sheet(
             image::imageops::replace(&mut sheet, &tile, (column * width) as i64, (i * height) as i64);
         }
     }
-    write_png(&sheet, path)
+    write_png(&image::DynamicImage::ImageRgb8(sheet), path)
 }

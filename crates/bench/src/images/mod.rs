@@ -12,7 +12,7 @@ use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use image::imageops::FilterType;
-use image::{ImageBuffer, Rgb, RgbImage};
+use image::{DynamicImage, GenericImageView, GrayImage, ImageBuffer, Luma, Rgb, RgbImage};
 
 pub use contact_sheet::contact_sheet;
 pub use grid::comparison_grid;
@@ -29,8 +29,8 @@ fn create_parent(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes an 8-bit RGB image as PNG, creating parent folders.
-fn write_png(image: &RgbImage, path: &Path) -> Result<()> {
+/// Writes an 8-bit image as PNG, creating parent folders.
+fn write_png(image: &DynamicImage, path: &Path) -> Result<()> {
     create_parent(path)?;
     image
         .save_with_format(path, image::ImageFormat::Png)
@@ -59,23 +59,49 @@ fn check_side(name: &'static str, side: usize) -> Result<()> {
 /// as PIL's `Image.resize` does. The aspect ratio is not kept, as in foolbox's samples.
 /// Returns the pixels `[3, height, width]`, channel-major, in `[0, 1]`.
 pub fn read_rgb(path: impl AsRef<Path>, height: usize, width: usize) -> Result<Vec<f32>> {
+    read_image(path, 3, height, width)
+}
+
+/// [`read_rgb`] for `channels` 3, and for `channels` 1 the image in grey (RGB to luma with
+/// the ITU-R 601 weights, as PIL's `convert("L")`); `[channels, height, width]`.
+pub fn read_image(path: impl AsRef<Path>, channels: usize, height: usize, width: usize) -> Result<Vec<f32>> {
     let path = path.as_ref();
+    check_channels(channels)?;
     check_side("height", height)?;
     check_side("width", width)?;
-    let image = image::open(path).map_err(|source| Error::Image { path: path.to_path_buf(), source })?.to_rgb8();
+    let image = image::open(path).map_err(|source| Error::Image { path: path.to_path_buf(), source })?;
     let image = if image.dimensions() == (width as u32, height as u32) {
         image
     } else {
-        image::imageops::resize(&image, width as u32, height as u32, FilterType::CatmullRom)
+        image.resize_exact(width as u32, height as u32, FilterType::CatmullRom)
     };
     let plane = height * width;
-    let mut pixels = vec![0.0; 3 * plane];
-    for (i, pixel) in image.pixels().enumerate() {
-        for (c, &value) in pixel.0.iter().enumerate() {
-            pixels[c * plane + i] = f32::from(value) / 255.0;
+    let mut pixels = vec![0.0; channels * plane];
+    if channels == 1 {
+        for (i, pixel) in image.to_luma8().pixels().enumerate() {
+            pixels[i] = f32::from(pixel.0[0]) / 255.0;
+        }
+    } else {
+        for (i, pixel) in image.to_rgb8().pixels().enumerate() {
+            for (c, &value) in pixel.0.iter().enumerate() {
+                pixels[c * plane + i] = f32::from(value) / 255.0;
+            }
         }
     }
     Ok(pixels)
+}
+
+/// Grey (1) or RGB (3): the channel counts image files hold here.
+fn check_channels(channels: usize) -> Result<()> {
+    if channels != 1 && channels != 3 {
+        return Err(common_weakness::Error::InvalidParameter {
+            name: "channels",
+            value: channels as f64,
+            requirement: "image files are read and written as grey (1) or RGB (3)",
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Loads image files as one batch `[N, 3, height, width]` in `[0, 1]` (see [`read_rgb`]).
@@ -89,20 +115,30 @@ pub fn read_rgb(path: impl AsRef<Path>, height: usize, width: usize) -> Result<V
 /// # Ok(()) }
 /// ```
 pub fn load<P: AsRef<Path>>(paths: &[P], height: usize, width: usize, device: &Device) -> Result<Tensor<4>> {
+    load_as(paths, [3, height, width], device)
+}
+
+/// [`load`] as `[N, channels, height, width]`, grey for one channel ([`read_image`]).
+pub fn load_as<P: AsRef<Path>>(
+    paths: &[P],
+    [channels, height, width]: [usize; 3],
+    device: &Device,
+) -> Result<Tensor<4>> {
     common_weakness::check::at_least_one("number of image files", paths.len())?;
+    check_channels(channels)?;
     check_side("height", height)?;
     check_side("width", width)?;
     // Within usize: at most 3·16384² per image (checked above), times the number of files.
-    let total = paths.len().checked_mul(3 * height * width).ok_or(common_weakness::Error::InvalidParameter {
+    let total = paths.len().checked_mul(channels * height * width).ok_or(common_weakness::Error::InvalidParameter {
         name: "number of image files",
         value: paths.len() as f64,
         requirement: "times 3·height·width must fit in memory's address space",
     })?;
     let mut pixels = Vec::with_capacity(total);
     for path in paths {
-        pixels.extend(read_rgb(path, height, width)?);
+        pixels.extend(read_image(path, channels, height, width)?);
     }
-    Ok(Tensor::from_data(TensorData::new(pixels, [paths.len(), 3, height, width]), device))
+    Ok(Tensor::from_data(TensorData::new(pixels, [paths.len(), channels, height, width]), device))
 }
 
 /// Rounds pixels to the nearest of the 256 levels an 8-bit file can hold (and clips to
@@ -111,16 +147,16 @@ pub fn quantize(images: Tensor<4>) -> Tensor<4> {
     images.clamp(0.0, 1.0).mul_scalar(255.0).round().div_scalar(255.0)
 }
 
-/// Saves image `index` of a batch `[N, 3, H, W]` in `[0, 1]` as an 8-bit RGB PNG (lossless:
-/// loading it gives [`quantize`]d pixels back). Parent folders are created. NaN, infinite or
+/// Saves image `index` of a batch `[N, 3, H, W]` in `[0, 1]` as an 8-bit RGB PNG, or of a batch
+/// `[N, 1, H, W]` as a grey one (lossless: loading it gives [`quantize`]d pixels back). Parent folders are created. NaN, infinite or
 /// out-of-range pixels are an [`InvalidPixels`](common_weakness::Error::InvalidPixels), not black or clipped pixels.
 pub fn save_png(images: &Tensor<4>, index: usize, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let [n, channels, height, width] = images.dims();
-    if channels != 3 || index >= n {
+    if !(channels == 1 || channels == 3) || index >= n {
         return Err(AttackError::Shape {
             what: "images to save",
-            expected: format!("[N > {index}, 3, H, W]"),
+            expected: format!("[N > {index}, 1 or 3, H, W]"),
             actual: images.dims().to_vec(),
         }
         .into());
@@ -128,7 +164,18 @@ pub fn save_png(images: &Tensor<4>, index: usize, path: impl AsRef<Path>) -> Res
     let image = images.clone().slice(index..index + 1);
     common_weakness::attack::check_images(&image)?;
     let pixels = crate::to_vec(image);
-    write_png(&to_rgb8(&pixels, height, width), path)
+    let image = match channels {
+        1 => DynamicImage::ImageLuma8(to_grey8(&pixels, height, width)),
+        _ => DynamicImage::ImageRgb8(to_rgb8(&pixels, height, width)),
+    };
+    write_png(&image, path)
+}
+
+/// `[1, H, W]` pixels in `[0, 1]` to an 8-bit grey image, rounding to nearest.
+fn to_grey8(pixels: &[f32], height: usize, width: usize) -> GrayImage {
+    ImageBuffer::from_fn(width as u32, height as u32, |x, y| {
+        Luma([(pixels[y as usize * width + x as usize].clamp(0.0, 1.0) * 255.0).round() as u8])
+    })
 }
 
 /// `[3, H, W]` pixels in `[0, 1]` (channel-major) to an 8-bit RGB image, rounding to nearest.
