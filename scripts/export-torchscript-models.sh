@@ -17,11 +17,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${COMMON_WEAKNESS_TORCHSCRIPT:-$HOME/.cache/common-weakness/torchscript}"
 
-eval "$("$here/setup-libtorch.sh" | tail -n 3)"
-if ! python -c 'import torchvision, onnx; assert torchvision.__version__.startswith("0.24.0") and onnx.__version__ == "1.23.2"' 2>/dev/null; then
-    echo "installing torchvision 0.24.0 and onnx 1.23.2 into the PyTorch environment" >&2
-    python -m pip install --quiet --only-binary=:all: "torchvision==0.24.0" "onnx==1.23.2" >&2
-fi
+eval "$("$here/setup-libtorch.sh" --exporters | tail -n 3)"
 
 stamp="$out/export.sha256"
 script_sum="$(cat "$here/export_torchscript.py" "$here/export_onnx.py" | sha256sum | cut -d' ' -f1)"

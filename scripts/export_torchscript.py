@@ -29,9 +29,16 @@ import time
 import torch
 import torchvision
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from export_onnx import (  # noqa: E402  (the same models, photos and references)
-    IMAGENET, LITE, SIZE, TORCHVISION, WithFeatures, lite_model, outputs_and_gradient, photos, torchvision_model, write)
+SIZE = 224
+IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+
+
+def export_onnx():
+    """export_onnx.py beside this script: the same models, photos and references (it needs the
+    onnx package, which the --torchvision use does not)."""
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    import export_onnx as module
+    return module
 
 
 def save(model, path, input_shape, norm, classes):
@@ -88,28 +95,29 @@ def tiny_models(out):
 
 
 def export_references(out, wanted):
-    x, labels = photos()
-    write(out / "inputs.f32", x)
+    e = export_onnx()
+    x, labels = e.photos()
+    e.write(out / "inputs.f32", x)
     manifest = {"inputs": list(x.shape), "labels": labels.tolist(), "torch": torch.__version__,
                 "torchvision": torchvision.__version__, "models": {}}
     for name in wanted:
-        if name in TORCHVISION:
-            constructor, norm = TORCHVISION[name]
-            model = torchvision_model(constructor)
-        elif name in LITE:
-            constructor, norm = LITE[name]
-            model = lite_model(constructor)
+        if name in e.TORCHVISION:
+            constructor, norm = e.TORCHVISION[name]
+            model = e.torchvision_model(constructor)
+        elif name in e.LITE:
+            constructor, norm = e.LITE[name]
+            model = e.lite_model(constructor)
         else:
-            raise SystemExit(f"error: unknown model {name}; known: {', '.join(list(TORCHVISION) + list(LITE))}")
+            raise SystemExit(f"error: unknown model {name}; known: {', '.join(list(e.TORCHVISION) + list(e.LITE))}")
         started = time.time()
         save(model, out / f"{name}.pt", (3, SIZE, SIZE), norm, 1000)
-        wrapped = WithFeatures(model).eval()
-        logits, features, gradient = outputs_and_gradient(wrapped, x, labels, norm)
-        write(out / f"{name}.logits.f32", logits)
-        write(out / f"{name}.features.f32", features)
-        write(out / f"{name}.gradient.f32", gradient)
-        _, _, gradient64 = outputs_and_gradient(wrapped.double(), x.double(), labels, norm)
-        write(out / f"{name}.gradient64.f32", gradient64)
+        wrapped = e.WithFeatures(model).eval()
+        logits, features, gradient = e.outputs_and_gradient(wrapped, x, labels, norm)
+        e.write(out / f"{name}.logits.f32", logits)
+        e.write(out / f"{name}.features.f32", features)
+        e.write(out / f"{name}.gradient.f32", gradient)
+        _, _, gradient64 = e.outputs_and_gradient(wrapped.double(), x.double(), labels, norm)
+        e.write(out / f"{name}.gradient64.f32", gradient64)
         manifest["models"][name] = {"features": wrapped.classifier.in_features, "export_seconds": round(time.time() - started, 1)}
         print(f"{name}: exported to TorchScript", flush=True)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -132,7 +140,7 @@ def main():
     out = pathlib.Path(args[0])
     out.mkdir(parents=True, exist_ok=True)
     tiny_models(out / "tiny")
-    export_references(out, args[1:] or list(TORCHVISION) + list(LITE))
+    export_references(out, args[1:] or list(export_onnx().TORCHVISION) + list(export_onnx().LITE))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@
 # LIBTORCH_USE_PYTORCH=1 torch-sys takes LibTorch from this environment's torch instead of
 # downloading it, so the build needs no network beyond PyPI.
 #
+# With `--exporters`, also torchvision 0.24.0 (the release built for torch 2.9.0) and onnx
+# 1.23.2, which the model exports need (scripts/export-onnx-models.sh,
+# scripts/export-torchscript-models.sh).
+#
 # Idempotent: an environment that already imports torch 2.9.0 is left as it is. On success the
 # last lines are the three `export` lines to evaluate before `cargo ... --features tch`:
 #
@@ -33,6 +37,11 @@ if ! ready; then
     "$python" -m pip install --quiet --only-binary=:all: \
         "torch==2.9.0" "efficientnet-lite-pytorch==0.1.0" numpy pillow >&2
     ready || { echo "error: torch 2.9.0 did not import from $env_dir" >&2; exit 1; }
+fi
+
+if [ "${1:-}" = "--exporters" ] && ! "$python" -c 'import torchvision, onnx; assert torchvision.__version__.startswith("0.24.0") and onnx.__version__ == "1.23.2"' 2>/dev/null; then
+    echo "installing torchvision 0.24.0 and onnx 1.23.2 into the PyTorch environment" >&2
+    "$python" -m pip install --quiet --only-binary=:all: "torchvision==0.24.0" "onnx==1.23.2" >&2
 fi
 
 torch_lib="$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"

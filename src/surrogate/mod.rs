@@ -21,7 +21,7 @@ pub use frozen_batch_norm::{FrozenBatchNorm, FrozenBatchNormConfig};
 pub use module::{from_module, ModuleSurrogate};
 pub use normalized::Normalized;
 #[cfg(feature = "tch")]
-pub use torchscript::{load_torchscript, load_torchscript_with, TorchScript, TorchScriptSpec};
+pub use torchscript::{load_torchscript, load_torchscript_with, TorchScriptSpec};
 
 use burn::tensor::Tensor;
 

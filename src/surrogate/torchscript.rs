@@ -128,7 +128,7 @@ pub fn load_torchscript_with(
         other => return Err(fail(format!("runs on LibTorch (backend tch or tch-cuda), not on {other:?}"))),
     };
     let [c, h, w] = spec.input;
-    crate::check::at_least_one("TorchScript input size", c * h * w)?;
+    crate::check::at_least_one("TorchScript input size", c.saturating_mul(h).saturating_mul(w))?;
     let name = spec
         .name
         .clone()
@@ -142,7 +142,8 @@ pub fn load_torchscript_with(
     let module = Script(module);
 
     // The forward pass on a batch of the declared input, LibTorch's exceptions caught.
-    let probe = tch::Tensor::zeros([3, c as i64, h as i64, w as i64], (tch::Kind::Float, torch_device));
+    let probe = tch::Tensor::f_zeros([3, c as i64, h as i64, w as i64], (tch::Kind::Float, torch_device))
+        .map_err(|e| fail(format!("no room for images [3, {c}, {h}, {w}]: {}", first_line(&e))))?;
     let outputs = tch::no_grad(|| module.forward(&probe))
         .map_err(|e| fail(format!("its forward pass fails on images [3, {c}, {h}, {w}]: {}", first_line(&e))))?;
     let shape: Vec<usize> = outputs.size().into_iter().map(|d| d as usize).collect();
@@ -196,7 +197,7 @@ impl Script {
 
 /// A TorchScript model on LibTorch, without normalisation: what [`load_torchscript`] wraps.
 #[derive(Clone, Debug)]
-pub struct TorchScript {
+struct TorchScript {
     name: String,
     input: [usize; 3],
     module: Arc<Script>,

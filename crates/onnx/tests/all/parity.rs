@@ -6,20 +6,26 @@ use common_weakness_onnx::{relative_error, relative_l2_error, Architecture, Pari
 
 use crate::require_generated;
 
-/// Logits and the encoder's penultimate features within 1e-3 of PyTorch's (relative to the
-/// largest value), the same top-1 classes,
-/// the input gradient no further from PyTorch's float64 gradient (relative L2) than 1e-3 or
-/// three times PyTorch's own float32 error, whichever is larger, and each image's logits the
-/// same alone as in the batch (batch norm frozen).
+/// Logits and the encoder's penultimate features within 1e-3 of PyTorch's, and what
+/// [`assert_agrees`] asks.
 fn agrees_with_pytorch(model: Architecture) {
     require_generated(model);
     let parity = Parity::measure(model, &Device::flex().autodiff()).unwrap();
     let encoder = common_weakness_onnx::load_encoder(model, &Device::flex().autodiff()).unwrap();
     assert_eq!(encoder.name(), format!("{model}-encoder"));
-    eprintln!("{parity:?}");
-    assert!(parity.logits <= 1e-3, "{model}: logits differ from PyTorch's by {:.1e} (relative)", parity.logits);
     let features = parity.features.unwrap();
     assert!(features <= 1e-3, "{model}: encoder features differ from PyTorch's by {features:.1e}");
+    assert_agrees(&parity);
+}
+
+/// Logits within 1e-3 of PyTorch's (relative to the largest value), the same top-1 classes,
+/// the input gradient no further from PyTorch's float64 gradient (relative L2) than 1e-3 or
+/// three times PyTorch's own float32 error, whichever is larger, and each image's logits the
+/// same alone as in the batch (batch norm frozen).
+pub fn assert_agrees(parity: &Parity) {
+    let model = parity.model;
+    eprintln!("{parity:?}");
+    assert!(parity.logits <= 1e-3, "{model}: logits differ from PyTorch's by {:.1e} (relative)", parity.logits);
     assert!(parity.same_top1, "{model}: top-1 classes differ from PyTorch's");
     let allowed = (3.0 * parity.torch_gradient_l2).max(1e-3);
     assert!(

@@ -5,24 +5,13 @@
 use burn::tensor::Device;
 use common_weakness_onnx::{Architecture, Parity};
 
-/// Logits within 1e-3 of PyTorch's (relative to the largest value), the same top-1 classes,
-/// the input gradient no further from PyTorch's float64 gradient (relative L2) than 1e-3 or
-/// three times PyTorch's own float32 error, and each image's logits the same alone as in the
-/// batch.
+use crate::parity::assert_agrees;
+
+/// The tolerances of the ONNX models ([`assert_agrees`]).
 fn agrees_with_pytorch(model: Architecture) {
     let file = model.torchscript_file();
     assert!(file.is_file(), "{} is missing: run scripts/export-torchscript-models.sh", file.display());
-    let parity = Parity::measure_torchscript(model, &Device::libtorch().autodiff()).unwrap();
-    eprintln!("{parity:?}");
-    assert!(parity.logits <= 1e-3, "{model}: logits differ from PyTorch's by {:.1e} (relative)", parity.logits);
-    assert!(parity.same_top1, "{model}: top-1 classes differ from PyTorch's");
-    let allowed = (3.0 * parity.torch_gradient_l2).max(1e-3);
-    assert!(
-        parity.gradient_l2 <= allowed,
-        "{model}: gradient error {:.1e} (relative L2) against PyTorch's float64 gradient, allowed {allowed:.1e}",
-        parity.gradient_l2,
-    );
-    assert!(parity.batch_difference <= 1e-4, "{model}: batch-dependent by {:.1e}", parity.batch_difference);
+    assert_agrees(&Parity::measure_torchscript(model, &Device::libtorch().autodiff()).unwrap());
 }
 
 macro_rules! torchscript_parity_tests {
