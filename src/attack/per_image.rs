@@ -77,6 +77,14 @@ impl<'o> Executor<'o> {
         batches: &[Batch],
         objective: &dyn Fn(&Batch) -> Objective,
     ) -> Result<PerImageOutcome> {
+        let total: usize = batches.iter().map(Batch::len).sum();
+        if self.first_index.checked_add(total).is_none() {
+            return Err(Error::InvalidParameter {
+                name: "first_index",
+                value: self.first_index as f64,
+                requirement: "plus the number of images must fit in usize",
+            });
+        }
         let mut first = self.first_index;
         let pieces = batches
             .iter()

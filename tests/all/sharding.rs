@@ -143,4 +143,7 @@ fn a_dataset_shard_numbered_from_its_first_image_equals_the_whole_run() {
     let per_image = SHAPE[1..].iter().product::<usize>();
     assert_eq!(shard, whole[2 * per_image..]);
     assert_ne!(run(Executor::new(), batches(2, IMAGES, 3)), shard, "the numbering keys the random draws");
+    let overflow =
+        attack.run_dataset(Executor::new().with_first_index(usize::MAX), &ensemble, &batches(0, 2, 2), &objective);
+    assert!(overflow.unwrap_err().to_string().contains("first_index"));
 }
