@@ -168,7 +168,7 @@ fn check_inference_mode(model: &dyn Surrogate, [c, h, w]: [usize; 3], device: &D
     let first = model.forward(images.clone());
     let difference = crate::host::to_vec(model.forward(images.clone()).sub(first).abs().max())[0];
     let training = |symptom| Error::TrainingMode { model: model.name().to_string(), symptom };
-    if !(difference <= 1e-4) {
+    if difference.is_nan() || difference > 1e-4 {
         return Err(training(format!("two forward passes on the same images differ by {difference}")));
     }
     check_batch_independence(model, images, 1e-3).map_err(|e| match e {

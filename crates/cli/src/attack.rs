@@ -146,7 +146,8 @@ pub fn spec(args: &AttackArgs) -> Result<serde_json::Value> {
         if let Some(given) = given {
             let fields = value.as_object_mut().ok_or_else(|| argument("spec", "an attack spec is a JSON object"))?;
             if !fields.contains_key(key) {
-                return Err(argument(flag, format!("the attack `{}` has no {key}", fields["attack"])));
+                let attack = fields["attack"].as_str().unwrap_or("?");
+                return Err(argument(flag, format!("the attack `{attack}` has no {key}")));
             }
             fields.insert(key.to_string(), given);
         }

@@ -92,14 +92,20 @@ fn torchscript_input(path: &Path) -> Result<[usize; 3]> {
 
 #[cfg(not(feature = "tch"))]
 fn torchscript_input(path: &Path) -> Result<[usize; 3]> {
-    Err(argument(
+    Err(no_libtorch(path))
+}
+
+/// The error for a TorchScript file in a build without LibTorch.
+#[cfg(not(feature = "tch"))]
+fn no_libtorch(path: &Path) -> crate::error::CliError {
+    argument(
         "models",
         format!(
             "{} is a TorchScript file, and this build has no LibTorch: install with `cargo install --path crates/cli \
              --features tch` in the environment of scripts/setup-libtorch.sh",
             path.display()
         ),
-    ))
+    )
 }
 
 #[cfg(feature = "tch")]
@@ -109,7 +115,7 @@ fn load_torchscript(path: &Path, device: &Device) -> Result<Box<dyn Surrogate>> 
 
 #[cfg(not(feature = "tch"))]
 fn load_torchscript(path: &Path, _device: &Device) -> Result<Box<dyn Surrogate>> {
-    torchscript_input(path).map(|_| unreachable!("no TorchScript without tch"))
+    Err(no_libtorch(path))
 }
 
 #[cfg(feature = "onnx")]

@@ -76,7 +76,7 @@ pub struct BatchRecord {
 impl BatchRecord {
     /// The record of one batch's outcome.
     pub fn of(outcome: &AttackOutcome) -> Self {
-        Self { info: outcome.info.clone(), records: outcome.records.clone(), stop: outcome.stop.clone() }
+        Self { info: outcome.info.clone(), records: outcome.records.clone(), stop: outcome.stop }
     }
 }
 

@@ -102,7 +102,7 @@ fn attack_writes_examples_within_budget_whose_report_matches_eval() {
         ["item0.png", "item1.png", "item2.png"]
     );
     let changes = largest_changes(&clean, &saved, [1, 28, 28]);
-    assert!(changes.iter().all(|&c| c <= 16.0 && c >= 1.0), "largest changes in 1/255 levels: {changes:?}");
+    assert!(changes.iter().all(|c| (1.0..=16.0).contains(c)), "largest changes in 1/255 levels: {changes:?}");
 
     let report = report(&out.join("report.json"));
     assert_eq!(report["models"], serde_json::json!(["cnn-small", "mlp"]));
@@ -189,7 +189,7 @@ fn bad_arguments_are_errors_naming_them() {
         (&["--models", "mlp", "--budget=-0.1"], "--budget"),
         (
             &["--models", "mlp", "--attack", "FGSM", "--iterations", "3"],
-            "--iterations: the attack `\"fgsm\"` has no iterations",
+            "--iterations: the attack `fgsm` has no iterations",
         ),
         (&["--models", "mlp", "--shard", "3/2"], "--shard: invalid shard `3/2`"),
         (&["--models", "mlp", "--batch", "0"], "--batch"),

@@ -15,7 +15,7 @@
 //!   penultimate features), [`Reference`] PyTorch's figures to compare against;
 //! - with the `tch` feature, `load_torchscript` gives the same architectures exported to
 //!   TorchScript by `scripts/export-torchscript-models.sh`, run by LibTorch at run time
-//!   ([`common_weakness::surrogate::load_torchscript`]), and [`Parity::measure_torchscript`]
+//!   (`common_weakness::surrogate::load_torchscript`), and `Parity::measure_torchscript`
 //!   their agreement with PyTorch.
 //!
 //! `docs/models.md` gives the commands for your own model and the parity figures.

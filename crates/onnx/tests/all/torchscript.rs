@@ -2,7 +2,7 @@
 //! run time, against PyTorch's own logits and input gradients (feature `tch`), with the
 //! tolerances of the ONNX parity tests.
 
-use burn::tensor::Device;
+use common_weakness::backend::BackendKind;
 use common_weakness_onnx::{Architecture, Parity};
 
 use crate::parity::assert_agrees;
@@ -11,7 +11,7 @@ use crate::parity::assert_agrees;
 fn agrees_with_pytorch(model: Architecture) {
     let file = model.torchscript_file();
     assert!(file.is_file(), "{} is missing: run scripts/export-torchscript-models.sh", file.display());
-    assert_agrees(&Parity::measure_torchscript(model, &Device::libtorch().autodiff()).unwrap());
+    assert_agrees(&Parity::measure_torchscript(model, &BackendKind::Tch.device().unwrap()).unwrap());
 }
 
 macro_rules! torchscript_parity_tests {
