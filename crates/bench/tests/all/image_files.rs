@@ -61,10 +61,14 @@ fn bad_files_and_arguments_are_clear_errors() {
 
     let batch = random_images(1, [1, 3, 4, 4], 0.0, 1.0);
     assert!(matches!(images::save_png(&batch, 1, folder.join("x.png")), Err(Error::Attack(AttackError::Shape { .. }))));
-    let grey_batch = random_images(1, [1, 1, 4, 4], 0.0, 1.0);
+    let two_channels = random_images(1, [1, 2, 4, 4], 0.0, 1.0);
     assert!(matches!(
-        images::save_png(&grey_batch, 0, folder.join("x.png")),
+        images::save_png(&two_channels, 0, folder.join("x.png")),
         Err(Error::Attack(AttackError::Shape { .. }))
+    ));
+    assert!(matches!(
+        images::load_as(&[&text], [2, 4, 4], &device()),
+        Err(Error::Attack(AttackError::InvalidParameter { name: "channels", .. }))
     ));
     let other = random_images(2, [1, 3, 4, 5], 0.0, 1.0);
     assert!(matches!(
@@ -120,4 +124,18 @@ fn image_sizes_are_bounded_before_anything_is_allocated() {
     }
     // The largest side is accepted.
     assert_eq!(images::read_rgb(&file, 1, images::MAX_SIDE).unwrap().len(), 3 * images::MAX_SIDE);
+}
+
+/// A grey image saved as PNG loads back as its 8-bit quantisation, grey or as three equal
+/// channels.
+#[test]
+fn grey_images_round_trip_through_png() {
+    let folder = scratch("grey");
+    let grey = random_images(3, [1, 1, 5, 4], 0.0, 1.0);
+    images::save_png(&grey, 0, folder.join("grey.png")).unwrap();
+    let expected = values(images::quantize(grey));
+    assert_eq!(values(images::load_as(&[folder.join("grey.png")], [1, 5, 4], &device()).unwrap()), expected);
+    let rgb = values(images::load_as(&[folder.join("grey.png")], [3, 5, 4], &device()).unwrap());
+    assert_eq!(rgb, [expected.clone(), expected.clone(), expected].concat());
+    std::fs::remove_dir_all(&folder).unwrap();
 }
