@@ -115,6 +115,21 @@ pub fn parse_number(text: &str, flag: &'static str) -> Result<f64> {
     Ok(value)
 }
 
+/// The threat model of `--budget` and `--norm` (`linf` or `l2`), checked.
+pub fn threat(budget: &str, norm: &str) -> Result<ThreatModel> {
+    let budget = parse_number(budget, "budget")?;
+    let threat = if norm == "l2" { ThreatModel::l2(budget) } else { ThreatModel::linf(budget) };
+    threat.validate().map_err(|e| argument("budget", e.to_string()))?;
+    Ok(threat)
+}
+
+/// The backend of `--backend` and its autodiff device.
+pub fn device(backend: &str) -> Result<(BackendKind, burn::tensor::Device)> {
+    let kind: BackendKind = backend.parse().map_err(|e: common_weakness::Error| argument("backend", e.to_string()))?;
+    let device = kind.device().map_err(|e| argument("backend", e.to_string()))?;
+    Ok((kind, device))
+}
+
 /// The attack's spec: from --spec, or the registry entry of --attack at --budget and --norm,
 /// with --iterations and --seed applied.
 pub fn spec(args: &AttackArgs) -> Result<serde_json::Value> {
@@ -124,9 +139,7 @@ pub fn spec(args: &AttackArgs) -> Result<serde_json::Value> {
             serde_json::from_str(&text).map_err(|e| file(path, format!("not a JSON attack spec: {e}")))?
         }
         None => {
-            let budget = parse_number(&args.budget, "budget")?;
-            let threat = if args.norm == "l2" { ThreatModel::l2(budget) } else { ThreatModel::linf(budget) };
-            threat.validate().map_err(|e| argument("budget", e.to_string()))?;
+            let threat = threat(&args.budget, &args.norm)?;
             let name = args.attack.trim();
             let entry = registry_at(threat).into_iter().chain(catalogue_at(threat)).find(|e| {
                 e.name.eq_ignore_ascii_case(name)
@@ -175,9 +188,7 @@ pub fn run(args: &AttackArgs, command: Vec<String>) -> Result<Ended> {
         }
         m => m.map(|m| Duration::from_secs_f64(m * 60.0)),
     };
-    let backend: BackendKind =
-        args.backend.parse().map_err(|e: common_weakness::Error| argument("backend", e.to_string()))?;
-    let device = backend.device().map_err(|e| argument("backend", e.to_string()))?;
+    let (backend, device) = device(&args.backend)?;
 
     let all_files = collect(&args.images)?;
     let names = output_names(&all_files)?;

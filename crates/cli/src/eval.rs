@@ -54,9 +54,7 @@ struct Evaluation<'a> {
 pub fn run(args: &EvalArgs) -> Result<Vec<Success>> {
     common_weakness::check::at_least_one("batch", args.batch).map_err(|e| argument("batch", e.to_string()))?;
     let (files, labels, targeted) = images_and_labels(args)?;
-    let backend: BackendKind =
-        args.backend.parse().map_err(|e: common_weakness::Error| argument("backend", e.to_string()))?;
-    let device = backend.device().map_err(|e| argument("backend", e.to_string()))?;
+    let (_, device) = crate::attack::device(&args.backend)?;
     let specs = ModelSpec::parse_list(&args.models)?;
     let (ensemble, input) = models::ensemble(&specs, &device)?;
     let mut per_model = vec![Vec::with_capacity(files.len()); ensemble.len()];

@@ -1,10 +1,9 @@
 //! `common-weakness list`: the attacks and models the other commands take.
 
 use common_weakness::attack::{catalogue_at, registry_at};
-use common_weakness::threat::ThreatModel;
 
-use crate::attack::parse_number;
-use crate::error::{argument, Result};
+use crate::attack::threat;
+use crate::error::Result;
 
 /// Lists the attacks (with their papers and default specs) and the models.
 #[derive(Debug, clap::Args)]
@@ -22,9 +21,7 @@ pub struct ListArgs {
 
 /// Runs `list`.
 pub fn run(args: &ListArgs) -> Result<()> {
-    let budget = parse_number(&args.budget, "budget")?;
-    let threat = if args.norm == "l2" { ThreatModel::l2(budget) } else { ThreatModel::linf(budget) };
-    threat.validate().map_err(|e| argument("budget", e.to_string()))?;
+    let threat = threat(&args.budget, &args.norm)?;
     let entries: Vec<_> = registry_at(threat).into_iter().chain(catalogue_at(threat)).collect();
     if args.json {
         for entry in entries {
@@ -32,7 +29,7 @@ pub fn run(args: &ListArgs) -> Result<()> {
         }
         return Ok(());
     }
-    println!("Attacks (--attack NAME; defaults at budget {budget:.5} under {}):", args.norm);
+    println!("Attacks (--attack NAME; defaults at budget {:.5} under {}):", threat.budget, args.norm);
     for entry in entries {
         let defaults = serde_json::to_value(&entry.defaults).expect("a spec is JSON");
         let iterations = defaults.get("iterations").map_or(String::new(), |i| format!(", {i} iterations"));

@@ -2,7 +2,6 @@
 
 use burn::tensor::Tensor;
 use common_weakness::ensemble::Ensemble;
-use common_weakness::eval::predictions;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -48,12 +47,8 @@ impl Success {
 /// For each model of `ensemble` (outer) and image (inner): whether the model is fooled, i.e.
 /// predicts another class than `labels` (untargeted) or the target `labels` (targeted).
 pub fn fooled(ensemble: &Ensemble, images: &Tensor<4>, labels: &[usize], targeted: bool) -> Result<Vec<Vec<bool>>> {
-    (0..ensemble.len())
-        .map(|m| {
-            let predicted = predictions(ensemble.forward(m, images.clone()).detach())?;
-            Ok(predicted.iter().zip(labels).map(|(p, l)| (p == l) == targeted).collect())
-        })
-        .collect()
+    let predictions = ensemble.predictions(images.clone())?;
+    Ok(predictions.iter().map(|p| p.iter().zip(labels).map(|(p, l)| (p == l) == targeted).collect()).collect())
 }
 
 /// The table header of [`Success::line`].
