@@ -23,14 +23,15 @@
 //! ```
 //!
 //! The default attacks are MI-FGSM, MI-CWA and Adam-CWA; `--attacks all` runs every attack of
-//! `attack::registry()` (names as `examples/list_attacks.rs` prints them, case-insensitive).
+//! `attack::registry()`; any name of the registry or `attack::catalogue()` (as
+//! `examples/list_attacks.rs` prints them, case-insensitive) runs one, e.g. `--attacks PGN-CWA,AdaEA`.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
-use common_weakness::attack::{registry, AttackSpec, RapConfig};
+use common_weakness::attack::{catalogue, registry, AttackSpec, RapConfig};
 use common_weakness::backend::BackendKind;
 use common_weakness::eval::{predictions, success_rate, SuccessRate};
 use common_weakness::prelude::*;
@@ -47,7 +48,8 @@ use common_weakness_models::{EfficientNetLite, EfficientNetLiteSurrogate, LiteVa
 /// Transfer attacks on pretrained EfficientNet-Lite models and real photos.
 #[derive(clap::Parser, Debug)]
 struct Options {
-    /// The attacks: `all` or a comma-separated list of registry names (case-insensitive).
+    /// The attacks: `all` (the registry: the paper's table) or a comma-separated list of names
+    /// from the registry or the catalogue (case-insensitive).
     #[arg(long, default_value = "MI-FGSM,MI-CWA,Adam-CWA", value_parser = parse_attacks)]
     attacks: Attacks,
     /// The leave-one-out splits: `main` holds Lite2 out, `others` Lite1 then Lite0, `all` all
@@ -88,16 +90,16 @@ fn parse_attacks(value: &str) -> std::result::Result<Attacks, String> {
         "all" => registry().iter().map(|e| e.name.to_string()).collect(),
         list => list.split(',').map(|s| s.trim().to_string()).collect(),
     };
-    let known = || registry().iter().map(|e| e.name).collect::<Vec<_>>().join(", ");
+    let known = || registry().iter().chain(&catalogue()).map(|e| e.name).collect::<Vec<_>>().join(", ");
     let specs =
         names.iter().map(|name| spec(name).ok_or_else(|| format!("unknown attack `{name}`; known: {}", known())));
     Ok(Attacks(specs.collect::<std::result::Result<_, _>>()?))
 }
 
-/// The registry's spec for `name`, at the registry defaults (L∞ 16/255, 10 iterations; RAP
-/// too, rather than its paper's 400).
+/// The spec for `name` in the registry or the catalogue, at their defaults (L∞ 16/255, 10
+/// iterations; RAP too, rather than its paper's 400).
 fn spec(name: &str) -> Option<(String, AttackSpec)> {
-    let entry = registry().into_iter().find(|e| e.name.eq_ignore_ascii_case(name))?;
+    let entry = registry().into_iter().chain(catalogue()).find(|e| e.name.eq_ignore_ascii_case(name))?;
     let spec = match entry.defaults {
         AttackSpec::Rap(config) => AttackSpec::Rap(RapConfig { iterations: 10, ..config }),
         spec => spec,

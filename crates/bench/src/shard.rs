@@ -5,7 +5,9 @@
 //! ([`Attack::run_indexed`](common_weakness::attack::Attack::run_indexed)) and to the
 //! randomised defences ([`Target::predict_indexed`](crate::defense::Target::predict_indexed)),
 //! so every image gets the adversarial example and the predictions it gets in a single run.
-//! Each shard writes its counts to a [`ShardFile`]; [`merge`] adds them up.
+//! Each shard writes its counts to a [`ShardFile`]; [`merge`] adds them up. Runs of
+//! different attacks over the same images go side by side with [`combine`], so one table
+//! can grow by the attacks a later run adds.
 //!
 //! ```
 //! use common_weakness_bench::shard::Shard;
@@ -75,6 +77,13 @@ pub trait Mergeable {
     fn absorb(&mut self, other: Self);
 }
 
+/// A result that runs of different attacks over the same images can share.
+pub trait Combinable: Mergeable {
+    /// Whether another run's result for the same key has the same outcome, its time aside:
+    /// the attacks are seeded, so a result in two runs repeats exactly.
+    fn same_outcome(&self, other: &Self) -> bool;
+}
+
 /// What one shard of a benchmark run writes: which shard, of how many images, and its
 /// results.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -113,6 +122,20 @@ pub enum MergeError {
         /// The result's key.
         key: String,
     },
+    /// Runs to combine cover different images.
+    #[error("the runs cover different images: {first} and {other}; combine runs of the same images and shard")]
+    Images {
+        /// The first run's shard and image count, as `k/N of n`.
+        first: String,
+        /// The differing run's, likewise.
+        other: String,
+    },
+    /// A result in two runs differs.
+    #[error("result `{key}` differs between the runs: were they run with the same options and code?")]
+    Disagree {
+        /// The result's key.
+        key: String,
+    },
 }
 
 /// The results of a whole run from the files of all its shards (in any order): each result
@@ -145,6 +168,29 @@ pub fn merge<T: Mergeable>(mut files: Vec<ShardFile<T>>) -> Result<Vec<T>, Merge
     Ok(merged)
 }
 
+/// Runs of different attacks over the same images (the same shard of the same set) side by
+/// side: every result of every run, once, in the order the runs list them. A result in
+/// several runs must have the same outcome in each ([`Combinable::same_outcome`]); the first
+/// run's copy is kept.
+pub fn combine<T: Combinable>(runs: Vec<ShardFile<T>>) -> Result<ShardFile<T>, MergeError> {
+    let mut runs = runs.into_iter();
+    let mut combined = runs.next().ok_or(MergeError::Empty)?;
+    let describe = |f: &ShardFile<T>| format!("{} of {}", f.shard, f.images);
+    for run in runs {
+        if (run.shard, run.images) != (combined.shard, combined.images) {
+            return Err(MergeError::Images { first: describe(&combined), other: describe(&run) });
+        }
+        for result in run.results {
+            match combined.results.iter().find(|c| c.key() == result.key()) {
+                Some(kept) if kept.same_outcome(&result) => {}
+                Some(_) => return Err(MergeError::Disagree { key: result.key() }),
+                None => combined.results.push(result),
+            }
+        }
+    }
+    Ok(combined)
+}
+
 /// The file a shard's results are written to in its output folder, and read from by
 /// [`merge_folders`].
 pub const RESULTS_FILE: &str = "results.json";
@@ -162,10 +208,17 @@ impl<T: Serialize> ShardFile<T> {
 /// `--merge` of the benchmark programs: the whole run from its shards' output folders, each
 /// holding the [`RESULTS_FILE`] a shard writes ([`ShardFile::save`]).
 pub fn merge_folders<T: Mergeable + DeserializeOwned>(folders: &[PathBuf]) -> crate::Result<ShardFile<T>> {
-    let mut files: Vec<ShardFile<T>> = Vec::with_capacity(folders.len());
-    for folder in folders {
-        files.push(serde_json::from_str(&std::fs::read_to_string(folder.join(RESULTS_FILE))?)?);
-    }
+    let files = folders.iter().map(|f| read(f)).collect::<crate::Result<Vec<ShardFile<T>>>>()?;
     let images = files.first().map_or(0, |f| f.images);
     Ok(ShardFile { shard: Shard::WHOLE, images, results: merge(files)? })
+}
+
+/// `--combine` of the benchmark programs: the output folders of runs of different attacks
+/// over the same images, as one ([`combine`]).
+pub fn combine_folders<T: Combinable + DeserializeOwned>(folders: &[PathBuf]) -> crate::Result<ShardFile<T>> {
+    Ok(combine(folders.iter().map(|f| read(f)).collect::<crate::Result<Vec<_>>>()?)?)
+}
+
+fn read<T: DeserializeOwned>(folder: &Path) -> crate::Result<ShardFile<T>> {
+    Ok(serde_json::from_str(&std::fs::read_to_string(folder.join(RESULTS_FILE))?)?)
 }

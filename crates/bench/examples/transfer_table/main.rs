@@ -49,6 +49,9 @@
 //! cargo run --release --example transfer_table -- --images 200 --shard 1/2 --out shard-1
 //! cargo run --release --example transfer_table -- --images 200 --shard 2/2 --out shard-2
 //! cargo run --release --example transfer_table -- --merge shard-1,shard-2 --out merged
+//! # More attacks on the same images later: one table with the attacks of both runs.
+//! cargo run --release --example transfer_table -- --images 200 --attacks PGN,GRA --out more
+//! cargo run --release --example transfer_table -- --combine merged,more --out all
 //! ```
 //!
 //! A shard writes its per-image outcomes; the landscape measurements need every image in one
@@ -70,7 +73,7 @@ use common_weakness::prelude::*;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, RandomizedSmoothing, ResizePad, Target};
 use common_weakness_bench::parallel::{attack_batches, share_cores, IndexedBatch};
-use common_weakness_bench::shard::{merge_folders, Shard, ShardFile};
+use common_weakness_bench::shard::{combine_folders, merge_folders, Shard, ShardFile};
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::ghost::Ghost;
@@ -166,6 +169,11 @@ struct Options {
     /// attacking nothing.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["images", "full", "attacks", "shard", "seeds", "ensemble"])]
     merge: Vec<PathBuf>,
+    /// Combine the output folders of runs of different attacks over the same images
+    /// (comma-separated) into `--out`, one table with every attack, attacking nothing. An
+    /// attack in several runs must have the same results in each.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["images", "full", "attacks", "shard", "seeds", "ensemble", "merge"])]
+    combine: Vec<PathBuf>,
     /// Targeted: image k of the slice toward the class (y + 1 + k mod 9) mod 10, scored by
     /// targeted success.
     #[arg(long)]
@@ -287,7 +295,12 @@ type Row = (Box<dyn Target>, RowKind);
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
     if !options.merge.is_empty() {
-        return merge_shards(&options.merge, &options.out);
+        let done = format!("merged {} shards into {}", options.merge.len(), options.out.display());
+        return write_joined(&merge_folders(&options.merge)?, &options.out, &done);
+    }
+    if !options.combine.is_empty() {
+        let done = format!("combined {} runs into {}", options.combine.len(), options.out.display());
+        return write_joined(&combine_folders(&options.combine)?, &options.out, &done);
     }
     let backend = options.backend;
     run(options, backend.device()?)
@@ -480,6 +493,7 @@ fn write_tables(out: &Path, file: &ShardFile<Cell>) -> Result<String> {
         let summaries = table::summarise(&selected);
         markdown += &table::success_table(label, &summaries)?;
         markdown += &table::paired_tests(label, &summaries)?;
+        markdown += &table::base_tests(label, &summaries)?;
         markdown += &table::margins(label, &summaries)?;
         if position == 0 {
             chart::bars(&out.join(format!("transfer-{budget}.svg")), label, &summaries)?;
@@ -489,10 +503,10 @@ fn write_tables(out: &Path, file: &ShardFile<Cell>) -> Result<String> {
     Ok(markdown)
 }
 
-/// `--merge`: the tables of a whole run from its shards' output folders.
-fn merge_shards(folders: &[PathBuf], out: &Path) -> Result<()> {
-    let markdown = write_tables(out, &merge_folders::<Cell>(folders)?)?;
+/// `--merge` and `--combine`: the tables of output folders joined into one.
+fn write_joined(file: &ShardFile<Cell>, out: &Path, done: &str) -> Result<()> {
+    let markdown = write_tables(out, file)?;
     std::fs::write(out.join("tables.md"), &markdown)?;
-    println!("{markdown}\nmerged {} shards into {}", folders.len(), out.display());
+    println!("{markdown}\n{done}");
     Ok(())
 }

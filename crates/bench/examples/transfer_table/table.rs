@@ -6,7 +6,7 @@ use std::path::Path;
 
 use common_weakness::attack::registry;
 use common_weakness::eval::SuccessRate;
-use common_weakness_bench::shard::Mergeable;
+use common_weakness_bench::shard::{Combinable, Mergeable};
 use common_weakness_bench::statistics::{mcnemar, mean_interval, wilson_interval};
 use common_weakness_bench::Result;
 use serde::{Deserialize, Serialize};
@@ -49,6 +49,13 @@ impl Mergeable for Cell {
         self.success = self.success + other.success;
         self.outcomes += &other.outcomes;
         self.seconds += other.seconds;
+    }
+}
+
+/// A cell in two runs is the same when its counts and per-image outcomes are.
+impl Combinable for Cell {
+    fn same_outcome(&self, other: &Self) -> bool {
+        self.success == other.success && self.outcomes == other.outcomes
     }
 }
 
@@ -230,6 +237,43 @@ pub fn paired_tests(budget: &str, summaries: &[Summary]) -> Result<String> {
         );
     }
     Ok(out)
+}
+
+/// Every other attack against its base method, paired by image on each held-out row: a
+/// composition with CWA (a name ending in `-CWA`) against MI-CWA, the rest against MI-FGSM.
+/// Empty when the run lacks the bases or has no other attack.
+pub fn base_tests(budget: &str, summaries: &[Summary]) -> Result<String> {
+    const BASES: [&str; 2] = ["MI-FGSM", "MI-CWA"];
+    let rows = ordered(summaries.iter().filter(|s| s.kind != RowKind::WhiteBox).map(|s| s.row));
+    let attacks = ordered(summaries.iter().map(|s| s.attack).filter(|a| !BASES.contains(a)));
+    let find = |attack: &str, row: &str| summaries.iter().find(|s| s.attack == attack && s.row == row);
+    let mut lines = String::new();
+    for attack in attacks {
+        let base = if attack.ends_with("-CWA") { "MI-CWA" } else { "MI-FGSM" };
+        let mut cells = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (Some(method), Some(reference)) = (find(attack, row), find(base, row)) else {
+                break;
+            };
+            let test = mcnemar(&outcome_bits(&method.first.outcomes), &outcome_bits(&reference.first.outcomes))?;
+            let marker = if test.p_value < 0.05 { "*" } else { "" };
+            cells.push(format!("{:+.1}{marker} ({:.3})", 100.0 * (method.rate() - reference.rate()), test.p_value));
+        }
+        if cells.len() == rows.len() {
+            lines += &format!("| {attack} | {base} | {} |\n", cells.join(" | "));
+        }
+    }
+    if lines.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(format!(
+        "\n### L∞ {budget}: each method against its base, paired by image\n\n\
+         Δ: the method minus its base (MI-CWA for a composition with CWA, MI-FGSM otherwise), in points, \
+         with McNemar's exact p in brackets; * where p < 0.05 (seed 0 where an attack has several).\n\n\
+         | attack | base | {} |\n|---|---|{}\n{lines}",
+        rows.join(" | "),
+        "---:|".repeat(rows.len())
+    ))
 }
 
 /// MI-CWA minus MI-FGSM, averaged over the held-out rows of `kind`, per image, with the

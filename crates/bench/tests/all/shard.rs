@@ -1,6 +1,6 @@
 //! Shards of an image set: their ranges, parsing, and merging their results.
 
-use common_weakness_bench::shard::{merge, MergeError, Mergeable, Shard, ShardFile};
+use common_weakness_bench::shard::{combine, merge, Combinable, MergeError, Mergeable, Shard, ShardFile};
 
 #[test]
 fn shards_cover_the_set_once_in_order() {
@@ -70,4 +70,34 @@ fn merging_refuses_missing_duplicate_or_mismatched_shards() {
     assert!(e.to_string().contains("same options"));
     let e = merge(vec![file(1, 2, vec![a()]), file(2, 2, vec![])]).unwrap_err();
     assert!(matches!(e, MergeError::Unmatched { .. }));
+}
+
+impl Combinable for Count {
+    fn same_outcome(&self, other: &Self) -> bool {
+        self.successes == other.successes
+    }
+}
+
+#[test]
+fn combining_puts_runs_side_by_side_and_keeps_a_shared_result_once() {
+    let count = |name, successes| Count { name, successes };
+    let first = file(2, 4, vec![count("MI-FGSM", 3), count("MI-CWA", 5)]);
+    let later = file(2, 4, vec![count("MI-FGSM", 3), count("PGN", 6)]);
+    let combined = combine(vec![first.clone(), later]).unwrap();
+    assert_eq!(combined, file(2, 4, vec![count("MI-FGSM", 3), count("MI-CWA", 5), count("PGN", 6)]));
+    assert_eq!(combine(vec![first.clone()]).unwrap(), first);
+}
+
+#[test]
+fn combining_refuses_other_images_and_a_result_that_differs() {
+    let a = |successes| Count { name: "a", successes };
+    assert_eq!(combine::<Count>(vec![]), Err(MergeError::Empty));
+    for other in [file(1, 4, vec![]), ShardFile { images: 11, ..file(2, 4, vec![]) }] {
+        let e = combine(vec![file(2, 4, vec![a(1)]), other]).unwrap_err();
+        assert!(matches!(e, MergeError::Images { .. }), "{e}");
+        assert!(e.to_string().contains("2/4 of 10"), "{e}");
+    }
+    let e = combine(vec![file(2, 4, vec![a(1)]), file(2, 4, vec![a(2)])]).unwrap_err();
+    assert_eq!(e, MergeError::Disagree { key: "a".into() });
+    assert!(e.to_string().contains("same options"), "{e}");
 }
