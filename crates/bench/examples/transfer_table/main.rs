@@ -52,6 +52,8 @@
 //! # More attacks on the same images later: one table with the attacks of both runs.
 //! cargo run --release --example transfer_table -- --images 200 --attacks PGN,GRA --out more
 //! cargo run --release --example transfer_table -- --combine merged,more --out all
+//! # Each attack with LGV snapshots against the same attack with the plain ResNet, paired by image.
+//! cargo run --release --example transfer_table -- --combine lgv --against plain --out lgv-vs-plain
 //! ```
 //!
 //! A shard writes its per-image outcomes; the landscape measurements need every image in one
@@ -73,7 +75,7 @@ use common_weakness::prelude::*;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, RandomizedSmoothing, ResizePad, Target};
 use common_weakness_bench::parallel::{attack_batches, share_cores, IndexedBatch};
-use common_weakness_bench::shard::{combine_folders, merge_folders, Shard, ShardFile};
+use common_weakness_bench::shard::{combine_folders, merge_folders, MergeError, Shard, ShardFile};
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::ghost::Ghost;
@@ -174,6 +176,11 @@ struct Options {
     /// attack in several runs must have the same results in each.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["images", "full", "attacks", "shard", "seeds", "ensemble", "merge"])]
     combine: Vec<PathBuf>,
+    /// With `--combine`: also test every attack against the same attack in this output
+    /// folder of a run over the same images with another setting (e.g. `--combine lgv
+    /// --against plain`: LGV snapshots against the plain ResNet), paired by image.
+    #[arg(long, requires = "combine")]
+    against: Option<PathBuf>,
     /// Targeted: image k of the slice toward the class (y + 1 + k mod 9) mod 10, scored by
     /// targeted success.
     #[arg(long)]
@@ -296,11 +303,15 @@ fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
     if !options.merge.is_empty() {
         let done = format!("merged {} shards into {}", options.merge.len(), options.out.display());
-        return write_joined(&merge_folders(&options.merge)?, &options.out, &done);
+        return write_joined(&merge_folders(&options.merge)?, None, &options.out, &done);
     }
     if !options.combine.is_empty() {
         let done = format!("combined {} runs into {}", options.combine.len(), options.out.display());
-        return write_joined(&combine_folders(&options.combine)?, &options.out, &done);
+        let against = match &options.against {
+            Some(folder) => Some((folder.display().to_string(), combine_folders(std::slice::from_ref(folder))?)),
+            None => None,
+        };
+        return write_joined(&combine_folders(&options.combine)?, against.as_ref(), &options.out, &done);
     }
     let backend = options.backend;
     run(options, backend.device()?)
@@ -479,14 +490,7 @@ fn run(options: Options, device: Device) -> Result<()> {
 fn write_tables(out: &Path, file: &ShardFile<Cell>) -> Result<String> {
     std::fs::create_dir_all(out)?;
     let mut markdown = String::new();
-    // The budgets' labels ("16/255", or with the run's setting), in the order they were run.
-    let mut labels: Vec<&str> = Vec::new();
-    for cell in &file.results {
-        if !labels.contains(&cell.budget.as_str()) {
-            labels.push(&cell.budget);
-        }
-    }
-    for (position, label) in labels.into_iter().enumerate() {
+    for (position, label) in budget_labels(file).into_iter().enumerate() {
         let budget = label.split('/').next().unwrap_or("budget");
         let selected: Vec<&Cell> = file.results.iter().filter(|c| c.budget == label).collect();
         table::write_csv(&out.join(format!("transfer-{budget}.csv")), &selected)?;
@@ -503,9 +507,50 @@ fn write_tables(out: &Path, file: &ShardFile<Cell>) -> Result<String> {
     Ok(markdown)
 }
 
+/// `--against`: for every budget of `file`, its attacks against the same attacks at the same
+/// budget in the run `name` (`other`; its first setting with that budget).
+fn against_tables(file: &ShardFile<Cell>, name: &str, other: &ShardFile<Cell>) -> Result<String> {
+    if (file.shard, file.images) != (other.shard, other.images) {
+        let describe = |f: &ShardFile<Cell>| format!("{} of {}", f.shard, f.images);
+        let problem = format!("--against covers {}, the tables {}", describe(other), describe(file));
+        return Err(MergeError::Images { first: describe(file), other: problem }.into());
+    }
+    let budget = |label: &str| label.split(',').next().unwrap_or(label).to_string();
+    let mut markdown = String::new();
+    for label in budget_labels(file) {
+        let Some(other_label) = budget_labels(other).into_iter().find(|l| budget(l) == budget(label)) else {
+            continue;
+        };
+        let mine: Vec<&Cell> = file.results.iter().filter(|c| c.budget == label).collect();
+        let theirs: Vec<&Cell> = other.results.iter().filter(|c| c.budget == other_label).collect();
+        markdown +=
+            &table::against_tests(label, &table::summarise(&mine), name, other_label, &table::summarise(&theirs))?;
+    }
+    Ok(markdown)
+}
+
+/// The budgets' labels ("16/255", or with the run's setting), in the order they were run.
+fn budget_labels(file: &ShardFile<Cell>) -> Vec<&str> {
+    let mut labels: Vec<&str> = Vec::new();
+    for cell in &file.results {
+        if !labels.contains(&cell.budget.as_str()) {
+            labels.push(&cell.budget);
+        }
+    }
+    labels
+}
+
 /// `--merge` and `--combine`: the tables of output folders joined into one.
-fn write_joined(file: &ShardFile<Cell>, out: &Path, done: &str) -> Result<()> {
-    let markdown = write_tables(out, file)?;
+fn write_joined(
+    file: &ShardFile<Cell>,
+    against: Option<&(String, ShardFile<Cell>)>,
+    out: &Path,
+    done: &str,
+) -> Result<()> {
+    let mut markdown = write_tables(out, file)?;
+    if let Some((name, other)) = against {
+        markdown += &against_tables(file, name, other)?;
+    }
     std::fs::write(out.join("tables.md"), &markdown)?;
     println!("{markdown}\n{done}");
     Ok(())

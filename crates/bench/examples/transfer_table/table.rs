@@ -220,8 +220,7 @@ pub fn paired_tests(budget: &str, summaries: &[Summary]) -> Result<String> {
          | target | MI-CWA % | MI-FGSM % | Δ | a/b | p | best other | its % | Δ | a/b | p |\n\
          |---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n"
     );
-    let rows = ordered(summaries.iter().filter(|s| s.kind != RowKind::WhiteBox).map(|s| s.row));
-    for row in rows {
+    for row in held_out_rows(summaries) {
         let (Some(cwa), Some(mi)) = (find("MI-CWA", row), find("MI-FGSM", row)) else {
             continue;
         };
@@ -246,36 +245,88 @@ pub fn paired_tests(budget: &str, summaries: &[Summary]) -> Result<String> {
 /// Empty when the run lacks the bases or has no other attack.
 pub fn base_tests(budget: &str, summaries: &[Summary]) -> Result<String> {
     const BASES: [&str; 2] = ["MI-FGSM", "MI-CWA"];
-    let rows = ordered(summaries.iter().filter(|s| s.kind != RowKind::WhiteBox).map(|s| s.row));
     let attacks = ordered(summaries.iter().map(|s| s.attack).filter(|a| !BASES.contains(a)));
-    let find = |attack: &str, row: &str| summaries.iter().find(|s| s.attack == attack && s.row == row);
+    let lines = difference_lines(summaries, &attacks, |attack, row| {
+        let base = if attack.ends_with("-CWA") { BASES[1] } else { BASES[0] };
+        summaries.iter().find(|s| s.attack == base && s.row == row).map(|s| (base.to_string(), s))
+    })?;
+    Ok(difference_table(
+        &format!("L∞ {budget}: each method against its base"),
+        "the method minus its base (MI-CWA for a composition with CWA, MI-FGSM otherwise)",
+        summaries,
+        &lines,
+    ))
+}
+
+/// Every attack against the same attack in another run over the same images (`other`, the
+/// run `run` at the budget `run_label`: e.g. a run with LGV snapshots against the plain
+/// ensemble's), paired by image on each held-out row.
+pub fn against_tests(
+    label: &str,
+    summaries: &[Summary],
+    run: &str,
+    run_label: &str,
+    other: &[Summary],
+) -> Result<String> {
+    let attacks = ordered(summaries.iter().map(|s| s.attack));
+    let lines = difference_lines(summaries, &attacks, |attack, row| {
+        other.iter().find(|s| s.attack == attack && s.row == row).map(|s| (run.to_string(), s))
+    })?;
+    Ok(difference_table(
+        &format!("L∞ {label}: each attack against the same attack in {run} at L∞ {run_label}"),
+        "this run minus the other",
+        summaries,
+        &lines,
+    ))
+}
+
+/// One line per attack: its difference from `reference(attack, row)` (a label and a summary)
+/// on each held-out row, with McNemar's p; an attack lacking a reference on a row is left out.
+fn difference_lines<'r, 'c: 'r>(
+    summaries: &[Summary],
+    attacks: &[&str],
+    reference: impl Fn(&str, &str) -> Option<(String, &'r Summary<'c>)>,
+) -> Result<String> {
+    let rows = held_out_rows(summaries);
     let mut lines = String::new();
     for attack in attacks {
-        let base = if attack.ends_with("-CWA") { "MI-CWA" } else { "MI-FGSM" };
         let mut cells = Vec::with_capacity(rows.len());
+        let mut label = String::new();
         for row in &rows {
-            let (Some(method), Some(reference)) = (find(attack, row), find(base, row)) else {
+            let method = summaries.iter().find(|s| s.attack == *attack && s.row == *row);
+            let (Some(method), Some((name, base))) = (method, reference(attack, row)) else {
                 break;
             };
-            let test = mcnemar(&outcome_bits(&method.first.outcomes), &outcome_bits(&reference.first.outcomes))?;
+            let test = mcnemar(&outcome_bits(&method.first.outcomes), &outcome_bits(&base.first.outcomes))?;
             let marker = if test.p_value < 0.05 { "*" } else { "" };
-            cells.push(format!("{:+.1}{marker} ({:.3})", 100.0 * (method.rate() - reference.rate()), test.p_value));
+            cells.push(format!("{:+.1}{marker} ({:.3})", 100.0 * (method.rate() - base.rate()), test.p_value));
+            label = name;
         }
-        if cells.len() == rows.len() {
-            lines += &format!("| {attack} | {base} | {} |\n", cells.join(" | "));
+        if !rows.is_empty() && cells.len() == rows.len() {
+            lines += &format!("| {attack} | {label} | {} |\n", cells.join(" | "));
         }
     }
+    Ok(lines)
+}
+
+/// The table around [`difference_lines`]: empty when there are none.
+fn difference_table(heading: &str, difference: &str, summaries: &[Summary], lines: &str) -> String {
     if lines.is_empty() {
-        return Ok(String::new());
+        return String::new();
     }
-    Ok(format!(
-        "\n### L∞ {budget}: each method against its base, paired by image\n\n\
-         Δ: the method minus its base (MI-CWA for a composition with CWA, MI-FGSM otherwise), in points, \
-         with McNemar's exact p in brackets; * where p < 0.05 (seed 0 where an attack has several).\n\n\
-         | attack | base | {} |\n|---|---|{}\n{lines}",
+    let rows = held_out_rows(summaries);
+    format!(
+        "\n### {heading}, paired by image\n\n\
+         Δ: {difference}, in points, with McNemar's exact p in brackets; * where p < 0.05 (seed 0 \
+         where an attack has several).\n\n\
+         | attack | against | {} |\n|---|---|{}\n{lines}",
         rows.join(" | "),
         "---:|".repeat(rows.len())
-    ))
+    )
+}
+
+fn held_out_rows<'a>(summaries: &[Summary<'a>]) -> Vec<&'a str> {
+    ordered(summaries.iter().filter(|s| s.kind != RowKind::WhiteBox).map(|s| s.row))
 }
 
 /// MI-CWA minus MI-FGSM, averaged over the held-out rows of `kind`, per image, with the
