@@ -19,6 +19,14 @@ pub enum Error {
     /// A result file could not be written as JSON.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    /// A run's result file could not be read or parsed.
+    #[error("results file `{path}`: {problem}")]
+    ResultsFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        problem: String,
+    },
     /// The result files of a sharded run could not be merged.
     #[error(transparent)]
     Merge(#[from] crate::shard::MergeError),

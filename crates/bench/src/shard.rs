@@ -219,6 +219,10 @@ pub fn combine_folders<T: Combinable + DeserializeOwned>(folders: &[PathBuf]) ->
     Ok(combine(folders.iter().map(|f| read(f)).collect::<crate::Result<Vec<_>>>()?)?)
 }
 
+/// The [`RESULTS_FILE`] in `folder`, an error naming the file if it is missing or malformed.
 fn read<T: DeserializeOwned>(folder: &Path) -> crate::Result<ShardFile<T>> {
-    Ok(serde_json::from_str(&std::fs::read_to_string(folder.join(RESULTS_FILE))?)?)
+    let path = folder.join(RESULTS_FILE);
+    let problem = |p: String| crate::Error::ResultsFile { path: path.clone(), problem: p };
+    let text = std::fs::read_to_string(&path).map_err(|e| problem(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| problem(e.to_string()))
 }

@@ -1,6 +1,8 @@
 //! Shards of an image set: their ranges, parsing, and merging their results.
 
-use common_weakness_bench::shard::{combine, merge, Combinable, MergeError, Mergeable, Shard, ShardFile};
+use common_weakness_bench::shard::{
+    combine, combine_folders, merge, merge_folders, Combinable, MergeError, Mergeable, Shard, ShardFile,
+};
 
 #[test]
 fn shards_cover_the_set_once_in_order() {
@@ -100,4 +102,33 @@ fn combining_refuses_other_images_and_a_result_that_differs() {
     let e = combine(vec![file(2, 4, vec![a(1)]), file(2, 4, vec![a(2)])]).unwrap_err();
     assert_eq!(e, MergeError::Disagree { key: "a".into() });
     assert!(e.to_string().contains("same options"), "{e}");
+}
+
+/// A result read from a file (the reading fails before any is merged).
+#[derive(Debug, serde::Deserialize)]
+struct Stored;
+
+impl Mergeable for Stored {
+    fn key(&self) -> String {
+        String::new()
+    }
+    fn absorb(&mut self, _: Self) {}
+}
+
+impl Combinable for Stored {
+    fn same_outcome(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_missing_or_malformed_results_file_is_named() {
+    let folder = std::env::temp_dir().join(format!("cw-shard-files-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let e = combine_folders::<Stored>(std::slice::from_ref(&folder)).unwrap_err().to_string();
+    assert!(e.contains("results.json") && e.contains("cw-shard-files"), "{e}");
+    std::fs::write(folder.join("results.json"), "{ not json").unwrap();
+    let e = merge_folders::<Stored>(std::slice::from_ref(&folder)).unwrap_err().to_string();
+    assert!(e.contains("results.json") && e.contains("line 1"), "{e}");
+    std::fs::remove_dir_all(&folder).unwrap();
 }
