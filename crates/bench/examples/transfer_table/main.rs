@@ -512,8 +512,7 @@ fn write_tables(out: &Path, file: &ShardFile<Cell>) -> Result<String> {
 fn against_tables(file: &ShardFile<Cell>, name: &str, other: &ShardFile<Cell>) -> Result<String> {
     if (file.shard, file.images) != (other.shard, other.images) {
         let describe = |f: &ShardFile<Cell>| format!("{} of {}", f.shard, f.images);
-        let problem = format!("--against covers {}, the tables {}", describe(other), describe(file));
-        return Err(MergeError::Images { first: describe(file), other: problem }.into());
+        return Err(MergeError::Images { first: describe(file), other: describe(other) }.into());
     }
     let budget = |label: &str| label.split(',').next().unwrap_or(label).to_string();
     let mut markdown = String::new();
