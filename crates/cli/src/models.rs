@@ -1,12 +1,14 @@
 //! The models a command names: the Fashion-MNIST zoo, EfficientNet-Lite, the models compiled
-//! in from ONNX (feature `onnx`) and TorchScript files (feature `tch`).
+//! in from ONNX (feature `onnx`) and TorchScript files (feature `tch`), and surrogates that
+//! change every iteration: `resnet@ghost`, `mlp@lgv=DIR`, `resnet@mba=DIR`.
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use common_weakness::ensemble::Ensemble;
 use common_weakness::surrogate::Surrogate;
-use common_weakness_models::zoo::ZooModel;
+use common_weakness_models::ghost::Ghost;
+use common_weakness_models::zoo::{load_net, Posterior, ResNet, ZooModel};
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
 
 use crate::error::{argument, Result};
@@ -22,6 +24,80 @@ pub enum ModelSpec {
     Onnx(String),
     /// A TorchScript file with its sidecar JSON.
     TorchScript(PathBuf),
+    /// A zoo or EfficientNet-Lite model that changes every iteration of an attack (scored as
+    /// the model as trained).
+    Augmented(Box<ModelSpec>, Augmentation),
+}
+
+/// How a surrogate changes from one iteration of an attack to the next (`NAME@...`), drawn
+/// from the run's seed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Augmentation {
+    /// `@ghost`: Ghost (Li et al., AAAI 2020), the skip connections scaled by a fresh draw
+    /// (the zoo's ResNet and EfficientNet-Lite).
+    Ghost,
+    /// `@lgv=DIR`: LGV (Gubri et al., ECCV 2022), one of the model's weight snapshots in DIR
+    /// (zoo models; `collect_lgv` writes them).
+    Lgv(PathBuf),
+    /// `@mba=DIR`: MBA (Li et al., ICLR 2023), weights sampled from the Gaussian posterior
+    /// fitted to the snapshots in DIR (zoo models).
+    Mba(PathBuf),
+}
+
+impl Augmentation {
+    /// `ghost`, `lgv=DIR` or `mba=DIR`, for the model `base` named `name`.
+    fn parse(text: &str, base: &ModelSpec, name: &str) -> Result<Self> {
+        let (kind, folder) = match text.split_once('=') {
+            Some((kind, folder)) => (kind, Some(PathBuf::from(folder))),
+            None => (text, None),
+        };
+        let augmentation = match (kind, folder) {
+            ("ghost", None) => Augmentation::Ghost,
+            ("lgv", Some(folder)) => Augmentation::Lgv(folder),
+            ("mba", Some(folder)) => Augmentation::Mba(folder),
+            _ => {
+                return Err(argument(
+                    "models",
+                    format!("unknown `@{text}`: use NAME@ghost, NAME@lgv=FOLDER or NAME@mba=FOLDER"),
+                ))
+            }
+        };
+        let fits = match (&augmentation, base) {
+            (Augmentation::Ghost, ModelSpec::Zoo(model)) => *model == ZooModel::ResNet,
+            (Augmentation::Ghost, ModelSpec::Lite(_)) => true,
+            (Augmentation::Lgv(_) | Augmentation::Mba(_), ModelSpec::Zoo(_)) => true,
+            _ => false,
+        };
+        if !fits {
+            return Err(argument(
+                "models",
+                format!(
+                    "`{name}@{text}`: @ghost needs residual blocks (resnet, efficientnet-lite*), @lgv and @mba \
+                     snapshots of a zoo model"
+                ),
+            ));
+        }
+        Ok(augmentation)
+    }
+
+    /// `base` with this augmentation, on `device`.
+    fn load(&self, base: &ModelSpec, device: &Device) -> Result<Box<dyn Surrogate>> {
+        Ok(match (self, base) {
+            (Augmentation::Ghost, ModelSpec::Zoo(model)) => {
+                let network = load_net::<ResNet>(model.weights_path(), device)?;
+                Box::new(Ghost::new(format!("{}-ghost", model.name()), network, Ghost::<ResNet>::RANGE)?)
+            }
+            (Augmentation::Ghost, ModelSpec::Lite(variant)) => {
+                let network = EfficientNetLite::load(*variant, ImagenetAssets::locate()?.weights(*variant), device)?;
+                Box::new(Ghost::new(format!("{}-ghost", variant.name()), network, Ghost::<EfficientNetLite>::RANGE)?)
+            }
+            (Augmentation::Lgv(folder), ModelSpec::Zoo(model)) => model.load_lgv(folder, device)?,
+            (Augmentation::Mba(folder), ModelSpec::Zoo(model)) => {
+                model.load_mba(folder, device, Posterior::<ResNet>::SCALE)?
+            }
+            _ => unreachable!("Augmentation::parse admits only these pairs"),
+        })
+    }
 }
 
 /// The ONNX models `crates/onnx` can generate.
@@ -32,7 +108,12 @@ impl ModelSpec {
     /// A name of [`known`], or the path of a TorchScript file (ending in `.pt` or `.ts`).
     pub fn parse(text: &str) -> Result<Self> {
         let text = text.trim();
-        if text.ends_with(".pt") || text.ends_with(".ts") || text.contains('/') {
+        if let Some((name, augmentation)) = text.split_once('@').filter(|_| !is_torchscript_file(text)) {
+            let base = Self::parse(name)?;
+            let augmentation = Augmentation::parse(augmentation, &base, name)?;
+            return Ok(ModelSpec::Augmented(Box::new(base), augmentation));
+        }
+        if is_torchscript_file(text) || text.contains('/') {
             return Ok(ModelSpec::TorchScript(PathBuf::from(text)));
         }
         if let Some(model) = ZooModel::from_name(text) {
@@ -65,6 +146,7 @@ impl ModelSpec {
             ModelSpec::Zoo(_) => Ok([1, 28, 28]),
             ModelSpec::Lite(_) | ModelSpec::Onnx(_) => Ok([3, 224, 224]),
             ModelSpec::TorchScript(path) => torchscript_input(path),
+            ModelSpec::Augmented(base, _) => base.input(),
         }
     }
 
@@ -78,8 +160,13 @@ impl ModelSpec {
             }
             ModelSpec::Onnx(name) => load_onnx(name, device),
             ModelSpec::TorchScript(path) => load_torchscript(path, device),
+            ModelSpec::Augmented(base, augmentation) => augmentation.load(base, device),
         }
     }
+}
+
+fn is_torchscript_file(text: &str) -> bool {
+    text.ends_with(".pt") || text.ends_with(".ts")
 }
 
 #[cfg(feature = "tch")]
@@ -169,5 +256,14 @@ pub fn known() -> Vec<(String, String)> {
     rows.extend(ONNX.map(|n| (n.to_string(), format!("torchvision from ONNX, seeded random weights ({onnx})"))));
     let tch = if cfg!(feature = "tch") { "in this build" } else { "needs --features tch" };
     rows.push(("PATH.pt".to_string(), format!("a TorchScript file with its sidecar PATH.json ({tch})")));
+    rows.push((
+        "NAME@ghost".to_string(),
+        "Ghost: resnet or efficientnet-lite* with skips scaled anew every iteration".into(),
+    ));
+    rows.push(("NAME@lgv=DIR".to_string(), "LGV: a zoo model's weight snapshots in DIR, one every iteration".into()));
+    rows.push((
+        "NAME@mba=DIR".to_string(),
+        "MBA: weights drawn every iteration from the posterior of DIR's snapshots".into(),
+    ));
     rows
 }

@@ -137,13 +137,14 @@ fn attack_writes_examples_within_budget_whose_report_matches_eval() {
 }
 
 #[test]
-fn shards_and_a_resumed_run_give_the_images_of_one_run() {
+fn shards_and_a_resumed_run_give_the_images_of_one_run_with_a_ghost_surrogate() {
     let dir = folder("shards");
     let (images_dir, _) = fashion_images(&dir);
     let run = |out: &str, extra: &[&str]| {
         let out = dir.join(out);
         let args = [
-            &["attack", images_dir.to_str().unwrap(), "--models", "cnn-wide,resnet", "--attack", "SI-TI-DI-CWA"][..],
+            &["attack", images_dir.to_str().unwrap(), "--models", "cnn-wide,resnet@ghost", "--attack", "SI-TI-DI-CWA"]
+                [..],
             &["--iterations", "3", "--batch", "2", "--quiet", "--out", out.to_str().unwrap()],
             extra,
         ]
@@ -152,6 +153,8 @@ fn shards_and_a_resumed_run_give_the_images_of_one_run() {
     };
     let (whole, whole_dir) = run("whole", &[]);
     assert!(whole.status.success(), "{}", String::from_utf8_lossy(&whole.stderr));
+    // The ghost ResNet draws its skips anew every iteration, from the run's seed.
+    assert_eq!(report(&whole_dir.join("report.json"))["models"], serde_json::json!(["cnn-wide", "resnet-ghost"]));
     for shard in ["1/2", "2/2"] {
         let (output, _) = run("shards", &["--shard", shard]);
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -197,6 +200,10 @@ fn bad_arguments_are_errors_naming_them() {
         (&["--models", "mlp", "--labels", "/no/such/labels.csv"], "/no/such/labels.csv"),
         (&["--models", "mlp,efficientnet-lite0"], "--models: the models take different images"),
         (&["--models", "model.pt"], "--models"),
+        (&["--models", "mlp@ghost"], "--models: `mlp@ghost`: @ghost needs residual blocks"),
+        (&["--models", "resnet@dropout"], "--models: unknown `@dropout`"),
+        (&["--models", "efficientnet-lite0@lgv=/tmp"], "--models: `efficientnet-lite0@lgv=/tmp`"),
+        (&["--models", "resnet@lgv=/no/such/snapshots"], "/no/such/snapshots/resnet-lgv-01.safetensors"),
     ] {
         let error = attack(extra);
         assert!(error.contains(expected), "{extra:?}: expected `{expected}` in: {error}");
