@@ -498,6 +498,7 @@ fn write_tables(out: &Path, file: &ShardFile<Cell>) -> Result<String> {
         markdown += &table::success_table(label, &summaries)?;
         markdown += &table::paired_tests(label, &summaries)?;
         markdown += &table::base_tests(label, &summaries)?;
+        markdown += &table::composition_tests(label, &summaries)?;
         markdown += &table::margins(label, &summaries)?;
         if position == 0 {
             chart::bars(&out.join(format!("transfer-{budget}.svg")), label, &summaries)?;

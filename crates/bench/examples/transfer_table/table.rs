@@ -258,6 +258,41 @@ pub fn base_tests(budget: &str, summaries: &[Summary]) -> Result<String> {
     ))
 }
 
+/// Every composition with CWA against its method alone, paired by image on each held-out
+/// row: `X-CWA` against `X`, or else the one attack whose name without dashes begins with `X`
+/// without dashes (`SIM-CWA` against `SI-MI-FGSM`, `EMI-CWA` against `EMI-FGSM`). Empty when
+/// the run has no such pair.
+pub fn composition_tests(budget: &str, summaries: &[Summary]) -> Result<String> {
+    let attacks = ordered(summaries.iter().map(|s| s.attack));
+    let alone = |composition: &str| method_alone(&attacks, composition);
+    let compositions: Vec<&str> = attacks.iter().copied().filter(|a| a != &"MI-CWA" && alone(a).is_some()).collect();
+    let lines = difference_lines(summaries, &compositions, |attack, row| {
+        let method = alone(attack)?;
+        summaries.iter().find(|s| s.attack == method && s.row == row).map(|s| (method.to_string(), s))
+    })?;
+    Ok(difference_table(
+        &format!("L∞ {budget}: each composition with CWA against its method alone"),
+        "the composition minus the method alone",
+        summaries,
+        &lines,
+    ))
+}
+
+/// The method alone of the composition `X-CWA` among `attacks`: `X`, or else the one attack
+/// not composed with CWA whose name without dashes begins with `X` without dashes.
+fn method_alone<'a>(attacks: &[&'a str], composition: &str) -> Option<&'a str> {
+    let stem = composition.strip_suffix("-CWA")?;
+    if let Some(exact) = attacks.iter().find(|a| **a == stem) {
+        return Some(exact);
+    }
+    let undashed = |name: &str| name.replace('-', "").to_lowercase();
+    let mut matches = attacks.iter().filter(|a| !a.ends_with("-CWA") && undashed(a).starts_with(&undashed(stem)));
+    match (matches.next(), matches.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
+}
+
 /// Every attack against the same attack in another run over the same images (`other`, the
 /// run `run` at the budget `run_label`: e.g. a run with LGV snapshots against the plain
 /// ensemble's), paired by image on each held-out row.
