@@ -95,7 +95,7 @@ impl Augmentation {
             (Augmentation::Mba(folder), ModelSpec::Zoo(model)) => {
                 model.load_mba(folder, device, Posterior::<ResNet>::SCALE)?
             }
-            _ => unreachable!("Augmentation::parse admits only these pairs"),
+            _ => return Err(argument("models", format!("{self:?} does not apply to {base:?}"))),
         })
     }
 }
@@ -105,7 +105,8 @@ const ONNX: [&str; 7] =
     ["resnet18", "vgg11", "densenet121", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny", "vit_b_16"];
 
 impl ModelSpec {
-    /// A name of [`known`], or the path of a TorchScript file (ending in `.pt` or `.ts`).
+    /// A name of [`known`], such a name with an augmentation (`resnet@ghost`, `mlp@lgv=DIR`,
+    /// `resnet@mba=DIR`), or the path of a TorchScript file (ending in `.pt` or `.ts`).
     pub fn parse(text: &str) -> Result<Self> {
         let text = text.trim();
         if let Some((name, augmentation)) = text.split_once('@').filter(|_| !is_torchscript_file(text)) {
