@@ -175,11 +175,8 @@ pub fn merge<T: Mergeable>(mut files: Vec<ShardFile<T>>) -> Result<Vec<T>, Merge
 pub fn combine<T: Combinable>(runs: Vec<ShardFile<T>>) -> Result<ShardFile<T>, MergeError> {
     let mut runs = runs.into_iter();
     let mut combined = runs.next().ok_or(MergeError::Empty)?;
-    let describe = |f: &ShardFile<T>| format!("{} of {}", f.shard, f.images);
     for run in runs {
-        if (run.shard, run.images) != (combined.shard, combined.images) {
-            return Err(MergeError::Images { first: describe(&combined), other: describe(&run) });
-        }
+        combined.check_same_images(&run)?;
         for result in run.results {
             match combined.results.iter().find(|c| c.key() == result.key()) {
                 Some(kept) if kept.same_outcome(&result) => {}
@@ -195,6 +192,31 @@ pub fn combine<T: Combinable>(runs: Vec<ShardFile<T>>) -> Result<ShardFile<T>, M
 /// [`merge_folders`].
 pub const RESULTS_FILE: &str = "results.json";
 
+impl<T> ShardFile<T> {
+    /// Whether `other` covers the same images (the same shard of a set of the same size), as
+    /// [`combine`] and a paired comparison of two runs need.
+    pub fn check_same_images<U>(&self, other: &ShardFile<U>) -> Result<(), MergeError> {
+        match (self.shard, self.images) == (other.shard, other.images) {
+            true => Ok(()),
+            false => Err(MergeError::Images {
+                first: format!("{} of {}", self.shard, self.images),
+                other: format!("{} of {}", other.shard, other.images),
+            }),
+        }
+    }
+}
+
+impl<T: DeserializeOwned> ShardFile<T> {
+    /// The [`RESULTS_FILE`] in `folder` ([`ShardFile::save`] writes it), an error naming the
+    /// file if it is missing or malformed.
+    pub fn load(folder: &Path) -> crate::Result<Self> {
+        let path = folder.join(RESULTS_FILE);
+        let problem = |p: String| crate::Error::ResultsFile { path: path.clone(), problem: p };
+        let text = std::fs::read_to_string(&path).map_err(|e| problem(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| problem(e.to_string()))
+    }
+}
+
 impl<T: Serialize> ShardFile<T> {
     /// Writes this file as [`RESULTS_FILE`] in `folder` (created if needed), for
     /// [`merge_folders`].
@@ -208,7 +230,7 @@ impl<T: Serialize> ShardFile<T> {
 /// `--merge` of the benchmark programs: the whole run from its shards' output folders, each
 /// holding the [`RESULTS_FILE`] a shard writes ([`ShardFile::save`]).
 pub fn merge_folders<T: Mergeable + DeserializeOwned>(folders: &[PathBuf]) -> crate::Result<ShardFile<T>> {
-    let files = folders.iter().map(|f| read(f)).collect::<crate::Result<Vec<ShardFile<T>>>>()?;
+    let files = folders.iter().map(|f| ShardFile::load(f)).collect::<crate::Result<Vec<ShardFile<T>>>>()?;
     let images = files.first().map_or(0, |f| f.images);
     Ok(ShardFile { shard: Shard::WHOLE, images, results: merge(files)? })
 }
@@ -216,13 +238,5 @@ pub fn merge_folders<T: Mergeable + DeserializeOwned>(folders: &[PathBuf]) -> cr
 /// `--combine` of the benchmark programs: the output folders of runs of different attacks
 /// over the same images, as one ([`combine`]).
 pub fn combine_folders<T: Combinable + DeserializeOwned>(folders: &[PathBuf]) -> crate::Result<ShardFile<T>> {
-    Ok(combine(folders.iter().map(|f| read(f)).collect::<crate::Result<Vec<_>>>()?)?)
-}
-
-/// The [`RESULTS_FILE`] in `folder`, an error naming the file if it is missing or malformed.
-fn read<T: DeserializeOwned>(folder: &Path) -> crate::Result<ShardFile<T>> {
-    let path = folder.join(RESULTS_FILE);
-    let problem = |p: String| crate::Error::ResultsFile { path: path.clone(), problem: p };
-    let text = std::fs::read_to_string(&path).map_err(|e| problem(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| problem(e.to_string()))
+    Ok(combine(folders.iter().map(|f| ShardFile::load(f)).collect::<crate::Result<Vec<_>>>()?)?)
 }

@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use common_weakness::ensemble::Ensemble;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_models::ghost::Ghost;
-use common_weakness_models::zoo::{load_net, Posterior, ResNet, ZooModel};
+use common_weakness_models::zoo::{Posterior, ResNet, ZooModel};
 use common_weakness_models::{EfficientNetLite, ImagenetAssets, LiteVariant};
 
 use crate::error::{argument, Result};
@@ -83,10 +83,7 @@ impl Augmentation {
     /// `base` with this augmentation, on `device`.
     fn load(&self, base: &ModelSpec, device: &Device) -> Result<Box<dyn Surrogate>> {
         Ok(match (self, base) {
-            (Augmentation::Ghost, ModelSpec::Zoo(model)) => {
-                let network = load_net::<ResNet>(model.weights_path(), device)?;
-                Box::new(Ghost::new(format!("{}-ghost", model.name()), network, Ghost::<ResNet>::RANGE)?)
-            }
+            (Augmentation::Ghost, ModelSpec::Zoo(model)) => model.load_ghost(device)?,
             (Augmentation::Ghost, ModelSpec::Lite(variant)) => {
                 let network = EfficientNetLite::load(*variant, ImagenetAssets::locate()?.weights(*variant), device)?;
                 Box::new(Ghost::new(format!("{}-ghost", variant.name()), network, Ghost::<EfficientNetLite>::RANGE)?)

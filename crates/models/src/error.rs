@@ -29,6 +29,12 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// Ghost was asked of a model without residual blocks.
+    #[error("`{model}` has no residual blocks for Ghost: use the zoo's resnet or EfficientNet-Lite")]
+    NotResidual {
+        /// The model.
+        model: String,
+    },
     /// Files the caller asked for are not on this machine.
     #[error("missing assets: `{path}` not found; {hint}")]
     MissingAssets {

@@ -75,11 +75,10 @@ use common_weakness::prelude::*;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, RandomizedSmoothing, ResizePad, Target};
 use common_weakness_bench::parallel::{attack_batches, share_cores, IndexedBatch};
-use common_weakness_bench::shard::{combine_folders, merge_folders, MergeError, Shard, ShardFile};
+use common_weakness_bench::shard::{combine_folders, merge_folders, Shard, ShardFile};
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
-use common_weakness_models::ghost::Ghost;
-use common_weakness_models::zoo::{load_net, Posterior, ResNet, ZooModel};
+use common_weakness_models::zoo::{Posterior, ResNet, ZooModel};
 use table::{outcome_string, Cell, RowKind};
 
 const NORMAL_SURROGATES: [ZooModel; 4] = [ZooModel::Mlp, ZooModel::SmallCnn, ZooModel::ResNet, ZooModel::Mixer];
@@ -308,7 +307,7 @@ fn main() -> Result<()> {
     if !options.combine.is_empty() {
         let done = format!("combined {} runs into {}", options.combine.len(), options.out.display());
         let against = match &options.against {
-            Some(folder) => Some((folder.display().to_string(), combine_folders(std::slice::from_ref(folder))?)),
+            Some(folder) => Some((folder.display().to_string(), ShardFile::load(folder)?)),
             None => None,
         };
         return write_joined(&combine_folders(&options.combine)?, against.as_ref(), &options.out, &done);
@@ -337,10 +336,7 @@ fn run(options: Options, device: Device) -> Result<()> {
     let (surrogate_models, held_out) = options.ensemble.members();
     let load = |model: &ZooModel| -> common_weakness_models::Result<Box<dyn Surrogate>> {
         match (model, options.ghost, &options.lgv, &options.mba) {
-            (ZooModel::ResNet, true, _, _) => {
-                let network = load_net::<ResNet>(model.weights_path(), &device)?;
-                Ok(Box::new(Ghost::new("resnet-ghost", network, Ghost::<ResNet>::RANGE)?))
-            }
+            (ZooModel::ResNet, true, _, _) => model.load_ghost(&device),
             (ZooModel::ResNet, _, Some(folder), _) => model.load_lgv(folder, &device),
             (ZooModel::ResNet, _, _, Some(folder)) => model.load_mba(folder, &device, Posterior::<ResNet>::SCALE),
             _ => model.load(&device),
@@ -511,10 +507,7 @@ fn write_tables(out: &Path, file: &ShardFile<Cell>) -> Result<String> {
 /// `--against`: for every budget of `file`, its attacks against the same attacks at the same
 /// budget in the run `name` (`other`; its first setting with that budget).
 fn against_tables(file: &ShardFile<Cell>, name: &str, other: &ShardFile<Cell>) -> Result<String> {
-    if (file.shard, file.images) != (other.shard, other.images) {
-        let describe = |f: &ShardFile<Cell>| format!("{} of {}", f.shard, f.images);
-        return Err(MergeError::Images { first: describe(file), other: describe(other) }.into());
-    }
+    file.check_same_images(other)?;
     let budget = |label: &str| label.split(',').next().unwrap_or(label).to_string();
     let mut markdown = String::new();
     for label in budget_labels(file) {

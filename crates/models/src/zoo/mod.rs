@@ -133,6 +133,18 @@ impl ZooModel {
         self.load_from(self.weights_path(), device)
     }
 
+    /// The committed model's ghost network ([`Ghost`](crate::ghost::Ghost) at
+    /// [`Ghost::RANGE`](crate::ghost::Ghost::RANGE)), named `{name}-ghost`: the ResNet only,
+    /// the one zoo model with residual blocks ([`Error::NotResidual`] otherwise).
+    pub fn load_ghost(self, device: &Device) -> Result<Box<dyn Surrogate>> {
+        use crate::ghost::Ghost;
+        if self != ZooModel::ResNet {
+            return Err(Error::NotResidual { model: self.name().to_string() });
+        }
+        let network = load_net::<ResNet>(self.weights_path(), device)?;
+        Ok(Box::new(Ghost::new(format!("{}-ghost", self.name()), network, Ghost::<ResNet>::RANGE)?))
+    }
+
     /// The committed model's [`Lgv`] surrogate from the snapshots in `folder`
     /// (`{name}-lgv-NN.safetensors`, written by `crates/bench/examples/collect_lgv.rs`).
     pub fn load_lgv(self, folder: impl AsRef<Path>, device: &Device) -> Result<Box<dyn Surrogate>> {

@@ -197,6 +197,14 @@ fn a_ghost_resnet_draws_its_skips_from_the_key_and_without_range_is_the_resnet()
 
     let error = ghost_of(1.0).unwrap_err().to_string();
     assert!(error.contains("ghost range"), "{error}");
+
+    // By name: the committed ResNet's ghost, and a refusal naming a model without skips.
+    let loaded = ZooModel::ResNet.load_ghost(&device()).unwrap();
+    assert_eq!(loaded.name(), "resnet-ghost");
+    let fresh = crate::common::images(3, [2, 1, 28, 28], 0.0, 1.0);
+    assert_eq!(values(loaded.forward_drawn(fresh.clone(), 1)), values(ghost.forward_drawn(fresh, 1)));
+    let error = ZooModel::Mlp.load_ghost(&device()).err().expect("the MLP has no skips").to_string();
+    assert!(error.contains("`mlp`") && error.contains("residual"), "{error}");
 }
 
 #[test]
