@@ -79,9 +79,32 @@ pub trait Mergeable {
 
 /// A result that runs of different attacks over the same images can share.
 pub trait Combinable: Mergeable {
-    /// Whether another run's result for the same key has the same outcome, its time aside:
-    /// the attacks are seeded, so a result in two runs repeats exactly.
-    fn same_outcome(&self, other: &Self) -> bool;
+    /// On how many images another run's result for the same key has another outcome, its
+    /// time aside (0: the same result). The attacks are seeded, so with the same options, code
+    /// and machine a result in two runs repeats exactly.
+    fn differing_images(&self, other: &Self) -> usize;
+}
+
+/// What [`combine`] does with a result that two runs hold with different outcomes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Differing {
+    /// Refuse the runs with [`MergeError::Disagree`] (the default).
+    #[default]
+    Refuse,
+    /// Keep the first run's result and list it in [`Combined::differing`]: for runs made on
+    /// machines whose kernels round differently (LibTorch picks its kernels by CPU), where a
+    /// result may differ on a few images.
+    KeepFirst,
+}
+
+/// Runs side by side ([`combine`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Combined<T> {
+    /// Every result of every run, once.
+    pub file: ShardFile<T>,
+    /// With [`Differing::KeepFirst`]: the key of each result that a later run holds with
+    /// another outcome, and on how many images it differs; the first run's is kept.
+    pub differing: Vec<(String, usize)>,
 }
 
 /// What one shard of a benchmark run writes: which shard, of how many images, and its
@@ -131,7 +154,10 @@ pub enum MergeError {
         other: String,
     },
     /// A result in two runs differs.
-    #[error("result `{key}` differs between the runs: were they run with the same options and code?")]
+    #[error(
+        "result `{key}` differs between the runs: were they run with the same options, code and machine? \
+         (runs from machines that round differently combine with the first run's result kept)"
+    )]
     Disagree {
         /// The result's key.
         key: String,
@@ -169,23 +195,28 @@ pub fn merge<T: Mergeable>(mut files: Vec<ShardFile<T>>) -> Result<Vec<T>, Merge
 }
 
 /// Runs of different attacks over the same images (the same shard of the same set) side by
-/// side: every result of every run, once, in the order the runs list them. A result in
-/// several runs must have the same outcome in each ([`Combinable::same_outcome`]); the first
-/// run's copy is kept.
-pub fn combine<T: Combinable>(runs: Vec<ShardFile<T>>) -> Result<ShardFile<T>, MergeError> {
+/// side: every result of every run, once, in the order the runs list them; the first run's
+/// copy of a result in several runs is kept. A result that a later run holds with another
+/// outcome ([`Combinable::differing_images`]) is refused or listed, as `differing` says.
+pub fn combine<T: Combinable>(runs: Vec<ShardFile<T>>, differing: Differing) -> Result<Combined<T>, MergeError> {
     let mut runs = runs.into_iter();
-    let mut combined = runs.next().ok_or(MergeError::Empty)?;
+    let mut file = runs.next().ok_or(MergeError::Empty)?;
+    let mut listed = Vec::new();
     for run in runs {
-        combined.check_same_images(&run)?;
+        file.check_same_images(&run)?;
         for result in run.results {
-            match combined.results.iter().find(|c| c.key() == result.key()) {
-                Some(kept) if kept.same_outcome(&result) => {}
-                Some(_) => return Err(MergeError::Disagree { key: result.key() }),
-                None => combined.results.push(result),
+            let Some(kept) = file.results.iter().find(|c| c.key() == result.key()) else {
+                file.results.push(result);
+                continue;
+            };
+            match (kept.differing_images(&result), differing) {
+                (0, _) => {}
+                (_, Differing::Refuse) => return Err(MergeError::Disagree { key: result.key() }),
+                (images, Differing::KeepFirst) => listed.push((result.key(), images)),
             }
         }
     }
-    Ok(combined)
+    Ok(Combined { file, differing: listed })
 }
 
 /// The file a shard's results are written to in its output folder, and read from by
@@ -237,6 +268,9 @@ pub fn merge_folders<T: Mergeable + DeserializeOwned>(folders: &[PathBuf]) -> cr
 
 /// `--combine` of the benchmark programs: the output folders of runs of different attacks
 /// over the same images, as one ([`combine`]).
-pub fn combine_folders<T: Combinable + DeserializeOwned>(folders: &[PathBuf]) -> crate::Result<ShardFile<T>> {
-    Ok(combine(folders.iter().map(|f| ShardFile::load(f)).collect::<crate::Result<Vec<_>>>()?)?)
+pub fn combine_folders<T: Combinable + DeserializeOwned>(
+    folders: &[PathBuf],
+    differing: Differing,
+) -> crate::Result<Combined<T>> {
+    Ok(combine(folders.iter().map(|f| ShardFile::load(f)).collect::<crate::Result<Vec<_>>>()?, differing)?)
 }

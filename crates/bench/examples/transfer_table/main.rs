@@ -52,6 +52,9 @@
 //! # More attacks on the same images later: one table with the attacks of both runs.
 //! cargo run --release --example transfer_table -- --images 200 --attacks PGN,GRA --out more
 //! cargo run --release --example transfer_table -- --combine merged,more --out all
+//! # The same, where `more` ran on another machine: attacks both hold are kept from `merged`,
+//! # and the tables list the images on which they differ.
+//! cargo run --release --example transfer_table -- --combine merged,more --keep-first --out all
 //! # Each attack with LGV snapshots against the same attack with the plain ResNet, paired by image.
 //! cargo run --release --example transfer_table -- --combine lgv --against plain --out lgv-vs-plain
 //! ```
@@ -75,7 +78,7 @@ use common_weakness::prelude::*;
 use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::defense::{BitDepth, Defended, Jpeg, RandomizedSmoothing, ResizePad, Target};
 use common_weakness_bench::parallel::{attack_batches, share_cores, IndexedBatch};
-use common_weakness_bench::shard::{combine_folders, merge_folders, Shard, ShardFile};
+use common_weakness_bench::shard::{combine_folders, merge_folders, Differing, Shard, ShardFile};
 use common_weakness_bench::Result;
 use common_weakness_models::datasets::FashionMnist;
 use common_weakness_models::zoo::{Posterior, ResNet, ZooModel};
@@ -172,7 +175,7 @@ struct Options {
     merge: Vec<PathBuf>,
     /// Combine the output folders of runs of different attacks over the same images
     /// (comma-separated) into `--out`, one table with every attack, attacking nothing. An
-    /// attack in several runs must have the same results in each.
+    /// attack in several runs must have the same results in each (see `--keep-first`).
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["images", "full", "attacks", "shard", "seeds", "ensemble", "merge"])]
     combine: Vec<PathBuf>,
     /// With `--combine`: also test every attack against the same attack in this output
@@ -180,6 +183,12 @@ struct Options {
     /// --against plain`: LGV snapshots against the plain ResNet), paired by image.
     #[arg(long, requires = "combine")]
     against: Option<PathBuf>,
+    /// With `--combine`: an attack whose results differ between the runs is kept from the
+    /// first run that has it, and the tables list on how many images each differs, instead
+    /// of refusing the runs. For runs made on different machines: LibTorch picks its kernels
+    /// by CPU, and their rounding can change a few adversarial images.
+    #[arg(long, requires = "combine")]
+    keep_first: bool,
     /// Targeted: image k of the slice toward the class (y + 1 + k mod 9) mod 10, scored by
     /// targeted success.
     #[arg(long)]
@@ -302,7 +311,8 @@ fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
     if !options.merge.is_empty() {
         let done = format!("merged {} shards into {}", options.merge.len(), options.out.display());
-        return write_joined(&merge_folders(&options.merge)?, None, &options.out, &done);
+        let merged = merge_folders(&options.merge)?;
+        return write_joined(write_tables(&options.out, &merged)?, &merged, None, &options.out, &done);
     }
     if !options.combine.is_empty() {
         let done = format!("combined {} runs into {}", options.combine.len(), options.out.display());
@@ -310,7 +320,11 @@ fn main() -> Result<()> {
             Some(folder) => Some((folder.display().to_string(), ShardFile::load(folder)?)),
             None => None,
         };
-        return write_joined(&combine_folders(&options.combine)?, against.as_ref(), &options.out, &done);
+        let differing = if options.keep_first { Differing::KeepFirst } else { Differing::Refuse };
+        let combined = combine_folders(&options.combine, differing)?;
+        let mut markdown = write_tables(&options.out, &combined.file)?;
+        markdown += &table::differing(&combined.differing);
+        return write_joined(markdown, &combined.file, against.as_ref(), &options.out, &done);
     }
     let backend = options.backend;
     run(options, backend.device()?)
@@ -533,14 +547,15 @@ fn budget_labels(file: &ShardFile<Cell>) -> Vec<&str> {
     labels
 }
 
-/// `--merge` and `--combine`: the tables of output folders joined into one.
+/// `--merge` and `--combine`: the tables of output folders joined into one, `markdown` (their
+/// tables) with the paired tests against another run.
 fn write_joined(
+    mut markdown: String,
     file: &ShardFile<Cell>,
     against: Option<&(String, ShardFile<Cell>)>,
     out: &Path,
     done: &str,
 ) -> Result<()> {
-    let mut markdown = write_tables(out, file)?;
     if let Some((name, other)) = against {
         markdown += &against_tables(file, name, other)?;
     }

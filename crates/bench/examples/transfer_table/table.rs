@@ -52,13 +52,41 @@ impl Mergeable for Cell {
     }
 }
 
-/// A cell in two runs is the same when its counts are, and on a held-out row its per-image
-/// outcomes. The white-box row lists each shard's surrogates one after the other, so its order
-/// depends on the number of shards.
+/// A held-out row differs on the images whose outcomes differ. The white-box row lists each
+/// shard's surrogates one after the other, so its order depends on the number of shards: it
+/// differs by its success counts (at least that many images).
 impl Combinable for Cell {
-    fn same_outcome(&self, other: &Self) -> bool {
-        self.success == other.success && (self.kind == RowKind::WhiteBox || self.outcomes == other.outcomes)
+    fn differing_images(&self, other: &Self) -> usize {
+        let (a, b) = (&self.success, &other.success);
+        match self.kind {
+            RowKind::WhiteBox => a
+                .successes
+                .abs_diff(b.successes)
+                .max(a.successes_on_clean_correct.abs_diff(b.successes_on_clean_correct)),
+            _ => {
+                let changed = self.outcomes.chars().zip(other.outcomes.chars()).filter(|(x, y)| x != y).count();
+                changed + self.outcomes.len().abs_diff(other.outcomes.len())
+            }
+        }
     }
+}
+
+/// `--combine --keep-first`: the results that a later run holds with other outcomes than the
+/// first run that has them, with on how many images; nothing when there are none.
+pub fn differing(results: &[(String, usize)]) -> String {
+    if results.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n### Results that differ between the combined runs\n\n\
+         The tables show the first run's; a later run holds these with other per-image outcomes \
+         (a white-box row differs at least by its success counts).\n\n\
+         | budget, attack, seed, row | images that differ |\n|---|---:|\n",
+    );
+    for (key, images) in results {
+        out += &format!("| {key} | {images} |\n");
+    }
+    out
 }
 
 /// Per-image outcomes as text.

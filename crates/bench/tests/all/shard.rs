@@ -1,7 +1,7 @@
 //! Shards of an image set: their ranges, parsing, and merging their results.
 
 use common_weakness_bench::shard::{
-    combine, combine_folders, merge, merge_folders, Combinable, MergeError, Mergeable, Shard, ShardFile,
+    combine, combine_folders, merge, merge_folders, Combinable, Differing, MergeError, Mergeable, Shard, ShardFile,
 };
 
 #[test]
@@ -75,8 +75,8 @@ fn merging_refuses_missing_duplicate_or_mismatched_shards() {
 }
 
 impl Combinable for Count {
-    fn same_outcome(&self, other: &Self) -> bool {
-        self.successes == other.successes
+    fn differing_images(&self, other: &Self) -> usize {
+        self.successes.abs_diff(other.successes)
     }
 }
 
@@ -85,23 +85,36 @@ fn combining_puts_runs_side_by_side_and_keeps_a_shared_result_once() {
     let count = |name, successes| Count { name, successes };
     let first = file(2, 4, vec![count("MI-FGSM", 3), count("MI-CWA", 5)]);
     let later = file(2, 4, vec![count("MI-FGSM", 3), count("PGN", 6)]);
-    let combined = combine(vec![first.clone(), later]).unwrap();
-    assert_eq!(combined, file(2, 4, vec![count("MI-FGSM", 3), count("MI-CWA", 5), count("PGN", 6)]));
-    assert_eq!(combine(vec![first.clone()]).unwrap(), first);
+    let combined = combine(vec![first.clone(), later], Differing::Refuse).unwrap();
+    assert_eq!(combined.file, file(2, 4, vec![count("MI-FGSM", 3), count("MI-CWA", 5), count("PGN", 6)]));
+    assert!(combined.differing.is_empty());
+    assert_eq!(combine(vec![first.clone()], Differing::Refuse).unwrap().file, first);
 }
 
 #[test]
 fn combining_refuses_other_images_and_a_result_that_differs() {
     let a = |successes| Count { name: "a", successes };
-    assert_eq!(combine::<Count>(vec![]), Err(MergeError::Empty));
-    for other in [file(1, 4, vec![]), ShardFile { images: 11, ..file(2, 4, vec![]) }] {
-        let e = combine(vec![file(2, 4, vec![a(1)]), other]).unwrap_err();
-        assert!(matches!(e, MergeError::Images { .. }), "{e}");
-        assert!(e.to_string().contains("2/4 of 10"), "{e}");
+    for differing in [Differing::Refuse, Differing::KeepFirst] {
+        assert_eq!(combine::<Count>(vec![], differing), Err(MergeError::Empty));
+        for other in [file(1, 4, vec![]), ShardFile { images: 11, ..file(2, 4, vec![]) }] {
+            let e = combine(vec![file(2, 4, vec![a(1)]), other], differing).unwrap_err();
+            assert!(matches!(e, MergeError::Images { .. }), "{e}");
+            assert!(e.to_string().contains("2/4 of 10"), "{e}");
+        }
     }
-    let e = combine(vec![file(2, 4, vec![a(1)]), file(2, 4, vec![a(2)])]).unwrap_err();
+    let e = combine(vec![file(2, 4, vec![a(1)]), file(2, 4, vec![a(2)])], Differing::Refuse).unwrap_err();
     assert_eq!(e, MergeError::Disagree { key: "a".into() });
-    assert!(e.to_string().contains("same options"), "{e}");
+    assert!(e.to_string().contains("same options, code and machine"), "{e}");
+}
+
+#[test]
+fn combining_runs_from_other_machines_keeps_the_first_result_and_lists_the_differences() {
+    let count = |name, successes| Count { name, successes };
+    let first = file(2, 4, vec![count("MI-FGSM", 3), count("MI-CWA", 5)]);
+    let other_machine = file(2, 4, vec![count("MI-FGSM", 3), count("MI-CWA", 7), count("PGN", 6)]);
+    let combined = combine(vec![first, other_machine], Differing::KeepFirst).unwrap();
+    assert_eq!(combined.file, file(2, 4, vec![count("MI-FGSM", 3), count("MI-CWA", 5), count("PGN", 6)]));
+    assert_eq!(combined.differing, vec![("MI-CWA".to_string(), 2)]);
 }
 
 /// A result read from a file (the reading fails before any is merged).
@@ -116,8 +129,8 @@ impl Mergeable for Stored {
 }
 
 impl Combinable for Stored {
-    fn same_outcome(&self, _: &Self) -> bool {
-        true
+    fn differing_images(&self, _: &Self) -> usize {
+        0
     }
 }
 
@@ -125,7 +138,7 @@ impl Combinable for Stored {
 fn a_missing_or_malformed_results_file_is_named() {
     let folder = std::env::temp_dir().join(format!("cw-shard-files-{}", std::process::id()));
     std::fs::create_dir_all(&folder).unwrap();
-    let e = combine_folders::<Stored>(std::slice::from_ref(&folder)).unwrap_err().to_string();
+    let e = combine_folders::<Stored>(std::slice::from_ref(&folder), Differing::Refuse).unwrap_err().to_string();
     assert!(e.contains("results.json") && e.contains("cw-shard-files"), "{e}");
     std::fs::write(folder.join("results.json"), "{ not json").unwrap();
     let e = merge_folders::<Stored>(std::slice::from_ref(&folder)).unwrap_err().to_string();
