@@ -102,9 +102,20 @@ pub enum Differing {
 pub struct Combined<T> {
     /// Every result of every run, once.
     pub file: ShardFile<T>,
-    /// With [`Differing::KeepFirst`]: the key of each result that a later run holds with
-    /// another outcome, and on how many images it differs; the first run's is kept.
-    pub differing: Vec<(String, usize)>,
+    /// With [`Differing::KeepFirst`]: each result that a later run holds with another
+    /// outcome, once per such run; the first run's is kept.
+    pub differing: Vec<Difference>,
+}
+
+/// A result that a later run of [`combine`] holds with another outcome than the kept one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// The later run: its position among the runs given, counting from 0.
+    pub run: usize,
+    /// The result's key ([`Mergeable::key`]).
+    pub key: String,
+    /// On how many images the two differ ([`Combinable::differing_images`]).
+    pub images: usize,
 }
 
 /// What one shard of a benchmark run writes: which shard, of how many images, and its
@@ -202,7 +213,7 @@ pub fn combine<T: Combinable>(runs: Vec<ShardFile<T>>, differing: Differing) -> 
     let mut runs = runs.into_iter();
     let mut file = runs.next().ok_or(MergeError::Empty)?;
     let mut listed = Vec::new();
-    for run in runs {
+    for (index, run) in runs.enumerate() {
         file.check_same_images(&run)?;
         for result in run.results {
             let Some(kept) = file.results.iter().find(|c| c.key() == result.key()) else {
@@ -212,7 +223,7 @@ pub fn combine<T: Combinable>(runs: Vec<ShardFile<T>>, differing: Differing) -> 
             match (kept.differing_images(&result), differing) {
                 (0, _) => {}
                 (_, Differing::Refuse) => return Err(MergeError::Disagree { key: result.key() }),
-                (images, Differing::KeepFirst) => listed.push((result.key(), images)),
+                (images, Differing::KeepFirst) => listed.push(Difference { run: index + 1, key: result.key(), images }),
             }
         }
     }

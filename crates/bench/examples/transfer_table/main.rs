@@ -323,7 +323,7 @@ fn main() -> Result<()> {
         let differing = if options.keep_first { Differing::KeepFirst } else { Differing::Refuse };
         let combined = combine_folders(&options.combine, differing)?;
         let mut markdown = write_tables(&options.out, &combined.file)?;
-        markdown += &table::differing(&combined.differing);
+        markdown += &table::differing(&combined.differing, &options.combine);
         return write_joined(markdown, &combined.file, against.as_ref(), &options.out, &done);
     }
     let backend = options.backend;

@@ -2,11 +2,11 @@
 //! (McNemar) tests and the margins of MI-CWA over MI-FGSM, as CSV and markdown.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common_weakness::attack::registry;
 use common_weakness::eval::SuccessRate;
-use common_weakness_bench::shard::{Combinable, Mergeable};
+use common_weakness_bench::shard::{Combinable, Difference, Mergeable};
 use common_weakness_bench::statistics::{mcnemar, mean_interval, wilson_interval};
 use common_weakness_bench::Result;
 use serde::{Deserialize, Serialize};
@@ -71,9 +71,10 @@ impl Combinable for Cell {
     }
 }
 
-/// `--combine --keep-first`: the results that a later run holds with other outcomes than the
-/// first run that has them, with on how many images; nothing when there are none.
-pub fn differing(results: &[(String, usize)]) -> String {
+/// `--combine --keep-first`: the results that a later run (of `runs`, the folders given)
+/// holds with other outcomes than the first run that has them, with on how many images;
+/// nothing when there are none.
+pub fn differing(results: &[Difference], runs: &[PathBuf]) -> String {
     if results.is_empty() {
         return String::new();
     }
@@ -81,10 +82,10 @@ pub fn differing(results: &[(String, usize)]) -> String {
         "\n### Results that differ between the combined runs\n\n\
          The tables show the first run's; a later run holds these with other per-image outcomes \
          (a white-box row differs at least by its success counts).\n\n\
-         | budget, attack, seed, row | images that differ |\n|---|---:|\n",
+         | later run | budget, attack, seed, row | images that differ |\n|---|---|---:|\n",
     );
-    for (key, images) in results {
-        out += &format!("| {key} | {images} |\n");
+    for Difference { run, key, images } in results {
+        out += &format!("| {} | {key} | {images} |\n", runs[*run].display());
     }
     out
 }

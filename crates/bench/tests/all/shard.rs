@@ -1,7 +1,8 @@
 //! Shards of an image set: their ranges, parsing, and merging their results.
 
 use common_weakness_bench::shard::{
-    combine, combine_folders, merge, merge_folders, Combinable, Differing, MergeError, Mergeable, Shard, ShardFile,
+    combine, combine_folders, merge, merge_folders, Combinable, Difference, Differing, MergeError, Mergeable, Shard,
+    ShardFile,
 };
 
 #[test]
@@ -112,9 +113,12 @@ fn combining_runs_from_other_machines_keeps_the_first_result_and_lists_the_diffe
     let count = |name, successes| Count { name, successes };
     let first = file(2, 4, vec![count("MI-FGSM", 3), count("MI-CWA", 5)]);
     let other_machine = file(2, 4, vec![count("MI-FGSM", 3), count("MI-CWA", 7), count("PGN", 6)]);
-    let combined = combine(vec![first, other_machine], Differing::KeepFirst).unwrap();
-    assert_eq!(combined.file, file(2, 4, vec![count("MI-FGSM", 3), count("MI-CWA", 5), count("PGN", 6)]));
-    assert_eq!(combined.differing, vec![("MI-CWA".to_string(), 2)]);
+    let third_machine = file(2, 4, vec![count("MI-CWA", 4), count("GRA", 2)]);
+    let combined = combine(vec![first, other_machine, third_machine], Differing::KeepFirst).unwrap();
+    let kept = vec![count("MI-FGSM", 3), count("MI-CWA", 5), count("PGN", 6), count("GRA", 2)];
+    assert_eq!(combined.file, file(2, 4, kept));
+    let difference = |run, images| Difference { run, key: "MI-CWA".into(), images };
+    assert_eq!(combined.differing, vec![difference(1, 2), difference(2, 1)]);
 }
 
 /// A result read from a file (the reading fails before any is merged).
