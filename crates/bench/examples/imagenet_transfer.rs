@@ -8,7 +8,9 @@
 //! and read back, and the time per iteration. It writes the adversarial PNGs, a contact sheet
 //! per attack (original | perturbation × 10 | adversarial) and `results.json` / `results.csv`
 //! to the output folder, and `tables.md`: every rate with its 95% Wilson interval, per split
-//! and pooled over the splits. The files are rewritten after every split, so a stopped run
+//! and pooled over the splits, and each method's transfer against its base (MI-CWA for a
+//! composition with CWA, MI-FGSM otherwise), paired by photo-split with McNemar's exact
+//! test. The files are rewritten after every split, so a stopped run
 //! keeps the splits it finished. `--backend tch` (built with `--features tch`) runs on
 //! LibTorch, the fastest CPU backend on these models (`docs/performance.md`).
 //!
@@ -39,7 +41,7 @@ use common_weakness::surrogate::Surrogate;
 use common_weakness_bench::images;
 use common_weakness_bench::shard::{merge_folders, Mergeable, Shard, ShardFile};
 use common_weakness_bench::splits::LiteSplits;
-use common_weakness_bench::statistics::wilson_interval;
+use common_weakness_bench::statistics::{mcnemar, wilson_interval};
 use common_weakness_bench::Result;
 use common_weakness_models::ghost::Ghost;
 use common_weakness_models::ImagenetAssets;
@@ -142,6 +144,11 @@ struct Row {
     success: SuccessRate,
     success_after_png: SuccessRate,
     seconds_per_iteration: f64,
+    /// Per photo, in the order of the photos: whether the model misclassifies the adversarial
+    /// image (`success` over all photos, one photo at a time, for the paired tests). Empty in
+    /// files written before it was recorded.
+    #[serde(default)]
+    fooled: Vec<bool>,
 }
 
 /// The rows of the shards add up: success counts, and the seconds per iteration (summed: the
@@ -155,6 +162,7 @@ impl Mergeable for Row {
         self.success = self.success + other.success;
         self.success_after_png = self.success_after_png + other.success_after_png;
         self.seconds_per_iteration += other.seconds_per_iteration;
+        self.fooled.extend(other.fooled);
     }
 }
 
@@ -253,18 +261,20 @@ fn run(options: Options, device: Device) -> Result<()> {
             let quantized = images::quantize(outcome.adversarial.clone());
             let mut cells = Vec::new();
             for (index, model) in models.iter().enumerate() {
-                let score = |x: &Tensor<4>| {
-                    let predicted = predictions(model.forward(x.clone()))?;
-                    success_rate(Goal::Untargeted, &labels, &labels, &clean_predictions[index], &predicted)
+                let predict = |x: &Tensor<4>| predictions(model.forward(x.clone()));
+                let score = |predicted: &[usize]| {
+                    success_rate(Goal::Untargeted, &labels, &labels, &clean_predictions[index], predicted)
                 };
+                let predicted = predict(&outcome.adversarial)?;
                 let row = Row {
                     split: split.clone(),
                     attack: name.clone(),
                     model: model.name().to_string(),
                     role: if index == target { "target" } else { "surrogate" }.to_string(),
-                    success: score(&outcome.adversarial)?,
-                    success_after_png: score(&quantized)?,
+                    success: score(&predicted)?,
+                    success_after_png: score(&predict(&quantized)?)?,
                     seconds_per_iteration,
+                    fooled: predicted.iter().zip(&labels).map(|(p, l)| p != l).collect(),
                 };
                 cells.push(row);
             }
@@ -375,5 +385,47 @@ fn markdown(rows: &[Row]) -> Result<String> {
             out += &format!("| {attack} | {} | {} |\n", with_interval(&pooled)?, with_interval(&after)?);
         }
     }
+    out += &paired_with_bases(rows, &attacks)?;
     Ok(out)
+}
+
+/// Each attack's transfer against its base's (MI-CWA for a name ending in `-CWA`, MI-FGSM
+/// otherwise), paired by photo-split over all splits with McNemar's exact test. Empty when
+/// the run lacks the bases or the rows hold no per-photo outcomes.
+fn paired_with_bases(rows: &[Row], attacks: &[&str]) -> Result<String> {
+    // The held-out model's outcomes of one attack, split after split.
+    let transfer = |attack: &str| -> Vec<bool> {
+        rows.iter()
+            .filter(|r| r.attack == attack && r.role == "target")
+            .flat_map(|r| r.fooled.iter().copied())
+            .collect()
+    };
+    let mut lines = String::new();
+    for attack in attacks.iter().filter(|a| !["MI-FGSM", "MI-CWA"].contains(*a)) {
+        let base = if attack.ends_with("-CWA") { "MI-CWA" } else { "MI-FGSM" };
+        let (ours, theirs) = (transfer(attack), transfer(base));
+        if ours.is_empty() || ours.len() != theirs.len() {
+            continue;
+        }
+        let test = mcnemar(&ours, &theirs)?;
+        let rate = |outcomes: &[bool]| 100.0 * outcomes.iter().filter(|f| **f).count() as f64 / outcomes.len() as f64;
+        lines += &format!(
+            "| {attack} | {base} | {:+.1}{} | {}/{} | {:.3} |\n",
+            rate(&ours) - rate(&theirs),
+            if test.p_value < 0.05 { "*" } else { "" },
+            test.only_first,
+            test.only_second,
+            test.p_value
+        );
+    }
+    if lines.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(format!(
+        "\n### Transfer against the base, paired by photo-split over every split\n\n\
+         Δ: the attack minus its base (MI-CWA for a composition with CWA, MI-FGSM otherwise), in points; \
+         `a/b`: photo-splits only the attack / only the base broke; p: McNemar's exact test, * where p < 0.05 \
+         (the same photos recur across splits, so p is optimistic there too).\n\n\
+         | attack | against | Δ | a/b | p |\n|---|---|---:|---:|---:|\n{lines}"
+    ))
 }
